@@ -1,0 +1,1 @@
+"""deskphone firmware: the phone itself (event loop, call state machine, SIP, settings)."""

@@ -1,0 +1,284 @@
+"""The application: builds the parts, joins them, runs the event loop.
+
+Where things go, for a newcomer:
+- a key press / hook change: board driver or web API -> KeyPressed/HookChanged on the bus
+  -> firmware/phone.py (Phone.on_key, Phone.on_hook);
+- a SIP event: pjsua2 callback in firmware/sip.py -> event on the bus -> phone.py
+  (calls) or registration.py (REGISTER);
+- a setting: schema in firmware/settings.py, file DIR/settings.toml, changed through
+  App.update_settings (web API), announced as SettingsChanged;
+- what is shown: App.present() after every batch of events: ui/lcd.py draws the LCD,
+  firmware/present.py gives LEDs, tone and audio path.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import board as boards
+from firmware import logs, present
+from firmware.bus import Bus, Timers
+from firmware.errors import SipError
+from firmware.events import DialRequested, HookChanged, KeyPressed, KeyReleased, SettingsChanged, TimerFired
+from firmware.phone import Phone
+from firmware.registration import Registration
+from firmware.settings import FIELDS, SettingsStore
+from firmware.sip import VERSION, SipConfig, SipEngine
+from firmware.state import PhoneState
+from ui import lcd, web
+
+log = logging.getLogger("deskphone")
+
+
+class App:
+    def __init__(self, *, board: str = "sim", data_dir: Path, http: str | None = None,
+                 console_log: bool = True):
+        self.board_name = board
+        self.data_dir = Path(data_dir)
+        self.http_override = http
+        self.console_log = console_log
+        self.started_mono = time.monotonic()
+        self.state = PhoneState()
+        self.store = SettingsStore(self.data_dir)
+        self.settings = None
+        self.frame: lcd.Frame | None = None
+        self._frame_key = b""
+        self.leds: dict[str, tuple[str, str]] = {}
+        self.tone: str | None = None
+        self._path: tuple = (None, False)
+        self._subscribers: set[asyncio.Queue] = set()
+        self._stop = None
+        self.web = None
+        self.sip_error = ""
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = self.store.load()
+        lg = self.settings.log
+        logs.setup(self.data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace,
+                   max_kb=lg.max_kb, keep=lg.keep, console=self.console_log)
+        log.info("deskphone %s starting: board %s, data %s", VERSION, self.board_name,
+                 self.data_dir)
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.bus = Bus(loop)
+        self.timers = Timers(self.bus)
+        self.board = boards.load(self.board_name)
+        self._wire_board()
+        self._show_settings_problems()
+
+        s = self.settings.sip
+        self.sip = SipEngine(config=SipConfig(
+            port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
+            user_agent=s.user_agent, trace=lg.sip_trace,
+            null_audio=not self.board.audio.has_sound_device), post=self.bus.post_threadsafe)
+        self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,
+                                         state=self.state, settings=self.settings)
+        self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
+                           settings=self.settings, save=self._save_from_phone)
+        self.bus.on(TimerFired, self._on_timer)
+        self.bus.after.append(self.present)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_settings)
+        bus_task = loop.create_task(self.bus.run(), name="bus")
+        try:
+            await asyncio.wrap_future(self.sip.start())
+            self.registration.start()      # first REGISTER goes out now
+        except SipError as e:
+            self.sip_error = str(e)
+            self.state.errors.insert(0, f"SIP: {e}")
+        self.present()
+        listen = self.http_override if self.http_override is not None else \
+            self.settings.web.listen
+        if listen:
+            self.web = await web.start(self, listen)
+        log.info("phone ready")
+        try:
+            await self._stop.wait()
+        finally:
+            bus_task.cancel()
+            await self.close()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def close(self) -> None:
+        log.info("stopping")
+        if self.web is not None:
+            await self.web.cleanup()
+        self.registration.close()
+        self.timers.cancel_all()
+        await asyncio.get_running_loop().run_in_executor(None, self.sip.stop)
+        self.board.close()
+        log.info("stopped")
+
+    def _wire_board(self) -> None:
+        b = self.board
+        post = self.bus.post_threadsafe
+        b.keypad.when_pressed = lambda key: post(KeyPressed(key, "keypad"))
+        b.keypad.when_released = lambda key: post(KeyReleased(key, "keypad"))
+        b.hook.when_changed = lambda offhook: post(HookChanged(offhook))
+
+    # -- what people do through the API ---------------------------------------------------
+
+    def press(self, key: str, action: str = "press", source: str = "api") -> None:
+        if action in ("press", "down"):
+            self.bus.post(KeyPressed(key, source))
+        if action in ("press", "up"):
+            self.bus.post(KeyReleased(key, source))
+
+    def dial(self, number: str, line: int = 0) -> None:
+        self.bus.post(DialRequested(number, line))
+
+    # -- settings -------------------------------------------------------------------------
+
+    def update_settings(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Validate, save atomically, apply. Raises SettingsInvalid (nothing changed)."""
+        changed = self.store.update(values)
+        if changed:
+            self._applied(changed)
+        restart = [k for k in changed if FIELDS[k].metadata["restart"]]
+        return changed, restart
+
+    def _save_from_phone(self, values: dict[str, Any]) -> None:
+        try:
+            self.update_settings(values)
+        except Exception as e:  # noqa: BLE001
+            self.state.notice = f"Cannot save: {e}"
+            log.warning("saving %s: %s", values, e)
+
+    def reload_settings(self) -> None:
+        """SIGHUP: read settings.toml again (bad values keep their last good value)."""
+        before = {k: self.settings.get(k) for k in FIELDS}
+        self.store.load()
+        changed = [k for k in FIELDS if self.settings.get(k) != before[k]]
+        self._show_settings_problems()
+        if changed:
+            self._applied(changed)
+        self.present()
+
+    def _applied(self, changed: list[str]) -> None:
+        log.info("settings changed: %s", ", ".join(changed))
+        if any(k.startswith("log.") for k in changed):
+            lg = self.settings.log
+            logs.setup(self.data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace,
+                       max_kb=lg.max_kb, keep=lg.keep, console=self.console_log)
+        self._show_settings_problems()
+        self.bus.post(SettingsChanged(changed))
+
+    def _show_settings_problems(self) -> None:
+        errors = [str(p) for p in self.store.problems]
+        if self.sip_error:
+            errors.insert(0, f"SIP: {self.sip_error}")
+        self.state.errors = errors
+
+    # -- presenting ----------------------------------------------------------------------------
+
+    def _on_timer(self, ev: TimerFired) -> None:
+        if ev.name == "notice":
+            self.state.notice = ""
+
+    def present(self) -> None:
+        """Show the state: LCD, LEDs, tone, audio path; tell web clients. Runs per batch."""
+        snap = self.state.snapshot()
+        snap.now, snap.mono = time.time(), time.monotonic()
+        pushed = False
+        frame = lcd.render(snap)
+        key = frame.image.tobytes()
+        if key != self._frame_key:
+            self._frame_key, self.frame = key, frame
+            self.board.display.show(frame.image)
+            pushed = True
+        leds = present.leds(snap)
+        for name, value in leds.items():
+            if self.leds.get(name) != value:
+                self.board.leds.set(name, *value)
+                pushed = True
+        self.leds = leds
+        tone = present.tone(snap)
+        if tone != self.tone:
+            self.tone = tone
+            self.sip.tone(tone)
+            pushed = True
+        path = present.audio_path(snap)
+        if path != self._path:
+            self._path = path
+            self.sip.audio(*path)
+        if self.board.audio.device != snap.audio.value:
+            self.board.audio.select(snap.audio.value)
+        if pushed or self._subscribers:
+            self._notify(snap)
+        self._schedule_tick(snap)
+        if snap.notice and not self.timers.active("notice"):
+            self.timers.start("notice", 4.0)
+
+    def _schedule_tick(self, snap: PhoneState) -> None:
+        """Redraw when the clock or a call timer shows a new value; nothing in between."""
+        if any(c.connected_at for c in snap.calls):
+            delay = 1.0 - ((snap.mono - min(c.connected_at for c in snap.calls
+                                             if c.connected_at)) % 1.0)
+        else:
+            delay = 60.0 - (snap.now % 60.0)
+        self.timers.start("tick", delay + 0.005)
+
+    # -- for the web ---------------------------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(maxsize=4)
+        self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self._subscribers.discard(q)
+
+    def _notify(self, snap: PhoneState) -> None:
+        msg = None
+        for q in list(self._subscribers):
+            if msg is None:
+                msg = {"state": self.state_json(snap), "leds": self.leds_json()}
+            if q.full():
+                try:
+                    q.get_nowait()      # a slow client gets the newest, not a backlog
+                except asyncio.QueueEmpty:
+                    pass
+            q.put_nowait(msg)
+
+    def leds_json(self) -> dict:
+        return {name: {"colour": c or "off", "pattern": p} for name, (c, p) in self.leds.items()}
+
+    def state_json(self, snap: PhoneState | None = None) -> dict:
+        s = snap or self.state
+        mono = time.monotonic()
+        return {
+            "version": VERSION,
+            "board": self.board_name,
+            "screen": s.screen(),
+            "uptime": round(mono - self.started_mono, 3),
+            "accounts": [{
+                "index": a.index, "enabled": a.enabled, "label": a.label, "user": a.user,
+                "server": a.server, "on_secondary": a.on_secondary, "status": a.status.value,
+                "code": a.code, "reason": a.reason, "expires": a.expires, "dnd": a.dnd,
+            } for a in s.accounts],
+            "calls": [{
+                "id": c.id, "line": c.line, "account": c.account, "direction": c.direction,
+                "state": c.state.value, "number": c.number, "name": c.name, "uri": c.uri,
+                "duration": round(mono - c.connected_at, 1) if c.connected_at else 0.0,
+                "code": c.code, "reason": c.reason, "remote_hold": c.remote_hold,
+                "media": c.media,
+            } for c in s.calls],
+            "focus": s.focus, "offhook": s.offhook, "audio": s.audio.value,
+            "headset_mode": s.headset_mode, "mute": s.mute, "predial": s.predial,
+            "missed": s.missed, "dnd": s.dnd, "redial": s.redial,
+            "tone": self.tone, "softkeys": [label for label, _ in present.softkeys(s)],
+            "notice": s.notice, "errors": list(s.errors),
+            "pid": os.getpid(),
+        }

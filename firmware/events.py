@@ -1,0 +1,122 @@
+"""Events: what happened, as past-tense nouns. They all go through one asyncio queue.
+
+Drivers (keys, hook), the SIP thread (pjsua2 callbacks), timers and the web API post
+them; the Phone state machine (firmware/phone.py) is the only consumer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class Event:
+    """Base class; handy for isinstance checks and logging."""
+
+
+# --- from people (drivers, front panel, API) --------------------------------------------
+
+@dataclass
+class KeyPressed(Event):
+    key: str                 # a name from firmware.keys.KEYS
+    source: str = "keypad"   # keypad | api | panel
+
+
+@dataclass
+class KeyReleased(Event):
+    key: str
+    source: str = "keypad"
+
+
+@dataclass
+class HookChanged(Event):
+    offhook: bool            # handset lifted
+
+
+@dataclass
+class DialRequested(Event):
+    """Dial this number now (action URI from the API; later the call log, phone book)."""
+
+    number: str
+    line: int = 0            # 0: the default account's line
+
+
+# --- from the SIP thread ------------------------------------------------------------------
+
+@dataclass
+class RegistrationStarted(Event):
+    account: int
+    server: str
+    renew: bool              # False: unregistering
+
+
+@dataclass
+class RegistrationChanged(Event):
+    account: int
+    server: str
+    code: int                # SIP status, or 0 for no answer / local error
+    reason: str
+    active: bool             # a binding exists now
+    expires: int
+    network: bool = True     # False when the request could not be sent at all
+
+
+@dataclass
+class CallIncoming(Event):
+    call: int                # our call id
+    account: int
+    uri: str
+    name: str
+    number: str
+    headers: dict = field(default_factory=dict)   # lower-case name -> value of the INVITE
+    source: str = ""         # ip:port the INVITE came from
+
+
+@dataclass
+class CallProgressed(Event):
+    """The INVITE session moved on: calling, early (18x), confirmed, disconnected."""
+
+    call: int
+    state: str               # calling | early | connecting | confirmed | disconnected
+    code: int
+    reason: str
+    remote_uri: str = ""
+    remote_name: str = ""
+
+
+@dataclass
+class CallMediaChanged(Event):
+    call: int
+    active: bool             # audio flows
+    remote_hold: bool        # far end holds us
+
+
+@dataclass
+class DtmfReceived(Event):
+    call: int
+    digit: str
+
+
+# --- from inside ---------------------------------------------------------------------------
+
+@dataclass
+class TimerFired(Event):
+    name: str
+    data: object = None
+
+
+@dataclass
+class SettingsChanged(Event):
+    keys: list[str]
+
+
+@dataclass
+class PrimaryServerBack(Event):
+    account: int
+
+
+@dataclass
+class Unregistered(Event):
+    """The boot-time REGISTER Contact: * Expires: 0 was answered (code 0: not sent)."""
+
+    account: int
+    code: int
+    reason: str

@@ -1,0 +1,24 @@
+"""Key names: the manual's button table (§3 "Understanding Buttons and Hardware").
+
+Drivers, board files, the front panel and the API all use these names.
+"""
+from __future__ import annotations
+
+DIGITS = tuple("0123456789*#")
+SOFT = ("soft1", "soft2", "soft3", "soft4")
+NAV = ("up", "down", "left", "right", "ok", "cancel")
+LINES = ("line1", "line2", "line3")
+PROGRAMMABLE = tuple(f"p{i}" for i in range(1, 13))
+FUNCTION = ("hold", "transfer", "conference", "redial", "mute", "speaker", "headset", "menu",
+            "directory", "message", "service", "volup", "voldown")
+
+KEYS: tuple[str, ...] = DIGITS + SOFT + NAV + LINES + PROGRAMMABLE + FUNCTION
+
+# what the manual prints on the keys, for the front panel
+LABELS = {
+    "cancel": "C", "ok": "OK", "up": "▲", "down": "▼", "left": "◀", "right": "▶",
+    "hold": "HOLD", "transfer": "TRANSFER", "conference": "CONF", "redial": "REDIAL",
+    "mute": "MUTE", "speaker": "SPEAKER", "headset": "HEADSET", "menu": "MENU",
+    "directory": "DIR", "message": "MSG", "service": "SERVICE", "volup": "VOL+",
+    "voldown": "VOL−",
+}

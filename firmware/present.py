@@ -1,0 +1,120 @@
+"""What the phone shows and plays, as pure functions of a PhoneState snapshot.
+
+The Phone applies the difference after every event: soft key labels go to the LCD,
+LED patterns to the LED driver, the tone to the SIP thread's tone player. Tests read
+these functions directly or through the API.
+"""
+from __future__ import annotations
+
+from firmware.state import AudioDevice, CallState, PhoneState
+
+# --- soft keys -----------------------------------------------------------------------------
+# (label, action) for soft1..soft4; an empty label is a key that does nothing here.
+
+_NONE = ("", "")
+
+
+def softkeys(s: PhoneState) -> list[tuple[str, str]]:
+    screen = s.screen()
+    if screen == "idle":
+        return [("Redial", "redial") if s.redial else _NONE,
+                ("DND off", "dnd") if s.dnd else ("DND", "dnd"), _NONE, _NONE]
+    if screen == "predial":
+        return [("Send", "send"), ("<-", "backspace"), _NONE, ("Cancel", "cancel")]
+    if screen == "dialing":
+        return [("Send", "send"), ("<-", "backspace"), _NONE, ("End", "end")]
+    if screen == "calling":
+        return [_NONE, _NONE, _NONE, ("End", "end")]
+    if screen == "ringing":
+        return [("Answer", "answer"), ("Reject", "reject"), _NONE, _NONE]
+    if screen == "talking":
+        return [("Hold", "hold"), _NONE, _NONE, ("End", "end")]
+    if screen == "held":
+        return [("Resume", "resume"), _NONE, ("NewCall", "newcall"), ("End", "end")]
+    if screen == "ended":
+        return [_NONE, _NONE, _NONE, ("End", "end")]
+    return [_NONE] * 4
+
+
+# --- LEDs ---------------------------------------------------------------------------------
+# name -> (colour, pattern); colour red|green|amber, pattern off|on|slow|fast.
+# Manual §3 button table: line key red flashing = incoming, red steady = off-hook/dialing,
+# green flashing = held, green steady = active; light strip red flashing = incoming,
+# red steady = missed calls or busy; headset/mute/speaker/message red when on.
+
+OFF = ("", "off")
+
+LED_NAMES = (["line1", "line2", "line3"] + [f"p{i}" for i in range(1, 13)]
+             + ["headset", "mute", "message", "speaker", "strip"])
+
+
+def leds(s: PhoneState) -> dict[str, tuple[str, str]]:
+    out = {name: OFF for name in LED_NAMES}
+    for c in s.calls:
+        key = f"line{c.line}"
+        if key not in out:
+            continue
+        if c.state is CallState.RINGING:
+            out[key] = ("red", "fast")
+        elif c.state in (CallState.DIALING, CallState.CALLING, CallState.RINGBACK):
+            out[key] = ("red", "on")
+        elif c.state is CallState.CONNECTED:
+            out[key] = ("green", "on")
+        elif c.state is CallState.HELD:
+            out[key] = ("green", "slow")
+        elif c.state is CallState.ENDED and c.id == s.focus:
+            out[key] = ("red", "on")
+    if s.predial and s.focused is None and not s.calls:
+        out[f"line{s.predial_line}"] = ("red", "on")
+    if s.ringing():
+        out["strip"] = ("red", "fast")
+    elif s.calls or (s.missed and s.missed_call_display):
+        out["strip"] = ("red", "on")
+    if s.headset_mode:
+        out["headset"] = ("red", "on")
+    if s.mute:
+        out["mute"] = ("red", "on")
+    if s.voicemail:
+        out["message"] = ("red", "on")
+    if s.audio is AudioDevice.SPEAKER:
+        out["speaker"] = ("red", "on")
+    return out
+
+
+# --- tones --------------------------------------------------------------------------------
+# The tone heard on the active audio device (or the ringer on the speaker).
+
+TONES = ("dial", "ringback", "busy", "reorder", "callwaiting", "ring")
+
+BUSY_CODES = (486, 600, 603)
+
+
+def tone(s: PhoneState) -> str | None:
+    f = s.focused
+    if f is not None and s.audio is not AudioDevice.NONE:
+        if f.state is CallState.DIALING:
+            return None if f.number else "dial"
+        if f.state is CallState.RINGBACK and not f.media:
+            return "ringback"
+        if f.state is CallState.ENDED:
+            return "busy" if f.code in BUSY_CODES else "reorder"
+        if s.ringing() and s.call_waiting_tone and f.state in (CallState.CONNECTED,
+                                                                CallState.HELD):
+            return "callwaiting"
+        return None
+    if s.ringing():
+        return "ring"
+    return None
+
+
+# --- audio path ---------------------------------------------------------------------------
+
+def audio_path(s: PhoneState) -> tuple[int | None, bool]:
+    """(call whose audio the person hears and speaks into, microphone muted)."""
+    f = s.focused
+    if f is None or s.audio is AudioDevice.NONE:
+        return None, s.mute
+    if f.state is CallState.CONNECTED or (f.state in (CallState.CALLING, CallState.RINGBACK)
+                                          and f.media):
+        return f.id, s.mute
+    return None, s.mute

@@ -1,0 +1,376 @@
+"""Registration of each account: boot unregister, retries, 423, failover and failback.
+
+pjsip sends the REGISTERs and refreshes them before they expire; this module decides
+what happens around them:
+- at start, each server first gets REGISTER Contact: * Expires: 0 (LP-388 item 7);
+- a failure is retried after `sip.retry_interval` seconds (manual: 32 s), whatever the
+  code, so registration never stops for good;
+- 423 Interval Too Brief: pjsip retries with a larger Min-Expires itself; when it gives
+  up (no Min-Expires, or not larger), we raise the expiry and try again, every time
+  (the LP-388 stopped after four 423s; we do not);
+- a registrar silent for `sip.failover_timeout` seconds -> the secondary server; while
+  there, the primary is probed with OPTIONS every `sip.failback_interval` seconds and
+  used again as soon as it answers.
+It owns the `accounts` part of the phone state (line status and reason).
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import socket
+from dataclasses import dataclass
+
+from firmware.bus import Bus, Timers
+from firmware.events import (PrimaryServerBack, RegistrationChanged, RegistrationStarted,
+                             SettingsChanged, TimerFired, Unregistered)
+from firmware.settings import ACCOUNTS, AccountSettings, Settings
+from firmware.sip import AccountSpec, SipEngine, host_of
+from firmware.state import Account, LineStatus, PhoneState
+
+log = logging.getLogger("deskphone.registration")
+
+NO_ANSWER = (0, 408, 502, 503, 504)
+
+
+@dataclass
+class _Line:
+    index: int
+    settings: AccountSettings
+    on_secondary: bool = False
+    expires: int = 3600
+    phase: str = "idle"          # idle | unregistering | registering | registered | waiting
+    cleared: set = None          # servers already sent the boot unregister
+    failures: int = 0
+    status: LineStatus = LineStatus.DISABLED   # before DND is taken into account
+
+    def __post_init__(self):
+        self.cleared = set()
+        self.expires = self.settings.expires
+
+    @property
+    def server(self) -> str:
+        s = self.settings
+        return s.secondary_server if self.on_secondary and s.secondary_server else s.server
+
+
+def explain(code: int, reason: str, server: str, index: int) -> str:
+    """A failure as a person reads it, with what to do next."""
+    key = f"account.{index}"
+    if code in (401, 407):
+        return f"Wrong user or password ({code}): check {key}.user, auth_user and password"
+    if code == 403:
+        return f"Refused by the server (403): check {key}.user and password"
+    if code == 404:
+        return f"Unknown user (404): check {key}.user and {key}.server"
+    if code in NO_ANSWER:
+        extra = f" ({reason})" if reason and code not in (408,) and reason != "Request Timeout" \
+            else ""
+        return f"No answer from {server}{extra}: check {key}.server and the network"
+    if code == 423:
+        return "Interval too brief (423): registering again with a longer expiry"
+    return f"{reason or 'Registration failed'} ({code})"
+
+
+def route_exists(server: str) -> bool:
+    """False when the OS has no route to the server (no network). Names are not resolved."""
+    host = host_of(server)
+    host, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    host = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, int(port or 5060)))
+        except OSError:
+            return False
+    return True
+
+
+class _OptionsProbe(asyncio.DatagramProtocol):
+    def __init__(self, answered: asyncio.Future):
+        self.answered = answered
+
+    def datagram_received(self, data, addr):
+        if data.startswith(b"SIP/2.0 ") and not self.answered.done():
+            self.answered.set_result(True)
+
+    def error_received(self, exc):
+        pass
+
+
+async def probe(server: str, *, bind: str = "", timeout: float = 2.0) -> bool:
+    """Does anything answer a SIP OPTIONS at `server` (UDP)? Any response counts."""
+    host = host_of(server)
+    h, _, p = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    port = int(p or 5060)
+    loop = asyncio.get_running_loop()
+    answered = loop.create_future()
+    try:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _OptionsProbe(answered), remote_addr=(h.strip("[]"), port),
+            local_addr=(bind, 0) if bind not in ("", "0.0.0.0") else None)
+    except OSError:
+        return False
+    try:
+        laddr = transport.get_extra_info("sockname")
+        branch = f"z9hG4bK{random.getrandbits(64):x}"
+        tag = f"{random.getrandbits(32):x}"
+        msg = (f"OPTIONS sip:{h}:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {laddr[0]}:{laddr[1]};branch={branch};rport\r\n"
+               f"Max-Forwards: 70\r\n"
+               f"From: <sip:probe@{laddr[0]}>;tag={tag}\r\n"
+               f"To: <sip:{h}:{port}>\r\n"
+               f"Call-ID: {random.getrandbits(96):x}@deskphone\r\n"
+               f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        transport.sendto(msg.encode())
+        await asyncio.wait_for(answered, timeout)
+        return True
+    except (asyncio.TimeoutError, OSError):
+        return False
+    finally:
+        transport.close()
+
+
+class Registration:
+    """One per phone; subscribes to the bus. See module doc."""
+
+    def __init__(self, *, bus: Bus, timers: Timers, sip: SipEngine, state: PhoneState,
+                 settings: Settings):
+        self.bus, self.timers, self.sip, self.state = bus, timers, sip, state
+        self.settings = settings
+        self.lines: dict[int, _Line] = {}
+        self._probes: dict[int, asyncio.Task] = {}
+        if not state.accounts:
+            state.accounts = [Account(index=i) for i in range(1, ACCOUNTS + 1)]
+        bus.on(RegistrationStarted, self._started)
+        bus.on(RegistrationChanged, self._changed)
+        bus.on(Unregistered, self._unregistered)
+        bus.on(TimerFired, self._timer)
+        bus.on(PrimaryServerBack, self._primary_back)
+        bus.on(SettingsChanged, self._settings_changed)
+
+    # -- start / settings ------------------------------------------------------------------
+
+    def start(self) -> None:
+        for i in range(1, ACCOUNTS + 1):
+            self._begin(i)
+
+    def close(self) -> None:
+        for t in self._probes.values():
+            t.cancel()
+
+    def _settings_changed(self, ev: SettingsChanged) -> None:
+        for i in range(1, ACCOUNTS + 1):
+            prefix = f"account.{i}."
+            if any(k.startswith(prefix) and not k.endswith(".dnd") for k in ev.keys):
+                self._begin(i)
+        self._refresh_status()
+
+    def _spec(self, line: _Line) -> AccountSpec:
+        s = line.settings
+        return AccountSpec(user=s.user, auth_user=s.auth_user, password=s.password,
+                           display_name=s.display_name, registrar=line.server,
+                           proxy=s.outbound_proxy, expires=line.expires)
+
+    def _begin(self, i: int) -> None:
+        s = self.settings.account[i]
+        for name in ("failover", "retry", "probe"):
+            self.timers.cancel(f"reg.{i}.{name}")
+        old = self.lines.get(i)
+        line = _Line(index=i, settings=s)
+        if old is not None and old.settings.server == s.server:
+            line.cleared = old.cleared
+        self.lines[i] = line
+        acc = self.state.accounts[i - 1]
+        acc.enabled, acc.user = s.enable, s.user
+        acc.label = s.label or s.user or f"Line {i}"
+        acc.server, acc.on_secondary, acc.code, acc.reason, acc.expires = s.server, False, 0, "", 0
+        if not s.enable or not s.user:
+            self._set(line, LineStatus.DISABLED,
+                      "" if not s.enable else f"set account.{i}.user to use this line")
+            self.sip.set_account(i, None)
+            return
+        self.sip.set_account(i, self._spec(line))
+        if not s.server:
+            self._set(line, LineStatus.P2P)
+            return
+        self._set(line, LineStatus.NOT_REGISTERED, "Registering")
+        self._connect(line)
+
+    def _connect(self, line: _Line) -> None:
+        """(Re)point the account at line.server and start the sequence there."""
+        i = line.index
+        acc = self.state.accounts[i - 1]
+        if line.status is not LineStatus.REGISTERED:   # else: still there until the new one
+            acc.server, acc.on_secondary = line.server, line.on_secondary
+        self.sip.set_account(i, self._spec(line))
+        if self.settings.sip.unregister_on_boot and line.server not in line.cleared:
+            line.phase = "unregistering"
+            fut = self.sip.unregister_all(i, lambda code, reason: self.bus.post_threadsafe(
+                Unregistered(i, code, reason)))
+            fut.add_done_callback(lambda f: f.exception() is None and f.result() or
+                                  self.bus.post_threadsafe(Unregistered(i, -1, "not sent")))
+            self.timers.start(f"reg.{i}.failover", self.settings.sip.failover_timeout)
+        else:
+            self._register(line)
+
+    def _register(self, line: _Line) -> None:
+        line.phase = "registering"
+        self.sip.register(line.index)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _unregistered(self, ev: Unregistered) -> None:
+        line = self.lines.get(ev.account)
+        if line is None:
+            return
+        if line.phase != "unregistering":
+            # A boot unregister we gave up on was answered after all (pjsip kept
+            # retransmitting it): it may have removed our new binding. Register again.
+            if 200 <= ev.code < 300 and line.phase in ("registering", "registered"):
+                log.warning("account %d: a late unregister went through at %s; registering "
+                            "again", ev.account, line.server)
+                self._register(line)
+            return
+        self.timers.cancel(f"reg.{ev.account}.failover")
+        line.cleared.add(line.server)
+        if ev.code >= 0:
+            log.info("account %d: unregistered all bindings at %s (%d %s)", ev.account,
+                     line.server, ev.code, ev.reason)
+        if ev.code in NO_ANSWER and ev.code >= 0:
+            self._no_answer(line, ev.code, ev.reason)
+        else:
+            self._register(line)
+
+    def _started(self, ev: RegistrationStarted) -> None:
+        line = self.lines.get(ev.account)
+        if line is not None and ev.renew:
+            self.timers.start(f"reg.{ev.account}.failover", self.settings.sip.failover_timeout)
+
+    def _changed(self, ev: RegistrationChanged) -> None:
+        line = self.lines.get(ev.account)
+        if line is None or line.phase in ("idle", "unregistering"):
+            return
+        i = ev.account
+        self.timers.cancel(f"reg.{i}.failover")
+        acc = self.state.accounts[i - 1]
+        acc.code = ev.code
+        if 200 <= ev.code < 300 and ev.active:
+            line.phase, line.failures = "registered", 0
+            acc.expires = ev.expires
+            acc.server, acc.on_secondary = line.server, line.on_secondary
+            self._set(line, LineStatus.REGISTERED)
+            self.timers.cancel(f"reg.{i}.retry")
+            if line.on_secondary:
+                self.timers.start(f"reg.{i}.probe", self.settings.sip.failback_interval)
+            log.info("account %d registered at %s for %d s", i, line.server, ev.expires)
+            return
+        if 200 <= ev.code < 300:
+            return  # an unregister went through
+        line.failures += 1
+        acc.expires = 0
+        if ev.code == 423:
+            min_exp = getattr(ev, "min_expires", 0)
+            line.expires = min(86400, max(min_exp, line.expires * 2))
+            self._set(line, LineStatus.NOT_REGISTERED, explain(423, "", line.server, i))
+            log.warning("account %d: 423 from %s, registering again with expires %d", i,
+                        line.server, line.expires)
+            self.sip.set_account(i, self._spec(line))
+            line.phase = "waiting"
+            self.timers.start(f"reg.{i}.retry", 1.0)
+            return
+        if ev.code in NO_ANSWER or not ev.network:
+            self._no_answer(line, ev.code, ev.reason)
+            return
+        self._set(line, LineStatus.NOT_REGISTERED, explain(ev.code, ev.reason, line.server, i))
+        (log.warning if line.failures == 1 else log.debug)("account %d: %s", i, acc.reason)
+        self._retry_later(line)
+
+    def _no_answer(self, line: _Line, code: int = 0, reason: str = "") -> None:
+        i = line.index
+        acc = self.state.accounts[i - 1]
+        silent = line.server
+        if route_exists(silent):
+            self._set(line, LineStatus.NOT_REGISTERED, explain(code or 408, reason, silent, i))
+        else:
+            self._set(line, LineStatus.NO_NETWORK, f"No network: no route to {silent}")
+        (log.warning if line.failures <= 1 else log.debug)("account %d: %s", i, acc.reason)
+        secondary = line.settings.secondary_server
+        if secondary and not line.on_secondary:
+            line.on_secondary = True
+            log.warning("account %d: %s does not answer, using the secondary server %s", i,
+                        silent, secondary)
+            self._connect(line)
+            return
+        if line.on_secondary:
+            line.on_secondary = False   # both silent: next attempt goes to the primary again
+        self._retry_later(line)
+
+    def _retry_later(self, line: _Line) -> None:
+        line.phase = "waiting"
+        self.timers.start(f"reg.{line.index}.retry", self.settings.sip.retry_interval)
+
+    def _timer(self, ev: TimerFired) -> None:
+        if not ev.name.startswith("reg."):
+            return
+        _, idx, what = ev.name.split(".")
+        line = self.lines.get(int(idx))
+        if line is None:
+            return
+        if what == "failover":
+            line.failures += 1
+            if line.phase == "unregistering":
+                line.cleared.add(line.server)
+            self._no_answer(line)
+        elif what == "retry":
+            self._connect(line)
+        elif what == "probe":
+            self._start_probe(line)
+
+    def _start_probe(self, line: _Line) -> None:
+        i = line.index
+        if not line.on_secondary or i in self._probes:
+            return
+
+        async def run():
+            try:
+                if await probe(line.settings.server, bind=self.settings.sip.bind):
+                    self.bus.post(PrimaryServerBack(i))
+                else:
+                    self.timers.start(f"reg.{i}.probe", self.settings.sip.failback_interval)
+            finally:
+                self._probes.pop(i, None)
+        self._probes[i] = asyncio.get_running_loop().create_task(run(), name=f"probe-{i}")
+
+    def _primary_back(self, ev: PrimaryServerBack) -> None:
+        line = self.lines.get(ev.account)
+        if line is None or not line.on_secondary:
+            return
+        log.info("account %d: primary server %s answers again, moving back", ev.account,
+                 line.settings.server)
+        line.on_secondary = False
+        line.expires = line.settings.expires
+        self._connect(line)
+
+    # -- status --------------------------------------------------------------------------
+
+    def _set(self, line: _Line, status: LineStatus, reason: str = "") -> None:
+        line.status = status
+        self.state.accounts[line.index - 1].reason = reason
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        """DND shows instead of 'registered' (manual's icon table)."""
+        for acc in self.state.accounts:
+            line = self.lines.get(acc.index)
+            if line is None:
+                continue
+            acc.dnd = self.settings.account[acc.index].dnd or self.settings.phone.dnd
+            base = line.status
+            acc.status = (LineStatus.DND if acc.dnd and base in (LineStatus.REGISTERED,
+                                                                 LineStatus.P2P) else base)

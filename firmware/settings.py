@@ -1,0 +1,456 @@
+"""Settings: one typed schema, validated on every way in, written atomically.
+
+`DIR/settings.toml` holds what differs from the factory defaults. Every section is a
+dataclass below; every field carries its default, its check and a line of help, and
+README's settings table is generated from the same fields (`python -m firmware settings`).
+
+A bad file or a bad value never stops the phone: a value that fails its check is
+replaced by the last good value of that key (or the default), a file that does not parse
+is replaced by the last good settings, and each problem is reported as "key: reason" to
+the log, the LCD status line and the API.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import secrets
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import tomli_w
+
+from firmware.errors import SettingError, SettingsInvalid
+
+log = logging.getLogger(__name__)
+
+ACCOUNTS = 3  # the ES330 has three lines
+
+
+def setting(default: Any, doc: str, *, min: int | None = None, max: int | None = None,
+            choices: tuple | None = None, check: Callable[[Any], None] | None = None,
+            secret: bool = False, restart: bool = False):
+    """A schema field: its default, its checks and a line of help for README and the API."""
+    return field(default=default, metadata=dict(doc=doc, min=min, max=max, choices=choices,
+                                                check=check, secret=secret, restart=restart))
+
+
+# --- value checks -----------------------------------------------------------------------
+
+def _host_port(value: str) -> None:
+    """host, host:port, [v6]:port, or a sip: URI; empty allowed (= none)."""
+    if not value:
+        return
+    v = value
+    if v.lower().startswith(("sip:", "sips:")):
+        v = v.split(":", 1)[1]
+    v = v.split(";", 1)[0]
+    if v.startswith("["):
+        host, _, rest = v[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = v.rpartition(":") if v.count(":") == 1 else (v, "", "")
+    if not host or any(ch.isspace() for ch in host) or "@" in host:
+        raise ValueError(f"'{value}' is not a host or host:port (example: 192.168.1.10:5060)")
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError(f"port in '{value}' must be 1-65535")
+
+
+def _ip(value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP address (use 0.0.0.0 for all interfaces)") from None
+
+
+def _listen(value: str) -> None:
+    if not value:
+        return  # web server off
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        raise ValueError(f"'{value}' must be address:port, e.g. 127.0.0.1:8080")
+    _ip(host.strip("[]"))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"'{value}' must be address:port, e.g. 127.0.0.1:8080")
+
+
+def _sip_user(value: str) -> None:
+    if any(ch.isspace() or ch in "@<>\"" for ch in value):
+        raise ValueError("must not contain spaces, '@', '<', '>' or quotes (the part before @)")
+
+
+def _text(value: str) -> None:
+    if any(ch in "\r\n\0" for ch in value):
+        raise ValueError("must be a single line")
+
+
+# --- the schema ------------------------------------------------------------------------
+
+@dataclass
+class SipSettings:
+    port: int = setting(5060, "SIP port (UDP) the phone listens on", min=1, max=65535, restart=True)
+    bind: str = setting("0.0.0.0", "address SIP and RTP listen on; 0.0.0.0 = every interface",
+                        check=_ip, restart=True)
+    rtp_port: int = setting(11000, "first RTP port; calls use the ports above it", min=1024,
+                            max=65000, restart=True)
+    rtp_ports: int = setting(200, "how many RTP ports may be used", min=4, max=10000, restart=True)
+    unregister_on_boot: bool = setting(True, "send an unregister before the first REGISTER "
+                                       "(clears stale bindings; LP-388 item 7)")
+    retry_interval: int = setting(32, "seconds before registering again after a failure "
+                                  "(manual: polling interval of registration)", min=1, max=3600)
+    failover_timeout: int = setting(8, "seconds a registrar may stay silent before the "
+                                    "secondary server is used", min=1, max=120)
+    failback_interval: int = setting(60, "while on the secondary server, seconds between "
+                                     "checks whether the primary is back", min=1, max=86400)
+    user_agent: str = setting("", "User-Agent header; empty = deskphone/<version>", check=_text)
+
+
+@dataclass
+class AccountSettings:
+    enable: bool = setting(False, "use this account (line)")
+    label: str = setting("", "name shown for the line on the LCD; empty = user", check=_text)
+    display_name: str = setting("", "caller name sent with calls", check=_text)
+    user: str = setting("", "SIP user (extension number)", check=_sip_user)
+    auth_user: str = setting("", "authentication user; empty = user", check=_sip_user)
+    password: str = setting("", "SIP password", secret=True, check=_text)
+    server: str = setting("", "registrar host[:port]; empty = peer-to-peer calls only",
+                          check=_host_port)
+    secondary_server: str = setting("", "registrar used when the server does not answer",
+                                    check=_host_port)
+    outbound_proxy: str = setting("", "send every request through this host[:port]",
+                                  check=_host_port)
+    expires: int = setting(3600, "registration expiry in seconds (manual: minimum 20)",
+                           min=20, max=86400)
+    dnd: bool = setting(False, "do not disturb on this line")
+
+
+@dataclass
+class PhoneSettings:
+    dial_timeout: int = setting(5, "seconds after the last digit before the number is sent; "
+                                "0 = never", min=0, max=30)
+    send_key: str = setting("#", "key that sends the number", choices=("#", "*", "none"))
+    call_waiting: bool = setting(True, "accept a second call while in a call")
+    call_waiting_tone: bool = setting(True, "beep in the earpiece when a call waits")
+    dnd: bool = setting(False, "do not disturb on every line")
+    reject_code: int = setting(486, "SIP status sent when a call is rejected or refused by DND",
+                               choices=(480, 486, 603))
+    default_account: int = setting(1, "account used when going off-hook", min=1, max=ACCOUNTS)
+    ended_screen: int = setting(3, "seconds the 'call ended' screen stays on speaker/headset",
+                                min=0, max=60)
+    time_format: int = setting(24, "clock on the idle screen: 24 or 12 hour", choices=(12, 24))
+    date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen",
+                               check=_text)
+    missed_call_display: bool = setting(True, "show the missed call count on the idle screen")
+
+
+@dataclass
+class WebSettings:
+    listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
+                          "(python -m firmware --http overrides)", check=_listen, restart=True)
+    user: str = setting("root", "web and API login name", check=_sip_user)
+    password_hash: str = setting("", "hash of the web password; empty = factory password 'root'"
+                                 " (set it with: python -m firmware passwd)", secret=True,
+                                 check=_text)
+
+
+@dataclass
+class LogSettings:
+    level: str = setting("info", "log level of DIR/logs/phone.log",
+                         choices=("debug", "info", "warning", "error"))
+    sip_trace: bool = setting(False, "write every SIP message to DIR/logs/sip.log",
+                              restart=True)
+    max_kb: int = setting(1024, "size of a log file before it is rotated (KiB)", min=16,
+                          max=1048576)
+    keep: int = setting(5, "rotated log files kept", min=1, max=100)
+
+
+@dataclass
+class Settings:
+    sip: SipSettings = field(default_factory=SipSettings)
+    account: dict[int, AccountSettings] = field(
+        default_factory=lambda: {i: AccountSettings() for i in range(1, ACCOUNTS + 1)})
+    phone: PhoneSettings = field(default_factory=PhoneSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    # dotted access: "account.1.expires"
+    def section(self, name: str):
+        head, _, idx = name.partition(".")
+        if head == "account":
+            return self.account[int(idx)]
+        return getattr(self, head)
+
+    def get(self, key: str) -> Any:
+        sec, _, name = key.rpartition(".")
+        return getattr(self.section(sec), name)
+
+    def copy(self) -> Settings:
+        return Settings(
+            sip=dataclasses.replace(self.sip),
+            account={i: dataclasses.replace(a) for i, a in self.account.items()},
+            phone=dataclasses.replace(self.phone),
+            web=dataclasses.replace(self.web),
+            log=dataclasses.replace(self.log),
+        )
+
+
+SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings, "web": WebSettings,
+                             "log": LogSettings}
+SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
+
+
+def fields() -> list[tuple[str, dataclasses.Field]]:
+    """Every setting as (dotted key, field), in schema order."""
+    out = []
+    for sec, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            out.append((f"{sec}.{f.name}", f))
+    return out
+
+
+FIELDS = dict(fields())
+
+
+def check(key: str, value: Any) -> Any:
+    """Validate one value for `key`; returns it converted, or raises SettingError."""
+    f = FIELDS.get(key)
+    if f is None:
+        raise SettingError(key, "unknown setting (see README for the list)")
+    m = f.metadata
+    want = type(f.default)
+    if want is bool:
+        if not isinstance(value, bool):
+            raise SettingError(key, f"must be true or false (got {value!r})")
+    elif want is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value.strip())
+            else:
+                raise SettingError(key, f"must be a whole number (got {value!r})")
+    elif want is str:
+        if not isinstance(value, str):
+            raise SettingError(key, f"must be a string in quotes (got {value!r})")
+    if m["min"] is not None and value < m["min"]:
+        raise SettingError(key, f"must be at least {m['min']} (got {value})")
+    if m["max"] is not None and value > m["max"]:
+        raise SettingError(key, f"must be at most {m['max']} (got {value})")
+    if m["choices"] is not None and value not in m["choices"]:
+        raise SettingError(key, f"must be one of {', '.join(map(str, m['choices']))} "
+                                f"(got {value!r})")
+    if m["check"] is not None:
+        try:
+            m["check"](value)
+        except ValueError as e:
+            raise SettingError(key, str(e)) from None
+    return value
+
+
+def flatten(doc: dict, prefix: str = "") -> dict[str, Any]:
+    """TOML document -> {"account.1.user": ...}. Tables nest; [account.1] is account -> 1."""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def apply(base: Settings, values: dict[str, Any]) -> tuple[Settings, list[SettingError]]:
+    """Settings = base with `values` applied; bad or unknown keys keep base's value."""
+    new = base.copy()
+    problems = []
+    for key, value in values.items():
+        try:
+            value = check(key, value)
+        except SettingError as e:
+            problems.append(e)
+            continue
+        sec, _, name = key.rpartition(".")
+        setattr(new.section(sec), name, value)
+    return new, problems
+
+
+def to_document(s: Settings, *, only_changed: bool = True) -> dict:
+    """Nested dict for TOML: what differs from the defaults (or everything)."""
+    defaults = Settings()
+    doc: dict = {}
+    for key, f in FIELDS.items():
+        value = s.get(key)
+        if only_changed and value == defaults.get(key):
+            continue
+        node = doc
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return doc
+
+
+def public(s: Settings) -> dict[str, Any]:
+    """Every setting, dotted, secrets masked: what the API shows."""
+    out = {}
+    for key, f in FIELDS.items():
+        value = s.get(key)
+        if f.metadata["secret"]:
+            value = "********" if value else ""
+        out[key] = value
+    return out
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write so that a crash at any point leaves the old file or the new one, never a mix."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+HEADER = (b"# deskphone settings: only what differs from the factory defaults.\n"
+          b"# Every key is listed in README.md (or: python -m firmware settings).\n\n")
+
+
+def assign(dst: Settings, src: Settings) -> None:
+    """Copy every value of src into dst, so everyone holding dst sees the change."""
+    for key in FIELDS:
+        sec, _, name = key.rpartition(".")
+        setattr(dst.section(sec), name, src.get(key))
+
+
+class SettingsStore:
+    """Owns DIR/settings.toml and the last good copy beside it.
+
+    `settings` is one object for the life of the process: loads and saves update it
+    in place, so modules may keep a reference to it.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / "settings.toml"
+        self.good_path = Path(data_dir) / ".settings.good.toml"
+        self.settings = Settings()
+        self.problems: list[SettingError] = []
+
+    def load(self) -> Settings:
+        """Read the file; never raises for bad content (see module doc)."""
+        last_good = self._read_good()
+        self.problems = []
+        for name in (self.path.name, self.good_path.name):
+            for stale in self.path.parent.glob(f".{name}.*.tmp"):
+                stale.unlink(missing_ok=True)   # left by a write that was killed
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            assign(self.settings, Settings())
+            return self.settings
+        except OSError as e:
+            self.problems = [SettingError("settings.toml", f"cannot read ({e.strerror}); "
+                                          "running on the last good settings")]
+            assign(self.settings, last_good)
+            self._log_problems()
+            return self.settings
+        try:
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            self.problems = [SettingError("settings.toml", f"{e}; fix the file — running on "
+                                          "the last good settings")]
+            assign(self.settings, last_good)
+            self._log_problems()
+            return self.settings
+        values = flatten(doc)
+        # a bad key keeps its last good value; a missing key is the factory default
+        settings, self.problems = apply(Settings(), values)
+        for p in self.problems:
+            if p.key in FIELDS:
+                sec, _, name = p.key.rpartition(".")
+                setattr(settings.section(sec), name, last_good.get(p.key))
+                p.reason += f"; using {last_good.get(p.key)!r}" if not FIELDS[p.key].metadata[
+                    "secret"] else "; using the last good value"
+        assign(self.settings, settings)
+        if self.problems:
+            self._log_problems()
+        else:
+            self._write_good(settings)
+        return self.settings
+
+    def update(self, values: dict[str, Any]) -> list[str]:
+        """Validate and save a change; all or nothing. Returns the keys that changed."""
+        new, problems = apply(self.settings, values)
+        if problems:
+            raise SettingsInvalid(problems)
+        changed = [k for k in FIELDS if new.get(k) != self.settings.get(k)]
+        if changed:
+            self.save(new)
+        return changed
+
+    def save(self, settings: Settings) -> None:
+        data = HEADER + tomli_w.dumps(to_document(settings)).encode()
+        atomic_write(self.path, data)
+        assign(self.settings, settings)
+        self.problems = []
+        self._write_good(settings)
+
+    def _read_good(self) -> Settings:
+        try:
+            doc = tomllib.loads(self.good_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return Settings()
+        s, _ = apply(Settings(), flatten(doc))
+        return s
+
+    def _write_good(self, settings: Settings) -> None:
+        try:
+            atomic_write(self.good_path, tomli_w.dumps(to_document(settings)).encode())
+        except OSError as e:
+            log.warning("cannot keep a copy of the good settings: %s", e)
+
+    def _log_problems(self) -> None:
+        for p in self.problems:
+            log.warning("settings: %s", p)
+
+
+# --- web password ----------------------------------------------------------------------
+
+_ITER = 200_000
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITER)
+    return f"pbkdf2_sha256${_ITER}${salt.hex()}${dk.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Checks `password` against a stored hash; empty stored = factory password 'root'."""
+    if not stored:
+        return hmac.compare_digest(password.encode(), b"root")
+    try:
+        algo, iters, salt, digest = stored.split("$")
+        if algo != "pbkdf2_sha256":
+            return False
+        dk = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iters))
+    except ValueError:
+        return False
+    return hmac.compare_digest(dk.hex(), digest)

@@ -1,0 +1,747 @@
+"""The SIP thread: the only place pjsua2 is touched.
+
+One Python thread creates the pjsua2 Endpoint (which makes it pjsua's "main thread"),
+then loops on `libHandleEvents` and runs queued commands. Every pjsua2 callback arrives
+on this thread and is turned into an event for the asyncio loop (`post`). Other threads
+never call pjsua2: they call the command methods below, which queue a closure and wake
+the loop by sending a CRLF keep-alive to our own SIP port (pjsip drops it silently).
+See notes/pjsua2.md for why it is built this way.
+
+Incoming INVITEs are answered 180 (or refused) right here, from a policy the Phone
+keeps up to date, so nothing of ours sits between the INVITE and the 180.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pjsua2 as pj
+
+from firmware import pjc
+from firmware.errors import SipError
+from firmware.events import (CallIncoming, CallMediaChanged, CallProgressed, DtmfReceived,
+                             Event, RegistrationChanged, RegistrationStarted)
+
+log = logging.getLogger("deskphone.sip")
+trace = logging.getLogger("deskphone.sip.trace")
+
+VERSION = "0.1.0"
+
+# --- what the Phone tells us ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    port: int = 5060
+    bind: str = "0.0.0.0"
+    rtp_port: int = 11000
+    rtp_ports: int = 200
+    user_agent: str = ""
+    trace: bool = False
+    null_audio: bool = True     # no sound device (sim board, x86 wheel)
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    user: str
+    auth_user: str = ""
+    password: str = ""
+    display_name: str = ""
+    registrar: str = ""         # host[:port]; empty = no registration (P2P line)
+    proxy: str = ""
+    expires: int = 3600
+
+    @property
+    def domain(self) -> str:
+        return host_of(self.registrar)
+
+
+@dataclass
+class IncomingPolicy:
+    """How the SIP thread answers a new INVITE before the Phone sees it."""
+
+    reject: int = 0            # non-zero: refuse every new call with this status (DND)
+    busy_when_in_call: bool = False   # call waiting off
+    max_calls: int = 3         # one per line key
+
+
+def host_of(server: str) -> str:
+    s = server
+    if s.lower().startswith(("sip:", "sips:")):
+        s = s.split(":", 1)[1]
+    return s.split(";", 1)[0]
+
+
+def sip_uri(server: str) -> str:
+    return server if server.lower().startswith(("sip:", "sips:")) else f"sip:{server}"
+
+
+# --- tones (US, notes/pjsua2.md) -----------------------------------------------------------
+# name -> list of (freq1, freq2, on ms, off ms)
+TONE_PLANS: dict[str, list[tuple[int, int, int, int]]] = {
+    "dial": [(350, 440, 1000, 0)],
+    "ringback": [(440, 480, 2000, 4000)],
+    "busy": [(480, 620, 500, 500)],
+    "reorder": [(480, 620, 250, 250)],
+    "callwaiting": [(440, 0, 300, 9700)],
+    "ring": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 10 + [(0, 0, 0, 3000)],
+}
+
+_NAME_RE = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
+
+
+def split_uri(text: str) -> tuple[str, str, str]:
+    """'"Alice" <sip:1001@host>' -> ("Alice", "sip:1001@host", "1001")."""
+    m = _NAME_RE.match(text or "")
+    if m:
+        name = (m.group(1) if m.group(1) is not None else m.group(2) or "").strip()
+        uri = m.group(3)
+    else:
+        name, uri = "", (text or "").strip()
+    bare = uri.split(":", 1)[1] if uri.lower().startswith(("sip:", "sips:", "tel:")) else uri
+    number = bare.split("@", 1)[0].split(";", 1)[0] if "@" in bare else bare.split(";", 1)[0]
+    return name.replace('\\"', '"'), uri, number
+
+
+def parse_headers(msg: str) -> dict[str, str]:
+    """Header name (lower case, compact forms expanded) -> first value, from a SIP message."""
+    compact = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via",
+               "l": "content-length", "c": "content-type", "k": "supported"}
+    out: dict[str, str] = {}
+    head = msg.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
+    for line in head.splitlines()[1:]:
+        if ":" not in line or line[:1].isspace():
+            continue
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        out.setdefault(compact.get(name, name), value.strip())
+    return out
+
+
+# --- pjsua2 subclasses (they live and die on the SIP thread) ------------------------------
+
+class _LogWriter(pj.LogWriter):
+    _MSG = re.compile(r"[ .](TX|RX) \d+ bytes")
+
+    def write(self, entry):
+        msg = entry.msg.rstrip()
+        if self._MSG.search(msg[:80]):
+            trace.debug("%s", msg)
+        elif entry.level <= 1:
+            log.error("%s", msg)
+        elif entry.level == 2:
+            log.warning("%s", msg)
+        else:
+            log.debug("%s", msg)
+
+
+class _Account(pj.Account):
+    def __init__(self, engine: SipEngine, index: int):
+        super().__init__()
+        self.engine = engine
+        self.index = index
+        self.spec: AccountSpec | None = None
+
+    def onRegStarted(self, prm):
+        self.engine._guard(self._reg_started, prm)
+
+    def _reg_started(self, prm):
+        if self.spec:
+            self.engine.post(RegistrationStarted(self.index, self.spec.registrar, prm.renew))
+
+    def onRegState(self, prm):
+        self.engine._guard(self._reg_state, prm)
+
+    def _reg_state(self, prm):
+        if not self.spec:
+            return
+        info = self.getInfo()
+        min_expires = 0
+        if prm.code == 423:
+            try:
+                min_expires = int(parse_headers(prm.rdata.wholeMsg).get("min-expires", "0"))
+            except (ValueError, AttributeError):
+                min_expires = 0
+        network = prm.status == 0 or prm.code not in (408, 502, 503)
+        reason = prm.reason
+        if prm.status != 0 and prm.code in (408, 502, 503):
+            reason = self.engine.ep.utilStrError(prm.status)
+        ev = RegistrationChanged(self.index, self.spec.registrar, prm.code, reason,
+                                 bool(info.regIsActive), int(prm.expiration), network)
+        ev.min_expires = min_expires  # type: ignore[attr-defined]
+        self.engine.post(ev)
+
+    def onIncomingCall(self, prm):
+        self.engine._guard(self.engine._incoming, self, prm)
+
+
+class _Call(pj.Call):
+    def __init__(self, engine: SipEngine, acc: _Account, call_id: int, pj_id=pj.PJSUA_INVALID_ID):
+        super().__init__(acc, pj_id)
+        self.engine = engine
+        self.cid = call_id
+        self.audio: pj.AudioMedia | None = None
+
+    def onCallState(self, prm):
+        self.engine._guard(self._state)
+
+    _STATES = {pj.PJSIP_INV_STATE_CALLING: "calling", pj.PJSIP_INV_STATE_INCOMING: "incoming",
+               pj.PJSIP_INV_STATE_EARLY: "early", pj.PJSIP_INV_STATE_CONNECTING: "connecting",
+               pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
+               pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected"}
+
+    def _state(self):
+        ci = self.getInfo()
+        state = self._STATES.get(ci.state, "calling")
+        name, uri, _ = split_uri(ci.remoteUri)
+        self.engine.post(CallProgressed(self.cid, state, ci.lastStatusCode, ci.lastReason,
+                                        uri, name))
+        if state == "disconnected":
+            self.engine._forget(self)
+
+    def onCallMediaState(self, prm):
+        self.engine._guard(self._media)
+
+    def _media(self):
+        ci = self.getInfo()
+        active, remote_hold = False, False
+        self.audio = None
+        for i, mi in enumerate(ci.media):
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+                self.audio = self.getAudioMedia(i)
+                active = mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                remote_hold = mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+            break
+        self.engine.media.refresh()
+        self.engine.post(CallMediaChanged(self.cid, active, remote_hold))
+
+    def onDtmfDigit(self, prm):
+        self.engine._guard(lambda: self.engine.post(DtmfReceived(self.cid, prm.digit)))
+
+
+# --- the audio bridge: who hears what -----------------------------------------------------
+
+class _Media:
+    """Connections in pjsip's conference bridge; call audio never passes through Python.
+
+    sinks: what the person hears (the sound device; on the sim board also a recorder
+    while a test listens). sources: the microphone (on the sim board a tone generator
+    can stand in for a voice).
+    """
+
+    def __init__(self, engine: SipEngine):
+        self.engine = engine
+        adm = engine.ep.audDevManager()
+        self.sinks: list = [adm.getPlaybackDevMedia()]
+        self.sources: list = [adm.getCaptureDevMedia()]
+        self.tone: pj.ToneGenerator | None = None
+        self.tone_name: str | None = None
+        self.mic: pj.ToneGenerator | None = None
+        self.call_id: int | None = None
+        self.mute = False
+        # (source port, sink port) -> (source media, sink media)
+        self.connected: dict[tuple[int, int], tuple] = {}
+
+    def _want(self) -> dict[tuple[int, int], tuple]:
+        pairs = []
+        if self.tone is not None:
+            pairs += [(self.tone, s) for s in self.sinks]
+        call = self.engine.calls.get(self.call_id) if self.call_id is not None else None
+        if call is not None and call.audio is not None:
+            pairs += [(call.audio, s) for s in self.sinks]
+            if not self.mute:
+                mics = self.sources + ([self.mic] if self.mic is not None else [])
+                pairs += [(m, call.audio) for m in mics]
+        return {(a.getPortId(), b.getPortId()): (a, b) for a, b in pairs}
+
+    def refresh(self) -> None:
+        want = self._want()
+        for key in self.connected.keys() - want.keys():
+            src, dst = self.connected[key]
+            try:
+                src.stopTransmit(dst)
+            except pj.Error:
+                pass   # the port went away with its call
+        for key in want.keys() - self.connected.keys():
+            src, dst = want[key]
+            try:
+                src.startTransmit(dst)
+            except pj.Error as e:
+                log.warning("audio connect %s: %s", key, e.info())
+        self.connected = want
+
+    @staticmethod
+    def _generator(plan_spec) -> pj.ToneGenerator:
+        gen = pj.ToneGenerator()
+        gen.createToneGenerator(16000, 1)
+        plan = pj.ToneDescVector()
+        for f1, f2, on, off in plan_spec:
+            d = pj.ToneDesc()
+            d.freq1, d.freq2, d.on_msec, d.off_msec, d.volume = f1, f2, on, off, 0
+            plan.append(d)
+        gen.play(plan, True)
+        return gen
+
+    def play(self, name: str | None) -> None:
+        if name == self.tone_name:
+            return
+        old, self.tone, self.tone_name = self.tone, None, name
+        if name:
+            self.tone = self._generator(TONE_PLANS[name])
+        self.refresh()
+        if old is not None:
+            old.stop()
+            self.engine._dead.append(old)
+
+    def set_mic_tone(self, freq: int | None) -> None:
+        old, self.mic = self.mic, None
+        if freq:
+            self.mic = self._generator([(freq, 0, 1000, 0)])
+        self.refresh()
+        if old is not None:
+            old.stop()
+            self.engine._dead.append(old)
+
+    def add_sink(self, media) -> None:
+        self.sinks.append(media)
+        self.refresh()
+
+    def remove_sink(self, media) -> None:
+        self.sinks.remove(media)
+        self.refresh()
+
+    def close(self) -> None:
+        for gen in (self.tone, self.mic):
+            if gen is not None:
+                gen.stop()
+        self.tone = self.mic = None
+        self.connected = {}
+        self.sinks, self.sources = [], []
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+class SipEngine:
+    """Owns pjsua2 on its own thread. Command methods are safe to call from any thread."""
+
+    WAIT_MS = 1000   # libHandleEvents timeout; pjsip wakes earlier for its own timers
+
+    def __init__(self, *, config: SipConfig, post: Callable[[Event], None]):
+        self.config = config
+        self.post = post
+        self.policy = IncomingPolicy()
+        self._ids = itertools.count(1)
+        self._cmds: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._started = concurrent.futures.Future()
+        self._stopping = False
+        self._wake_sock: socket.socket | None = None
+        self._wake_addr = ("127.0.0.1" if config.bind in ("0.0.0.0", "") else config.bind,
+                           config.port)
+        # owned by the SIP thread:
+        self.ep: pj.Endpoint | None = None
+        self.accounts: dict[int, _Account] = {}
+        self.calls: dict[int, _Call] = {}
+        self._dead: list = []
+        self.media: _Media | None = None
+        self._writer = None
+        self._recorders: dict[int, pj.AudioMediaRecorder] = {}
+        self.local_host = ""
+        self.started_at = 0.0
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> concurrent.futures.Future:
+        """Start the thread; the future resolves when SIP is up (or fails with SipError)."""
+        self._thread = threading.Thread(target=self._run, name="pjsua", daemon=True)
+        self._thread.start()
+        return self._started
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Hang up, shut down pjsua2 and join the thread (blocking: call from an executor)."""
+        if not self._thread:
+            return
+        self._stopping = True
+        self._wake()
+        self._thread.join(timeout)
+        if self._wake_sock:
+            self._wake_sock.close()
+
+    def new_call_id(self) -> int:
+        return next(self._ids)
+
+    def _run(self) -> None:
+        try:
+            self._init()
+        except Exception as e:  # noqa: BLE001
+            reason = e.info() if isinstance(e, pj.Error) else str(e)
+            if "Address already in use" in reason or "EADDRINUSE" in reason:
+                reason = (f"SIP port {self.config.port} on {self.config.bind} is in use by "
+                          f"another program — change sip.port")
+            log.error("SIP did not start: %s", reason)
+            self._started.set_exception(SipError(reason))
+            self._destroy()
+            return
+        self._started.set_result(self.local_host)
+        try:
+            while not self._stopping:
+                self.ep.libHandleEvents(self.WAIT_MS)
+                self._drain()
+                self._dead.clear()
+        except Exception:  # noqa: BLE001
+            log.exception("SIP thread failed")
+        finally:
+            self._shutdown()
+
+    def _init(self) -> None:
+        c = self.config
+        pjc.quiet()
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = 4
+        cfg.uaConfig.userAgent = c.user_agent or f"deskphone/{VERSION}"
+        self._writer = _LogWriter()
+        cfg.logConfig.writer = self._writer
+        # the writer is pjsua2's "console": it only gets what consoleLevel lets through
+        cfg.logConfig.level = cfg.logConfig.consoleLevel = 5 if c.trace else 2
+        cfg.logConfig.msgLogging = c.trace
+        cfg.medConfig.hasIoqueue = True
+        cfg.medConfig.noVad = True
+        self.ep.libInit(cfg)
+        tc = pj.TransportConfig()
+        tc.port = c.port
+        if c.bind not in ("", "0.0.0.0"):
+            tc.boundAddress = c.bind
+        self._transport = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+        info = self.ep.transportGetInfo(self._transport)
+        self.local_host = info.localName  # host:port used in Contact
+        if c.null_audio or self.ep.audDevManager().getDevCount() == 0:
+            self.ep.audDevManager().setNullDev()
+        self.ep.libStart()
+        self.media = _Media(self)
+        # the local account answers direct IP calls (P2P) and is the default one
+        local = _Account(self, 0)
+        acfg = self._account_config(None)
+        local.create(acfg, True)
+        self.accounts[0] = local
+        self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.started_at = time.monotonic()
+        log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.ep.libVersion().full)
+
+    def _media_config(self) -> pj.TransportConfig:
+        mt = pj.TransportConfig()
+        mt.port = self.config.rtp_port
+        mt.portRange = self.config.rtp_ports
+        if self.config.bind not in ("", "0.0.0.0"):
+            mt.boundAddress = self.config.bind
+        return mt
+
+    def _account_config(self, spec: AccountSpec | None) -> pj.AccountConfig:
+        a = pj.AccountConfig()
+        a.mediaConfig.transportConfig = self._media_config()
+        a.sipConfig.transportId = self._transport
+        a.callConfig.timerUse = 0          # session timers off by default (LP-388)
+        a.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
+        a.natConfig.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
+        a.regConfig.retryIntervalSec = 0   # firmware.registration decides retries
+        a.regConfig.registerOnAdd = False
+        a.regConfig.disableRegOnModify = True
+        a.regConfig.unregWaitMsec = 500
+        a.regConfig.dropCallsOnFail = False
+        if spec is None:
+            a.idUri = f"sip:{self.local_host}"
+            return a
+        host = spec.domain or self.local_host
+        name = spec.display_name.replace('"', "")
+        a.idUri = (f'"{name}" <sip:{spec.user}@{host}>' if name else f"sip:{spec.user}@{host}")
+        if spec.registrar:
+            a.regConfig.registrarUri = sip_uri(spec.registrar)
+            a.regConfig.timeoutSec = spec.expires
+            a.regConfig.delayBeforeRefreshSec = max(1, min(30, spec.expires // 10))
+        if spec.proxy:
+            a.sipConfig.proxies.append(sip_uri(spec.proxy) + ";lr")
+        if spec.password or spec.auth_user:
+            a.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", spec.auth_user or spec.user, 0, spec.password))
+        return a
+
+    def _shutdown(self) -> None:
+        try:
+            if self.ep is not None:
+                self.ep.hangupAllCalls()
+                for _ in range(20):      # let BYEs go out
+                    if not self.calls:
+                        break
+                    self.ep.libHandleEvents(20)
+                    self._dead.clear()
+        except Exception:  # noqa: BLE001
+            log.exception("hanging up at shutdown")
+        self._destroy()
+
+    def _destroy(self) -> None:
+        # no pjsua2 object may outlive libDestroy (it would abort the interpreter)
+        if self.media is not None:
+            self.media.close()
+        self.media = None
+        self._recorders.clear()
+        self.calls.clear()
+        self._dead.clear()
+        for acc in self.accounts.values():
+            try:
+                acc.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+        self.accounts.clear()
+        pjc.drop_pending()
+        if self.ep is not None:
+            try:
+                self.ep.libDestroy()
+            except Exception:  # noqa: BLE001
+                log.exception("libDestroy")
+        self.ep = None
+        self._writer = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        sock = self._wake_sock
+        if sock is not None:
+            try:
+                sock.sendto(b"\r\n\r\n", self._wake_addr)
+            except OSError:
+                pass
+
+    def submit(self, fn: Callable, *args) -> concurrent.futures.Future:
+        """Run fn(*args) on the SIP thread; the future has its result."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._cmds.put((fn, args, fut))
+        if threading.current_thread() is not self._thread:
+            self._wake()
+        return fut
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                fn, args, fut = self._cmds.get_nowait()
+            except queue.Empty:
+                return
+            if self.ep is None:
+                fut.set_exception(SipError("SIP is not running"))
+                continue
+            try:
+                fut.set_result(fn(*args))
+            except pj.Error as e:
+                log.warning("%s: %s", getattr(fn, "__name__", fn), e.info())
+                fut.set_exception(SipError(e.reason or e.info()))
+            except Exception as e:  # noqa: BLE001
+                log.exception("SIP command %s", getattr(fn, "__name__", fn))
+                fut.set_exception(e)
+
+    def _guard(self, fn, *args) -> None:
+        """Run a callback body; an exception must never travel back into C++."""
+        try:
+            fn(*args)
+        except pj.Error as e:
+            log.warning("callback %s: %s", getattr(fn, "__name__", fn), e.info())
+        except Exception:  # noqa: BLE001
+            log.exception("callback %s", getattr(fn, "__name__", fn))
+
+    def _forget(self, call: _Call) -> None:
+        """Drop our references in its DISCONNECTED callback: the object is destroyed as
+        the callback returns, as pjsua2 allows, and never later (by then its slot may
+        belong to a new call that the destructor would hang up)."""
+        self.calls.pop(call.cid, None)
+        call.audio = None
+        if self.media is not None:
+            self.media.refresh()
+
+    # -- incoming calls ------------------------------------------------------------------
+
+    def _incoming(self, acc: _Account, prm) -> None:
+        cid = self.new_call_id()
+        call = _Call(self, acc, cid, prm.callId)
+        msg = prm.rdata.wholeMsg
+        headers = parse_headers(msg)
+        ci = call.getInfo()
+        name, uri, number = split_uri(ci.remoteUri)
+        pol = self.policy
+        busy = len(self.calls) >= pol.max_calls or (pol.busy_when_in_call and self.calls)
+        code = pol.reject or (486 if busy else 180)
+        op = pj.CallOpParam()
+        op.statusCode = code
+        self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)
+        if code != 180:
+            log.info("INVITE from %s refused with %d", uri, code)
+            call.hangup(op)
+            return
+        call.answer(op)
+        self.post(CallIncoming(cid, acc.index, uri, name, number, headers,
+                               prm.rdata.srcAddress))
+
+    # -- commands (any thread) -----------------------------------------------------------
+
+    def set_account(self, index: int, spec: AccountSpec | None):
+        return self.submit(self._set_account, index, spec)
+
+    def _set_account(self, index: int, spec: AccountSpec | None):
+        """Create, change or remove account `index`.
+
+        A new registrar, user or proxy gets a fresh pjsua account (a modified one keeps
+        sending REGISTERs to the old server); calls in progress are not touched.
+        """
+        acc = self.accounts.get(index)
+        if acc is not None and (spec is None or (acc.spec.registrar, acc.spec.user,
+                                                 acc.spec.proxy) != (spec.registrar, spec.user,
+                                                                     spec.proxy)):
+            # Destroy it now, before a new account can take its pjsua slot: a late
+            # destructor would delete whatever account holds the slot by then.
+            acc = self.accounts.pop(index)
+            acc.spec = None
+            acc.shutdown()
+            del acc
+            acc = None
+        if spec is None:
+            return
+        cfg = self._account_config(spec)
+        if acc is None:
+            acc = _Account(self, index)
+            acc.spec = spec
+            acc.create(cfg)
+            self.accounts[index] = acc
+        else:
+            acc.spec = spec
+            acc.modify(cfg)
+
+    def register(self, index: int, renew: bool = True):
+        return self.submit(self._register, index, renew)
+
+    def _register(self, index: int, renew: bool) -> None:
+        acc = self.accounts.get(index)
+        if acc is None or acc.spec is None or not acc.spec.registrar:
+            return
+        acc.setRegistration(renew)
+
+    def unregister_all(self, index: int, done: Callable[[int, str], None]):
+        """REGISTER Contact: * Expires: 0; done(code, reason) is called on the SIP thread."""
+        return self.submit(self._unregister_all, index, done)
+
+    def _unregister_all(self, index: int, done) -> bool:
+        acc = self.accounts.get(index)
+        if acc is None or acc.spec is None or not acc.spec.registrar:
+            return False
+        spec = acc.spec
+        return pjc.unregister_all(registrar=sip_uri(spec.registrar),
+                                  aor=f"sip:{spec.user}@{spec.domain}",
+                                  user=spec.auth_user or spec.user, password=spec.password,
+                                  done=done)
+
+    def make_call(self, call_id: int, account: int, uri: str):
+        return self.submit(self._make_call, call_id, account, uri)
+
+    def _make_call(self, call_id: int, account: int, uri: str) -> None:
+        acc = self.accounts.get(account) or self.accounts[0]
+        call = _Call(self, acc, call_id)
+        self.calls[call_id] = call
+        try:
+            call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error as e:
+            self.calls.pop(call_id, None)   # never got a pjsua slot: safe to drop
+            reason = e.reason or e.info()
+            if e.status in (171039, 171036) or "URI" in reason:   # PJSIP_EINVALIDURI & co
+                reason = f"cannot call '{uri}': not a valid address"
+            self.post(CallProgressed(call_id, "disconnected", 0, reason, uri, ""))
+
+    def answer(self, call_id: int, code: int = 200):
+        return self.submit(self._answer, call_id, code)
+
+    def _answer(self, call_id: int, code: int) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        op = pj.CallOpParam(True)
+        op.statusCode = code
+        call.answer(op)
+
+    def hangup(self, call_id: int, code: int = 0):
+        return self.submit(self._hangup, call_id, code)
+
+    def _hangup(self, call_id: int, code: int) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        op = pj.CallOpParam(True)
+        if code:
+            op.statusCode = code
+        call.hangup(op)
+
+    def hold(self, call_id: int, on: bool = True):
+        return self.submit(self._hold, call_id, on)
+
+    def _hold(self, call_id: int, on: bool) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        op = pj.CallOpParam(True)
+        if on:
+            call.setHold(op)
+        else:
+            op.opt.flag = pj.PJSUA_CALL_UNHOLD
+            call.reinvite(op)
+
+    def dtmf(self, call_id: int, digits: str):
+        return self.submit(self._dtmf, call_id, digits)
+
+    def _dtmf(self, call_id: int, digits: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.dialDtmf(digits)
+
+    def audio(self, call_id: int | None, mute: bool):
+        """Which call the microphone and earpiece belong to."""
+        return self.submit(self._audio, call_id, mute)
+
+    def _audio(self, call_id, mute) -> None:
+        self.media.call_id, self.media.mute = call_id, mute
+        self.media.refresh()
+
+    def tone(self, name: str | None):
+        return self.submit(lambda: self.media.play(name))
+
+    # -- the simulated board's microphone and ear ---------------------------------------------
+
+    def sim_mic(self, freq: int | None):
+        """A steady tone stands in for a voice on the microphone (sim board, tests)."""
+        return self.submit(lambda: self.media.set_mic_tone(freq))
+
+    def record_start(self, path: str):
+        """Record what the person hears into a WAV file; the future gives a handle."""
+        return self.submit(self._record_start, path)
+
+    def _record_start(self, path: str) -> int:
+        rec = pj.AudioMediaRecorder()
+        rec.createRecorder(path)
+        self._recorders[id(rec)] = rec
+        self.media.add_sink(rec)
+        return id(rec)
+
+    def record_stop(self, handle: int):
+        return self.submit(self._record_stop, handle)
+
+    def _record_stop(self, handle: int) -> None:
+        rec = self._recorders.pop(handle, None)
+        if rec is not None:
+            self.media.remove_sink(rec)
+            del rec   # closes the file; readers fix the header sizes (see ui.web)

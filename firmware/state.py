@@ -1,0 +1,156 @@
+"""The phone's state: one plain data model, owned by the Phone on the event loop.
+
+Everything a person sees (LCD frame, LEDs, the tone in the earpiece, the web page)
+is computed from a snapshot of this model by pure functions, so each of them can be
+tested by building a state and reading what it shows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+
+
+class LineStatus(str, enum.Enum):
+    """Line status icons of the manual's screen table (§3 "Understanding Phone Screen")."""
+
+    DISABLED = "disabled"          # account switched off: no icon
+    NO_NETWORK = "no_network"      # "Disconnect into network"
+    P2P = "p2p"                    # "Only Peer-to-Peer call" (no server configured)
+    NOT_REGISTERED = "not_registered"  # network fine, line not registered (yet)
+    REGISTERED = "registered"      # "Network is OK and the line is available"
+    DND = "dnd"                    # "Line is turned on DND"
+
+
+class CallState(str, enum.Enum):
+    DIALING = "dialing"        # collecting digits, nothing sent yet
+    CALLING = "calling"        # INVITE sent, no provisional answer yet
+    RINGBACK = "ringback"      # far end is ringing (18x)
+    RINGING = "ringing"        # incoming, not answered
+    CONNECTED = "connected"
+    HELD = "held"              # we put it on hold
+    ENDED = "ended"            # shown briefly after the end, with the reason
+
+
+class AudioDevice(str, enum.Enum):
+    NONE = "none"
+    HANDSET = "handset"
+    SPEAKER = "speaker"
+    HEADSET = "headset"
+
+
+# the screen (and the word for a call on another line) for each call state
+CALL_SCREEN = {
+    CallState.DIALING: "dialing",
+    CallState.CALLING: "calling",
+    CallState.RINGBACK: "calling",
+    CallState.RINGING: "ringing",
+    CallState.CONNECTED: "talking",
+    CallState.HELD: "held",
+    CallState.ENDED: "ended",
+}
+
+
+@dataclass
+class Account:
+    index: int                  # 1..3, the line key it owns
+    enabled: bool = False
+    label: str = ""             # what the LCD shows for the line
+    user: str = ""
+    server: str = ""            # the registrar in use now (primary or secondary)
+    on_secondary: bool = False
+    status: LineStatus = LineStatus.DISABLED
+    code: int = 0               # last SIP status of REGISTER (0: none yet)
+    reason: str = ""            # why it is not registered, with what to do
+    expires: int = 0            # granted by the registrar
+    dnd: bool = False
+
+
+@dataclass
+class Call:
+    id: int                     # ours, never reused (pjsua slot numbers are)
+    line: int                   # line key (call appearance) 1..3
+    account: int                # account index 1..3, 0 = direct IP call
+    direction: str              # "in" | "out"
+    state: CallState
+    number: str = ""            # digits dialled, or the remote user part
+    name: str = ""              # remote display name
+    uri: str = ""               # remote URI
+    started: float = 0.0        # monotonic seconds, when it was created
+    connected_at: float = 0.0   # monotonic seconds, 0 until answered
+    ended_at: float = 0.0
+    code: int = 0               # last SIP status seen
+    reason: str = ""            # why it ended / failed, as a person reads it
+    remote_hold: bool = False   # the far end put us on hold
+    media: bool = False         # audio flows (early media counts)
+
+
+@dataclass
+class PhoneState:
+    now: float = 0.0            # wall clock (time.time()) the snapshot was taken at
+    mono: float = 0.0           # monotonic clock of the same instant
+    accounts: list[Account] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    focus: int | None = None    # id of the call the audio path belongs to
+    offhook: bool = False       # handset lifted from the cradle
+    audio: AudioDevice = AudioDevice.NONE
+    headset_mode: bool = False  # headset key LED: calls use the headset
+    mute: bool = False
+    predial: str = ""           # digits typed on-hook (pre-dial)
+    predial_line: int = 1       # line the pre-dialled number will go out on
+    missed: int = 0             # missed calls since last looked at
+    voicemail: int = 0          # new messages waiting
+    redial: str = ""            # last number dialled
+    dnd: bool = False           # global DND
+    auto_answer: bool = False   # "AA" on the idle screen
+    volumes: dict[str, int] = field(default_factory=dict)   # ring/handset/... 0-9
+    notice: str = ""            # a short message for the status line (bad settings, ...)
+    errors: list[str] = field(default_factory=list)  # settings problems: "key: reason"
+    missed_call_display: bool = True
+    call_waiting_tone: bool = True
+    time_format: int = 24       # 24 or 12
+    date_format: str = "%a %d %b"
+
+    def call(self, call_id: int | None) -> Call | None:
+        for c in self.calls:
+            if c.id == call_id:
+                return c
+        return None
+
+    @property
+    def focused(self) -> Call | None:
+        return self.call(self.focus)
+
+    def on_line(self, line: int) -> Call | None:
+        for c in self.calls:
+            if c.line == line and c.state is not CallState.ENDED:
+                return c
+        return None
+
+    def ringing(self) -> list[Call]:
+        return [c for c in self.calls if c.state is CallState.RINGING]
+
+    def snapshot(self) -> PhoneState:
+        return dataclasses.replace(
+            self,
+            accounts=[dataclasses.replace(a) for a in self.accounts],
+            calls=[dataclasses.replace(c) for c in self.calls],
+            errors=list(self.errors),
+            volumes=dict(self.volumes),
+        )
+
+    def screen(self) -> str:
+        """Which screen the LCD shows, derived from the calls and the hook.
+
+        idle | predial | dialing | ringing | calling | talking | held | ended
+        """
+        f = self.focused
+        if self.ringing() and (f is None or f.state in (CallState.CONNECTED, CallState.HELD)):
+            return "ringing"      # a new call, or one waiting while we talk
+        if f is not None:
+            return CALL_SCREEN[f.state]
+        if any(c.state is CallState.HELD for c in self.calls):
+            return "held"
+        if self.predial:
+            return "predial"
+        return "idle"

@@ -1,0 +1,79 @@
+"""Free local ports for test peers.
+
+Every peer a test starts listens on 127.0.0.1 on a port picked here, so two test runs at once
+on one machine never fight over a fixed port.  Ports come from the kernel (bind to port 0), are
+checked for every transport the peer will open, and are released before the peer binds them:
+a tiny race remains, which is why the peer helpers retry start-up on "address in use".
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+
+HOST = "127.0.0.1"
+
+_KINDS = {"udp": (socket.SOCK_DGRAM,), "tcp": (socket.SOCK_STREAM,),
+          "both": (socket.SOCK_DGRAM, socket.SOCK_STREAM)}
+
+# RTP blocks come from below the kernel's ephemeral range (32768-60999 by default), so the
+# kernel never hands one of them to an unrelated bind(0) while the peer is running.
+_BLOCK_RANGE = (20000, 32000)
+
+
+def _can_bind(port: int, types: tuple[int, ...]) -> bool:
+    """True if `port` is free on 127.0.0.1 for every socket type in `types`."""
+    socks = []
+    try:
+        for sock_type in types:
+            s = socket.socket(socket.AF_INET, sock_type)
+            socks.append(s)
+            if sock_type == socket.SOCK_STREAM:
+                # Same flag the servers use: a port in TIME_WAIT is usable for listening.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port(kind: str = "udp", *, span: int = 1, attempts: int = 200) -> int:
+    """Return a port P such that P .. P+span-1 are all free for `kind` ("udp", "tcp", "both").
+
+    `span` exists for peers that bind neighbours too (baresip opens TLS on SIP port + 1).
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)}, not {kind!r}")
+    types = _KINDS[kind]
+    for _ in range(attempts):
+        probe = socket.socket(socket.AF_INET, types[0])
+        try:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        finally:
+            probe.close()
+        if port + span - 1 > 65535:
+            continue
+        if all(_can_bind(p, types) for p in range(port, port + span)):
+            return port
+    raise RuntimeError(f"no free {kind} port (span {span}) on {HOST} after {attempts} tries")
+
+
+def free_port_block(n: int, *, attempts: int = 500) -> list[int]:
+    """Return n even ports [P, P+2, ..., P+2(n-1)] with all of P .. P+2n-1 free for UDP.
+
+    That is n RTP/RTCP pairs, e.g. for an RTP port range of a SIP peer.  The start is random
+    below the ephemeral range, so concurrent runs are unlikely to pick the same block.
+    """
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    lo, hi = _BLOCK_RANGE
+    rng = random.SystemRandom()
+    for _ in range(attempts):
+        base = rng.randrange(lo, hi - 2 * n) & ~1
+        if all(_can_bind(p, (socket.SOCK_DGRAM,)) for p in range(base, base + 2 * n)):
+            return list(range(base, base + 2 * n, 2))
+    raise RuntimeError(f"no block of {n} free even UDP port pairs in {lo}-{hi} on {HOST}")

@@ -1,0 +1,367 @@
+"""Basic call handling, as the manual's §4 tables describe it, against real peers.
+
+Phones are real `python -m firmware` processes registered to a real Kamailio; sipp plays
+the far end where a scripted peer is needed. Keys and the hook are driven through the
+API the way the front panel does; what a person would see and hear is read back from
+the LCD text, the LEDs, the tone and a recording of the earpiece.
+"""
+from __future__ import annotations
+
+import time
+
+from tests import audio
+from tests.peers.sipp import Sipp
+
+
+def talking(s: dict) -> bool:
+    return bool(s["calls"]) and s["calls"][0]["state"] == "connected" and s["audio"] != "none"
+
+
+def idle(s: dict) -> bool:
+    return not s["calls"] and s["audio"] == "none"
+
+
+def call_states(s: dict) -> dict[int, str]:
+    return {c["line"]: c["state"] for c in s["calls"]}
+
+
+def connect(a, b, number: str = "1002"):
+    """a dials `number` with the handset, b answers by lifting its handset."""
+    a.hook(True)
+    a.keys(number + "#")
+    b.wait(lambda s: s["screen"] == "ringing", what="ringing")
+    b.hook(True)
+    a.wait(talking, what="a talking")
+    b.wait(talking, what="b talking")
+
+
+# --- placing a call ---------------------------------------------------------------------
+
+def test_lifting_the_handset_gives_dial_tone_and_the_dial_screen(phones):
+    a = phones.start("1001")
+    a.hook(True)
+    s = a.wait(lambda s: s["screen"] == "dialing")
+    assert s["tone"] == "dial" and s["audio"] == "handset"
+    assert "Enter number" in a.screen()
+    assert a.leds()["line1"] == {"colour": "red", "pattern": "on"}
+    assert audio.tones(a.listen(1.0)) >= {350, 440}           # dial tone: 350 + 440 Hz
+    a.key("5")
+    s = a.wait(lambda s: s["tone"] is None)                   # the first digit stops it
+    a.hook(False)
+    s = a.wait(idle)
+    assert s["screen"] == "idle" and a.leds()["line1"]["pattern"] == "off"
+
+
+def test_a_call_through_the_server_rings_connects_and_carries_audio_both_ways(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.hook(True)
+    a.keys("1002#")
+    s = b.wait(lambda s: s["screen"] == "ringing")
+    assert s["tone"] == "ring"
+    shown = b.screen()
+    assert "Incoming call" in shown and "Alice" in shown and "1001" in shown
+    assert b.leds()["line1"] == {"colour": "red", "pattern": "fast"}
+    assert b.leds()["strip"] == {"colour": "red", "pattern": "fast"}
+    s = a.wait(lambda s: s["calls"][0]["state"] == "ringback")
+    assert s["tone"] == "ringback"
+    assert audio.tones(a.listen(2.0)) >= {440, 480}           # ringback: 440 + 480 Hz
+    b.hook(True)
+    a.wait(talking)
+    b.wait(talking)
+    assert "Talking" in a.screen() and "Talking" in b.screen()
+    assert a.leds()["line1"] == {"colour": "green", "pattern": "on"}
+    a.mic(1000)
+    b.mic(1500)
+    heard_by_b, heard_by_a = b.listen(1.0), a.listen(1.0)
+    assert audio.hears(heard_by_b, 1000) and not audio.hears(heard_by_b, 1500)
+    assert audio.hears(heard_by_a, 1500) and not audio.hears(heard_by_a, 1000)
+    a.hook(False)
+    s = b.wait(lambda s: s["screen"] == "ended")
+    assert s["tone"] == "reorder" and "Call ended" in b.screen()     # LP-388 item 11
+    assert audio.tones(b.listen(1.0)) >= {480, 620}
+    b.hook(False)
+    b.wait(idle)
+    a.wait(idle)
+
+
+def test_the_number_is_sent_after_the_dial_timeout(phones):
+    phones.start("1002")
+    a = phones.start("1001", settings={"phone.dial_timeout": 1})
+    a.hook(True)
+    a.keys("1002")
+    s = a.wait(lambda s: s["calls"] and s["calls"][0]["state"] in ("calling", "ringback"), 5)
+    assert s["calls"][0]["number"] == "1002"
+
+
+def test_c_erases_the_last_digit(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.hook(True)
+    a.keys("10029")
+    a.wait_screen("10029")
+    a.key("cancel")
+    shown = a.wait_screen("1002_")
+    assert "10029" not in shown
+    a.key("#")
+    b.wait(lambda s: s["screen"] == "ringing")
+
+
+def test_pre_dial_on_hook_then_lift_the_handset(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.keys("1002")
+    s = a.wait(lambda s: s["screen"] == "predial")
+    assert s["predial"] == "1002" and s["tone"] is None and s["audio"] == "none"
+    assert "1002" in a.screen()
+    a.hook(True)
+    b.wait(lambda s: s["screen"] == "ringing")
+    s = a.wait(lambda s: s["calls"] and s["calls"][0]["state"] in ("calling", "ringback"))
+    assert s["audio"] == "handset" and s["predial"] == ""
+
+
+def test_speaker_key_places_and_ends_a_hands_free_call(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.key("speaker")
+    s = a.wait(lambda s: s["screen"] == "dialing")
+    assert s["audio"] == "speaker" and a.leds()["speaker"] == {"colour": "red",
+                                                              "pattern": "on"}
+    a.keys("1002")
+    a.key("ok")                                              # OK ends dialling too
+    b.wait(lambda s: s["screen"] == "ringing")
+    b.key("speaker")                                         # answer hands-free
+    b.wait(talking)
+    a.wait(talking)
+    a.key("speaker")                                         # hang up hands-free
+    a.wait(idle)
+    assert a.leds()["speaker"]["pattern"] == "off"
+    s = b.wait(lambda s: s["screen"] == "ended")
+    assert "Call ended by far end" in b.screen()
+    b.wait(idle, timeout=10)      # on the speaker the ended screen goes away by itself
+
+
+def test_headset_key_answers_and_hangs_up(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.dial("1002")
+    b.wait(lambda s: s["screen"] == "ringing")
+    b.key("headset")
+    s = b.wait(talking)
+    assert s["audio"] == "headset" and s["headset_mode"]
+    assert b.leds()["headset"] == {"colour": "red", "pattern": "on"}
+    b.key("headset")                            # manual: hangs up, leaves headset mode
+    s = b.wait(idle)
+    assert not s["headset_mode"] and b.leds()["headset"]["pattern"] == "off"
+    a.wait(lambda s: s["screen"] == "ended")
+
+
+def test_the_flashing_line_key_answers(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.dial("1002")
+    b.wait(lambda s: s["screen"] == "ringing")
+    b.key("line1")
+    s = b.wait(talking)
+    assert s["audio"] == "speaker"
+    assert b.leds()["line1"] == {"colour": "green", "pattern": "on"}
+
+
+def test_answer_and_reject_soft_keys(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.dial("1002")
+    b.wait(lambda s: s["screen"] == "ringing")
+    assert "Answer" in b.screen() and "Reject" in b.screen()
+    b.key("soft2")                                            # Reject
+    b.wait(idle)
+    s = a.wait(lambda s: s["screen"] == "ended")
+    assert s["tone"] == "busy" and "Busy (486)" in a.screen()
+    assert audio.tones(a.listen(1.5)) >= {480, 620}          # busy: 480 + 620 Hz
+    assert b.state()["missed"] == 0                           # refused is not missed
+
+
+def test_a_call_nobody_answers_counts_as_missed(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.dial("1002")
+    b.wait(lambda s: s["screen"] == "ringing")
+    a.key("soft4")                                            # End while it rings
+    s = b.wait(lambda s: idle(s) and s["missed"] == 1)
+    assert "1 Missed" in b.screen()
+    assert b.leds()["strip"] == {"colour": "red", "pattern": "on"}
+
+
+# --- the far end ------------------------------------------------------------------------
+
+def test_an_incoming_call_from_sipp_is_answered_by_lifting_the_handset(phones, kamailio,
+                                                                       tmp_path):
+    a = phones.start("1001")
+    caller = Sipp(tmp_path / "sipp", scenario="uac_call.xml", remote=kamailio.addr,
+                  service="1001", variables={"pause_ms": 1500})
+    with caller:
+        s = a.wait(lambda s: s["screen"] == "ringing")
+        assert s["calls"][0]["direction"] == "in"
+        a.hook(True)
+        a.wait(talking)
+        s = a.wait(lambda s: s["screen"] == "ended", 10)     # sipp hangs up after 1.5 s
+        assert s["tone"] == "reorder"
+        assert caller.wait() == 0, caller.messages()[-2000:]
+    a.hook(False)
+    a.wait(idle)
+
+
+def test_far_end_hang_up_gives_re_order_tone(phones, tmp_path):
+    a = phones.start("1001")
+    far = Sipp(tmp_path / "sipp", scenario="uas_answer_bye.xml",
+               variables={"pause_ms": 800})
+    with far:
+        a.hook(True)
+        a.dial(f"sip:bob@{far.addr}")
+        a.wait(talking)
+        s = a.wait(lambda s: s["screen"] == "ended", 10)
+        assert s["tone"] == "reorder" and "Call ended by far end" in a.screen()
+        assert audio.tones(a.listen(1.0)) >= {480, 620}
+        assert far.wait() == 0
+    a.hook(False)
+    a.wait(idle)
+
+
+def test_a_busy_callee_gives_busy_tone(phones, tmp_path):
+    a = phones.start("1001")
+    with Sipp(tmp_path / "sipp", scenario="uas_busy.xml") as far:
+        a.key("speaker")
+        a.dial(f"sip:carol@{far.addr}")
+        s = a.wait(lambda s: s["screen"] == "ended")
+        assert s["tone"] == "busy" and "Busy (486)" in a.screen()
+        far.wait()
+
+
+def test_dialling_a_number_nobody_has_says_not_found(phones):
+    a = phones.start("1001")
+    a.hook(True)
+    a.keys("1999#")
+    s = a.wait(lambda s: s["screen"] == "ended")
+    assert s["calls"][0]["code"] == 404 and "Not found (404)" in a.screen()
+    assert s["tone"] == "reorder"
+
+
+# --- two calls ----------------------------------------------------------------------------
+
+def test_call_waiting_then_the_flashing_line_key_holds_the_first_call(phones):
+    a, b, c = phones.start("1001"), phones.start("1002"), phones.start("1003")
+    connect(a, b)
+    c.dial("1001")
+    s = a.wait(lambda s: len(s["calls"]) == 2)
+    assert s["tone"] == "callwaiting" and s["screen"] == "ringing"
+    assert "Call waiting" in a.screen() and "Carol" in a.screen()
+    assert a.leds()["line2"] == {"colour": "red", "pattern": "fast"}
+    assert a.leds()["line1"] == {"colour": "green", "pattern": "on"}
+    a.key("line2")                                       # answer; line 1 goes on hold
+    s = a.wait(lambda s: call_states(s) == {1: "held", 2: "connected"})
+    assert a.leds()["line1"] == {"colour": "green", "pattern": "slow"}
+    assert a.leds()["line2"] == {"colour": "green", "pattern": "on"}
+    b.wait(lambda s: s["calls"][0]["remote_hold"])
+    c.wait(talking)
+    a.mic(1000)
+    assert audio.hears(c.listen(1.0), 1000)              # Carol hears Alice
+    assert not audio.hears(b.listen(1.0), 1000)          # Bob, on hold, does not
+    a.key("line1")                                       # back to Bob; Carol is held
+    a.wait(lambda s: call_states(s) == {1: "connected", 2: "held"})
+    b.wait(lambda s: not s["calls"][0]["remote_hold"])
+    assert audio.hears(b.listen(1.0), 1000)
+
+
+def test_hold_and_resume(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    connect(a, b)
+    a.key("hold")
+    s = a.wait(lambda s: s["screen"] == "held")
+    assert "On hold" in a.screen()
+    assert a.leds()["line1"] == {"colour": "green", "pattern": "slow"}
+    b.wait(lambda s: s["calls"][0]["remote_hold"])
+    assert "Held by far end" in b.screen()
+    a.key("soft1")                                       # Resume
+    a.wait(lambda s: s["screen"] == "talking")
+    b.wait(lambda s: not s["calls"][0]["remote_hold"])
+    a.mic(1000)
+    assert audio.hears(b.listen(1.0), 1000)
+
+
+def test_placing_a_second_call_while_one_is_active(phones):
+    """Manual: press HOLD, press the other line key, enter the number, press #."""
+    a, b, c = phones.start("1001"), phones.start("1002"), phones.start("1003")
+    connect(a, b)
+    a.key("hold")
+    a.wait(lambda s: s["screen"] == "held")
+    a.key("line2")
+    a.wait(lambda s: s["screen"] == "dialing")
+    a.keys("1003#")
+    c.wait(lambda s: s["screen"] == "ringing")
+    c.hook(True)
+    s = a.wait(lambda s: call_states(s) == {1: "held", 2: "connected"})
+    assert s["audio"] == "handset"
+
+
+def test_mute_stops_the_far_end_hearing_us(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    connect(a, b)
+    a.mic(1000)
+    assert audio.hears(b.listen(1.0), 1000)
+    a.key("mute")
+    s = a.wait(lambda s: s["mute"])
+    assert a.leds()["mute"] == {"colour": "red", "pattern": "on"} and "Mute" in a.screen()
+    heard = b.listen(1.5)
+    assert not audio.hears(audio.tail(heard, 1.0), 1000), audio.levels(heard)  # once the
+    # audio already in flight (jitter buffer) has played out
+    b.mic(1500)
+    assert audio.hears(a.listen(1.0), 1500)               # we still hear them
+    a.key("mute")
+    a.wait(lambda s: not s["mute"])
+    assert audio.hears(b.listen(1.0), 1000)
+
+
+def test_redial_calls_the_last_number_again(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    a.hook(True)
+    a.keys("1002#")
+    b.wait(lambda s: s["screen"] == "ringing")
+    a.hook(False)
+    b.wait(idle)
+    a.wait(idle)
+    a.key("redial")
+    s = b.wait(lambda s: s["screen"] == "ringing")
+    assert s["calls"][0]["number"] == "1001"
+    assert a.state()["audio"] == "speaker"
+
+
+def test_dnd_refuses_calls_with_busy(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    b.key("soft2")                                        # idle soft key DND
+    b.wait(lambda s: s["dnd"])
+    a.dial("1002")
+    s = a.wait(lambda s: s["screen"] == "ended")
+    assert s["calls"][0]["code"] == 486
+    assert b.state()["calls"] == [] and b.state()["missed"] == 0
+
+
+# --- peer to peer -------------------------------------------------------------------------
+
+def test_dialling_an_ip_address_from_the_keypad_calls_peer_to_peer(p2p_phones):
+    """No server at all: * stands for the dots, the last group is the port."""
+    a, b = p2p_phones.start("1001", server=False), p2p_phones.start("1002", server=False)
+    a.hook(True)
+    a.keys(f"127*0*0*1*{b.sip_port}#")
+    s = b.wait(lambda s: s["screen"] == "ringing")
+    assert s["calls"][0]["number"] == "1001"
+    b.key("line1")
+    a.wait(talking)
+
+
+def test_a_sip_uri_can_be_dialled(p2p_phones):
+    a, b = p2p_phones.start("1001", server=False), p2p_phones.start("1002", server=False)
+    a.dial(b.uri("1002"))
+    b.wait(lambda s: s["screen"] == "ringing")
+
+
+def test_a_number_on_a_line_without_server_says_what_to_do(p2p_phones):
+    a = p2p_phones.start("1001", server=False)
+    a.hook(True)
+    a.keys("1002#")
+    s = a.wait(lambda s: s["screen"] == "ended")
+    assert "No server" in s["calls"][0]["reason"]
+    time.sleep(0.1)
+    a.hook(False)
+    a.wait(idle)

@@ -1,0 +1,172 @@
+"""Registration against a real Kamailio: register, refresh, 423, failover and back, errors.
+
+Manual §7 SIP Account (SIP Server, Secondary server, Register Expire Time) and the LP-388
+note (item 7: unregister first; bug fix 1: four 423s must not stop registration).
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.peers.kamailio import Kamailio
+from tests.peers.ports import free_port
+from tests.phone import PhoneProcess
+
+ALICE = {"user": "1001", "password": "secret1001", "display_name": "Alice"}
+
+
+def wait_for(pred, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        time.sleep(0.1)
+
+
+def alice(kam: Kamailio, **more) -> dict:
+    return {**ALICE, "server": kam.addr, **more}
+
+
+@pytest.fixture
+def kam(tmp_path):
+    with Kamailio(tmp_path / "kam") as k:
+        yield k
+
+
+def test_the_phone_registers_and_shows_the_line_as_registered(tmp_path, kam):
+    with PhoneProcess(tmp_path / "a", account=alice(kam)) as a:
+        s = a.wait_registered(1)
+        acc = s["accounts"][0]
+        assert (acc["status"], acc["code"], acc["reason"], acc["expires"]) == \
+            ("registered", 200, "", 3600)
+        assert kam.registered_contacts("1001") == [f"sip:1001@{a.addr};ob"]
+        assert "[reg] 1001" in a.screen()
+
+
+def test_at_start_it_unregisters_every_binding_then_registers(tmp_path, kam):
+    """LP-388 item 7: a stale binding from an earlier boot is gone once the phone is up."""
+    stale = PhoneProcess(tmp_path / "old", account=alice(kam)).start()
+    stale.wait_registered(1)
+    stale.kill()                      # died without unregistering: its binding stays
+    stale_contact = f"sip:1001@{stale.addr};ob"
+    assert kam.registered_contacts("1001") == [stale_contact]
+    with PhoneProcess(tmp_path / "a", account=alice(kam)) as a:
+        a.wait_registered(1)
+        mine = [r for r in kam.registers("1001") if r["src"] == a.addr and r["code"] == 200]
+        assert mine[0]["contact"] == "*" and mine[0]["expires"] == 0
+        assert mine[1]["expires"] == 3600 and mine[1]["reply_time"] > mine[0]["reply_time"]
+        assert kam.registered_contacts("1001") == [f"sip:1001@{a.addr};ob"]
+
+
+def test_registration_is_refreshed_before_it_expires(tmp_path):
+    with Kamailio(tmp_path / "kam", max_expires=6) as kam:
+        with PhoneProcess(tmp_path / "a", account=alice(kam, expires=60)) as a:
+            a.wait_registered(1)
+            assert a.state()["accounts"][0]["expires"] == 6     # what the server granted
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                ok = [r for r in kam.registers("1001") if r["code"] == 200 and r["expires"]]
+                if len(ok) >= 3:
+                    break
+                time.sleep(0.2)
+            gaps = [b["time"] - a_["time"] for a_, b in zip(ok, ok[1:])]
+            assert len(ok) >= 3, f"only {len(ok)} REGISTERs in 15 s"
+            assert all(2 <= g < 6 for g in gaps), gaps            # before the 6 s ran out
+            assert a.state()["accounts"][0]["status"] == "registered"
+
+
+def test_423_interval_too_brief_with_growing_min_expires(tmp_path):
+    """Five 423s in a row, Min-Expires 60, 120, ... 960: the phone keeps going."""
+    with Kamailio(tmp_path / "kam", reply_423=5, min_expires_423=60) as kam:
+        with PhoneProcess(tmp_path / "a", account=alice(kam, expires=30)) as a:
+            s = a.wait_registered(1, timeout=20)
+            regs = [r for r in kam.registers("1001") if r["expires"]]
+            codes = [r["code"] for r in regs if r["code"] != 401]
+            assert codes == [423] * 5 + [200], codes
+            assert s["accounts"][0]["expires"] == 960
+
+
+def test_423_with_the_same_min_expires_again_and_again(tmp_path):
+    """The LP-388 stopped after four 423s. Here the server insists five times on a
+    Min-Expires the phone has already used; registration still gets through."""
+    with Kamailio(tmp_path / "kam", reply_423=5, min_expires_423=60,
+                  min_expires_423_constant=True) as kam:
+        with PhoneProcess(tmp_path / "a", account=alice(kam, expires=30)) as a:
+            a.wait_registered(1, timeout=30)
+            codes = [r["code"] for r in kam.registers("1001") if r["expires"]
+                     and r["code"] != 401]
+            assert codes.count(423) == 5 and codes[-1] == 200, codes
+
+
+def test_a_silent_server_fails_over_to_the_secondary_and_comes_back(tmp_path):
+    primary_port = free_port("both")
+    with Kamailio(tmp_path / "k2") as secondary:
+        acct = alice(secondary, server=f"127.0.0.1:{primary_port}",
+                     secondary_server=secondary.addr)
+        with PhoneProcess(tmp_path / "a", account=acct,
+                          settings={"sip.failover_timeout": 2,
+                                    "sip.failback_interval": 1}) as a:
+            s = a.wait(lambda s: s["accounts"][0]["status"] == "registered", 20,
+                       "registered on the secondary")
+            acc = s["accounts"][0]
+            assert acc["on_secondary"] and acc["server"] == secondary.addr
+            assert secondary.registered_contacts("1001") == [f"sip:1001@{a.addr};ob"]
+            with Kamailio(tmp_path / "k1", port=primary_port) as primary:
+                s = a.wait(lambda s: not s["accounts"][0]["on_secondary"]
+                           and s["accounts"][0]["status"] == "registered", 20,
+                           "back on the primary")
+                assert s["accounts"][0]["server"] == f"127.0.0.1:{primary_port}"
+                mine = [f"sip:1001@{a.addr};ob"]
+                wait_for(lambda: primary.registered_contacts("1001") == mine, 10)
+                # the unregister sent at boot to the silent primary was retransmitted by
+                # pjsip and may land after the REGISTER: the binding must survive it
+                time.sleep(3)
+                assert primary.registered_contacts("1001") == mine
+
+
+def test_no_answer_and_no_secondary_says_why_and_keeps_trying(tmp_path):
+    port = free_port("both")
+    acct = {**ALICE, "server": f"127.0.0.1:{port}"}
+    with PhoneProcess(tmp_path / "a", account=acct,
+                      settings={"sip.failover_timeout": 1, "sip.retry_interval": 1}) as a:
+        s = a.wait(lambda s: "No answer" in s["accounts"][0]["reason"], 10)
+        assert s["accounts"][0]["status"] == "not_registered"
+        assert f"127.0.0.1:{port}" in s["accounts"][0]["reason"]
+        assert "[unreg]" in a.screen()
+        with Kamailio(tmp_path / "kam", port=port):
+            a.wait_registered(1, timeout=15)
+
+
+def test_a_wrong_password_is_reported_with_what_to_do(tmp_path, kam):
+    with PhoneProcess(tmp_path / "a", account=alice(kam, password="wrong")) as a:
+        s = a.wait(lambda s: s["accounts"][0]["code"] in (401, 403), 10)
+        acc = s["accounts"][0]
+        assert acc["status"] == "not_registered"
+        assert "password" in acc["reason"] and "account.1" in acc["reason"]
+        assert "[unreg]" in a.screen()
+
+
+def test_a_line_without_server_is_peer_to_peer_only(tmp_path):
+    with PhoneProcess(tmp_path / "a", account={"user": "1001"}) as a:
+        s = a.wait(lambda s: s["accounts"][0]["status"] == "p2p", 5)
+        assert s["accounts"][1]["status"] == "disabled"
+        assert "[p2p] 1001" in a.screen()
+
+
+def test_dnd_shows_on_every_line(tmp_path, kam):
+    with PhoneProcess(tmp_path / "a", account=alice(kam)) as a:
+        a.wait_registered(1)
+        a.key("soft2")                                   # idle soft key: DND
+        s = a.wait(lambda s: s["accounts"][0]["status"] == "dnd", 5)
+        assert s["dnd"] and "[dnd]" in a.screen()
+        a.key("soft2")
+        a.wait(lambda s: s["accounts"][0]["status"] == "registered", 5)
+
+
+def test_changing_the_account_in_settings_registers_again(tmp_path, kam):
+    with PhoneProcess(tmp_path / "a", account=alice(kam)) as a:
+        a.wait_registered(1)
+        a.settings({"account.1.user": "1002", "account.1.password": "secret1002"})
+        a.wait(lambda s: s["accounts"][0]["user"] == "1002"
+               and s["accounts"][0]["status"] == "registered", 10)
+        assert kam.registered_contacts("1002") == [f"sip:1002@{a.addr};ob"]

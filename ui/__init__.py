@@ -1,0 +1,1 @@
+"""What people see: the LCD screens (pure rendering from the phone's state)."""

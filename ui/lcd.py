@@ -1,0 +1,470 @@
+"""The LCD screen: a pure function of a PhoneState snapshot.
+
+``render(state)`` draws the 128x64 1-bit frame the phone shows (manual §3 "Understanding
+Phone Screen Features", §4 "Basic Call Handling") and keeps the text it drew, row by row,
+so tests, ``/api/screen.txt`` and a person at a terminal read the same screen the LCD
+shows. Nothing here reads a clock: the time comes from ``state.now`` / ``state.mono``.
+
+Layout (pixel rows; text rows are 8 px: 7 for capitals, 1 for descenders):
+  0-7    status bar: line icons + labels (idle) or the call's line, audio path, clock
+  9      rule
+  11-18  title row: what is happening, a timer or "1/2" at the right
+  20-44  the far end (big font when it fits, number under it) or the digits dialled
+  46-53  info row: Mute, other calls, the end reason
+  55-63  soft keys: four 32 px cells, labels inverted
+Idle: below the rule the big clock and the date, centred in the room the bottom rows
+leave; the bottom rows are missed calls / voicemail and a notice (settings errors).
+
+Polarity: mode "1", 1 = paper (pixel off), 0 = ink, so a saved PNG reads like the LCD.
+``Frame.device_image()`` gives the opposite polarity luma devices expect.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+from PIL import Image, ImageChops
+
+from firmware.present import softkeys
+from firmware.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
+from ui import icons
+from ui.font import BIG, CONDENSED, SMALL, Font, fold
+
+W, H = 128, 64
+PAPER, INK = 1, 0
+
+STATUS_Y = 0
+RULE_Y = 9
+TITLE_Y = 11
+PARTY_Y = 20
+PARTY_H = 25
+INFO_Y = 46
+KEYS_Y = 55
+
+
+class Frame:
+    """One LCD frame: ``image`` (mode "1", 128x64), ``lines`` (its text), ``screen``."""
+
+    __slots__ = ("image", "lines", "screen")
+
+    def __init__(self, image: Image.Image, lines: list[str], screen: str) -> None:
+        self.image = image
+        self.lines = lines
+        self.screen = screen
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def png(self, scale: int = 1) -> bytes:
+        img = self.image
+        if scale != 1:
+            img = img.resize((W * scale, H * scale), Image.NEAREST)
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        return buf.getvalue()
+
+    def device_image(self) -> Image.Image:
+        """The frame with 1 = dot on, as luma.lcd / luma.oled devices take it."""
+        # ImageChops.invert and point() leave stray 254s in a mode "1" image (Pillow 11-13).
+        return ImageChops.logical_xor(self.image, Image.new("1", (W, H), 1))
+
+    def __repr__(self) -> str:
+        return f"Frame({self.screen!r}, {self.lines!r})"
+
+
+class _Canvas:
+    """Draws on the frame and remembers what text went where."""
+
+    def __init__(self) -> None:
+        self.image = Image.new("1", (W, H), PAPER)
+        self._items: list[tuple[int, int, int, str]] = []   # top, bottom, x, text
+
+    def text(self, x: int, y: int, text: str, font: Font = SMALL, ink: int = INK,
+             says: str | None = None) -> int:
+        """Draw folded ``text`` with its left edge at ``x``; return the x after it.
+        ``says``: what the text lines read there instead (a drawn cursor, say)."""
+        text = fold(text)
+        if text:
+            mask = font.mask(text)
+            self.image.paste(ink, (x, y), mask)
+            x_end = x + mask.width
+        else:
+            x_end = x
+        if text or says:
+            self._items.append((y, y + font.cell, x, text if says is None else says))
+        return x_end
+
+    def text_right(self, right: int, y: int, text: str, font: Font = SMALL) -> int:
+        """Draw ``text`` ending at ``right``; return its left edge."""
+        x = right - font.width(fold(text))
+        self.text(x, y, text, font)
+        return x
+
+    def text_center(self, y: int, text: str, font: Font = SMALL) -> None:
+        self.text((W - font.width(fold(text))) // 2, y, text, font)
+
+    def icon(self, x: int, y: int, token: str) -> int:
+        self.image.paste(INK, (x, y), icons.MASKS[token])
+        self._items.append((y, y + icons.SIZE, x, f"[{token}]"))
+        return x + icons.SIZE
+
+    def box(self, x0: int, y0: int, x1: int, y1: int, fill: int = INK,
+            rounded: bool = False) -> None:
+        self.image.paste(fill, (x0, y0, x1 + 1, y1 + 1))
+        if rounded:
+            for px in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+                self.image.putpixel(px, 1 - fill)
+
+    def tag(self, x: int, y: int, text: str) -> int:
+        """Inverted word, e.g. Mute: a box 2 px wider than the text on each side."""
+        w = SMALL.width(text)
+        self.box(x, y - 1, x + w + 3, y + SMALL.cell - 1, rounded=True)
+        self.text(x + 2, y, text, SMALL, ink=PAPER)
+        return x + w + 4
+
+    def lines(self) -> list[str]:
+        rows: list[list[tuple[int, int, int, str]]] = []
+        bottom = -1
+        for item in sorted(self._items):
+            if rows and item[0] < bottom:
+                rows[-1].append(item)
+                bottom = max(bottom, item[1])
+            else:
+                rows.append([item])
+                bottom = item[1]
+        return [" ".join(t for _, _, _, t in sorted(r, key=lambda i: i[2])) for r in rows]
+
+
+# --- pieces shared by the screens -----------------------------------------------------------
+
+def _localtime(s: PhoneState) -> time.struct_time | None:
+    try:
+        return time.localtime(s.now)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _clock(s: PhoneState) -> tuple[str, str]:
+    """("14:05", "") or ("2:05", "PM"), from the snapshot's wall clock."""
+    lt = _localtime(s)
+    if lt is None:
+        return "--:--", ""
+    if s.time_format == 12:
+        return f"{lt.tm_hour % 12 or 12}:{lt.tm_min:02d}", ("AM" if lt.tm_hour < 12 else "PM")
+    return f"{lt.tm_hour:02d}:{lt.tm_min:02d}", ""
+
+
+def _duration(seconds: float) -> str:
+    t = int(max(0.0, seconds))
+    h, m, sec = t // 3600, t // 60 % 60, t % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def _account(s: PhoneState, index: int) -> Account | None:
+    for a in s.accounts:
+        if a.index == index:
+            return a
+    return None
+
+
+def _line_status(s: PhoneState, a: Account) -> LineStatus:
+    if a.status is LineStatus.REGISTERED and (a.dnd or s.dnd):
+        return LineStatus.DND
+    return a.status
+
+
+def _label(a: Account) -> str:
+    return a.label or a.user or f"Line {a.index}"
+
+
+def _uri_user(uri: str) -> str:
+    u = uri.strip().strip("<>")
+    for scheme in ("sips:", "sip:", "tel:"):
+        if u.lower().startswith(scheme):
+            u = u[len(scheme):]
+    return u.split(";")[0].split("@")[0]
+
+
+def _who(call: Call) -> tuple[str, str]:
+    """(the far end as a person names it, the number under it or "")."""
+    number = call.number or _uri_user(call.uri)
+    if call.name and call.name != number:
+        return call.name, number
+    return number or call.name or "Unknown", ""
+
+
+def _others(s: PhoneState, shown: Call | None) -> str:
+    calls = sorted((c for c in s.calls if c is not shown and c.state is not CallState.ENDED),
+                   key=lambda c: (c.line, c.id))
+    return " ".join(f"L{c.line} {CALL_SCREEN[c.state]}" for c in calls)
+
+
+def _status_bar(c: _Canvas, s: PhoneState, line: int, account: int) -> None:
+    """Line icon, "L1 label", audio path icon, small clock."""
+    hhmm, ampm = _clock(s)
+    right = c.text_right(W, STATUS_Y, f"{hhmm} {ampm}".strip()) - 4
+    token = icons.AUDIO_TOKEN.get(s.audio)
+    if token:
+        right -= icons.SIZE
+        c.icon(right, STATUS_Y, token)
+        right -= 4
+    x = 0
+    a = _account(s, account) if account else None
+    if a is not None:
+        tok = icons.LINE_TOKEN.get(_line_status(s, a))
+        if tok:
+            x = c.icon(0, STATUS_Y, tok) + 2
+    name = _label(a) if a is not None else ("IP call" if account == 0 else "")
+    c.text(x, STATUS_Y, SMALL.fit(f"L{line} {name}".strip(), right - x))
+    c.box(0, RULE_Y, W - 1, RULE_Y)
+
+
+def _title(c: _Canvas, title: str, right: str = "") -> None:
+    x = W
+    if right:
+        x = c.text_right(W, TITLE_Y, right) - 4
+    c.text(0, TITLE_Y, SMALL.fit(title, x))
+
+
+def _party(c: _Canvas, primary: str, secondary: str) -> None:
+    """The far end, centred in rows 20-44: in the big face when it fits, the number under."""
+    font, gap = (BIG, 4) if BIG.width(fold(primary)) <= W else (SMALL, 2)
+    h = font.height + (gap + SMALL.height if secondary else 0)
+    y = PARTY_Y + (PARTY_H - h) // 2
+    c.text_center(y, font.fit(primary, W), font)
+    if secondary:
+        c.text_center(y + font.height + gap, SMALL.fit(secondary, W))
+
+
+def _digits(c: _Canvas, digits: str) -> None:
+    """Digits being dialled with a cursor; the tail when they do not fit."""
+    digits = fold(digits)
+    big = BIG.width(digits) + 2 + BIG.width("0") <= W - 2
+    font = BIG if big else SMALL
+    cursor = font.width("0")
+    shown = digits if big else SMALL.tail(digits, W - 2 - cursor - 1)
+    y = PARTY_Y + (PARTY_H - font.height) // 2
+    x = c.text(1, y, shown, font, says=shown + "_") + (font.scale if shown else 0)
+    c.box(x, y + font.height - font.scale, x + cursor - 1, y + font.height - 1)
+
+
+def _info(c: _Canvas, s: PhoneState, text: str, mute: bool = True) -> None:
+    x = 0
+    if mute and s.mute:
+        x = c.tag(0, INFO_Y, "Mute") + 4
+    if text:
+        c.text(x, INFO_Y, SMALL.fit(text, W - x))
+
+
+def _softkeys(c: _Canvas, s: PhoneState) -> None:
+    """Four cells of 32 px under the four keys; a long label may borrow room from an
+    empty or short neighbour rather than be cut."""
+    cells = []
+    for i, (label, _action) in enumerate(softkeys(s)):
+        if not label:
+            continue
+        text = CONDENSED.fit(label, 60)
+        w = max(30, CONDENSED.width(text) + 4)
+        cells.append([32 * i + 16 - w // 2, w, text, i])
+    for k, cell in enumerate(cells):
+        lo = cells[k - 1][0] + cells[k - 1][1] + 2 if k else 0
+        cell[0] = max(cell[0], lo)
+    for k in reversed(range(len(cells))):
+        hi = cells[k + 1][0] - 2 if k + 1 < len(cells) else W
+        cells[k][0] = min(cells[k][0], hi - cells[k][1])
+    if cells and cells[0][0] < 0:          # no room to borrow: every label in its own cell
+        for cell in cells:
+            cell[2] = CONDENSED.fit(cell[2], 28)
+            cell[0], cell[1] = 32 * cell[3] + 1, 30
+    for x, w, text, _i in cells:
+        c.box(x, KEYS_Y, x + w - 1, H - 1, rounded=True)
+        c.text(x + (w - CONDENSED.width(text) + 1) // 2, KEYS_Y + 1, text, CONDENSED,
+               ink=PAPER)
+
+
+# --- screens --------------------------------------------------------------------------------
+
+def _idle(c: _Canvas, s: PhoneState) -> None:
+    right = W
+    if s.auto_answer:
+        right = c.text_right(W, STATUS_Y, "AA") - 5
+    accounts = [a for a in s.accounts if a.enabled]
+    if not accounts:
+        c.text(0, STATUS_Y, SMALL.fit("No account", right))
+    else:
+        room = right - 6 * (len(accounts) - 1)
+        labels = [fold(_label(a)) for a in accounts]
+        if sum(SMALL.width(t) + icons.SIZE + 2 for t in labels) > room:
+            # Crowded: the extension says more than a label cut to two letters.
+            labels = [fold(a.user) if a.user and len(a.user) < len(t) else t
+                      for a, t in zip(accounts, labels)]
+        entries = []
+        for a, label in zip(accounts, labels):
+            tok = icons.LINE_TOKEN.get(_line_status(s, a))
+            entries.append((tok, label, (icons.SIZE + 2 if tok else 0) + SMALL.width(label)))
+        widths = _share([e[2] for e in entries], room)
+        x = 0
+        for (tok, label, _need), w in zip(entries, widths):
+            end = x + w
+            if tok:
+                x = c.icon(x, STATUS_Y, tok) + 2
+            c.text(x, STATUS_Y, SMALL.fit(label, end - x))
+            x = end + 6
+    c.box(0, RULE_Y, W - 1, RULE_Y)
+
+    # Bottom rows first (they stack up from the soft keys), then the clock in the rest.
+    y = INFO_Y
+    notice = s.notice or (s.errors[0] if s.errors else "")
+    if notice:
+        c.text(0, y, SMALL.fit(notice, W))
+        y -= 9
+    missed = f"{s.missed} Missed" if s.missed > 0 and s.missed_call_display else ""
+    mail = f"{s.voicemail} Voicemail" if s.voicemail > 0 else ""
+    if missed or mail:
+        if missed:
+            c.text(0, y, missed)
+        if mail:
+            c.text_right(W, y, mail)
+        y -= 9
+    lo, hi = RULE_Y + 2, y + 9 - 1          # a blank row under the rule and above the rows
+    gap = 4 if hi - lo >= BIG.height + 4 + SMALL.cell else 3
+    top = lo + (hi - lo - (BIG.height + gap + SMALL.cell)) // 2
+    hhmm, ampm = _clock(s)
+    w = BIG.width(hhmm) + (3 + SMALL.width(ampm) if ampm else 0)
+    x = c.text((W - w) // 2, top, hhmm, BIG)
+    if ampm:
+        c.text(x + 3, top + BIG.height - SMALL.height, ampm)
+    lt = _localtime(s)
+    try:
+        date = time.strftime(s.date_format, lt) if lt else ""
+    except ValueError:
+        date = ""
+    c.text_center(top + BIG.height + gap, SMALL.fit(date, W))
+
+
+def _share(needs: list[int], room: int) -> list[int]:
+    """Split ``room`` px between entries: each gets what it needs up to a fair share,
+    what the short ones leave goes to the long ones."""
+    out = [0] * len(needs)
+    todo = sorted(range(len(needs)), key=lambda i: needs[i])
+    while todo:
+        fair = room // len(todo)
+        i = todo.pop(0)
+        out[i] = min(needs[i], fair)
+        room -= out[i]
+    return out
+
+
+def _predial(c: _Canvas, s: PhoneState) -> None:
+    _status_bar(c, s, s.predial_line, s.predial_line)
+    _title(c, "Pre-dial")
+    _digits(c, s.predial)
+    _info(c, s, "Lift handset to call")
+
+
+def _dialing(c: _Canvas, s: PhoneState, call: Call) -> None:
+    _status_bar(c, s, call.line, call.account)
+    _title(c, "Enter number")
+    _digits(c, call.number)
+    _info(c, s, _others(s, call))
+
+
+def _calling(c: _Canvas, s: PhoneState, call: Call) -> None:
+    _status_bar(c, s, call.line, call.account)
+    _title(c, "Ringing" if call.state is CallState.RINGBACK else "Calling")
+    _party(c, *_who(call))
+    _info(c, s, _others(s, call))
+
+
+def _ringing(c: _Canvas, s: PhoneState, call: Call) -> None:
+    ringing = s.ringing()
+    busy = any(o.state in (CallState.CONNECTED, CallState.HELD) for o in s.calls)
+    of = f"{ringing.index(call) + 1}/{len(ringing)}" if len(ringing) > 1 else ""
+    _status_bar(c, s, call.line, call.account)
+    _title(c, "Call waiting" if busy else "Incoming call", of)
+    _party(c, *_who(call))
+    _info(c, s, _others(s, call), mute=busy)
+
+
+def _talking(c: _Canvas, s: PhoneState, call: Call) -> None:
+    _status_bar(c, s, call.line, call.account)
+    _title(c, "Held by far end" if call.remote_hold else "Talking",
+          _duration(s.mono - call.connected_at) if call.connected_at else "")
+    _party(c, *_who(call))
+    _info(c, s, _others(s, call))
+
+
+def _held(c: _Canvas, s: PhoneState, call: Call) -> None:
+    _status_bar(c, s, call.line, call.account)
+    _title(c, "On hold", _duration(s.mono - call.connected_at) if call.connected_at else "")
+    _party(c, *_who(call))
+    _info(c, s, _others(s, call))
+
+
+def _ended(c: _Canvas, s: PhoneState, call: Call) -> None:
+    took = ""
+    if call.connected_at and call.ended_at >= call.connected_at:
+        took = _duration(call.ended_at - call.connected_at)
+    _status_bar(c, s, call.line, call.account)
+    _title(c, "Call ended", took)
+    _party(c, *_who(call))
+    _info(c, s, call.reason, mute=False)
+
+
+def _shown_call(s: PhoneState, screen: str) -> Call | None:
+    f = s.focused
+    if screen == "ringing" and (f is None or f.state is not CallState.RINGING):
+        return s.ringing()[0]
+    if screen == "held" and f is None:
+        return next(c for c in s.calls if c.state is CallState.HELD)
+    return f
+
+
+_SCREENS = {
+    "dialing": _dialing,
+    "calling": _calling,
+    "ringing": _ringing,
+    "talking": _talking,
+    "held": _held,
+    "ended": _ended,
+}
+
+
+def render(state: PhoneState) -> Frame:
+    """The frame the LCD shows for ``state``. Same state, same bytes."""
+    c = _Canvas()
+    screen = state.screen()
+    if screen == "idle":
+        _idle(c, state)
+    elif screen == "predial":
+        _predial(c, state)
+    else:
+        _SCREENS[screen](c, state, _shown_call(state, screen))
+    _softkeys(c, state)
+    return Frame(c.image, c.lines(), screen)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+    import pathlib
+
+    from ui.demo import states
+
+    p = argparse.ArgumentParser(prog="python -m ui.lcd", description=__doc__.split("\n")[0])
+    p.add_argument("--demo", metavar="OUTDIR", required=True,
+                   help="write one PNG per demo screen into OUTDIR")
+    p.add_argument("--scale", type=int, default=1, help="enlarge the PNGs (nearest)")
+    args = p.parse_args(argv)
+    out = pathlib.Path(args.demo)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, st in states().items():
+        frame = render(st)
+        (out / f"{name}.png").write_bytes(frame.png(args.scale))
+        print(f"--- {name}.png ({frame.screen})")
+        print(frame.text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,0 +1,300 @@
+// The front panel: shows what the phone pushes on /ws, sends keys and the hook to the API.
+// No framework, no build step, nothing fetched from outside: it must work offline.
+"use strict";
+(() => {
+  const $ = (sel) => document.querySelector(sel);
+  const lcd = $("#lcd");
+  const lcdText = $("#lcd-text");
+  const banner = $("#banner");
+  const handset = $("#handset");
+  const cradle = $(".cradle");
+  const hookState = $("#hook-state");
+  const conn = $("#conn");
+  const announce = $("#announce");
+  const ledEls = new Map([...document.querySelectorAll("[data-led]")].map((el) => [el.dataset.led, el]));
+  const keyEls = new Map([...document.querySelectorAll("button[data-key]")].map((el) => [el.dataset.key, el]));
+  const baseLabel = new Map([...keyEls].map(([k, el]) => [k, el.getAttribute("aria-label")]));
+
+  let state = null;
+  let lastPng = "";
+  let hookWanted = null;      // what we asked for, until the phone says so
+
+  // --- talking to the phone ------------------------------------------------------------
+  // Requests go one after the other: a key's "up" must never overtake its "down".
+  let queue = Promise.resolve();
+
+  function toLogin() { location.assign("/login"); }
+
+  // Resolves to true when the phone took it.
+  function post(path, body) {
+    queue = queue.then(async () => {
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(), 5000);
+      try {
+        const r = await fetch(path, {
+          method: "POST", credentials: "same-origin", signal: ctl.signal,
+          headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+        });
+        if (r.status === 401) { toLogin(); return false; }
+        if (!r.ok) {
+          let msg = `${path}: HTTP ${r.status}`;
+          try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+          showNotice(msg);
+        }
+        return r.ok;
+      } catch (e) {
+        showNotice("The phone does not answer; check that it is running.");
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+    return queue;
+  }
+
+  const sendKey = (key, action) => post("/api/keys", { key, action });
+
+  // --- keys: down on press, up on release (long presses work) --------------------------
+  const down = new Set();
+
+  function press(btn) {
+    const key = btn.dataset.key;
+    if (down.has(key)) return;
+    down.add(key);
+    btn.classList.add("pressed");
+    sendKey(key, "down");
+  }
+
+  function release(btn) {
+    const key = btn.dataset.key;
+    if (!down.delete(key)) return;
+    btn.classList.remove("pressed");
+    sendKey(key, "up");
+  }
+
+  for (const btn of keyEls.values()) {
+    btn.addEventListener("pointerdown", (e) => { if (e.button === 0) press(btn); });
+    for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
+      btn.addEventListener(type, () => release(btn));
+    }
+    btn.addEventListener("mousedown", (e) => e.preventDefault());   // keep keyboard focus
+    btn.addEventListener("contextmenu", (e) => e.preventDefault()); // long touch
+    // Enter/Space on a focused key, or a screen reader's click: a short press.
+    btn.addEventListener("click", (e) => { if (e.detail === 0) { press(btn); release(btn); } });
+  }
+
+  // --- the handset -------------------------------------------------------------------------
+  function toggleHook() {
+    const offhook = hookWanted ?? (state ? state.offhook : false);
+    hookWanted = !offhook;
+    showHook(hookWanted);
+    post("/api/hook", { offhook: hookWanted }).then((ok) => {
+      if (!ok) { hookWanted = null; showHook(state ? state.offhook : false); }
+    });
+  }
+
+  function showHook(offhook) {
+    const v = String(offhook);
+    if (handset.dataset.offhook === v) return;
+    handset.dataset.offhook = v;
+    cradle.dataset.offhook = v;
+    handset.setAttribute("aria-pressed", v);
+    handset.setAttribute("aria-label", offhook ? "Handset: lifted. Press to put it back on the cradle"
+                                               : "Handset: on the cradle. Press to lift it");
+    hookState.textContent = offhook ? "Handset lifted" : "On the cradle";
+  }
+
+  handset.addEventListener("click", toggleHook);
+  handset.addEventListener("mousedown", (e) => e.preventDefault());   // Enter stays OK
+
+  // --- keyboard --------------------------------------------------------------------------------
+  const KEYBOARD = {
+    Enter: "ok", Escape: "cancel", Backspace: "cancel", c: "cancel",
+    ArrowUp: "up", ArrowDown: "down", ArrowLeft: "left", ArrowRight: "right",
+    F1: "soft1", F2: "soft2", F3: "soft3", F4: "soft4", F5: "line1", F6: "line2", F7: "line3",
+    s: "speaker", m: "mute", h: "hold", t: "transfer", r: "redial", "+": "volup", "-": "voldown",
+  };
+  const held = new Map();   // KeyboardEvent.code -> button (the key may change with Shift)
+
+  function keyFor(e) {
+    if (/^[0-9*#]$/.test(e.key)) return e.key;
+    return KEYBOARD[e.key] || KEYBOARD[e.key.toLowerCase()] || null;
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.altKey || e.metaKey) return;
+    const t = e.target;
+    if (t.closest("input, textarea, select, form")) return;
+    if (t.closest("button") && (e.key === "Enter" || e.key === " ")) return;  // the button's own
+    if (e.key === " ") { e.preventDefault(); if (!e.repeat) toggleHook(); return; }
+    const key = keyFor(e);
+    if (!key || !keyEls.has(key)) return;
+    e.preventDefault();
+    if (e.repeat || held.has(e.code)) return;
+    held.set(e.code, keyEls.get(key));
+    press(keyEls.get(key));
+  });
+
+  document.addEventListener("keyup", (e) => {
+    const btn = held.get(e.code);
+    if (!btn) return;
+    held.delete(e.code);
+    release(btn);
+  });
+
+  window.addEventListener("blur", () => {      // a key held while the window goes away
+    held.clear();
+    for (const key of [...down]) release(keyEls.get(key));
+  });
+
+  // --- LEDs: one timer drives every flashing LED, so they flash in phase ------------------
+  // slow = 1 Hz, fast = 4 Hz, both derived from the same clock.
+  let blinkTimer = null;
+
+  function blinkTick() {
+    const t = Date.now();
+    const root = document.documentElement;
+    root.classList.toggle("slow-lit", Math.floor(t / 500) % 2 === 0);
+    root.classList.toggle("fast-lit", Math.floor(t / 125) % 2 === 0);
+    blinkTimer = setTimeout(blinkTick, 125 - (t % 125) + 1);
+  }
+
+  function updateBlink() {
+    const any = [...ledEls.values()].some((el) => el.dataset.pattern === "slow" || el.dataset.pattern === "fast");
+    if (any && blinkTimer === null) blinkTick();
+    if (!any && blinkTimer !== null) { clearTimeout(blinkTimer); blinkTimer = null; }
+  }
+
+  const PATTERN = { on: "steady", slow: "flashing", fast: "flashing fast" };
+
+  function describeLed(v) {
+    return v.colour === "off" || v.pattern === "off" ? "" : `${v.colour}, ${PATTERN[v.pattern] || v.pattern}`;
+  }
+
+  // --- applying what the phone pushes -----------------------------------------------------
+  const STATUS = {
+    disabled: "off", no_network: "no network", p2p: "peer-to-peer only (no server)",
+    not_registered: "not registered", registered: "registered", dnd: "do not disturb",
+  };
+
+  function apply(m) {
+    if (m.png && m.png !== lastPng) {
+      lastPng = m.png;
+      lcd.src = "data:image/png;base64," + m.png;
+    }
+    const text = (m.lines || []).join("\n");
+    if (lcdText.textContent !== text) lcdText.textContent = text;
+
+    for (const [name, v] of Object.entries(m.leds || {})) {
+      const el = ledEls.get(name);
+      if (!el || (el.dataset.colour === v.colour && el.dataset.pattern === v.pattern)) continue;
+      el.dataset.colour = v.colour;
+      el.dataset.pattern = v.pattern;
+      const what = describeLed(v);
+      if (name === "strip") el.setAttribute("aria-label", `Light strip: ${what || "off"}`);
+      const btn = keyEls.get(name);
+      if (btn) btn.setAttribute("aria-label", baseLabel.get(name) + (what ? ` (lamp ${what})` : ""));
+    }
+    updateBlink();
+
+    if (m.state) applyState(m.state);
+  }
+
+  function applyState(s) {
+    if (!state || state.screen !== s.screen) {
+      // what a screen reader announces: a new screen, not every tick of the call timer
+      announce.textContent = lcdText.textContent.split("\n").slice(1).join(" ");
+    }
+    state = s;
+    if (hookWanted === s.offhook) hookWanted = null;
+    showHook(hookWanted ?? s.offhook);
+
+    (s.softkeys || []).forEach((label, i) => {
+      const btn = keyEls.get(`soft${i + 1}`);
+      const aria = `Soft key ${i + 1}` + (label ? `: ${label}` : "");
+      if (btn.getAttribute("aria-label") !== aria) btn.setAttribute("aria-label", aria);
+      btn.title = label;
+    });
+
+    const list = $("#accounts");
+    list.replaceChildren(...(s.accounts || []).map((a) => {
+      const li = document.createElement("li");
+      li.dataset.account = a.index;
+      li.dataset.status = a.status;
+      const name = document.createElement("b");
+      name.textContent = `Line ${a.index}`;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = a.enabled ? [a.label !== a.user ? a.label : "",
+        a.user && a.server ? `${a.user}@${a.server}` : a.user, a.on_secondary ? "(secondary server)" : ""]
+        .filter(Boolean).join(" · ") : "";
+      const st = document.createElement("span");
+      st.className = "st";
+      st.textContent = STATUS[a.status] || a.status;
+      li.append(name, who, st);
+      if (a.reason) {
+        const why = document.createElement("span");
+        why.className = "reason";
+        why.textContent = a.reason;
+        li.append(why);
+      }
+      const label = document.querySelector(`[data-line-label="${a.index}"]`);
+      if (label) label.textContent = a.enabled ? (a.label || a.user) : "";
+      return li;
+    }));
+
+    const errors = $("#errors");
+    errors.hidden = !(s.errors && s.errors.length);
+    errors.replaceChildren(...(s.errors || []).map((t) => {
+      const li = document.createElement("li");
+      li.textContent = t;
+      return li;
+    }));
+    if (s.notice) showNotice(s.notice);
+  }
+
+  let noticeTimer = null;
+  function showNotice(text) {
+    const el = $("#notice");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { el.hidden = true; }, 6000);
+  }
+
+  // --- the WebSocket, reconnected with backoff ----------------------------------------------
+  let backoff = 250;
+  let retry = null;
+
+  function setConnected(ok) {
+    banner.hidden = ok;
+    document.body.classList.toggle("offline", !ok);
+    conn.textContent = ok ? "connected" : "disconnected";
+    conn.dataset.connected = String(ok);
+  }
+
+  function connect() {
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+    ws.onopen = () => { backoff = 250; setConnected(true); };
+    ws.onmessage = (e) => apply(JSON.parse(e.data));
+    ws.onclose = () => { setConnected(false); reconnect(); };
+  }
+
+  function reconnect() {
+    clearTimeout(retry);
+    const wait = backoff * (0.8 + Math.random() * 0.4);
+    backoff = Math.min(backoff * 2, 8000);
+    retry = setTimeout(async () => {
+      // A WebSocket cannot tell why it failed: ask the API whether the session is gone.
+      try {
+        const r = await fetch("/api/state", { credentials: "same-origin", cache: "no-store" });
+        if (r.status === 401) return toLogin();
+      } catch (e) {
+        return reconnect();   // the phone is still down
+      }
+      connect();
+    }, wait);
+  }
+
+  connect();
+})();

@@ -43,6 +43,7 @@ class _Line:
     phase: str = "idle"          # idle | unregistering | registering | registered | waiting
     cleared: set = None          # servers already sent the boot unregister
     failures: int = 0
+    pending: bool = False        # a REGISTER went out and is not answered yet
     status: LineStatus = LineStatus.DISABLED   # before DND is taken into account
 
     def __post_init__(self):
@@ -221,7 +222,8 @@ class Registration:
 
     def _register(self, line: _Line) -> None:
         line.phase = "registering"
-        self.sip.register(line.index)
+        self.sip.register(line.index, fresh=line.pending)
+        line.pending = False
 
     # -- events ------------------------------------------------------------------------------
 
@@ -250,6 +252,7 @@ class Registration:
     def _started(self, ev: RegistrationStarted) -> None:
         line = self.lines.get(ev.account)
         if line is not None and ev.renew:
+            line.pending = True
             self.timers.start(f"reg.{ev.account}.failover", self.settings.sip.failover_timeout)
 
     def _changed(self, ev: RegistrationChanged) -> None:
@@ -257,6 +260,7 @@ class Registration:
         if line is None or line.phase in ("idle", "unregistering"):
             return
         i = ev.account
+        line.pending = False
         self.timers.cancel(f"reg.{i}.failover")
         acc = self.state.accounts[i - 1]
         acc.code = ev.code

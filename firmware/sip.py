@@ -135,9 +135,9 @@ class _LogWriter(pj.LogWriter):
         msg = entry.msg.rstrip()
         if self._MSG.search(msg[:80]):
             trace.debug("%s", msg)
-        elif entry.level <= 1:
-            log.error("%s", msg)
-        elif entry.level == 2:
+        elif entry.level <= 2:
+            # pjsip's "errors" are things it reports and goes on from (a busy REGISTER,
+            # an unreachable host); ours say what they mean to the phone.
             log.warning("%s", msg)
         else:
             log.debug("%s", msg)
@@ -607,7 +607,8 @@ class SipEngine:
                                                  acc.spec.proxy) != (spec.registrar, spec.user,
                                                                      spec.proxy)):
             # Destroy it now, before a new account can take its pjsua slot: a late
-            # destructor would delete whatever account holds the slot by then.
+            # destructor would delete whatever account holds the slot by then. Nothing
+            # may keep a reference (not even a traceback of a pj.Error being handled).
             acc = self.accounts.pop(index)
             acc.spec = None
             acc.shutdown()
@@ -625,13 +626,21 @@ class SipEngine:
             acc.spec = spec
             acc.modify(cfg)
 
-    def register(self, index: int, renew: bool = True):
-        return self.submit(self._register, index, renew)
+    def register(self, index: int, renew: bool = True, fresh: bool = False):
+        """REGISTER now. fresh: the last one is still waiting for a silent server (pjsip
+        gives up after 32 s): drop it with its account and start over."""
+        return self.submit(self._register, index, renew, fresh)
 
-    def _register(self, index: int, renew: bool) -> None:
+    def _register(self, index: int, renew: bool, fresh: bool) -> None:
         acc = self.accounts.get(index)
         if acc is None or acc.spec is None or not acc.spec.registrar:
             return
+        if fresh:
+            spec = acc.spec
+            del acc
+            self._set_account(index, None)
+            self._set_account(index, spec)
+            acc = self.accounts[index]
         acc.setRegistration(renew)
 
     def unregister_all(self, index: int, done: Callable[[int, str], None]):

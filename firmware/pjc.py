@@ -90,15 +90,17 @@ def unregister_all(*, registrar: str, aor: str, user: str, password: str, done: 
         return False
     keep: list = []
     regc = ctypes.c_void_p()
+    sending = [True]      # a callback during pjsip_regc_send must not destroy the regc
+    called = [False]
 
     def on_reply(p):
+        called[0] = True
         try:
             code = p.contents.code
             reason = ctypes.string_at(p.contents.reason.ptr, p.contents.reason.slen).decode(
                 "utf-8", "replace") if p.contents.reason.slen > 0 else ""
-            # only the final answer: pjsip calls back once, after auth retries
-            entry = _pending.pop(p.contents.regc or 0, None)
-            if entry is not None:
+            # pjsip calls back once, with the final answer (after any auth retry)
+            if not sending[0] and _pending.pop(p.contents.regc or 0, None) is not None:
                 lib.pjsip_regc_destroy(ctypes.c_void_p(p.contents.regc))
             done(code, reason)
         except Exception:  # noqa: BLE001 - never raise into C
@@ -121,16 +123,30 @@ def unregister_all(*, registrar: str, aor: str, user: str, password: str, done: 
     tdata = ctypes.c_void_p()
     if st == 0:
         st = lib.pjsip_regc_unregister_all(regc, ctypes.byref(tdata))
-    if st == 0:
-        _pending[regc.value] = (cb, keep)
-        st = lib.pjsip_regc_send(regc, tdata)
-        if st != 0:
-            _pending.pop(regc.value, None)
     if st != 0:
         lib.pjsip_regc_destroy(regc)
-        log.warning("unregister-all for %s not sent (pj status %d)", aor, st)
+        log.warning("unregister-all for %s not built (pj status %d)", aor, st)
         return False
+    _pending[regc.value] = (cb, keep)
+    st = lib.pjsip_regc_send(regc, tdata)
+    sending[0] = False
+    if st != 0 or called[0]:
+        # answered (or failed, e.g. no route) while still inside pjsip_regc_send
+        _pending.pop(regc.value, None)
+        lib.pjsip_regc_destroy(regc)
+        if not called[0]:
+            done(503, f"not sent: {status_text(st)}")
     return True
+
+
+def status_text(status: int) -> str:
+    lib = _load()
+    buf = ctypes.create_string_buffer(160)
+    if lib is None:
+        return f"pj status {status}"
+    lib.pj_strerror.restype = PjStr
+    lib.pj_strerror(ctypes.c_int(status), buf, ctypes.c_size_t(len(buf)))
+    return buf.value.decode("utf-8", "replace") or f"pj status {status}"
 
 
 def drop_pending() -> None:

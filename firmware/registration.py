@@ -241,9 +241,11 @@ class Registration:
             return
         self.timers.cancel(f"reg.{ev.account}.failover")
         line.cleared.add(line.server)
-        if ev.code >= 0:
-            log.info("account %d: unregistered all bindings at %s (%d %s)", ev.account,
-                     line.server, ev.code, ev.reason)
+        if 200 <= ev.code < 300:
+            log.info("account %d: unregistered all bindings at %s", ev.account, line.server)
+        elif ev.code >= 0:
+            log.info("account %d: unregister at %s: %d %s", ev.account, line.server, ev.code,
+                     ev.reason)
         if ev.code in NO_ANSWER and ev.code >= 0:
             self._no_answer(line, ev.code, ev.reason)
         else:

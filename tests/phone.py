@@ -35,13 +35,18 @@ class PhoneError(AssertionError):
 class PhoneProcess:
     def __init__(self, data_dir: Path, *, account: dict | None = None,
                  accounts: dict[int, dict] | None = None, settings: dict | None = None,
-                 user: str = "root", password: str = "root", extra_args: list[str] = ()):
+                 user: str = "root", password: str = "root", extra_args: list[str] = (),
+                 host: str = "127.0.0.1", prefix: list[str] = ()):
+        """host: the address SIP and the API listen on; prefix: a command the phone runs
+        under (e.g. `ip netns exec NAME`)."""
         self.data_dir = Path(data_dir)
+        self.host = host
+        self.prefix = list(prefix)
         self.sip_port = free_port("udp")
         self.http_port = free_port("tcp")
         self.rtp_port = free_port_block(8)[0]
         self.auth = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
-        doc: dict[str, Any] = {"sip": {"port": self.sip_port, "bind": "127.0.0.1",
+        doc: dict[str, Any] = {"sip": {"port": self.sip_port, "bind": host,
                                        "rtp_port": self.rtp_port, "rtp_ports": 16,
                                        "failover_timeout": 3, "retry_interval": 2}}
         accs = dict(accounts or {})
@@ -62,14 +67,14 @@ class PhoneProcess:
 
     @property
     def addr(self) -> str:
-        return f"127.0.0.1:{self.sip_port}"
+        return f"{self.host}:{self.sip_port}"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     def uri(self, user: str = "") -> str:
-        return f"sip:{user + '@' if user else ''}127.0.0.1:{self.sip_port}"
+        return f"sip:{user + '@' if user else ''}{self.host}:{self.sip_port}"
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -83,8 +88,8 @@ class PhoneProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TZ="UTC")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "--board", "sim", "--data-dir",
-             str(self.data_dir), "--http", f"127.0.0.1:{self.http_port}", "--quiet",
+            [*self.prefix, sys.executable, "-m", "firmware", "--board", "sim", "--data-dir",
+             str(self.data_dir), "--http", f"{self.host}:{self.http_port}", "--quiet",
              *self.extra_args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True)

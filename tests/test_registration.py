@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.peers.kamailio import Kamailio
+from tests.netns import NetNs
 from tests.peers.ports import free_port
 from tests.phone import PhoneProcess
 
@@ -170,3 +171,15 @@ def test_changing_the_account_in_settings_registers_again(tmp_path, kam):
         a.wait(lambda s: s["accounts"][0]["user"] == "1002"
                and s["accounts"][0]["status"] == "registered", 10)
         assert kam.registered_contacts("1002") == [f"sip:1002@{a.addr};ob"]
+
+
+def test_without_a_route_to_the_server_the_line_shows_no_network(tmp_path):
+    """Manual §3 screen table: 'Disconnect into network'. The phone sits in a network
+    namespace whose only link leads to the test; the server is beyond it."""
+    with NetNs() as ns:
+        acct = {**ALICE, "server": "192.0.2.77:5060"}          # TEST-NET-1: no route
+        with PhoneProcess(tmp_path / "a", account=acct, host=ns.ns_ip, prefix=ns.prefix,
+                          settings={"sip.failover_timeout": 1}) as a:
+            s = a.wait(lambda s: s["accounts"][0]["status"] == "no_network", 10)
+            assert "192.0.2.77" in s["accounts"][0]["reason"]
+            assert "[nonet]" in a.screen()

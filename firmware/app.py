@@ -51,6 +51,7 @@ class App:
         self.leds: dict[str, tuple[str, str]] = {}
         self.tone: str | None = None
         self._path: tuple = (None, False)
+        self._gain = 1.0
         self._subscribers: set[asyncio.Queue] = set()
         self._stop = None
         self.web = None
@@ -209,6 +210,10 @@ class App:
             self.tone = tone
             self.sip.tone(tone)
             pushed = True
+        gain = present.volume(snap)
+        if gain != self._gain:
+            self._gain = gain
+            self.sip.volume(gain)
         path = present.audio_path(snap)
         if path != self._path:
             self._path = path

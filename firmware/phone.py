@@ -396,10 +396,10 @@ class Phone:
             self.key_line(line)
 
     def volume(self, step: int) -> None:
+        """VOL+/VOL-: nine levels for the device in use, or for the ringer when idle."""
         s = self.state
-        dev = s.audio if s.audio is not AudioDevice.NONE else None
-        name = dev.value if dev else "ring"
-        s.volumes[name] = max(0, min(9, s.volumes.get(name, 5) + step))
+        name = s.audio.value if s.audio is not AudioDevice.NONE else "ring"
+        s.volumes[name] = max(1, min(9, s.volumes.get(name, 5) + step))
         s.notice = f"Volume {name} {s.volumes[name]}/9"
 
     def toggle_dnd(self) -> None:

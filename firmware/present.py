@@ -118,3 +118,9 @@ def audio_path(s: PhoneState) -> tuple[int | None, bool]:
                                           and f.media):
         return f.id, s.mute
     return None, s.mute
+
+
+def volume(s: PhoneState) -> float:
+    """Gain of what the person hears: level 5 of 9 is 1.0, each step 2 dB."""
+    name = s.audio.value if s.audio is not AudioDevice.NONE else "ring"
+    return round(10 ** ((s.volumes.get(name, 5) - 5) * 2 / 20), 3)

@@ -249,6 +249,7 @@ class _Media:
         self.mic: pj.ToneGenerator | None = None
         self.call_id: int | None = None
         self.mute = False
+        self.gain = 1.0            # volume of everything the person hears
         # (source port, sink port) -> (source media, sink media)
         self.connected: dict[tuple[int, int], tuple] = {}
 
@@ -312,8 +313,14 @@ class _Media:
             old.stop()
             self.engine._dead.append(old)
 
+    def set_gain(self, gain: float) -> None:
+        self.gain = gain
+        for sink in self.sinks:
+            sink.adjustRxLevel(gain)
+
     def add_sink(self, media) -> None:
         self.sinks.append(media)
+        media.adjustRxLevel(self.gain)
         self.refresh()
 
     def remove_sink(self, media) -> None:
@@ -728,6 +735,9 @@ class SipEngine:
 
     def tone(self, name: str | None):
         return self.submit(lambda: self.media.play(name))
+
+    def volume(self, gain: float):
+        return self.submit(lambda: self.media.set_gain(gain))
 
     # -- the simulated board's microphone and ear ---------------------------------------------
 

@@ -365,3 +365,34 @@ def test_a_number_on_a_line_without_server_says_what_to_do(p2p_phones):
     time.sleep(0.1)
     a.hook(False)
     a.wait(idle)
+
+
+def test_volume_keys_change_what_the_person_hears(phones):
+    a = phones.start("1001")
+    a.hook(True)
+    a.wait(lambda s: s["tone"] == "dial")
+    before = audio.level(a.listen(0.5))
+    a.key("volup")
+    a.key("volup")
+    a.key("volup")
+    assert "Volume handset 8/9" in a.wait_screen("Volume handset 8/9")
+    louder = audio.level(a.listen(0.5))
+    assert 1.8 < louder / before < 2.2                      # +6 dB: three 2 dB steps
+    for _ in range(10):
+        a.key("voldown")
+    a.wait_screen("Volume handset 1/9")
+    assert audio.level(a.listen(0.5)) < before / 2
+
+
+def test_an_outgoing_call_to_a_sipp_callee_goes_through_the_outbound_proxy(phones, kamailio,
+                                                                           tmp_path):
+    a = phones.start("1001", account={"outbound_proxy": kamailio.addr})
+    with Sipp(tmp_path / "sipp", scenario="uas_answer.xml") as far:
+        a.hook(True)
+        a.dial(f"sip:bob@{far.addr}")
+        a.wait(talking)
+        a.hook(False)                                      # our BYE; sipp expects it
+        assert far.wait() == 0, far.messages()[-2000:]
+    relayed = [e for e in kamailio.events() if e["kind"] == "SIPREQ"
+               and e.get("m") == "INVITE" and e.get("fu") == "1001"]
+    assert relayed and far.addr in relayed[0]["ru"]

@@ -250,6 +250,8 @@ def _digits(c: _Canvas, digits: str) -> None:
 
 
 def _info(c: _Canvas, s: PhoneState, text: str, mute: bool = True) -> None:
+    """The row above the soft keys; a notice (volume, "All lines busy") takes it a while."""
+    text = s.notice or text
     x = 0
     if mute and s.mute:
         x = c.tag(0, INFO_Y, "Mute") + 4

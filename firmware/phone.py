@@ -89,6 +89,7 @@ class Phone:
         bus.on(TimerFired, self.on_timer)
         bus.on(SettingsChanged, self.on_settings)
         bus.on(DialRequested, self.on_dial_requested)
+        bus.after.insert(0, self.settle)
         self.apply_settings()
 
     # -- settings ------------------------------------------------------------------------------
@@ -161,6 +162,14 @@ class Phone:
         if not self.state.calls:
             self.state.mute = False
             self.timers.cancel("phone.dial")
+
+    def settle(self) -> None:
+        """After every batch of events: a lifted handset with nothing on it gets a fresh
+        dial tone (after C or End on a finished call), like a real phone."""
+        s = self.state
+        if (s.audio is AudioDevice.HANDSET and s.focus is None and not s.ringing()
+                and not any(c.state is CallState.HELD for c in s.calls)):
+            self.start_dialing(self.settings.phone.default_account)
 
     def _connected(self) -> Call | None:
         f = self.state.focused
@@ -579,6 +588,8 @@ class Phone:
             s.missed += 1
         self._rejected.discard(call.id)
         if mine or call.id != s.focus or s.audio is AudioDevice.NONE:
+            if not mine and call.state in (CallState.CONNECTED, CallState.HELD):
+                s.notice = f"Line {call.line} ended by far end"
             self._remove(call)
             return
         if call.state in (CallState.CONNECTED, CallState.HELD):

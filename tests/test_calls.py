@@ -394,5 +394,27 @@ def test_an_outgoing_call_to_a_sipp_callee_goes_through_the_outbound_proxy(phone
         a.hook(False)                                      # our BYE; sipp expects it
         assert far.wait() == 0, far.messages()[-2000:]
     relayed = [e for e in kamailio.events() if e["kind"] == "SIPREQ"
-               and e.get("m") == "INVITE" and e.get("fu") == "1001"]
-    assert relayed and far.addr in relayed[0]["ru"]
+               and e.get("m") == "INVITE" and far.addr in (e.get("ru") or "")]
+    assert relayed and relayed[0]["fu"] == "1001"
+
+
+def test_after_the_far_end_hangs_up_c_gives_a_fresh_dial_tone(phones):
+    a, b = phones.start("1001"), phones.start("1002")
+    connect(a, b)
+    b.hook(False)
+    a.wait(lambda s: s["screen"] == "ended" and s["tone"] == "reorder")
+    a.key("cancel")
+    s = a.wait(lambda s: s["screen"] == "dialing")
+    assert s["tone"] == "dial" and s["audio"] == "handset"
+
+
+def test_a_held_call_the_far_end_hangs_up_goes_away_with_a_notice(phones):
+    a, b, c = phones.start("1001"), phones.start("1002"), phones.start("1003")
+    connect(a, b)
+    c.dial("1001")
+    a.wait(lambda s: len(s["calls"]) == 2)
+    a.key("line2")
+    a.wait(lambda s: call_states(s) == {1: "held", 2: "connected"})
+    b.hook(False)                                   # Bob, on hold, hangs up
+    s = a.wait(lambda s: call_states(s) == {2: "connected"})
+    assert "Line 1 ended by far end" in a.screen()

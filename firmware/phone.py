@@ -47,11 +47,10 @@ def target_uri(number: str, server: str) -> str | None:
         parts = n.split("*")
         host = ".".join(parts[:4])
         return f"sip:{host}:{parts[4]}" if len(parts) == 5 else f"sip:{host}"
-    host, _, port = n.partition(":") if n.count(":") <= 1 else (n, "", "")
+    host = n.partition(":")[0] if n.count(":") <= 1 else n
     try:
         ipaddress.ip_address(host.strip("[]"))
-        if "@" not in n:
-            return f"sip:{n}"
+        return f"sip:{n}"
     except ValueError:
         pass
     if "@" in n:
@@ -109,7 +108,10 @@ class Phone:
     def update_policy(self) -> None:
         """What the SIP thread answers to a new INVITE, without asking us (fast 180)."""
         p = self.settings.phone
+        dnd_lines = frozenset(i for i in range(1, ACCOUNTS + 1)
+                              if self.settings.account[i].dnd)
         self.sip.policy = IncomingPolicy(reject=p.reject_code if p.dnd else 0,
+                                         reject_code=p.reject_code, dnd_accounts=dnd_lines,
                                          busy_when_in_call=not p.call_waiting,
                                          max_calls=LINES)
 

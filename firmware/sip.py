@@ -69,6 +69,8 @@ class IncomingPolicy:
     """How the SIP thread answers a new INVITE before the Phone sees it."""
 
     reject: int = 0            # non-zero: refuse every new call with this status (DND)
+    reject_code: int = 486     # for calls to a line in DND
+    dnd_accounts: frozenset = frozenset()
     busy_when_in_call: bool = False   # call waiting off
     max_calls: int = 3         # one per line key
 
@@ -586,7 +588,8 @@ class SipEngine:
         name, uri, number = split_uri(ci.remoteUri)
         pol = self.policy
         busy = len(self.calls) >= pol.max_calls or (pol.busy_when_in_call and self.calls)
-        code = pol.reject or (486 if busy else 180)
+        code = (pol.reject or (pol.reject_code if acc.index in pol.dnd_accounts else 0)
+                or (486 if busy else 180))
         op = pj.CallOpParam()
         op.statusCode = code
         self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)

@@ -418,3 +418,19 @@ def test_a_held_call_the_far_end_hangs_up_goes_away_with_a_notice(phones):
     b.hook(False)                                   # Bob, on hold, hangs up
     s = a.wait(lambda s: call_states(s) == {2: "connected"})
     assert "Line 1 ended by far end" in a.screen()
+
+
+def test_dnd_on_one_line_refuses_only_calls_to_that_line(phones, kamailio):
+    a = phones.start("1001")
+    b = phones.start("1002", accounts={2: {"user": "1003", "password": "secret1003",
+                                          "server": kamailio.addr, "dnd": True}})
+    b.wait_registered(2)
+    s = b.wait(lambda s: s["accounts"][1]["status"] == "dnd")
+    assert s["accounts"][0]["status"] == "registered"
+    a.dial("1003")
+    s = a.wait(lambda s: s["screen"] == "ended")
+    assert s["calls"][0]["code"] == 486
+    a.key("soft4")
+    a.wait(idle)
+    a.dial("1002")
+    b.wait(lambda s: s["screen"] == "ringing")

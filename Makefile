@@ -29,6 +29,7 @@ APT_TEST := kamailio sip-tester baresip chromium
 .PHONY: run test bench apt-run apt-test venv venv-test clean lint
 
 run: venv
+	@$(VPY) -m compileall -q firmware board drivers ui provisioning >/dev/null || true
 	$(VPY) -m firmware --board $(BOARD) --data-dir $(DATA) --http $(HTTP)
 
 test: venv-test apt-test

@@ -4,16 +4,25 @@ DummyDisplay is luma.core's dummy device: it keeps the last frame (sim board, te
 """
 from __future__ import annotations
 
-from luma.core.device import dummy
-from PIL import Image
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class DummyDisplay:
     width, height = 128, 64
 
     def __init__(self) -> None:
-        self.device = dummy(width=self.width, height=self.height, mode="1")
+        self._device = None
         self.frames = 0
+
+    @property
+    def device(self):
+        if self._device is None:      # luma and PIL come with the first frame, not at boot
+            from luma.core.device import dummy
+            self._device = dummy(width=self.width, height=self.height, mode="1")
+        return self._device
 
     def show(self, image: Image.Image) -> None:
         self.device.display(image)

@@ -30,7 +30,6 @@ from firmware.registration import Registration
 from firmware.settings import FIELDS, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.state import PhoneState
-from ui import lcd, web
 
 log = logging.getLogger("deskphone")
 
@@ -46,7 +45,8 @@ class App:
         self.state = PhoneState()
         self.store = SettingsStore(self.data_dir)
         self.settings = None
-        self.frame: lcd.Frame | None = None
+        self.frame = None             # the last ui.lcd.Frame drawn
+        self._booted = False          # the first frame waits for the first REGISTER
         self._frame_key = b""
         self.leds: dict[str, tuple[str, str]] = {}
         self.tone: str | None = None
@@ -96,10 +96,19 @@ class App:
         except SipError as e:
             self.sip_error = str(e)
             self.state.errors.insert(0, f"SIP: {e}")
+            self.registration.first_answers.set()
+        # Drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of imports) wait until
+        # every line's first REGISTER has its answer (at most 1 s), so they don't delay it.
+        try:
+            await asyncio.wait_for(self.registration.first_answers.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+        self._booted = True
         self.present()
         listen = self.http_override if self.http_override is not None else \
             self.settings.web.listen
         if listen:
+            from ui import web
             self.web = await web.start(self, listen)
         log.info("phone ready")
         try:
@@ -190,6 +199,9 @@ class App:
 
     def present(self) -> None:
         """Show the state: LCD, LEDs, tone, audio path; tell web clients. Runs per batch."""
+        if not self._booted:
+            return
+        from ui import lcd
         snap = self.state.snapshot()
         snap.now, snap.mono = time.time(), time.monotonic()
         pushed = False

@@ -146,6 +146,9 @@ class Registration:
         self.settings = settings
         self.lines: dict[int, _Line] = {}
         self._probes: dict[int, asyncio.Task] = {}
+        # set once every line's first REGISTER has an answer (or gave up): the web stack
+        # is started after it, so nothing of ours sits in front of the first REGISTER
+        self.first_answers = asyncio.Event()
         if not state.accounts:
             state.accounts = [Account(index=i) for i in range(1, ACCOUNTS + 1)]
         bus.on(RegistrationStarted, self._started)
@@ -154,12 +157,20 @@ class Registration:
         bus.on(TimerFired, self._timer)
         bus.on(PrimaryServerBack, self._primary_back)
         bus.on(SettingsChanged, self._settings_changed)
+        for ev_type in (RegistrationChanged, Unregistered, TimerFired):
+            bus.on(ev_type, lambda ev: self._check_first_answers())
 
     # -- start / settings ------------------------------------------------------------------
 
     def start(self) -> None:
         for i in range(1, ACCOUNTS + 1):
             self._begin(i)
+        self._check_first_answers()
+
+    def _check_first_answers(self) -> None:
+        if not self.first_answers.is_set() and not any(
+                line.phase in ("unregistering", "registering") for line in self.lines.values()):
+            self.first_answers.set()
 
     def close(self) -> None:
         for t in self._probes.values():
@@ -212,10 +223,11 @@ class Registration:
         self.sip.set_account(i, self._spec(line))
         if self.settings.sip.unregister_on_boot and line.server not in line.cleared:
             line.phase = "unregistering"
-            fut = self.sip.unregister_all(i, lambda code, reason: self.bus.post_threadsafe(
+            # both callbacks run on the SIP thread: its post() sends when pjsua2 returns
+            fut = self.sip.unregister_all(i, lambda code, reason: self.sip.post(
                 Unregistered(i, code, reason)))
             fut.add_done_callback(lambda f: f.exception() is None and f.result() or
-                                  self.bus.post_threadsafe(Unregistered(i, -1, "not sent")))
+                                  self.sip.post(Unregistered(i, -1, "not sent")))
             self.timers.start(f"reg.{i}.failover", self.settings.sip.failover_timeout)
         else:
             self._register(line)

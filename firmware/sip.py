@@ -107,7 +107,7 @@ def split_uri(text: str) -> tuple[str, str, str]:
         name = (m.group(1) if m.group(1) is not None else m.group(2) or "").strip()
         uri = m.group(3)
     else:
-        name, uri = "", (text or "").strip()
+        name, uri = "", (text or "").strip().split(";", 1)[0]
     bare = uri.split(":", 1)[1] if uri.lower().startswith(("sip:", "sips:", "tel:")) else uri
     number = bare.split("@", 1)[0].split(";", 1)[0] if "@" in bare else bare.split(";", 1)[0]
     return name.replace('\\"', '"'), uri, number
@@ -359,7 +359,9 @@ class SipEngine:
 
     def __init__(self, *, config: SipConfig, post: Callable[[Event], None]):
         self.config = config
-        self.post = post
+        self._post = post
+        self._events: list[Event] = []    # SIP thread only; sent when pjsua2 returns
+        self._later: list[Callable] = []  # work a callback put off until pjsua2 returns
         self.policy = IncomingPolicy()
         self._ids = itertools.count(1)
         self._cmds: queue.SimpleQueue = queue.SimpleQueue()
@@ -398,6 +400,21 @@ class SipEngine:
         if self._wake_sock:
             self._wake_sock.close()
 
+    def post(self, ev: Event) -> None:
+        """Queue an event for the loop (SIP thread only). Callbacks run inside libHandleEvents, often before
+        pjsip has sent what they asked for (the 180 given in onIncomingCall goes out after
+        the callback returns); waking the loop then would make it fight this thread for
+        the GIL. So events leave once libHandleEvents has returned (_flush)."""
+        self._events.append(ev)
+
+    def _flush(self) -> None:
+        while self._later:
+            self._guard(self._later.pop(0))
+        if self._events:
+            events, self._events = self._events, []
+            for ev in events:
+                self._post(ev)
+
     def new_call_id(self) -> int:
         return next(self._ids)
 
@@ -417,7 +434,9 @@ class SipEngine:
         try:
             while not self._stopping:
                 self.ep.libHandleEvents(self.WAIT_MS)
+                self._flush()
                 self._drain()
+                self._flush()           # what the commands' callbacks said
                 self._dead.clear()
         except Exception:  # noqa: BLE001
             log.exception("SIP thread failed")
@@ -594,26 +613,31 @@ class SipEngine:
     # -- incoming calls ------------------------------------------------------------------
 
     def _incoming(self, acc: _Account, prm) -> None:
+        """Answer 180 (or refuse) first; read the INVITE afterwards."""
         cid = self.new_call_id()
+        msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
-        msg = prm.rdata.wholeMsg
-        headers = parse_headers(msg)
-        ci = call.getInfo()
-        name, uri, number = split_uri(ci.remoteUri)
         pol = self.policy
         busy = len(self.calls) >= pol.max_calls or (pol.busy_when_in_call and self.calls)
         code = (pol.reject or (pol.reject_code if acc.index in pol.dnd_accounts else 0)
                 or (486 if busy else 180))
+        self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)
         op = pj.CallOpParam()
         op.statusCode = code
-        self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)
+        if code != 180:
+            call.hangup(op)
+        else:
+            call.answer(op)
+        # pjsip sends the answer when this callback returns: read the INVITE after that
+        self._later.append(lambda: self._announce(cid, acc.index, code, msg, source))
+
+    def _announce(self, cid: int, account: int, code: int, msg: str, source: str) -> None:
+        headers = parse_headers(msg)
+        name, uri, number = split_uri(headers.get("from", ""))
         if code != 180:
             log.info("INVITE from %s refused with %d", uri, code)
-            call.hangup(op)
-            return
-        call.answer(op)
-        self.post(CallIncoming(cid, acc.index, uri, name, number, headers,
-                               prm.rdata.srcAddress))
+        elif cid in self.calls:             # not cancelled meanwhile
+            self.post(CallIncoming(cid, account, uri, name, number, headers, source))
 
     # -- commands (any thread) -----------------------------------------------------------
 

@@ -355,7 +355,7 @@ class _Media:
 class SipEngine:
     """Owns pjsua2 on its own thread. Command methods are safe to call from any thread."""
 
-    WAIT_MS = 1000   # libHandleEvents timeout; pjsip wakes earlier for its own timers
+    WAIT_MS = 5000   # libHandleEvents timeout; pjsip wakes for its timers, commands wake it
 
     def __init__(self, *, config: SipConfig, post: Callable[[Event], None]):
         self.config = config

@@ -58,6 +58,7 @@ def test_a_call_through_the_server_rings_connects_and_carries_audio_both_ways(ph
     a.keys("1002#")
     s = b.wait(lambda s: s["screen"] == "ringing")
     assert s["tone"] == "ring"
+    assert audio.tones(b.listen(4.2), (1000, 1250)) == {1000, 1250}   # one ring cadence
     shown = b.screen()
     assert "Incoming call" in shown and "Alice" in shown and "1001" in shown
     assert b.leds()["line1"] == {"colour": "red", "pattern": "fast"}

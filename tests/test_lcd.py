@@ -406,3 +406,14 @@ def test_the_demo_command_writes_one_png_per_screen(tmp_path, capsys):
     pngs = sorted(p.stem for p in tmp_path.glob("*.png"))
     assert pngs == sorted(demo.states())
     assert "--- talking.png (talking)" in capsys.readouterr().out
+
+
+def test_a_dialled_sip_uri_shows_the_user_big_and_the_host_under_it():
+    s = PhoneState(now=0, mono=100, accounts=[Account(index=1, enabled=True, user="1001",
+                                                     status=LineStatus.P2P)],
+                   calls=[Call(id=1, line=1, account=1, direction="out",
+                               state=CallState.RINGBACK, number="sip:1002@10.0.0.9:5062",
+                               uri="sip:1002@10.0.0.9:5062", started=99)],
+                   focus=1, audio=AudioDevice.SPEAKER)
+    lines = render(s).lines
+    assert "1002" in lines and "10.0.0.9:5062" in lines

@@ -189,6 +189,10 @@ def _uri_user(uri: str) -> str:
 def _who(call: Call) -> tuple[str, str]:
     """(the far end as a person names it, the number under it or "")."""
     number = call.number or _uri_user(call.uri)
+    if number.lower().startswith(("sip:", "sips:", "tel:")) or "@" in number:
+        user = _uri_user(number)            # a dialled URI: the user big, the host under
+        host = number.split("@", 1)[1].split(";")[0] if "@" in number else ""
+        return (call.name or user or number), host
     if call.name and call.name != number:
         return call.name, number
     return number or call.name or "Unknown", ""

@@ -26,7 +26,7 @@ from firmware.bus import Bus, Timers
 from firmware.events import (PrimaryServerBack, RegistrationChanged, RegistrationStarted,
                              SettingsChanged, TimerFired, Unregistered)
 from firmware.settings import ACCOUNTS, AccountSettings, Settings
-from firmware.sip import AccountSpec, SipEngine, host_of
+from firmware.sip import AccountSpec, SipEngine, host_of, refresh_after
 from firmware.state import Account, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.registration")
@@ -284,6 +284,10 @@ class Registration:
             acc.server, acc.on_secondary = line.server, line.on_secondary
             self._set(line, LineStatus.REGISTERED)
             self.timers.cancel(f"reg.{i}.retry")
+            # pjsip refreshes by itself and says nothing until the answer (or its own
+            # 32 s timeout): watch for that answer failover_timeout s after the refresh
+            self.timers.start(f"reg.{i}.failover", refresh_after(ev.expires, line.expires)
+                              + self.settings.sip.failover_timeout)
             if line.on_secondary:
                 self.timers.start(f"reg.{i}.probe", self.settings.sip.failback_interval)
             log.info("account %d registered at %s for %d s", i, line.server, ev.expires)
@@ -344,6 +348,9 @@ class Registration:
             line.failures += 1
             if line.phase == "unregistering":
                 line.cleared.add(line.server)
+            elif line.phase == "registered":
+                line.pending = True          # the refresh pjsip sent is unanswered
+                line.phase = "waiting"
             self._no_answer(line)
         elif what == "retry":
             self._connect(line)

@@ -82,6 +82,17 @@ def host_of(server: str) -> str:
     return s.split(";", 1)[0]
 
 
+def refresh_margin(expires: int) -> int:
+    """Seconds before expiry that pjsip should send the refresh REGISTER."""
+    return max(1, min(30, expires // 10))
+
+
+def refresh_after(granted: int, requested: int) -> int:
+    """When pjsip really sends the refresh, seconds after a 200 OK (sip_reg.c: never
+    later than requested, never sooner than 5 s)."""
+    return max(5, min(requested, granted - refresh_margin(requested)))
+
+
 def sip_uri(server: str) -> str:
     return server if server.lower().startswith(("sip:", "sips:")) else f"sip:{server}"
 
@@ -512,7 +523,7 @@ class SipEngine:
         if spec.registrar:
             a.regConfig.registrarUri = sip_uri(spec.registrar)
             a.regConfig.timeoutSec = spec.expires
-            a.regConfig.delayBeforeRefreshSec = max(1, min(30, spec.expires // 10))
+            a.regConfig.delayBeforeRefreshSec = refresh_margin(spec.expires)
         if spec.proxy:
             a.sipConfig.proxies.append(sip_uri(spec.proxy) + ";lr")
         if spec.password or spec.auth_user:

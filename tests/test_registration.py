@@ -183,3 +183,16 @@ def test_without_a_route_to_the_server_the_line_shows_no_network(tmp_path):
             s = a.wait(lambda s: s["accounts"][0]["status"] == "no_network", 10)
             assert "192.0.2.77" in s["accounts"][0]["reason"]
             assert "[nonet]" in a.screen()
+
+
+def test_a_server_that_vanishes_is_noticed_at_the_refresh_and_found_again(tmp_path):
+    with Kamailio(tmp_path / "kam", max_expires=6) as kam:
+        with PhoneProcess(tmp_path / "a", account=alice(kam, expires=60)) as a:
+            a.wait_registered(1)
+            kam.stop()
+            s = a.wait(lambda s: s["accounts"][0]["status"] == "not_registered", 20,
+                       "the refresh to go unanswered")
+            assert "No answer" in s["accounts"][0]["reason"]
+            kam.start()
+            a.wait_registered(1, timeout=20)
+            assert kam.registered_contacts("1001") == [f"sip:1001@{a.addr};ob"]

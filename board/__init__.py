@@ -1,16 +1,52 @@
-"""Boards: which driver drives which part. `load("sim")` gives the simulated board.
+"""Boards: which driver drives which part, on which pins. A board is a TOML file here.
 
-A board joins drivers to the phone; the phone never imports a driver directly.
+`load("sim")` reads board/sim.toml; `load("path/to/my.toml")` reads any file. Loading
+checks the file and stops with one clear message naming the file and line: a pin used
+twice, an unknown driver or key name, a missing part. The phone never imports a driver
+directly; the board joins drivers to it (gpiozero's habit: one seam for hardware).
+
+Sections (see README "Write a board file" and board/pi-desk.toml):
+
+  [board]    name, pins = "auto" | "lgpio" | "rpigpio" | "mock"   (gpiozero pin factory)
+  [keypad]   driver = "sim" | "matrix";  matrix: rows, cols (BCM numbers), keys (one list
+             per row, a key name or "" per column), debounce_ms, hold_ms, repeat_ms
+  [keys]     optional one-pin keys: name = BCM pin (pressed pulls it low)
+  [hook]     driver = "sim" | "gpio";  gpio: pin, contact = "NO" | "NC" (NO: the switch
+             closes, pin low, when the handset is lifted), debounce_ms
+  [leds]     driver = "sim" | "gpio" | "hc595" | "mcp23017";  hc595: data, clock, latch,
+             chain; mcp23017: port, address;  [leds.map] name = output, or
+             name = { red = output, green = output } for a dual-colour LED (amber = both)
+  [display]  driver = "dummy" | "ssd1306" | "sh1106" | "st7567";  interface = "i2c" |
+             "spi"; i2c: port, address; spi: port, device, dc, rst; backlight (pin), rotate
+  [audio]    driver = "sim" | "gpio";  gpio: [audio.enable] handset/speaker/headset = pin
+             (amplifier or route enables); device = ALSA device name for pjsua2
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from firmware.errors import BoardError
+from firmware.keys import KEYS
 
-BOARDS = ("sim",)
+HERE = Path(__file__).resolve().parent
+
+DRIVERS = {
+    "keypad": ("sim", "matrix"),
+    "hook": ("sim", "gpio"),
+    "leds": ("sim", "gpio", "hc595", "mcp23017"),
+    "display": ("dummy", "ssd1306", "sh1106", "st7567"),
+    "audio": ("sim", "gpio"),
+}
+PARTS = tuple(DRIVERS)
+PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "mock")
+LED_NAMES = (["line1", "line2", "line3"] + [f"p{i}" for i in range(1, 13)]
+             + ["headset", "mute", "message", "speaker", "strip", "backlight"])
+BCM_PINS = range(0, 28)
 
 
 @dataclass
@@ -21,15 +57,191 @@ class Board:
     leds: Any
     display: Any
     audio: Any
+    keys: Any = None               # one-pin keys, if any
     simulated: bool = False
+    path: Path | None = None
+    spec: dict = field(default_factory=dict)
+
+    def parts(self) -> list:
+        return [p for p in (self.keypad, self.keys, self.hook, self.leds, self.display,
+                            self.audio) if p is not None]
 
     def close(self) -> None:
-        for part in (self.keypad, self.hook, self.leds, self.display, self.audio):
+        for part in self.parts():
             part.close()
 
 
-def load(name: str) -> Board:
-    if name not in BOARDS:
-        raise BoardError(f"unknown board '{name}': choose one of {', '.join(BOARDS)}")
-    module = importlib.import_module(f"board.{name}")
-    return module.build()
+def available() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.toml"))
+
+
+def find(name: str) -> Path:
+    p = Path(name)
+    if p.suffix == ".toml" or "/" in name:
+        if not p.exists():
+            raise BoardError(f"board file {name} does not exist")
+        return p
+    path = HERE / f"{name}.toml"
+    if not path.exists():
+        raise BoardError(f"unknown board '{name}': choose one of {', '.join(available())} "
+                         f"or give the path of a board file")
+    return path
+
+
+class _Where:
+    """Finds the line of a dotted key in the TOML text, for error messages."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def __call__(self, dotted: str) -> str:
+        table, _, key = dotted.rpartition(".")
+        key = key.split("[")[0]
+        current = ""
+        for n, line in enumerate(self.lines, 1):
+            s = line.strip()
+            m = re.match(r"^\[([^\]]+)\]", s)
+            if m:
+                current = m.group(1).strip()
+                if current == dotted:
+                    return f"{self.path.name} line {n}"
+                continue
+            if current == table and re.match(rf"^{re.escape(key)}\s*=", s):
+                return f"{self.path.name} line {n}"
+        for n, line in enumerate(self.lines, 1):     # inline tables and the like
+            if re.search(rf"\b{re.escape(key)}\s*=", line):
+                return f"{self.path.name} line {n}"
+        return self.path.name
+
+
+def check(spec: dict, where: _Where) -> None:
+    """Raise BoardError with file and line for the first problem found."""
+    def fail(dotted: str, message: str):
+        raise BoardError(f"{where(dotted)}: {dotted}: {message}")
+
+    for part in PARTS:
+        sec = spec.get(part)
+        if not isinstance(sec, dict):
+            raise BoardError(f"{where.path.name}: the board has no [{part}] section "
+                             f"(every board needs {', '.join(PARTS)})")
+        driver = sec.get("driver")
+        if driver not in DRIVERS[part]:
+            fail(f"{part}.driver", f"unknown driver {driver!r}: use one of "
+                                   f"{', '.join(DRIVERS[part])}")
+    pins = spec.get("board", {}).get("pins", "auto")
+    if pins not in PIN_FACTORIES:
+        fail("board.pins", f"unknown pin factory {pins!r}: use one of "
+                           f"{', '.join(PIN_FACTORIES)}")
+
+    used: dict[int, str] = {}
+
+    def pin(dotted: str, value) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in BCM_PINS:
+            fail(dotted, f"{value!r} is not a GPIO number (BCM 0-27)")
+        if value in used:
+            fail(dotted, f"GPIO {value} is used twice: here and in {used[value]}")
+        used[value] = dotted
+
+    def need(dotted: str, sec: dict, key: str):
+        if key not in sec:
+            fail(dotted, f"missing '{key}'")
+        return sec[key]
+
+    kp = spec["keypad"]
+    if kp["driver"] == "matrix":
+        rows, cols = need("keypad", kp, "rows"), need("keypad", kp, "cols")
+        for i, p in enumerate(rows):
+            pin(f"keypad.rows[{i}]", p)
+        for i, p in enumerate(cols):
+            pin(f"keypad.cols[{i}]", p)
+        keys = need("keypad", kp, "keys")
+        if len(keys) != len(rows):
+            fail("keypad.keys", f"{len(keys)} rows of keys for {len(rows)} row pins")
+        seen: set[str] = set()
+        for r, row in enumerate(keys):
+            if len(row) != len(cols):
+                fail("keypad.keys", f"row {r + 1} has {len(row)} keys for {len(cols)} "
+                                    f"column pins (use \"\" for no key)")
+            for k in row:
+                if k and k not in KEYS:
+                    fail("keypad.keys", f"unknown key name {k!r} (README lists them)")
+                if k and k in seen:
+                    fail("keypad.keys", f"key {k!r} appears twice")
+                seen.add(k)
+    for name, p in spec.get("keys", {}).items():
+        if name not in KEYS:
+            fail(f"keys.{name}", f"unknown key name {name!r} (README lists them)")
+        pin(f"keys.{name}", p)
+
+    hook = spec["hook"]
+    if hook["driver"] == "gpio":
+        pin("hook.pin", need("hook", hook, "pin"))
+        if hook.get("contact", "NO") not in ("NO", "NC"):
+            fail("hook.contact", "must be \"NO\" (normally open) or \"NC\"")
+
+    leds = spec["leds"]
+    if leds["driver"] != "sim":
+        outputs: dict[int, str] = {}
+        if leds["driver"] == "hc595":
+            for k in ("data", "clock", "latch"):
+                pin(f"leds.{k}", need("leds", leds, k))
+            limit = 8 * int(leds.get("chain", 1))
+        elif leds["driver"] == "mcp23017":
+            limit = 16
+        else:
+            limit = None
+        for name, out in need("leds", leds, "map").items():
+            if name not in LED_NAMES:
+                fail(f"leds.map.{name}", f"unknown LED {name!r}: use one of "
+                                         f"{', '.join(LED_NAMES)}")
+            for colour, o in (out.items() if isinstance(out, dict) else [("", out)]):
+                if colour not in ("", "red", "green"):
+                    fail(f"leds.map.{name}", f"colour {colour!r}: use red and green")
+                dotted = f"leds.map.{name}" + (f".{colour}" if colour else "")
+                if leds["driver"] == "gpio":
+                    pin(dotted, o)
+                else:
+                    if isinstance(o, bool) or not isinstance(o, int) or not 0 <= o < limit:
+                        fail(dotted, f"output {o!r} is not 0-{limit - 1}")
+                    if o in outputs:
+                        fail(dotted, f"output {o} is used twice: here and in {outputs[o]}")
+                    outputs[o] = dotted
+
+    disp = spec["display"]
+    if disp["driver"] != "dummy":
+        iface = disp.get("interface", "i2c")
+        if iface not in ("i2c", "spi"):
+            fail("display.interface", "must be \"i2c\" or \"spi\"")
+        if iface == "spi":
+            for k in ("dc", "rst"):
+                if k in disp:
+                    pin(f"display.{k}", disp[k])
+        if "backlight" in disp:
+            pin("display.backlight", disp["backlight"])
+
+    audio = spec["audio"]
+    if audio["driver"] == "gpio":
+        for dev, p in need("audio", audio, "enable").items():
+            if dev not in ("handset", "speaker", "headset"):
+                fail(f"audio.enable.{dev}", "use handset, speaker or headset")
+            pin(f"audio.enable.{dev}", p)
+
+
+def read(name: str) -> tuple[dict, Path]:
+    path = find(name)
+    text = path.read_text("utf-8")
+    try:
+        spec = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BoardError(f"{path.name}: {e}") from None
+    check(spec, _Where(path, text))
+    return spec, path
+
+
+def load(name: str, *, pin_factory=None, settings=None) -> Board:
+    """Read, check and build a board. pin_factory overrides [board] pins (tests pass
+    gpiozero's MockFactory); settings carries debounce, flash hook time, contrast."""
+    spec, path = read(name)
+    build = importlib.import_module("board.build")
+    return build.build(spec, path=path, pin_factory=pin_factory, settings=settings)

@@ -150,6 +150,27 @@ class PhoneSettings:
 
 
 @dataclass
+class HardwareSettings:
+    debounce_ms: int = setting(20, "keypad and hook switch debounce", min=1, max=200,
+                               restart=True)
+    long_press_ms: int = setting(800, "a key held this long is a long press (C clears, "
+                                 "arrows repeat)", min=200, max=5000, restart=True)
+    repeat_ms: int = setting(120, "auto-repeat interval of held arrow keys and C", min=30,
+                             max=1000, restart=True)
+    flash_hook_ms: int = setting(500, "a hook press shorter than this is a flash, not a "
+                                 "hang-up (manual: flash hook time)", min=100, max=2000,
+                                 restart=True)
+
+
+@dataclass
+class LcdSettings:
+    contrast: int = setting(5, "LCD contrast, 1-10", min=1, max=10)
+    backlight: int = setting(8, "LCD backlight brightness, 0 (off) - 10", min=0, max=10)
+    backlight_timeout: int = setting(60, "seconds without activity before the backlight "
+                                     "dims; 0 = always on", min=0, max=3600)
+
+
+@dataclass
 class WebSettings:
     listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
                           "(python -m firmware --http overrides)", check=_listen, restart=True)
@@ -176,6 +197,8 @@ class Settings:
     account: dict[int, AccountSettings] = field(
         default_factory=lambda: {i: AccountSettings() for i in range(1, ACCOUNTS + 1)})
     phone: PhoneSettings = field(default_factory=PhoneSettings)
+    hardware: HardwareSettings = field(default_factory=HardwareSettings)
+    lcd: LcdSettings = field(default_factory=LcdSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
@@ -195,13 +218,16 @@ class Settings:
             sip=dataclasses.replace(self.sip),
             account={i: dataclasses.replace(a) for i, a in self.account.items()},
             phone=dataclasses.replace(self.phone),
+            hardware=dataclasses.replace(self.hardware),
+            lcd=dataclasses.replace(self.lcd),
             web=dataclasses.replace(self.web),
             log=dataclasses.replace(self.log),
         )
 
 
-SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings, "web": WebSettings,
-                             "log": LogSettings}
+SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
+                             "hardware": HardwareSettings, "lcd": LcdSettings,
+                             "web": WebSettings, "log": LogSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
 
 

@@ -1,0 +1,110 @@
+"""Build the drivers a checked board file names (board/__init__.py checks it first)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from board import Board
+
+
+def pin_factory_for(name: str):
+    """gpiozero pin factory by name; "auto" lets gpiozero pick (lgpio on a Pi 5,
+    RPi.GPIO before it)."""
+    if name == "auto":
+        return None
+    if name == "mock":
+        from gpiozero.pins.mock import MockFactory
+        return MockFactory()
+    if name == "lgpio":
+        from gpiozero.pins.lgpio import LGPIOFactory
+        return LGPIOFactory()
+    from gpiozero.pins.rpigpio import RPiGPIOFactory
+    return RPiGPIOFactory()
+
+
+def build(spec: dict, *, path: Path, pin_factory=None, settings=None) -> Board:
+    hw = getattr(settings, "hardware", None)
+    debounce = getattr(hw, "debounce_ms", 20)
+    hold = getattr(hw, "long_press_ms", 800)
+    repeat = getattr(hw, "repeat_ms", 120)
+    flash = getattr(hw, "flash_hook_ms", 500)
+    lcd = getattr(settings, "lcd", None)
+    sim = all(spec[p]["driver"] in ("sim", "dummy") for p in
+              ("keypad", "hook", "leds", "display", "audio"))
+    if pin_factory is None and not sim:
+        pin_factory = pin_factory_for(spec.get("board", {}).get("pins", "auto"))
+    made: list[Any] = []
+    try:
+        kp = spec["keypad"]
+        if kp["driver"] == "sim":
+            from drivers.keypad import SimKeypad
+            keypad = SimKeypad()
+        else:
+            from drivers.keypad import MatrixKeypad
+            keypad = MatrixKeypad(rows=kp["rows"], cols=kp["cols"], keys=kp["keys"],
+                                  pin_factory=pin_factory,
+                                  debounce_ms=kp.get("debounce_ms", debounce),
+                                  hold_ms=hold, repeat_ms=repeat)
+        made.append(keypad)
+        keys = None
+        if spec.get("keys"):
+            from drivers.keypad import GpioKeys
+            keys = GpioKeys(pins=dict(spec["keys"]), pin_factory=pin_factory,
+                            debounce_ms=debounce, hold_ms=hold, repeat_ms=repeat)
+            made.append(keys)
+        hk = spec["hook"]
+        if hk["driver"] == "sim":
+            from drivers.hook import SimHook
+            hook = SimHook()
+        else:
+            from drivers.hook import GpioHook
+            hook = GpioHook(pin=hk["pin"], contact=hk.get("contact", "NO"),
+                            pin_factory=pin_factory,
+                            debounce_ms=hk.get("debounce_ms", debounce), flash_ms=flash)
+        made.append(hook)
+        ld = spec["leds"]
+        if ld["driver"] == "sim":
+            from drivers.leds import SimLeds
+            leds = SimLeds()
+        else:
+            from drivers import leds as L
+            if ld["driver"] == "gpio":
+                pins = sorted({o for v in ld["map"].values()
+                               for o in (v.values() if isinstance(v, dict) else [v])})
+                out = L.GpioOutputs(pins=pins, pin_factory=pin_factory)
+            elif ld["driver"] == "hc595":
+                out = L.Hc595(data=ld["data"], clock=ld["clock"], latch=ld["latch"],
+                              chain=ld.get("chain", 1), pin_factory=pin_factory)
+            else:
+                out = L.Mcp23017(port=ld.get("port", 1), address=ld.get("address", 0x20))
+            leds = L.LedBank(outputs=out, leds=dict(ld["map"]))
+        made.append(leds)
+        dp = spec["display"]
+        if dp["driver"] == "dummy":
+            from drivers.display import DummyDisplay
+            display = DummyDisplay()
+        else:
+            from drivers.display import LumaDisplay
+            display = LumaDisplay(
+                chip=dp["driver"], interface=dp.get("interface", "i2c"),
+                port=dp.get("port", 1), address=dp.get("address", 0x3C),
+                spi_device=dp.get("device", 0), dc=dp.get("dc"), rst=dp.get("rst"),
+                backlight=dp.get("backlight"), rotate=dp.get("rotate", 0),
+                contrast=getattr(lcd, "contrast", None), pin_factory=pin_factory)
+        made.append(display)
+        au = spec["audio"]
+        if au["driver"] == "sim":
+            from drivers.audio import SimAudio
+            audio = SimAudio()
+        else:
+            from drivers.audio import GpioAudio
+            audio = GpioAudio(enable=dict(au["enable"]), device=au.get("device", ""),
+                              pin_factory=pin_factory)
+        made.append(audio)
+    except BaseException:
+        for part in made:
+            part.close()
+        raise
+    return Board(name=spec.get("board", {}).get("name", path.stem), keypad=keypad,
+                 hook=hook, leds=leds, display=display, audio=audio, keys=keys,
+                 simulated=sim, path=path, spec=spec)

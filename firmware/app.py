@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import board as boards
-from firmware import logs, present
+from firmware import logs, netinfo, present
 from firmware.bus import Bus, Timers
 from firmware.errors import SipError
-from firmware.events import DialRequested, HookChanged, KeyPressed, KeyReleased, SettingsChanged, TimerFired
+from firmware.diagnose import Diagnose
+from firmware.events import (DialRequested, DiagnoseRequested, HookChanged, HookFlashed,
+                             KeyHeld, KeyPressed, KeyReleased, SettingsChanged, TimerFired)
+from firmware.menu import Menus
 from firmware.phone import Phone
 from firmware.registration import Registration
 from firmware.settings import FIELDS, SettingsStore
@@ -71,7 +74,7 @@ class App:
         self._stop = asyncio.Event()
         self.bus = Bus(loop)
         self.timers = Timers(self.bus)
-        self.board = boards.load(self.board_name)
+        self.board = boards.load(self.board_name, settings=self.settings)
         self._wire_board()
         self._show_settings_problems()
 
@@ -82,6 +85,9 @@ class App:
             null_audio=not self.board.audio.has_sound_device), post=self.bus.post_threadsafe)
         self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,
                                          state=self.state, settings=self.settings)
+        # screens on top first: they may take a key before the phone sees it
+        self.diagnose = Diagnose(bus=self.bus, timers=self.timers, state=self.state)
+        self.menus = Menus(bus=self.bus, state=self.state, status=self.status_lines)
         self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
                            settings=self.settings, save=self._save_from_phone)
         self.bus.on(TimerFired, self._on_timer)
@@ -132,11 +138,19 @@ class App:
         log.info("stopped")
 
     def _wire_board(self) -> None:
-        b = self.board
+        """Driver callbacks (any thread) become events on the bus."""
         post = self.bus.post_threadsafe
-        b.keypad.when_pressed = lambda key: post(KeyPressed(key, "keypad"))
-        b.keypad.when_released = lambda key: post(KeyReleased(key, "keypad"))
-        b.hook.when_changed = lambda offhook: post(HookChanged(offhook))
+        for keys in (self.board.keypad, self.board.keys):
+            if keys is None:
+                continue
+            keys.when_pressed = lambda key: post(KeyPressed(key, "keypad"))
+            keys.when_released = lambda key: post(KeyReleased(key, "keypad"))
+            if hasattr(keys, "when_held"):
+                keys.when_held = lambda key: post(KeyHeld(key, "keypad"))
+                keys.when_repeated = lambda key: post(KeyPressed(key, "keypad", repeat=True))
+        self.board.hook.when_changed = lambda offhook: post(HookChanged(offhook))
+        if hasattr(self.board.hook, "when_flashed"):
+            self.board.hook.when_flashed = lambda: post(HookFlashed())
 
     # -- what people do through the API ---------------------------------------------------
 
@@ -148,6 +162,37 @@ class App:
 
     def dial(self, number: str, line: int = 0) -> None:
         self.bus.post(DialRequested(number, line))
+
+    def run_diagnose(self, test: str) -> None:
+        self.bus.post(DiagnoseRequested(test))
+
+    def status_lines(self, page: str) -> list[str]:
+        """The text of the View status pages (manual §6 "View status")."""
+        if page == "status.network":
+            lines = [f"{name} {addr}" for name, addr in netinfo.addresses()] or \
+                ["No network interface"]
+            mac = netinfo.mac()
+            sip_at = self.sip.local_host or f"off: {self.sip_error}"
+            web_at = self.http_override if self.http_override is not None else \
+                self.settings.web.listen
+            return lines + ([f"MAC {mac}"] if mac else []) + [f"SIP {sip_at}",
+                                                              f"Web {web_at or 'off'}"]
+        if page == "status.lines":
+            lines = []
+            for a in self.state.accounts:
+                if not a.enabled:
+                    lines.append(f"L{a.index} off")
+                    continue
+                lines.append(f"L{a.index} {a.user} {a.status.value.replace('_', ' ')}")
+                if a.server:
+                    lines.append(f"  {a.server}")
+                if a.reason:
+                    lines.append(f"  {a.reason}")
+            return lines
+        up = int(time.monotonic() - self.started_mono)
+        return [f"deskphone {VERSION}", f"pjsua2 {self.sip.pj_version or '?'}",
+                f"Board {self.board.name}", f"Up {up // 86400}d {up // 3600 % 24}h "
+                                            f"{up // 60 % 60}m"]
 
     # -- settings -------------------------------------------------------------------------
 
@@ -297,5 +342,8 @@ class App:
             "missed": s.missed, "dnd": s.dnd, "redial": s.redial,
             "tone": self.tone, "softkeys": [label for label, _ in present.softkeys(s)],
             "notice": s.notice, "errors": list(s.errors),
+            "menu": [p.title for p in s.menu],
+            "diag": {"test": s.diag, "step": s.diag_step, "running": s.diag_running,
+                     "text": s.diag_text} if s.diag else None,
             "pid": os.getpid(),
         }

@@ -18,6 +18,16 @@ class Event:
 class KeyPressed(Event):
     key: str                 # a name from firmware.keys.KEYS
     source: str = "keypad"   # keypad | api | panel
+    repeat: bool = False     # auto-repeat of a held key (arrows, C, volume)
+    consumed: bool = False   # a screen on top (menu, diagnose) took it: the phone skips it
+
+
+@dataclass
+class KeyHeld(Event):
+    """A key kept down for hardware.long_press_ms (once per press)."""
+
+    key: str
+    source: str = "keypad"
 
 
 @dataclass
@@ -29,6 +39,17 @@ class KeyReleased(Event):
 @dataclass
 class HookChanged(Event):
     offhook: bool            # handset lifted
+    consumed: bool = False
+
+
+@dataclass
+class HookFlashed(Event):
+    """The hook was pressed briefly (shorter than hardware.flash_hook_ms)."""
+
+
+@dataclass
+class DiagnoseRequested(Event):
+    test: str                # keys | lcd | lights | sound | "" (stop)
 
 
 @dataclass

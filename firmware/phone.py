@@ -18,7 +18,8 @@ from typing import Callable
 
 from firmware.bus import Bus, Timers
 from firmware.events import (CallIncoming, CallMediaChanged, CallProgressed, DialRequested,
-                             HookChanged, KeyPressed, SettingsChanged, TimerFired)
+                             HookChanged, HookFlashed, KeyHeld, KeyPressed, SettingsChanged,
+                             TimerFired)
 from firmware.present import softkeys
 from firmware.settings import ACCOUNTS, Settings
 from firmware.sip import IncomingPolicy, SipEngine, host_of
@@ -82,6 +83,8 @@ class Phone:
         }
         bus.on(KeyPressed, self.on_key)
         bus.on(HookChanged, self.on_hook)
+        bus.on(HookFlashed, self.on_flash)
+        bus.on(KeyHeld, self.on_held)
         bus.on(CallIncoming, self.on_incoming)
         bus.on(CallProgressed, self.on_progress)
         bus.on(CallMediaChanged, self.on_media)
@@ -170,7 +173,7 @@ class Phone:
         dial tone (after C or End on a finished call), like a real phone."""
         s = self.state
         if (s.audio is AudioDevice.HANDSET and s.focus is None and not s.ringing()
-                and not any(c.state is CallState.HELD for c in s.calls)):
+                and not s.diag and not any(c.state is CallState.HELD for c in s.calls)):
             self.start_dialing(self.settings.phone.default_account)
 
     def _connected(self) -> Call | None:
@@ -233,6 +236,8 @@ class Phone:
     # -- keys --------------------------------------------------------------------------
 
     def on_key(self, ev: KeyPressed) -> None:
+        if ev.consumed:           # a menu or a diagnose test on top took it
+            return
         s = self.state
         s.notice = ""
         key = ev.key
@@ -541,6 +546,8 @@ class Phone:
         if ev.offhook == s.offhook:
             return
         s.offhook = ev.offhook
+        if ev.consumed:           # the keys test shows it; nothing else happens
+            return
         s.notice = ""
         if ev.offhook:
             if s.audio is AudioDevice.NONE:
@@ -549,6 +556,36 @@ class Phone:
                 s.audio = AudioDevice.HANDSET   # lifting the handset takes the call over
         elif s.audio is AudioDevice.HANDSET:
             self.hang_up()
+
+    def on_held(self, ev: KeyHeld) -> None:
+        """A long press of C clears every digit typed."""
+        s = self.state
+        if ev.key != "cancel" or s.diag or s.menu:
+            return
+        f = s.focused
+        if f is not None and f.state is CallState.DIALING:
+            f.number = ""
+            self.timers.cancel("phone.dial")
+        elif s.predial:
+            s.predial = ""
+
+    def on_flash(self, ev: HookFlashed) -> None:
+        """A flash of the hook in a call: answer the waiting call, or swap to the held
+        one, or hold this one and dial another (an analogue phone's recall)."""
+        s = self.state
+        if s.diag or s.audio is not AudioDevice.HANDSET:
+            return
+        active = self._connected()
+        ringing = s.ringing()
+        held = [c for c in s.calls if c.state is CallState.HELD]
+        if ringing:
+            self.answer(ringing[0], AudioDevice.HANDSET)
+        elif held:
+            self.resume(held[0])
+        elif active is not None:
+            self.hold(active)
+            s.focus = None
+            self.start_dialing(self.settings.phone.default_account)
 
     # -- SIP events ----------------------------------------------------------------------------
 

@@ -16,6 +16,15 @@ _NONE = ("", "")
 
 def softkeys(s: PhoneState) -> list[tuple[str, str]]:
     screen = s.screen()
+    if screen == "menu":
+        if s.menu[-1].text:
+            return [_NONE, _NONE, _NONE, ("Back", "back")]
+        return [("Enter", "enter"), _NONE, _NONE, ("Back", "back")]
+    if screen == "diag":
+        if s.diag == "keys" or (s.diag == "lcd" and s.diag_running):
+            return [_NONE] * 4       # every key is under test / the pattern fills the LCD
+        return [("Stop", "stop") if s.diag_running else ("Start", "start"), _NONE, _NONE,
+                ("Exit", "exit")]
     if screen == "idle":
         return [("Redial", "redial") if s.redial else _NONE,
                 ("DND off", "dnd") if s.dnd else ("DND", "dnd"), _NONE, _NONE]
@@ -48,8 +57,20 @@ LED_NAMES = (["line1", "line2", "line3"] + [f"p{i}" for i in range(1, 13)]
              + ["headset", "mute", "message", "speaker", "strip"])
 
 
+DIAG_COLOURS = ("red", "green", "amber")
+
+
+def diag_led(step: int) -> tuple[str, str]:
+    """The LED and colour the lights test shows at `step`."""
+    return LED_NAMES[step // 3 % len(LED_NAMES)], DIAG_COLOURS[step % 3]
+
+
 def leds(s: PhoneState) -> dict[str, tuple[str, str]]:
     out = {name: OFF for name in LED_NAMES}
+    if s.diag == "lights" and s.diag_running:
+        name, colour = diag_led(s.diag_step)
+        out[name] = (colour, "on")
+        return out
     for c in s.calls:
         key = f"line{c.line}"
         if key not in out:
@@ -84,12 +105,14 @@ def leds(s: PhoneState) -> dict[str, tuple[str, str]]:
 # --- tones --------------------------------------------------------------------------------
 # The tone heard on the active audio device (or the ringer on the speaker).
 
-TONES = ("dial", "ringback", "busy", "reorder", "callwaiting", "ring")
+TONES = ("dial", "ringback", "busy", "reorder", "callwaiting", "ring", "test")
 
 BUSY_CODES = (486, 600, 603)
 
 
 def tone(s: PhoneState) -> str | None:
+    if s.diag == "sound" and s.diag_running:
+        return "test"
     f = s.focused
     if f is not None and s.audio is not AudioDevice.NONE:
         if f.state is CallState.DIALING:

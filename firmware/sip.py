@@ -106,6 +106,7 @@ TONE_PLANS: dict[str, list[tuple[int, int, int, int]]] = {
     "reorder": [(480, 620, 250, 250)],
     "callwaiting": [(440, 0, 300, 9700)],
     "ring": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 10 + [(0, 0, 0, 3000)],
+    "test": [(1000, 0, 1000, 0)],      # diagnose: sound
 }
 
 _NAME_RE = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
@@ -391,6 +392,7 @@ class SipEngine:
         self._writer = None
         self._recorders: dict[int, pj.AudioMediaRecorder] = {}
         self.local_host = ""
+        self.pj_version = ""
         self.started_at = 0.0
 
     # -- life cycle --------------------------------------------------------------------------
@@ -492,7 +494,8 @@ class SipEngine:
         self.accounts[0] = local
         self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.started_at = time.monotonic()
-        log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.ep.libVersion().full)
+        self.pj_version = self.ep.libVersion().full
+        log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
 
     def _media_config(self) -> pj.TransportConfig:
         mt = pj.TransportConfig()

@@ -86,6 +86,15 @@ class Call:
 
 
 @dataclass
+class MenuPage:
+    key: str                    # which page: "main", "status", "status.lines", "diagnose"
+    title: str
+    items: list[str]            # entries to choose from, or the lines of a text page
+    index: int = 0              # the cursor (a list) or the first line shown (a text page)
+    text: bool = False          # a page to read, not to choose from
+
+
+@dataclass
 class PhoneState:
     now: float = 0.0            # wall clock (time.time()) the snapshot was taken at
     mono: float = 0.0           # monotonic clock of the same instant
@@ -106,6 +115,11 @@ class PhoneState:
     volumes: dict[str, int] = field(default_factory=dict)   # ring/handset/... 0-9
     notice: str = ""            # a short message for the status line (bad settings, ...)
     errors: list[str] = field(default_factory=list)  # settings problems: "key: reason"
+    menu: list[MenuPage] = field(default_factory=list)   # open menu pages, innermost last
+    diag: str = ""              # diagnose test on screen: keys | lcd | lights | sound
+    diag_step: int = 0          # pattern / LED / device the test is at
+    diag_running: bool = False  # started with OK (keys: always)
+    diag_text: str = ""         # what the test shows (the last key's name, ...)
     missed_call_display: bool = True
     call_waiting_tone: bool = True
     time_format: int = 24       # 24 or 12
@@ -137,16 +151,21 @@ class PhoneState:
             calls=[dataclasses.replace(c) for c in self.calls],
             errors=list(self.errors),
             volumes=dict(self.volumes),
+            menu=[dataclasses.replace(p, items=list(p.items)) for p in self.menu],
         )
 
     def screen(self) -> str:
         """Which screen the LCD shows, derived from the calls and the hook.
 
-        idle | predial | dialing | ringing | calling | talking | held | ended
+        idle | predial | dialing | ringing | calling | talking | held | ended | menu | diag
         """
         f = self.focused
         if self.ringing() and (f is None or f.state in (CallState.CONNECTED, CallState.HELD)):
             return "ringing"      # a new call, or one waiting while we talk
+        if self.diag:
+            return "diag"
+        if self.menu:
+            return "menu"
         if f is not None:
             return CALL_SCREEN[f.state]
         if any(c.state is CallState.HELD for c in self.calls):

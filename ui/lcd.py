@@ -418,6 +418,62 @@ def _ended(c: _Canvas, s: PhoneState, call: Call) -> None:
     _info(c, s, call.reason, mute=False)
 
 
+MENU_ROWS = (11, 20, 29, 38, 47)    # five entries between the rule and the soft keys
+
+
+def _header(c: _Canvas, title: str, right: str = "") -> None:
+    """Menus and tests: the title where the status bar is, and the rule."""
+    x = W
+    if right:
+        x = c.text_right(W, STATUS_Y, right) - 4
+    c.text(0, STATUS_Y, SMALL.fit(title, x))
+    c.box(0, RULE_Y, W - 1, RULE_Y)
+
+
+def _menu(c: _Canvas, s: PhoneState) -> None:
+    page = s.menu[-1]
+    n = len(page.items)
+    if page.text:
+        first = page.index
+        shown = page.items[first:first + len(MENU_ROWS)]
+        _header(c, page.title, f"{first + 1}-{first + len(shown)}/{n}" if n > len(MENU_ROWS)
+                else "")
+        for y, line in zip(MENU_ROWS, shown):
+            c.text(0, y, SMALL.fit(line, W))
+        return
+    _header(c, page.title, f"{page.index + 1}/{n}")
+    first = min(max(0, page.index - len(MENU_ROWS) + 1), max(0, n - len(MENU_ROWS)))
+    for y, i in zip(MENU_ROWS, range(first, n)):
+        label = SMALL.fit(f"{i + 1} {page.items[i]}", W - 4)
+        if i == page.index:
+            c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
+            c.text(2, y, label, SMALL, ink=PAPER, says=f"> {label}")
+        else:
+            c.text(2, y, label)
+
+
+def _lcd_pattern(img: Image.Image, n: int) -> None:
+    """Diagnose, LCD: full-screen test patterns (every dot on, off, alternating...)."""
+    px = img.load()
+    for y in range(H):
+        for x in range(W):
+            on = (True, False, (x + y) % 2 == 0, x % 2 == 0, y % 2 == 0,
+                  x in (0, W - 1) or y in (0, H - 1) or x == y * 2 or x == W - 1 - y * 2)[n]
+            px[x, y] = INK if on else PAPER
+
+
+def _diag(c: _Canvas, s: PhoneState) -> None:
+    if s.diag == "lcd" and s.diag_running:
+        _lcd_pattern(c.image, s.diag_step)
+        c._items.append((0, H, 0, f"LCD test: {s.diag_text}"))
+        return
+    _header(c, {"keys": "Keys test", "lcd": "LCD test", "lights": "Lights test",
+                "sound": "Sound test"}[s.diag])
+    _party(c, s.diag_text, "")
+    if s.diag == "keys":
+        _info(c, s, "C twice: exit", mute=False)
+
+
 def _shown_call(s: PhoneState, screen: str) -> Call | None:
     f = s.focused
     if screen == "ringing" and (f is None or f.state is not CallState.RINGING):
@@ -445,6 +501,10 @@ def render(state: PhoneState) -> Frame:
         _idle(c, state)
     elif screen == "predial":
         _predial(c, state)
+    elif screen == "menu":
+        _menu(c, state)
+    elif screen == "diag":
+        _diag(c, state)
     else:
         _SCREENS[screen](c, state, _shown_call(state, screen))
     _softkeys(c, state)

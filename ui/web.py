@@ -13,6 +13,7 @@ API (JSON unless said otherwise):
   GET  /api/screen.png  /api/screen.txt  /api/leds  /api/state
   GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}
   POST /api/password  {"old": "...", "new": "..."}
+  POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
   GET  /ws            pushes {"state": ..., "leds": ..., "png": base64} on every change
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
@@ -204,6 +205,15 @@ def build(app) -> web.Application:
         if not isinstance(line, int) or not 0 <= line <= 3:
             return _error(400, '"line" must be 1, 2 or 3')
         app.dial(number.strip(), line)
+        return web.json_response({"ok": True})
+
+    @routes.post("/api/diagnose")
+    async def diagnose(request):
+        body = await _json(request, '{"test": "lcd"}')
+        test = body.get("test")
+        if test not in ("keys", "lcd", "lights", "sound", ""):
+            return _error(400, 'give "test": keys, lcd, lights or sound ("" stops it)')
+        app.run_diagnose(test)
         return web.json_response({"ok": True})
 
     @routes.get("/api/screen.png")

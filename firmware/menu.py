@@ -1,0 +1,104 @@
+"""The LCD menu (manual §6): MENU, or OK on the standby screen, opens it.
+
+Up/down move, OK or Enter opens, C or Back goes back, a digit picks an entry. The
+menu sits on top of whatever the phone is doing: keys that belong to calls (line keys,
+speaker, headset, hold, the hook...) close it and go on to the phone, and a ringing call
+takes the screen, so a call is never lost because a menu was open.
+
+Pages: View status (Network, Lines, Software) and Diagnose (Keys, LCD, Lights, Sound);
+later features add their own pages to MAIN.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from firmware.bus import Bus
+from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, KeyPressed)
+from firmware.state import MenuPage, PhoneState
+
+log = logging.getLogger("deskphone.menu")
+
+# page key -> (title, [(entry label, page key or "diag:<test>")])
+TREE: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "main": ("Menu", [("View status", "status"), ("Diagnose", "diagnose")]),
+    "status": ("View status", [("Network", "status.network"), ("Lines", "status.lines"),
+                               ("Software", "status.software")]),
+    "diagnose": ("Diagnose", [("Keys", "diag:keys"), ("LCD", "diag:lcd"),
+                              ("Lights", "diag:lights"), ("Sound", "diag:sound")]),
+}
+TEXT_TITLES = {"status.network": "Network", "status.lines": "Lines",
+               "status.software": "Software"}
+MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
+             "soft3", "soft4", *"0123456789*#"}
+ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
+
+
+class Menus:
+    def __init__(self, *, bus: Bus, state: PhoneState, status: Callable[[str], list[str]]):
+        self.bus, self.state = bus, state
+        self.status = status      # page key -> lines to read (App knows the network...)
+        bus.on(KeyPressed, self.on_key)
+        bus.on(HookChanged, self.close_for_calls)
+        bus.on(CallIncoming, self.close_for_calls)
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    def open(self, key: str) -> None:
+        if key in TREE:
+            title, entries = TREE[key]
+            self.state.menu.append(MenuPage(key, title, [label for label, _ in entries]))
+        else:
+            self.state.menu.append(MenuPage(key, TEXT_TITLES.get(key, key),
+                                            self.status(key), text=True))
+
+    def close(self) -> None:
+        self.state.menu.clear()
+
+    def close_for_calls(self, ev) -> None:
+        if self.state.menu and not self.state.diag:
+            self.close()
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def on_key(self, ev: KeyPressed) -> None:
+        s = self.state
+        if ev.consumed or s.diag:
+            return
+        screen = s.screen()
+        if not s.menu:
+            if screen != "ringing" and (ev.key == "menu" or (ev.key == "ok"
+                                                             and screen == "idle")):
+                self.open("main")
+                ev.consumed = True
+            return
+        if screen == "ringing" or ev.key not in MENU_KEYS:
+            self.close()              # a call key: the phone takes it from here
+            return
+        ev.consumed = True
+        page = s.menu[-1]
+        key = ev.key
+        if key == "menu":
+            self.close()
+        elif key in ("cancel", "soft4", "left"):
+            s.menu.pop()
+        elif key in ("up", "down"):
+            step = -1 if key == "up" else 1
+            if page.text:
+                last = max(0, len(page.items) - ROWS)
+                page.index = max(0, min(last, page.index + step))
+            elif page.items:
+                page.index = (page.index + step) % len(page.items)
+        elif not page.text and key in ("ok", "soft1", "right"):
+            self.enter(page, page.index)
+        elif not page.text and key.isdigit() and 1 <= int(key) <= len(page.items):
+            page.index = int(key) - 1
+            self.enter(page, page.index)
+
+    def enter(self, page: MenuPage, index: int) -> None:
+        _, entries = TREE[page.key]
+        target = entries[index][1]
+        if target.startswith("diag:"):
+            self.bus.post(DiagnoseRequested(target[5:]))
+        else:
+            self.open(target)

@@ -1,0 +1,155 @@
+"""The LCD menu and the Diagnose tests (manual §6), driven by keys like a person would."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from tests import audio
+from tests.phone import PhoneProcess
+
+
+@pytest.fixture
+def phone(tmp_path):
+    with PhoneProcess(tmp_path / "a", account={"user": "1001", "label": "Sales"}) as p:
+        yield p
+
+
+def lit(p) -> dict:
+    return {k: (v["colour"], v["pattern"]) for k, v in p.leds().items() if v["pattern"] != "off"}
+
+
+def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
+    phone.key("menu")
+    text = phone.wait_screen("Menu")
+    assert "> 1 View status" in text and "2 Diagnose" in text and "Enter Back" in text
+    phone.key("cancel")
+    phone.wait(lambda s: s["screen"] == "idle")
+    phone.key("ok")                                        # OK on the standby screen too
+    phone.wait(lambda s: s["menu"] == ["Menu"])
+
+
+def test_view_status_shows_the_lines_and_the_software(phone):
+    phone.key("menu")
+    phone.key("1")                                          # a digit picks an entry
+    phone.wait_screen("View status")
+    phone.key("down")
+    phone.key("ok")
+    text = phone.wait_screen("Lines")
+    assert "L1 1001 p2p" in text and "L2 off" in text
+    phone.key("cancel")
+    phone.key("down")
+    phone.key("ok")
+    text = phone.wait_screen("Software")
+    assert "deskphone" in text and "pjsua2 2." in text and "Board Simulated" in text
+    phone.key("cancel")
+    phone.key("up")
+    phone.key("up")
+    phone.key("ok")
+    text = phone.wait_screen("Network")
+    assert f"SIP {phone.addr}" in text
+
+
+def test_a_call_key_closes_the_menu_and_does_its_job(phone):
+    phone.key("menu")
+    phone.wait(lambda s: s["screen"] == "menu")
+    phone.key("speaker")
+    s = phone.wait(lambda s: s["screen"] == "dialing")
+    assert s["menu"] == [] and s["audio"] == "speaker"
+
+
+def test_lifting_the_handset_in_the_menu_gives_dial_tone(phone):
+    phone.key("menu")
+    phone.wait(lambda s: s["screen"] == "menu")
+    phone.hook(True)
+    s = phone.wait(lambda s: s["screen"] == "dialing")
+    assert s["tone"] == "dial" and s["menu"] == []
+
+
+def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
+    with PhoneProcess(tmp_path / "b", account={"user": "1002"}) as b:
+        phone.key("menu")
+        phone.key("2")
+        phone.wait_screen("Diagnose")
+        b.dial(phone.uri("1001"))
+        s = phone.wait(lambda s: s["screen"] == "ringing")
+        assert s["menu"] == []
+        phone.hook(True)
+        phone.wait(lambda s: s["calls"] and s["calls"][0]["state"] == "connected")
+
+
+def test_diagnose_keys_shows_each_key_and_c_twice_exits(phone):
+    phone.key("menu")
+    phone.key("2")
+    phone.key("1")                                         # Diagnose > Keys
+    phone.wait_screen("Keys test")
+    phone.key("hold")
+    assert "HOLD" in phone.wait_screen("(hold)")
+    phone.key("7")
+    phone.wait_screen("7")
+    phone.hook(True)                                       # the hook is tested too
+    s = phone.wait(lambda s: s["diag"]["text"] == "Handset lifted")
+    assert s["calls"] == [] and s["tone"] is None          # and does not start a call
+    phone.key("cancel")
+    phone.wait_screen("C  (cancel)")
+    phone.key("cancel")
+    s = phone.wait(lambda s: s["diag"] is None)
+    assert s["menu"] == ["Menu", "Diagnose"]
+
+
+def test_diagnose_lcd_shows_test_patterns(phone):
+    phone.request("POST", "/api/diagnose", {"test": "lcd"})   # from the web page
+    phone.wait_screen("LCD test")
+    phone.key("ok")
+    phone.wait_screen("all dark")
+    img = Image.open(io.BytesIO(phone.screen_png())).convert("1")
+    assert img.getcolors() == [(128 * 64, 0)]                # every dot on
+    phone.key("ok")
+    phone.wait_screen("all light")
+    img = Image.open(io.BytesIO(phone.screen_png())).convert("1")
+    assert img.getcolors() == [(128 * 64, 255)]
+    phone.key("ok")
+    phone.wait_screen("checkerboard")
+    px = Image.open(io.BytesIO(phone.screen_png())).convert("1").load()
+    assert px[0, 0] != px[1, 0] and px[0, 0] == px[1, 1]
+    phone.key("cancel")
+    phone.wait(lambda s: s["diag"] is None and s["screen"] == "idle")
+
+
+def test_diagnose_lights_cycles_every_led_through_its_colours(phone):
+    phone.request("POST", "/api/diagnose", {"test": "lights"})
+    phone.key("ok")
+    seen = []
+    deadline = time.monotonic() + 5
+    while len(seen) < 4 and time.monotonic() < deadline:
+        now = lit(phone)
+        assert len(now) == 1                               # one LED at a time
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        time.sleep(0.05)
+    assert seen[:4] == [{"line1": ("red", "on")}, {"line1": ("green", "on")},
+                        {"line1": ("amber", "on")}, {"line2": ("red", "on")}]
+    phone.key("cancel")
+    phone.wait(lambda s: s["diag"] is None)
+    assert lit(phone) == {}
+
+
+def test_diagnose_sound_plays_a_tone_on_each_device_in_turn(phone):
+    phone.request("POST", "/api/diagnose", {"test": "sound"})
+    phone.key("ok")
+    s = phone.wait(lambda s: s["audio"] == "handset")
+    assert s["tone"] == "test" and "handset" in phone.screen()
+    assert audio.tones(phone.listen(0.8), (1000,)) == {1000}
+    phone.wait(lambda s: s["audio"] == "speaker", 5)
+    phone.wait(lambda s: s["audio"] == "headset", 5)
+    s = phone.wait(lambda s: not s["diag"]["running"], 5)
+    assert s["audio"] == "none" and s["tone"] is None and s["calls"] == []
+    phone.key("cancel")
+    phone.wait(lambda s: s["diag"] is None and s["screen"] == "idle")
+
+
+def test_a_bad_diagnose_request_says_what_to_send(phone):
+    code, body = phone.status("POST", "/api/diagnose", {"test": "smoke"})
+    assert code == 400 and "keys, lcd, lights or sound" in body["error"]

@@ -368,3 +368,13 @@ def test_when_the_phone_restarts_the_page_shows_disconnected_then_asks_to_log_in
     expect(page.locator("#banner")).to_contain_text("Disconnected")
     c.start()       # sessions do not survive a restart
     expect(page).to_have_url(c.base + "/login", timeout=20_000)
+
+
+def test_diagnose_is_reachable_from_the_web_page(b, open_panel):
+    page = open_panel(b)
+    page.click('[data-diag="lcd"]')
+    expect(page.locator("#lcd-text")).to_contain_text("LCD test")
+    page.click('[data-key="ok"]')
+    expect(page.locator("#lcd-text")).to_contain_text("all dark")
+    page.click('[data-diag=""]')                               # Stop
+    b.wait(lambda s: s["diag"] is None)

@@ -25,6 +25,11 @@
 
   function toLogin() { location.assign("/login"); }
 
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("[data-diag]");
+    if (b) post("/api/diagnose", { test: b.dataset.diag });
+  });
+
   // Resolves to true when the phone took it.
   function post(path, body) {
     queue = queue.then(async () => {

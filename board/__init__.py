@@ -95,31 +95,58 @@ class _Where:
         self.path = path
         self.lines = text.splitlines()
 
-    def __call__(self, dotted: str) -> str:
-        table, _, key = dotted.rpartition(".")
-        key = key.split("[")[0]
+    def _find(self, table: str, key: str) -> int | None:
         current = ""
         for n, line in enumerate(self.lines, 1):
             s = line.strip()
-            m = re.match(r"^\[([^\]]+)\]", s)
+            if not s or s.startswith("#"):
+                continue
+            m = re.match(r"^\[([^\[\]]+)\]", s)
             if m:
                 current = m.group(1).strip()
-                if current == dotted:
-                    return f"{self.path.name} line {n}"
+                if not key and current == table:
+                    return n
                 continue
-            if current == table and re.match(rf"^{re.escape(key)}\s*=", s):
-                return f"{self.path.name} line {n}"
-        for n, line in enumerate(self.lines, 1):     # inline tables and the like
-            if re.search(rf"\b{re.escape(key)}\s*=", line):
-                return f"{self.path.name} line {n}"
-        return self.path.name
+            if key and current == table and re.match(rf"^\"?{re.escape(key)}\"?\s*=", s):
+                return n
+        return None
+
+    def __call__(self, dotted: str, row: int | None = None) -> str:
+        """'file line N' for `dotted` (a table, a key, `key[i]`, or a key inside an inline
+        table, whose line is its parent's); row: the n-th line of a list of lists."""
+        parts = dotted.split(".")
+        parts[-1] = parts[-1].split("[")[0]
+        n = self._find(dotted, "")
+        while n is None and parts:
+            n = self._find(".".join(parts[:-1]), parts[-1])
+            parts = parts[:-1]
+        if n is not None and row is not None:
+            rows = [i for i in range(n, len(self.lines))
+                    if self.lines[i].strip().startswith("[")][:row + 1]
+            n = rows[row] + 1 if len(rows) > row else n
+        return f"{self.path.name} line {n}" if n else self.path.name
+
+
+ALLOWED = {
+    "board": {"name", "pins", "description"},
+    "keypad": {"driver", "rows", "cols", "keys", "debounce_ms", "hold_ms", "repeat_ms"},
+    "hook": {"driver", "pin", "contact", "debounce_ms"},
+    "leds": {"driver", "data", "clock", "latch", "chain", "port", "address", "map"},
+    "display": {"driver", "interface", "port", "address", "device", "dc", "rst",
+                "backlight", "rotate"},
+    "audio": {"driver", "enable", "device"},
+}
 
 
 def check(spec: dict, where: _Where) -> None:
     """Raise BoardError with file and line for the first problem found."""
-    def fail(dotted: str, message: str):
-        raise BoardError(f"{where(dotted)}: {dotted}: {message}")
+    def fail(dotted: str, message: str, row: int | None = None):
+        raise BoardError(f"{where(dotted, row)}: {dotted}: {message}")
 
+    for name in spec:
+        if name not in ALLOWED and name != "keys":
+            fail(name, f"unknown section [{name}]: the sections are "
+                       f"{', '.join(['board', *PARTS, 'keys'])}")
     for part in PARTS:
         sec = spec.get(part)
         if not isinstance(sec, dict):
@@ -129,6 +156,11 @@ def check(spec: dict, where: _Where) -> None:
         if driver not in DRIVERS[part]:
             fail(f"{part}.driver", f"unknown driver {driver!r}: use one of "
                                    f"{', '.join(DRIVERS[part])}")
+    for part, allowed in ALLOWED.items():
+        for key in spec.get(part, {}):
+            if key not in allowed:
+                fail(f"{part}.{key}", f"unknown setting (a typo?): [{part}] takes "
+                                      f"{', '.join(sorted(allowed))}")
     pins = spec.get("board", {}).get("pins", "auto")
     if pins not in PIN_FACTORIES:
         fail("board.pins", f"unknown pin factory {pins!r}: use one of "
@@ -138,7 +170,7 @@ def check(spec: dict, where: _Where) -> None:
 
     def pin(dotted: str, value) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value not in BCM_PINS:
-            fail(dotted, f"{value!r} is not a GPIO number (BCM 0-27)")
+            fail(dotted, f"{value!r} is not a GPIO number (BCM 0-27, not the header pin)")
         if value in used:
             fail(dotted, f"GPIO {value} is used twice: here and in {used[value]}")
         used[value] = dotted
@@ -148,30 +180,52 @@ def check(spec: dict, where: _Where) -> None:
             fail(dotted, f"missing '{key}'")
         return sec[key]
 
+    def number(dotted: str, value, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            fail(dotted, f"{value!r} must be a whole number {lo}-{hi}")
+        return value
+
+    # the buses the parts use keep their pins
+    disp, leds = spec["display"], spec["leds"]
+    if (disp["driver"] != "dummy" and disp.get("interface", "i2c") == "i2c") or \
+            leds["driver"] == "mcp23017":
+        used.update({2: "the I2C bus (SDA)", 3: "the I2C bus (SCL)"})
+    if disp["driver"] != "dummy" and disp.get("interface", "i2c") == "spi":
+        device = number("display.device", disp.get("device", 0), 0, 1)
+        used.update({10: "the SPI bus (MOSI)", 11: "the SPI bus (SCLK)",
+                     (7 if device else 8): f"the SPI bus (CE{device})"})
+
     kp = spec["keypad"]
+    seen: set[str] = set()
     if kp["driver"] == "matrix":
         rows, cols = need("keypad", kp, "rows"), need("keypad", kp, "cols")
+        for name, value in (("rows", rows), ("cols", cols)):
+            if not isinstance(value, list) or not value:
+                fail(f"keypad.{name}", "must be a list of GPIO numbers, e.g. [5, 6, 13]")
         for i, p in enumerate(rows):
             pin(f"keypad.rows[{i}]", p)
         for i, p in enumerate(cols):
             pin(f"keypad.cols[{i}]", p)
         keys = need("keypad", kp, "keys")
-        if len(keys) != len(rows):
-            fail("keypad.keys", f"{len(keys)} rows of keys for {len(rows)} row pins")
-        seen: set[str] = set()
+        if not isinstance(keys, list) or len(keys) != len(rows):
+            fail("keypad.keys", f"{len(keys) if isinstance(keys, list) else 'no'} rows of "
+                                f"keys for {len(rows)} row pins")
         for r, row in enumerate(keys):
-            if len(row) != len(cols):
+            if not isinstance(row, list) or len(row) != len(cols):
                 fail("keypad.keys", f"row {r + 1} has {len(row)} keys for {len(cols)} "
-                                    f"column pins (use \"\" for no key)")
+                                    f"column pins (use \"\" for no key)", row=r)
             for k in row:
                 if k and k not in KEYS:
-                    fail("keypad.keys", f"unknown key name {k!r} (README lists them)")
+                    fail("keypad.keys", f"unknown key name {k!r} in row {r + 1} (README "
+                                        f"lists them)", row=r)
                 if k and k in seen:
-                    fail("keypad.keys", f"key {k!r} appears twice")
+                    fail("keypad.keys", f"key {k!r} appears twice", row=r)
                 seen.add(k)
     for name, p in spec.get("keys", {}).items():
         if name not in KEYS:
             fail(f"keys.{name}", f"unknown key name {name!r} (README lists them)")
+        if name in seen:
+            fail(f"keys.{name}", f"key {name!r} is in the keypad matrix too")
         pin(f"keys.{name}", p)
 
     hook = spec["hook"]
@@ -180,13 +234,12 @@ def check(spec: dict, where: _Where) -> None:
         if hook.get("contact", "NO") not in ("NO", "NC"):
             fail("hook.contact", "must be \"NO\" (normally open) or \"NC\"")
 
-    leds = spec["leds"]
     if leds["driver"] != "sim":
         outputs: dict[int, str] = {}
         if leds["driver"] == "hc595":
             for k in ("data", "clock", "latch"):
                 pin(f"leds.{k}", need("leds", leds, k))
-            limit = 8 * int(leds.get("chain", 1))
+            limit = 8 * number("leds.chain", leds.get("chain", 1), 1, 32)
         elif leds["driver"] == "mcp23017":
             limit = 16
         else:
@@ -208,17 +261,19 @@ def check(spec: dict, where: _Where) -> None:
                         fail(dotted, f"output {o} is used twice: here and in {outputs[o]}")
                     outputs[o] = dotted
 
-    disp = spec["display"]
     if disp["driver"] != "dummy":
         iface = disp.get("interface", "i2c")
         if iface not in ("i2c", "spi"):
             fail("display.interface", "must be \"i2c\" or \"spi\"")
         if iface == "spi":
-            for k in ("dc", "rst"):
-                if k in disp:
-                    pin(f"display.{k}", disp[k])
+            pin("display.dc", need("display", disp, "dc"))
+            if "rst" in disp:
+                pin("display.rst", disp["rst"])
         if "backlight" in disp:
             pin("display.backlight", disp["backlight"])
+        if disp.get("rotate", 0) not in (0, 2):
+            fail("display.rotate", "must be 0 or 2 (upside down); the 128x64 screen has "
+                                   "no portrait layout")
 
     audio = spec["audio"]
     if audio["driver"] == "gpio":

@@ -5,6 +5,29 @@ from pathlib import Path
 from typing import Any
 
 from board import Board
+from firmware.errors import BoardError
+
+HINTS = {
+    "display": "is I2C (or SPI) enabled and the display wired? (docs/hardware.md)",
+    "leds": "is the LED chain wired and powered? (docs/hardware.md)",
+}
+
+
+class _Part:
+    """Turns a driver failing to start into a BoardError naming the part and what to check."""
+
+    def __init__(self, path: Path, part: str):
+        self.path, self.part = path, part
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        if exc is None or isinstance(exc, (BoardError, KeyboardInterrupt, SystemExit)):
+            return False
+        hint = HINTS.get(self.part, "check its wiring and the board file")
+        raise BoardError(f"{self.path.name}: [{self.part}] did not start: "
+                         f"{type(exc).__name__}: {exc} — {hint}") from exc
 
 
 def pin_factory_for(name: str):
@@ -35,71 +58,20 @@ def build(spec: dict, *, path: Path, pin_factory=None, settings=None) -> Board:
         pin_factory = pin_factory_for(spec.get("board", {}).get("pins", "auto"))
     made: list[Any] = []
     try:
-        kp = spec["keypad"]
-        if kp["driver"] == "sim":
-            from drivers.keypad import SimKeypad
-            keypad = SimKeypad()
-        else:
-            from drivers.keypad import MatrixKeypad
-            keypad = MatrixKeypad(rows=kp["rows"], cols=kp["cols"], keys=kp["keys"],
-                                  pin_factory=pin_factory,
-                                  debounce_ms=kp.get("debounce_ms", debounce),
-                                  hold_ms=hold, repeat_ms=repeat)
-        made.append(keypad)
-        keys = None
-        if spec.get("keys"):
-            from drivers.keypad import GpioKeys
-            keys = GpioKeys(pins=dict(spec["keys"]), pin_factory=pin_factory,
-                            debounce_ms=debounce, hold_ms=hold, repeat_ms=repeat)
-            made.append(keys)
-        hk = spec["hook"]
-        if hk["driver"] == "sim":
-            from drivers.hook import SimHook
-            hook = SimHook()
-        else:
-            from drivers.hook import GpioHook
-            hook = GpioHook(pin=hk["pin"], contact=hk.get("contact", "NO"),
-                            pin_factory=pin_factory,
-                            debounce_ms=hk.get("debounce_ms", debounce), flash_ms=flash)
+        with _Part(path, "keypad"):
+            keypad, keys = _keypad(spec, pin_factory, debounce, hold, repeat)
+        made += [p for p in (keypad, keys) if p is not None]
+        with _Part(path, "hook"):
+            hook = _hook(spec, pin_factory, debounce, flash)
         made.append(hook)
-        ld = spec["leds"]
-        if ld["driver"] == "sim":
-            from drivers.leds import SimLeds
-            leds = SimLeds()
-        else:
-            from drivers import leds as L
-            if ld["driver"] == "gpio":
-                pins = sorted({o for v in ld["map"].values()
-                               for o in (v.values() if isinstance(v, dict) else [v])})
-                out = L.GpioOutputs(pins=pins, pin_factory=pin_factory)
-            elif ld["driver"] == "hc595":
-                out = L.Hc595(data=ld["data"], clock=ld["clock"], latch=ld["latch"],
-                              chain=ld.get("chain", 1), pin_factory=pin_factory)
-            else:
-                out = L.Mcp23017(port=ld.get("port", 1), address=ld.get("address", 0x20))
-            leds = L.LedBank(outputs=out, leds=dict(ld["map"]))
+        with _Part(path, "leds"):
+            leds = _leds(spec, pin_factory)
         made.append(leds)
-        dp = spec["display"]
-        if dp["driver"] == "dummy":
-            from drivers.display import DummyDisplay
-            display = DummyDisplay()
-        else:
-            from drivers.display import LumaDisplay
-            display = LumaDisplay(
-                chip=dp["driver"], interface=dp.get("interface", "i2c"),
-                port=dp.get("port", 1), address=dp.get("address", 0x3C),
-                spi_device=dp.get("device", 0), dc=dp.get("dc"), rst=dp.get("rst"),
-                backlight=dp.get("backlight"), rotate=dp.get("rotate", 0),
-                contrast=getattr(lcd, "contrast", None), pin_factory=pin_factory)
+        with _Part(path, "display"):
+            display = _display(spec, pin_factory, lcd)
         made.append(display)
-        au = spec["audio"]
-        if au["driver"] == "sim":
-            from drivers.audio import SimAudio
-            audio = SimAudio()
-        else:
-            from drivers.audio import GpioAudio
-            audio = GpioAudio(enable=dict(au["enable"]), device=au.get("device", ""),
-                              pin_factory=pin_factory)
+        with _Part(path, "audio"):
+            audio = _audio(spec, pin_factory)
         made.append(audio)
     except BaseException:
         for part in made:
@@ -108,3 +80,90 @@ def build(spec: dict, *, path: Path, pin_factory=None, settings=None) -> Board:
     return Board(name=spec.get("board", {}).get("name", path.stem), keypad=keypad,
                  hook=hook, leds=leds, display=display, audio=audio, keys=keys,
                  simulated=sim, path=path, spec=spec)
+
+
+def _keypad(spec, pin_factory, debounce, hold, repeat):
+    kp = spec["keypad"]
+    if kp["driver"] == "sim":
+        from drivers.keypad import SimKeypad
+        keypad = SimKeypad()
+    else:
+        from drivers.keypad import MatrixKeypad
+        keypad = MatrixKeypad(rows=kp["rows"], cols=kp["cols"], keys=kp["keys"],
+                              pin_factory=pin_factory,
+                              debounce_ms=kp.get("debounce_ms", debounce),
+                              hold_ms=kp.get("hold_ms", hold),
+                              repeat_ms=kp.get("repeat_ms", repeat))
+    keys = None
+    if spec.get("keys"):
+        from drivers.keypad import GpioKeys
+        try:
+            keys = GpioKeys(pins=dict(spec["keys"]), pin_factory=pin_factory,
+                            debounce_ms=kp.get("debounce_ms", debounce),
+                            hold_ms=kp.get("hold_ms", hold),
+                            repeat_ms=kp.get("repeat_ms", repeat))
+        except BaseException:
+            keypad.close()
+            raise
+    return keypad, keys
+
+
+def _hook(spec, pin_factory, debounce, flash):
+    hk = spec["hook"]
+    if hk["driver"] == "sim":
+        from drivers.hook import SimHook
+        hook = SimHook()
+    else:
+        from drivers.hook import GpioHook
+        hook = GpioHook(pin=hk["pin"], contact=hk.get("contact", "NO"),
+                        pin_factory=pin_factory,
+                        debounce_ms=hk.get("debounce_ms", debounce), flash_ms=flash)
+    return hook
+
+
+def _leds(spec, pin_factory):
+    ld = spec["leds"]
+    if ld["driver"] == "sim":
+        from drivers.leds import SimLeds
+        leds = SimLeds()
+    else:
+        from drivers import leds as L
+        if ld["driver"] == "gpio":
+            pins = sorted({o for v in ld["map"].values()
+                           for o in (v.values() if isinstance(v, dict) else [v])})
+            out = L.GpioOutputs(pins=pins, pin_factory=pin_factory)
+        elif ld["driver"] == "hc595":
+            out = L.Hc595(data=ld["data"], clock=ld["clock"], latch=ld["latch"],
+                          chain=ld.get("chain", 1), pin_factory=pin_factory)
+        else:
+            out = L.Mcp23017(port=ld.get("port", 1), address=ld.get("address", 0x20))
+        leds = L.LedBank(outputs=out, leds=dict(ld["map"]))
+    return leds
+
+
+def _display(spec, pin_factory, lcd):
+    dp = spec["display"]
+    if dp["driver"] == "dummy":
+        from drivers.display import DummyDisplay
+        display = DummyDisplay()
+    else:
+        from drivers.display import LumaDisplay
+        display = LumaDisplay(
+            chip=dp["driver"], interface=dp.get("interface", "i2c"),
+            port=dp.get("port", 1), address=dp.get("address", 0x3C),
+            spi_device=dp.get("device", 0), dc=dp.get("dc"), rst=dp.get("rst"),
+            backlight=dp.get("backlight"), rotate=dp.get("rotate", 0),
+            contrast=getattr(lcd, "contrast", None), pin_factory=pin_factory)
+    return display
+
+
+def _audio(spec, pin_factory):
+    au = spec["audio"]
+    if au["driver"] == "sim":
+        from drivers.audio import SimAudio
+        audio = SimAudio()
+    else:
+        from drivers.audio import GpioAudio
+        audio = GpioAudio(enable=dict(au["enable"]), device=au.get("device", ""),
+                          pin_factory=pin_factory)
+    return audio

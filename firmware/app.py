@@ -23,10 +23,11 @@ from typing import Any
 import board as boards
 from firmware import logs, netinfo, present
 from firmware.bus import Bus, Timers
-from firmware.errors import SipError
 from firmware.diagnose import Diagnose
-from firmware.events import (DialRequested, DiagnoseRequested, HookChanged, HookFlashed,
-                             KeyHeld, KeyPressed, KeyReleased, SettingsChanged, TimerFired)
+from firmware.errors import SipError
+from firmware.events import (CallIncoming, DiagnoseRequested, DialRequested, HookChanged,
+                             HookFlashed, KeyHeld, KeyPressed, KeyReleased, SettingsChanged,
+                             TimerFired)
 from firmware.menu import Menus
 from firmware.phone import Phone
 from firmware.registration import Registration
@@ -55,6 +56,7 @@ class App:
         self.tone: str | None = None
         self._path: tuple = (None, False)
         self._gain = 1.0
+        self._backlight = -1
         self._subscribers: set[asyncio.Queue] = set()
         self._stop = None
         self.web = None
@@ -82,7 +84,8 @@ class App:
         self.sip = SipEngine(config=SipConfig(
             port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
             user_agent=s.user_agent, trace=lg.sip_trace,
-            null_audio=not self.board.audio.has_sound_device), post=self.bus.post_threadsafe)
+            null_audio=not self.board.audio.has_sound_device,
+            sound_device=self.board.audio.sound_device), post=self.bus.post_threadsafe)
         self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,
                                          state=self.state, settings=self.settings)
         # screens on top first: they may take a key before the phone sees it
@@ -91,6 +94,10 @@ class App:
         self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
                            settings=self.settings, save=self._save_from_phone)
         self.bus.on(TimerFired, self._on_timer)
+        for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
+            self.bus.on(ev_type, self._activity)
+        self.bus.on(SettingsChanged, self._contrast)
+        self.state.last_activity = time.monotonic()
         self.bus.after.append(self.present)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -275,21 +282,44 @@ class App:
         if path != self._path:
             self._path = path
             self.sip.audio(*path)
-        if self.board.audio.device != snap.audio.value:
-            self.board.audio.select(snap.audio.value)
+        route = present.route(snap)
+        if self.board.audio.device != route:
+            self.board.audio.select(route)
+        level = present.backlight(snap)
+        if level != self._backlight:
+            self._backlight = level
+            self._set_backlight(level)
         if pushed or self._subscribers:
             self._notify(snap)
         self._schedule_tick(snap)
         if snap.notice and not self.timers.active("notice"):
             self.timers.start("notice", 4.0)
 
+    def _set_backlight(self, level: int) -> None:
+        if hasattr(self.board.display, "backlight"):
+            self.board.display.backlight(level)
+        if "backlight" in self.board.spec.get("leds", {}).get("map", {}):
+            self.board.leds.set("backlight", "", "on" if level else "off")
+
+    def _activity(self, ev) -> None:
+        """A key, the hook or a call: the backlight comes on (lcd.backlight_timeout)."""
+        self.state.last_activity = time.monotonic()
+
+    def _contrast(self, ev: SettingsChanged) -> None:
+        if "lcd.contrast" in ev.keys and hasattr(self.board.display, "contrast"):
+            self.board.display.contrast(self.settings.lcd.contrast)
+
     def _schedule_tick(self, snap: PhoneState) -> None:
-        """Redraw when the clock or a call timer shows a new value; nothing in between."""
+        """Redraw when the clock or a call timer shows a new value, and when the backlight
+        is due to dim; nothing in between."""
         if any(c.connected_at for c in snap.calls):
             delay = 1.0 - ((snap.mono - min(c.connected_at for c in snap.calls
                                              if c.connected_at)) % 1.0)
         else:
             delay = 60.0 - (snap.now % 60.0)
+        dim_in = snap.last_activity + snap.backlight_timeout - snap.mono
+        if snap.backlight_timeout and present.backlight(snap) > 1 and dim_in > 0:
+            delay = min(delay, dim_in)
         self.timers.start("tick", delay + 0.005)
 
     # -- for the web ---------------------------------------------------------------------------
@@ -342,6 +372,7 @@ class App:
             "missed": s.missed, "dnd": s.dnd, "redial": s.redial,
             "tone": self.tone, "softkeys": [label for label, _ in present.softkeys(s)],
             "notice": s.notice, "errors": list(s.errors),
+            "backlight": self._backlight, "route": self.board.audio.device,
             "menu": [p.title for p in s.menu],
             "diag": {"test": s.diag, "step": s.diag_step, "running": s.diag_running,
                      "text": s.diag_text} if s.diag else None,

@@ -103,6 +103,8 @@ class Phone:
         s.missed_call_display = p.missed_call_display
         s.call_waiting_tone = p.call_waiting_tone
         s.time_format, s.date_format = p.time_format, p.date_format
+        s.backlight = self.settings.lcd.backlight
+        s.backlight_timeout = self.settings.lcd.backlight_timeout
         self.update_policy()
 
     def on_settings(self, ev: SettingsChanged) -> None:

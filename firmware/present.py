@@ -102,6 +102,15 @@ def leds(s: PhoneState) -> dict[str, tuple[str, str]]:
     return out
 
 
+def backlight(s: PhoneState) -> int:
+    """LCD backlight level 0-10: full while something happens, dimmed to 1 after
+    lcd.backlight_timeout seconds without a key, a hook change or a call."""
+    busy = bool(s.calls) or s.audio is not AudioDevice.NONE or bool(s.diag)
+    if s.backlight_timeout == 0 or busy or s.mono - s.last_activity < s.backlight_timeout:
+        return s.backlight
+    return min(1, s.backlight)
+
+
 # --- tones --------------------------------------------------------------------------------
 # The tone heard on the active audio device (or the ringer on the speaker).
 
@@ -131,6 +140,14 @@ def tone(s: PhoneState) -> str | None:
 
 
 # --- audio path ---------------------------------------------------------------------------
+
+def route(s: PhoneState) -> str:
+    """Which transducer the board switches on: the device in use, or the speaker for the
+    ringer."""
+    if s.audio is not AudioDevice.NONE:
+        return s.audio.value
+    return "speaker" if tone(s) == "ring" else "none"
+
 
 def audio_path(s: PhoneState) -> tuple[int | None, bool]:
     """(call whose audio the person hears and speaks into, microphone muted)."""

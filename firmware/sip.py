@@ -47,6 +47,7 @@ class SipConfig:
     user_agent: str = ""
     trace: bool = False
     null_audio: bool = True     # no sound device (sim board, x86 wheel)
+    sound_device: str = ""      # ALSA device name (board [audio] device); "" = default
 
 
 @dataclass(frozen=True)
@@ -486,6 +487,8 @@ class SipEngine:
         if null:
             self.ep.audDevManager().setNullDev()
         self.ep.libStart()
+        if not null and c.sound_device:
+            self._pick_sound_device(c.sound_device)
         self.media = _Media(self, clock_when_needed=null)
         # the local account answers direct IP calls (P2P) and is the default one
         local = _Account(self, 0)
@@ -496,6 +499,21 @@ class SipEngine:
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
+
+    def _pick_sound_device(self, wanted: str) -> None:
+        """Use the ALSA device the board names (as `aplay -L` prints it)."""
+        adm = self.ep.audDevManager()
+        devs = list(adm.enumDev2())
+        for i, d in enumerate(devs):
+            if d.name == wanted or wanted in d.name:
+                if d.inputCount:
+                    adm.setCaptureDev(i)
+                if d.outputCount:
+                    adm.setPlaybackDev(i)
+                log.info("sound device: %s", d.name)
+                return
+        log.warning("sound device %r not found, using the default; there are: %s", wanted,
+                    ", ".join(d.name for d in devs) or "none")
 
     def _media_config(self) -> pj.TransportConfig:
         mt = pj.TransportConfig()

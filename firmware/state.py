@@ -121,6 +121,9 @@ class PhoneState:
     diag_running: bool = False  # started with OK (keys: always)
     diag_text: str = ""         # what the test shows (the last key's name, ...)
     missed_call_display: bool = True
+    backlight: int = 8          # lcd.backlight
+    backlight_timeout: int = 60  # lcd.backlight_timeout
+    last_activity: float = 0.0  # monotonic time of the last key, hook change or call
     call_waiting_tone: bool = True
     time_format: int = 24       # 24 or 12
     date_format: str = "%a %d %b"

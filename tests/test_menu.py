@@ -153,3 +153,24 @@ def test_diagnose_sound_plays_a_tone_on_each_device_in_turn(phone):
 def test_a_bad_diagnose_request_says_what_to_send(phone):
     code, body = phone.status("POST", "/api/diagnose", {"test": "smoke"})
     assert code == 400 and "keys, lcd, lights or sound" in body["error"]
+
+
+def test_the_backlight_dims_after_the_timeout_and_a_key_wakes_it(tmp_path):
+    with PhoneProcess(tmp_path / "bl", account={"user": "1001"},
+                      settings={"lcd.backlight_timeout": 1, "lcd.backlight": 7}) as p:
+        p.key("5")
+        assert p.wait(lambda s: s["backlight"] == 7)["backlight"] == 7
+        p.key("cancel")
+        p.wait(lambda s: s["backlight"] == 1, 5, "the backlight to dim")
+        p.key("1")
+        p.wait(lambda s: s["backlight"] == 7, 5)
+
+
+def test_the_ringer_switches_the_speaker_on(tmp_path, phone):
+    with PhoneProcess(tmp_path / "b", account={"user": "1002"}) as b:
+        assert phone.state()["route"] == "none"
+        b.dial(phone.uri("1001"))
+        s = phone.wait(lambda s: s["screen"] == "ringing")
+        assert s["route"] == "speaker" and s["audio"] == "none"
+        phone.hook(True)
+        phone.wait(lambda s: s["route"] == "handset")

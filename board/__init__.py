@@ -9,7 +9,8 @@ Sections (see README "Write a board file" and board/pi-desk.toml):
 
   [board]    name, pins = "auto" | "lgpio" | "rpigpio" | "mock"   (gpiozero pin factory)
   [keypad]   driver = "sim" | "matrix";  matrix: rows, cols (BCM numbers), keys (one list
-             per row, a key name or "" per column), debounce_ms, hold_ms, repeat_ms
+             per row, a key name or "" per column), debounce_ms, hold_ms, repeat_ms,
+             diodes = true when every key has a diode (then no combination is a ghost)
   [keys]     optional one-pin keys: name = BCM pin (pressed pulls it low)
   [hook]     driver = "sim" | "gpio";  gpio: pin, contact = "NO" | "NC" (NO: the switch
              closes, pin low, when the handset is lifted), debounce_ms
@@ -129,7 +130,8 @@ class _Where:
 
 ALLOWED = {
     "board": {"name", "pins", "description"},
-    "keypad": {"driver", "rows", "cols", "keys", "debounce_ms", "hold_ms", "repeat_ms"},
+    "keypad": {"driver", "rows", "cols", "keys", "debounce_ms", "hold_ms", "repeat_ms",
+               "diodes"},
     "hook": {"driver", "pin", "contact", "debounce_ms"},
     "leds": {"driver", "data", "clock", "latch", "chain", "port", "address", "map"},
     "display": {"driver", "interface", "port", "address", "device", "dc", "rst",

@@ -93,7 +93,8 @@ def _keypad(spec, pin_factory, debounce, hold, repeat):
                               pin_factory=pin_factory,
                               debounce_ms=kp.get("debounce_ms", debounce),
                               hold_ms=kp.get("hold_ms", hold),
-                              repeat_ms=kp.get("repeat_ms", repeat))
+                              repeat_ms=kp.get("repeat_ms", repeat),
+                              diodes=kp.get("diodes", False))
     keys = None
     if spec.get("keys"):
         from drivers.keypad import GpioKeys
@@ -115,9 +116,10 @@ def _hook(spec, pin_factory, debounce, flash):
         hook = SimHook()
     else:
         from drivers.hook import GpioHook
+        bounce = hk.get("debounce_ms", debounce)
         hook = GpioHook(pin=hk["pin"], contact=hk.get("contact", "NO"),
-                        pin_factory=pin_factory,
-                        debounce_ms=hk.get("debounce_ms", debounce), flash_ms=flash)
+                        pin_factory=pin_factory, debounce_ms=bounce, flash_ms=flash,
+                        min_flash_ms=min(2 * bounce, flash / 2))
     return hook
 
 

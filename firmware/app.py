@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,9 @@ log = logging.getLogger("deskphone")
 
 class App:
     def __init__(self, *, board: str = "sim", data_dir: Path, http: str | None = None,
-                 console_log: bool = True):
+                 console_log: bool = True, pin_factory=None):
         self.board_name = board
+        self.pin_factory = pin_factory          # tests and the bench: gpiozero MockFactory
         self.data_dir = Path(data_dir)
         self.http_override = http
         self.console_log = console_log
@@ -76,7 +78,8 @@ class App:
         self._stop = asyncio.Event()
         self.bus = Bus(loop)
         self.timers = Timers(self.bus)
-        self.board = boards.load(self.board_name, settings=self.settings)
+        self.board = boards.load(self.board_name, settings=self.settings,
+                                 pin_factory=self.pin_factory)
         self._wire_board()
         self._show_settings_problems()
 
@@ -99,9 +102,10 @@ class App:
         self.bus.on(SettingsChanged, self._contrast)
         self.state.last_activity = time.monotonic()
         self.bus.after.append(self.present)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_settings)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, self.reload_settings)
         bus_task = loop.create_task(self.bus.run(), name="bus")
         try:
             await asyncio.wrap_future(self.sip.start())
@@ -131,8 +135,9 @@ class App:
             await self.close()
 
     def stop(self) -> None:
+        """From any thread."""
         if self._stop is not None:
-            self._stop.set()
+            self.bus.loop.call_soon_threadsafe(self._stop.set)
 
     async def close(self) -> None:
         log.info("stopping")

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tests import bench_keys
 from tests.peers import Baresip, Kamailio, PeerError, Sipp, free_port, free_port_block
 from tests.peers._process import PeerProcess
 from tests.peers.kamailio import DEFAULT_USERS
@@ -481,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(min(2.0, idle))   # let the last call's screens and timers settle
         res["idle"] = measure_idle(running, idle)
         res["env"]["loadavg_after"] = os.getloadavg()
+        for ua in reversed(running):
+            ua.stop()
+        running.clear()
+
+        presses = 32 if args.quick else 200
+        print(f"4. key edge -> frame on the display, in process ({presses} presses per chip)")
+        res["keys"] = bench_keys.run(presses)
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)
@@ -512,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {'met   ' if a['met'] else 'MISSED'} {a['aim']}: {a['detail']}")
         print("  RSS is the max of 1 s samples over the idle window; CPU is utime+stime "
               "over that window.")
+        print()
+        bench_keys.print_results(res["keys"])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1, default=str))

@@ -1,0 +1,163 @@
+"""make bench, part 4: key edge -> frame handed to the display, and bytes on the bus.
+
+In one process: the whole phone (App, SIP thread included) on a board whose keypad is a
+matrix on gpiozero mock pins (tests/mockmatrix.py, the same wiring the keypad tests use)
+and whose display is a real LumaDisplay for each chip on a serial bus that only counts
+bytes. A key is pressed on the pins; the time runs until display.show() is handed the
+changed frame. Eight digits then eight C's, over and over: every press changes the
+pre-dial screen, as typing a number does (the first digit and the last C redraw it all).
+
+    python -m tests.bench_keys [--presses N]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+
+from tests.mockmatrix import MockMatrix
+from tests.peers.ports import free_port
+
+ROWS, COLS = [5, 6, 13, 19], [12, 16, 20, 21]
+KEYS = [["1", "2", "3", "soft1"], ["4", "5", "6", "soft4"], ["7", "8", "9", "cancel"],
+        ["*", "0", "#", "ok"]]
+CHIPS = {"ssd1306": "i2c", "sh1106": "i2c", "st7567": "spi"}
+
+BOARD = """
+[board]
+name = "bench: {chip}"
+pins = "mock"
+[keypad]
+driver = "matrix"
+rows = {rows}
+cols = {cols}
+keys = {keys}
+[hook]
+driver = "sim"
+[leds]
+driver = "sim"
+[display]
+driver = "{chip}"
+interface = "{iface}"
+{extra}
+[audio]
+driver = "sim"
+"""
+
+
+class CountingSerial:
+    """Stands in for luma's i2c/spi interface: counts what would go on the bus."""
+
+    def __init__(self, *a, **kw):
+        self.bytes = 0
+
+    def command(self, *cmd):
+        self.bytes += len(cmd)
+
+    def data(self, data):
+        self.bytes += len(data)
+
+    def cleanup(self):
+        pass
+
+
+def percentile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    k = max(0, min(len(xs) - 1, round(p / 100 * (len(xs) - 1))))
+    return xs[k]
+
+
+def measure(chip: str, presses: int) -> dict:
+    from luma.core.interface import serial as luma_serial
+
+    from firmware.app import App
+    saved = luma_serial.i2c, luma_serial.spi
+    luma_serial.i2c = luma_serial.spi = CountingSerial
+    work = Path(tempfile.mkdtemp(prefix=f"bench-keys-{chip}-"))
+    extra = 'dc = 24\nrst = 25' if CHIPS[chip] == "spi" else ""
+    (work / "board.toml").write_text(BOARD.format(
+        chip=chip, iface=CHIPS[chip], extra=extra, rows=ROWS, cols=COLS,
+        keys=json.dumps(KEYS)))
+    (work / "settings.toml").write_text(
+        f'[sip]\nport = {free_port("udp")}\nbind = "127.0.0.1"\n'
+        f'[account.1]\nenable = true\nuser = "1001"\n')
+    factory = MockFactory()
+    matrix = MockMatrix(factory, rows=ROWS, cols=COLS, keys=KEYS)
+    app = App(board=str(work / "board.toml"), data_dir=work, http="", console_log=False,
+              pin_factory=factory)
+    shown = threading.Event()
+    latencies: list[float] = []
+    sizes: list[int] = []
+    runner = threading.Thread(target=lambda: asyncio.run(app.run()), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not getattr(app, "_booted", False) or app.frame is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the phone did not come up")
+            time.sleep(0.01)
+        display = app.board.display
+        real_show = display.show
+
+        def show(image):
+            real_show(image)
+            sizes.append(display.last_bytes)
+            shown.set()
+        display.show = show
+        sizes.clear()
+        for i in range(presses):
+            key = "cancel" if i % 16 >= 8 else "5"
+            shown.clear()
+            t0 = time.perf_counter()
+            matrix.press(key)
+            if not shown.wait(2.0):
+                raise RuntimeError(f"no frame after pressing {key}")
+            latencies.append((time.perf_counter() - t0) * 1000)
+            matrix.release(key)
+            matrix.wait_idle(2.0)
+            time.sleep(0.005)
+    finally:
+        app.stop()
+        runner.join(15)
+        luma_serial.i2c, luma_serial.spi = saved
+    return {"chip": chip, "interface": CHIPS[chip], "presses": presses,
+            "p50_ms": round(percentile(latencies, 50), 3),
+            "p99_ms": round(percentile(latencies, 99), 3),
+            "max_ms": round(max(latencies), 3),
+            "bytes_per_update": round(sum(sizes) / len(sizes), 1) if sizes else None,
+            "full_frame_bytes": max(sizes) if sizes else None}
+
+
+def run(presses: int = 200) -> list[dict]:
+    return [measure(chip, presses) for chip in CHIPS]
+
+
+def print_results(results: list[dict]) -> None:
+    print("| display | key edge -> frame p50 | p99 | max | bytes on the bus per update |")
+    print("|---------|-----------------------|-----|-----|-----------------------------|")
+    for r in results:
+        print(f"| {r['chip']} ({r['interface']}) | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms"
+              f" | {r['max_ms']:.2f} ms | {r['bytes_per_update']} (full frame "
+              f"{r['full_frame_bytes']}) |")
+    worst = max(r["p99_ms"] for r in results)
+    print(f"  {'met   ' if worst <= 5 else 'MISSED'} key edge -> frame p99 <= 5 ms: worst "
+          f"{worst:.2f} ms (includes the 2 ms a press must read down; releases wait "
+          f"hardware.debounce_ms)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.bench_keys", description=__doc__)
+    p.add_argument("--presses", type=int, default=200)
+    args = p.parse_args(argv)
+    print_results(run(args.presses))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

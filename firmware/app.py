@@ -166,17 +166,19 @@ class App:
 
     # -- what people do through the API ---------------------------------------------------
 
+    # (from the web server, or any thread)
+
     def press(self, key: str, action: str = "press", source: str = "api") -> None:
         if action in ("press", "down"):
-            self.bus.post(KeyPressed(key, source))
+            self.bus.post_threadsafe(KeyPressed(key, source))
         if action in ("press", "up"):
-            self.bus.post(KeyReleased(key, source))
+            self.bus.post_threadsafe(KeyReleased(key, source))
 
     def dial(self, number: str, line: int = 0) -> None:
-        self.bus.post(DialRequested(number, line))
+        self.bus.post_threadsafe(DialRequested(number, line))
 
     def run_diagnose(self, test: str) -> None:
-        self.bus.post(DiagnoseRequested(test))
+        self.bus.post_threadsafe(DiagnoseRequested(test))
 
     def status_lines(self, page: str) -> list[str]:
         """The text of the View status pages (manual §6 "View status")."""

@@ -12,7 +12,6 @@ pre-dial screen, as typing a number does (the first digit and the last C redraw 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import threading
@@ -21,8 +20,8 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
+from tests.inproc import InProcessPhone
 from tests.mockmatrix import MockMatrix
-from tests.peers.ports import free_port
 
 ROWS, COLS = [5, 6, 13, 19], [12, 16, 20, 21]
 KEYS = [["1", "2", "3", "soft1"], ["4", "5", "6", "soft4"], ["7", "8", "9", "cancel"],
@@ -51,22 +50,6 @@ driver = "sim"
 """
 
 
-class CountingSerial:
-    """Stands in for luma's i2c/spi interface: counts what would go on the bus."""
-
-    def __init__(self, *a, **kw):
-        self.bytes = 0
-
-    def command(self, *cmd):
-        self.bytes += len(cmd)
-
-    def data(self, data):
-        self.bytes += len(data)
-
-    def cleanup(self):
-        pass
-
-
 def percentile(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     k = max(0, min(len(xs) - 1, round(p / 100 * (len(xs) - 1))))
@@ -74,34 +57,17 @@ def percentile(xs: list[float], p: float) -> float:
 
 
 def measure(chip: str, presses: int) -> dict:
-    from luma.core.interface import serial as luma_serial
-
-    from firmware.app import App
-    saved = luma_serial.i2c, luma_serial.spi
-    luma_serial.i2c = luma_serial.spi = CountingSerial
     work = Path(tempfile.mkdtemp(prefix=f"bench-keys-{chip}-"))
     extra = 'dc = 24\nrst = 25' if CHIPS[chip] == "spi" else ""
     (work / "board.toml").write_text(BOARD.format(
         chip=chip, iface=CHIPS[chip], extra=extra, rows=ROWS, cols=COLS,
         keys=json.dumps(KEYS)))
-    (work / "settings.toml").write_text(
-        f'[sip]\nport = {free_port("udp")}\nbind = "127.0.0.1"\n'
-        f'[account.1]\nenable = true\nuser = "1001"\n')
     factory = MockFactory()
     matrix = MockMatrix(factory, rows=ROWS, cols=COLS, keys=KEYS)
-    app = App(board=str(work / "board.toml"), data_dir=work, http="", console_log=False,
-              pin_factory=factory)
     shown = threading.Event()
     latencies: list[float] = []
     sizes: list[int] = []
-    runner = threading.Thread(target=lambda: asyncio.run(app.run()), daemon=True)
-    runner.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not getattr(app, "_booted", False) or app.frame is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the phone did not come up")
-            time.sleep(0.01)
+    with InProcessPhone(work / "board.toml", factory, work) as app:
         display = app.board.display
         real_show = display.show
 
@@ -110,7 +76,6 @@ def measure(chip: str, presses: int) -> dict:
             sizes.append(display.last_bytes)
             shown.set()
         display.show = show
-        sizes.clear()
         for i in range(presses):
             key = "cancel" if i % 16 >= 8 else "5"
             shown.clear()
@@ -122,10 +87,6 @@ def measure(chip: str, presses: int) -> dict:
             matrix.release(key)
             matrix.wait_idle(2.0)
             time.sleep(0.005)
-    finally:
-        app.stop()
-        runner.join(15)
-        luma_serial.i2c, luma_serial.spi = saved
     return {"chip": chip, "interface": CHIPS[chip], "presses": presses,
             "p50_ms": round(percentile(latencies, 50), 3),
             "p99_ms": round(percentile(latencies, 99), 3),

@@ -16,6 +16,7 @@ import pytest
 import board
 from firmware.errors import BoardError
 from firmware.keys import KEYS
+from tests.inproc import CountingSerial
 
 ROOT = Path(__file__).resolve().parent.parent
 PI_DESK = ROOT / "board" / "pi-desk.toml"
@@ -225,28 +226,12 @@ def test_an_unknown_section_is_refused(tmp_path):
 
 # --- building the drivers on mock pins ---------------------------------------------------
 
-class _FakeI2C:
-    """Stands in for luma's I2C interface: no /dev/i2c-1 here."""
-
-    def __init__(self, *a, **kw):
-        self.sent = 0
-
-    def command(self, *cmd):
-        self.sent += len(cmd)
-
-    def data(self, data):
-        self.sent += len(data)
-
-    def cleanup(self):
-        pass
-
-
 @pytest.mark.parametrize("name", board.available())
 def test_every_board_builds_on_mock_pins(name, monkeypatch):
     spec, _ = board.read(name)
     from gpiozero.pins.mock import MockFactory
     from luma.core.interface import serial as luma_serial
-    monkeypatch.setattr(luma_serial, "i2c", _FakeI2C)
+    monkeypatch.setattr(luma_serial, "i2c", CountingSerial)       # no /dev/i2c-1 here
     b = board.load(name, pin_factory=MockFactory())
     try:
         assert len(b.parts()) >= 5

@@ -126,7 +126,14 @@ class App:
             self.settings.web.listen
         if listen:
             from ui import web
-            self.web = await web.start(self, listen)
+            try:
+                self.web = await web.start(self, listen)
+            except OSError as e:      # the phone still works from its keys
+                why = f"web page and API not started: {listen}: {e.strerror or e}; change " \
+                      f"web.listen (or --http)"
+                log.error("%s", why)
+                self.state.errors.insert(0, why)
+                self.present()
         log.info("phone ready")
         try:
             await self._stop.wait()

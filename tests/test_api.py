@@ -186,3 +186,23 @@ def test_a_busy_sip_port_is_reported_not_fatal(tmp_path):
             assert "SIP" in p.screen()
             p.keys("1")                                  # the keypad still works
             p.wait(lambda s: s["predial"] == "1")
+
+
+def test_a_web_port_in_use_is_reported_and_the_phone_still_works(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        p = PhoneProcess(tmp_path / "w", account={"user": "1001"})
+        p.http_port = taken.getsockname()[1]
+        p.start(wait=False)
+        try:
+            log = p.data_dir / "logs" / "phone.log"
+            deadline = time.monotonic() + 10
+            while "phone ready" not in (log.read_text() if log.exists() else ""):
+                assert time.monotonic() < deadline and p.proc.poll() is None, p.output()
+                time.sleep(0.05)
+            text = log.read_text()
+            assert f"not started: 127.0.0.1:{p.http_port}" in text
+            assert "change web.listen" in text and p.proc.poll() is None   # still running
+        finally:
+            p.stop()

@@ -78,6 +78,7 @@ class RegistrationChanged(Event):
     active: bool             # a binding exists now
     expires: int
     network: bool = True     # False when the request could not be sent at all
+    min_expires: int = 0     # a 423's Min-Expires
 
 
 @dataclass

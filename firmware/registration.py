@@ -297,8 +297,7 @@ class Registration:
         line.failures += 1
         acc.expires = 0
         if ev.code == 423:
-            min_exp = getattr(ev, "min_expires", 0)
-            line.expires = min(86400, max(min_exp, line.expires * 2))
+            line.expires = min(86400, max(ev.min_expires, line.expires * 2))
             self._set(line, LineStatus.NOT_REGISTERED, explain(423, "", line.server, i))
             log.warning("account %d: 423 from %s, registering again with expires %d", i,
                         line.server, line.expires)

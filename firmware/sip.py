@@ -189,10 +189,9 @@ class _Account(pj.Account):
         reason = prm.reason
         if prm.status != 0 and prm.code in (408, 502, 503):
             reason = self.engine.ep.utilStrError(prm.status)
-        ev = RegistrationChanged(self.index, self.spec.registrar, prm.code, reason,
-                                 bool(info.regIsActive), int(prm.expiration), network)
-        ev.min_expires = min_expires  # type: ignore[attr-defined]
-        self.engine.post(ev)
+        self.engine.post(RegistrationChanged(
+            self.index, self.spec.registrar, prm.code, reason, bool(info.regIsActive),
+            int(prm.expiration), network, min_expires))
 
     def onIncomingCall(self, prm):
         self.engine._guard(self.engine._incoming, self, prm)

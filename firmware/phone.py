@@ -115,8 +115,8 @@ class Phone:
         p = self.settings.phone
         dnd_lines = frozenset(i for i in range(1, ACCOUNTS + 1)
                               if self.settings.account[i].dnd)
-        self.sip.policy = IncomingPolicy(reject=p.reject_code if p.dnd else 0,
-                                         reject_code=p.reject_code, dnd_accounts=dnd_lines,
+        self.sip.policy = IncomingPolicy(reject=p.dnd_code if p.dnd else 0,
+                                         reject_code=p.dnd_code, dnd_accounts=dnd_lines,
                                          busy_when_in_call=not p.call_waiting,
                                          max_calls=LINES)
 

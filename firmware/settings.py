@@ -85,6 +85,21 @@ def _sip_user(value: str) -> None:
         raise ValueError("must not contain spaces, '@', '<', '>' or quotes (the part before @)")
 
 
+def _number_pattern(value: str) -> None:
+    """A number or a prefix with a trailing * (blacklist, emergency numbers)."""
+    body = value[:-1] if value.endswith("*") else value
+    if not body or any(ch.isspace() or ch in "@<>\"" for ch in body):
+        raise ValueError("must be a number, a user name, or a prefix ending in * (e.g. 1900*)")
+
+
+def _ip_or_net(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP address or network (e.g. 192.168.0.248 or "
+                         f"10.0.0.0/8)") from None
+
+
 def _text(value: str) -> None:
     if any(ch in "\r\n\0" for ch in value):
         raise ValueError("must be a single line")
@@ -109,6 +124,13 @@ class SipSettings:
     failback_interval: int = setting(60, "while on the secondary server, seconds between "
                                      "checks whether the primary is back", min=1, max=86400)
     user_agent: str = setting("", "User-Agent header; empty = deskphone/<version>", check=_text)
+    prack: str = setting("supported", "reliable provisional responses (RFC 3262): off, "
+                         "supported (used when the far end asks), required",
+                         choices=("off", "supported", "required"))
+    session_timers: bool = setting(False, "refresh calls with session timers (RFC 4028; off "
+                                   "by default, LP-388)")
+    session_expires: int = setting(1800, "session timer interval, seconds", min=90,
+                                   max=86400)
 
 
 @dataclass
@@ -127,6 +149,8 @@ class AccountSettings:
                                   check=_host_port)
     expires: int = setting(3600, "registration expiry in seconds (manual: minimum 20)",
                            min=20, max=86400)
+    anonymous: bool = setting(False, "hide our number on outgoing calls (anonymous call)")
+    anonymous_reject: bool = setting(False, "refuse calls that hide their number")
     dnd: bool = setting(False, "do not disturb on this line")
 
 
@@ -138,8 +162,42 @@ class PhoneSettings:
     call_waiting: bool = setting(True, "accept a second call while in a call")
     call_waiting_tone: bool = setting(True, "beep in the earpiece when a call waits")
     dnd: bool = setting(False, "do not disturb on every line")
-    reject_code: int = setting(486, "SIP status sent when a call is rejected or refused by DND",
-                               choices=(480, 486, 603))
+    reject_code: int = setting(486, "SIP status sent when a call is rejected (manual: return "
+                               "code when refuse)", choices=(480, 486, 603))
+    dnd_code: int = setting(486, "SIP status sent while in DND (manual: return code when DND)",
+                            choices=(480, 486, 603))
+    auto_answer: bool = setting(False, "answer incoming calls by themselves after "
+                                "auto_answer_delay seconds (\"AA\" on the idle screen)")
+    auto_answer_delay: int = setting(3, "seconds of ringing before auto answer", min=0,
+                                     max=60)
+    auto_answer_mode: str = setting("speaker", "device auto answer uses",
+                                    choices=("speaker", "handset", "headset"))
+    hotline: str = setting("", "number dialled when going off-hook (manual: hot line)",
+                           check=_text)
+    hotline_delay: int = setting(0, "0: dial the hotline at once; N: after N seconds "
+                                 "without a digit (delayed hot line)", min=0, max=30)
+    transfer_mode: str = setting("auto", "TRANSFER key: auto (blind while the target rings, "
+                                 "attended once it answers) or consult (attended only; "
+                                 "LP-388 'Tran button')", choices=("auto", "consult"))
+    blind_transfer_callback: int = setting(5, "when a blind transfer made to us fails (486/404),"
+                                           " call the transferor back after this many seconds;"
+                                           " 0 = never (LP-388)", min=0, max=60)
+    conference_exit: str = setting("end_all", "when we leave a 3-way conference: end_all "
+                                   "or transfer (the other two stay connected)",
+                                   choices=("end_all", "transfer"))
+    blacklist: tuple = setting((), "callers refused (numbers, or prefixes ending in *)",
+                               check=_number_pattern)
+    ip_strategy: bool = setting(False, "accept calls only from the addresses in ip_allow")
+    ip_allow: tuple = setting((), "addresses or networks calls are accepted from when "
+                              "ip_strategy is on", check=_ip_or_net)
+    emergency: tuple = setting(("911", "112"), "numbers that always dial at once, on any line",
+                               check=_number_pattern)
+    dtmf_mode: str = setting("rfc2833", "how keys are sent in a call",
+                             choices=("rfc2833", "inband", "info", "auto"))
+    dtmf_payload: int = setting(101, "RTP payload type of RFC 2833 events", min=96, max=127,
+                                restart=True)
+    call_log_size: int = setting(100, "entries kept in each call list (missed, received, "
+                                 "dialled)", min=10, max=1000)
     default_account: int = setting(1, "account used when going off-hook", min=1, max=ACCOUNTS)
     ended_screen: int = setting(3, "seconds the 'call ended' screen stays on speaker/headset",
                                 min=0, max=60)
@@ -147,6 +205,26 @@ class PhoneSettings:
     date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen",
                                check=_text)
     missed_call_display: bool = setting(True, "show the missed call count on the idle screen")
+
+
+@dataclass
+class ForwardSettings:
+    always: str = setting("", "forward every call to this number (manual: unconditional)",
+                          check=_text)
+    busy: str = setting("", "forward when busy (a call up and call waiting off, or DND)",
+                        check=_text)
+    no_answer: str = setting("", "forward a call not answered in no_answer_seconds",
+                             check=_text)
+    no_answer_seconds: int = setting(20, "seconds a call rings before no-answer forwarding",
+                                     min=1, max=300)
+
+
+@dataclass
+class DialplanSettings:
+    digit_map: str = setting("", "digit map (Cisco/Linksys style, e.g. (*xx|[2-9]xxx|"
+                             "9[2-9]xxxxxx|0.)); empty = none", check=_text)
+    rules: tuple = setting((), "dial rules (see README): prefix, insert, delete, IP",
+                           check=_text)
 
 
 @dataclass
@@ -197,6 +275,8 @@ class Settings:
     account: dict[int, AccountSettings] = field(
         default_factory=lambda: {i: AccountSettings() for i in range(1, ACCOUNTS + 1)})
     phone: PhoneSettings = field(default_factory=PhoneSettings)
+    forward: ForwardSettings = field(default_factory=ForwardSettings)
+    dialplan: DialplanSettings = field(default_factory=DialplanSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     lcd: LcdSettings = field(default_factory=LcdSettings)
     web: WebSettings = field(default_factory=WebSettings)
@@ -218,6 +298,8 @@ class Settings:
             sip=dataclasses.replace(self.sip),
             account={i: dataclasses.replace(a) for i, a in self.account.items()},
             phone=dataclasses.replace(self.phone),
+            forward=dataclasses.replace(self.forward),
+            dialplan=dataclasses.replace(self.dialplan),
             hardware=dataclasses.replace(self.hardware),
             lcd=dataclasses.replace(self.lcd),
             web=dataclasses.replace(self.web),
@@ -226,6 +308,7 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
+                             "forward": ForwardSettings, "dialplan": DialplanSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,
                              "web": WebSettings, "log": LogSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
@@ -262,6 +345,18 @@ def check(key: str, value: Any) -> Any:
     elif want is str:
         if not isinstance(value, str):
             raise SettingError(key, f"must be a string in quotes (got {value!r})")
+    elif want is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise SettingError(key, f'must be a list of strings, e.g. ["1005", "1900"] '
+                                    f"(got {value!r})")
+        value = tuple(value)
+        if m["check"] is not None:
+            for item in value:
+                try:
+                    m["check"](item)
+                except ValueError as e:
+                    raise SettingError(key, f"{item!r}: {e}") from None
+        return value
     if m["min"] is not None and value < m["min"]:
         raise SettingError(key, f"must be at least {m['min']} (got {value})")
     if m["max"] is not None and value > m["max"]:
@@ -327,7 +422,7 @@ def public(s: Settings) -> dict[str, Any]:
         value = s.get(key)
         if f.metadata["secret"]:
             value = "********" if value else ""
-        out[key] = value
+        out[key] = list(value) if isinstance(value, tuple) else value
     return out
 
 

@@ -24,17 +24,21 @@ from typing import Any
 import board as boards
 from firmware import logs, netinfo, present
 from firmware.bus import Bus, Timers
+from firmware.calllog import CallLog
 from firmware.diagnose import Diagnose
 from firmware.errors import SipError
 from firmware.events import (CallIncoming, DiagnoseRequested, DialRequested, HookChanged,
                              HookFlashed, KeyHeld, KeyPressed, KeyReleased, SettingsChanged,
                              TimerFired)
+from firmware.answering import Answering
+from firmware.conference import Conference
 from firmware.menu import Menus
 from firmware.phone import Phone
 from firmware.registration import Registration
 from firmware.settings import FIELDS, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.state import PhoneState
+from firmware.transfer import Transfer
 
 log = logging.getLogger("deskphone")
 
@@ -56,7 +60,7 @@ class App:
         self._frame_key = b""
         self.leds: dict[str, tuple[str, str]] = {}
         self.tone: str | None = None
-        self._path: tuple = (None, False)
+        self._path: tuple = ((), False)
         self._gain = 1.0
         self._backlight = -1
         self._subscribers: set[asyncio.Queue] = set()
@@ -86,16 +90,21 @@ class App:
         s = self.settings.sip
         self.sip = SipEngine(config=SipConfig(
             port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
-            user_agent=s.user_agent, trace=lg.sip_trace,
+            user_agent=s.user_agent, trace=lg.sip_trace, prack=s.prack,
+            session_timers=s.session_timers, session_expires=s.session_expires,
             null_audio=not self.board.audio.has_sound_device,
             sound_device=self.board.audio.sound_device), post=self.bus.post_threadsafe)
         self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,
                                          state=self.state, settings=self.settings)
         # screens on top first: they may take a key before the phone sees it
         self.diagnose = Diagnose(bus=self.bus, timers=self.timers, state=self.state)
+        self.calllog = CallLog(bus=self.bus, state=self.state, settings=self.settings,
+                               data_dir=self.data_dir)
         self.menus = Menus(bus=self.bus, state=self.state, status=self.status_lines)
         self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
                            settings=self.settings, save=self._save_from_phone)
+        # call features: each hooks into the phone and the bus, nothing else knows them
+        self.features = [Transfer(self.phone), Conference(self.phone), Answering(self.phone)]
         self.bus.on(TimerFired, self._on_timer)
         for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
             self.bus.on(ev_type, self._activity)
@@ -379,7 +388,7 @@ class App:
                 "state": c.state.value, "number": c.number, "name": c.name, "uri": c.uri,
                 "duration": round(mono - c.connected_at, 1) if c.connected_at else 0.0,
                 "code": c.code, "reason": c.reason, "remote_hold": c.remote_hold,
-                "media": c.media,
+                "media": c.media, "dtmf": c.dtmf,
             } for c in s.calls],
             "focus": s.focus, "offhook": s.offhook, "audio": s.audio.value,
             "headset_mode": s.headset_mode, "mute": s.mute, "predial": s.predial,

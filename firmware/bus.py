@@ -24,8 +24,13 @@ class Bus:
         self.handlers: dict[type, list[Callable[[Event], None]]] = defaultdict(list)
         self.after: list[Callable[[], None]] = []
 
-    def on(self, event_type: type, handler: Callable) -> None:
-        self.handlers[event_type].append(handler)
+    def on(self, event_type: type, handler: Callable, *, first: bool = False) -> None:
+        """Call `handler` for every event of this type; first: before the others (to
+        see the state as it was before them)."""
+        if first:
+            self.handlers[event_type].insert(0, handler)
+        else:
+            self.handlers[event_type].append(handler)
 
     def post(self, event: Event) -> None:
         """From the loop's thread."""

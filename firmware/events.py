@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from firmware.state import Call
+
 
 class Event:
     """Base class; handy for isinstance checks and logging."""
@@ -93,6 +95,48 @@ class CallIncoming(Event):
 
 
 @dataclass
+class CallRefused(Event):
+    """An INVITE the SIP thread refused at once (DND, busy, blacklist, IP strategy...)."""
+
+    account: int
+    uri: str
+    name: str
+    number: str
+    code: int
+
+
+@dataclass
+class CallForwarded(Event):
+    """An INVITE answered 302 to the forward target (always / busy)."""
+
+    account: int
+    uri: str
+    name: str
+    number: str
+    target: str
+
+
+@dataclass
+class CallTransferProgressed(Event):
+    """A transfer we asked for (REFER) moved on: code is the target's answer (NOTIFY)."""
+
+    call: int
+    code: int
+    reason: str
+    final: bool
+
+
+@dataclass
+class CallTransferred(Event):
+    """The far end transferred us (REFER): `new_call` now calls `target`."""
+
+    old_call: int
+    new_call: int
+    target: str
+    by: str                  # URI of the transferor, to call back if it fails
+
+
+@dataclass
 class CallProgressed(Event):
     """The INVITE session moved on: calling, early (18x), confirmed, disconnected."""
 
@@ -118,6 +162,26 @@ class DtmfReceived(Event):
 
 
 # --- from inside ---------------------------------------------------------------------------
+
+@dataclass
+class CallEnded(Event):
+    """A call left the phone (posted by the Phone; the call log files it).
+
+    `call` is a copy taken as it ended (direction, number, name, uri, account, started,
+    connected_at). `missed`: an incoming call nobody answered that we did not refuse.
+    """
+
+    call: Call
+    answered: bool
+    missed: bool = False
+
+
+@dataclass
+class PageRequested(Event):
+    """A menu entry opens a page another module draws ("calllog:missed", ...)."""
+
+    page: str
+
 
 @dataclass
 class TimerFired(Event):

@@ -5,8 +5,10 @@ menu sits on top of whatever the phone is doing: keys that belong to calls (line
 speaker, headset, hold, the hook...) close it and go on to the phone, and a ringing call
 takes the screen, so a call is never lost because a menu was open.
 
-Pages: View status (Network, Lines, Software) and Diagnose (Keys, LCD, Lights, Sound);
-later features add their own pages to MAIN.
+Pages: Call history (its three lists are drawn and run by firmware/calllog.py), View
+status (Network, Lines, Software) and Diagnose (Keys, LCD, Lights, Sound); later features
+add their own pages to MAIN. An entry "module:page" asks that module for the page
+(PageRequested); a page with a `kind` belongs to its module, which takes its keys.
 """
 from __future__ import annotations
 
@@ -14,14 +16,19 @@ import logging
 from typing import Callable
 
 from firmware.bus import Bus
-from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, KeyPressed)
+from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, KeyPressed,
+                             PageRequested)
 from firmware.state import MenuPage, PhoneState
 
 log = logging.getLogger("deskphone.menu")
 
-# page key -> (title, [(entry label, page key or "diag:<test>")])
+# page key -> (title, [(entry label, page key, "diag:<test>" or "<module>:<page>")])
 TREE: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "main": ("Menu", [("View status", "status"), ("Diagnose", "diagnose")]),
+    "main": ("Menu", [("Call history", "calllog"), ("View status", "status"),
+                      ("Diagnose", "diagnose")]),
+    "calllog": ("Call history", [("Missed calls", "calllog:missed"),
+                                 ("Received calls", "calllog:received"),
+                                 ("Dialled numbers", "calllog:dialled")]),
     "status": ("View status", [("Network", "status.network"), ("Lines", "status.lines"),
                                ("Software", "status.software")]),
     "diagnose": ("Diagnose", [("Keys", "diag:keys"), ("LCD", "diag:lcd"),
@@ -75,6 +82,8 @@ class Menus:
         if screen == "ringing" or ev.key not in MENU_KEYS:
             self.close()              # a call key: the phone takes it from here
             return
+        if s.menu[-1].kind:
+            return                    # a module's page (a call list): that module's keys
         ev.consumed = True
         page = s.menu[-1]
         key = ev.key
@@ -100,5 +109,7 @@ class Menus:
         target = entries[index][1]
         if target.startswith("diag:"):
             self.bus.post(DiagnoseRequested(target[5:]))
+        elif ":" in target:
+            self.bus.post(PageRequested(target))
         else:
             self.open(target)

@@ -10,6 +10,7 @@ free, else the next free one (3 line keys = at most 3 calls, like the ES330).
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import re
@@ -17,12 +18,13 @@ import time
 from typing import Callable
 
 from firmware.bus import Bus, Timers
-from firmware.events import (CallIncoming, CallMediaChanged, CallProgressed, DialRequested,
-                             HookChanged, HookFlashed, KeyHeld, KeyPressed, SettingsChanged,
-                             TimerFired)
+from firmware.events import (CallEnded, CallIncoming, CallMediaChanged, CallProgressed,
+                             DialRequested, DtmfReceived, HookChanged, HookFlashed, KeyHeld,
+                             KeyPressed, SettingsChanged, TimerFired)
+from firmware.dialplan import Dialler, DigitMap, is_emergency
 from firmware.present import softkeys
 from firmware.settings import ACCOUNTS, Settings
-from firmware.sip import IncomingPolicy, SipEngine, host_of
+from firmware.sip import IncomingPolicy, SipEngine, host_of, split_uri
 from firmware.state import AudioDevice, Call, CallState, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.phone")
@@ -67,6 +69,12 @@ class Phone:
         self.bus, self.timers, self.sip, self.state = bus, timers, sip, state
         self.settings = settings
         self.save = save          # persist a settings change (DND soft key)
+        # features that want a say when the person hangs up (a 3-way conference): each
+        # returns True when it took care of the calls
+        self.hang_up_hooks: list[Callable[[], bool]] = []
+        self.line_hooks: list[Callable[[int], bool]] = []      # a line key, first refusal
+        self.place_hooks: list[Callable[[Call], bool]] = []    # a number about to go out
+        self.cancel_hooks: list[Callable[[], bool]] = []       # C with nothing to erase
         self._ending: set[int] = set()    # calls we hung up ourselves
         self._rejected: set[int] = set()  # incoming calls we refused (not "missed")
         self.KEYS: dict[str, Callable[[], None]] = {
@@ -88,6 +96,7 @@ class Phone:
         bus.on(CallIncoming, self.on_incoming)
         bus.on(CallProgressed, self.on_progress)
         bus.on(CallMediaChanged, self.on_media)
+        bus.on(DtmfReceived, self.on_dtmf)
         bus.on(TimerFired, self.on_timer)
         bus.on(SettingsChanged, self.on_settings)
         bus.on(DialRequested, self.on_dial_requested)
@@ -99,6 +108,11 @@ class Phone:
     def apply_settings(self) -> None:
         p = self.settings.phone
         s = self.state
+        dp = self.settings.dialplan
+        dm = DigitMap.parse(dp.digit_map) if dp.digit_map else None
+        self.dialler = Dialler(dm, dp.rules, p.emergency, p.send_key)
+        # a line without a server dials addresses (192*168*1*20): not "impossible"
+        self.dialler_p2p = Dialler(dm, dp.rules, p.emergency, p.send_key, ip_dialling=True)
         s.dnd = p.dnd
         s.missed_call_display = p.missed_call_display
         s.call_waiting_tone = p.call_waiting_tone
@@ -112,13 +126,21 @@ class Phone:
 
     def update_policy(self) -> None:
         """What the SIP thread answers to a new INVITE, without asking us (fast 180)."""
-        p = self.settings.phone
-        dnd_lines = frozenset(i for i in range(1, ACCOUNTS + 1)
-                              if self.settings.account[i].dnd)
-        self.sip.policy = IncomingPolicy(reject=p.dnd_code if p.dnd else 0,
-                                         reject_code=p.dnd_code, dnd_accounts=dnd_lines,
-                                         busy_when_in_call=not p.call_waiting,
-                                         max_calls=LINES)
+        st = self.settings
+        p, fw = st.phone, st.forward
+        server = st.account[p.default_account].server if st.account[p.default_account].enable \
+            else ""
+        self.sip.policy = IncomingPolicy(
+            dnd=p.dnd_code if p.dnd else 0, dnd_code=p.dnd_code,
+            dnd_accounts=frozenset(i for i in range(1, ACCOUNTS + 1) if st.account[i].dnd),
+            busy_when_in_call=not p.call_waiting, max_calls=LINES,
+            reject_code=p.reject_code, blacklist=p.blacklist,
+            ip_allow=tuple(ipaddress.ip_network(n, strict=False) for n in p.ip_allow)
+            if p.ip_strategy else (),
+            anon_reject=frozenset(i for i in range(1, ACCOUNTS + 1)
+                                  if st.account[i].anonymous_reject),
+            forward_always=target_uri(fw.always, server) or "" if fw.always else "",
+            forward_busy=target_uri(fw.busy, server) or "" if fw.busy else "")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -160,8 +182,10 @@ class Phone:
         self.state.calls.append(call)
         return call
 
-    def _remove(self, call: Call) -> None:
+    def _remove(self, call: Call, missed: bool = False) -> None:
         if call in self.state.calls:
+            if call.state not in (CallState.DIALING, CallState.ENDED):   # ENDED: told
+                self._call_ended(call, missed)
             self.state.calls.remove(call)
         if self.state.focus == call.id:
             self.state.focus = None
@@ -169,6 +193,10 @@ class Phone:
         if not self.state.calls:
             self.state.mute = False
             self.timers.cancel("phone.dial")
+
+    def _call_ended(self, call: Call, missed: bool = False) -> None:
+        """Tell whoever keeps records (firmware/calllog.py) that a call is over."""
+        self.bus.post(CallEnded(dataclasses.replace(call), bool(call.connected_at), missed))
 
     def settle(self) -> None:
         """After every batch of events: a lifted handset with nothing on it gets a fresh
@@ -200,7 +228,13 @@ class Phone:
             number, s.predial = s.predial, ""
             self.dial(number, line or s.predial_line)
             return
-        self.start_dialing(line or self.settings.phone.default_account)
+        p = self.settings.phone
+        if p.hotline and not s.calls:
+            if p.hotline_delay == 0:              # manual: immediate hot line
+                self.dial(p.hotline, line or p.default_account)
+                return
+            self.timers.start("phone.hotline", p.hotline_delay)   # delayed hot line
+        self.start_dialing(line or p.default_account)
 
     def start_dialing(self, line: int) -> None:
         line = self._free_line(line)
@@ -214,6 +248,10 @@ class Phone:
     def hang_up(self) -> None:
         """End what the active device is used for: the manual's 'Ending a Call' table."""
         s = self.state
+        self.timers.cancel("phone.hotline")
+        if any(hook() for hook in self.hang_up_hooks):
+            self._release_device()
+            return
         f = s.focused
         if f is not None:
             if f.state is CallState.HELD:
@@ -266,13 +304,12 @@ class Phone:
                 self.send()
                 return
             f.number += d
-            if self.settings.phone.dial_timeout:
-                self.timers.start("phone.dial", self.settings.phone.dial_timeout, f.id)
+            self._typed(f)
             return
         if f is not None and f.state in (CallState.CONNECTED, CallState.RINGBACK,
                                          CallState.CALLING):
             if f.state is CallState.CONNECTED or f.media:
-                self.sip.dtmf(f.id, d)
+                self.sip.dtmf(f.id, d, self.settings.phone.dtmf_mode)
             return
         if f is None and s.audio is AudioDevice.NONE and not s.ringing():
             if d == send_key and s.predial:
@@ -299,6 +336,8 @@ class Phone:
         if f is not None and f.state is CallState.DIALING:
             if f.number:
                 self.backspace()
+            elif any(hook() for hook in self.cancel_hooks):
+                return
             elif s.audio is not AudioDevice.HANDSET:
                 self.hang_up()
             return
@@ -346,7 +385,7 @@ class Phone:
 
     def key_line(self, line: int) -> None:
         s = self.state
-        if line > LINES:
+        if line > LINES or any(hook(line) for hook in self.line_hooks):
             return
         call = s.on_line(line)
         if call is None:
@@ -455,6 +494,9 @@ class Phone:
         self._place(call)
         return call
 
+    def on_dial_requested_number(self, number: str, line: int = 0) -> None:
+        self.on_dial_requested(DialRequested(number, line))
+
     def on_dial_requested(self, ev: DialRequested) -> None:
         s = self.state
         if s.audio is AudioDevice.NONE:
@@ -462,18 +504,60 @@ class Phone:
         s.predial = ""
         self.dial(ev.number, ev.line or self.settings.phone.default_account)
 
+    def _dialler(self, call: Call) -> Dialler:
+        acc = self.settings.account.get(call.account) if call.account else None
+        server = acc is not None and acc.enable and acc.server
+        return self.dialler if server else self.dialler_p2p
+
+    def _emergency_account(self, account: int) -> int:
+        """An emergency call goes out on any registered line (manual: always dials)."""
+        ok = (LineStatus.REGISTERED, LineStatus.DND)
+        if account and self.state.accounts[account - 1].status in ok:
+            return account
+        for a in self.state.accounts:
+            if a.status in ok:
+                return a.index
+        return account
+
+    def target_for(self, account: int, number: str) -> str | None:
+        """The URI `number` is called at on `account` (its server, or the secondary one
+        while the line is registered there)."""
+        acc = self.settings.account.get(account) if account else None
+        server = acc.server if acc is not None and acc.enable else ""
+        if acc is not None and acc.enable and self.state.accounts[account - 1].on_secondary:
+            server = acc.secondary_server
+        return target_uri(number, server)
+
+    def _typed(self, call: Call) -> None:
+        """After a key on the dial screen: the dial plan says wait, dial or refuse."""
+        self.timers.cancel("phone.dial")
+        decision = self._dialler(call).digits(call.number)
+        if decision.action == "reorder":
+            self._ended(call, 0, decision.reason)      # re-order tone, and why
+        elif decision.action == "dial" and decision.after == 0:
+            self.send()
+        else:
+            wait = decision.after if decision.after is not None else \
+                self.settings.phone.dial_timeout
+            if wait:
+                self.timers.start("phone.dial", wait, call.id)
+
     def _place(self, call: Call) -> None:
         s = self.state
-        acc = self.settings.account.get(call.account) if call.account else None
-        server = acc.server if acc is not None and acc.enable else ""
-        if acc is not None and acc.enable and s.accounts[call.account - 1].on_secondary:
-            server = acc.secondary_server
-        uri = target_uri(call.number, server)
         s.redial = call.number
+        decision = self._dialler(call).send(call.number)
+        if decision.action == "reorder":
+            self._ended(call, 0, decision.reason)
+            return
+        if is_emergency(call.number, self.settings.phone.emergency):
+            call.account = self._emergency_account(call.account)
+        uri = self.target_for(call.account, decision.number)
         if uri is None:
             self._ended(call, 0, "No server for this line: dial an IP address or sip: URI")
             return
         call.uri = uri
+        if any(hook(call) for hook in self.place_hooks):
+            return
         call.state = CallState.CALLING
         self.sip.make_call(call.id, call.account, uri)
 
@@ -500,6 +584,13 @@ class Phone:
         call.state = CallState.CONNECTED
         call.connected_at = self.now
         self.sip.answer(call.id, 200)
+
+    def redirect(self, call: Call, target: str) -> None:
+        """Send a ringing call elsewhere (302 Moved Temporarily): not a missed call."""
+        self._rejected.add(call.id)
+        self._ending.add(call.id)
+        self.sip.redirect(call.id, target)
+        self._remove(call)
 
     def reject(self) -> None:
         ringing = self.state.ringing()
@@ -612,6 +703,9 @@ class Phone:
         call.code = ev.code or call.code
         if ev.remote_name and not call.name:
             call.name = ev.remote_name
+        if ev.remote_uri and not call.number:      # a call that replaced another one
+            call.uri = ev.remote_uri
+            call.number = split_uri(ev.remote_uri)[2]
         if ev.state == "early" and call.direction == "out":
             call.state = CallState.RINGBACK
         elif ev.state == "confirmed":
@@ -625,13 +719,12 @@ class Phone:
         s = self.state
         mine = call.id in self._ending
         self._ending.discard(call.id)
-        if call.state is CallState.RINGING and call.id not in self._rejected:
-            s.missed += 1
+        missed = call.state is CallState.RINGING and call.id not in self._rejected
         self._rejected.discard(call.id)
         if mine or call.id != s.focus or s.audio is AudioDevice.NONE:
             if not mine and call.state in (CallState.CONNECTED, CallState.HELD):
                 s.notice = f"Line {call.line} ended by far end"
-            self._remove(call)
+            self._remove(call, missed)
             return
         if call.state in (CallState.CONNECTED, CallState.HELD):
             reason = "Call ended by far end"
@@ -650,6 +743,12 @@ class Phone:
         if self.state.audio is not AudioDevice.HANDSET:
             self.timers.start(f"phone.ended.{call.id}", self.settings.phone.ended_screen,
                               call.id)
+        self._call_ended(call)
+
+    def on_dtmf(self, ev: DtmfReceived) -> None:
+        call = self.state.call(ev.call)
+        if call is not None:
+            call.dtmf = (call.dtmf + ev.digit)[-32:]
 
     def on_media(self, ev: CallMediaChanged) -> None:
         call = self.state.call(ev.call)
@@ -664,6 +763,11 @@ class Phone:
         if ev.name == "phone.dial":
             f = s.focused
             if f is not None and f.id == ev.data and f.state is CallState.DIALING and f.number:
+                self.send()
+        elif ev.name == "phone.hotline":
+            f = s.focused
+            if f is not None and f.state is CallState.DIALING and not f.number:
+                f.number = self.settings.phone.hotline
                 self.send()
         elif ev.name.startswith("phone.ended."):
             call = s.call(ev.data)

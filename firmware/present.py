@@ -17,6 +17,10 @@ _NONE = ("", "")
 def softkeys(s: PhoneState) -> list[tuple[str, str]]:
     screen = s.screen()
     if screen == "menu":
+        if s.menu[-1].kind == "calllog":
+            if s.menu[-1].items:
+                return [("Dial", "dial"), ("Delete", "delete"), _NONE, ("Back", "back")]
+            return [_NONE, _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].text:
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         return [("Enter", "enter"), _NONE, _NONE, ("Back", "back")]
@@ -31,13 +35,22 @@ def softkeys(s: PhoneState) -> list[tuple[str, str]]:
     if screen == "predial":
         return [("Send", "send"), ("<-", "backspace"), _NONE, ("Cancel", "cancel")]
     if screen == "dialing":
+        if s.transfer is not None:
+            return [("Send", "send"), ("Consult", "bxfer") if s.blind else ("B Xfer", "bxfer"),
+                    ("<-", "backspace"), ("Cancel", "xcancel")]
         return [("Send", "send"), ("<-", "backspace"), _NONE, ("End", "end")]
     if screen == "calling":
+        if s.transfer is not None:
+            return [_NONE, ("Xfer", "xfer"), _NONE, ("End", "end")]
         return [_NONE, _NONE, _NONE, ("End", "end")]
     if screen == "ringing":
         return [("Answer", "answer"), ("Reject", "reject"), _NONE, _NONE]
     if screen == "talking":
-        return [("Hold", "hold"), _NONE, _NONE, ("End", "end")]
+        if len(s.conference) >= 2:
+            return [_NONE, _NONE, _NONE, ("End", "end")]
+        if s.transfer is not None:
+            return [("Xfer", "xfer"), ("Conf", "conf"), _NONE, ("End", "end")]
+        return [("Hold", "hold"), ("Xfer", "xfer"), ("Conf", "conf"), ("End", "end")]
     if screen == "held":
         return [("Resume", "resume"), _NONE, ("NewCall", "newcall"), ("End", "end")]
     if screen == "ended":
@@ -149,15 +162,20 @@ def route(s: PhoneState) -> str:
     return "speaker" if tone(s) == "ring" else "none"
 
 
-def audio_path(s: PhoneState) -> tuple[int | None, bool]:
-    """(call whose audio the person hears and speaks into, microphone muted)."""
+def audio_path(s: PhoneState) -> tuple[tuple[int, ...], bool]:
+    """(calls whose audio the person hears and speaks into, microphone muted): the focused
+    call, or every call of a 3-way conference (mixed, each hears the other)."""
+    if s.audio is AudioDevice.NONE:
+        return (), s.mute
+    conf = tuple(c.id for c in s.calls if c.id in s.conference
+                 and c.state is CallState.CONNECTED)
+    if len(conf) >= 2:
+        return conf, s.mute
     f = s.focused
-    if f is None or s.audio is AudioDevice.NONE:
-        return None, s.mute
-    if f.state is CallState.CONNECTED or (f.state in (CallState.CALLING, CallState.RINGBACK)
-                                          and f.media):
-        return f.id, s.mute
-    return None, s.mute
+    if f is not None and (f.state is CallState.CONNECTED or (
+            f.state in (CallState.CALLING, CallState.RINGBACK) and f.media)):
+        return (f.id,), s.mute
+    return (), s.mute
 
 
 def volume(s: PhoneState) -> float:

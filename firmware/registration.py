@@ -187,7 +187,8 @@ class Registration:
         s = line.settings
         return AccountSpec(user=s.user, auth_user=s.auth_user, password=s.password,
                            display_name=s.display_name, registrar=line.server,
-                           proxy=s.outbound_proxy, expires=line.expires)
+                           proxy=s.outbound_proxy, expires=line.expires,
+                           anonymous=s.anonymous)
 
     def _begin(self, i: int) -> None:
         s = self.settings.account[i]

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import tomli_w
 
+from firmware.dialplan import check_digit_map, check_rule
 from firmware.errors import SettingError, SettingsInvalid
 
 log = logging.getLogger(__name__)
@@ -126,11 +127,11 @@ class SipSettings:
     user_agent: str = setting("", "User-Agent header; empty = deskphone/<version>", check=_text)
     prack: str = setting("supported", "reliable provisional responses (RFC 3262): off, "
                          "supported (used when the far end asks), required",
-                         choices=("off", "supported", "required"))
+                         choices=("off", "supported", "required"), restart=True)
     session_timers: bool = setting(False, "refresh calls with session timers (RFC 4028; off "
-                                   "by default, LP-388)")
+                                   "by default, LP-388)", restart=True)
     session_expires: int = setting(1800, "session timer interval, seconds", min=90,
-                                   max=86400)
+                                   max=86400, restart=True)
 
 
 @dataclass
@@ -222,9 +223,9 @@ class ForwardSettings:
 @dataclass
 class DialplanSettings:
     digit_map: str = setting("", "digit map (Cisco/Linksys style, e.g. (*xx|[2-9]xxx|"
-                             "9[2-9]xxxxxx|0.)); empty = none", check=_text)
-    rules: tuple = setting((), "dial rules (see README): prefix, insert, delete, IP",
-                           check=_text)
+                             "9[2-9]xxxxxx|0.)); empty = none", check=check_digit_map)
+    rules: tuple = setting((), "dial rules, e.g. \"prefix=9 delete=1\", \"prefix=8 "
+                           "ip=192.168.1.20\" (README: Dial plan)", check=check_rule)
 
 
 @dataclass

@@ -13,6 +13,8 @@ keeps up to date, so nothing of ours sits between the INVITE and the 180.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import ipaddress
 import itertools
 import logging
 import queue
@@ -27,8 +29,9 @@ import pjsua2 as pj
 
 from firmware import pjc
 from firmware.errors import SipError
-from firmware.events import (CallIncoming, CallMediaChanged, CallProgressed, DtmfReceived,
-                             Event, RegistrationChanged, RegistrationStarted)
+from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, CallProgressed,
+                             CallRefused, CallTransferProgressed, CallTransferred,
+                             DtmfReceived, Event, RegistrationChanged, RegistrationStarted)
 
 log = logging.getLogger("deskphone.sip")
 trace = logging.getLogger("deskphone.sip.trace")
@@ -47,6 +50,9 @@ class SipConfig:
     user_agent: str = ""
     trace: bool = False
     null_audio: bool = True     # no sound device (sim board, x86 wheel)
+    prack: str = "supported"    # off | supported | required (RFC 3262)
+    session_timers: bool = False
+    session_expires: int = 1800
     sound_device: str = ""      # ALSA device name (board [audio] device); "" = default
 
 
@@ -59,6 +65,7 @@ class AccountSpec:
     registrar: str = ""         # host[:port]; empty = no registration (P2P line)
     proxy: str = ""
     expires: int = 3600
+    anonymous: bool = False     # outgoing calls hide who we are (RFC 3323)
 
     @property
     def domain(self) -> str:
@@ -67,13 +74,70 @@ class AccountSpec:
 
 @dataclass
 class IncomingPolicy:
-    """How the SIP thread answers a new INVITE before the Phone sees it."""
+    """How the SIP thread answers a new INVITE before the Phone sees it (a fast 180, or a
+    refusal, or a redirect), from settings the Phone keeps up to date. `decide` is pure."""
 
-    reject: int = 0            # non-zero: refuse every new call with this status (DND)
-    reject_code: int = 486     # for calls to a line in DND
+    dnd: int = 0               # non-zero: refuse every new call with this status (DND)
+    dnd_code: int = 486        # for calls to a line in DND
     dnd_accounts: frozenset = frozenset()
     busy_when_in_call: bool = False   # call waiting off
     max_calls: int = 3         # one per line key
+    reject_code: int = 486     # blacklisted callers
+    blacklist: tuple = ()      # numbers, or prefixes ending in *
+    ip_allow: tuple = ()       # ipaddress networks; empty = everyone (IP strategy off)
+    anon_reject: frozenset = frozenset()   # accounts refusing hidden callers
+    forward_always: str = ""   # sip: URI, or ""
+    forward_busy: str = ""
+
+    def decide(self, *, account: int, calls: int, caller: str, anonymous: bool,
+               source_ip: str) -> tuple[int, str]:
+        """(SIP status, redirect target). 180 = ring; 302 = forward to target."""
+        if self.ip_allow and not _ip_in(source_ip, self.ip_allow):
+            return 403, ""
+        if self.blacklist and _listed(caller, self.blacklist):
+            return self.reject_code, ""
+        if account in self.anon_reject and anonymous:
+            return 433, ""                     # Anonymity Disallowed (RFC 5079)
+        if self.forward_always:
+            return 302, self.forward_always
+        refused = self.dnd or (self.dnd_code if account in self.dnd_accounts else 0)
+        busy = calls >= self.max_calls or (self.busy_when_in_call and calls > 0)
+        if (refused or busy) and self.forward_busy:
+            return 302, self.forward_busy
+        return (refused or (486 if busy else 180)), ""
+
+    @property
+    def reads_invite(self) -> bool:
+        """Does deciding need the INVITE's From and Privacy headers?"""
+        return bool(self.blacklist or self.anon_reject)
+
+
+def _contact(op, target: str) -> None:
+    """A 302's Contact: the forward target (pjsua would put our own there)."""
+    h = pj.SipHeader()
+    h.hName, h.hValue = "Contact", f"<{target}>"
+    op.txOption.headers.append(h)
+
+
+def _listed(number: str, patterns) -> bool:
+    for p in patterns:
+        if p.endswith("*") and number.startswith(p[:-1]) or number == p:
+            return True
+    return False
+
+
+def _ip_in(ip: str, nets) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in nets)
+
+
+def is_anonymous(headers: dict, number: str) -> bool:
+    privacy = headers.get("privacy", "").lower()
+    return (number.lower() in ("anonymous", "unknown", "") or "id" in privacy.split(";")
+            or "anonymous.invalid" in headers.get("from", "").lower())
 
 
 def host_of(server: str) -> str:
@@ -201,8 +265,12 @@ class _Call(pj.Call):
     def __init__(self, engine: SipEngine, acc: _Account, call_id: int, pj_id=pj.PJSUA_INVALID_ID):
         super().__init__(acc, pj_id)
         self.engine = engine
+        self.account = acc
         self.cid = call_id
         self.audio: pj.AudioMedia | None = None
+        self.redirects: list[str] = []
+        self.stopped = ""          # why we stopped following redirects
+        self.digits: pj.ToneGenerator | None = None     # in-band DTMF, made when needed
 
     def onCallState(self, prm):
         self.engine._guard(self._state)
@@ -216,8 +284,11 @@ class _Call(pj.Call):
         ci = self.getInfo()
         state = self._STATES.get(ci.state, "calling")
         name, uri, _ = split_uri(ci.remoteUri)
-        self.engine.post(CallProgressed(self.cid, state, ci.lastStatusCode, ci.lastReason,
-                                        uri, name))
+        reason = ci.lastReason
+        if state == "disconnected" and 300 <= ci.lastStatusCode < 400 and self.redirects:
+            reason = self.stopped or "Forwarding loop"   # pjsip tries a target only once
+        self.engine.post(CallProgressed(self.cid, state, ci.lastStatusCode, reason, uri,
+                                        name))
         if state == "disconnected":
             self.engine._forget(self)
 
@@ -241,6 +312,52 @@ class _Call(pj.Call):
 
     def onDtmfDigit(self, prm):
         self.engine._guard(lambda: self.engine.post(DtmfReceived(self.cid, prm.digit)))
+
+    # -- forwarding and transfer ---------------------------------------------------------
+
+    MAX_REDIRECTS = 5
+
+    def onCallRedirected(self, prm):
+        """A 3xx: follow it, but not round a forwarding loop and not forever."""
+        try:
+            return self._redirected(prm.targetUri)
+        except Exception:  # noqa: BLE001 - never into C++
+            log.exception("redirect")
+            return pj.PJSIP_REDIRECT_STOP
+
+    def _redirected(self, target: str):
+        if target in self.redirects or len(self.redirects) >= self.MAX_REDIRECTS:
+            self.stopped = ("Forwarding loop" if target in self.redirects
+                            else "Forwarded too often")
+            log.warning("call %d: not following the redirect to %s: %s", self.cid, target,
+                        self.stopped)
+            return pj.PJSIP_REDIRECT_STOP
+        self.redirects.append(target)
+        log.info("call %d: forwarded to %s", self.cid, target)
+        return pj.PJSIP_REDIRECT_ACCEPT
+
+    def onCallTransferStatus(self, prm):
+        """What the transfer target said (NOTIFY of our REFER)."""
+        self.engine._guard(lambda: self.engine.post(CallTransferProgressed(
+            self.cid, prm.statusCode, prm.reason, bool(prm.finalNotify))))
+        prm.cont = True
+
+    def onCallTransferRequest(self, prm):
+        """The far end transfers us (REFER): pjsua calls the target on a new Call."""
+        self.engine._guard(lambda: self._successor(
+            prm, prm.dstUri, split_uri(self.getInfo().remoteUri)[1]))
+
+    def _successor(self, prm, target: str, by: str) -> None:
+        """The _Call object pjsua will use for the call that takes this one's place."""
+        engine = self.engine
+        new = _Call(engine, self.account, engine.new_call_id())
+        engine.calls[new.cid] = new
+        prm.newCall = new
+        engine.post(CallTransferred(self.cid, new.cid, target, by))
+
+    def onCallReplaceRequest(self, prm):
+        """An INVITE with Replaces for this call (attended transfer): it takes over."""
+        self.engine._guard(self._successor, prm, "", "")
 
 
 # --- the audio bridge: who hears what -----------------------------------------------------
@@ -266,7 +383,7 @@ class _Media:
         self.tone: pj.ToneGenerator | None = None
         self.tone_name: str | None = None
         self.mic: pj.ToneGenerator | None = None
-        self.call_id: int | None = None
+        self.call_ids: tuple[int, ...] = ()    # the call, or the calls of a conference
         self.mute = False
         self.gain = 1.0            # volume of everything the person hears
         # (source port, sink port) -> (source media, sink media)
@@ -277,12 +394,12 @@ class _Media:
         pairs = []
         if self.tone is not None:
             pairs += [(self.tone, s) for s in self.sinks]
-        call = self.engine.calls.get(self.call_id) if self.call_id is not None else None
-        if call is not None and call.audio is not None:
-            pairs += [(call.audio, s) for s in self.sinks]
-            if not self.mute:
-                mics = self.sources + ([self.mic] if self.mic is not None else [])
-                pairs += [(m, call.audio) for m in mics]
+        calls = [self.engine.calls.get(i) for i in self.call_ids]
+        ports = [c.audio for c in calls if c is not None and c.audio is not None]
+        mics = [] if self.mute else self.sources + ([self.mic] if self.mic is not None else [])
+        for port in ports:
+            pairs += [(port, s) for s in self.sinks] + [(m, port) for m in mics]
+            pairs += [(port, other) for other in ports if other is not port]   # 3-way
         return {(a.getPortId(), b.getPortId()): (a, b) for a, b in pairs}
 
     def refresh(self) -> None:
@@ -522,11 +639,19 @@ class SipEngine:
             mt.boundAddress = self.config.bind
         return mt
 
-    def _account_config(self, spec: AccountSpec | None) -> pj.AccountConfig:
+    def _account_config(self, spec: AccountSpec | None, *,
+                        anonymous: bool = False) -> pj.AccountConfig:
+        c = self.config
         a = pj.AccountConfig()
         a.mediaConfig.transportConfig = self._media_config()
         a.sipConfig.transportId = self._transport
-        a.callConfig.timerUse = 0          # session timers off by default (LP-388)
+        # session timers off unless asked (LP-388: on by default they misbehaved)
+        a.callConfig.timerUse = (pj.PJSUA_SIP_TIMER_OPTIONAL if c.session_timers
+                                 else pj.PJSUA_SIP_TIMER_INACTIVE)
+        a.callConfig.timerSessExpiresSec = c.session_expires
+        a.callConfig.prackUse = {"off": pj.PJSUA_100REL_NOT_USED,
+                                 "supported": pj.PJSUA_100REL_OPTIONAL,
+                                 "required": pj.PJSUA_100REL_MANDATORY}[c.prack]
         a.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
         a.natConfig.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
         a.regConfig.retryIntervalSec = 0   # firmware.registration decides retries
@@ -540,6 +665,9 @@ class SipEngine:
         host = spec.domain or self.local_host
         name = spec.display_name.replace('"', "")
         a.idUri = (f'"{name}" <sip:{spec.user}@{host}>' if name else f"sip:{spec.user}@{host}")
+        if anonymous:              # RFC 3323: an anonymous From, no registration
+            a.idUri = '"Anonymous" <sip:anonymous@anonymous.invalid>'
+            spec = dataclasses.replace(spec, registrar="")
         if spec.registrar:
             a.regConfig.registrarUri = sip_uri(spec.registrar)
             a.regConfig.timeoutSec = spec.expires
@@ -638,35 +766,49 @@ class SipEngine:
         belong to a new call that the destructor would hang up)."""
         self.calls.pop(call.cid, None)
         call.audio = None
+        if call.digits is not None:
+            call.digits.stop()
+            self._dead.append(call.digits)
+            call.digits = None
         if self.media is not None:
             self.media.refresh()
 
     # -- incoming calls ------------------------------------------------------------------
 
     def _incoming(self, acc: _Account, prm) -> None:
-        """Answer 180 (or refuse) first; read the INVITE afterwards."""
+        """Answer 180 (or refuse, or redirect) first; read the rest of the INVITE after."""
         cid = self.new_call_id()
         msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
         pol = self.policy
-        busy = len(self.calls) >= pol.max_calls or (pol.busy_when_in_call and self.calls)
-        code = (pol.reject or (pol.reject_code if acc.index in pol.dnd_accounts else 0)
-                or (486 if busy else 180))
+        headers = parse_headers(msg) if pol.reads_invite else {}
+        number = split_uri(headers.get("from", ""))[2] if headers else ""
+        code, target = pol.decide(account=acc.index, calls=len(self.calls), caller=number,
+                                  anonymous=bool(headers) and is_anonymous(headers, number),
+                                  source_ip=source.rpartition(":")[0].strip("[]"))
         self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)
         op = pj.CallOpParam()
         op.statusCode = code
-        if code != 180:
+        if code == 302:
+            _contact(op, target)
+            call.answer(op)
+        elif code != 180:
             call.hangup(op)
         else:
             call.answer(op)
         # pjsip sends the answer when this callback returns: read the INVITE after that
-        self._later.append(lambda: self._announce(cid, acc.index, code, msg, source))
+        self._later.append(lambda: self._announce(cid, acc.index, code, msg, source, target))
 
-    def _announce(self, cid: int, account: int, code: int, msg: str, source: str) -> None:
+    def _announce(self, cid: int, account: int, code: int, msg: str, source: str,
+                  target: str) -> None:
         headers = parse_headers(msg)
         name, uri, number = split_uri(headers.get("from", ""))
-        if code != 180:
+        if code == 302:
+            log.info("INVITE from %s forwarded to %s", uri, target)
+            self.post(CallForwarded(account, uri, name, number, target))
+        elif code != 180:
             log.info("INVITE from %s refused with %d", uri, code)
+            self.post(CallRefused(account, uri, name, number, code))
         elif cid in self.calls:             # not cancelled meanwhile
             self.post(CallIncoming(cid, account, uri, name, number, headers, source))
 
@@ -681,6 +823,12 @@ class SipEngine:
         A new registrar, user or proxy gets a fresh pjsua account (a modified one keeps
         sending REGISTERs to the old server); calls in progress are not touched.
         """
+        twin = self.accounts.get(self.ANON + index)
+        if twin is not None and (spec is None or not spec.anonymous):
+            twin = self.accounts.pop(self.ANON + index)
+            twin.spec = None
+            twin.shutdown()
+            del twin
         acc = self.accounts.get(index)
         if acc is not None and (spec is None or (acc.spec.registrar, acc.spec.user,
                                                  acc.spec.proxy) != (spec.registrar, spec.user,
@@ -741,16 +889,41 @@ class SipEngine:
 
     def _make_call(self, call_id: int, account: int, uri: str) -> None:
         acc = self.accounts.get(account) or self.accounts[0]
+        op = pj.CallOpParam(True)
+        if acc.spec is not None and acc.spec.anonymous:
+            acc = self._anonymous(account)
+            privacy = pj.SipHeader()
+            privacy.hName, privacy.hValue = "Privacy", "id"
+            op.txOption.headers.append(privacy)
         call = _Call(self, acc, call_id)
         self.calls[call_id] = call
         try:
-            call.makeCall(uri, pj.CallOpParam(True))
+            call.makeCall(uri, op)
         except pj.Error as e:
             self.calls.pop(call_id, None)   # never got a pjsua slot: safe to drop
             reason = e.reason or e.info()
             if e.status in (171039, 171036) or "URI" in reason:   # PJSIP_EINVALIDURI & co
                 reason = f"cannot call '{uri}': not a valid address"
             self.post(CallProgressed(call_id, "disconnected", 0, reason, uri, ""))
+
+    ANON = 100       # accounts[ANON + i]: the anonymous twin of line i
+
+    def _anonymous(self, index: int) -> _Account:
+        """The twin of account `index` that calls as "Anonymous" (same server, same
+        credentials for the proxy's challenge, no registration)."""
+        spec = self.accounts[index].spec
+        twin = self.accounts.get(self.ANON + index)
+        if twin is None or twin.spec != spec:
+            if twin is not None:
+                twin = self.accounts.pop(self.ANON + index)
+                twin.spec = None
+                twin.shutdown()
+                del twin
+            twin = _Account(self, self.ANON + index)
+            twin.create(self._account_config(spec, anonymous=True))
+            twin.spec = spec
+            self.accounts[self.ANON + index] = twin
+        return twin
 
     def answer(self, call_id: int, code: int = 200):
         return self.submit(self._answer, call_id, code)
@@ -762,6 +935,18 @@ class SipEngine:
         op = pj.CallOpParam(True)
         op.statusCode = code
         call.answer(op)
+
+    def redirect(self, call_id: int, target: str):
+        """Answer a ringing call 302 Moved Temporarily, Contact: target."""
+        return self.submit(self._redirect, call_id, target)
+
+    def _redirect(self, call_id: int, target: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            op = pj.CallOpParam(True)
+            op.statusCode = 302
+            _contact(op, target)
+            call.answer(op)
 
     def hangup(self, call_id: int, code: int = 0):
         return self.submit(self._hangup, call_id, code)
@@ -789,20 +974,69 @@ class SipEngine:
             op.opt.flag = pj.PJSUA_CALL_UNHOLD
             call.reinvite(op)
 
-    def dtmf(self, call_id: int, digits: str):
-        return self.submit(self._dtmf, call_id, digits)
+    def dtmf(self, call_id: int, digits: str, mode: str = "rfc2833"):
+        """Send keys in a call: rfc2833 (RTP events), info (SIP INFO), inband (tones in
+        the audio), auto (RTP events when the far end takes them, else tones)."""
+        return self.submit(self._dtmf, call_id, digits, mode)
 
-    def _dtmf(self, call_id: int, digits: str) -> None:
+    def _dtmf(self, call_id: int, digits: str, mode: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        if mode == "info":
+            prm = pj.CallSendDtmfParam()
+            prm.method, prm.digits, prm.duration = pj.PJSUA_DTMF_METHOD_SIP_INFO, digits, 160
+            call.sendDtmf(prm)
+            return
+        if mode in ("rfc2833", "auto"):
+            try:
+                call.dialDtmf(digits)
+                return
+            except pj.Error:
+                if mode == "rfc2833":
+                    raise
+        self._inband(call, digits)
+
+    def _inband(self, call: _Call, digits: str) -> None:
+        if call.audio is None:
+            return
+        if call.digits is None:
+            call.digits = pj.ToneGenerator()
+            call.digits.createToneGenerator(16000, 1)
+            call.digits.startTransmit(call.audio)
+        dv = pj.ToneDigitVector()
+        for d in digits:
+            td = pj.ToneDigit()
+            td.digit, td.on_msec, td.off_msec, td.volume = d, 120, 60, 0
+            dv.append(td)
+        call.digits.playDigits(dv)
+
+    def transfer(self, call_id: int, target: str):
+        """Blind transfer: REFER the far end to `target`."""
+        return self.submit(self._transfer, call_id, target)
+
+    def _transfer(self, call_id: int, target: str) -> None:
         call = self.calls.get(call_id)
         if call is not None:
-            call.dialDtmf(digits)
+            call.xfer(target, pj.CallOpParam(True))
 
-    def audio(self, call_id: int | None, mute: bool):
-        """Which call the microphone and earpiece belong to."""
-        return self.submit(self._audio, call_id, mute)
+    def transfer_to_call(self, call_id: int, other_id: int):
+        """Attended transfer: REFER the far end of `call_id` to the far end of `other_id`
+        (with Replaces), so they talk to each other."""
+        return self.submit(self._transfer_to_call, call_id, other_id)
 
-    def _audio(self, call_id, mute) -> None:
-        self.media.call_id, self.media.mute = call_id, mute
+    def _transfer_to_call(self, call_id: int, other_id: int) -> None:
+        call, other = self.calls.get(call_id), self.calls.get(other_id)
+        if call is not None and other is not None:
+            call.xferReplaces(other, pj.CallOpParam(True))
+
+    def audio(self, call_ids: tuple[int, ...], mute: bool):
+        """Which calls the microphone and earpiece belong to (two: a 3-way conference,
+        mixed in pjsip's bridge)."""
+        return self.submit(self._audio, tuple(call_ids), mute)
+
+    def _audio(self, call_ids: tuple[int, ...], mute: bool) -> None:
+        self.media.call_ids, self.media.mute = call_ids, mute
         self.media.refresh()
 
     def tone(self, name: str | None):

@@ -83,6 +83,8 @@ class Call:
     reason: str = ""            # why it ended / failed, as a person reads it
     remote_hold: bool = False   # the far end put us on hold
     media: bool = False         # audio flows (early media counts)
+    transferring: bool = False  # blind-transferred away; kept until the target answers
+    dtmf: str = ""              # keys the far end sent in this call
 
 
 @dataclass
@@ -92,6 +94,8 @@ class MenuPage:
     items: list[str]            # entries to choose from, or the lines of a text page
     index: int = 0              # the cursor (a list) or the first line shown (a text page)
     text: bool = False          # a page to read, not to choose from
+    kind: str = ""              # "": a menu of firmware/menu.py; "calllog": a call list
+    data: list = field(default_factory=list)   # per entry, for the page's drawer (call times)
 
 
 @dataclass
@@ -101,6 +105,9 @@ class PhoneState:
     accounts: list[Account] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     focus: int | None = None    # id of the call the audio path belongs to
+    conference: list[int] = field(default_factory=list)   # calls mixed in a 3-way call
+    transfer: int | None = None  # the call being transferred (held) while we dial/consult
+    blind: bool = False          # that transfer goes out blind (B Xfer soft key)
     offhook: bool = False       # handset lifted from the cradle
     audio: AudioDevice = AudioDevice.NONE
     headset_mode: bool = False  # headset key LED: calls use the headset
@@ -154,7 +161,9 @@ class PhoneState:
             calls=[dataclasses.replace(c) for c in self.calls],
             errors=list(self.errors),
             volumes=dict(self.volumes),
-            menu=[dataclasses.replace(p, items=list(p.items)) for p in self.menu],
+            menu=[dataclasses.replace(p, items=list(p.items), data=list(p.data))
+                  for p in self.menu],
+            conference=list(self.conference),
         )
 
     def screen(self) -> str:
@@ -171,7 +180,7 @@ class PhoneState:
             return "menu"
         if f is not None:
             return CALL_SCREEN[f.state]
-        if any(c.state is CallState.HELD for c in self.calls):
+        if any(c.state is CallState.HELD and not c.transferring for c in self.calls):
             return "held"
         if self.predial:
             return "predial"

@@ -10,29 +10,8 @@ from __future__ import annotations
 import time
 
 from tests import audio
+from tests.helpers import call_states, connect, idle, talking
 from tests.peers.sipp import Sipp
-
-
-def talking(s: dict) -> bool:
-    return bool(s["calls"]) and s["calls"][0]["state"] == "connected" and s["audio"] != "none"
-
-
-def idle(s: dict) -> bool:
-    return not s["calls"] and s["audio"] == "none"
-
-
-def call_states(s: dict) -> dict[int, str]:
-    return {c["line"]: c["state"] for c in s["calls"]}
-
-
-def connect(a, b, number: str = "1002"):
-    """a dials `number` with the handset, b answers by lifting its handset."""
-    a.hook(True)
-    a.keys(number + "#")
-    b.wait(lambda s: s["screen"] == "ringing", what="ringing")
-    b.hook(True)
-    a.wait(talking, what="a talking")
-    b.wait(talking, what="b talking")
 
 
 # --- placing a call ---------------------------------------------------------------------
@@ -435,3 +414,54 @@ def test_dnd_on_one_line_refuses_only_calls_to_that_line(phones, kamailio):
     a.wait(idle)
     a.dial("1002")
     b.wait(lambda s: s["screen"] == "ringing")
+
+
+# --- dial plan ------------------------------------------------------------------------------
+
+def test_a_complete_digit_map_match_dials_at_once(phones):
+    a = phones.start("1001", settings={"dialplan.digit_map": "(1xxx|9[2-9]xxxxxx)",
+                                       "phone.dial_timeout": 0})
+    b = phones.start("1002")
+    a.hook(True)
+    a.keys("1002")                                 # no #, no timeout: the map says go
+    b.wait(lambda s: s["screen"] == "ringing")
+
+
+def test_an_impossible_number_gives_re_order_at_once(phones):
+    a = phones.start("1001", settings={"dialplan.digit_map": "(1xxx|9[2-9]xxxxxx)"})
+    a.hook(True)
+    a.keys("5")
+    s = a.wait(lambda s: s["screen"] == "ended")
+    assert s["tone"] == "reorder" and "No such number" in a.screen()
+
+
+def test_a_dial_rule_rewrites_the_number(phones):
+    a = phones.start("1001", settings={"dialplan.rules": ["prefix=0 delete=1"]})
+    b = phones.start("1002")
+    a.hook(True)
+    a.keys("01002#")                               # an outside-line 0, taken off
+    s = b.wait(lambda s: s["screen"] == "ringing")
+    assert s["calls"][0]["number"] == "1001"
+
+
+def test_a_digit_map_with_a_syntax_error_is_refused_with_the_position(phones):
+    a = phones.start("1001", settings={"dialplan.digit_map": "(1xxx)"})
+    code, body = a.status("PATCH", "/api/settings", {"dialplan.digit_map": "(1xx[9-2]x)"})
+    assert code == 400 and "position" in body["errors"][0]["reason"]
+    assert a.request("GET", "/api/settings")["settings"]["dialplan.digit_map"] == "(1xxx)"
+
+
+def test_emergency_numbers_go_out_on_a_registered_line(phones, kamailio):
+    """Line 1 (the default) is not registered; 112 still goes out, on line 2."""
+    from tests.peers.kamailio import DEFAULT_USERS
+    a = phones.start("1001", account={"server": "127.0.0.1:9", "password": "x"},
+                     wait_registered=False,
+                     accounts={2: {"user": "1004", "password": DEFAULT_USERS["1004"],
+                                   "server": kamailio.addr}},
+                     settings={"phone.emergency": ["112", "1003"]})
+    c = phones.start("1003")                       # stands in for the emergency desk
+    a.wait_registered(2)
+    a.hook(True)
+    a.keys("1003")                                 # no # needed: emergency dials at once
+    s = c.wait(lambda s: s["screen"] == "ringing")
+    assert s["calls"][0]["number"] == "1004"

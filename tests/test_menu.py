@@ -24,7 +24,8 @@ def lit(p) -> dict:
 def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
     phone.key("menu")
     text = phone.wait_screen("Menu")
-    assert "> 1 View status" in text and "2 Diagnose" in text and "Enter Back" in text
+    assert "> 1 Call history" in text and "2 View status" in text and "3 Diagnose" in text
+    assert "Enter Back" in text
     phone.key("cancel")
     phone.wait(lambda s: s["screen"] == "idle")
     phone.key("ok")                                        # OK on the standby screen too
@@ -33,7 +34,7 @@ def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
 
 def test_view_status_shows_the_lines_and_the_software(phone):
     phone.key("menu")
-    phone.key("1")                                          # a digit picks an entry
+    phone.key("2")                                          # a digit picks an entry
     phone.wait_screen("View status")
     phone.key("down")
     phone.key("ok")
@@ -71,7 +72,7 @@ def test_lifting_the_handset_in_the_menu_gives_dial_tone(phone):
 def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
     with PhoneProcess(tmp_path / "b", account={"user": "1002"}) as b:
         phone.key("menu")
-        phone.key("2")
+        phone.key("3")
         phone.wait_screen("Diagnose")
         b.dial(phone.uri("1001"))
         s = phone.wait(lambda s: s["screen"] == "ringing")
@@ -82,7 +83,7 @@ def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
 
 def test_diagnose_keys_shows_each_key_and_c_twice_exits(phone):
     phone.key("menu")
-    phone.key("2")
+    phone.key("3")
     phone.key("1")                                         # Diagnose > Keys
     phone.wait_screen("Keys test")
     phone.key("hold")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import calendar
 
-from firmware.state import Account, AudioDevice, Call, CallState, LineStatus, PhoneState
+from firmware.state import (Account, AudioDevice, Call, CallState, LineStatus, MenuPage,
+                            PhoneState)
 
 NOW = float(calendar.timegm((2024, 6, 3, 14, 5, 0)))   # Mon 03 Jun 2024 14:05:00 UTC
 MONO = 5000.0
@@ -90,4 +91,8 @@ def states() -> dict[str, PhoneState]:
         "ended_not_found": _state(calls=[_call(1, CallState.ENDED, number="1999", code=404,
                                                reason="Not found (404)")], focus=1,
                                   offhook=True, audio=AudioDevice.HANDSET),
+        "call_list": _state(menu=[MenuPage(
+            "calllog.missed", "Missed calls", kind="calllog", index=1,
+            items=["Alice Smith", "Maximilian Mustermann-Schmidt", "1002", "+4930123456789"],
+            data=[NOW - 300, NOW - 2400, NOW - 2 * 86400 - 3600, NOW - 20 * 86400])]),
     }

@@ -371,7 +371,10 @@ def _predial(c: _Canvas, s: PhoneState) -> None:
 
 def _dialing(c: _Canvas, s: PhoneState, call: Call) -> None:
     _status_bar(c, s, call.line, call.account)
-    _title(c, "Enter number")
+    if s.transfer is not None:
+        _title(c, "Blind transfer to" if s.blind else "Transfer to")
+    else:
+        _title(c, "Enter number")
     _digits(c, call.number)
     _info(c, s, _others(s, call))
 
@@ -395,8 +398,17 @@ def _ringing(c: _Canvas, s: PhoneState, call: Call) -> None:
 
 def _talking(c: _Canvas, s: PhoneState, call: Call) -> None:
     _status_bar(c, s, call.line, call.account)
-    _title(c, "Held by far end" if call.remote_hold else "Talking",
-          _duration(s.mono - call.connected_at) if call.connected_at else "")
+    conf = [o for o in s.calls if o.id in s.conference]
+    if len(conf) >= 2:                       # 3-way: both far ends, one under the other
+        first = min(o.connected_at for o in conf if o.connected_at) if any(
+            o.connected_at for o in conf) else 0
+        _title(c, "Conference", _duration(s.mono - first) if first else "")
+        _party(c, _who(conf[0])[0], _who(conf[1])[0])
+        _info(c, s, "")
+        return
+    title = "Held by far end" if call.remote_hold else (
+        "Consult transfer" if s.transfer is not None and call.id != s.transfer else "Talking")
+    _title(c, title, _duration(s.mono - call.connected_at) if call.connected_at else "")
     _party(c, *_who(call))
     _info(c, s, _others(s, call))
 
@@ -430,9 +442,51 @@ def _header(c: _Canvas, title: str, right: str = "") -> None:
     c.box(0, RULE_Y, W - 1, RULE_Y)
 
 
+def _when(s: PhoneState, start: float) -> str:
+    """A call's time in a call list: "14:05" today, "Mon 09:12" in the last week, else
+    "03 Jun" (the snapshot's clock, never the system's)."""
+    try:
+        lt, today = time.localtime(start), time.localtime(s.now)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return ""
+    if s.time_format == 12:
+        hhmm = f"{lt.tm_hour % 12 or 12}:{lt.tm_min:02d}{'am' if lt.tm_hour < 12 else 'pm'}"
+    else:
+        hhmm = f"{lt.tm_hour:02d}:{lt.tm_min:02d}"
+    if (lt.tm_year, lt.tm_yday) == (today.tm_year, today.tm_yday):
+        return hhmm
+    if 0 <= s.now - start < 6 * 86400:
+        return f"{time.strftime('%a', lt)} {hhmm}"
+    return time.strftime("%d %b", lt)
+
+
+def _call_list(c: _Canvas, s: PhoneState) -> None:
+    """Missed / received / dialled calls: who (name or number) and when, one per row."""
+    page = s.menu[-1]
+    n = len(page.items)
+    _header(c, page.title, f"{page.index + 1}/{n}" if n else "")
+    if not n:
+        c.text(2, MENU_ROWS[0], f"No {page.title.lower()}")
+        return
+    first = min(max(0, page.index - len(MENU_ROWS) + 1), max(0, n - len(MENU_ROWS)))
+    for y, i in zip(MENU_ROWS, range(first, n)):
+        when = fold(_when(s, page.data[i]) if i < len(page.data) else "")
+        x_when = W - 2 - SMALL.width(when)
+        who = SMALL.fit(page.items[i], x_when - 4 - 2)
+        ink = INK
+        if i == page.index:
+            c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
+            ink = PAPER
+        c.text(2, y, who, SMALL, ink=ink, says=f"> {who}" if i == page.index else None)
+        c.text(x_when, y, when, SMALL, ink=ink)
+
+
 def _menu(c: _Canvas, s: PhoneState) -> None:
     page = s.menu[-1]
     n = len(page.items)
+    if page.kind == "calllog":
+        _call_list(c, s)
+        return
     if page.text:
         first = page.index
         shown = page.items[first:first + len(MENU_ROWS)]

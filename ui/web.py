@@ -14,6 +14,8 @@ API (JSON unless said otherwise):
   GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}
   POST /api/password  {"old": "...", "new": "..."}
   POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
+  GET  /api/calllog   {"missed": [...], "received": [...], "dialled": [...]}, newest first
+  DELETE /api/calllog[?list=missed|received|dialled]  clear the call log (or one list)
   GET  /ws            pushes {"state": ..., "leds": ..., "png": base64} on every change
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from firmware import calllog
 from firmware.errors import SettingsInvalid
 from firmware.keys import KEYS
 from firmware.settings import hash_password, public, verify_password
@@ -214,6 +217,20 @@ def build(app) -> web.Application:
         if test not in ("keys", "lcd", "lights", "sound", ""):
             return _error(400, 'give "test": keys, lcd, lights or sound ("" stops it)')
         app.run_diagnose(test)
+        return web.json_response({"ok": True})
+
+    @routes.get("/api/calllog")
+    async def get_calllog(request):
+        return web.json_response(app.calllog.document())
+
+    @routes.delete("/api/calllog")
+    async def clear_calllog(request):
+        which = request.query.get("list", "")
+        if which and which not in calllog.LISTS:
+            return _error(400, f"unknown list {which!r}: use missed, received or dialled "
+                               "(or no list to clear them all)")
+        app.calllog.clear(which or None)
+        app.present()
         return web.json_response({"ok": True})
 
     @routes.get("/api/screen.png")

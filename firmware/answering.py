@@ -1,0 +1,74 @@
+"""What happens to a ringing call nobody touches: auto answer and no-answer forwarding.
+
+- Auto answer (manual §4 "Auto-answer", §7 Call "Auto Answer / Auto Answer Mode"): a new
+  call is answered after phone.auto_answer_delay seconds on phone.auto_answer_mode (hands
+  free by default), when no other call is up; "AA" shows on the idle screen.
+- No-answer forwarding (manual §7 "VOIP Call Forward: If No Answer"): a call still ringing
+  after forward.no_answer_seconds is redirected (302) to forward.no_answer.
+Forwarding always and when busy is decided in the SIP thread (firmware/sip.py
+IncomingPolicy), before the call rings at all.
+"""
+from __future__ import annotations
+
+import logging
+
+from firmware.events import CallForwarded, CallIncoming, SettingsChanged, TimerFired
+from firmware.state import AudioDevice, CallState
+
+log = logging.getLogger("deskphone.answering")
+
+MODES = {"speaker": AudioDevice.SPEAKER, "handset": AudioDevice.HANDSET,
+         "headset": AudioDevice.HEADSET}
+
+
+class Answering:
+    def __init__(self, phone):
+        self.phone = phone
+        self.state = phone.state
+        bus = phone.bus
+        bus.on(CallIncoming, self.on_incoming)
+        bus.on(TimerFired, self.on_timer)
+        bus.on(CallForwarded, self.on_forwarded)
+        bus.on(SettingsChanged, lambda ev: self.show())
+        self.show()
+
+    def show(self) -> None:
+        self.state.auto_answer = self.phone.settings.phone.auto_answer
+
+    def on_incoming(self, ev: CallIncoming) -> None:
+        st = self.phone.settings
+        others = [c for c in self.state.calls if c.id != ev.call]
+        if st.phone.auto_answer and not others:
+            self.phone.timers.start(f"answer.auto.{ev.call}", st.phone.auto_answer_delay,
+                                    ev.call)
+        elif st.forward.no_answer:
+            self.phone.timers.start(f"answer.forward.{ev.call}",
+                                    st.forward.no_answer_seconds, ev.call)
+
+    def on_timer(self, ev: TimerFired) -> None:
+        if not ev.name.startswith("answer."):
+            return
+        s, p = self.state, self.phone
+        call = s.call(ev.data)
+        if call is None or call.state is not CallState.RINGING:
+            return
+        if ev.name.startswith("answer.auto."):
+            mode = MODES[p.settings.phone.auto_answer_mode]
+            device = AudioDevice.HANDSET if s.offhook else mode
+            if device is AudioDevice.HANDSET and not s.offhook:
+                device = AudioDevice.SPEAKER     # the handset rests: hands-free instead
+            if device is AudioDevice.HEADSET:
+                s.headset_mode = True
+            log.info("auto answer of call %d on the %s", call.id, device.value)
+            p.answer(call, device)
+        else:
+            target = p.target_for(call.account, p.settings.forward.no_answer)
+            if not target:
+                s.notice = "No-answer forward: no server for that number"
+                return
+            log.info("call %d not answered: forwarded to %s", call.id, target)
+            p.redirect(call, target)
+            s.notice = f"Forwarded to {p.settings.forward.no_answer}"
+
+    def on_forwarded(self, ev: CallForwarded) -> None:
+        self.state.notice = f"{ev.name or ev.number} forwarded"

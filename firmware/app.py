@@ -92,6 +92,7 @@ class App:
             port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
             user_agent=s.user_agent, trace=lg.sip_trace, prack=s.prack,
             session_timers=s.session_timers, session_expires=s.session_expires,
+            dtmf_payload=self.settings.phone.dtmf_payload,
             null_audio=not self.board.audio.has_sound_device,
             sound_device=self.board.audio.sound_device), post=self.bus.post_threadsafe)
         self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,

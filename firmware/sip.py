@@ -51,6 +51,7 @@ class SipConfig:
     trace: bool = False
     null_audio: bool = True     # no sound device (sim board, x86 wheel)
     prack: str = "supported"    # off | supported | required (RFC 3262)
+    dtmf_payload: int = 101     # RTP payload type of RFC 2833 events
     session_timers: bool = False
     session_expires: int = 1800
     sound_device: str = ""      # ALSA device name (board [audio] device); "" = default
@@ -309,6 +310,28 @@ class _Call(pj.Call):
             break
         self.engine.media.refresh()
         self.engine.post(CallMediaChanged(self.cid, active, remote_hold))
+
+    def onCallSdpCreated(self, prm):
+        """Our offers carry RFC 2833 events (telephone-event/8000) on the payload type the
+        settings ask for (phone.dtmf_payload; pjsua picks 120+). Answers keep the
+        offerer's payload type, as RFC 3264 wants."""
+        if not prm.remSdp.wholeSdp:
+            self.engine._guard(self._event_payload, prm, self.engine.config.dtmf_payload)
+
+    @staticmethod
+    def _event_payload(prm, pt: int) -> None:
+        sdp = prm.sdp.wholeSdp
+        m = re.search(r"(?m)^a=rtpmap:(\d+) telephone-event/8000", sdp)
+        if m is None or int(m.group(1)) == pt:
+            return
+        old = m.group(1)
+        mline = re.search(r"(?m)^m=audio .*$", sdp)
+        if mline is None or str(pt) in mline.group(0).split()[3:]:
+            log.warning("DTMF payload %d is taken by a codec; keeping %s", pt, old)
+            return
+        sdp = sdp.replace(mline.group(0), re.sub(rf" {old}\b", f" {pt}", mline.group(0)))
+        sdp = re.sub(rf"(?m)^a=(rtpmap|fmtp):{old} ", rf"a=\1:{pt} ", sdp)
+        prm.sdp.wholeSdp = sdp
 
     def onDtmfDigit(self, prm):
         self.engine._guard(lambda: self.engine.post(DtmfReceived(self.cid, prm.digit)))

@@ -35,3 +35,19 @@ def test_in_band_dtmf_is_heard_as_the_two_tones(p2p_phones):
     heard = b.listen(1.0)
     assert audio.tones(heard, (697, 770, 852, 1209, 1336, 1477)) == {770, 1336}   # "5"
     assert b.state()["calls"][0]["dtmf"] == ""     # not sent as RTP events or SIP INFO
+
+
+@pytest.mark.parametrize("payload", [101, 100])
+def test_our_offer_carries_rfc2833_events_on_the_payload_type_set(p2p_phones, tmp_path,
+                                                                  payload):
+    from tests.peers.sipp import Sipp
+    a = p2p_phones.start("1001", server=False, settings={"phone.dtmf_payload": payload})
+    with Sipp(tmp_path / f"sipp{payload}", scenario="uas_answer.xml") as far:
+        a.dial(f"sip:bob@{far.addr}")
+        a.wait(talking)
+        a.key("soft4")
+        assert far.wait() == 0
+        invite = far.messages().split("INVITE sip:", 1)[1].split("------", 1)[0]
+    mline = next(line for line in invite.splitlines() if line.startswith("m=audio"))
+    assert str(payload) in mline.split()[3:]
+    assert f"a=rtpmap:{payload} telephone-event/8000" in invite

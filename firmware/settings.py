@@ -125,9 +125,9 @@ class SipSettings:
     failback_interval: int = setting(60, "while on the secondary server, seconds between "
                                      "checks whether the primary is back", min=1, max=86400)
     user_agent: str = setting("", "User-Agent header; empty = deskphone/<version>", check=_text)
-    prack: str = setting("supported", "reliable provisional responses (RFC 3262): off, "
-                         "supported (used when the far end asks), required",
-                         choices=("off", "supported", "required"), restart=True)
+    prack: str = setting("supported", "reliable provisional responses (RFC 3262): supported "
+                         "(used when the far end asks) or required (callers without 100rel "
+                         "get 421)", choices=("supported", "required"), restart=True)
     session_timers: bool = setting(False, "refresh calls with session timers (RFC 4028; off "
                                    "by default, LP-388)", restart=True)
     session_expires: int = setting(1800, "session timer interval, seconds", min=90,

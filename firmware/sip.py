@@ -50,7 +50,7 @@ class SipConfig:
     user_agent: str = ""
     trace: bool = False
     null_audio: bool = True     # no sound device (sim board, x86 wheel)
-    prack: str = "supported"    # off | supported | required (RFC 3262)
+    prack: str = "supported"    # supported | required (RFC 3262)
     dtmf_payload: int = 101     # RTP payload type of RFC 2833 events
     session_timers: bool = False
     session_expires: int = 1800
@@ -672,9 +672,9 @@ class SipEngine:
         a.callConfig.timerUse = (pj.PJSUA_SIP_TIMER_OPTIONAL if c.session_timers
                                  else pj.PJSUA_SIP_TIMER_INACTIVE)
         a.callConfig.timerSessExpiresSec = c.session_expires
-        a.callConfig.prackUse = {"off": pj.PJSUA_100REL_NOT_USED,
-                                 "supported": pj.PJSUA_100REL_OPTIONAL,
-                                 "required": pj.PJSUA_100REL_MANDATORY}[c.prack]
+        # (pjsip always supports 100rel; "not used" still PRACKs, so it is not offered)
+        a.callConfig.prackUse = (pj.PJSUA_100REL_MANDATORY if c.prack == "required"
+                                 else pj.PJSUA_100REL_OPTIONAL)
         a.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
         a.natConfig.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
         a.regConfig.retryIntervalSec = 0   # firmware.registration decides retries

@@ -126,7 +126,9 @@ class PhoneProcess:
             self.proc.wait(5)
 
     def __enter__(self) -> PhoneProcess:
-        return self.start()
+        if self.proc is None or self.proc.poll() is not None:   # `with p.start():` too
+            self.start()
+        return self
 
     def __exit__(self, *exc) -> None:
         try:

@@ -24,7 +24,8 @@ PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
 
 # Debian packages: to build the venv, and the real peers the tests start.
 APT_RUN  := python3-venv $(if $(filter python3.%,$(PYTHON)),$(PYTHON)-venv)
-APT_TEST := kamailio sip-tester baresip chromium iproute2
+APT_TEST := kamailio sip-tester baresip chromium iproute2 \
+            tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl
 
 .PHONY: run test bench apt-run apt-test venv venv-test clean lint
 
@@ -59,10 +60,17 @@ apt-run:
 	if [ -n "$$missing" ]; then echo "installing: $$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
+# The tests start their own servers on 127.0.0.1; the system services these packages may
+# start on install (nginx on :80, vsftpd on :21, dnsmasq, tftpd) are stopped and disabled,
+# only for packages installed here.
+SERVICES := nginx vsftpd dnsmasq tftpd-hpa
+
 apt-test:
 	@missing=$$(for p in $(APT_TEST); do dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	  for s in $(SERVICES); do case " $$missing " in *" $$s "*) \
+	    command -v systemctl >/dev/null && $(SUDO) systemctl disable --now $$s >/dev/null 2>&1 || true;; esac; done; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import tempfile
 import tomllib
@@ -228,6 +229,75 @@ class DialplanSettings:
                            "ip=192.168.1.20\" (README: Dial plan)", check=check_rule)
 
 
+def _hhmm(value: str) -> None:
+    if value == "":
+        return
+    h, sep, m = value.partition(":")
+    if not (sep and h.isdigit() and m.isdigit() and 0 <= int(h) < 24 and 0 <= int(m) < 60
+            and len(m) == 2):
+        raise ValueError(f"'{value}' is not a time of day: use HH:MM, e.g. 02:00 (or empty "
+                         f"for none)")
+
+
+def _server_url(value: str) -> None:
+    if not value:
+        return
+    v = value.strip()
+    scheme, sep, rest = v.partition("://")
+    if sep and scheme.lower() not in ("tftp", "http", "https", "ftp"):
+        raise ValueError(f"'{scheme}' is not a provisioning protocol: use tftp, http, https "
+                         f"or ftp")
+    if not (rest if sep else v) or any(ch.isspace() for ch in v):
+        raise ValueError(f"'{value}' is not a server address, e.g. http://10.0.0.5/prov")
+
+
+def _mac(value: str) -> None:
+    if value and not re.fullmatch(r"[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}", value):
+        raise ValueError(f"'{value}' is not a MAC address, e.g. 00:26:8b:01:02:03")
+
+
+@dataclass
+class ProvisioningSettings:
+    enable: bool = setting(True, "auto provisioning on (manual: Auto Provision)")
+    url: str = setting("", "server and path of the files: tftp://, http://, https://, ftp:// "
+                       "(any case), or host/path with `protocol`; no file name (appendix 3.2)",
+                       check=_server_url)
+    protocol: str = setting("tftp", "protocol of a url without scheme (manual: 0 TFTP, 1 "
+                            "HTTP, 2 FTP, 3 HTTPS)", choices=("tftp", "http", "ftp", "https"))
+    username: str = setting("", "user for HTTP(S)/FTP (unused by TFTP)", check=_text)
+    password: str = setting("", "password for HTTP(S)/FTP", secret=True, check=_text)
+    dhcp_option66: bool = setting(True, "when url is empty, take the server from DHCP "
+                                  "option 66 (appendix 3.1)")
+    ca_file: str = setting("", "PEM file of the CAs an https server's certificate must chain "
+                           "to; empty = the system's CAs", check=_text)
+    on_boot: bool = setting(True, "check at start (manual: Booting Checked)")
+    periodic: bool = setting(False, "check on a timer (manual: timing auto provision)")
+    frequency_hours: int = setting(24, "hours before the next timed check (manual: Auto "
+                                   "Provision Frequency)", min=0, max=8760)
+    time: str = setting("02:00", "after frequency_hours, wait for this time of day; empty = "
+                        "none (manual: Auto Provision Time)", check=_hhmm)
+    random_delay: int = setting(0, "spread a fleet: wait 0..this many seconds before a timed "
+                                "or PBX-triggered check", min=0, max=86400)
+    aes_key: str = setting("", "key of AES-encrypted files; empty = files are plain "
+                           "(README: Provisioning)", secret=True, check=_text)
+    filename_case: str = setting("lower", "case of the MAC in the file names the phone asks "
+                                 "for (manual: DownloadFilename)", choices=("lower", "upper"))
+    firmware: bool = setting(True, "install a newer firmware named by the version file "
+                             "(manual: Auto Download Software)")
+    config: bool = setting(True, "apply sys_<model>.xml and <MAC>.xml (manual: Auto "
+                           "Download Config File)")
+    expansion: bool = setting(True, "apply <account>_Extern.xml, the programmable keys "
+                              "(manual: Auto Download Expansion)")
+    enterprise_phonebook: bool = setting(True, "load Enterprise_Phonebook.xml")
+    personal_phonebook: bool = setting(True, "load <account>_Phonebook.xml")
+    check_md5: bool = setting(True, "check an image's MD5 too (manual: Check When Upgrade)")
+    health_seconds: int = setting(120, "a new firmware must come up healthy within this "
+                                  "many seconds, or the phone goes back to the old one",
+                                  min=10, max=3600)
+    accept_notify: bool = setting(True, "check when the PBX sends NOTIFY Event: check-sync "
+                                  "(only from a configured server)")
+
+
 @dataclass
 class HardwareSettings:
     debounce_ms: int = setting(20, "keypad and hook switch debounce", min=1, max=200,
@@ -239,6 +309,8 @@ class HardwareSettings:
     flash_hook_ms: int = setting(500, "a hook press shorter than this is a flash, not a "
                                  "hang-up (manual: flash hook time)", min=100, max=2000,
                                  restart=True)
+    mac: str = setting("", "the phone's MAC for provisioning file names; empty = the "
+                       "network card's (sim board: made up once per data dir)", check=_mac)
 
 
 @dataclass
@@ -278,6 +350,7 @@ class Settings:
     phone: PhoneSettings = field(default_factory=PhoneSettings)
     forward: ForwardSettings = field(default_factory=ForwardSettings)
     dialplan: DialplanSettings = field(default_factory=DialplanSettings)
+    provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     lcd: LcdSettings = field(default_factory=LcdSettings)
     web: WebSettings = field(default_factory=WebSettings)
@@ -301,6 +374,7 @@ class Settings:
             phone=dataclasses.replace(self.phone),
             forward=dataclasses.replace(self.forward),
             dialplan=dataclasses.replace(self.dialplan),
+            provisioning=dataclasses.replace(self.provisioning),
             hardware=dataclasses.replace(self.hardware),
             lcd=dataclasses.replace(self.lcd),
             web=dataclasses.replace(self.web),
@@ -310,6 +384,7 @@ class Settings:
 
 SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
                              "forward": ForwardSettings, "dialplan": DialplanSettings,
+                             "provisioning": ProvisioningSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,
                              "web": WebSettings, "log": LogSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})

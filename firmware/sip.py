@@ -32,11 +32,11 @@ from firmware.errors import SipError
 from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, CallProgressed,
                              CallRefused, CallTransferProgressed, CallTransferred,
                              DtmfReceived, Event, RegistrationChanged, RegistrationStarted)
+from firmware.identity import VERSION
 
 log = logging.getLogger("deskphone.sip")
 trace = logging.getLogger("deskphone.sip.trace")
 
-VERSION = "0.1.0"
 
 # --- what the Phone tells us ------------------------------------------------------------
 

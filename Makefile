@@ -31,7 +31,7 @@ APT_TEST := kamailio sip-tester baresip chromium iproute2 \
 
 run: venv
 	@$(VPY) -m compileall -q firmware board drivers ui provisioning >/dev/null || true
-	$(VPY) -m firmware --board $(BOARD) --data-dir $(DATA) --http $(HTTP)
+	$(VPY) -m firmware.boot --board $(BOARD) --data-dir $(DATA) --http $(HTTP)
 
 test: venv-test apt-test
 	$(VPY) -m pytest $(PYTEST_ARGS)

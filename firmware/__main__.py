@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"cannot start: {e}", file=sys.stderr)
         return 1
-    return 0
+    return app.exit_code
 
 
 if __name__ == "__main__":

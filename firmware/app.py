@@ -13,8 +13,10 @@ Where things go, for a newcomer:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
+import socket
 import signal
 import threading
 import time
@@ -22,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import board as boards
-from firmware import logs, netinfo, present
+from firmware import identity, logs, netinfo, present
 from firmware.bus import Bus, Timers
 from firmware.calllog import CallLog
 from firmware.diagnose import Diagnose
 from firmware.errors import SipError
 from firmware.events import (CallIncoming, DiagnoseRequested, DialRequested, HookChanged,
-                             HookFlashed, KeyHeld, KeyPressed, KeyReleased, SettingsChanged,
-                             TimerFired)
+                             HookFlashed, KeyHeld, KeyPressed, KeyReleased,
+                             ProvisionRequested, SettingsChanged, TimerFired)
 from firmware.answering import Answering
 from firmware.conference import Conference
 from firmware.menu import Menus
@@ -39,6 +41,7 @@ from firmware.settings import FIELDS, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.state import PhoneState
 from firmware.transfer import Transfer
+from provisioning.engine import RESTART_CODE, Provisioner
 
 log = logging.getLogger("deskphone")
 
@@ -67,6 +70,9 @@ class App:
         self._stop = None
         self.web = None
         self.sip_error = ""
+        self.exit_code = 0
+        self._trust_task: asyncio.Task | None = None
+        self._health: asyncio.Task | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -106,6 +112,13 @@ class App:
                            settings=self.settings, save=self._save_from_phone)
         # call features: each hooks into the phone and the bus, nothing else knows them
         self.features = [Transfer(self.phone), Conference(self.phone), Answering(self.phone)]
+        self.mac = identity.mac_for("sim" if self.board.simulated else "real", self.data_dir,
+                                    self.settings.hardware.mac)
+        self.provisioner = Provisioner(
+            bus=self.bus, timers=self.timers, state=self.state, settings=self.settings,
+            data_dir=self.data_dir, mac=self.mac, update_settings=self.update_settings,
+            restart=self.request_restart, clock=_clock())
+        self.bus.on(SettingsChanged, self._servers_changed)
         self.bus.on(TimerFired, self._on_timer)
         for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
             self.bus.on(ev_type, self._activity)
@@ -144,7 +157,10 @@ class App:
                 log.error("%s", why)
                 self.state.errors.insert(0, why)
                 self.present()
+        await self._check_sync_servers()
+        self.provisioner.start()
         log.info("phone ready")
+        self._health = loop.create_task(self._report_healthy(listen), name="health")
         try:
             await self._stop.wait()
         finally:
@@ -156,8 +172,52 @@ class App:
         if self._stop is not None:
             self.bus.loop.call_soon_threadsafe(self._stop.set)
 
+    async def _report_healthy(self, listen: str) -> None:
+        """Tell firmware.boot this firmware works (a new one on trial is kept): SIP is up,
+        every line's first REGISTER was answered and the web page listens if it should."""
+        await self.registration.first_answers.wait()
+        if not self.sip_error and (not listen or self.web is not None):
+            from provisioning.slots import report_healthy
+            await asyncio.to_thread(report_healthy, self.data_dir)
+
+    def request_restart(self) -> None:
+        """Stop, asking firmware.boot to start the phone again (a new firmware, or the PBX
+        asked for a reboot)."""
+        log.info("restart requested")
+        self.exit_code = RESTART_CODE
+        self._stop.set()
+
+    def _servers_changed(self, ev: SettingsChanged) -> None:
+        if any(k.startswith(("account.", "provisioning.")) for k in ev.keys):
+            self._trust_task = asyncio.get_running_loop().create_task(
+                self._check_sync_servers(), name="check-sync servers")
+
+    async def _check_sync_servers(self) -> None:
+        """NOTIFY check-sync is taken only from the phone's own servers (their addresses)."""
+        if not self.settings.provisioning.accept_notify:
+            self.sip.check_sync_from = None
+            return
+        hosts = set()
+        for i in range(1, 4):
+            a = self.settings.section(f"account.{i}")
+            if a.enable:
+                for hp in (a.server, a.secondary_server, a.outbound_proxy):
+                    if hp:
+                        hosts.add(hp.rsplit(":", 1)[0].strip("[]") if hp.count(":") == 1
+                                  or hp.startswith("[") else hp)
+        loop = asyncio.get_running_loop()
+        addrs = set(hosts)
+        for h in hosts:
+            try:
+                infos = await loop.getaddrinfo(h, None, type=socket.SOCK_DGRAM)
+                addrs.update(i[4][0] for i in infos)
+            except OSError:
+                pass
+        self.sip.check_sync_from = frozenset(addrs)
+
     async def close(self) -> None:
         log.info("stopping")
+        self.provisioner.close()
         if self.web is not None:
             await self.web.cleanup()
         self.registration.close()
@@ -193,6 +253,9 @@ class App:
 
     def dial(self, number: str, line: int = 0) -> None:
         self.bus.post_threadsafe(DialRequested(number, line))
+
+    def provision_now(self) -> None:
+        self.bus.post_threadsafe(ProvisionRequested("now"))
 
     def run_diagnose(self, test: str) -> None:
         self.bus.post_threadsafe(DiagnoseRequested(test))
@@ -401,4 +464,15 @@ class App:
             "diag": {"test": s.diag, "step": s.diag_step, "running": s.diag_running,
                      "text": s.diag_text} if s.diag else None,
             "pid": os.getpid(),
+            "provisioning": s.provisioning,
         }
+
+
+def _clock():
+    """Wall clock for schedules. DESKPHONE_CLOCK_START=2027-01-01T08:00 starts it at that
+    time (tests and demos of the provisioning timer); it then runs at normal speed."""
+    start = os.environ.get("DESKPHONE_CLOCK_START", "")
+    if not start:
+        return dt.datetime.now
+    offset = dt.datetime.fromisoformat(start) - dt.datetime.now()
+    return lambda: dt.datetime.now() + offset

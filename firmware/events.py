@@ -206,3 +206,26 @@ class Unregistered(Event):
     account: int
     code: int
     reason: str
+
+
+@dataclass
+class ProvisionRequested(Event):
+    """Someone asked for auto provisioning now: web button, API, LCD menu, or the PBX."""
+
+    trigger: str             # boot | timer | now | notify
+    reboot: bool = False     # NOTIFY check-sync;reboot=true: restart afterwards
+
+
+@dataclass
+class CheckSyncReceived(Event):
+    """The PBX sent an out-of-dialog NOTIFY Event: check-sync (answered 200 already)."""
+
+    reboot: bool
+    source: str
+
+
+@dataclass
+class ProvisioningChanged(Event):
+    """Auto provisioning moved on (a file fetched, a result): redraw what shows it."""
+
+    text: str = ""

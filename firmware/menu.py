@@ -6,7 +6,8 @@ speaker, headset, hold, the hook...) close it and go on to the phone, and a ring
 takes the screen, so a call is never lost because a menu was open.
 
 Pages: Call history (its three lists are drawn and run by firmware/calllog.py), View
-status (Network, Lines, Software) and Diagnose (Keys, LCD, Lights, Sound); later features
+status (Network, Lines, Software), Auto provision (provisioning/engine.py: status, OK runs
+it now) and Diagnose (Keys, LCD, Lights, Sound); later features
 add their own pages to MAIN. An entry "module:page" asks that module for the page
 (PageRequested); a page with a `kind` belongs to its module, which takes its keys.
 """
@@ -25,7 +26,7 @@ log = logging.getLogger("deskphone.menu")
 # page key -> (title, [(entry label, page key, "diag:<test>" or "<module>:<page>")])
 TREE: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "main": ("Menu", [("Call history", "calllog"), ("View status", "status"),
-                      ("Diagnose", "diagnose")]),
+                      ("Diagnose", "diagnose"), ("Auto provision", "provision:status")]),
     "calllog": ("Call history", [("Missed calls", "calllog:missed"),
                                  ("Received calls", "calllog:received"),
                                  ("Dialled numbers", "calllog:dialled")]),

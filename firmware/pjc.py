@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import sys
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -156,3 +157,130 @@ def drop_pending() -> None:
         _pending.pop(regc, None)
         if lib:
             lib.pjsip_regc_destroy(ctypes.c_void_p(regc))
+
+
+# --- out-of-dialog NOTIFY (Event: check-sync) -------------------------------------------
+#
+# PBXs ask a phone to fetch its provisioning files again with an out-of-dialog NOTIFY
+# carrying `Event: check-sync` (`;reboot=true` to reboot too). pjsua answers it 501: a
+# small pjsip module of our own, ahead of pjsua's, takes those NOTIFYs and lets every other
+# request through untouched.
+
+class _PjsipModule(ctypes.Structure):
+    # struct pjsip_module (sip_module.h), unchanged since pjsip 0.x
+    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p), ("name", PjStr),
+                ("id", ctypes.c_int), ("priority", ctypes.c_int),
+                ("load", ctypes.c_void_p), ("start", ctypes.c_void_p),
+                ("stop", ctypes.c_void_p), ("unload", ctypes.c_void_p),
+                ("on_rx_request", ctypes.c_void_p), ("on_rx_response", ctypes.c_void_p),
+                ("on_tx_request", ctypes.c_void_p), ("on_tx_response", ctypes.c_void_p),
+                ("on_tsx_state", ctypes.c_void_p)]
+
+
+_RX_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+# pjsip_rx_data: tp_info (pool, transport, tp_data, op_key = 34 pointers + rdata pointer),
+# then pkt_info (timestamp: 2 longs, packet[PJSIP_MAX_PKT_LEN]). Checked on every use
+# against pjsip's own description of the request, so another layout is refused, not misread.
+_PACKET_AT = 3 * 8 + (34 * 8 + 8) + 16
+_MAX_PKT = 4000
+_APPLICATION_PRIORITY = 32     # PJSIP_MOD_PRIORITY_APPLICATION; pjsua's modules sit here
+
+
+class NotifyTap:
+    """Takes out-of-dialog `NOTIFY Event: check-sync` and answers it with the status
+    `on_check_sync(reboot, source_host)` returns (200, 403, 489...). Runs on the pjsua
+    thread; register after libInit, close before libDestroy."""
+
+    def __init__(self, on_check_sync: Callable[[bool, str], int]):
+        self.on_check_sync = on_check_sync
+        self._mod: _PjsipModule | None = None
+        self._keep: list = []
+        self._layout_ok: bool | None = None
+
+    def register(self) -> bool:
+        lib = _load()
+        if lib is None or sys.maxsize <= 2 ** 32:
+            return False       # the layout above is for 64-bit builds
+        lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
+        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
+        mod = _PjsipModule()
+        mod.name = _s("mod-deskphone-check-sync", self._keep)
+        mod.id = -1
+        mod.priority = _APPLICATION_PRIORITY - 1
+        cb = _RX_CB(self._on_rx_request)
+        self._keep.append(cb)
+        mod.on_rx_request = ctypes.cast(cb, ctypes.c_void_p)
+        endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
+        st = lib.pjsip_endpt_register_module(endpt, ctypes.byref(mod))
+        if st != 0:
+            log.warning("check-sync NOTIFY not available: %s", status_text(st))
+            return False
+        self._mod = mod
+        return True
+
+    def close(self) -> None:
+        lib = _load()
+        if lib is not None and self._mod is not None:
+            lib.pjsip_endpt_unregister_module(ctypes.c_void_p(lib.pjsua_get_pjsip_endpt()),
+                                              ctypes.byref(self._mod))
+        self._mod = None
+
+    def _on_rx_request(self, rdata: int) -> int:
+        try:
+            return self._handle(rdata)
+        except Exception:  # noqa: BLE001 - never raise into C
+            log.exception("NOTIFY check-sync")
+            return 0
+
+    def _handle(self, rdata: int) -> int:
+        lib = _load()
+        info = (lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b"").decode("ascii",
+                                                                                    "replace")
+        if not info.startswith("Request msg NOTIFY"):
+            return 0
+        raw = ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0]
+        if not raw.startswith(b"NOTIFY "):
+            if self._layout_ok is None:
+                log.warning("check-sync NOTIFY: this pjsip's rx_data layout is unknown; "
+                            "PBX-triggered provisioning is off")
+            self._layout_ok = False
+            return 0
+        self._layout_ok = True
+        event, source = notify_facts(raw.decode("utf-8", "replace"))
+        if event.split(";")[0].strip().lower() not in ("check-sync", "resync"):
+            return 0
+        reboot = "reboot=true" in event.replace(" ", "").lower()
+        code = self.on_check_sync(reboot, source)
+        endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
+        lib.pjsip_endpt_respond_stateless(endpt, ctypes.c_void_p(rdata), ctypes.c_int(code),
+                                          None, None, None)
+        return 1
+
+
+def notify_facts(text: str) -> tuple[str, str]:
+    """(Event header value, host of the top Via) of a SIP request's text."""
+    event = via = ""
+    for line in text.split("\r\n")[1:]:
+        if not line:
+            break
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name in ("event", "o") and not event:
+            event = value.strip()
+        elif name in ("via", "v") and not via:
+            via = _via_host(value)
+    return event, via
+
+
+def _via_host(value: str) -> str:
+    """Host a Via says the request came from: its received= parameter, else its sent-by."""
+    first = value.split(",")[0].strip()
+    parts = first.split(";")
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        if k.strip().lower() == "received" and v.strip():
+            return v.strip().strip("[]")
+    sent_by = parts[0].split(None, 1)[-1].strip()
+    if sent_by.startswith("["):
+        return sent_by[1:sent_by.find("]")]
+    return sent_by.rsplit(":", 1)[0] if sent_by.count(":") == 1 else sent_by

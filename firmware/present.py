@@ -21,6 +21,8 @@ def softkeys(s: PhoneState) -> list[tuple[str, str]]:
             if s.menu[-1].items:
                 return [("Dial", "dial"), ("Delete", "delete"), _NONE, ("Back", "back")]
             return [_NONE, _NONE, _NONE, ("Back", "back")]
+        if s.menu[-1].kind == "provision":
+            return [("Now", "now"), _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].text:
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         return [("Enter", "enter"), _NONE, _NONE, ("Back", "back")]

@@ -491,6 +491,26 @@ def to_document(s: Settings, *, only_changed: bool = True) -> dict:
     return doc
 
 
+def factory_values() -> dict[str, Any]:
+    """Every setting's factory default, dotted."""
+    d = Settings()
+    return {k: d.get(k) for k in FIELDS}
+
+
+def settings_file(s: Settings, *, include_secrets: bool = True) -> bytes:
+    """settings.toml as the phone writes it (what differs from the factory)."""
+    doc = to_document(s)
+    if not include_secrets:
+        for key, f in FIELDS.items():
+            if f.metadata["secret"]:
+                *parts, last = key.split(".")
+                node = doc
+                for p in parts:
+                    node = node.get(p, {})
+                node.pop(last, None)
+    return HEADER + tomli_w.dumps(doc).encode()
+
+
 def public(s: Settings) -> dict[str, Any]:
     """Every setting, dotted, secrets masked: what the API shows."""
     out = {}
@@ -603,7 +623,7 @@ class SettingsStore:
         return changed
 
     def save(self, settings: Settings) -> None:
-        data = HEADER + tomli_w.dumps(to_document(settings)).encode()
+        data = settings_file(settings)
         atomic_write(self.path, data)
         assign(self.settings, settings)
         self.problems = []

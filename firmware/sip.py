@@ -31,7 +31,8 @@ from firmware import pjc
 from firmware.errors import SipError
 from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, CallProgressed,
                              CallRefused, CallTransferProgressed, CallTransferred,
-                             DtmfReceived, Event, RegistrationChanged, RegistrationStarted)
+                             CheckSyncReceived, DtmfReceived, Event, RegistrationChanged,
+                             RegistrationStarted)
 from firmware.identity import VERSION
 
 log = logging.getLogger("deskphone.sip")
@@ -534,6 +535,9 @@ class SipEngine:
         self.local_host = ""
         self.pj_version = ""
         self.started_at = 0.0
+        self._tap: pjc.NotifyTap | None = None
+        # who may send NOTIFY check-sync: set from the loop, read on the SIP thread
+        self.check_sync_from: frozenset[str] | None = None   # None = not accepted
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -629,6 +633,9 @@ class SipEngine:
         if not null and c.sound_device:
             self._pick_sound_device(c.sound_device)
         self.media = _Media(self, clock_when_needed=null)
+        self._tap = pjc.NotifyTap(self._on_check_sync)
+        if not self._tap.register():
+            self._tap = None
         # the local account answers direct IP calls (P2P) and is the default one
         local = _Account(self, 0)
         acfg = self._account_config(None)
@@ -638,6 +645,21 @@ class SipEngine:
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
+
+    def _on_check_sync(self, reboot: bool, source: str) -> int:
+        """The answer to a PBX's NOTIFY Event: check-sync (firmware/pjc.py)."""
+        allowed = self.check_sync_from
+        if allowed is None:
+            log.info("NOTIFY check-sync from %s: not accepted (provisioning.accept_notify)",
+                     source)
+            return 489           # Bad Event: this package is not taken (RFC 6665)
+        if source not in allowed:
+            log.warning("NOTIFY check-sync from %s refused (403): not one of the phone's "
+                        "servers", source)
+            return 403
+        log.info("NOTIFY check-sync%s from %s", ";reboot=true" if reboot else "", source)
+        self.post(CheckSyncReceived(reboot=reboot, source=source))
+        return 200
 
     def _pick_sound_device(self, wanted: str) -> None:
         """Use the ALSA device the board names (as `aplay -L` prints it)."""
@@ -730,6 +752,9 @@ class SipEngine:
                 pass
         self.accounts.clear()
         pjc.drop_pending()
+        if self._tap is not None:
+            self._tap.close()
+            self._tap = None
         if self.ep is not None:
             try:
                 self.ep.libDestroy()

@@ -121,6 +121,7 @@ class PhoneState:
     auto_answer: bool = False   # "AA" on the idle screen
     volumes: dict[str, int] = field(default_factory=dict)   # ring/handset/... 0-9
     notice: str = ""            # a short message for the status line (bad settings, ...)
+    provisioning: str = ""      # what auto provisioning is doing now ("" = nothing)
     errors: list[str] = field(default_factory=list)  # settings problems: "key: reason"
     menu: list[MenuPage] = field(default_factory=list)   # open menu pages, innermost last
     diag: str = ""              # diagnose test on screen: keys | lcd | lights | sound

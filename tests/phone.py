@@ -36,9 +36,10 @@ class PhoneProcess:
     def __init__(self, data_dir: Path, *, account: dict | None = None,
                  accounts: dict[int, dict] | None = None, settings: dict | None = None,
                  user: str = "root", password: str = "root", extra_args: list[str] = (),
-                 host: str = "127.0.0.1", prefix: list[str] = ()):
+                 host: str = "127.0.0.1", prefix: list[str] = (),
+                 env: dict[str, str] | None = None):
         """host: the address SIP and the API listen on; prefix: a command the phone runs
-        under (e.g. `ip netns exec NAME`)."""
+        under (e.g. `ip netns exec NAME`); env: extra environment variables."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.prefix = list(prefix)
@@ -48,7 +49,10 @@ class PhoneProcess:
         self.auth = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
         doc: dict[str, Any] = {"sip": {"port": self.sip_port, "bind": host,
                                        "rtp_port": self.rtp_port, "rtp_ports": 16,
-                                       "failover_timeout": 3, "retry_interval": 2}}
+                                       "failover_timeout": 3, "retry_interval": 2},
+                               # hermetic: never a provisioning server from this machine's
+                               # own DHCP lease
+                               "provisioning": {"dhcp_option66": False}}
         accs = dict(accounts or {})
         if account is not None:
             accs[1] = account
@@ -62,6 +66,7 @@ class PhoneProcess:
             node[last] = value
         self.settings_doc = doc
         self.extra_args = list(extra_args)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
 
@@ -85,7 +90,7 @@ class PhoneProcess:
     def start(self, *, write: bool = True, wait: bool = True) -> PhoneProcess:
         if write:
             self.write_settings()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", TZ="UTC")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TZ="UTC", **self.env)
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             [*self.prefix, sys.executable, "-m", "firmware", "--board", "sim", "--data-dir",

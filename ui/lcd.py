@@ -321,7 +321,7 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
 
     # Bottom rows first (they stack up from the soft keys), then the clock in the rest.
     y = INFO_Y
-    notice = s.notice or (s.errors[0] if s.errors else "")
+    notice = s.notice or s.provisioning or (s.errors[0] if s.errors else "")
     if notice:
         c.text(0, y, SMALL.fit(notice, W))
         y -= 9

@@ -16,6 +16,17 @@ API (JSON unless said otherwise):
   POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
   GET  /api/calllog   {"missed": [...], "received": [...], "dialled": [...]}, newest first
   DELETE /api/calllog[?list=missed|received|dialled]  clear the call log (or one list)
+  GET  /api/provision  auto provisioning status: last run with a result per file, next
+                      run, progress, the log, firmware slots
+  POST /api/provision  run auto provisioning now (202; watch GET /api/provision)
+  GET  /api/backup?format=xml|toml[&secrets=1]  the settings as a file (Escene XML or
+                      settings.toml; passwords only with secrets=1)
+  POST /api/restore?name=FILE  body: such a file; all of it is applied or nothing
+  POST /api/firmware?name=IMAGE[&md5=HEX]  body: a firmware image (S2_DP330_version...);
+                      or JSON {"url": "tftp://host/dir/IMAGE"}: checked, installed into the
+                      other slot, the phone restarts when idle (docs/upgrade.md)
+  GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts
+  GET  /api/keys/layout  programmable keys from <account>_Extern.xml
   GET  /ws            pushes {"state": ..., "leds": ..., "png": base64} on every change
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
@@ -25,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -39,7 +51,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from firmware import calllog
 from firmware.errors import SettingsInvalid
 from firmware.keys import KEYS
-from firmware.settings import hash_password, public, verify_password
+from firmware.settings import (FIELDS, factory_values, hash_password, public,
+                               settings_file, verify_password)
 
 log = logging.getLogger("deskphone.web")
 
@@ -47,6 +60,7 @@ STATIC = Path(__file__).parent / "static"
 SESSION = "deskphone_session"
 MAX_FAILS = 5          # wrong passwords per address before slowing down
 FAIL_WINDOW = 60.0
+RESTORE_MAX = 1 << 20  # bytes of a settings backup
 
 
 class Auth:
@@ -140,6 +154,19 @@ async def _json(request: web.Request, example: str) -> dict:
     return body
 
 
+async def _body(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than `limit` (not read further)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def build(app) -> web.Application:
     """The aiohttp application for `app` (a firmware.app.App)."""
     wa = web.Application(middlewares=[_auth_middleware], client_max_size=256 * 1024)
@@ -149,6 +176,10 @@ def build(app) -> web.Application:
     @routes.get("/")
     async def index(request):
         return web.FileResponse(STATIC / "panel.html")
+
+    @routes.get("/manage")
+    async def manage_page(request):
+        return web.FileResponse(STATIC / "manage.html")
 
     @routes.get("/login")
     async def login_page(request):
@@ -232,6 +263,118 @@ def build(app) -> web.Application:
         app.calllog.clear(which or None)
         app.present()
         return web.json_response({"ok": True})
+
+    @routes.get("/api/provision")
+    async def provision_status(request):
+        return web.json_response(app.provisioner.status())
+
+    @routes.post("/api/provision")
+    async def provision_now(request):
+        app.provision_now()
+        return web.json_response({"ok": True, "status": app.provisioner.status()},
+                                 status=202)
+
+    @routes.get("/api/backup")
+    async def backup(request):
+        fmt = request.query.get("format", "xml")
+        secrets_too = request.query.get("secrets", "") in ("1", "true", "yes")
+        stamp = time.strftime("%Y%m%d")
+        if fmt == "xml":
+            from provisioning import escene
+            data = escene.export_config(app.settings, include_secrets=secrets_too)
+            name, ctype = f"{app.mac.replace(':', '')}-{stamp}.xml", "application/xml"
+        elif fmt == "toml":
+            data = settings_file(app.settings, include_secrets=secrets_too)
+            name, ctype = f"settings-{stamp}.toml", "application/toml"
+        else:
+            return _error(400, "format must be xml (Escene) or toml")
+        return web.Response(body=data, content_type=ctype, headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store"})
+
+    @routes.post("/api/restore")
+    async def restore(request):
+        from provisioning import escene
+        from provisioning.errors import ProvisionError
+        name = request.query.get("name", "backup")[:100]
+        data = await _body(request, RESTORE_MAX)
+        if data is None:
+            return _error(413, f"a backup is at most {RESTORE_MAX // 1024} KiB")
+        try:
+            parsed = escene.import_backup(data, name)
+        except ProvisionError as e:
+            return _error(400, f"{e}; nothing changed")
+        if parsed.problems:
+            return _error(400, "the file has bad values; nothing changed",
+                          problems=parsed.problems)
+        values = dict(parsed.values)
+        if not values.get("web.password_hash"):
+            values.pop("web.password_hash", None)     # never back to the factory password
+        if parsed.kind == "toml":
+            # settings.toml lists what differs from the factory: the rest goes back to it,
+            # except secrets a backup without them leaves out
+            values = {k: v for k, v in factory_values().items()
+                      if not FIELDS[k].metadata["secret"]} | values
+        try:
+            changed, restart = app.update_settings(values)
+        except SettingsInvalid as e:
+            return web.json_response({"error": f"{e}; nothing changed", "errors": [
+                {"key": p.key, "reason": p.reason} for p in e.problems]}, status=400)
+        return web.json_response({"changed": changed, "restart_needed": restart,
+                                  "ignored": parsed.ignored})
+
+    @routes.post("/api/firmware")
+    async def firmware(request):
+        from provisioning.engine import LIMITS
+        from provisioning.errors import ProvisionError
+        if request.content_type == "application/json":
+            body = await _json(request, '{"url": "tftp://10.0.0.5/fw/S2_DP330_version1.2.0"}')
+            url = body.get("url")
+            if not isinstance(url, str) or not url.strip():
+                return _error(400, 'give "url": the image on a TFTP/FTP/HTTP(S) server')
+            job = dict(url=url.strip())
+        else:
+            name = Path(request.query.get("name", "") or "upload").name[:120]
+            md5 = request.query.get("md5", "").strip().lower() or None
+            data = await _body(request, LIMITS["image"])
+            if data is None:
+                return _error(413, f"an image is at most {LIMITS['image'] >> 20} MiB")
+            up = app.data_dir / "provisioning" / "upload"
+            up.mkdir(parents=True, exist_ok=True)
+            path = up / name
+            await asyncio.to_thread(path.write_bytes, data)
+            job = dict(path=path, md5=md5)
+        try:
+            message = await app.provisioner.upgrade(**job)
+        except ProvisionError as e:
+            if "path" in job:
+                job["path"].unlink(missing_ok=True)
+            return _error(400, f"{e}; the phone keeps its firmware")
+        return web.json_response({"ok": True, "message": message}, status=202)
+
+    @routes.get("/api/phonebook")
+    async def phonebook(request):
+        from provisioning.phonebook import Phonebook
+        q = request.query.get("q", "")
+        out = {}
+        for which in ("enterprise", "personal"):
+            path = app.data_dir / "phonebook" / f"{which}.json"
+            try:
+                book = Phonebook.load(path)
+            except (OSError, ValueError, TypeError):
+                out[which] = []
+                continue
+            contacts = book.search(q) if q else book.entries
+            out[which] = [dataclasses.asdict(c) for c in contacts]
+        return web.json_response(out)
+
+    @routes.get("/api/keys/layout")
+    async def key_layout(request):
+        from provisioning.keys import KeyLayout
+        try:
+            return web.json_response(KeyLayout.load(app.data_dir / "keys.json").to_json())
+        except (OSError, ValueError, TypeError):
+            return web.json_response({"memory": [], "program": []})
 
     @routes.get("/api/screen.png")
     async def screen_png(request):

@@ -266,6 +266,8 @@ class ProvisioningSettings:
                             "HTTP, 2 FTP, 3 HTTPS)", choices=("tftp", "http", "ftp", "https"))
     username: str = setting("", "user for HTTP(S)/FTP (unused by TFTP)", check=_text)
     password: str = setting("", "password for HTTP(S)/FTP", secret=True, check=_text)
+    timeout: int = setting(10, "seconds a provisioning server may stay silent before the "
+                           "check fails", min=1, max=120)
     dhcp_option66: bool = setting(True, "when url is empty, take the server from DHCP "
                                   "option 66 (appendix 3.1)")
     ca_file: str = setting("", "PEM file of the CAs an https server's certificate must chain "

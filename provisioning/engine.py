@@ -47,7 +47,6 @@ LIMITS = {"version": 4096, "config": 1 << 20, "extern": 1 << 20, "phonebook": 8 
 ENCRYPTED_KINDS = ("config", "extern", "phonebook")
 # Settings a server never sets: they describe this unit's own wiring.
 LOCAL_ONLY = ("hardware.",)
-TIMEOUT = 10.0            # seconds a server may stay silent during a transfer
 CHECK_EVERY = 3600.0      # re-read the clock at least hourly while waiting for a timed run
 PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
@@ -267,7 +266,7 @@ class Provisioner:
         self.server_from = where
         self._note(f"server {rec.server}")
         fetcher = fetch.Fetcher(source, user_agent=identity.user_agent(self.mac),
-                                timeout=TIMEOUT, ca_file=p.ca_file)
+                                timeout=p.timeout, ca_file=p.ca_file)
         got = _Fetched()
         if p.firmware:
             await self._firmware(fetcher, rec, got)
@@ -598,7 +597,7 @@ class Provisioner:
         source = fetch.parse_server(base, p.protocol, p.username, p.password)
         rec.server = _display(source)
         fetcher = fetch.Fetcher(source, user_agent=identity.user_agent(self.mac),
-                                timeout=TIMEOUT, ca_file=p.ca_file)
+                                timeout=p.timeout, ca_file=p.ca_file)
         dest = self.dir / "download" / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._show(f"Fetching {name}")
@@ -613,6 +612,7 @@ class Provisioner:
     async def _restart_when_idle(self) -> None:
         await self._until_idle("restart")
         self._note(f"restarting: {self._pending_restart}")
+        self._save_state()
         self.restart()
 
     # -- status --------------------------------------------------------------------------------

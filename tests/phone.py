@@ -37,9 +37,11 @@ class PhoneProcess:
                  accounts: dict[int, dict] | None = None, settings: dict | None = None,
                  user: str = "root", password: str = "root", extra_args: list[str] = (),
                  host: str = "127.0.0.1", prefix: list[str] = (),
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, module: str = "firmware",
+                 module_args: list[str] = ()):
         """host: the address SIP and the API listen on; prefix: a command the phone runs
-        under (e.g. `ip netns exec NAME`); env: extra environment variables."""
+        under (e.g. `ip netns exec NAME`); env: extra environment variables; module and
+        module_args: what runs it (firmware.boot with its own options runs it supervised)."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.prefix = list(prefix)
@@ -67,6 +69,8 @@ class PhoneProcess:
         self.settings_doc = doc
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
+        self.module, self.module_args = module, list(module_args)
+        self.out: Path | None = None        # a file for the output instead of a pipe
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
 
@@ -92,12 +96,17 @@ class PhoneProcess:
             self.write_settings()
         env = dict(os.environ, PYTHONUNBUFFERED="1", TZ="UTC", **self.env)
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            [*self.prefix, sys.executable, "-m", "firmware", "--board", "sim", "--data-dir",
-             str(self.data_dir), "--http", f"{self.host}:{self.http_port}", "--quiet",
-             *self.extra_args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        out = open(self.out, "ab") if self.out else subprocess.PIPE
+        try:
+            self.proc = subprocess.Popen(
+                [*self.prefix, sys.executable, "-m", self.module, *self.module_args,
+                 "--board", "sim", "--data-dir", str(self.data_dir),
+                 "--http", f"{self.host}:{self.http_port}", "--quiet", *self.extra_args],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        finally:
+            if self.out:
+                out.close()
         if wait:
             self.wait_up()
         return self

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+
+import pytest
 
 from provisioning.schedule import next_run
 from tests.peers.fixtures import ftpd, nginx, tftpd  # noqa: F401  (fixtures)
+from tests.peers.ports import free_port
 from tests.peers.sipp import Sipp
 from tests.phone import PhoneProcess
 
@@ -209,3 +213,145 @@ def test_the_whole_file_set_over_http_with_a_password(tmp_path, kamailio, nginx)
         # the unknown section was logged, not fatal
         assert any("SomethingNew" in x for x in st["log"]) or "SomethingNew" in \
             phone.log_tail(200)
+
+
+def _mac_xml(display: str) -> bytes:
+    return (f'<all><sipUsers><sipUser id="0" UserName="{display}"/></sipUsers></all>'
+            ).encode()
+
+
+@pytest.mark.parametrize("how", ["tftp", "http", "http+password", "https", "ftp",
+                                 "ftp+password", "TFTP-upper-case"])
+def test_each_protocol_brings_the_mac_file(tmp_path, tftpd, nginx, ftpd, how):
+    settings = {"hardware.mac": MAC}
+    name = "00268b1a2b3c.xml"
+    if how == "tftp":
+        server, url = tftpd, tftpd.url("p")
+    elif how == "TFTP-upper-case":      # scheme in any case; MAC named upper case
+        server, url = tftpd, tftpd.url("p", scheme="TFTP")
+        name = name.upper().replace(".XML", ".xml")
+        settings["provisioning.filename_case"] = "upper"
+    elif how == "http":
+        server, url = nginx, nginx.url("p")
+    elif how == "http+password":
+        server, url = nginx, nginx.url("private/p")
+        settings.update({"provisioning.username": nginx.user,
+                         "provisioning.password": nginx.password})
+    elif how == "https":
+        server, url = nginx, nginx.url("p", https=True)
+        settings["provisioning.ca_file"] = str(nginx.cert)
+    elif how == "ftp":
+        server, url = ftpd, ftpd.url("p")
+    else:
+        server, url = ftpd, ftpd.url("p")
+        settings.update({"provisioning.username": ftpd.user,
+                         "provisioning.password": ftpd.password})
+    server.put(f"p/{name}", _mac_xml(f"Via {how}"))
+    settings["provisioning.url"] = url
+    with PhoneProcess(tmp_path / "p", settings=settings) as phone:
+        st = provisioned(phone)
+        assert st["last"]["result"] == "ok", st["last"]
+        assert files(st)[name] == "applied"
+        assert _settings(phone)["account.1.display_name"] == f"Via {how}"
+
+
+def test_provision_now_from_the_api_and_from_the_lcd_menu(tmp_path, tftpd):
+    settings = {"hardware.mac": MAC, "provisioning.on_boot": False,
+                "provisioning.url": tftpd.url("p")}
+    with PhoneProcess(tmp_path / "p", settings=settings) as phone:
+        assert phone.request("GET", "/api/provision")["last"] is None
+        tftpd.put("p/00268b1a2b3c.xml", _mac_xml("First"))
+        phone.request("POST", "/api/provision")
+        assert provisioned(phone)["last"]["trigger"] == "now"
+        assert _settings(phone)["account.1.display_name"] == "First"
+        # MENU > 4 Auto provision shows the last result; OK runs it again
+        tftpd.put("p/00268b1a2b3c.xml", _mac_xml("Second"))
+        phone.key("menu")
+        phone.key("4")
+        text = phone.wait_screen("Auto provision")
+        assert "OK: applied 00268b1a2b3c.xml" in text.replace("\n", " ") or "OK" in text
+        phone.key("ok")
+        phone.wait(lambda s: _settings(phone)["account.1.display_name"] == "Second",
+                   what="the run started from the LCD")
+        assert phone.request("GET", "/api/provision")["last"]["trigger"] == "now"
+
+
+def test_encrypted_files_need_the_right_key(tmp_path, tftpd):
+    from provisioning.crypto import encrypt
+    tftpd.put("p/00268b1a2b3c.xml", encrypt(_mac_xml("Secret"), "right key"))
+    base = {"hardware.mac": MAC, "provisioning.url": tftpd.url("p")}
+    with PhoneProcess(tmp_path / "wrong", settings={**base,
+                                                    "provisioning.aes_key": "wrong"}) as ph:
+        st = provisioned(ph)
+        assert st["last"]["result"] == "failed" and "AES key" in st["last"]["summary"]
+        assert _settings(ph)["account.1.display_name"] == ""
+    with PhoneProcess(tmp_path / "none", settings=base) as ph:
+        st = provisioned(ph)
+        assert st["last"]["result"] == "failed"
+        assert "provisioning.aes_key" in st["last"]["summary"]
+    with PhoneProcess(tmp_path / "right", settings={**base,
+                                                    "provisioning.aes_key": "right key"}) as ph:
+        st = provisioned(ph)
+        assert st["last"]["result"] == "ok", st["last"]
+        assert _settings(ph)["account.1.display_name"] == "Secret"
+    # with a key set, a plain file planted on the server is refused
+    tftpd.put("p/00268b1a2b3c.xml", _mac_xml("Planted"))
+    with PhoneProcess(tmp_path / "plain", settings={**base,
+                                                    "provisioning.aes_key": "right key"}) as ph:
+        st = provisioned(ph)
+        assert st["last"]["result"] == "failed"
+        assert _settings(ph)["account.1.display_name"] == ""
+
+
+LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE all [<!ENTITY a "aaaaaaaaaa">'
+          b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;">]>'
+          b'<all><sipUsers><sipUser id="0" UserName="&c;"/></sipUsers></all>')
+XXE = (b'<?xml version="1.0"?><!DOCTYPE all [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+       b'<all><sipUsers><sipUser id="0" UserName="&x;"/></sipUsers></all>')
+
+
+@pytest.mark.parametrize("case", ["malformed", "entity expansion", "external entity",
+                                  "2 GB", "404", "401", "server gone", "silent server"])
+def test_bad_input_from_the_server_changes_nothing(tmp_path, nginx, case, request):
+    """Each failure is named in the status; the good file beside it is not applied either
+    (all or nothing); the phone keeps working."""
+    url = nginx.url("p")
+    settings = {"hardware.mac": MAC, "provisioning.username": nginx.user,
+                "provisioning.password": nginx.password, "lcd.contrast": 7}
+    nginx.put("p/sys_DP330.xml", b'<all><lcds><lcd Contrast="2"/></lcds></all>')
+    bad = "00268b1a2b3c.xml"
+    expect = {"malformed": "line", "entity expansion": "entit", "external entity": "entit",
+              "2 GB": "allowed", "404": "no provisioning files", "401": "password",
+              "server gone": "127.0.0.1", "silent server": "no answer"}[case]
+    if case == "malformed":
+        nginx.put(f"p/{bad}", b'<all><sipUsers><sipUser id="0" UserName="x"></all>')
+    elif case == "entity expansion":
+        nginx.put(f"p/{bad}", LAUGHS)
+    elif case == "external entity":
+        nginx.put(f"p/{bad}", XXE)
+    elif case == "2 GB":
+        nginx.put_sparse(f"p/{bad}", 2 * 1024 ** 3)
+    elif case == "404":
+        url = nginx.url("nothing-here")
+    elif case == "401":
+        url = nginx.url("private/p")
+        settings["provisioning.password"] = "not the password"
+    elif case == "server gone":
+        url = f"http://127.0.0.1:{free_port('tcp')}/p"
+    else:       # accepts the connection, never says a word
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        request.addfinalizer(silent.close)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/p"
+        settings["provisioning.timeout"] = 2
+    settings["provisioning.url"] = url
+    with PhoneProcess(tmp_path / "p", settings=settings) as phone:
+        st = provisioned(phone, timeout=60)
+        last = st["last"]
+        assert last["result"] in ("failed", "nothing"), last
+        assert expect.lower() in last["summary"].lower(), last
+        assert _settings(phone)["lcd.contrast"] == 7
+        # the phone still works: keys, screen, a dial tone
+        phone.hook(True)
+        assert phone.wait(lambda s: s["tone"] == "dial")["screen"] == "dialing"

@@ -414,32 +414,16 @@ def test_report_healthy_without_slots_does_nothing(tmp_path, monkeypatch):
 # --- the supervisor ---------------------------------------------------------------------------
 
 class SupervisedPhone(PhoneProcess):
-    """PhoneProcess started through the boot supervisor."""
+    """PhoneProcess started through the boot supervisor; its output goes to a file."""
 
     def __init__(self, data_dir: Path, *, slots: Path, trusted: Path, boot_args=(),
                  env: dict | None = None, **kw):
-        super().__init__(data_dir, **kw)
+        super().__init__(data_dir, module="firmware.boot",
+                         module_args=["--slots", str(slots), *boot_args, "--"],
+                         env={"DESKPHONE_TRUSTED_KEYS": str(trusted), **(env or {})}, **kw)
         self.slots = slots
         self.trusted = trusted
-        self.boot_args = list(boot_args)
-        self.env = env or {}
         self.out = Path(data_dir).parent / f"{Path(data_dir).name}.out"
-
-    def start(self, *, write: bool = True, wait: bool = True) -> SupervisedPhone:
-        if write:
-            self.write_settings()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", TZ="UTC",
-                   DESKPHONE_TRUSTED_KEYS=str(self.trusted), **self.env)
-        with open(self.out, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "firmware.boot", "--slots", str(self.slots),
-                 *self.boot_args, "--", "--board", "sim", "--data-dir", str(self.data_dir),
-                 "--http", f"{self.host}:{self.http_port}", "--quiet"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        if wait:
-            self.wait_up()
-        return self
 
     def output(self) -> str:
         try:
@@ -662,3 +646,68 @@ def test_a_switch_cut_short_before_the_link_moved_leaves_the_old_firmware(tmp_pa
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- auto provisioning brings the image (manual appendix 2.1) -------------------------------
+
+from tests.peers.fixtures import tftpd  # noqa: E402,F401  (fixture)
+
+
+def test_auto_provisioning_installs_a_newer_firmware_named_by_the_version_file(
+        tmp_path, images, keys, tftpd):
+    img = images["real"]
+    tftpd.put(f"prov/{img.name}", img.read_bytes())
+    tftpd.put(f"prov/{img.name}.md5", f"{md5_of(img)}  {img.name}\n".encode())
+    tftpd.put("prov/F0DP330.cfg", f"{img.name}\n".encode())
+    slots = tmp_path / "slots"
+    with SupervisedPhone(tmp_path / "data", slots=slots, trusted=keys["dir"],
+                         settings={"provisioning.url": tftpd.url("prov")}) as phone:
+        # at boot: version file, newer image, MD5, signature, install, restart, healthy
+        wait_for(lambda: phone.version() == NEXT, f"the phone to run {NEXT}",
+                 timeout=60, detail=phone.detail)
+        wait_for(lambda: last_result(slots).get("result") == "success",
+                 "the new firmware to report healthy", detail=phone.detail)
+        st = phone.request("GET", "/api/provision")
+        assert st["firmware"]["active"]["version"] == NEXT
+
+        # the new firmware's own boot check finds nothing newer; the log (kept across the
+        # restart) says what the old one installed
+        def version_file():
+            last = phone.request("GET", "/api/provision")["last"] or {}
+            return {f["name"]: f for f in last.get("files", [])}.get("F0DP330.cfg", {})
+        wait_for(lambda: version_file().get("status") == "unchanged",
+                 "the new firmware's boot check", detail=phone.detail)
+        assert "is not newer" in version_file()["detail"]
+        log = "\n".join(phone.request("GET", "/api/provision")["log"])
+        assert f"installing {NEXT}" in log and f"restarting: firmware {NEXT}" in log
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong md5", "untrusted"])
+def test_a_bad_image_on_the_server_changes_nothing(tmp_path, images, keys, tftpd, damage):
+    img = images["real"]
+    data, md5 = img.read_bytes(), md5_of(img)
+    trusted = keys["dir"]
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "wrong md5":
+        md5 = hashlib.md5(b"something else").hexdigest()
+    else:
+        trusted = tmp_path / "nobody"          # the phone trusts no test key
+        trusted.mkdir(mode=0o700)
+    tftpd.put(f"prov/{img.name}", data)
+    tftpd.put("prov/F0DP330.cfg", f"{img.name}\nmd5={md5}\n".encode())
+    # a config change rides along: it must not be applied either (all or nothing)
+    tftpd.put("prov/00268b1a2b3c.xml",
+              b'<all><lcds><lcd Contrast="2"/></lcds></all>')
+    slots = tmp_path / "slots"
+    with SupervisedPhone(tmp_path / "data", slots=slots, trusted=trusted,
+                         settings={"provisioning.url": tftpd.url("prov"),
+                                   "hardware.mac": "00:26:8b:1a:2b:3c"}) as phone:
+        wait_for(lambda: (phone.request("GET", "/api/provision")["last"] or {}).get(
+            "result") == "failed", "the run to fail", detail=phone.detail)
+        last = phone.request("GET", "/api/provision")["last"]
+        reason = {"truncated": "", "wrong md5": "MD5", "untrusted": "key"}[damage]
+        assert reason.lower() in last["summary"].lower(), last
+        assert phone.request("GET", "/api/settings")["settings"]["lcd.contrast"] == 5
+        assert phone.version() == VERSION
+        assert Slots(slots).status()["other"] is None     # nothing was installed

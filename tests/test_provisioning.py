@@ -276,6 +276,33 @@ def test_provision_now_from_the_api_and_from_the_lcd_menu(tmp_path, tftpd):
         assert phone.request("GET", "/api/provision")["last"]["trigger"] == "now"
 
 
+def test_nothing_is_applied_during_a_call_it_waits_until_hang_up(tmp_path, p2p_phones, tftpd):
+    """Manual appendix 3.2 and the issue: never apply or reboot in a call."""
+    from tests.helpers import idle, talking
+    a = p2p_phones.start("1001", server=False, settings={
+        "hardware.mac": MAC, "provisioning.on_boot": False,
+        "provisioning.url": tftpd.url("p")})
+    b = p2p_phones.start("1002", server=False)
+    tftpd.put("p/00268b1a2b3c.xml", _mac_xml("During call"))
+    before = _settings(a)["account.1.display_name"]
+    b.dial(a.uri("1001"))
+    a.wait(lambda s: s["screen"] == "ringing")
+    a.key("line1")
+    a.wait(talking)
+    a.request("POST", "/api/provision")
+    # fetched and checked, then it waits (the API says so), nothing changed
+    a.wait(lambda s: a.request("GET", "/api/provision")["progress"] == "Waiting: call",
+           what="the run to wait for the call to end")
+    assert _settings(a)["account.1.display_name"] == before
+    assert a.call_state() == "connected"
+    assert "Talking" in a.screen()                     # the call screen stays as it was
+    a.key("speaker")                                   # hang up hands-free
+    a.wait(idle, what="the call to end")
+    st = provisioned(a)
+    assert st["last"]["result"] == "ok", st["last"]
+    assert _settings(a)["account.1.display_name"] == "During call"
+
+
 def test_encrypted_files_need_the_right_key(tmp_path, tftpd):
     from provisioning.crypto import encrypt
     tftpd.put("p/00268b1a2b3c.xml", encrypt(_mac_xml("Secret"), "right key"))

@@ -36,14 +36,15 @@ from firmware.events import (CheckSyncReceived, KeyPressed, PageRequested,
 from firmware.settings import Settings, atomic_write
 from firmware.state import AudioDevice, MenuPage, PhoneState
 from provisioning import schedule
-from provisioning.image import MAX_IMAGE
 from provisioning.errors import (BadFile, BadServer, ImageError, NotFound, ProvisionError)
 
 log = logging.getLogger("deskphone.provisioning")
 
 # Largest file of each kind we accept; bigger ones are refused before they are read.
+# (Images: provisioning.image.MAX_IMAGE; that module and its cryptography load only when
+# an image is on its way, which keeps them out of the phone's start-up.)
 LIMITS = {"version": 4096, "config": 1 << 20, "extern": 1 << 20, "phonebook": 8 << 20,
-          "image": MAX_IMAGE, "md5": 4096}
+          "md5": 4096}
 ENCRYPTED_KINDS = ("config", "extern", "phonebook")
 # Settings a server never sets: they describe this unit's own wiring.
 LOCAL_ONLY = ("hardware.",)
@@ -465,7 +466,7 @@ class Provisioner:
         self._show(f"Fetching {info.image}")
         try:
             size = await asyncio.to_thread(fetcher.get_file, info.image, dest,
-                                           max_bytes=LIMITS["image"],
+                                           max_bytes=image.MAX_IMAGE,
                                            progress=self._download_progress)
             self._show("Checking firmware")
             manifest = await asyncio.to_thread(
@@ -601,7 +602,8 @@ class Provisioner:
         dest = self.dir / "download" / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._show(f"Fetching {name}")
-        await asyncio.to_thread(fetcher.get_file, name, dest, max_bytes=LIMITS["image"],
+        from provisioning.image import MAX_IMAGE
+        await asyncio.to_thread(fetcher.get_file, name, dest, max_bytes=MAX_IMAGE,
                                 progress=self._download_progress)
         return dest
 

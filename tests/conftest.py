@@ -62,3 +62,14 @@ def p2p_phones(tmp_path):
     ph = Phones(tmp_path, None)
     yield ph
     ph.close()
+
+
+@pytest.fixture(scope="module")
+def module_phone(tmp_path_factory):
+    """One phone (1001, no server) shared by a module's tests, for peers that call it
+    directly (sipp): test_sip_behaviour, test_paging."""
+    ph = Phones(tmp_path_factory.mktemp("phone"), None)
+    try:
+        yield ph.start("1001", server=False)
+    finally:
+        ph.close()

@@ -94,4 +94,7 @@ def test_conf_then_the_held_lines_key_joins_a_held_call(phones):
     a.key("conference")
     a.key("line1")
     a.wait(lambda s: states_by_number(s) == {"1002": "connected", "1003": "connected"})
+    # B's side of the re-INVITE that takes it off hold must have landed before we listen
+    b.wait(lambda s: s["calls"] and not s["calls"][0]["remote_hold"] and s["calls"][0]["media"],
+           what="B taken off hold")
     everyone_hears_everyone(a, b, c)

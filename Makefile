@@ -24,7 +24,7 @@ PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
 
 # Debian packages: to build the venv, and the real peers the tests start.
 APT_RUN  := python3-venv $(if $(filter python3.%,$(PYTHON)),$(PYTHON)-venv)
-APT_TEST := kamailio sip-tester baresip chromium iproute2 \
+APT_TEST := kamailio kamailio-presence-modules sip-tester baresip chromium iproute2 \
             tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl
 
 .PHONY: run test bench apt-run apt-test venv venv-test clean lint

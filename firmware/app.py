@@ -34,13 +34,17 @@ from firmware.events import (CallIncoming, DiagnoseRequested, DialRequested, Hoo
                              ProvisionRequested, SettingsChanged, TimerFired)
 from firmware.answering import Answering
 from firmware.conference import Conference
+from firmware.multicast import MulticastPaging
+from firmware.paging import Paging
 from firmware.menu import Menus
+from firmware.mwi import Mwi
 from firmware.phone import Phone
 from firmware.registration import Registration
 from firmware.settings import FIELDS, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.state import PhoneState
 from firmware.transfer import Transfer
+from firmware.memkeys import MemoryKeys
 from provisioning.engine import RESTART_CODE, Provisioner
 
 log = logging.getLogger("deskphone")
@@ -111,13 +115,19 @@ class App:
         self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
                            settings=self.settings, save=self._save_from_phone)
         # call features: each hooks into the phone and the bus, nothing else knows them
-        self.features = [Transfer(self.phone), Conference(self.phone), Answering(self.phone)]
+        self.features = [Transfer(self.phone), Conference(self.phone), Answering(self.phone),
+                         Paging(self.phone), MulticastPaging(self.phone)]
+        # programmable keys, BLF and BLA lamps (DATA/keys.json)
+        self.memkeys = MemoryKeys(self.phone, data_dir=self.data_dir)
+        self.memkeys.start()
         self.mac = identity.mac_for("sim" if self.board.simulated else "real", self.data_dir,
                                     self.settings.hardware.mac)
         self.provisioner = Provisioner(
             bus=self.bus, timers=self.timers, state=self.state, settings=self.settings,
             data_dir=self.data_dir, mac=self.mac, update_settings=self.update_settings,
             restart=self.request_restart, clock=_clock())
+        self.mwi = Mwi(bus=self.bus, timers=self.timers, state=self.state,
+                       settings=self.settings)
         self.bus.on(SettingsChanged, self._servers_changed)
         self.bus.on(TimerFired, self._on_timer)
         for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
@@ -221,6 +231,9 @@ class App:
         if self.web is not None:
             await self.web.cleanup()
         self.registration.close()
+        for feature in self.features:
+            if hasattr(feature, "close"):
+                feature.close()
         self.timers.cancel_all()
         await asyncio.get_running_loop().run_in_executor(None, self.sip.stop)
         self.board.close()
@@ -431,6 +444,12 @@ class App:
                     pass
             q.put_nowait(msg)
 
+    def set_key_layout(self, layout) -> None:
+        """Save the programmable keys (atomic) and use them at once (from the web API)."""
+        layout.save(self.data_dir / "keys.json")
+        self.memkeys.reload(force=True)
+        self.present()
+
     def leds_json(self) -> dict:
         return {name: {"colour": c or "off", "pattern": p} for name, (c, p) in self.leds.items()}
 
@@ -446,6 +465,7 @@ class App:
                 "index": a.index, "enabled": a.enabled, "label": a.label, "user": a.user,
                 "server": a.server, "on_secondary": a.on_secondary, "status": a.status.value,
                 "code": a.code, "reason": a.reason, "expires": a.expires, "dnd": a.dnd,
+                "messages": a.messages, "old_messages": a.old_messages,
             } for a in s.accounts],
             "calls": [{
                 "id": c.id, "line": c.line, "account": c.account, "direction": c.direction,
@@ -456,7 +476,7 @@ class App:
             } for c in s.calls],
             "focus": s.focus, "offhook": s.offhook, "audio": s.audio.value,
             "headset_mode": s.headset_mode, "mute": s.mute, "predial": s.predial,
-            "missed": s.missed, "dnd": s.dnd, "redial": s.redial,
+            "missed": s.missed, "voicemail": s.voicemail, "dnd": s.dnd, "redial": s.redial,
             "tone": self.tone, "softkeys": [label for label, _ in present.softkeys(s)],
             "notice": s.notice, "errors": list(s.errors),
             "backlight": self._backlight, "route": self.board.audio.device,

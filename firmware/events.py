@@ -84,6 +84,17 @@ class RegistrationChanged(Event):
 
 
 @dataclass
+class MessagesWaiting(Event):
+    """A message-summary NOTIFY (RFC 3842) for a line: subscribed or unsolicited."""
+
+    account: int
+    waiting: bool
+    new: int                 # new voice messages
+    old: int
+    source: str = ""         # who sent it
+
+
+@dataclass
 class CallIncoming(Event):
     call: int                # our call id
     account: int
@@ -92,6 +103,7 @@ class CallIncoming(Event):
     number: str
     headers: dict = field(default_factory=dict)   # lower-case name -> value of the INVITE
     source: str = ""         # ip:port the INVITE came from
+    page: object = None      # firmware.paging.AutoAnswer: the INVITE asks to be answered
 
 
 @dataclass
@@ -229,3 +241,65 @@ class ProvisioningChanged(Event):
     """Auto provisioning moved on (a file fetched, a result): redraw what shows it."""
 
     text: str = ""
+
+
+# --- between feature modules: programmable keys ask paging to act --------------------------
+
+@dataclass
+class IntercomRequested(Event):
+    """An Intercom or Paging key: call `number` asking the far end to answer by itself
+    (firmware/paging.py adds the auto-answer headers)."""
+
+    number: str
+    account: int = 0         # 0: the phone picks the line
+    paging: bool = False     # a one-way page to a group, not a two-way intercom call
+
+
+@dataclass
+class MulticastPageRequested(Event):
+    """A Paging key set to a multicast group: start sending the microphone there, or stop
+    when a page to that group is already going out."""
+
+    address: str             # "239.1.1.1:5000"
+
+
+@dataclass
+class MulticastPageStarted(Event):
+    """RTP arrived on a listened multicast group with nothing of higher priority playing
+    (firmware/multicast.py receiver thread); replaces any lower-priority page."""
+
+    address: str             # "239.1.1.1:5000"
+    priority: int            # 1 = highest (position in paging.multicast)
+
+
+@dataclass
+class MulticastPageEnded(Event):
+    """The group's RTP stopped (paging.multicast_end_ms of silence)."""
+
+    address: str
+    priority: int
+
+
+# --- BLF / BLA: dialog and presence subscriptions (firmware/blf.py) -----------------------
+
+@dataclass
+class BlfNotified(Event):
+    """A NOTIFY for a watched number arrived (SIP thread). `body` is the raw dialog-info
+    (or PIDF) XML, parsed on the loop; `state` is its Subscription-State header."""
+
+    uri: str                 # the watched URI, as subscribed
+    body: bytes = b""
+    state: str = ""          # "active;expires=600", "terminated;reason=noresource", ...
+    event: str = "dialog"    # dialog | presence
+    received: float = 0.0    # time.monotonic() when pjsip handed it over (latency bench)
+
+
+@dataclass
+class BlfSubscriptionChanged(Event):
+    """A SUBSCRIBE for a watched URI was answered (or failed to be). code 2xx: accepted,
+    `expires` granted; anything else: refused or unreachable, `reason` says what."""
+
+    uri: str
+    code: int
+    reason: str = ""
+    expires: int = 0

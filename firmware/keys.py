@@ -14,6 +14,10 @@ FUNCTION = ("hold", "transfer", "conference", "redial", "mute", "speaker", "head
 
 KEYS: tuple[str, ...] = DIGITS + SOFT + NAV + LINES + PROGRAMMABLE + FUNCTION
 
+# keys of the expansion modules (manual "Expansion Module": up to 6 x 32), e1.1 .. e6.32;
+# not on the phone's own keypad matrix
+EXPANSION = tuple(f"e{m}.{k}" for m in range(1, 7) for k in range(1, 33))
+
 # what the manual prints on the keys, for the front panel
 LABELS = {
     "cancel": "C", "ok": "OK", "up": "▲", "down": "▼", "left": "◀", "right": "▶",

@@ -73,6 +73,7 @@ class Phone:
         # returns True when it took care of the calls
         self.hang_up_hooks: list[Callable[[], bool]] = []
         self.line_hooks: list[Callable[[int], bool]] = []      # a line key, first refusal
+        self.reserved_lines: set[int] = set()   # line keys given another function (memkeys)
         self.place_hooks: list[Callable[[Call], bool]] = []    # a number about to go out
         self.cancel_hooks: list[Callable[[], bool]] = []       # C with nothing to erase
         self._ending: set[int] = set()    # calls we hung up ourselves
@@ -140,7 +141,9 @@ class Phone:
             anon_reject=frozenset(i for i in range(1, ACCOUNTS + 1)
                                   if st.account[i].anonymous_reject),
             forward_always=target_uri(fw.always, server) or "" if fw.always else "",
-            forward_busy=target_uri(fw.busy, server) or "" if fw.busy else "")
+            forward_busy=target_uri(fw.busy, server) or "" if fw.busy else "",
+            pages=st.paging.intercom, page_barge_in=st.paging.barge_in,
+            page_dnd_emergency=st.paging.dnd_emergency)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -157,7 +160,7 @@ class Phone:
         return AudioDevice.SPEAKER
 
     def _free_line(self, prefer: int) -> int | None:
-        used = {c.line for c in self.state.calls}
+        used = {c.line for c in self.state.calls} | self.reserved_lines
         for line in [prefer] + [n for n in range(1, LINES + 1) if n != prefer]:
             if 1 <= line <= LINES and line not in used:
                 return line
@@ -559,7 +562,10 @@ class Phone:
         if any(hook(call) for hook in self.place_hooks):
             return
         call.state = CallState.CALLING
-        self.sip.make_call(call.id, call.account, uri)
+        if call.headers:          # a BLF pickup's Replaces (firmware/memkeys.py)
+            self.sip.make_call(call.id, call.account, uri, headers=call.headers)
+        else:
+            self.sip.make_call(call.id, call.account, uri)
 
     # -- answering -----------------------------------------------------------------------
 

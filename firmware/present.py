@@ -80,12 +80,22 @@ def diag_led(step: int) -> tuple[str, str]:
     return LED_NAMES[step // 3 % len(LED_NAMES)], DIAG_COLOURS[step % 3]
 
 
+# programmable key lamps (firmware/blf.py): "unknown" is never dark and never green, so a
+# number that is not watched is not taken for an idle one
+KEY_LAMPS = {"idle": ("green", "on"), "ringing": ("red", "fast"), "busy": ("red", "on"),
+             "held": ("green", "slow"), "unknown": ("amber", "slow")}
+
+
 def leds(s: PhoneState) -> dict[str, tuple[str, str]]:
     out = {name: OFF for name in LED_NAMES}
+    for name in s.key_lamps:
+        out.setdefault(name, OFF)         # expansion module keys: only those programmed
     if s.diag == "lights" and s.diag_running:
         name, colour = diag_led(s.diag_step)
         out[name] = (colour, "on")
         return out
+    for name, lamp in s.key_lamps.items():
+        out[name] = KEY_LAMPS.get(lamp, OFF)
     for c in s.calls:
         key = f"line{c.line}"
         if key not in out:
@@ -112,7 +122,7 @@ def leds(s: PhoneState) -> dict[str, tuple[str, str]]:
         out["mute"] = ("red", "on")
     if s.voicemail:
         out["message"] = ("red", "on")
-    if s.audio is AudioDevice.SPEAKER:
+    if s.audio is AudioDevice.SPEAKER or s.multicast or s.multicast_out:   # a page on it
         out["speaker"] = ("red", "on")
     return out
 
@@ -129,7 +139,7 @@ def backlight(s: PhoneState) -> int:
 # --- tones --------------------------------------------------------------------------------
 # The tone heard on the active audio device (or the ringer on the speaker).
 
-TONES = ("dial", "ringback", "busy", "reorder", "callwaiting", "ring", "test")
+TONES = ("dial", "ringback", "busy", "reorder", "callwaiting", "ring", "test", "warning", "message")
 
 BUSY_CODES = (486, 600, 603)
 
@@ -137,6 +147,8 @@ BUSY_CODES = (486, 600, 603)
 def tone(s: PhoneState) -> str | None:
     if s.diag == "sound" and s.diag_running:
         return "test"
+    if s.page_tone:
+        return "warning"         # a page is about to be heard (firmware/paging.py)
     f = s.focused
     if f is not None and s.audio is not AudioDevice.NONE:
         if f.state is CallState.DIALING:
@@ -151,6 +163,8 @@ def tone(s: PhoneState) -> str | None:
         return None
     if s.ringing():
         return "ring"
+    if s.message_alert and s.audio is AudioDevice.NONE:
+        return "message"
     return None
 
 
@@ -161,23 +175,28 @@ def route(s: PhoneState) -> str:
     ringer."""
     if s.audio is not AudioDevice.NONE:
         return s.audio.value
-    return "speaker" if tone(s) == "ring" else "none"
+    return "speaker" if tone(s) in ("ring", "message") or s.multicast or s.multicast_out \
+        else "none"
 
 
-def audio_path(s: PhoneState) -> tuple[tuple[int, ...], bool]:
-    """(calls whose audio the person hears and speaks into, microphone muted): the focused
-    call, or every call of a 3-way conference (mixed, each hears the other)."""
+def audio_path(s: PhoneState) -> tuple[tuple[int, ...], bool, bool]:
+    """(calls whose audio the person hears and speaks into, microphone muted, the far
+    ends hear each other): the focused call, or every call of a 3-way conference (mixed,
+    each hears the other), or a call with a page barged in (each far end hears only us)."""
     if s.audio is AudioDevice.NONE:
-        return (), s.mute
+        return (), s.mute, True
     conf = tuple(c.id for c in s.calls if c.id in s.conference
                  and c.state is CallState.CONNECTED)
     if len(conf) >= 2:
-        return conf, s.mute
+        return conf, s.mute, True
     f = s.focused
     if f is not None and (f.state is CallState.CONNECTED or (
             f.state in (CallState.CALLING, CallState.RINGBACK) and f.media)):
-        return (f.id,), s.mute
-    return (), s.mute
+        page = s.call(s.barge)
+        if page is not None and page.state is CallState.CONNECTED and page.id != f.id:
+            return (f.id, page.id), s.mute, False
+        return (f.id,), s.mute, True
+    return (), s.mute, True
 
 
 def volume(s: PhoneState) -> float:

@@ -179,7 +179,8 @@ class Registration:
     def _settings_changed(self, ev: SettingsChanged) -> None:
         for i in range(1, ACCOUNTS + 1):
             prefix = f"account.{i}."
-            if any(k.startswith(prefix) and not k.endswith(".dnd") for k in ev.keys):
+            if any(k.startswith(prefix) and not k.endswith((".dnd", ".voicemail"))
+                   for k in ev.keys):
                 self._begin(i)
         self._refresh_status()
 
@@ -188,7 +189,7 @@ class Registration:
         return AccountSpec(user=s.user, auth_user=s.auth_user, password=s.password,
                            display_name=s.display_name, registrar=line.server,
                            proxy=s.outbound_proxy, expires=line.expires,
-                           anonymous=s.anonymous)
+                           anonymous=s.anonymous, mwi=s.mwi)
 
     def _begin(self, i: int) -> None:
         s = self.settings.account[i]

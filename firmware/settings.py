@@ -107,6 +107,12 @@ def _text(value: str) -> None:
         raise ValueError("must be a single line")
 
 
+def _dial_code(value: str) -> None:
+    """A feature code: keypad characters only (*8, **, #72, 700)."""
+    if value and not re.fullmatch(r"[0-9*#]{1,16}", value):
+        raise ValueError(f"'{value}' must be keypad digits, * and # (e.g. *8), at most 16")
+
+
 # --- the schema ------------------------------------------------------------------------
 
 @dataclass
@@ -154,6 +160,11 @@ class AccountSettings:
     anonymous: bool = setting(False, "hide our number on outgoing calls (anonymous call)")
     anonymous_reject: bool = setting(False, "refuse calls that hide their number")
     dnd: bool = setting(False, "do not disturb on this line")
+    voicemail: str = setting("", "number the MESSAGE key dials for this line's voice mail; "
+                             "empty = phone.voicemail", check=_dial_code)
+    mwi: bool = setting(False, "subscribe to message waiting (message-summary) at the "
+                        "registrar (manual: Booking Voice Mail); messages the server sends "
+                        "unasked light the Message LED either way")
 
 
 @dataclass
@@ -207,6 +218,30 @@ class PhoneSettings:
     date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen",
                                check=_text)
     missed_call_display: bool = setting(True, "show the missed call count on the idle screen")
+    voicemail: str = setting("", "voice mail number of lines without their own "
+                             "(manual: Message code)", check=_dial_code)
+    voicemail_tone: bool = setting(False, "ring briefly when a new voice message arrives "
+                                   "(manual: Play Voice Mail Tone)")
+    # programmable keys (manual §7 "Programmable Keys"; firmware/memkeys.py, firmware/blf.py)
+    pickup_code: str = setting("*8", "feature code of group pickup (manual: Pickup Code); a "
+                               "Pickup key without a number dials it", check=_dial_code)
+    directed_pickup_code: str = setting("**", "feature code put before a number to pick up "
+                                        "the call ringing there (Pickup key with a number, "
+                                        "BLF key without dialog details)", check=_dial_code)
+    park_code: str = setting("", "feature code a Call Park key transfers the call to (before "
+                             "the key's number, the park slot); empty = the key's number alone",
+                             check=_dial_code)
+    park_retrieve_code: str = setting("", "feature code a Call Park key dials when no call is "
+                                      "up, to take a parked call back (before the key's number)",
+                                      check=_dial_code)
+    blf_transfer: str = setting("off", "a BLF key pressed in a call transfers it there: off, "
+                                "blind, attended", choices=("off", "blind", "attended"))
+    blf_mode: str = setting("dialog", "how BLF keys watch a number: dialog (RFC 4235 dialog "
+                            "events: idle, ringing, busy) or presence (PIDF, for servers "
+                            "without dialog events: idle, busy)",
+                            choices=("dialog", "presence"))
+    blf_retry: int = setting(60, "seconds before a refused or lost BLF subscription is tried "
+                             "again", min=2, max=3600)
 
 
 @dataclass
@@ -333,6 +368,43 @@ class WebSettings:
                                  check=_text)
 
 
+def _multicast_group(value: str) -> None:
+    """A multicast group to page on: 224.0.0.0/4 address and port."""
+    host, sep, port = value.rpartition(":")
+    try:
+        ok = sep and ipaddress.IPv4Address(host).is_multicast
+    except ValueError:
+        ok = False
+    if not ok or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"'{value}' is not a multicast group address:port (224.0.0.0 - "
+                         f"239.255.255.255, e.g. 239.1.1.1:5000)")
+
+
+@dataclass
+class PagingSettings:
+    intercom: bool = setting(True, "answer calls that ask to be answered by themselves (auto-"
+                             "answer headers: README \"Paging and intercom\"); off: they ring")
+    max_delay: int = setting(10, "longest answer delay a page may ask for, seconds", min=0,
+                             max=60)
+    warning_tone: bool = setting(True, "a short beep before a page is heard")
+    barge_in: bool = setting(True, "a page during a call is mixed in (we hear both, each far "
+                             "end hears only us); off: it is refused busy (486)")
+    dnd_emergency: bool = setting(True, "in DND, still take emergency pages (Priority: "
+                                  "emergency, priority=emergency, Priv-Answer-Mode)")
+    multicast: tuple = setting((), "multicast groups listened to, address:port, highest "
+                               "priority first (manual: Paging Setting); at most 10",
+                               max=10, check=_multicast_group)
+    multicast_interrupt: int = setting(0, "multicast groups 1..N may interrupt a call (it is "
+                                       "held and resumed after the page); 0 = none", min=0,
+                                       max=10)
+    multicast_end_ms: int = setting(1000, "a multicast page ends after this long without "
+                                    "RTP", min=200, max=10000)
+    multicast_codec: str = setting("pcmu", "codec of the multicast pages we send (G.711 "
+                                   "u-law or A-law)", choices=("pcmu", "pcma"))
+    multicast_ttl: int = setting(1, "IP TTL of the multicast pages we send (1 = this "
+                                 "network only)", min=1, max=255)
+
+
 @dataclass
 class LogSettings:
     level: str = setting("info", "log level of DIR/logs/phone.log",
@@ -357,6 +429,7 @@ class Settings:
     lcd: LcdSettings = field(default_factory=LcdSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    paging: PagingSettings = field(default_factory=PagingSettings)
 
     # dotted access: "account.1.expires"
     def section(self, name: str):
@@ -381,6 +454,7 @@ class Settings:
             lcd=dataclasses.replace(self.lcd),
             web=dataclasses.replace(self.web),
             log=dataclasses.replace(self.log),
+            paging=dataclasses.replace(self.paging),
         )
 
 
@@ -388,7 +462,8 @@ SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
                              "forward": ForwardSettings, "dialplan": DialplanSettings,
                              "provisioning": ProvisioningSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,
-                             "web": WebSettings, "log": LogSettings}
+                             "web": WebSettings, "log": LogSettings,
+                             "paging": PagingSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
 
 
@@ -428,6 +503,8 @@ def check(key: str, value: Any) -> Any:
             raise SettingError(key, f'must be a list of strings, e.g. ["1005", "1900"] '
                                     f"(got {value!r})")
         value = tuple(value)
+        if m["max"] is not None and len(value) > m["max"]:
+            raise SettingError(key, f"at most {m['max']} entries (got {len(value)})")
         if m["check"] is not None:
             for item in value:
                 try:

@@ -31,9 +31,10 @@ from firmware import pjc
 from firmware.errors import SipError
 from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, CallProgressed,
                              CallRefused, CallTransferProgressed, CallTransferred,
-                             CheckSyncReceived, DtmfReceived, Event, RegistrationChanged,
-                             RegistrationStarted)
+                             CheckSyncReceived, DtmfReceived, Event, MessagesWaiting,
+                             RegistrationChanged, RegistrationStarted)
 from firmware.identity import VERSION
+from firmware.paging import auto_answer
 
 log = logging.getLogger("deskphone.sip")
 trace = logging.getLogger("deskphone.sip.trace")
@@ -68,6 +69,7 @@ class AccountSpec:
     proxy: str = ""
     expires: int = 3600
     anonymous: bool = False     # outgoing calls hide who we are (RFC 3323)
+    mwi: bool = False           # subscribe to message-summary (RFC 3842) once registered
 
     @property
     def domain(self) -> str:
@@ -90,16 +92,27 @@ class IncomingPolicy:
     anon_reject: frozenset = frozenset()   # accounts refusing hidden callers
     forward_always: str = ""   # sip: URI, or ""
     forward_busy: str = ""
+    pages: bool = False        # auto-answer INVITEs are pages (firmware/paging.py)
+    page_barge_in: bool = True     # a page during a call is mixed in, else refused busy
+    page_dnd_emergency: bool = True  # an emergency page gets through DND
 
     def decide(self, *, account: int, calls: int, caller: str, anonymous: bool,
-               source_ip: str) -> tuple[int, str]:
-        """(SIP status, redirect target). 180 = ring; 302 = forward to target."""
+               source_ip: str, page=None) -> tuple[int, str]:
+        """(SIP status, redirect target). 180 = ring; 302 = forward to target.
+        page: the INVITE's auto-answer request (firmware.paging.AutoAnswer) or None."""
         if self.ip_allow and not _ip_in(source_ip, self.ip_allow):
             return 403, ""
         if self.blacklist and _listed(caller, self.blacklist):
             return self.reject_code, ""
         if account in self.anon_reject and anonymous:
             return 433, ""                     # Anonymity Disallowed (RFC 5079)
+        if page is not None:                   # a page is never forwarded
+            refused = self.dnd or (self.dnd_code if account in self.dnd_accounts else 0)
+            if refused and not (page.emergency and self.page_dnd_emergency):
+                return refused, ""
+            if calls >= self.max_calls or (calls and not self.page_barge_in):
+                return 486, ""
+            return 180, ""
         if self.forward_always:
             return 302, self.forward_always
         refused = self.dnd or (self.dnd_code if account in self.dnd_accounts else 0)
@@ -174,6 +187,8 @@ TONE_PLANS: dict[str, list[tuple[int, int, int, int]]] = {
     "callwaiting": [(440, 0, 300, 9700)],
     "ring": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 10 + [(0, 0, 0, 3000)],
     "test": [(1000, 0, 1000, 0)],      # diagnose: sound
+    "message": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 8 + [(0, 0, 0, 30000)],  # new voice mail
+    "warning": [(1400, 0, 100, 100)],  # a page is about to be heard (firmware/paging.py)
 }
 
 _NAME_RE = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
@@ -262,6 +277,17 @@ class _Account(pj.Account):
     def onIncomingCall(self, prm):
         self.engine._guard(self.engine._incoming, self, prm)
 
+    def onMwiInfo(self, prm):
+        self.engine._guard(self._mwi, prm)
+
+    def _mwi(self, prm):
+        from firmware.mwi import parse_summary
+        text = prm.rdata.wholeMsg
+        head, _, body = text.replace("\r\n", "\n").partition("\n\n")
+        waiting, new, old = parse_summary(body)
+        self.engine.post(MessagesWaiting(self.index, waiting, new, old,
+                                         prm.rdata.srcAddress))
+
 
 class _Call(pj.Call):
     def __init__(self, engine: SipEngine, acc: _Account, call_id: int, pj_id=pj.PJSUA_INVALID_ID):
@@ -273,6 +299,7 @@ class _Call(pj.Call):
         self.redirects: list[str] = []
         self.stopped = ""          # why we stopped following redirects
         self.digits: pj.ToneGenerator | None = None     # in-band DTMF, made when needed
+        self.send_only = False     # a one-way page: we only talk (firmware/paging.py)
 
     def onCallState(self, prm):
         self.engine._guard(self._state)
@@ -304,9 +331,12 @@ class _Call(pj.Call):
         for i, mi in enumerate(ci.media):
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
-            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+            # a one-way page we send (a=sendonly) is "local hold" to pjsua
+            talks = self.send_only and mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD
+            if talks or mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE,
+                                      pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.audio = self.getAudioMedia(i)
-                active = mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                active = talks or mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE
                 remote_hold = mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
             break
         self.engine.media.refresh()
@@ -409,6 +439,9 @@ class _Media:
         self.mic: pj.ToneGenerator | None = None
         self.call_ids: tuple[int, ...] = ()    # the call, or the calls of a conference
         self.mute = False
+        self.cross = True          # the calls hear each other (3-way), not (barge-in)
+        self.players: list = []    # more for the person to hear (a multicast page)
+        self.mic_sinks: list = []  # more to hear the microphone (a multicast page we send)
         self.gain = 1.0            # volume of everything the person hears
         # (source port, sink port) -> (source media, sink media)
         self.connected: dict[tuple[int, int], tuple] = {}
@@ -418,12 +451,15 @@ class _Media:
         pairs = []
         if self.tone is not None:
             pairs += [(self.tone, s) for s in self.sinks]
+        pairs += [(p, s) for p in self.players for s in self.sinks]
         calls = [self.engine.calls.get(i) for i in self.call_ids]
         ports = [c.audio for c in calls if c is not None and c.audio is not None]
         mics = [] if self.mute else self.sources + ([self.mic] if self.mic is not None else [])
+        pairs += [(m, s) for m in mics for s in self.mic_sinks]
         for port in ports:
             pairs += [(port, s) for s in self.sinks] + [(m, port) for m in mics]
-            pairs += [(port, other) for other in ports if other is not port]   # 3-way
+            if self.cross:
+                pairs += [(port, other) for other in ports if other is not port]   # 3-way
         return {(a.getPortId(), b.getPortId()): (a, b) for a, b in pairs}
 
     def refresh(self) -> None:
@@ -532,10 +568,13 @@ class SipEngine:
         self.media: _Media | None = None
         self._writer = None
         self._recorders: dict[int, pj.AudioMediaRecorder] = {}
+        self._ports: dict[int, tuple] = {}   # attach_port handle -> (port, hear)
         self.local_host = ""
         self.pj_version = ""
         self.started_at = 0.0
         self._tap: pjc.NotifyTap | None = None
+        # run on the SIP thread before anything is torn down (firmware/pjblf.py's buddies)
+        self.closers: list[Callable[[], None]] = []
         # who may send NOTIFY check-sync: set from the loop, read on the SIP thread
         self.check_sync_from: frozenset[str] | None = None   # None = not accepted
 
@@ -719,6 +758,9 @@ class SipEngine:
             a.regConfig.delayBeforeRefreshSec = refresh_margin(spec.expires)
         if spec.proxy:
             a.sipConfig.proxies.append(sip_uri(spec.proxy) + ";lr")
+        if spec.mwi and spec.registrar:
+            a.mwiConfig.enabled = True
+            a.mwiConfig.expirationSec = max(60, spec.expires)
         if spec.password or spec.auth_user:
             a.sipConfig.authCreds.append(
                 pj.AuthCredInfo("digest", "*", spec.auth_user or spec.user, 0, spec.password))
@@ -739,10 +781,14 @@ class SipEngine:
 
     def _destroy(self) -> None:
         # no pjsua2 object may outlive libDestroy (it would abort the interpreter)
+        for close in self.closers:
+            self._guard(close)
+        self.closers.clear()
         if self.media is not None:
             self.media.close()
         self.media = None
         self._recorders.clear()
+        self._ports.clear()
         self.calls.clear()
         self._dead.clear()
         for acc in self.accounts.values():
@@ -831,9 +877,10 @@ class SipEngine:
         pol = self.policy
         headers = parse_headers(msg) if pol.reads_invite else {}
         number = split_uri(headers.get("from", ""))[2] if headers else ""
+        page = auto_answer(msg) if pol.pages else None
         code, target = pol.decide(account=acc.index, calls=len(self.calls), caller=number,
                                   anonymous=bool(headers) and is_anonymous(headers, number),
-                                  source_ip=source.rpartition(":")[0].strip("[]"))
+                                  source_ip=source.rpartition(":")[0].strip("[]"), page=page)
         self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)
         op = pj.CallOpParam()
         op.statusCode = code
@@ -845,20 +892,21 @@ class SipEngine:
         else:
             call.answer(op)
         # pjsip sends the answer when this callback returns: read the INVITE after that
-        self._later.append(lambda: self._announce(cid, acc.index, code, msg, source, target))
+        self._later.append(lambda: self._announce(cid, acc.index, code, msg, source, target,
+                                                  page))
 
     def _announce(self, cid: int, account: int, code: int, msg: str, source: str,
-                  target: str) -> None:
+                  target: str, page=None) -> None:
         headers = parse_headers(msg)
         name, uri, number = split_uri(headers.get("from", ""))
         if code == 302:
             log.info("INVITE from %s forwarded to %s", uri, target)
             self.post(CallForwarded(account, uri, name, number, target))
         elif code != 180:
-            log.info("INVITE from %s refused with %d", uri, code)
+            log.info("%s from %s refused with %d", "page" if page else "INVITE", uri, code)
             self.post(CallRefused(account, uri, name, number, code))
         elif cid in self.calls:             # not cancelled meanwhile
-            self.post(CallIncoming(cid, account, uri, name, number, headers, source))
+            self.post(CallIncoming(cid, account, uri, name, number, headers, source, page))
 
     # -- commands (any thread) -----------------------------------------------------------
 
@@ -932,18 +980,29 @@ class SipEngine:
                                   user=spec.auth_user or spec.user, password=spec.password,
                                   done=done)
 
-    def make_call(self, call_id: int, account: int, uri: str):
-        return self.submit(self._make_call, call_id, account, uri)
+    def make_call(self, call_id: int, account: int, uri: str, headers: dict | None = None,
+                  send_only: bool = False):
+        """send_only: we only talk (a one-way page: our offer says a=sendonly)."""
+        return self.submit(self._make_call, call_id, account, uri, headers, send_only)
 
-    def _make_call(self, call_id: int, account: int, uri: str) -> None:
+    def _make_call(self, call_id: int, account: int, uri: str,
+                   headers: dict | None = None, send_only: bool = False) -> None:
         acc = self.accounts.get(account) or self.accounts[0]
         op = pj.CallOpParam(True)
+        if send_only:
+            op.opt.mediaDir = pj.IntVector([pj.PJMEDIA_DIR_ENCODING])
+            op.opt.flag |= pj.PJSUA_CALL_SET_MEDIA_DIR
+        for name, value in (headers or {}).items():
+            h = pj.SipHeader()
+            h.hName, h.hValue = name, value
+            op.txOption.headers.append(h)
         if acc.spec is not None and acc.spec.anonymous:
             acc = self._anonymous(account)
             privacy = pj.SipHeader()
             privacy.hName, privacy.hValue = "Privacy", "id"
             op.txOption.headers.append(privacy)
         call = _Call(self, acc, call_id)
+        call.send_only = send_only
         self.calls[call_id] = call
         try:
             call.makeCall(uri, op)
@@ -1078,17 +1137,45 @@ class SipEngine:
         if call is not None and other is not None:
             call.xferReplaces(other, pj.CallOpParam(True))
 
-    def audio(self, call_ids: tuple[int, ...], mute: bool):
+    def audio(self, call_ids: tuple[int, ...], mute: bool, cross: bool = True):
         """Which calls the microphone and earpiece belong to (two: a 3-way conference,
-        mixed in pjsip's bridge)."""
-        return self.submit(self._audio, tuple(call_ids), mute)
+        mixed in pjsip's bridge; cross=False: a page barged in, the far ends hear only
+        us)."""
+        return self.submit(self._audio, tuple(call_ids), mute, cross)
 
-    def _audio(self, call_ids: tuple[int, ...], mute: bool) -> None:
-        self.media.call_ids, self.media.mute = call_ids, mute
+    def _audio(self, call_ids: tuple[int, ...], mute: bool, cross: bool) -> None:
+        self.media.call_ids, self.media.mute, self.media.cross = call_ids, mute, cross
         self.media.refresh()
 
     def tone(self, name: str | None):
         return self.submit(lambda: self.media.play(name))
+
+    def attach_port(self, make: Callable[[], pj.AudioMedia], *, hear: bool) -> int:
+        """A port of our own in the bridge (firmware/multicast.py), made by `make` on this
+        thread: hear=True the person hears it, False it hears the microphone. Returns the
+        handle for detach_port."""
+        handle = next(self._ids)
+        self.submit(self._attach_port, handle, make, hear)
+        return handle
+
+    def _attach_port(self, handle: int, make, hear: bool) -> None:
+        port = make()
+        self._ports[handle] = (port, hear)
+        (self.media.players if hear else self.media.mic_sinks).append(port)
+        self.media.refresh()
+
+    def detach_port(self, handle: int) -> concurrent.futures.Future:
+        return self.submit(self._detach_port, handle)
+
+    def _detach_port(self, handle: int) -> None:
+        port, hear = self._ports.pop(handle, (None, False))
+        if port is None:
+            return
+        ports = self.media.players if hear else self.media.mic_sinks
+        if port in ports:
+            ports.remove(port)
+        self.media.refresh()
+        self._dead.append(port)          # released after this loop turn, on this thread
 
     def volume(self, gain: float):
         return self.submit(lambda: self.media.set_gain(gain))

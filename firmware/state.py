@@ -64,6 +64,8 @@ class Account:
     reason: str = ""            # why it is not registered, with what to do
     expires: int = 0            # granted by the registrar
     dnd: bool = False
+    messages: int = 0           # new voice messages (MWI)
+    old_messages: int = 0
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Call:
     media: bool = False         # audio flows (early media counts)
     transferring: bool = False  # blind-transferred away; kept until the target answers
     dtmf: str = ""              # keys the far end sent in this call
+    headers: dict = field(default_factory=dict)   # extra INVITE headers (BLF pickup: Replaces)
 
 
 @dataclass
@@ -116,6 +119,7 @@ class PhoneState:
     predial_line: int = 1       # line the pre-dialled number will go out on
     missed: int = 0             # missed calls since last looked at
     voicemail: int = 0          # new messages waiting
+    message_alert: bool = False  # a new message just came: the short "message" ring
     redial: str = ""            # last number dialled
     dnd: bool = False           # global DND
     auto_answer: bool = False   # "AA" on the idle screen
@@ -135,6 +139,15 @@ class PhoneState:
     call_waiting_tone: bool = True
     time_format: int = 24       # 24 or 12
     date_format: str = "%a %d %b"
+    # programmable keys (firmware/blf.py, firmware/memkeys.py): key name -> lamp
+    # idle | ringing | busy | held | unknown ("off" or absent: dark)
+    key_lamps: dict[str, str] = field(default_factory=dict)
+    # paging (firmware/paging.py, firmware/multicast.py)
+    pages: list[int] = field(default_factory=list)   # calls that are server pages
+    barge: int | None = None    # a page mixed into the call on screen (barge-in)
+    page_tone: bool = False     # the warning tone before a page is heard
+    multicast: str = ""         # the multicast page being heard: "P1 239.1.1.1:5000"
+    multicast_out: str = ""     # the group our microphone is paging to
 
     def call(self, call_id: int | None) -> Call | None:
         for c in self.calls:
@@ -159,7 +172,9 @@ class PhoneState:
         return dataclasses.replace(
             self,
             accounts=[dataclasses.replace(a) for a in self.accounts],
-            calls=[dataclasses.replace(c) for c in self.calls],
+            calls=[dataclasses.replace(c, headers=dict(c.headers)) for c in self.calls],
+            key_lamps=dict(self.key_lamps),
+            pages=list(self.pages),
             errors=list(self.errors),
             volumes=dict(self.volumes),
             menu=[dataclasses.replace(p, items=list(p.items), data=list(p.data))
@@ -171,6 +186,7 @@ class PhoneState:
         """Which screen the LCD shows, derived from the calls and the hook.
 
         idle | predial | dialing | ringing | calling | talking | held | ended | menu | diag
+        | paging (a multicast page is heard)
         """
         f = self.focused
         if self.ringing() and (f is None or f.state in (CallState.CONNECTED, CallState.HELD)):
@@ -179,6 +195,9 @@ class PhoneState:
             return "diag"
         if self.menu:
             return "menu"
+        if (self.multicast or self.multicast_out) and (
+                f is None or f.state in (CallState.HELD, CallState.ENDED)):
+            return "paging"
         if f is not None:
             return CALL_SCREEN[f.state]
         if any(c.state is CallState.HELD and not c.transferring for c in self.calls):

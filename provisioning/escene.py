@@ -445,6 +445,7 @@ SECTIONS: list[Section] = [
                enum(("end_all", "transfer"))),
         simple("MisscallDisEnable", "phone.missed_call_display", "flag"),
         simple("FlashHookTime", "hardware.flash_hook_ms", "int"),
+        simple("CallLeaveMessageNum", "phone.voicemail"),
         switched_rule("Unconditional", "UnconditionalNum", "forward.always"),
         switched_rule("busytransfer", "busytransferNum", "forward.busy"),
         switched_rule("UnAnswer", "UnAnswerNum", "forward.no_answer"),
@@ -475,6 +476,7 @@ SECTIONS: list[Section] = [
     ]),
     Section("syss", "sys", lambda i: [
         simple("UpgradeCheck", "provisioning.check_md5", "flag"),
+        simple("voicemailToneEnable", "phone.voicemail_tone", "flag"),
     ]),
 ]
 
@@ -926,6 +928,8 @@ def export_extern(layout: KeyLayout) -> bytes:
     hot = ET.SubElement(root, "hotlines")
     modules = {0: hot}
     for key in sorted(layout.memory, key=lambda k: (k.module, k.index)):
+        if key.module < 0:
+            continue              # line keys given a function: set on the phone, not in Extern
         if key.module not in modules:
             tag = "Extensions" if key.module == 1 else f"Extension{key.module}s"
             modules[key.module] = ET.SubElement(root, tag)

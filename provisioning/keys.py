@@ -17,6 +17,8 @@ from firmware.settings import ACCOUNTS, atomic_write
 MEMORY_KEYS = len(PROGRAMMABLE)        # p1..p12
 MODULES = 6                            # Extensions .. Extension6s
 MODULE_KEYS = 32
+LINE_MODULE = -1                       # the line keys line1..line3, when not used as lines
+LINE_KEYS = 3
 
 # memory and expansion key Type numbers of the Escene format
 MEMORY_TYPES = {1: "blf", 2: "speed_dial_prefix", 3: "bla", 4: "dtmf", 5: "speed_dial",
@@ -43,7 +45,8 @@ def _check_account(account: int | None) -> None:
 class MemoryKey:
     """A memory (DSS) key on the phone or on an expansion module.
 
-    `index` is 0-based: p{index+1} on the phone (module 0), key index+1 on module 1..6.
+    `index` is 0-based: p{index+1} on the phone (module 0), key index+1 on module 1..6,
+    line{index+1} for a line key given a function (module LINE_MODULE, manual §7 "Line Keys").
     `account` is the line used, 1..3; None lets the phone choose (Escene's 127).
     """
     index: int
@@ -57,16 +60,19 @@ class MemoryKey:
         if self.type not in MEMORY_TYPES.values():
             raise ValueError(f"unknown key type {self.type!r}; one of "
                              f"{', '.join(MEMORY_TYPES.values())}")
-        limit = MEMORY_KEYS if self.module == 0 else MODULE_KEYS
-        if not 0 <= self.module <= MODULES:
-            raise ValueError(f"module must be 0 (the phone) or 1-{MODULES}")
+        limit = {0: MEMORY_KEYS, LINE_MODULE: LINE_KEYS}.get(self.module, MODULE_KEYS)
+        if not (0 <= self.module <= MODULES or self.module == LINE_MODULE):
+            raise ValueError(f"module must be 0 (the phone), 1-{MODULES}, or {LINE_MODULE} "
+                             f"(line keys)")
         if not 0 <= self.index < limit:
             raise ValueError(f"key index must be 0-{limit - 1}")
         _check_account(self.account)
 
     @property
     def name(self) -> str:
-        """'p3' for the phone's keys, 'e1.5' for key 5 of expansion module 1."""
+        """'p3' for the phone's keys, 'e1.5' for key 5 of expansion module 1, 'line3'."""
+        if self.module == LINE_MODULE:
+            return f"line{self.index + 1}"
         return f"p{self.index + 1}" if self.module == 0 else f"e{self.module}.{self.index + 1}"
 
 

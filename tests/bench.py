@@ -22,6 +22,9 @@ from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), e
    (VmRSS from /proc/PID/status, sampled every second: the max is reported) over
    BENCH_IDLE_SECONDS (default 30), all three registered and idle at the same time, after
    the calls of step 2.
+4. key edge -> display frame (tests/bench_keys.py).
+5. BLF: 204 dialog-event subscriptions on one phone and a NOTIFY storm of ~200/s from sipp
+   (tests/bench_blf.py): NOTIFY -> lamp p50/p99, CPU %, NOTIFYs lost.
 
 Prints a table with ratios and the issue's aims (met / missed: measured, never asserted),
 and writes everything, raw samples included, to bench-results/bench-<timestamp>.json.
@@ -44,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tests import bench_keys
+from tests import bench_blf, bench_keys
 from tests.peers import Baresip, Kamailio, PeerError, Sipp, free_port, free_port_block
 from tests.peers._process import PeerProcess
 from tests.peers.kamailio import DEFAULT_USERS
@@ -489,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         presses = 32 if args.quick else 200
         print(f"4. key edge -> frame on the display, in process ({presses} presses per chip)")
         res["keys"] = bench_keys.run(presses)
+
+        print("5. BLF: 204 subscriptions, NOTIFY storm ~200/s from sipp")
+        res["blf"] = bench_blf.run(work / "blf")
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)
@@ -522,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
               "over that window.")
         print()
         bench_keys.print_results(res["keys"])
+        print()
+        bench_blf.print_results(res["blf"])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1, default=str))

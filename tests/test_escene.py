@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.settings import (FIELDS, Settings, apply, hash_password, setting,
+from firmware.settings import (FIELDS, Settings, apply, hash_password,
                                to_document, verify_password)
 from provisioning.errors import BadFile, DecryptError
 from provisioning.escene import (export_config, export_extern, import_backup, parse_config,
@@ -265,6 +265,7 @@ SPECIAL = {
     "outbound_proxy": "sbc.example.net:5061", "user": "2101", "auth_user": "auth-2101",
     "password": "pw&<\"'>\t", "label": "Désk \"1\" <a&b>", "display_name": "Ånne O'Neil",
     "phone.hotline": "2100", "phone.date_format": "%d.%m.%Y",
+    "voicemail": "*98", "phone.voicemail": "*97",
     "forward.always": "2000", "forward.busy": "2001", "forward.no_answer": "2002",
     "dialplan.digit_map": "(*xx|[2-9]xxx|0.)", "provisioning.url": "https://pbx.example.net/p",
     "provisioning.username": "phones", "provisioning.password": "prov&pw",
@@ -274,6 +275,9 @@ SPECIAL = {
     "web.password_hash": hash_password("admin-pw", salt=b"0123456789abcdef"),
     "phone.blacklist": ("1900*", "5551234"), "phone.ip_allow": ("10.0.0.0/8",),
     "phone.emergency": ("112",), "dialplan.rules": ("prefix=9 delete=1",),
+    "paging.multicast": ("239.1.1.1:5000", "239.1.1.2:5001"),
+    "phone.pickup_code": "*97", "phone.directed_pickup_code": "*98",
+    "phone.park_code": "*85", "phone.park_retrieve_code": "*86",
 }
 
 
@@ -355,12 +359,9 @@ def test_only_the_given_values_are_written(everything_changed):
         assert parse_config(render_config({key: value}), name="x.xml").values == {key: value}
 
 
-def test_a_rule_waits_for_its_setting(monkeypatch):
-    """BLFTransferEnable/Mode map to phone.blf_transfer once the schema has it."""
+def test_blf_transfer_follows_the_escene_fields():
+    """BLFTransferEnable/Mode map to phone.blf_transfer (firmware/memkeys.py)."""
     xml = '<all><calls><call BLFTransferEnable="1" BLFTransferMode="1"/></calls></all>'
-    assert "phone.blf_transfer" not in config(xml).values
-    monkeypatch.setitem(FIELDS, "phone.blf_transfer", setting(
-        "off", "BLF key in a call transfers", choices=("off", "blind", "attended")))
     assert config(xml).values == {"phone.blf_transfer": "attended"}
     assert config(xml.replace('Enable="1"', 'Enable="0"')).values == {
         "phone.blf_transfer": "off"}

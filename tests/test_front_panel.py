@@ -378,3 +378,23 @@ def test_diagnose_is_reachable_from_the_web_page(b, open_panel):
     expect(page.locator("#lcd-text")).to_contain_text("all dark")
     page.click('[data-diag=""]')                               # Stop
     b.wait(lambda s: s["diag"] is None)
+
+
+def test_expansion_modules_appear_when_keys_are_set_on_them_and_their_keys_work(a, b,
+                                                                              open_panel):
+    page = open_panel(a)
+    assert page.locator('[data-key^="e"]').count() == 0       # no module set: none shown
+    a.request("PUT", "/api/keys/layout", {"memory": [
+        {"key": "e2.3", "type": "speed_dial", "number": b.uri("1002"), "label": "Bob"},
+        {"key": "e2.4", "type": "blf", "number": "1003", "label": "Carol"}]})
+    expect(page.locator('[data-key="e2.3"]')).to_contain_text("Bob")
+    assert page.locator('[data-key^="e1."]').count() == 0     # only module 2
+    assert page.locator('[data-key^="e2."]').count() == 32
+    # no server on line 1 to watch Carol on: the lamp says "unknown", not idle
+    expect(led(page, "e2.4")).to_have_attribute("data-colour", "amber")
+    expect(led(page, "e2.4")).to_have_attribute("data-pattern", "slow")
+    page.click('[data-key="e2.3"]')
+    b.wait(lambda s: s["screen"] == "ringing", what="B rings from A's expansion key")
+    b.key("soft2")                                            # Reject: leave B idle
+    a.wait(lambda s: not s["calls"] or s["calls"][0]["state"] == "ended")
+    a.request("PUT", "/api/keys/layout", {"memory": []})

@@ -99,3 +99,24 @@ def test_backup_downloads_and_a_restore_brings_settings_back(page, tmp_path):
     pg.click("#bk-restore button[type=submit]")
     expect(pg.locator("#bk-result")).to_contain_text("Not restored")
     assert phone.request("GET", "/api/settings")["settings"]["account.1.display_name"] == "Kept"
+
+
+def test_programmable_keys_are_set_on_the_page_and_a_bad_one_is_named(page):
+    pg, phone = page
+    pg.click("#keys-add")
+    row = pg.locator("#keys-table tbody tr").last
+    row.locator("[data-f=key]").fill("p3")
+    row.locator("[data-f=type]").select_option("speed_dial")
+    row.locator("[data-f=number]").fill("1002")
+    row.locator("[data-f=label]").fill("Bob")
+    pg.click("#keys-form button[type=submit]")
+    expect(pg.locator("#keys-result")).to_have_text("Saved: 1 keys")
+    assert phone.request("GET", "/api/keys/layout")["memory"][0]["label"] == "Bob"
+    pg.click("#keys-add")
+    row = pg.locator("#keys-table tbody tr").last
+    row.locator("[data-f=key]").fill("p13")
+    row.locator("[data-f=number]").fill("1003")
+    pg.click("#keys-form button[type=submit]")
+    expect(pg.locator("#keys-result")).to_contain_text("Not saved")
+    expect(pg.locator("#keys-result")).to_contain_text("p13")
+    assert len(phone.request("GET", "/api/keys/layout")["memory"]) == 1   # the old keys stay

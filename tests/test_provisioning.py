@@ -207,6 +207,11 @@ def test_the_whole_file_set_over_http_with_a_password(tmp_path, kamailio, nginx)
         assert [e["first_name"] for e in books["personal"]] == ["Pat"]
         assert [k["number"] for k in phone.request("GET", "/api/keys/layout")["memory"]] == \
             ["1002", "1003"]
+        # and the keys work at once: p1 is Bob's BLF lamp (no dialog events on this server:
+        # "unknown", never idle), p2 a speed dial without a lamp
+        keys = phone.request("GET", "/api/keys/state")["keys"]
+        assert keys["p1"]["type"] == "blf" and keys["p2"]["type"] == "speed_dial"
+        assert phone.leds()["p1"] == {"colour": "amber", "pattern": "slow"}
         # the server saw who asked: vendor, model, version and MAC in the User-Agent
         line = nginx.wait_request("00268b1a2b3c.xml")
         assert f"deskphone DP330 " in line and MAC in line

@@ -391,7 +391,8 @@ def _ringing(c: _Canvas, s: PhoneState, call: Call) -> None:
     busy = any(o.state in (CallState.CONNECTED, CallState.HELD) for o in s.calls)
     of = f"{ringing.index(call) + 1}/{len(ringing)}" if len(ringing) > 1 else ""
     _status_bar(c, s, call.line, call.account)
-    _title(c, "Call waiting" if busy else "Incoming call", of)
+    _title(c, "Broadcast" if call.id in s.pages else "Call waiting" if busy
+           else "Incoming call", of)
     _party(c, *_who(call))
     _info(c, s, _others(s, call), mute=busy)
 
@@ -407,10 +408,25 @@ def _talking(c: _Canvas, s: PhoneState, call: Call) -> None:
         _info(c, s, "")
         return
     title = "Held by far end" if call.remote_hold else (
-        "Consult transfer" if s.transfer is not None and call.id != s.transfer else "Talking")
+        "Consult transfer" if s.transfer is not None and call.id != s.transfer else
+        "Broadcast" if call.id in s.pages else "Talking")
     _title(c, title, _duration(s.mono - call.connected_at) if call.connected_at else "")
     _party(c, *_who(call))
-    _info(c, s, _others(s, call))
+    page = s.call(s.barge)
+    _info(c, s, f"Broadcast: {_who(page)[0]}  C: end" if page is not None
+          else _others(s, call))
+
+
+def _paging(c: _Canvas, s: PhoneState) -> None:
+    """A multicast page being heard: its priority and group (firmware/multicast.py)."""
+    if s.multicast:
+        prio, _, group = s.multicast.partition(" ")
+        _title(c, "Paging", prio)
+    else:
+        group = s.multicast_out
+        _title(c, "Paging out")
+    _party(c, group, "")
+    _info(c, s, _others(s, None) or "C: stop", mute=False)
 
 
 def _held(c: _Canvas, s: PhoneState, call: Call) -> None:
@@ -559,6 +575,8 @@ def render(state: PhoneState) -> Frame:
         _menu(c, state)
     elif screen == "diag":
         _diag(c, state)
+    elif screen == "paging":
+        _paging(c, state)
     else:
         _SCREENS[screen](c, state, _shown_call(state, screen))
     _softkeys(c, state)

@@ -10,6 +10,9 @@ API (JSON unless said otherwise):
   POST /api/keys      {"key": "5"} or {"key": "5", "action": "down"|"up"|"press"}
   POST /api/hook      {"offhook": true}
   POST /api/dial      {"number": "1002", "line": 1}
+  POST /api/page      {"number": "1002"} an intercom call (answered by itself, README
+                      "Paging and intercom"); {"multicast": "239.1.1.1:5000"} starts or
+                      stops a multicast page of the microphone (like a Paging key)
   GET  /api/screen.png  /api/screen.txt  /api/leds  /api/state
   GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}
   POST /api/password  {"old": "...", "new": "..."}
@@ -26,7 +29,10 @@ API (JSON unless said otherwise):
                       or JSON {"url": "tftp://host/dir/IMAGE"}: checked, installed into the
                       other slot, the phone restarts when idle (docs/upgrade.md)
   GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts
-  GET  /api/keys/layout  programmable keys from <account>_Extern.xml
+  GET  /api/keys/layout  programmable keys (from <account>_Extern.xml or PUT)
+  PUT  /api/keys/layout  {"memory": [{"key": "p1", "type": "blf", "number": "1002",
+                      "label": "Bob", "account": 1}]}  replaces the programmable keys
+  GET  /api/keys/state   {"modules": [1], "keys": {"p1": {"lamp": "idle", "why": ...}}}
   GET  /ws            pushes {"state": ..., "leds": ..., "png": base64} on every change
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
@@ -50,7 +56,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from firmware import calllog
 from firmware.errors import SettingsInvalid
-from firmware.keys import KEYS
+from firmware.keys import EXPANSION, KEYS
 from firmware.settings import (FIELDS, factory_values, hash_password, public,
                                settings_file, verify_password)
 
@@ -211,7 +217,7 @@ def build(app) -> web.Application:
         body = await _json(request, '{"key": "5"}')
         key = body.get("key")
         action = body.get("action", "press")
-        if key not in KEYS:
+        if key not in KEYS and key not in EXPANSION:
             return _error(400, f"unknown key {key!r}", keys=list(KEYS))
         if action not in ("press", "down", "up"):
             return _error(400, f"unknown action {action!r}: use press, down or up")
@@ -239,6 +245,26 @@ def build(app) -> web.Application:
         if not isinstance(line, int) or not 0 <= line <= 3:
             return _error(400, '"line" must be 1, 2 or 3')
         app.dial(number.strip(), line)
+        return web.json_response({"ok": True})
+
+    @routes.post("/api/page")
+    async def page(request):
+        from firmware.events import IntercomRequested, MulticastPageRequested
+        from firmware.settings import _multicast_group
+        body = await _json(request, '{"number": "1002"} or {"multicast": "239.1.1.1:5000"}')
+        number, group = body.get("number"), body.get("multicast")
+        if isinstance(group, str):
+            try:
+                _multicast_group(group)
+            except ValueError as e:
+                return _error(400, str(e))
+            app.bus.post_threadsafe(MulticastPageRequested(group))
+            return web.json_response({"ok": True})
+        if not isinstance(number, str) or not number.strip() or len(number) > 256:
+            return _error(400, 'give "number" (an intercom call) or "multicast" '
+                               '(address:port of a group)')
+        app.bus.post_threadsafe(IntercomRequested(number.strip(), 0,
+                                                  bool(body.get("paging", False))))
         return web.json_response({"ok": True})
 
     @routes.post("/api/diagnose")
@@ -375,6 +401,30 @@ def build(app) -> web.Application:
             return web.json_response(KeyLayout.load(app.data_dir / "keys.json").to_json())
         except (OSError, ValueError, TypeError):
             return web.json_response({"memory": [], "program": []})
+
+    @routes.put("/api/keys/layout")
+    async def put_key_layout(request):
+        from firmware.memkeys import check_layout
+        body = await _json(request, '{"memory": [{"key": "p1", "type": "blf", '
+                                    '"number": "1002", "label": "Bob"}]}')
+        layout, problems = check_layout(body)
+        if problems:
+            return _error(400, "key layout not saved: " + "; ".join(problems[:10]),
+                          problems=problems)
+        try:
+            app.set_key_layout(layout)
+        except OSError as e:
+            return _error(500, f"key layout not saved: {e}; the old keys stay")
+        return web.json_response({"ok": True, "keys": len(layout.memory)})
+
+    @routes.get("/api/keys/state")
+    async def key_state(request):
+        out = {"modules": app.memkeys.modules(), "keys": app.memkeys.describe()}
+        if request.query.get("stats"):        # make bench: NOTIFY -> lamp, in the phone
+            blf = app.memkeys.blf
+            out["stats"] = {"notifies": blf.notifies,
+                            "latency_ms": [round(x * 1000, 3) for x in blf.latencies]}
+        return web.json_response(out)
 
     @routes.get("/api/screen.png")
     async def screen_png(request):

@@ -29,6 +29,7 @@ CFG_TEMPLATE = Path(__file__).with_name("kamailio.cfg")
 DEFAULT_USERS: Mapping[str, str] = {"1001": "secret1001", "1002": "secret1002",
                                     "1003": "secret1003", "1004": "secret1004"}
 _PORT_RETRIES = 3
+DBTEXT_TABLES = "/usr/share/kamailio/dbtext/kamailio"   # Debian kamailio-presence-modules
 
 
 class _CfgTemplate(string.Template):
@@ -79,7 +80,8 @@ class Kamailio:
                  users: Mapping[str, str] | None = None, min_expires: int = 0,
                  max_expires: int = 86400, min_expires_mode: bool = False, reply_423: int = 0,
                  min_expires_423: int = 60, min_expires_423_constant: bool = False,
-                 auth: bool = True, start_timeout: float = 5.0):
+                 auth: bool = True, start_timeout: float = 5.0, presence: bool = False,
+                 presence_max_expires: int = 3600):
         self.workdir = Path(workdir)
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port("both")
@@ -91,6 +93,10 @@ class Kamailio:
         self.min_expires_423 = min_expires_423
         self.min_expires_423_constant = min_expires_423_constant
         self.auth = auth
+        # BLF server: dialog states of calls it proxies, to dialog-event subscribers; its
+        # db_text tables are fresh at every start (a restart forgets subscriptions)
+        self.presence = presence
+        self.presence_max_expires = presence_max_expires
         self.start_timeout = start_timeout
         self.cfg_path = self.workdir / "kamailio.cfg"
         self.log_path = self.workdir / "kamailio.log"
@@ -281,6 +287,16 @@ class Kamailio:
             defines.append("#!define WITH_REPLY_423")
         if not self.min_expires_423_constant:
             defines.append("#!define WITH_423_DOUBLING")
+        if self.presence:
+            db = self.workdir / "dbtext"
+            shutil.rmtree(db, ignore_errors=True)
+            db.mkdir(parents=True)
+            for table in ("version", "presentity", "active_watchers", "watchers", "xcap",
+                          "pua"):
+                shutil.copy(Path(DBTEXT_TABLES, table), db / table)
+            defines += ["#!define WITH_PRESENCE", f'#!define DBURL "text://{db}"',
+                        f'#!define SERVER_ADDRESS "sip:{HOST}:{self.port}"',
+                        f"#!define PRESENCE_MAX_EXPIRES {int(self.presence_max_expires)}"]
         for user, password in self.users.items():
             for value in (user, password):
                 if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):

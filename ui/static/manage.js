@@ -1,4 +1,5 @@
-// deskphone maintenance page: auto provision, firmware upgrade, configuration backup.
+// deskphone maintenance page: auto provision, firmware upgrade, programmable keys,
+// configuration backup.
 // Everything goes through the same API as scripts use (README: API).
 "use strict";
 
@@ -138,5 +139,56 @@ $("#bk-restore").addEventListener("submit", async (ev) => {
   } catch (e) { text($("#bk-result"), `Not restored: ${e.message}`); }
 });
 
+// --- programmable keys: GET /api/keys/state, PUT /api/keys/layout ---------------------------
+const KEY_TYPES = ["speed_dial", "speed_dial_prefix", "dtmf", "blf", "bla", "paging",
+                   "call_park", "intercom", "pickup", "group"];
+
+function keyRow(name, k) {
+  const tr = document.createElement("tr");
+  const cell = (el) => { const td = document.createElement("td"); td.append(el); tr.append(td); return el; };
+  const input = (value, label, size) => {
+    const el = document.createElement("input");
+    el.value = value ?? ""; el.size = size; el.setAttribute("aria-label", label);
+    return el;
+  };
+  cell(input(name, "Key", 6)).dataset.f = "key";
+  const sel = cell(document.createElement("select"));
+  sel.dataset.f = "type"; sel.setAttribute("aria-label", "Mode");
+  for (const t of KEY_TYPES) sel.append(new Option(t, t, false, t === (k.type || "speed_dial")));
+  cell(input(k.number, "Number", 14)).dataset.f = "number";
+  cell(input(k.label, "Name", 14)).dataset.f = "label";
+  cell(input(k.account ?? "", "Account (1-3, empty: automatic)", 3)).dataset.f = "account";
+  const lamp = cell(document.createElement("span"));
+  lamp.textContent = k.lamp && k.lamp !== "off" ? k.lamp + (k.why ? ` (${k.why})` : "") : "";
+  $("#keys-table tbody").append(tr);
+}
+
+async function loadKeys() {
+  try {
+    const st = await api("GET", "/api/keys/state");
+    $("#keys-table tbody").replaceChildren();
+    for (const [name, k] of Object.entries(st.keys)) keyRow(name, k);
+  } catch (e) { text($("#keys-result"), `Keys not read: ${e.message}`); }
+}
+
+$("#keys-add").addEventListener("click", () => keyRow("", {}));
+
+$("#keys-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const memory = [];
+  for (const tr of $("#keys-table tbody").rows) {
+    const v = Object.fromEntries([...tr.querySelectorAll("[data-f]")].map((el) => [el.dataset.f, el.value.trim()]));
+    if (!v.key) continue;
+    memory.push({ key: v.key, type: v.type, number: v.number, label: v.label,
+                  account: v.account ? Number(v.account) : null });
+  }
+  try {
+    const r = await api("PUT", "/api/keys/layout", { memory });
+    text($("#keys-result"), `Saved: ${r.keys} keys`);
+    loadKeys();
+  } catch (e) { text($("#keys-result"), `Not saved: ${e.message}`); }
+});
+
+loadKeys();
 loadSettings();
 refresh();

@@ -77,7 +77,9 @@
     sendKey(key, "up");
   }
 
-  for (const btn of keyEls.values()) {
+  for (const btn of keyEls.values()) wire(btn);
+
+  function wire(btn) {
     btn.addEventListener("pointerdown", (e) => { if (e.button === 0) press(btn); });
     for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
       btn.addEventListener(type, () => release(btn));
@@ -86,6 +88,63 @@
     btn.addEventListener("contextmenu", (e) => e.preventDefault()); // long touch
     // Enter/Space on a focused key, or a screen reader's click: a short press.
     btn.addEventListener("click", (e) => { if (e.detail === 0) { press(btn); release(btn); } });
+  }
+
+  // --- expansion modules (manual "Expansion Module"): shown only when keys are set on them
+  let expansionShown = "";
+
+  async function loadExpansion() {
+    let ks;
+    try {
+      const r = await fetch("/api/keys/state", { credentials: "same-origin", cache: "no-store" });
+      if (!r.ok) return;
+      ks = await r.json();
+    } catch (e) { return; }
+    const want = JSON.stringify([ks.modules, Object.entries(ks.keys).map(([k, v]) => [k, v.label])]);
+    if (want === expansionShown) return;
+    expansionShown = want;
+    let box = $("#expansion");
+    if (!box) {
+      box = document.createElement("section");
+      box.id = "expansion";
+      box.className = "expansion";
+      box.setAttribute("aria-label", "Expansion modules");
+      $("main").appendChild(box);
+    }
+    for (const el of box.querySelectorAll("[data-key]")) { keyEls.delete(el.dataset.key); ledEls.delete(el.dataset.key); }
+    box.replaceChildren();
+    box.hidden = ks.modules.length === 0;
+    for (const m of ks.modules) {
+      const mod = document.createElement("div");
+      mod.className = "ext-module";
+      mod.setAttribute("role", "group");
+      mod.setAttribute("aria-label", `Expansion module ${m}`);
+      for (let k = 1; k <= 32; k++) {
+        const name = `e${m}.${k}`;
+        const info = ks.keys[name];
+        const btn = document.createElement("button");
+        btn.type = "button";
+        btn.className = "pkey";
+        btn.dataset.key = name;
+        const label = info ? (info.label || info.number || name) : "";
+        btn.setAttribute("aria-label", `Expansion ${m} key ${k}${label ? ": " + label : ""}`);
+        const led = document.createElement("span");
+        led.className = "led";
+        led.dataset.led = name;
+        led.dataset.colour = "off";
+        led.dataset.pattern = "off";
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = label || `E${m}.${k}`;
+        btn.append(led, tag);
+        mod.appendChild(btn);
+        keyEls.set(name, btn);
+        ledEls.set(name, led);
+        baseLabel.set(name, btn.getAttribute("aria-label"));
+        wire(btn);
+      }
+      box.appendChild(mod);
+    }
   }
 
   // --- the handset -------------------------------------------------------------------------
@@ -190,6 +249,9 @@
     const text = (m.lines || []).join("\n");
     if (lcdText.textContent !== text) lcdText.textContent = text;
 
+    const leds = Object.keys(m.leds || {});
+    const ext = leds.filter((n) => n.startsWith("e")).sort().join();
+    if (ext !== (apply.ext ?? "")) { apply.ext = ext; loadExpansion().then(() => apply(m)); }
     for (const [name, v] of Object.entries(m.leds || {})) {
       const el = ledEls.get(name);
       if (!el || (el.dataset.colour === v.colour && el.dataset.pattern === v.pattern)) continue;

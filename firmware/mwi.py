@@ -1,0 +1,103 @@
+"""Message waiting (MWI, RFC 3842) and the MESSAGE key.
+
+Manual §3 button table: "Messages button: typically auto-dials your voice message service.
+Red means have unread voice mail"; §7 call settings: "Message" (the voice mail code),
+"Booking Voice Mail" (subscribe, light the Message LED), "Play Voice Mail Tone" (ring when a
+message arrives).
+
+pjsip keeps the message-summary subscription of each registered line (`account.N.mwi`) and
+also passes on unsolicited NOTIFYs (servers that send MWI without a SUBSCRIBE); both arrive
+here as MessagesWaiting. The idle screen counts new messages, the Message LED is red while
+any line has some, and MESSAGE dials the voice mail number of the line that has messages (or
+of the default line).
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from firmware.events import DialRequested, KeyPressed, MessagesWaiting, TimerFired
+
+log = logging.getLogger(__name__)
+
+ALERT_SECONDS = 2.0          # the "message" tone: one short ring burst
+
+_COUNTS = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
+
+
+def parse_summary(body: str) -> tuple[bool, int, int]:
+    """A message-summary body (RFC 3842) -> (waiting, new, old) of voice messages.
+
+    `Voice-Message: 2/8 (0/2)` counts new/old (urgent in brackets); servers that send only
+    `Messages-Waiting: yes` get new = 1 so that the LED and the screen still show it.
+    """
+    waiting, new, old, counted = False, 0, 0, False
+    for line in body.replace("\r", "").split("\n"):
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        if name == "messages-waiting":
+            waiting = value.strip().lower() == "yes"
+        elif name == "voice-message":
+            m = _COUNTS.match(value)
+            if m:
+                new, old, counted = int(m.group(1)), int(m.group(2)), True
+    if waiting and not counted:
+        new = 1
+    if not waiting:
+        new = 0 if not counted else new
+    return waiting or new > 0, new, old
+
+
+class Mwi:
+    """Feature module: counts messages per line, lights the LED, dials voice mail."""
+
+    def __init__(self, *, bus, timers, state, settings):
+        self.bus = bus
+        self.timers = timers
+        self.state = state
+        self.settings = settings
+        bus.on(MessagesWaiting, self.on_messages)
+        bus.on(KeyPressed, self.on_key, first=True)
+        bus.on(TimerFired, self.on_timer)
+
+    def on_messages(self, ev: MessagesWaiting) -> None:
+        s = self.state
+        acct = next((a for a in s.accounts if a.index == ev.account), None)
+        if acct is None:
+            return
+        before = acct.messages
+        acct.messages, acct.old_messages = ev.new, ev.old
+        s.voicemail = sum(a.messages for a in s.accounts)
+        log.info("line %d: %d new, %d old voice messages (%s)", ev.account, ev.new, ev.old,
+                 ev.source)
+        if ev.new > before and self.settings.phone.voicemail_tone and not s.calls:
+            s.message_alert = True
+            self.timers.start("mwi.alert", ALERT_SECONDS)
+
+    def on_timer(self, ev: TimerFired) -> None:
+        if ev.name == "mwi.alert":
+            self.state.message_alert = False
+
+    def number_for(self, line: int) -> str:
+        acct = self.settings.account[line]
+        return acct.voicemail or self.settings.phone.voicemail
+
+    def on_key(self, ev: KeyPressed) -> None:
+        if ev.consumed or ev.key != "message":
+            return
+        s = self.state
+        ev.consumed = True
+        s.message_alert = False
+        if s.calls or s.predial:
+            return                       # in a call the key does nothing (no second line)
+        with_messages = [a.index for a in s.accounts if a.messages > 0 and a.enabled]
+        line = with_messages[0] if with_messages else self.settings.phone.default_account
+        number = self.number_for(line)
+        if not number:
+            s.notice = f"No voice mail number: set account.{line}.voicemail"
+            log.warning("MESSAGE pressed: no voice mail number for line %d (set "
+                        "account.%d.voicemail or phone.voicemail)", line, line)
+            return
+        self.bus.post(DialRequested(number, line))

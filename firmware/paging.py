@@ -1,0 +1,269 @@
+"""Server paging and intercom (LP-388 figure 2 "Broadcast: Paging and Intercom").
+
+A call whose INVITE asks to be answered by itself is a page: it is answered on the
+speaker after the delay the INVITE asks for (capped by paging.max_delay), with a short
+warning tone, the LCD showing "Broadcast" and the caller. These spellings are taken:
+
+    Call-Info: <sip:pbx>;answer-after=0        (Yealink, Grandstream, Asterisk)
+    Alert-Info: <http://x>;info=alert-autoanswer;delay=2   (Snom; Call-Info too)
+    Alert-Info: Auto Answer                    (Polycom)
+    Alert-Info: Ring Answer                    (Polycom: rings RING_ANSWER_DELAY s first)
+    Answer-Mode: Auto                          (RFC 5373)
+    Priv-Answer-Mode: Auto                     (RFC 5373, privileged: an emergency page)
+    P-Auto-Answer: normal                      (and any value but "off")
+
+A page is an emergency page with `Priority: emergency` (RFC 3261), `priority=emergency`
+on the Alert-Info/Call-Info that asked for it, or Priv-Answer-Mode; only emergency pages
+get through DND, and only when paging.dnd_emergency is on.
+
+A page during a call (LP-388 scenario 2) barges in when paging.barge_in is on: the
+call goes on, the pager hears only us, the other party hears only us, and we hear both;
+C ends the page and the call goes on as before. With barge_in off the page is refused
+486 Busy Here (a broadcast cannot wait). These decisions are made on the SIP thread
+before anything rings (firmware/sip.py IncomingPolicy); this module answers the pages
+that got through, and places intercom calls for the Intercom/Paging keys.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from firmware.events import CallIncoming, CallProgressed, IntercomRequested, TimerFired
+from firmware.state import AudioDevice, CallState
+
+log = logging.getLogger("deskphone.paging")
+
+RING_ANSWER_DELAY = 2          # Alert-Info: Ring Answer rings this long, then answers
+WARNING_SECONDS = 0.6          # the warning tone before a page is heard
+
+# what our Intercom/Paging keys send: the two spellings most phones take
+INTERCOM_HEADERS = {"Call-Info": "answer-after=0", "Answer-Mode": "Auto"}
+
+
+@dataclass(frozen=True)
+class AutoAnswer:
+    """What an INVITE asks for: answer after `delay` seconds; `emergency` passes DND."""
+
+    delay: int
+    emergency: bool
+    header: str              # which header asked, for the log
+
+
+_PARAM = re.compile(r";\s*([A-Za-z-]+)\s*(?:=\s*(\"[^\"]*\"|[^;]*))?")
+
+
+def _params(value: str) -> dict[str, str]:
+    """';name=value' parameters of a header value, after any <uri> (names lower case)."""
+    rest = value.split(">", 1)[1] if value.lstrip().startswith("<") and ">" in value \
+        else ";" + value if "=" in value.split(";", 1)[0] else value
+    return {m.group(1).lower(): (m.group(2) or "").strip().strip('"')
+            for m in _PARAM.finditer(rest)}
+
+
+def _seconds(text: str) -> int:
+    try:
+        return max(0, int(float(text)))
+    except ValueError:
+        return 0
+
+
+def _header_lines(msg: str) -> list[tuple[str, str]]:
+    """(name lower case, value) of every header of a SIP message, folded lines joined,
+    comma-separated values of the headers below split."""
+    head = msg.replace("\r\n", "\n").split("\n\n", 1)[0]
+    out: list[tuple[str, str]] = []
+    for line in head.split("\n")[1:]:
+        if line[:1] in (" ", "\t") and out:
+            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            out.append((name.strip().lower(), value.strip()))
+    split = []
+    for name, value in out:
+        if name in ("alert-info", "call-info"):
+            split += [(name, v.strip()) for v in re.split(r",(?=\s*<)", value)]
+        else:
+            split.append((name, value))
+    return split
+
+
+def auto_answer(msg: str) -> AutoAnswer | None:
+    """The auto-answer request of an INVITE, or None for an ordinary call. Pure."""
+    found: list[AutoAnswer] = []
+    emergency = False
+    for name, value in _header_lines(msg):
+        low = value.lower()
+        if name == "priority" and low.strip() == "emergency":
+            emergency = True
+        elif name in ("call-info", "alert-info"):
+            p = _params(value)
+            if p.get("priority", "").lower() == "emergency":
+                emergency = True
+            if "answer-after" in p:
+                found.append(AutoAnswer(_seconds(p["answer-after"]), False, name))
+            elif "alert-autoanswer" in p.get("info", "").lower() or \
+                    "alert-autoanswer" in low.split(";", 1)[0]:
+                found.append(AutoAnswer(_seconds(p.get("delay", "0")), False, name))
+            elif name == "alert-info":
+                bare = low.split(";", 1)[0].strip().strip("<>").strip()
+                info = p.get("info", "").lower()
+                if "auto answer" in (bare, info) or "autoanswer" in (bare, info):
+                    found.append(AutoAnswer(_seconds(p.get("delay", "0")), False, name))
+                elif "ring answer" in (bare, info):
+                    found.append(AutoAnswer(RING_ANSWER_DELAY, False, name))
+        elif name in ("answer-mode", "priv-answer-mode"):
+            mode = low.split(";", 1)[0].strip()
+            if mode == "auto":
+                found.append(AutoAnswer(0, name == "priv-answer-mode", name))
+        elif name == "p-auto-answer" and low.split(";", 1)[0].strip() not in ("off", "no",
+                                                                              "false", "0"):
+            found.append(AutoAnswer(_seconds(_params(value).get("delay", "0")), False, name))
+    if not found:
+        return None
+    first = min(found, key=lambda a: a.delay)
+    return AutoAnswer(first.delay, emergency or any(a.emergency for a in found), first.header)
+
+
+class Paging:
+    """Answers pages, mixes a page into a call (barge-in), places intercom calls."""
+
+    def __init__(self, phone):
+        self.phone = phone
+        self.state = phone.state
+        self._intercom: IntercomRequested | None = None   # the call about to go out
+        self._cancel = phone.KEYS["cancel"]
+        phone.KEYS["cancel"] = self.key_cancel
+        phone.place_hooks.insert(0, self.place)
+        phone.hang_up_hooks.append(self.hang_up)
+        bus = phone.bus
+        bus.on(CallIncoming, self.on_incoming)
+        bus.on(CallProgressed, self.on_progress)
+        bus.on(TimerFired, self.on_timer)
+        bus.on(IntercomRequested, self.on_intercom)
+
+    @property
+    def settings(self):
+        return self.phone.settings.paging
+
+    # -- pages coming in ---------------------------------------------------------------
+
+    def on_incoming(self, ev: CallIncoming) -> None:
+        page = ev.page
+        call = self.state.call(ev.call)
+        if page is None or call is None:
+            return
+        self.state.pages.append(call.id)
+        delay = min(page.delay, self.settings.max_delay)
+        log.info("page from %s <%s> (%s%s): answered in %d s", ev.name, ev.uri, page.header,
+                 ", emergency" if page.emergency else "", delay)
+        self.phone.timers.start(f"paging.answer.{call.id}", delay, call.id)
+
+    def on_timer(self, ev: TimerFired) -> None:
+        if ev.name.startswith("paging.answer."):
+            self._answer(ev.data)
+        elif ev.name == "paging.warning":
+            self.state.page_tone = False
+
+    def _answer(self, call_id: int) -> None:
+        s, p = self.state, self.phone
+        call = s.call(call_id)
+        if call is None or call.state is not CallState.RINGING:
+            return
+        f = s.focused
+        if f is not None and f.state is CallState.CONNECTED and f.id != call.id:
+            if not self.settings.barge_in or s.barge is not None:
+                log.info("page %d not answered: busy (paging.barge_in off)", call.id)
+                p.end_call(call)
+                return
+            log.info("page %d barges into call %d", call.id, f.id)
+            s.barge = call.id            # mixed in: the call keeps the screen and the keys
+            call.state = CallState.CONNECTED
+            call.connected_at = p.now
+            p.sip.answer(call.id, 200)
+        else:
+            log.info("page %d answered on the speaker", call.id)
+            p.answer(call, AudioDevice.HANDSET if s.audio is AudioDevice.HANDSET
+                     else AudioDevice.SPEAKER)
+        if self.settings.warning_tone:
+            s.page_tone = True
+            p.timers.start("paging.warning", WARNING_SECONDS)
+
+    def key_cancel(self) -> None:
+        """C during a page ends it; a call the page barged into goes on as before."""
+        s, p = self.state, self.phone
+        page = s.call(s.barge) if s.barge is not None else s.focused
+        if page is None or page.id not in s.pages or page.state is not CallState.CONNECTED:
+            self._cancel()
+            return
+        log.info("page %d ended with C", page.id)
+        if page.id == s.barge:
+            self._end_barge()
+        else:
+            p.hang_up()
+
+    def _end_barge(self) -> None:
+        s, p = self.state, self.phone
+        page = s.call(s.barge)
+        s.barge = None
+        if page is not None:
+            p._ending.add(page.id)
+            p.sip.hangup(page.id)
+            p._remove(page)
+
+    def hang_up(self) -> bool:
+        """Hanging up during a barge-in ends the page too (the phone ends the call)."""
+        if self.state.barge is not None:
+            self._end_barge()
+        return False
+
+    def on_progress(self, ev: CallProgressed) -> None:
+        if ev.state != "disconnected":
+            return
+        s, p = self.state, self.phone
+        if ev.call == s.barge:
+            s.barge = None
+            s.notice = "Broadcast ended"
+        elif s.barge is not None and ev.call == s.focus:
+            # the call ended under the page: the page goes on as the call on screen
+            gone = s.call(ev.call)
+            if gone is not None:
+                p._remove(gone)
+            s.focus, s.barge = s.barge, None
+        elif ev.call in s.pages:
+            page = s.call(ev.call)
+            if page is not None and page.state is CallState.ENDED:
+                p._remove(page)          # a page that ends needs no "call ended" screen
+                if not s.calls and s.audio is not AudioDevice.HANDSET:
+                    s.audio = AudioDevice.NONE
+        if ev.call in s.pages:
+            s.pages.remove(ev.call)
+            s.page_tone = s.page_tone and bool(s.pages)
+
+    # -- intercom calls going out ------------------------------------------------------
+
+    def on_intercom(self, ev: IntercomRequested) -> None:
+        s, p = self.state, self.phone
+        if s.audio is AudioDevice.NONE:
+            s.audio = AudioDevice.SPEAKER
+        s.predial = ""
+        self._intercom = ev
+        try:
+            p.dial(ev.number, ev.account or p.settings.phone.default_account)
+        finally:
+            self._intercom = None
+
+    def place(self, call) -> bool:
+        """Our Intercom/Paging key's call goes out with the auto-answer headers; a page
+        is one-way (we only talk: a=sendonly, so the far end's room is not heard)."""
+        if self._intercom is None:
+            return False
+        call.headers = {**call.headers, **INTERCOM_HEADERS}
+        log.info("%s call %d to %s", "paging" if self._intercom.paging else "intercom",
+                 call.id, call.uri)
+        if not self._intercom.paging:
+            return False
+        call.state = CallState.CALLING
+        self.phone.sip.make_call(call.id, call.account, call.uri, headers=call.headers,
+                                 send_only=True)
+        return True

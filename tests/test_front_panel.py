@@ -386,8 +386,10 @@ def test_expansion_modules_appear_when_keys_are_set_on_them_and_their_keys_work(
     assert page.locator('[data-key^="e"]').count() == 0       # no module set: none shown
     a.request("PUT", "/api/keys/layout", {"memory": [
         {"key": "e2.3", "type": "speed_dial", "number": b.uri("1002"), "label": "Bob"},
-        {"key": "e2.4", "type": "blf", "number": "1003", "label": "Carol"}]})
+        {"key": "e2.4", "type": "blf", "number": "1003", "label": "Carol"},
+        {"key": "p2", "type": "speed_dial", "number": "1004", "label": "Dan"}]})
     expect(page.locator('[data-key="e2.3"]')).to_contain_text("Bob")
+    expect(page.locator('[data-key="p2"]')).to_have_text("Dan")   # the phone's own keys too
     assert page.locator('[data-key^="e1."]').count() == 0     # only module 2
     assert page.locator('[data-key^="e2."]').count() == 32
     # no server on line 1 to watch Carol on: the lamp says "unknown", not idle
@@ -398,3 +400,4 @@ def test_expansion_modules_appear_when_keys_are_set_on_them_and_their_keys_work(
     b.key("soft2")                                            # Reject: leave B idle
     a.wait(lambda s: not s["calls"] or s["calls"][0]["state"] == "ended")
     a.request("PUT", "/api/keys/layout", {"memory": []})
+    expect(page.locator('[data-key="p2"]')).to_have_text("P2")

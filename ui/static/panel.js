@@ -100,6 +100,15 @@
       if (!r.ok) return;
       ks = await r.json();
     } catch (e) { return; }
+    // the phone's own memory keys carry their names too (the paper strip of a real phone)
+    for (let i = 1; i <= 12; i++) {
+      const name = `p${i}`, btn = keyEls.get(name), info = ks.keys[name];
+      if (!btn) continue;
+      const label = info ? (info.label || info.number || "") : "";
+      btn.querySelector(".tag").textContent = label || `P${i}`;
+      btn.setAttribute("aria-label", `Programmable key ${i}` + (label ? `: ${label}` : ""));
+      baseLabel.set(name, btn.getAttribute("aria-label"));
+    }
     const want = JSON.stringify([ks.modules, Object.entries(ks.keys).map(([k, v]) => [k, v.label])]);
     if (want === expansionShown) return;
     expansionShown = want;
@@ -109,11 +118,12 @@
       box.id = "expansion";
       box.className = "expansion";
       box.setAttribute("aria-label", "Expansion modules");
-      $("main").appendChild(box);
+      $("#phone").after(box);          // beside the phone, as the EXT module stands
     }
     for (const el of box.querySelectorAll("[data-key]")) { keyEls.delete(el.dataset.key); ledEls.delete(el.dataset.key); }
     box.replaceChildren();
     box.hidden = ks.modules.length === 0;
+    $("main").classList.toggle("with-ext", !box.hidden);
     for (const m of ks.modules) {
       const mod = document.createElement("div");
       mod.className = "ext-module";
@@ -364,4 +374,5 @@
   }
 
   connect();
+  loadExpansion();          // names of the memory keys, and the modules if any
 })();

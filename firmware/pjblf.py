@@ -151,7 +151,6 @@ class Watcher:
         self._lib = None
         self.native = hasattr(pj.Buddy, "subscribeDlgEvent")
         self.problem = ""          # why dialog BLF cannot work here ("" = it can)
-        self._layout_ok: bool | None = None
 
     # -- start-up self-check -----------------------------------------------------------------
 
@@ -263,16 +262,10 @@ class Watcher:
 
     # -- the tap ---------------------------------------------------------------------------
 
-    def _raw(self, rdata: int, start: bytes) -> bytes | None:
-        raw = ctypes.string_at(rdata + pjc._PACKET_AT, pjc._MAX_PKT).split(b"\0", 1)[0]
-        if not raw.startswith(start):
-            if self._layout_ok is None:
-                log.warning("BLF: this pjsip's rx_data layout is unknown; lamps stay unknown "
-                            "(use a pjproject >= 2.16 build)")
-            self._layout_ok = False
-            return None
-        self._layout_ok = True
-        return raw
+    @staticmethod
+    def _raw(rdata: int, start: bytes) -> bytes | None:
+        # read through the layout the start-up self-check confirmed (firmware/pjc.py)
+        return pjc.packet(rdata, start.decode().rstrip())
 
     def _on_rx_request(self, rdata: int) -> int:
         try:

@@ -185,6 +185,38 @@ _PACKET_AT = 3 * 8 + (34 * 8 + 8) + 16
 _MAX_PKT = 4000
 _APPLICATION_PRIORITY = 32     # PJSIP_MOD_PRIORITY_APPLICATION; pjsua's modules sit here
 
+# The start-up self-check: the SIP thread sends this request to its own port; the tap
+# below reads it back through _PACKET_AT and swallows it. Until then (and after a
+# mismatch) nothing is read through the layout.
+SELF_CHECK = "deskphone-self-check"
+rx_layout: bool | None = None   # None: not checked yet; False: another layout, not read
+
+
+def self_check_request(host: str, port: int, token: str) -> bytes:
+    """The probe: a minimal OPTIONS that never leaves the phone."""
+    return (f"OPTIONS sip:{SELF_CHECK}@{host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:9;branch=z9hG4bK-{token}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{SELF_CHECK}@{host}>;tag={token}\r\n"
+            f"To: <sip:{SELF_CHECK}@{host}>\r\nCall-ID: {token}@{SELF_CHECK}\r\n"
+            f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def packet(rdata: int, method: str) -> bytes | None:
+    """The raw text of a received request whose method pjsip says is `method`, or None
+    when this pjsip's rx_data layout is not the one we know (then nothing is misread)."""
+    global rx_layout
+    if rx_layout is False:
+        return None
+    raw = ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0]
+    if raw.startswith(method.encode() + b" "):
+        return raw
+    if rx_layout is None:
+        log.warning("this pjsip's rx_data layout is not the one pjsua2 2.15 has: BLF lamps "
+                    "(dialog mode) and PBX-triggered provisioning are off; use a "
+                    "pjproject >= 2.16 build, or phone.blf_mode = presence")
+    rx_layout = False
+    return None
+
 
 class NotifyTap:
     """Takes out-of-dialog `NOTIFY Event: check-sync` and answers it with the status
@@ -195,7 +227,6 @@ class NotifyTap:
         self.on_check_sync = on_check_sync
         self._mod: _PjsipModule | None = None
         self._keep: list = []
-        self._layout_ok: bool | None = None
 
     def register(self) -> bool:
         lib = _load()
@@ -233,19 +264,23 @@ class NotifyTap:
             return 0
 
     def _handle(self, rdata: int) -> int:
+        global rx_layout
         lib = _load()
         info = (lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b"").decode("ascii",
                                                                                     "replace")
+        if info.startswith("Request msg OPTIONS") and rx_layout is None:
+            raw = packet(rdata, "OPTIONS")
+            if raw is not None and raw.startswith(f"OPTIONS sip:{SELF_CHECK}@".encode()):
+                rx_layout = True
+                log.info("pjsip rx_data layout checked: NOTIFYs can be read (BLF, "
+                         "check-sync)")
+                return 1                 # our own probe: no answer
+            return 0
         if not info.startswith("Request msg NOTIFY"):
             return 0
-        raw = ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0]
-        if not raw.startswith(b"NOTIFY "):
-            if self._layout_ok is None:
-                log.warning("check-sync NOTIFY: this pjsip's rx_data layout is unknown; "
-                            "PBX-triggered provisioning is off")
-            self._layout_ok = False
+        raw = packet(rdata, "NOTIFY")
+        if raw is None:
             return 0
-        self._layout_ok = True
         event, source = notify_facts(raw.decode("utf-8", "replace"))
         if event.split(";")[0].strip().lower() not in ("check-sync", "resync"):
             return 0

@@ -19,6 +19,7 @@ import itertools
 import logging
 import queue
 import re
+import secrets
 import socket
 import threading
 import time
@@ -681,6 +682,12 @@ class SipEngine:
         local.create(acfg, True)
         self.accounts[0] = local
         self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if self._tap is not None and pjc.rx_layout is None:
+            # start-up self-check of the C layout the NOTIFY readers use (firmware/pjc.py):
+            # a probe to our own port, read back by the tap on this thread's next turn
+            host, port = self._wake_addr
+            self._wake_sock.sendto(pjc.self_check_request(host, port, secrets.token_hex(8)),
+                                   self._wake_addr)
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)

@@ -1,0 +1,52 @@
+"""The C layout the NOTIFY readers (BLF lamps, check-sync) rely on is checked at start-up,
+and a layout that does not match is refused rather than misread."""
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from firmware import pjc
+from tests.phone import PhoneProcess
+
+
+@pytest.fixture
+def fresh_check(monkeypatch):
+    monkeypatch.setattr(pjc, "rx_layout", None)
+
+
+def _rdata(text: bytes, at: int) -> tuple[ctypes.Array, int]:
+    buf = ctypes.create_string_buffer(pjc._PACKET_AT + pjc._MAX_PKT + 64)
+    ctypes.memmove(ctypes.addressof(buf) + at, text, len(text))
+    return buf, ctypes.addressof(buf)
+
+
+def test_a_request_where_the_layout_says_is_read(fresh_check):
+    buf, addr = _rdata(b"NOTIFY sip:1001@127.0.0.1 SIP/2.0\r\n\r\n", pjc._PACKET_AT)
+    assert pjc.packet(addr, "NOTIFY").startswith(b"NOTIFY sip:1001@")
+    assert pjc.rx_layout is None            # reading is not proof: only our own probe is
+
+
+def test_another_layout_is_refused_once_and_then_never_read(fresh_check, caplog):
+    buf, addr = _rdata(b"NOTIFY sip:1001@127.0.0.1 SIP/2.0\r\n\r\n", pjc._PACKET_AT + 8)
+    assert pjc.packet(addr, "NOTIFY") is None
+    assert pjc.rx_layout is False
+    assert "BLF lamps" in caplog.text and "pjproject >= 2.16" in caplog.text
+    good, good_addr = _rdata(b"NOTIFY sip:x SIP/2.0\r\n\r\n", pjc._PACKET_AT)
+    assert pjc.packet(good_addr, "NOTIFY") is None       # no second guess
+
+
+def test_the_probe_is_a_request_pjsip_can_parse():
+    text = pjc.self_check_request("127.0.0.1", 5060, "abc123").decode()
+    first, _, rest = text.partition("\r\n")
+    assert first == f"OPTIONS sip:{pjc.SELF_CHECK}@127.0.0.1:5060 SIP/2.0"
+    for header in ("Via:", "From:", "To:", "Call-ID:", "CSeq: 1 OPTIONS", "Max-Forwards:"):
+        assert header in rest
+    assert text.endswith("\r\n\r\n")
+
+
+def test_a_starting_phone_checks_the_layout_with_its_own_probe_and_answers_no_one(tmp_path):
+    with PhoneProcess(tmp_path / "p") as phone:
+        phone.wait(lambda s: "rx_data layout checked" in phone.log_tail(100),
+                   what="the start-up self-check")
+        assert "rx_data layout is not" not in phone.log_tail(100)

@@ -301,6 +301,7 @@ class _Call(pj.Call):
         self.stopped = ""          # why we stopped following redirects
         self.digits: pj.ToneGenerator | None = None     # in-band DTMF, made when needed
         self.send_only = False     # a one-way page: we only talk (firmware/paging.py)
+        self.hangup_at_ack: pj.CallOpParam | None = None   # see SipEngine._hangup
 
     def onCallState(self, prm):
         self.engine._guard(self._state)
@@ -319,6 +320,9 @@ class _Call(pj.Call):
             reason = self.stopped or "Forwarding loop"   # pjsip tries a target only once
         self.engine.post(CallProgressed(self.cid, state, ci.lastStatusCode, reason, uri,
                                         name))
+        if state == "confirmed" and self.hangup_at_ack is not None:
+            op, self.hangup_at_ack = self.hangup_at_ack, None
+            self.hangup(op)
         if state == "disconnected":
             self.engine._forget(self)
 
@@ -1072,6 +1076,12 @@ class SipEngine:
         op = pj.CallOpParam(True)
         if code:
             op.statusCode = code
+        # A call we answered whose ACK has not come yet: pjsua 2.15 delays its BYE until
+        # the ACK and then sends a second one with it (seen on the wire). Hang up when the
+        # ACK comes instead (if it never does, pjsip ends the call itself after 32 s).
+        if call.getInfo().state == pj.PJSIP_INV_STATE_CONNECTING:
+            call.hangup_at_ack = op
+            return
         call.hangup(op)
 
     def hold(self, call_id: int, on: bool = True):

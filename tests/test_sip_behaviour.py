@@ -465,6 +465,21 @@ def test_a_video_offer_is_answered_with_video_refused(ph, tmp_path):
     assert not [m for m in msgs if m.code and m.code >= 300]
 
 
+def test_hanging_up_before_the_ack_sends_one_bye_after_it(ph, tmp_path):
+    """RFC 3261 §15: the callee sends no BYE before the ACK of its 200. Hanging up in that
+    window must end the call with one BYE once the ACK is in (pjsua 2.15 alone sends two)."""
+    with sipp(tmp_path, "uac_slow_ack.xml", ph) as caller:
+        ph.wait(ringing, what="ringing")
+        ph.hook(True)
+        wait_trace(caller, lambda m: m.code == 200 and m.from_phone, "the phone's 200")
+        ph.hook(False)                        # sipp holds its ACK back 300 ms
+        ph.wait(idle, what="the phone idle at once")
+        msgs = finished(caller)               # a second BYE would have aborted sipp's call
+    byes = [m for m in msgs if m.method == "BYE" and m.from_phone]
+    ack = next(m for m in msgs if m.method == "ACK" and not m.from_phone)
+    assert len(byes) == 1 and byes[0].time >= ack.time, dump(msgs)
+
+
 # --- 6. bad input from the network ---------------------------------------------------------
 
 def still_takes_calls(ph, tmp_path) -> None:

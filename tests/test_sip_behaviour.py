@@ -336,10 +336,6 @@ def test_prack_a_caller_requiring_100rel_gets_a_reliable_180(ph, tmp_path):
                    "the phone's 200 to PRACK")
         ph.hook(True)
         ph.wait(talking, what="connected")
-        # a person talks longer than the few ms the ACK needs: hanging up before it had
-        # arrived once made the phone send two BYEs (under load), which sipp's script
-        # does not expect
-        wait_trace(caller, lambda m: m.method == "ACK" and not m.from_phone, "sipp's ACK")
         ph.hook(False)
         msgs = finished(caller)
     r180 = response(msgs, 180, "INVITE", from_phone=True)

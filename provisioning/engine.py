@@ -36,7 +36,8 @@ from firmware.events import (CheckSyncReceived, KeyPressed, PageRequested,
 from firmware.settings import Settings, atomic_write
 from firmware.state import AudioDevice, MenuPage, PhoneState
 from provisioning import schedule
-from provisioning.errors import (BadFile, BadServer, ImageError, NotFound, ProvisionError)
+from provisioning.errors import (BadFile, BadServer, ImageError, NoServer, NotFound,
+                                 ProvisionError)
 
 log = logging.getLogger("deskphone.provisioning")
 
@@ -233,6 +234,12 @@ class Provisioner:
                 self._show(f"Provisioning in {delay:.0f} s")
                 await asyncio.sleep(delay)
             await self._fetch_and_apply(rec)
+        except NoServer as e:
+            # a phone nobody set up for provisioning: at boot and on the timer that is no
+            # failure (asked for now, it is: the person wants to know why nothing happened)
+            asked = ev.trigger in ("now", "notify")
+            rec.result, rec.summary = ("failed" if asked else "skipped"), str(e)
+            self._note(f"{rec.result}: {e}", logging.WARNING if asked else logging.INFO)
         except ProvisionError as e:
             rec.result, rec.summary = "failed", str(e)
             self._note(f"failed: {e}", logging.WARNING)
@@ -315,10 +322,10 @@ class Provisioner:
                 on = f" on {found.interface}" if found.interface else ""
                 return (fetch.parse_server(found.server, "tftp", p.username, p.password),
                         f"DHCP {found.field}{on}, {found.source}")
-            raise BadServer("no provisioning server: provisioning.url is empty and no DHCP "
-                            "lease has option 66 — set provisioning.url")
-        raise BadServer("no provisioning server: set provisioning.url (or turn on "
-                        "provisioning.dhcp_option66)")
+            raise NoServer("no provisioning server: provisioning.url is empty and no DHCP "
+                           "lease has option 66 — set provisioning.url")
+        raise NoServer("no provisioning server: set provisioning.url (or turn on "
+                       "provisioning.dhcp_option66)")
 
     def _mac_file(self) -> str:
         raw = self.mac.replace(":", "")
@@ -648,7 +655,8 @@ class Provisioner:
             lines.append(self.progress or "Running")
         if self.last is not None:
             lines.append(f"Last {self.last.started[5:16].replace('T', ' ')}")
-            lines.append({"ok": "OK", "nothing": "No files", "failed": "Failed"}.get(
+            lines.append({"ok": "OK", "nothing": "No files", "failed": "Failed",
+                          "skipped": "Skipped"}.get(
                 self.last.result, self.last.result) + ": " + self.last.summary)
         else:
             lines.append("Last: never")

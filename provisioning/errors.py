@@ -16,6 +16,10 @@ class BadServer(ProvisionError):
     """The server setting cannot be used (bad URL, unknown protocol, nothing configured)."""
 
 
+class NoServer(BadServer):
+    """No server configured and none from DHCP: a phone not set up for provisioning."""
+
+
 class FetchError(ProvisionError):
     """A transfer failed: connection refused, reset, protocol error."""
 

@@ -308,6 +308,20 @@ def test_nothing_is_applied_during_a_call_it_waits_until_hang_up(tmp_path, p2p_p
     assert _settings(a)["account.1.display_name"] == "During call"
 
 
+def test_a_phone_not_set_up_for_provisioning_skips_it_at_boot_and_says_why_when_asked(
+        tmp_path):
+    with PhoneProcess(tmp_path / "p", settings={"provisioning.on_boot": True}) as phone:
+        st = provisioned(phone)
+        assert st["last"]["result"] == "skipped" and st["last"]["trigger"] == "boot"
+        assert "provisioning: failed" not in phone.log_tail(100)      # no alarm at boot
+        phone.request("POST", "/api/provision")
+        phone.wait(lambda s: phone.request("GET", "/api/provision")["last"]["trigger"] == "now",
+                   what="the run asked for")
+        st = provisioned(phone)
+        assert st["last"]["result"] == "failed"
+        assert "set provisioning.url" in st["last"]["summary"]
+
+
 def test_encrypted_files_need_the_right_key(tmp_path, tftpd):
     from provisioning.crypto import encrypt
     tftpd.put("p/00268b1a2b3c.xml", encrypt(_mac_xml("Secret"), "right key"))

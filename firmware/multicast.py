@@ -370,8 +370,7 @@ class MulticastPaging:
         self._sock: socket.socket | None = None
         self._held: int | None = None        # the call a page put on hold
         self._skipped: str = ""             # a page not played (C, or a call up)
-        self._cancel = phone.KEYS["cancel"]
-        phone.KEYS["cancel"] = self.key_cancel
+        phone.c_key_hooks.append(self.key_cancel)
         bus = phone.bus
         bus.on(MulticastPageStarted, self.on_started)
         bus.on(MulticastPageEnded, self.on_ended)
@@ -452,16 +451,17 @@ class MulticastPaging:
             log.info("call %d resumed after the multicast page", held.id)
             p.resume(held)
 
-    def key_cancel(self) -> None:
-        """C stops hearing the page (it is not played again until it ends)."""
+    def key_cancel(self) -> bool:
+        """C stops hearing the page (it is not played again until it ends), or stops the
+        page we send. False: no multicast page, the C key goes on."""
         if self.state.multicast and self._player is not None:
             self._skipped = self.state.multicast.split(" ", 1)[1]
             self._stop_playing()
-            return
+            return True
         if self.state.multicast_out:
             self._stop_sending()
-            return
-        self._cancel()
+            return True
+        return False
 
     def on_progress(self, ev: CallProgressed) -> None:
         if ev.state == "disconnected" and ev.call == self._held:

@@ -132,8 +132,7 @@ class Paging:
         self.phone = phone
         self.state = phone.state
         self._intercom: IntercomRequested | None = None   # the call about to go out
-        self._cancel = phone.KEYS["cancel"]
-        phone.KEYS["cancel"] = self.key_cancel
+        phone.c_key_hooks.append(self.key_cancel)
         phone.place_hooks.insert(0, self.place)
         phone.hang_up_hooks.append(self.hang_up)
         bus = phone.bus
@@ -189,18 +188,19 @@ class Paging:
             s.page_tone = True
             p.timers.start("paging.warning", WARNING_SECONDS)
 
-    def key_cancel(self) -> None:
-        """C during a page ends it; a call the page barged into goes on as before."""
+    def key_cancel(self) -> bool:
+        """C during a page ends it; a call the page barged into goes on as before. False:
+        no page up, the phone's C does its usual."""
         s, p = self.state, self.phone
         page = s.call(s.barge) if s.barge is not None else s.focused
         if page is None or page.id not in s.pages or page.state is not CallState.CONNECTED:
-            self._cancel()
-            return
+            return False
         log.info("page %d ended with C", page.id)
         if page.id == s.barge:
             self._end_barge()
         else:
             p.hang_up()
+        return True
 
     def _end_barge(self) -> None:
         s, p = self.state, self.phone

@@ -76,12 +76,14 @@ class Phone:
         self.reserved_lines: set[int] = set()   # line keys given another function (memkeys)
         self.place_hooks: list[Callable[[Call], bool]] = []    # a number about to go out
         self.cancel_hooks: list[Callable[[], bool]] = []       # C with nothing to erase
+        # the C key, first refusal (a page on the speaker); the newest feature is asked first
+        self.c_key_hooks: list[Callable[[], bool]] = []
         self._ending: set[int] = set()    # calls we hung up ourselves
         self._rejected: set[int] = set()  # incoming calls we refused (not "missed")
         self.KEYS: dict[str, Callable[[], None]] = {
             "speaker": self.key_speaker, "headset": self.key_headset, "hold": self.key_hold,
             "mute": self.key_mute, "redial": self.key_redial, "ok": self.key_ok,
-            "cancel": self.key_cancel, "volup": lambda: self.volume(+1),
+            "cancel": self.key_c, "volup": lambda: self.volume(+1),
             "voldown": lambda: self.volume(-1),
         }
         self.SOFT: dict[str, Callable[[], None]] = {
@@ -331,6 +333,11 @@ class Phone:
                 self.timers.cancel("phone.dial")
         elif s.predial:
             s.predial = s.predial[:-1]
+
+    def key_c(self) -> None:
+        """The C key: a feature may take it first (ends a page), else key_cancel."""
+        if not any(hook() for hook in reversed(self.c_key_hooks)):
+            self.key_cancel()
 
     def key_cancel(self) -> None:
         """C: erase a digit; with nothing to erase, back to the standby screen."""

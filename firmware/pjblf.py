@@ -262,11 +262,6 @@ class Watcher:
 
     # -- the tap ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _raw(rdata: int, start: bytes) -> bytes | None:
-        # read through the layout the start-up self-check confirmed (firmware/pjc.py)
-        return pjc.packet(rdata, start.decode().rstrip())
-
     def _on_rx_request(self, rdata: int) -> int:
         try:
             if not self.watches:
@@ -274,7 +269,7 @@ class Watcher:
             info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
             if not info.startswith(b"Request msg NOTIFY"):
                 return 0
-            raw = self._raw(rdata, b"NOTIFY ")
+            raw = pjc.packet(rdata, "NOTIFY")   # the self-checked layout (pjc)
             if raw is None:
                 return 0
             self.on_notify(raw, time.monotonic())
@@ -304,7 +299,7 @@ class Watcher:
             info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
             if b"SUBSCRIBE" not in info:
                 return 0
-            raw = self._raw(rdata, b"SIP/2.0 ")
+            raw = pjc.packet(rdata, "SIP/2.0")
             if raw is None:
                 return 0
             self.on_response(raw)

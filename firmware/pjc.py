@@ -202,8 +202,9 @@ def self_check_request(host: str, port: int, token: str) -> bytes:
 
 
 def packet(rdata: int, method: str) -> bytes | None:
-    """The raw text of a received request whose method pjsip says is `method`, or None
-    when this pjsip's rx_data layout is not the one we know (then nothing is misread)."""
+    """The raw text of a received message whose first word pjsip says is `method` (a
+    request's method, or "SIP/2.0" for a response), or None when this pjsip's rx_data
+    layout is not the one we know (then nothing is misread)."""
     global rx_layout
     if rx_layout is False:
         return None

@@ -42,20 +42,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "passwd":
         from firmware.errors import SettingsInvalid
-        from firmware.settings import SettingsStore, hash_password
+        from firmware.settings import SettingsStore, hash_password, password_problem
         store = SettingsStore(args.data_dir)
         store.load()
         pw = getpass.getpass("new web password: ") if sys.stdin.isatty() else \
             sys.stdin.readline().rstrip("\n")
-        if len(pw) < 4:
-            print("the password must have at least 4 characters", file=sys.stderr)
+        problem = password_problem(pw, store.settings.web.user)
+        if problem:
+            print(problem, file=sys.stderr)
             return 2
         try:
             store.update({"web.password_hash": hash_password(pw)})
         except SettingsInvalid as e:
             print(e, file=sys.stderr)
             return 2
-        print(f"saved in {store.path}")
+        # a running phone reads the new hash at its next sign-in check (no restart, no HUP)
+        print(f"saved in {store.path}; a running phone uses it from the next sign-in")
         return 0
 
     from firmware.app import App

@@ -21,11 +21,23 @@ from base64 import b64encode
 from pathlib import Path
 from typing import Any, Callable
 
+import functools
+
 import tomli_w
 
 from tests.peers.ports import free_port, free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
+# The web password of every test phone unless a test asks for the factory state (factory=
+# True: password 'root', everything but POST /api/password refused until it is changed).
+TEST_PASSWORD = "test-Pass-4071"
+
+
+@functools.lru_cache(maxsize=8)
+def password_hash(password: str) -> str:
+    """One PBKDF2 per password per test run, not one per phone started."""
+    from firmware.settings import hash_password
+    return hash_password(password)
 
 
 class PhoneError(AssertionError):
@@ -35,20 +47,24 @@ class PhoneError(AssertionError):
 class PhoneProcess:
     def __init__(self, data_dir: Path, *, account: dict | None = None,
                  accounts: dict[int, dict] | None = None, settings: dict | None = None,
-                 user: str = "root", password: str = "root", extra_args: list[str] = (),
+                 user: str = "root", password: str | None = None, factory: bool = False,
+                 extra_args: list[str] = (),
                  host: str = "127.0.0.1", prefix: list[str] = (),
                  env: dict[str, str] | None = None, module: str = "firmware",
                  module_args: list[str] = ()):
         """host: the address SIP and the API listen on; prefix: a command the phone runs
         under (e.g. `ip netns exec NAME`); env: extra environment variables; module and
-        module_args: what runs it (firmware.boot with its own options runs it supervised)."""
+        module_args: what runs it (firmware.boot with its own options runs it supervised);
+        factory: keep the factory web password (root) instead of `password` (TEST_PASSWORD)."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.prefix = list(prefix)
         self.sip_port = free_port("udp")
         self.http_port = free_port("tcp")
         self.rtp_port = free_port_block(8)[0]
-        self.auth = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
+        self.factory = factory
+        self.password = password or ("root" if factory else TEST_PASSWORD)
+        self.auth = "Basic " + b64encode(f"{user}:{self.password}".encode()).decode()
         doc: dict[str, Any] = {"sip": {"port": self.sip_port, "bind": host,
                                        "rtp_port": self.rtp_port, "rtp_ports": 16,
                                        "failover_timeout": 3, "retry_interval": 2},
@@ -60,6 +76,8 @@ class PhoneProcess:
             accs[1] = account
         if accs:
             doc["account"] = {str(i): {"enable": True, **a} for i, a in accs.items()}
+        if not factory:
+            doc["web"] = {"password_hash": password_hash(self.password)}
         for key, value in (settings or {}).items():
             node = doc
             *parts, last = key.split(".")
@@ -117,10 +135,13 @@ class PhoneProcess:
             if self.proc.poll() is not None:
                 raise PhoneError(f"phone exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                self.state()
+                code, body = self.status("GET", "/api/state")
+            except OSError:
+                code, body = 0, {}
+            # a factory phone answers, but only to have its password changed
+            if code == 200 or (code == 403 and "factory" in body.get("error", "")):
                 return
-            except (OSError, PhoneError):
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise PhoneError(f"phone did not come up in {timeout} s\n{self.log_tail()}")
 
     def stop(self, timeout: float = 15.0) -> int | None:

@@ -13,7 +13,7 @@ from base64 import b64encode
 import pytest
 from PIL import Image
 
-from tests.phone import PhoneProcess
+from tests.phone import TEST_PASSWORD, PhoneProcess
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_the_api_needs_a_login(phone):
     assert code == 401 and "login required" in body["error"]
     code, body = phone.status("GET", "/api/state", auth=basic("root", "wrong"))
     assert code == 401
-    code, body = phone.status("GET", "/api/state", auth=basic("root", "root"))
+    code, body = phone.status("GET", "/api/state", auth=basic("root", TEST_PASSWORD))
     assert code == 200 and body["screen"] == "idle"
 
 
@@ -111,12 +111,12 @@ def test_settings_are_shown_with_passwords_masked_and_changed_all_or_nothing(pho
 
 
 def test_the_web_password_can_be_changed_and_is_stored_hashed(tmp_path):
-    with PhoneProcess(tmp_path / "pw", account={"user": "1001"}) as p:
-        code, reply = p.status("POST", "/api/password", {"old": "nope", "new": "s3cret!"})
+    with PhoneProcess(tmp_path / "pw", account={"user": "1001"}, factory=True) as p:
+        code, reply = p.status("POST", "/api/password", {"old": "nope", "new": "s3cret!!"})
         assert code == 403
-        p.request("POST", "/api/password", {"old": "root", "new": "s3cret!"})
+        p.request("POST", "/api/password", {"old": "root", "new": "s3cret!!"})
         assert p.status("GET", "/api/state")[0] == 401               # root/root no more
-        assert p.status("GET", "/api/state", auth=basic("root", "s3cret!"))[0] == 200
+        assert p.status("GET", "/api/state", auth=basic("root", "s3cret!!"))[0] == 200
         saved = (p.data_dir / "settings.toml").read_text()
         assert "s3cret" not in saved and "pbkdf2_sha256$" in saved
 

@@ -108,11 +108,11 @@ def open_panel(browser):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def login(page, phone: PhoneProcess, password: str = "root") -> None:
+def login(page, phone: PhoneProcess, password: str | None = None) -> None:
     page.goto(phone.base + "/")
     expect(page).to_have_url(phone.base + "/login")
     page.fill("input[name=user]", "root")
-    page.fill("input[name=password]", password)
+    page.fill("input[name=password]", password or phone.password)
     page.click("button[type=submit]")
 
 

@@ -3,8 +3,25 @@
 Everything except the login page and static files needs a login: HTTP Basic (API
 clients, tests) or the session cookie the login form sets (the browser panel). The
 password is checked against a salted PBKDF2 hash (settings web.password_hash; empty =
-the factory password 'root', as in the manual). Repeated wrong passwords from one
-address are slowed down.
+the factory password 'root', as in the manual) in one worker thread, never on the event
+loop. What a security reviewer asks of the sign-in (README "Security"):
+- the factory password opens only the page that changes it (/password, POST
+  /api/password); everything else answers 403 (API) or sends the browser there;
+- credentials change only with the current password: POST /api/password, or
+  `python -m firmware passwd` as the box's owner (read at the next sign-in check);
+  PATCH /api/settings and restoring a backup never touch web.user / web.password_hash;
+- wrong passwords are counted per source address, for the account and overall; past a
+  free allowance every further failure doubles the wait (429 + Retry-After, capped). A
+  signed-in session is never throttled, and a browser that signed in before (a device
+  cookie) is exempt from the account and overall counts, so an attack from many
+  addresses cannot lock the owner out;
+- every state-changing request and the WebSocket must come from the phone's own origin
+  (Origin, else Referer, else Sec-Fetch-Site), and cookie sessions must send the CSRF
+  token of their session (X-CSRF-Token header, a `csrf` form field, or ?csrf= on /ws;
+  the page reads it from the deskphone_csrf cookie). HTTP Basic clients (curl, scripts)
+  need no token: a browser never sends Basic credentials cross-origin without an Origin;
+- every answer carries CSP (no inline script, no framing), nosniff, Referrer-Policy and
+  X-Frame-Options; the session cookie is HttpOnly and SameSite=Strict.
 
 API (JSON unless said otherwise):
   POST /api/keys      {"key": "5"} or {"key": "5", "action": "down"|"up"|"press"}
@@ -15,7 +32,7 @@ API (JSON unless said otherwise):
                       stops a multicast page of the microphone (like a Paging key)
   GET  /api/screen.png  /api/screen.txt  /api/leds  /api/state
   GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}
-  POST /api/password  {"old": "...", "new": "..."}
+  POST /api/password  {"old": "...", "new": "..."[, "user": "..."]} (>= 8 characters)
   POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
   GET  /api/calllog   {"missed": [...], "received": [...], "dialled": [...]}, newest first
   DELETE /api/calllog[?list=missed|received|dialled]  clear the call log (or one list)
@@ -47,104 +64,377 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
+import sys
 import tempfile
 import time
+import tomllib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from firmware import calllog
-from firmware.errors import SettingsInvalid
+from firmware.errors import SettingError, SettingsInvalid
 from firmware.keys import EXPANSION, KEYS
-from firmware.settings import (FIELDS, factory_values, hash_password, public,
-                               settings_file, verify_password)
+from firmware.settings import (FIELDS, atomic_write, check, factory_values, hash_password,
+                               password_problem, public, settings_file, verify_password)
 
 log = logging.getLogger("deskphone.web")
 
 STATIC = Path(__file__).parent / "static"
 SESSION = "deskphone_session"
-MAX_FAILS = 5          # wrong passwords per address before slowing down
-FAIL_WINDOW = 60.0
+CSRF_COOKIE = "deskphone_csrf"      # not HttpOnly: the page sends it back as X-CSRF-Token
+DEVICE_COOKIE = "deskphone_device"  # a browser that signed in before (see Throttle)
+CSRF_HEADER = "X-CSRF-Token"
 RESTORE_MAX = 1 << 20  # bytes of a settings backup
+CREDENTIALS = ("web.user", "web.password_hash")
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# what a session signed in with the factory password may do
+FACTORY_ONLY = {("GET", "/password"), ("POST", "/api/password"), ("POST", "/logout")}
+FACTORY_ERROR = ('change the factory password first: POST /api/password {"old": "root", '
+                 '"new": "..."} (at least 8 characters), or sign in on the web page')
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
+MAX_SESSIONS = 64
+DEVICE_AGE = 365 * 86400
+
+
+class Refused(Exception):
+    """A sign-in not checked at all: throttled (429) or the checker is busy (503)."""
+
+    def __init__(self, status: int, message: str, retry_after: float):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": self.message, "retry_after": self.retry_after},
+                                 status=self.status,
+                                 headers={"Retry-After": str(self.retry_after)})
+
+
+class Throttle:
+    """Failed sign-ins, counted per source address, for the account and overall.
+
+    Each count has a free allowance within WINDOW; every failure past it makes that key
+    wait BASE * 2^(failures - free) seconds, capped at CAP. The overall count is what
+    stops an attacker with many addresses (100 addresses x 1 guess); the per-source count
+    keeps one noisy address from using up the overall allowance alone.
+    """
+    FREE = {"source": 5, "account": 10, "overall": 20}
+    WINDOW = 3600.0
+    BASE = 5.0
+    CAP = 900.0
+    MAX_SOURCES = 4096
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.fails: dict[tuple[str, str], deque[float]] = {}
+        self.until: dict[tuple[str, str], float] = {}
+
+    @staticmethod
+    def keys(source: str, account: str | None, *, known_device: bool) -> list[tuple[str, str]]:
+        """The counts a sign-in from `source` answers to. A browser that signed in to this
+        account before answers to its source's count only: a flood from elsewhere cannot
+        keep the owner out."""
+        keys = [("source", source)]
+        if not known_device:
+            keys += [("overall", "")] + ([("account", account)] if account else [])
+        return keys
+
+    def wait(self, keys: list[tuple[str, str]]) -> float:
+        now = self.clock()
+        return max((self.until.get(k, 0.0) - now for k in keys), default=0.0)
+
+    def failed(self, keys: list[tuple[str, str]]) -> None:
+        now = self.clock()
+        for k in keys:
+            times = self.fails.setdefault(k, deque())
+            times.append(now)
+            while times and now - times[0] > self.WINDOW:
+                times.popleft()
+            over = len(times) - self.FREE[k[0]]
+            if over >= 0:
+                self.until[k] = now + min(self.CAP, self.BASE * 2 ** min(over, 20))
+        if len(self.fails) > self.MAX_SOURCES:
+            self._forget(now)
+
+    def succeeded(self, source: str) -> None:
+        self.fails.pop(("source", source), None)
+        self.until.pop(("source", source), None)
+
+    def _forget(self, now: float) -> None:
+        """Bounded memory under a flood of addresses: the quiet ones first, then the oldest."""
+        for k in [k for k, t in self.fails.items()
+                  if (not t or now - t[-1] > self.WINDOW) and self.until.get(k, 0) < now]:
+            self.fails.pop(k)
+            self.until.pop(k, None)
+        for k in list(self.fails)[:max(0, len(self.fails) - self.MAX_SOURCES)]:
+            if k[0] == "source":
+                self.fails.pop(k)
+                self.until.pop(k, None)
+
+
+class Hasher:
+    """PBKDF2 in one worker thread (hashlib lets go of the GIL), at most DEPTH sign-ins
+    waiting: the event loop (web, LCD, calls) never hashes, and a flood of sign-ins is
+    answered 503 at once instead of piling up work."""
+    DEPTH = 4
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="pbkdf2")
+        self.pending = 0
+
+    async def run(self, fn, *args):
+        if self.pending >= self.DEPTH:
+            raise Refused(503, "the phone is busy checking other sign-ins: try again in a "
+                               "second", 1)
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        finally:
+            self.pending -= 1
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclasses.dataclass
+class Session:
+    csrf: str
+    started: float
 
 
 class Auth:
     def __init__(self, app):
         self.app = app
-        self.sessions: dict[str, float] = {}
-        self.fails: dict[str, list[float]] = {}
+        self.sessions: dict[str, Session] = {}
+        self.throttle = Throttle()
+        self.hasher = Hasher()
         self._key = secrets.token_bytes(32)
         self._ok_cache: set[bytes] = set()   # verified (user, password, hash) digests
+        self._device_key = _device_key(getattr(app, "data_dir", None))
+        self._seen_file: tuple | None = None
 
-    def check(self, user: str, password: str) -> bool:
+    # -- credentials ----------------------------------------------------------------------
+
+    def factory(self) -> bool:
+        """Signed in with the factory password, which must be changed before anything else."""
+        return not self.app.settings.web.password_hash
+
+    def credentials_from_disk(self) -> None:
+        """`python -m firmware passwd` writes settings.toml while the phone runs: take the
+        web user and hash from it when the file changed (its stat), before checking a
+        password. Only these two keys; the rest waits for a HUP or a restart as before."""
+        path = self.app.store.path
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if seen == self._seen_file:
+            return
+        self._seen_file = seen
+        try:
+            if st.st_size > RESTORE_MAX:
+                return
+            doc = tomllib.loads(path.read_text("utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return                    # the store reports a broken file at its next load
+        section = doc.get("web") if isinstance(doc.get("web"), dict) else {}
         w = self.app.settings.web
-        tag = hmac.new(self._key, f"{user}\0{password}\0{w.password_hash}".encode(),
-                       hashlib.sha256).digest()
+        factory = factory_values()
+        for key in CREDENTIALS:
+            name = key.split(".")[1]
+            try:
+                value = check(key, section.get(name, factory[key]))
+            except SettingError as e:
+                log.warning("settings.toml: %s; keeping the one in use", e)
+                continue
+            if value != getattr(w, name):
+                setattr(w, name, value)
+                log.info("%s changed in settings.toml: in use from now on", key)
+
+    async def check(self, request: web.Request, user: str, password: str) -> bool:
+        """True for the right user and password. Raises Refused (nothing checked) while a
+        count this sign-in answers to is waiting, or when the checker is busy."""
+        self.credentials_from_disk()
+        w = self.app.settings.web
+        source = request.remote or "?"
+        keys = Throttle.keys(source, user if user == w.user else None,
+                             known_device=self.known_device(request))
+        wait = self.throttle.wait(keys)
+        if wait > 0:
+            raise Refused(429, f"too many wrong passwords: try again in {math.ceil(wait)} s "
+                               "(a page that is signed in already keeps working)", wait)
+        stored = w.password_hash
+        tag = hmac.new(self._key, f"{user}\0{password}\0{stored}".encode(
+            "utf-8", "surrogatepass"), hashlib.sha256).digest()
         if tag in self._ok_cache:
             return True
-        ok = hmac.compare_digest(user.encode(), w.user.encode()) and \
-            verify_password(password, w.password_hash)
-        if ok:
+        right = await self.hasher.run(verify_password, password, stored)
+        if right and hmac.compare_digest(user.encode("utf-8", "surrogatepass"),
+                                         w.user.encode()):
+            if len(self._ok_cache) > 32:
+                self._ok_cache.clear()
             self._ok_cache.add(tag)
-        return ok
+            self.throttle.succeeded(source)
+            return True
+        self.throttle.failed(Throttle.keys(source, user if user == w.user else None,
+                                           known_device=False))
+        log.warning("wrong user name or password from %s", source)
+        return False
 
-    def throttled(self, ip: str) -> bool:
-        now = time.monotonic()
-        recent = [t for t in self.fails.get(ip, []) if now - t < FAIL_WINDOW]
-        self.fails[ip] = recent
-        return len(recent) >= MAX_FAILS
+    # -- sessions, devices, CSRF ----------------------------------------------------------
 
-    def failed(self, ip: str) -> None:
-        self.fails.setdefault(ip, []).append(time.monotonic())
-        log.warning("wrong user name or password from %s", ip)
-
-    def new_session(self) -> str:
+    def new_session(self) -> tuple[str, Session]:
+        while len(self.sessions) >= MAX_SESSIONS:
+            self.sessions.pop(next(iter(self.sessions)))
         token = secrets.token_urlsafe(32)
-        self.sessions[token] = time.monotonic()
-        return token
+        self.sessions[token] = Session(secrets.token_urlsafe(32), time.monotonic())
+        return token, self.sessions[token]
 
-    def user_of(self, request: web.Request) -> str | None:
+    def session(self, request: web.Request) -> Session | None:
         token = request.cookies.get(SESSION)
-        if token and token in self.sessions:
-            return self.app.settings.web.user
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            try:
-                user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return None
-            if self.check(user, pw):
-                return user
-            self.failed(request.remote or "?")
+        return self.sessions.get(token) if token else None
+
+    def signed_in(self, resp: web.StreamResponse, token: str, sess: Session) -> None:
+        """The cookies of a new session: the session (HttpOnly), its CSRF token (for the
+        page's script) and the device cookie that exempts this browser from the account
+        and overall throttle later."""
+        resp.set_cookie(SESSION, token, httponly=True, samesite="Strict", path="/")
+        resp.set_cookie(CSRF_COOKIE, sess.csrf, samesite="Strict", path="/")
+        resp.set_cookie(DEVICE_COOKIE, self._device_token(), httponly=True,
+                        samesite="Strict", path="/", max_age=DEVICE_AGE)
+
+    def _device_token(self) -> str:
+        w = self.app.settings.web
+        mac = hmac.new(self._device_key, f"device\0{w.user}\0{w.password_hash}".encode(),
+                       hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def known_device(self, request: web.Request) -> bool:
+        """A browser that signed in with the current password before (a password change
+        makes every device unknown again)."""
+        given = request.cookies.get(DEVICE_COOKIE, "")
+        return bool(given) and hmac.compare_digest(given.encode(),
+                                                   self._device_token().encode())
+
+    async def csrf_ok(self, request: web.Request, sess: Session) -> bool:
+        given = request.headers.get(CSRF_HEADER) or request.query.get("csrf", "")
+        if not given and request.content_type in ("application/x-www-form-urlencoded",
+                                                  "multipart/form-data"):
+            given = str((await request.post()).get("csrf", ""))
+        return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                                   sess.csrf.encode())
+
+
+def _device_key(data_dir) -> bytes:
+    """The key of the device cookies, kept in DIR/web.key (0600) so that a restart does
+    not make the owner's browser a stranger; in memory only when it cannot be written."""
+    if data_dir is None:
+        return secrets.token_bytes(32)
+    path = Path(data_dir) / "web.key"
+    try:
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+    except OSError:
+        pass
+    key = secrets.token_bytes(32)
+    try:
+        atomic_write(path, key)
+    except OSError as e:
+        log.warning("cannot keep %s (%s): browsers are strangers again after a restart",
+                    path, e)
+    return key
+
+
+def _basic(request: web.Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
         return None
+    try:
+        user, _, pw = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return ("", "")               # a malformed header is a wrong password
+    return user, pw
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Whether a request comes from the phone's own pages (or from no page at all: curl).
+    Browsers send Origin on every cross-origin POST and WebSocket handshake."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+    u = urlsplit(origin)
+    return u.scheme in ("http", "https") and u.netloc.lower() == request.host.lower()
 
 
 def _error(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
+def _browser_navigation(request: web.Request) -> bool:
+    return request.method == "GET" and not request.path.startswith("/api/") and \
+        request.path != "/ws"
+
+
 @web.middleware
-async def _auth_middleware(request: web.Request, handler):
+async def _guard(request: web.Request, handler):
+    """Origin, sign-in, CSRF and the factory password, in that order, before any handler."""
     path = request.path
+    unsafe = request.method in UNSAFE or path == "/ws"
+    if unsafe and not _same_origin(request):
+        log.warning("refused %s %s from another site (Origin %r) from %s", request.method,
+                    path, request.headers.get("Origin") or request.headers.get("Referer"),
+                    request.remote)
+        return _error(403, "refused: the request comes from another site; use the phone's "
+                           "own page (or a script without a browser's Origin header)")
     if path in ("/login", "/favicon.ico") or path.startswith("/static/"):
         return await handler(request)
     auth: Auth = request.app["auth"]
-    ip = request.remote or "?"
-    if auth.throttled(ip):
-        return _error(429, "too many wrong passwords: wait a minute and try again")
-    if auth.user_of(request) is None:
-        if path.startswith("/api/") or path == "/ws":
+    sess = auth.session(request)
+    if sess is not None:
+        if unsafe and not await auth.csrf_ok(request, sess):
+            return _error(403, "missing or wrong CSRF token: reload the page (scripts: send "
+                               f"the {CSRF_COOKIE} cookie's value as {CSRF_HEADER}, or use "
+                               "HTTP Basic)")
+    else:
+        given = _basic(request)
+        if given is None:
+            if _browser_navigation(request):
+                raise web.HTTPFound("/login")
             # No Basic challenge for the panel's own scripts (fetch sends Sec-Fetch-Mode
             # other than "navigate"): the browser would pop up a password dialog instead of
             # the page sending the person to /login.
             script = request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate"
             return web.json_response(
                 {"error": "login required: use HTTP Basic with the web user and password "
-                          "(factory default root/root)"}, status=401,
+                          "(factory root/root, which must be changed first)"}, status=401,
                 headers={} if script else {"WWW-Authenticate": 'Basic realm="deskphone"'})
-        raise web.HTTPFound("/login")
+        try:
+            if not await auth.check(request, *given):
+                return _error(401, "wrong user name or password")
+        except Refused as r:
+            return r.response()
+    if auth.factory() and (request.method, path) not in FACTORY_ONLY:
+        if _browser_navigation(request):
+            raise web.HTTPFound("/password")
+        return _error(403, FACTORY_ERROR)
     return await handler(request)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 async def _json(request: web.Request, example: str) -> dict:
@@ -175,8 +465,13 @@ async def _body(request: web.Request, limit: int) -> bytes | None:
 
 def build(app) -> web.Application:
     """The aiohttp application for `app` (a firmware.app.App)."""
-    wa = web.Application(middlewares=[_auth_middleware], client_max_size=256 * 1024)
+    wa = web.Application(middlewares=[_guard], client_max_size=256 * 1024)
     wa["auth"] = Auth(app)
+    wa.on_response_prepare.append(_security_headers)
+
+    async def stop_hasher(_wa):
+        wa["auth"].hasher.close()
+    wa.on_cleanup.append(stop_hasher)
     routes = web.RouteTableDef()
 
     @routes.get("/")
@@ -191,25 +486,32 @@ def build(app) -> web.Application:
     async def login_page(request):
         return web.FileResponse(STATIC / "login.html")
 
+    @routes.get("/password")
+    async def password_page(request):
+        return web.FileResponse(STATIC / "password.html")
+
     @routes.post("/login")
     async def login(request):
         auth: Auth = request.app["auth"]
-        ip = request.remote or "?"
-        if auth.throttled(ip):
-            return _error(429, "too many wrong passwords: wait a minute and try again")
         form = await request.post()
-        if auth.check(str(form.get("user", "")), str(form.get("password", ""))):
-            resp = web.HTTPFound("/")
-            resp.set_cookie(SESSION, auth.new_session(), httponly=True, samesite="Strict")
-            return resp
-        auth.failed(ip)
-        raise web.HTTPFound("/login?failed=1")
+        try:
+            ok = await auth.check(request, str(form.get("user", "")),
+                                  str(form.get("password", "")))
+        except Refused as r:
+            raise web.HTTPSeeOther(f"/login?wait={r.retry_after}",
+                                   headers={"Retry-After": str(r.retry_after)})
+        if not ok:
+            raise web.HTTPSeeOther("/login?failed=1")
+        resp = web.HTTPSeeOther("/password" if auth.factory() else "/")
+        auth.signed_in(resp, *auth.new_session())
+        return resp
 
     @routes.post("/logout")
     async def logout(request):
         request.app["auth"].sessions.pop(request.cookies.get(SESSION, ""), None)
-        resp = web.HTTPFound("/login")
-        resp.del_cookie(SESSION)
+        resp = web.HTTPSeeOther("/login")
+        resp.del_cookie(SESSION, path="/")
+        resp.del_cookie(CSRF_COOKIE, path="/")
         return resp
 
     @routes.post("/api/keys")
@@ -334,20 +636,27 @@ def build(app) -> web.Application:
             return _error(400, "the file has bad values; nothing changed",
                           problems=parsed.problems)
         values = dict(parsed.values)
-        if not values.get("web.password_hash"):
-            values.pop("web.password_hash", None)     # never back to the factory password
         if parsed.kind == "toml":
             # settings.toml lists what differs from the factory: the rest goes back to it,
             # except secrets a backup without them leaves out
             values = {k: v for k, v in factory_values().items()
                       if not FIELDS[k].metadata["secret"]} | values
+        # A backup never changes who may sign in: that takes the current password
+        # (POST /api/password), and a file is no proof of knowing it.
+        kept = [k for k in CREDENTIALS if k in parsed.values]
+        for k in CREDENTIALS:
+            values.pop(k, None)
         try:
             changed, restart = app.update_settings(values)
         except SettingsInvalid as e:
             return web.json_response({"error": f"{e}; nothing changed", "errors": [
                 {"key": p.key, "reason": p.reason} for p in e.problems]}, status=400)
-        return web.json_response({"changed": changed, "restart_needed": restart,
-                                  "ignored": parsed.ignored})
+        out = {"changed": changed, "restart_needed": restart, "ignored": parsed.ignored}
+        if kept:
+            out["kept"] = kept
+            out["note"] = ("the web user and password were kept as they are: a backup never "
+                           "changes them; use POST /api/password (or the Password page)")
+        return web.json_response(out)
 
     @routes.post("/api/firmware")
     async def firmware(request):
@@ -453,8 +762,10 @@ def build(app) -> web.Application:
     @routes.patch("/api/settings")
     async def patch_settings(request):
         body = await _json(request, '{"account.1.expires": 600}')
-        if any(k.endswith("password_hash") for k in body):
-            return _error(400, "set the web password with POST /api/password")
+        if any(k in CREDENTIALS for k in body):
+            return _error(400, "the web user and password change only with the current "
+                               'password: POST /api/password {"old": ..., "new": ..., '
+                               '"user": ...}; nothing changed')
         try:
             changed, restart = app.update_settings(body)
         except SettingsInvalid as e:
@@ -464,18 +775,38 @@ def build(app) -> web.Application:
 
     @routes.post("/api/password")
     async def password(request):
+        auth: Auth = request.app["auth"]
         body = await _json(request, '{"old": "root", "new": "a better one"}')
         old, new = body.get("old"), body.get("new")
-        if not isinstance(old, str) or not isinstance(new, str):
-            return _error(400, 'give "old" and "new" passwords')
-        if not verify_password(old, app.settings.web.password_hash):
-            request.app["auth"].failed(request.remote or "?")
-            return _error(403, "the old password is wrong")
-        if len(new) < 4:
-            return _error(400, "the new password must have at least 4 characters")
-        app.update_settings({"web.password_hash": hash_password(new)})
-        request.app["auth"].sessions.clear()
-        return web.json_response({"ok": True})
+        user = body.get("user", app.settings.web.user)
+        if not isinstance(old, str) or not isinstance(new, str) or not isinstance(user, str):
+            return _error(400, 'give "old" and "new" passwords (and "user" for a new name)')
+        problem = password_problem(new, user) or (
+            "the new password must differ from the old one" if new == old else None)
+        if problem:
+            return _error(400, f"{problem}; nothing changed")
+        try:
+            right = await auth.check(request, app.settings.web.user, old)
+        except Refused as r:
+            return r.response()
+        if not right:
+            return _error(403, "the old password is wrong; nothing changed")
+        try:
+            digest = await auth.hasher.run(hash_password, new)
+            app.update_settings({"web.user": user, "web.password_hash": digest})
+        except Refused as r:
+            return r.response()
+        except SettingsInvalid as e:
+            return web.json_response({"error": f"{e}; nothing changed", "errors": [
+                {"key": p.key, "reason": p.reason} for p in e.problems]}, status=400)
+        log.info("web password changed from %s", request.remote)
+        # every other session signed in with the old password; this one just proved it
+        mine = request.cookies.get(SESSION, "")
+        auth.sessions = {t: s for t, s in auth.sessions.items() if t == mine}
+        resp = web.json_response({"ok": True})
+        if mine in auth.sessions:
+            auth.signed_in(resp, mine, auth.sessions[mine])   # a new device cookie
+        return resp
 
     sockets: set[web.WebSocketResponse] = set()
 
@@ -571,5 +902,11 @@ async def start(app, listen: str) -> web.AppRunner:
     await runner.setup()
     site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
     await site.start()
-    log.info("web page and API on http://%s/", listen)
+    w = app.settings.web
+    line = (f"web page and API on http://{listen}/ (sign in as {w.user}"
+            + (" with the factory password 'root': it must be changed at the first sign-in)"
+               if not w.password_hash else ")"))
+    log.info("%s", line)
+    if getattr(app, "console_log", False):
+        print(f"deskphone: {line}", file=sys.stderr, flush=True)   # what `make run` shows
     return runner

@@ -8,7 +8,7 @@ const PROV = "provisioning.";
 let polling = null;
 
 async function api(method, path, body, raw) {
-  const opts = { method, headers: {} };
+  const opts = { method, headers: method === "GET" ? {} : { "X-CSRF-Token": csrfToken() } };
   if (raw !== undefined) {
     opts.body = raw;
     opts.headers["Content-Type"] = "application/octet-stream";

@@ -38,7 +38,8 @@
       try {
         const r = await fetch(path, {
           method: "POST", credentials: "same-origin", signal: ctl.signal,
-          headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          body: JSON.stringify(body),
         });
         if (r.status === 401) { toLogin(); return false; }
         if (!r.ok) {
@@ -351,7 +352,8 @@
   }
 
   function connect() {
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?csrf=${encodeURIComponent(csrfToken())}`);
     ws.onopen = () => { backoff = 250; setConnected(true); };
     ws.onmessage = (e) => apply(JSON.parse(e.data));
     ws.onclose = () => { setConnected(false); reconnect(); };

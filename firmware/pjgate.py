@@ -1,0 +1,313 @@
+"""The gate: what happens to a SIP request before pjsua sees it, and after nobody took it.
+
+Two small pjsip modules (ctypes, on the pjsua thread, like firmware/pjc.py's tap):
+
+- `front`, after pjsip's dialog layer (so only out-of-dialog requests reach it) and before
+  pjsua. It refuses what must cost the phone nothing: requests from sources the settings do
+  not trust (403, sip.trusted_only), a CSeq whose method is not the request's (400), an
+  INVITE whose offer has no audio we can use (488, before it rings), and an INVITE that
+  would need media sockets the phone does not have (486 busy, 503 when sockets are still
+  closing).
+
+  Why the last one: pjsua opens two media sockets for every INVITE it takes, *before* the
+  application hears of it, in the one ioqueue it shares with SIP (64 handles in this build,
+  PJ_IOQUEUE_MAX_HANDLES). A socket closed with its call keeps its handle for another
+  500 ms (PJ_IOQUEUE_KEY_FREE_DELAY). Forty INVITEs that come and go in half a second
+  used every handle and pjlib aborted the process (`pj_ioqueue_register_sock2: Assertion
+  '!pj_list_empty(&ioqueue->free_list)'`). So an INVITE only reaches pjsua while the calls
+  alive plus the calls let in or ended within the last second stay under MEDIA_BUDGET.
+
+- `last`, after every other module: a request nobody handled gets the answer RFC 3261
+  asks for instead of silence: 481 for in-dialog methods outside a dialog, 405 (with
+  Allow) for methods a phone does not take, 489 for unknown event packages, 501 for
+  methods it does not know. ACK is never answered.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import re
+import time
+from typing import Callable
+
+from firmware import pjc
+
+log = logging.getLogger("deskphone.sip.gate")
+
+FRONT_PRIORITY = 40       # after the UA layer (32), before pjsua (PJSIP_MOD_PRIORITY_APPLICATION 64)
+LAST_PRIORITY = 200       # after everything
+MAX_CALLS = 4             # pjsua's compiled-in PJSUA_MAX_CALLS in the 2.15 wheel
+MEDIA_BUDGET = 24         # calls alive, let in or ended within WINDOW: 2 handles each, of 64
+WINDOW = 1.0              # seconds a closed media socket may still hold its handle (0.5 s + margin)
+
+IN_DIALOG = {"BYE", "INFO", "REFER", "PRACK", "UPDATE", "NOTIFY", "CANCEL"}
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, MESSAGE, PRACK, UPDATE"
+NOT_ALLOWED = {"REGISTER", "PUBLISH", "SUBSCRIBE"}   # known methods a phone does not serve
+KNOWN = IN_DIALOG | NOT_ALLOWED | {"INVITE", "ACK", "OPTIONS", "MESSAGE"}
+STATIC_PT = {"0": "pcmu", "3": "gsm", "8": "pcma", "9": "g722"}
+
+_COMPACT = {"t": "to", "c": "content-type", "o": "event", "l": "content-length"}
+
+
+class _Limited:
+    """First few of a kind at WARNING, the rest at DEBUG with a count once a minute."""
+
+    def __init__(self, logger: logging.Logger, per_minute: int = 5):
+        self.log, self.per_minute = logger, per_minute
+        self.window = 0.0
+        self.seen = 0
+        self.hidden = 0
+
+    def warning(self, fmt: str, *args) -> None:
+        now = time.monotonic()
+        if now - self.window >= 60:
+            if self.hidden:
+                self.log.warning("... and %d more like it in the last minute", self.hidden)
+            self.window, self.seen, self.hidden = now, 0, 0
+        self.seen += 1
+        if self.seen <= self.per_minute:
+            self.log.warning(fmt, *args)
+        else:
+            self.hidden += 1
+            self.log.debug(fmt, *args)
+
+
+def head_fields(raw: bytes) -> dict[str, str]:
+    """The few headers the gate reads (lower case, compact forms expanded), first value."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    out: dict[str, str] = {}
+    for line in head.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or line[:1] in (" ", "\t"):
+            continue
+        name = name.strip().lower()
+        name = _COMPACT.get(name, name)
+        if name in ("to", "cseq", "content-type", "event", "replaces") and name not in out:
+            out[name] = value.strip()
+    return out
+
+
+def has_tag(to: str) -> bool:
+    params = to.split(">", 1)[1] if ">" in to else to
+    return re.search(r";\s*tag\s*=", params, re.I) is not None
+
+
+def usable_audio(sdp: str, codecs: frozenset[str]) -> bool | None:
+    """Does an SDP offer have an audio stream we can take? None when it is not SDP we can
+    read (pjsua then decides)."""
+    lines = [ln.strip() for ln in sdp.replace("\r\n", "\n").split("\n")]
+    if not any(ln.startswith("v=") for ln in lines):
+        return None
+    streams: list[tuple[list[str], list[str]]] = []
+    for ln in lines:
+        if ln.startswith("m="):
+            streams.append((ln[2:].split(), []))
+        elif ln.startswith("a=rtpmap:") and streams:
+            streams[-1][1].append(ln[9:])
+    for mline, rtpmaps in streams:
+        if len(mline) < 4 or mline[0].lower() != "audio" or mline[1].split("/")[0] == "0":
+            continue
+        if mline[2].upper() not in ("RTP/AVP", "RTP/AVPF"):
+            continue
+        names = {}
+        for m in rtpmaps:
+            pt, _, enc = m.partition(" ")
+            names[pt] = enc.split("/", 1)[0].lower()
+        for pt in mline[3:]:
+            name = names.get(pt) or STATIC_PT.get(pt, "")
+            if name in codecs:
+                return True
+    return False
+
+
+class Gate:
+    """Register after libStart, close before libDestroy; everything runs on the pjsua thread.
+
+    allows_source(ip) -> bool: may this address send us out-of-dialog requests?
+    allows_notify(ip, event) -> bool: may it send an unsolicited NOTIFY of this event?
+    calls_alive() -> int: calls pjsua holds now.
+    """
+
+    def __init__(self, *, codecs: frozenset[str], calls_alive: Callable[[], int],
+                 allows_source: Callable[[str], bool] = lambda ip: True,
+                 allows_notify: Callable[[str, str], bool] = lambda ip, event: True):
+        self.codecs = codecs
+        self.calls_alive = calls_alive
+        self.allows_source = allows_source
+        self.allows_notify = allows_notify
+        self._lib = None
+        self._mods: list[pjc._PjsipModule] = []
+        self._keep: list = []
+        self._ended: collections.deque[float] = collections.deque()     # media closed at
+        self._pending: collections.deque[float] = collections.deque()   # let in, not seen yet
+        self._allow_hdr = None
+        self.refused = collections.Counter()     # status -> count, for the log and tests
+        self._warn = _Limited(log)
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def register(self) -> bool:
+        lib = pjc._load()
+        if lib is None:
+            return False
+        self._lib = lib
+        lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
+        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
+        lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p] * 6
+        lib.pjsip_endpt_respond_stateless.argtypes[2] = ctypes.c_int
+        endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
+        self._allow_hdr = self._header_list(lib, endpt, "Allow", ALLOW)
+        self._retry_hdr = self._header_list(lib, endpt, "Retry-After", "5")
+        for name, priority, fn in (("mod-deskphone-gate", FRONT_PRIORITY, self._front),
+                                   ("mod-deskphone-last", LAST_PRIORITY, self._last)):
+            mod = pjc._PjsipModule()
+            mod.name = pjc._s(name, self._keep)
+            mod.id = -1
+            mod.priority = priority
+            cb = pjc._RX_CB(self._guarded(fn))
+            self._keep.append(cb)
+            mod.on_rx_request = ctypes.cast(cb, ctypes.c_void_p)
+            st = lib.pjsip_endpt_register_module(endpt, ctypes.byref(mod))
+            if st != 0:
+                log.warning("SIP gate %s not registered: %s", name, pjc.status_text(st))
+                self.close()
+                return False
+            self._mods.append(mod)
+        return True
+
+    def close(self) -> None:
+        if self._lib is not None:
+            endpt = ctypes.c_void_p(self._lib.pjsua_get_pjsip_endpt())
+            for mod in self._mods:
+                self._lib.pjsip_endpt_unregister_module(endpt, ctypes.byref(mod))
+        self._mods = []
+        if getattr(self, "_pool", None):
+            self._lib.pj_pool_release(self._pool)
+            self._pool = None
+
+    def _header_list(self, lib, endpt, name: str, value: str):
+        """A one-header list (pjsip_hdr list head) for pjsip_endpt_respond_stateless."""
+        if getattr(self, "_pool", None) is None:
+            lib.pjsip_endpt_create_pool.restype = ctypes.c_void_p
+            lib.pjsip_endpt_create_pool.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                                    ctypes.c_size_t, ctypes.c_size_t]
+            lib.pj_pool_release.argtypes = [ctypes.c_void_p]
+            self._pool = lib.pjsip_endpt_create_pool(endpt, b"gate", 512, 512)
+        lib.pjsip_generic_string_hdr_create.restype = ctypes.c_void_p
+        lib.pjsip_generic_string_hdr_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
+                                                        ctypes.c_void_p]
+        n, v = pjc._s(name, self._keep), pjc._s(value, self._keep)
+        self._keep += [n, v]
+        hdr = lib.pjsip_generic_string_hdr_create(self._pool, ctypes.byref(n), ctypes.byref(v))
+        head = (ctypes.c_void_p * 8)()          # list head: prev, next (+ room of a pjsip_hdr)
+        self._keep.append(head)
+        links = ctypes.cast(hdr, ctypes.POINTER(ctypes.c_void_p))
+        head[0] = head[1] = hdr
+        links[0] = links[1] = ctypes.addressof(head)
+        return ctypes.addressof(head)
+
+    def _guarded(self, fn):
+        def call(rdata: int) -> int:
+            try:
+                return fn(rdata)
+            except Exception:  # noqa: BLE001 - never raise into C
+                log.exception("SIP gate")
+                return 0
+        return call
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def call_seen(self) -> None:
+        """pjsua handed an INVITE we let in to the application: it is one of the calls
+        alive now. One that never shows up (pjsua refused it after opening its media)
+        counts for WINDOW seconds."""
+        if self._pending:
+            self._pending.popleft()
+
+    def call_ended(self) -> None:
+        """A call's media went away (its handles are free WINDOW seconds later)."""
+        self._ended.append(time.monotonic())
+
+    def _in_use(self) -> int:
+        """Calls whose media sockets may hold ioqueue handles now."""
+        now = time.monotonic()
+        for q in (self._ended, self._pending):
+            while q and now - q[0] > WINDOW:
+                q.popleft()
+        return self.calls_alive() + len(self._ended) + len(self._pending)
+
+    # -- the modules -------------------------------------------------------------------------
+
+    def _respond(self, rdata: int, code: int, reason: str = "", headers=None) -> int:
+        keep: list = []
+        r = pjc._s(reason, keep) if reason else None
+        self._lib.pjsip_endpt_respond_stateless(
+            ctypes.c_void_p(self._lib.pjsua_get_pjsip_endpt()), ctypes.c_void_p(rdata), code,
+            ctypes.byref(r) if r is not None else None, headers, None)
+        self.refused[code] += 1
+        return 1
+
+    def _method(self, rdata: int) -> str:
+        info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
+        # "Request msg INVITE/cseq=1 (rdata0x...)"
+        return info.decode("ascii", "replace").split(" ", 3)[2].split("/", 1)[0] \
+            if info.startswith(b"Request msg ") else ""
+
+    def _front(self, rdata: int) -> int:
+        method = self._method(rdata)
+        if not method or method == "ACK":
+            return 0
+        raw = pjc.packet(rdata, method)
+        if raw is None:
+            return 0                     # another rx_data layout: pjsua decides alone
+        fields = head_fields(raw)
+        if has_tag(fields.get("to", "")):
+            return 0                     # the dialog layer answered 481 or took it
+        src = pjc.source(rdata)
+        ip = src[0] if src else ""
+        if ip and not self.allows_source(ip):
+            log.info("%s from %s refused (403): not a trusted server (sip.trusted_only)",
+                     method, ip)
+            return self._respond(rdata, 403, "Not a trusted server")
+        cseq = fields.get("cseq", "").split()
+        if len(cseq) != 2 or cseq[1].upper() != method:
+            return self._respond(rdata, 400, "CSeq method does not match the request")
+        if method == "NOTIFY" and ip:
+            event = fields.get("event", "").split(";", 1)[0].strip().lower()
+            if not self.allows_notify(ip, event):
+                log.info("NOTIFY %s from %s refused (403): not the line's server", event, ip)
+                return self._respond(rdata, 403, "Not the line's server")
+        if method != "INVITE":
+            return 0
+        ctype = fields.get("content-type", "").split(";", 1)[0].strip().lower()
+        body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+        if ctype == "application/sdp" and body.strip():
+            usable = usable_audio(body.decode("utf-8", "replace"), self.codecs)
+            if usable is False:
+                log.info("INVITE from %s refused (488): no audio codec we can use", ip or "?")
+                return self._respond(rdata, 488, "No usable audio in the offer")
+        alive = self.calls_alive()
+        if alive >= MAX_CALLS:
+            return self._respond(rdata, 486)
+        if self._in_use() >= MEDIA_BUDGET:
+            self._warn.warning("INVITE from %s refused (503): %d calls ended within the "
+                               "last %.0f s and their media sockets are still closing",
+                               ip or "?", len(self._ended), WINDOW)
+            return self._respond(rdata, 503, "Too many calls at once", self._retry_hdr)
+        self._pending.append(time.monotonic())
+        return 0
+
+    def _last(self, rdata: int) -> int:
+        method = self._method(rdata)
+        if not method or method == "ACK":
+            return 1 if method == "ACK" else 0
+        if method in IN_DIALOG:
+            return self._respond(rdata, 481)
+        if method == "SUBSCRIBE":
+            return self._respond(rdata, 489)
+        if method in NOT_ALLOWED:
+            return self._respond(rdata, 405, "", self._allow_hdr)
+        if method in KNOWN:
+            return self._respond(rdata, 500, "Not handled")
+        return self._respond(rdata, 501)

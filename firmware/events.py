@@ -221,6 +221,16 @@ class Unregistered(Event):
 
 
 @dataclass
+class KeepAliveAnswered(Event):
+    """The registration keep-alive OPTIONS `seq` of a line got its final answer (code 0:
+    none came, pjsip gave up)."""
+
+    account: int
+    seq: int
+    code: int
+
+
+@dataclass
 class ProvisionRequested(Event):
     """Someone asked for auto provisioning now: web button, API, LCD menu, or the PBX."""
 

@@ -3,7 +3,8 @@
 Every `pjsua_*`/`pjsip_*` function is exported from the `_pjsua2` extension module
 (notes/pjsua2.md), so we call them on the same library, from the pjsua thread only.
 Used for: REGISTER with `Contact: *` and `Expires: 0` (unregister every binding of an
-account before the first REGISTER, LP-388 item 7), and quietening pjlib before init.
+account before the first REGISTER, LP-388 item 7), OPTIONS keep-alives outside a call
+(firmware/registration.py), and quietening pjlib before init.
 
 Only struct fields that have been stable across pjproject releases are touched; any
 failure to find a symbol makes `available()` false and the caller goes on without it.
@@ -157,6 +158,85 @@ def drop_pending() -> None:
         _pending.pop(regc, None)
         if lib:
             lib.pjsip_regc_destroy(ctypes.c_void_p(regc))
+
+
+# --- OPTIONS keep-alive (firmware/registration.py) --------------------------------------
+#
+# pjsua2 2.15 cannot send an OPTIONS outside a call. pjsua_acc_create_request builds one
+# as the account would (From, Contact, outbound proxy Route), pjsip_endpt_send_request
+# sends it statefully (retransmissions) and calls back once with the final answer. Its
+# `timeout` argument is ignored by pjsip 2.x (the transaction ends after 32 s): whoever
+# needs a shorter bound keeps its own timer and ignores a late answer.
+
+class _Event(ctypes.Structure):
+    # pjsip_event (sip_event.h, unchanged since pjsip 1.x): list links, type, then the
+    # body.tsx_state member: src (rdata | tdata | timer), tsx, prev_state, type of src
+    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p), ("type", ctypes.c_int),
+                ("src", ctypes.c_void_p), ("tsx", ctypes.c_void_p),
+                ("prev_state", ctypes.c_int), ("src_type", ctypes.c_int)]
+
+
+_EVENT_RX_MSG, _EVENT_TSX_STATE = 3, 5        # pjsip_event_id_e
+_SEND_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Event))
+_sent: dict[int, Callable[[int], None]] = {}   # token -> done, until pjsip calls back
+_tokens = iter(range(1, 1 << 62))
+
+
+def _answer_code(event) -> int:
+    """The status of the response that ended the transaction; 0 when none came (pjsip's
+    own timeout or a transport error: nothing was heard from the far end)."""
+    ev = event.contents
+    if ev.type != _EVENT_TSX_STATE or ev.src_type != _EVENT_RX_MSG or not ev.src:
+        return 0
+    # "Response msg 404/OPTIONS/cseq=17349 (rdata0x...)": pjsip's public description
+    info = (_lib.pjsip_rx_data_get_info(ctypes.c_void_p(ev.src)) or b"").decode("ascii",
+                                                                              "replace")
+    head = info.split("/", 1)[0]
+    return int(head[13:]) if head.startswith("Response msg ") and head[13:].isdigit() else 0
+
+
+def _request_done(token, event) -> None:
+    try:
+        done = _sent.pop(token or 0, None)
+        if done is not None:
+            done(_answer_code(event))
+    except Exception:  # noqa: BLE001 - never raise into C
+        log.exception("OPTIONS callback")
+
+
+_request_done_c = _SEND_CB(_request_done)     # lives as long as the module: pjsip may call
+                                              # it at any time until libDestroy
+
+
+def send_options(acc_id: int, target: str, done: Callable[[int], None]) -> bool:
+    """OPTIONS `target` as pjsua account `acc_id`; done(code) once, on the pjsua thread,
+    with the final answer's status (0: no answer in pjsip's 32 s, or not deliverable).
+    Must run on the pjsua thread. False when it could not be sent (done is not called)."""
+    lib = _load()
+    if lib is None:
+        return False
+    lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
+    lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
+    keep: list = []
+    uri = _s(target, keep)
+    tdata = ctypes.c_void_p()
+    method = ctypes.addressof(ctypes.c_byte.in_dll(lib, "pjsip_options_method"))
+    st = lib.pjsua_acc_create_request(ctypes.c_int(acc_id), ctypes.c_void_p(method),
+                                      ctypes.byref(uri), ctypes.byref(tdata))
+    if st != 0:
+        log.warning("OPTIONS to %s not built: %s", target, status_text(st))
+        return False
+    token = next(_tokens)
+    _sent[token] = done
+    st = lib.pjsip_endpt_send_request(ctypes.c_void_p(lib.pjsua_get_pjsip_endpt()), tdata,
+                                      ctypes.c_int(-1), ctypes.c_void_p(token),
+                                      _request_done_c)
+    if st != 0 and token in _sent:
+        # not sent, and pjsip did not call back: say so as "no answer"
+        _sent.pop(token)
+        log.info("OPTIONS to %s not sent: %s", target, status_text(st))
+        done(0)
+    return True
 
 
 # --- out-of-dialog NOTIFY (Event: check-sync) -------------------------------------------

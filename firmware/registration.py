@@ -10,21 +10,36 @@ what happens around them:
   (the LP-388 stopped after four 423s; we do not);
 - a registrar silent for `sip.failover_timeout` seconds -> the secondary server; while
   there, the primary is probed with OPTIONS every `sip.failback_interval` seconds and
-  used again as soon as it answers.
+  used again as soon as it answers;
+- while registered, a keep-alive every `sip.keepalive_interval` seconds, so the line
+  never says "registered" long after the server forgot it or went away (see Keep-alive).
+
+Keep-alive: an OPTIONS to the line's own address (sip:user@domain) through its server,
+as a call to us would travel. A registrar that keeps our binding forwards it to us and we
+answer 200; one that restarted without it answers 404/480 (410, 408: nowhere to send it)
+-> REGISTER at once, the line showing "not registered" until the server says 200.
+No final answer within `sip.failover_timeout` -> the server is silent: the secondary (or
+"No answer" and retries), as when a REGISTER goes unanswered. Bounds, from the moment the
+server changed: binding lost -> noticed within keepalive_interval (+ one round trip);
+server silent -> failover within keepalive_interval + failover_timeout. Servers that
+answer such an OPTIONS themselves (PBXs that check their dial plan, not the bindings) and
+say 404 again right after a fresh REGISTER get the OPTIONS addressed to the server
+instead: it still proves the server alive; a lost binding then shows at the next refresh.
 It owns the `accounts` part of the phone state (line status and reason).
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import logging
 import random
 import socket
 from dataclasses import dataclass
 
 from firmware.bus import Bus, Timers
-from firmware.events import (PrimaryServerBack, RegistrationChanged, RegistrationStarted,
-                             SettingsChanged, TimerFired, Unregistered)
+from firmware.events import (KeepAliveAnswered, PrimaryServerBack, RegistrationChanged,
+                             RegistrationStarted, SettingsChanged, TimerFired, Unregistered)
 from firmware.settings import ACCOUNTS, AccountSettings, Settings
 from firmware.sip import AccountSpec, SipEngine, host_of, refresh_after
 from firmware.state import Account, LineStatus, PhoneState
@@ -32,6 +47,8 @@ from firmware.state import Account, LineStatus, PhoneState
 log = logging.getLogger("deskphone.registration")
 
 NO_ANSWER = (0, 408, 502, 503, 504)
+# a keep-alive answered so: the server has no binding of ours (any more) to send it to
+BINDING_LOST = (404, 408, 410, 480)
 
 
 @dataclass
@@ -45,6 +62,9 @@ class _Line:
     failures: int = 0
     pending: bool = False        # a REGISTER went out and is not answered yet
     status: LineStatus = LineStatus.DISABLED   # before DND is taken into account
+    keepalive_seq: int = 0       # the keep-alive whose answer counts; older ones are late
+    keepalive_own: bool = True   # to our own address (binding check) or to the server
+    relost: bool = False         # registered again because a keep-alive said 404 & co
 
     def __post_init__(self):
         self.cleared = set()
@@ -146,6 +166,7 @@ class Registration:
         self.settings = settings
         self.lines: dict[int, _Line] = {}
         self._probes: dict[int, asyncio.Task] = {}
+        self._keepalive_seqs = itertools.count(1)
         # set once every line's first REGISTER has an answer (or gave up): the web stack
         # is started after it, so nothing of ours sits in front of the first REGISTER
         self.first_answers = asyncio.Event()
@@ -156,6 +177,7 @@ class Registration:
         bus.on(Unregistered, self._unregistered)
         bus.on(TimerFired, self._timer)
         bus.on(PrimaryServerBack, self._primary_back)
+        bus.on(KeepAliveAnswered, self._keepalive_answered)
         bus.on(SettingsChanged, self._settings_changed)
         for ev_type in (RegistrationChanged, Unregistered, TimerFired):
             bus.on(ev_type, lambda ev: self._check_first_answers())
@@ -182,6 +204,10 @@ class Registration:
             if any(k.startswith(prefix) and not k.endswith((".dnd", ".voicemail"))
                    for k in ev.keys):
                 self._begin(i)
+            elif "sip.keepalive_interval" in ev.keys and i in self.lines:
+                self.timers.cancel(f"reg.{i}.keepalive")
+                if not self.timers.active(f"reg.{i}.kawait"):
+                    self._keepalive_later(self.lines[i])
         self._refresh_status()
 
     def _spec(self, line: _Line) -> AccountSpec:
@@ -193,7 +219,7 @@ class Registration:
 
     def _begin(self, i: int) -> None:
         s = self.settings.account[i]
-        for name in ("failover", "retry", "probe"):
+        for name in ("failover", "retry", "probe", "keepalive", "kawait"):
             self.timers.cancel(f"reg.{i}.{name}")
         old = self.lines.get(i)
         line = _Line(index=i, settings=s)
@@ -292,6 +318,7 @@ class Registration:
                               + self.settings.sip.failover_timeout)
             if line.on_secondary:
                 self.timers.start(f"reg.{i}.probe", self.settings.sip.failback_interval)
+            self._keepalive_later(line)
             log.info("account %d registered at %s for %d s", i, line.server, ev.expires)
             return
         if 200 <= ev.code < 300:
@@ -357,6 +384,69 @@ class Registration:
             self._connect(line)
         elif what == "probe":
             self._start_probe(line)
+        elif what == "keepalive":
+            self._send_keepalive(line)
+        elif what == "kawait":
+            if ev.data == line.keepalive_seq and line.phase == "registered":
+                self._server_silent(line)
+
+    # -- keep-alive (see module doc) ------------------------------------------------------
+
+    def _keepalive_later(self, line: _Line) -> None:
+        interval = self.settings.sip.keepalive_interval
+        if interval > 0:
+            self.timers.start(f"reg.{line.index}.keepalive", interval)
+
+    def _send_keepalive(self, line: _Line) -> None:
+        if line.phase != "registered" or self.lines.get(line.index) is not line:
+            return
+        i = line.index
+        line.keepalive_seq = seq = next(self._keepalive_seqs)
+        fut = self.sip.keepalive(i, lambda code: self.sip.post(KeepAliveAnswered(i, seq, code)),
+                                 own_address=line.keepalive_own)
+        fut.add_done_callback(lambda f: f.exception() is None and f.result() or
+                              self.sip.post(KeepAliveAnswered(i, seq, -1)))
+        self.timers.start(f"reg.{i}.kawait", self.settings.sip.failover_timeout, seq)
+
+    def _keepalive_answered(self, ev: KeepAliveAnswered) -> None:
+        line = self.lines.get(ev.account)
+        if line is None or ev.seq != line.keepalive_seq or line.phase != "registered":
+            return                       # late: the line has moved on since
+        i = ev.account
+        if ev.code < 0:                  # not sent (no pjsip C API, account gone)
+            self.timers.cancel(f"reg.{i}.kawait")
+            log.debug("account %d: keep-alive not sent", i)
+            return
+        if ev.code == 0:
+            return                       # pjsip gave up; kawait has already said so
+        self.timers.cancel(f"reg.{i}.kawait")
+        if ev.code in BINDING_LOST and line.keepalive_own:
+            if line.relost:
+                line.keepalive_own = line.relost = False
+                log.info("account %d: %s answers OPTIONS to %s %d even right after "
+                         "registering: keep-alives go to the server itself from now on",
+                         i, line.server, line.settings.user, ev.code)
+                self._keepalive_later(line)
+                return
+            line.relost = True
+            log.warning("account %d: %s has lost our registration (keep-alive: %d); "
+                        "registering again", i, line.server, ev.code)
+            self.state.accounts[i - 1].expires = 0
+            self._set(line, LineStatus.NOT_REGISTERED,
+                      f"Registration lost at {line.server} ({ev.code}): registering again")
+            self._register(line)
+            return
+        line.relost = False
+        self._keepalive_later(line)
+
+    def _server_silent(self, line: _Line) -> None:
+        """No answer to a keep-alive within failover_timeout."""
+        line.failures += 1
+        line.phase = "waiting"
+        self.timers.cancel(f"reg.{line.index}.failover")
+        log.warning("account %d: %s did not answer a keep-alive in %d s", line.index,
+                    line.server, self.settings.sip.failover_timeout)
+        self._no_answer(line)
 
     def _start_probe(self, line: _Line) -> None:
         i = line.index

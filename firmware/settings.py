@@ -131,6 +131,12 @@ class SipSettings:
                                     "secondary server is used", min=1, max=120)
     failback_interval: int = setting(60, "while on the secondary server, seconds between "
                                      "checks whether the primary is back", min=1, max=86400)
+    keepalive_interval: int = setting(30, "seconds between keep-alives (SIP OPTIONS to the "
+                                      "line's own address through its server) while "
+                                      "registered: a server that lost the registration is "
+                                      "noticed within this time and registered with again, "
+                                      "a silent one within this + failover_timeout (manual: "
+                                      "UDP keep-alive interval); 0 = off", min=0, max=3600)
     user_agent: str = setting("", "User-Agent header; empty = deskphone/<version>", check=_text)
     prack: str = setting("supported", "reliable provisional responses (RFC 3262): supported "
                          "(used when the far end asks) or required (callers without 100rel "

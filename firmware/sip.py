@@ -991,6 +991,22 @@ class SipEngine:
                                   user=spec.auth_user or spec.user, password=spec.password,
                                   done=done)
 
+    def keepalive(self, index: int, done: Callable[[int], None], *, own_address: bool = True):
+        """OPTIONS through the line's server (firmware/registration.py). own_address: to
+        the line's own address, which the server forwards to our binding (we answer it):
+        200 while the binding exists, 404/480 once the server lost it; else to the server
+        itself. done(code) on the SIP thread; code 0 = no answer. Future: False = not sent."""
+        return self.submit(self._keepalive, index, done, own_address)
+
+    def _keepalive(self, index: int, done, own_address: bool) -> bool:
+        acc = self.accounts.get(index)
+        if acc is None or acc.spec is None or not acc.spec.registrar:
+            return False
+        spec = acc.spec
+        target = (f"sip:{spec.user}@{spec.domain}" if own_address
+                  else sip_uri(spec.registrar))
+        return pjc.send_options(acc.getId(), target, done)
+
     def make_call(self, call_id: int, account: int, uri: str, headers: dict | None = None,
                   send_only: bool = False):
         """send_only: we only talk (a one-way page: our offer says a=sendonly)."""

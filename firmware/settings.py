@@ -799,6 +799,13 @@ def password_problem(new: str, user: str) -> str | None:
     if new.lower() in (user.lower(), FACTORY_PASSWORD) or len(set(new)) < 3:
         return ("the new password must not be the user name, the factory password or one "
                 "character repeated: choose another")
+    if new.lower() in _COMMON:
+        return "the new password is one of the most common ones: choose another"
     if any(ch in new for ch in "\r\n\0"):
         return "the new password must be a single line"
     return None
+
+
+_COMMON = {"password", "12345678", "123456789", "1234567890", "87654321", "11111111",
+           "00000000", "qwertyui", "qwerty123", "admin123", "administrator", "rootroot",
+           "iloveyou", "passw0rd", "password1", "letmein1", "abcd1234", "changeme"}

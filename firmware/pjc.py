@@ -272,31 +272,80 @@ SELF_CHECK = "deskphone-self-check"
 rx_layout: bool | None = None   # None: not checked yet; False: another layout, not read
 
 
-def self_check_request(host: str, port: int, token: str) -> bytes:
-    """The probe: a minimal OPTIONS that never leaves the phone."""
+def self_check_request(host: str, port: int, token: str, src: str = "") -> bytes:
+    """The probe: a minimal OPTIONS that never leaves the phone. src: host:port of the
+    socket it is sent from (checked against pjsip's own record of the source)."""
     return (f"OPTIONS sip:{SELF_CHECK}@{host}:{port} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {host}:9;branch=z9hG4bK-{token}\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:{SELF_CHECK}@{host}>;tag={token}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{SELF_CHECK}@{src or host}>;tag={token}\r\n"
             f"To: <sip:{SELF_CHECK}@{host}>\r\nCall-ID: {token}@{SELF_CHECK}\r\n"
             f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+class _SockAddr(ctypes.Union):
+    # pj_sockaddr: pj_sockaddr_in / pj_sockaddr_in6 (28 bytes, 32-bit aligned)
+    _fields_ = [("bytes", ctypes.c_uint8 * 28), ("_align", ctypes.c_uint32 * 7)]
+
+
+class _RxPacket(ctypes.Structure):
+    # pjsip_rx_data from its start to pkt_info.src_port (sip_transport.h, unchanged in 2.x):
+    # tp_info (pool, transport, tp_data, op_key = 32 + 2 pointers, rdata), pkt_info
+    _fields_ = [("tp_info", ctypes.c_void_p * 38), ("ts_sec", ctypes.c_long),
+                ("ts_msec", ctypes.c_long), ("packet", ctypes.c_char * _MAX_PKT),
+                ("zero", ctypes.c_uint32), ("len", ctypes.c_ssize_t), ("src_addr", _SockAddr),
+                ("src_addr_len", ctypes.c_int), ("src_name", ctypes.c_char * 46),
+                ("src_port", ctypes.c_int)]
+
+
+# Where the packet really came from (not what its Via claims): checked by the same
+# start-up probe, whose From names the socket it is sent from.
+src_layout: bool | None = None
+
+
+def source(rdata: int) -> tuple[str, int] | None:
+    """(address, port) a received message came from, or None when unchecked/unknown."""
+    if not src_layout:
+        return None
+    pkt = _RxPacket.from_address(rdata)
+    return pkt.src_name.decode("ascii", "replace"), pkt.src_port
+
+
+def _check_source(rdata: int, raw: bytes) -> None:
+    """Is the probe's source where pjsip_rx_data's layout says it is?"""
+    global src_layout
+    try:
+        want = raw.split(b"\r\nFrom: <sip:" + SELF_CHECK.encode() + b"@", 1)[1]
+        want = want.split(b">", 1)[0].decode("ascii")
+        pkt = _RxPacket.from_address(rdata)
+        got = f"{pkt.src_name.decode('ascii', 'replace')}:{pkt.src_port}"
+        src_layout = got == want and pkt.len == len(raw)
+    except (IndexError, UnicodeDecodeError, ValueError):
+        src_layout = False
+    if not src_layout:
+        log.warning("this pjsip's rx_data keeps the source address elsewhere: requests are "
+                    "not filtered by source before pjsua (sip.trusted_only, intercom)")
+
+
+def raw_packet(rdata: int) -> bytes:
+    """The received datagram as pjsip holds it (whole when the start-up check has found
+    where its length is kept, else up to its first NUL). Only once rx_layout is True."""
+    if src_layout:
+        pkt = _RxPacket.from_address(rdata)
+        if 0 < pkt.len <= _MAX_PKT:
+            return ctypes.string_at(rdata + _PACKET_AT, pkt.len)
+    return ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0]
 
 
 def packet(rdata: int, method: str) -> bytes | None:
     """The raw text of a received message whose first word pjsip says is `method` (a
     request's method, or "SIP/2.0" for a response), or None when this pjsip's rx_data
-    layout is not the one we know (then nothing is misread)."""
-    global rx_layout
-    if rx_layout is False:
+    layout has not been found to be the one we know (then nothing is misread). A packet
+    that does not start as pjsip says (a 200-character method pjsip's summary cuts
+    short) is not read either; it says nothing about the layout."""
+    if rx_layout is not True:
         return None
-    raw = ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0]
-    if raw.startswith(method.encode() + b" "):
-        return raw
-    if rx_layout is None:
-        log.warning("this pjsip's rx_data layout is not the one pjsua2 2.15 has: BLF lamps "
-                    "(dialog mode) and PBX-triggered provisioning are off; use a "
-                    "pjproject >= 2.16 build, or phone.blf_mode = presence")
-    rx_layout = False
-    return None
+    raw = raw_packet(rdata)
+    return raw if raw.startswith(method.encode() + b" ") else None
 
 
 class NotifyTap:
@@ -350,12 +399,19 @@ class NotifyTap:
         info = (lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b"").decode("ascii",
                                                                                     "replace")
         if info.startswith("Request msg OPTIONS") and rx_layout is None:
-            raw = packet(rdata, "OPTIONS")
-            if raw is not None and raw.startswith(f"OPTIONS sip:{SELF_CHECK}@".encode()):
+            raw = raw_packet(rdata)
+            if raw.startswith(f"OPTIONS sip:{SELF_CHECK}@".encode()):
                 rx_layout = True
+                _check_source(rdata, raw)
                 log.info("pjsip rx_data layout checked: NOTIFYs can be read (BLF, "
                          "check-sync)")
                 return 1                 # our own probe: no answer
+            if not raw.startswith(b"OPTIONS "):
+                rx_layout = False        # not where 2.15 keeps the packet: read nothing
+                log.warning("this pjsip's rx_data layout is not the one pjsua2 2.15 has: "
+                            "BLF lamps (dialog mode) and PBX-triggered provisioning are "
+                            "off; use a pjproject >= 2.16 build, or phone.blf_mode = "
+                            "presence")
             return 0
         if not info.startswith("Request msg NOTIFY"):
             return 0

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import ipaddress
 import logging
 import re
 import time
 from typing import Callable
 
-from firmware import pjc
+from firmware import logs, pjc
 
 log = logging.getLogger("deskphone.sip.gate")
 
@@ -50,29 +51,6 @@ STATIC_PT = {"0": "pcmu", "3": "gsm", "8": "pcma", "9": "g722"}
 _COMPACT = {"t": "to", "c": "content-type", "o": "event", "l": "content-length"}
 
 
-class _Limited:
-    """First few of a kind at WARNING, the rest at DEBUG with a count once a minute."""
-
-    def __init__(self, logger: logging.Logger, per_minute: int = 5):
-        self.log, self.per_minute = logger, per_minute
-        self.window = 0.0
-        self.seen = 0
-        self.hidden = 0
-
-    def warning(self, fmt: str, *args) -> None:
-        now = time.monotonic()
-        if now - self.window >= 60:
-            if self.hidden:
-                self.log.warning("... and %d more like it in the last minute", self.hidden)
-            self.window, self.seen, self.hidden = now, 0, 0
-        self.seen += 1
-        if self.seen <= self.per_minute:
-            self.log.warning(fmt, *args)
-        else:
-            self.hidden += 1
-            self.log.debug(fmt, *args)
-
-
 def head_fields(raw: bytes) -> dict[str, str]:
     """The few headers the gate reads (lower case, compact forms expanded), first value."""
     head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
@@ -83,7 +61,8 @@ def head_fields(raw: bytes) -> dict[str, str]:
             continue
         name = name.strip().lower()
         name = _COMPACT.get(name, name)
-        if name in ("to", "cseq", "content-type", "event", "replaces") and name not in out:
+        if name in ("to", "cseq", "content-type", "content-length", "event") \
+                and name not in out:
             out[name] = value.strip()
     return out
 
@@ -93,32 +72,59 @@ def has_tag(to: str) -> bool:
     return re.search(r";\s*tag\s*=", params, re.I) is not None
 
 
-def usable_audio(sdp: str, codecs: frozenset[str]) -> bool | None:
-    """Does an SDP offer have an audio stream we can take? None when it is not SDP we can
-    read (pjsua then decides)."""
-    lines = [ln.strip() for ln in sdp.replace("\r\n", "\n").split("\n")]
-    if not any(ln.startswith("v=") for ln in lines):
-        return None
-    streams: list[tuple[list[str], list[str]]] = []
+def check_offer(sdp: str, codecs: frozenset[str]) -> tuple[int, str]:
+    """(0, "") for an SDP offer we can answer, else the refusal: 400 for SDP pjmedia could
+    not read (it would ring and then fail), 488 for an offer without audio we take."""
+    lines = [ln.strip() for ln in sdp.replace("\r\n", "\n").split("\n") if ln.strip()]
+    if not lines or lines[0] != "v=0":
+        return 400, "Bad SDP: it must start with v=0"
+    session_c = False
+    streams: list[dict] = []
     for ln in lines:
-        if ln.startswith("m="):
-            streams.append((ln[2:].split(), []))
-        elif ln.startswith("a=rtpmap:") and streams:
-            streams[-1][1].append(ln[9:])
-    for mline, rtpmaps in streams:
-        if len(mline) < 4 or mline[0].lower() != "audio" or mline[1].split("/")[0] == "0":
+        kind, _, value = ln.partition("=")
+        if kind == "m":
+            parts = value.split()
+            if len(parts) < 4 or not parts[1].split("/")[0].isdigit() \
+                    or int(parts[1].split("/")[0]) > 65535:
+                return 400, "Bad SDP: malformed m= line"
+            streams.append({"m": parts, "c": False, "rtpmap": {}})
+        elif kind == "c":
+            if not _connection_ok(value):
+                return 400, "Bad SDP: malformed c= line"
+            if streams:
+                streams[-1]["c"] = True
+            else:
+                session_c = True
+        elif kind == "a" and value.startswith("rtpmap:") and streams:
+            pt, _, enc = value[7:].partition(" ")
+            streams[-1]["rtpmap"][pt] = enc.split("/", 1)[0].lower()
+    if not streams:
+        return 488, "No media in the offer"
+    for st in streams:
+        kind, port, proto, *fmts = st["m"]
+        if kind.lower() != "audio" or port.split("/")[0] == "0":
             continue
-        if mline[2].upper() not in ("RTP/AVP", "RTP/AVPF"):
+        if not (session_c or st["c"]):
+            return 400, "Bad SDP: no c= line for the audio stream"
+        if proto.upper() not in ("RTP/AVP", "RTP/AVPF"):
             continue
-        names = {}
-        for m in rtpmaps:
-            pt, _, enc = m.partition(" ")
-            names[pt] = enc.split("/", 1)[0].lower()
-        for pt in mline[3:]:
-            name = names.get(pt) or STATIC_PT.get(pt, "")
-            if name in codecs:
-                return True
-    return False
+        if any((st["rtpmap"].get(pt) or STATIC_PT.get(pt, "")) in codecs for pt in fmts):
+            return 0, ""
+    return 488, "No usable audio in the offer"
+
+
+def _connection_ok(value: str) -> bool:
+    parts = value.split()
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+        return False
+    addr = parts[2].split("/", 1)[0]
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        # a host name is allowed by RFC 4566 but pjmedia would have to resolve it
+        return parts[1] == "IP4" and re.fullmatch(r"[A-Za-z0-9.-]+", addr) is not None \
+            and not re.fullmatch(r"[0-9.]+", addr)
+    return ip.version == (4 if parts[1] == "IP4" else 6)
 
 
 class Gate:
@@ -143,7 +149,7 @@ class Gate:
         self._pending: collections.deque[float] = collections.deque()   # let in, not seen yet
         self._allow_hdr = None
         self.refused = collections.Counter()     # status -> count, for the log and tests
-        self._warn = _Limited(log)
+        self._warn = logs.Limited(log)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -249,18 +255,25 @@ class Gate:
         return 1
 
     def _method(self, rdata: int) -> str:
+        if pjc.rx_layout is True:
+            return pjc.raw_packet(rdata).split(b" ", 1)[0].decode("ascii", "replace")
         info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
-        # "Request msg INVITE/cseq=1 (rdata0x...)"
-        return info.decode("ascii", "replace").split(" ", 3)[2].split("/", 1)[0] \
-            if info.startswith(b"Request msg ") else ""
+        # "Request msg INVITE/cseq=1 (rdata0x...)"; "MSG TOO LONG" for a long method
+        if info.startswith(b"Request msg "):
+            return info.decode("ascii", "replace").split(" ", 3)[2].split("/", 1)[0]
+        return "?" if info == b"MSG TOO LONG" else ""
 
     def _front(self, rdata: int) -> int:
-        method = self._method(rdata)
-        if not method or method == "ACK":
-            return 0
-        raw = pjc.packet(rdata, method)
-        if raw is None:
+        if pjc.rx_layout is not True:
             return 0                     # another rx_data layout: pjsua decides alone
+        raw = pjc.raw_packet(rdata)
+        method = self._method(rdata)
+        if method in ("ACK", "SIP/2.0"):
+            return 0
+        if method not in KNOWN and method.upper() in KNOWN:
+            # methods are case-sensitive (RFC 3261 7.1); pjsip would take "invite" as INVITE
+            return self._respond(rdata, 501)
+        head, sep, body = raw.partition(b"\r\n\r\n")
         fields = head_fields(raw)
         if has_tag(fields.get("to", "")):
             return 0                     # the dialog layer answered 481 or took it
@@ -271,8 +284,12 @@ class Gate:
                      method, ip)
             return self._respond(rdata, 403, "Not a trusted server")
         cseq = fields.get("cseq", "").split()
-        if len(cseq) != 2 or cseq[1].upper() != method:
+        if len(cseq) != 2 or cseq[1] != method:
             return self._respond(rdata, 400, "CSeq method does not match the request")
+        length = fields.get("content-length", "").strip()
+        if length.isdigit() and int(length) > len(body):
+            # RFC 3261 18.3: over UDP the packet ended before the body did
+            return self._respond(rdata, 400, "Content-Length is larger than the body")
         if method == "NOTIFY" and ip:
             event = fields.get("event", "").split(";", 1)[0].strip().lower()
             if not self.allows_notify(ip, event):
@@ -281,12 +298,14 @@ class Gate:
         if method != "INVITE":
             return 0
         ctype = fields.get("content-type", "").split(";", 1)[0].strip().lower()
-        body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
-        if ctype == "application/sdp" and body.strip():
-            usable = usable_audio(body.decode("utf-8", "replace"), self.codecs)
-            if usable is False:
-                log.info("INVITE from %s refused (488): no audio codec we can use", ip or "?")
-                return self._respond(rdata, 488, "No usable audio in the offer")
+        if body.strip():
+            if ctype != "application/sdp":
+                return self._respond(rdata, 415, "Only application/sdp offers")
+            length_ok = body[:int(length)] if length.isdigit() else body
+            code, why = check_offer(length_ok.decode("utf-8", "replace"), self.codecs)
+            if code:
+                log.info("INVITE from %s refused (%d): %s", ip or "?", code, why)
+                return self._respond(rdata, code, why)
         alive = self.calls_alive()
         if alive >= MAX_CALLS:
             return self._respond(rdata, 486)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import sys
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -258,12 +257,30 @@ class _PjsipModule(ctypes.Structure):
 
 
 _RX_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
-# pjsip_rx_data: tp_info (pool, transport, tp_data, op_key = 34 pointers + rdata pointer),
-# then pkt_info (timestamp: 2 longs, packet[PJSIP_MAX_PKT_LEN]). Checked on every use
-# against pjsip's own description of the request, so another layout is refused, not misread.
-_PACKET_AT = 3 * 8 + (34 * 8 + 8) + 16
-_MAX_PKT = 4000
-_APPLICATION_PRIORITY = 32     # PJSIP_MOD_PRIORITY_APPLICATION; pjsua's modules sit here
+_MAX_PKT = 4000                # PJSIP_MAX_PKT_LEN
+
+
+class _SockAddr(ctypes.Union):
+    # pj_sockaddr: pj_sockaddr_in / pj_sockaddr_in6 (28 bytes, 32-bit aligned)
+    _fields_ = [("bytes", ctypes.c_uint8 * 28), ("_align", ctypes.c_uint32 * 7)]
+
+
+class _RxPacket(ctypes.Structure):
+    # pjsip_rx_data from its start to pkt_info.src_port (sip_transport.h, unchanged in 2.x):
+    # tp_info (pool, transport, tp_data, op_key = 32 + 2 pointers, rdata), pkt_info
+    _fields_ = [("tp_info", ctypes.c_void_p * 38), ("ts_sec", ctypes.c_long),
+                ("ts_msec", ctypes.c_long), ("packet", ctypes.c_char * _MAX_PKT),
+                ("zero", ctypes.c_uint32), ("len", ctypes.c_ssize_t), ("src_addr", _SockAddr),
+                ("src_addr_len", ctypes.c_int), ("src_name", ctypes.c_char * 46),
+                ("src_port", ctypes.c_int)]
+
+
+# The packet's place in pjsip_rx_data, for this build's pointer size. Checked at start
+# against pjsip's own description of a request we send ourselves, so another layout is
+# refused, not misread.
+_PACKET_AT = _RxPacket.packet.offset
+
+_APPLICATION_PRIORITY = 32     # PJSIP_MOD_PRIORITY_UA_PROXY_LAYER: taps at 31 see every request
 
 # The start-up self-check: the SIP thread sends this request to its own port; the tap
 # below reads it back through _PACKET_AT and swallows it. Until then (and after a
@@ -280,21 +297,6 @@ def self_check_request(host: str, port: int, token: str, src: str = "") -> bytes
             f"Max-Forwards: 70\r\nFrom: <sip:{SELF_CHECK}@{src or host}>;tag={token}\r\n"
             f"To: <sip:{SELF_CHECK}@{host}>\r\nCall-ID: {token}@{SELF_CHECK}\r\n"
             f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
-
-
-class _SockAddr(ctypes.Union):
-    # pj_sockaddr: pj_sockaddr_in / pj_sockaddr_in6 (28 bytes, 32-bit aligned)
-    _fields_ = [("bytes", ctypes.c_uint8 * 28), ("_align", ctypes.c_uint32 * 7)]
-
-
-class _RxPacket(ctypes.Structure):
-    # pjsip_rx_data from its start to pkt_info.src_port (sip_transport.h, unchanged in 2.x):
-    # tp_info (pool, transport, tp_data, op_key = 32 + 2 pointers, rdata), pkt_info
-    _fields_ = [("tp_info", ctypes.c_void_p * 38), ("ts_sec", ctypes.c_long),
-                ("ts_msec", ctypes.c_long), ("packet", ctypes.c_char * _MAX_PKT),
-                ("zero", ctypes.c_uint32), ("len", ctypes.c_ssize_t), ("src_addr", _SockAddr),
-                ("src_addr_len", ctypes.c_int), ("src_name", ctypes.c_char * 46),
-                ("src_port", ctypes.c_int)]
 
 
 # Where the packet really came from (not what its Via claims): checked by the same
@@ -360,8 +362,8 @@ class NotifyTap:
 
     def register(self) -> bool:
         lib = _load()
-        if lib is None or sys.maxsize <= 2 ** 32:
-            return False       # the layout above is for 64-bit builds
+        if lib is None:
+            return False
         lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
         lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
         mod = _PjsipModule()

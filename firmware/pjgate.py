@@ -265,7 +265,9 @@ class Gate:
 
     def _front(self, rdata: int) -> int:
         if pjc.rx_layout is not True:
-            return 0                     # another rx_data layout: pjsua decides alone
+            # the packet cannot be read on this build: only the media budget holds (an
+            # INVITE here is out of dialog: the dialog layer took or refused the others)
+            return self._admit(rdata, "") if self._method(rdata) == "INVITE" else 0
         raw = pjc.raw_packet(rdata)
         method = self._method(rdata)
         if method in ("ACK", "SIP/2.0"):
@@ -306,8 +308,11 @@ class Gate:
             if code:
                 log.info("INVITE from %s refused (%d): %s", ip or "?", code, why)
                 return self._respond(rdata, code, why)
-        alive = self.calls_alive()
-        if alive >= MAX_CALLS:
+        return self._admit(rdata, ip)
+
+    def _admit(self, rdata: int, ip: str) -> int:
+        """Let an INVITE reach pjsua (which opens its media) only within the budget."""
+        if self.calls_alive() >= MAX_CALLS:
             return self._respond(rdata, 486)
         if self._in_use() >= MEDIA_BUDGET:
             self._warn.warning("INVITE from %s refused (503): %d calls ended within the "

@@ -9,6 +9,9 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"saved in {store.path}; a running phone uses it from the next sign-in")
         return 0
 
+    die_with_supervisor()
+    _early_log(args.data_dir, console=not args.quiet)
     from firmware.app import App
     from firmware.errors import BoardError
     if args.http is not None and args.http:
@@ -67,19 +72,62 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _listen(args.http)
         except ValueError as e:
-            print(f"--http: {e}", file=sys.stderr)
-            return 2
+            return _fail(2, f"--http: {e}")
     app = App(board=args.board, data_dir=args.data_dir, http=args.http,
               console_log=not args.quiet)
     try:
         asyncio.run(app.run())
     except BoardError as e:
-        print(f"--board: {e}", file=sys.stderr)
-        return 2
+        return _fail(2, f"--board: {e}")
     except OSError as e:
-        print(f"cannot start: {e}", file=sys.stderr)
-        return 1
+        return _fail(1, f"cannot start: {e}")
+    except Exception:
+        logging.getLogger("firmware").exception("the phone stopped on an error")
+        raise
     return app.exit_code
+
+
+def _early_log(data_dir: Path, *, console: bool) -> None:
+    """DIR/logs/phone.log from the first line on, with the default level: what goes wrong
+    while the settings are read (and before the app sets the log up as they say) is in
+    the log like everything else. The data dir is made the owner's alone first."""
+    from firmware import logs
+    from firmware.settings import secure
+    secure(data_dir)
+    try:
+        logs.setup(data_dir / "logs", console=console)
+    except OSError as e:
+        print(f"cannot write {data_dir / 'logs'}: {e}; logging to stderr only",
+              file=sys.stderr)
+
+
+def _fail(code: int, message: str) -> int:
+    """A start-up failure: in the log (when there is one) and on stderr."""
+    log = logging.getLogger("firmware")
+    if log.isEnabledFor(logging.ERROR) and logging.getLogger().handlers:
+        log.error("%s", message)
+    print(message, file=sys.stderr)
+    return code
+
+
+def die_with_supervisor() -> None:
+    """Under firmware.boot: exit (SIGTERM, a clean stop) when the supervisor dies, even
+    by SIGKILL, so no phone runs on without the process that watches it. Linux only;
+    elsewhere the phone just runs on."""
+    parent = os.environ.get("DESKPHONE_SUPERVISOR_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:     # it died before the line above: stop now
+        sys.exit("deskphone: the supervisor (firmware.boot) is gone; not starting")
+
+
+PR_SET_PDEATHSIG = 1
 
 
 if __name__ == "__main__":

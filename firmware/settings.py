@@ -6,8 +6,14 @@ README's settings table is generated from the same fields (`python -m firmware s
 
 A bad file or a bad value never stops the phone: a value that fails its check is
 replaced by the last good value of that key (or the default), a file that does not parse
-is replaced by the last good settings, and each problem is reported as "key: reason" to
-the log, the LCD status line and the API.
+(however deep its nesting), is larger than MAX_FILE or is empty is left as it is for the
+administrator to fix while the phone runs on the last good settings (DIR/.settings.good.toml,
+written after every load without problems and every save), and each problem is reported as
+"key: reason" to the log, the LCD status line and the API. Values are bounded: strings
+MAX_TEXT characters unless a field says otherwise, lists MAX_ITEMS entries.
+
+The data dir is the owner's alone (0700) and the files holding passwords are 0600, also
+when they were created by someone else's umask: the store fixes both at every load.
 """
 from __future__ import annotations
 
@@ -33,14 +39,21 @@ from firmware.errors import SettingError, SettingsInvalid
 log = logging.getLogger(__name__)
 
 ACCOUNTS = 3  # the ES330 has three lines
+MAX_FILE = 1 << 20          # settings.toml: what differs from the defaults is a few KiB
+MAX_TEXT = 1024             # characters of a string setting (max_len= says otherwise)
+MAX_ITEMS = 100             # entries of a list setting (max= says otherwise)
+MAX_NUMBER_TEXT = 20        # digits of a number given as a string ("3600")
+DIR_MODE, FILE_MODE = 0o700, 0o600
 
 
 def setting(default: Any, doc: str, *, min: int | None = None, max: int | None = None,
             choices: tuple | None = None, check: Callable[[Any], None] | None = None,
-            secret: bool = False, restart: bool = False):
-    """A schema field: its default, its checks and a line of help for README and the API."""
+            secret: bool = False, restart: bool = False, max_len: int = MAX_TEXT):
+    """A schema field: its default, its checks and a line of help for README and the API.
+    max_len bounds a string (or each entry of a list), min/max a number, max a list."""
     return field(default=default, metadata=dict(doc=doc, min=min, max=max, choices=choices,
-                                                check=check, secret=secret, restart=restart))
+                                                check=check, secret=secret, restart=restart,
+                                                max_len=max_len))
 
 
 # --- value checks -----------------------------------------------------------------------
@@ -145,6 +158,15 @@ class SipSettings:
                                    "by default, LP-388)", restart=True)
     session_expires: int = setting(1800, "session timer interval, seconds", min=90,
                                    max=86400, restart=True)
+    trusted_only: str = setting("auto", "accept SIP requests (calls, NOTIFY, MESSAGE, OPTIONS"
+                                "...) only from the lines' servers, sip.trusted and "
+                                "paging.intercom_allow; others get 403 (\"accept SIP from "
+                                "trusted servers only\"). auto: on when a line has a server, "
+                                "off on a phone without one (peer-to-peer)",
+                                choices=("auto", "on", "off"))
+    trusted: tuple = setting((), "more addresses or networks treated as the lines' servers "
+                             "(a second PBX node, a voice mail or paging server), e.g. "
+                             "10.0.0.5 or 10.0.1.0/24", check=_ip_or_net)
 
 
 @dataclass
@@ -191,6 +213,10 @@ class PhoneSettings:
                                      max=60)
     auto_answer_mode: str = setting("speaker", "device auto answer uses",
                                     choices=("speaker", "handset", "headset"))
+    ring_timeout: int = setting(120, "seconds an incoming call may ring unanswered before it "
+                                "is refused (480) and counted as missed, so calls nobody "
+                                "cancels cannot keep the lines busy; no-answer forwarding "
+                                "and auto answer still come first", min=5, max=600)
     hotline: str = setting("", "number dialled when going off-hook (manual: hot line)",
                            check=_text)
     hotline_delay: int = setting(0, "0: dial the hotline at once; N: after N seconds "
@@ -265,7 +291,8 @@ class ForwardSettings:
 @dataclass
 class DialplanSettings:
     digit_map: str = setting("", "digit map (Cisco/Linksys style, e.g. (*xx|[2-9]xxx|"
-                             "9[2-9]xxxxxx|0.)); empty = none", check=check_digit_map)
+                             "9[2-9]xxxxxx|0.)); empty = none", check=check_digit_map,
+                             max_len=4096)
     rules: tuple = setting((), "dial rules, e.g. \"prefix=9 delete=1\", \"prefix=8 "
                            "ip=192.168.1.20\" (README: Dial plan)", check=check_rule)
 
@@ -312,7 +339,7 @@ class ProvisioningSettings:
     dhcp_option66: bool = setting(True, "when url is empty, take the server from DHCP "
                                   "option 66 (appendix 3.1)")
     ca_file: str = setting("", "PEM file of the CAs an https server's certificate must chain "
-                           "to; empty = the system's CAs", check=_text)
+                           "to; empty = the system's CAs", check=_text, max_len=4096)
     on_boot: bool = setting(True, "check at start (manual: Booting Checked)")
     periodic: bool = setting(False, "check on a timer (manual: timing auto provision)")
     frequency_hours: int = setting(24, "hours before the next timed check (manual: Auto "
@@ -390,6 +417,10 @@ def _multicast_group(value: str) -> None:
 class PagingSettings:
     intercom: bool = setting(True, "answer calls that ask to be answered by themselves (auto-"
                              "answer headers: README \"Paging and intercom\"); off: they ring")
+    intercom_allow: tuple = setting((), "addresses or networks, besides the lines' servers, "
+                                    "whose calls may ask to be answered by themselves "
+                                    "(other phones' intercom keys, a paging gateway); "
+                                    "from anyone else such a call rings", check=_ip_or_net)
     max_delay: int = setting(10, "longest answer delay a page may ask for, seconds", min=0,
                              max=60)
     warning_tone: bool = setting(True, "a short beep before a page is heard")
@@ -489,7 +520,8 @@ def check(key: str, value: Any) -> Any:
     """Validate one value for `key`; returns it converted, or raises SettingError."""
     f = FIELDS.get(key)
     if f is None:
-        raise SettingError(key, "unknown setting (see README for the list)")
+        raise SettingError(key if len(key) <= 80 else key[:80] + "...",
+                           "unknown setting (see README for the list)")
     m = f.metadata
     want = type(f.default)
     if want is bool:
@@ -497,20 +529,25 @@ def check(key: str, value: Any) -> Any:
             raise SettingError(key, f"must be true or false (got {value!r})")
     elif want is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            if isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT and \
+                    value.strip().lstrip("-").isdigit():
                 value = int(value.strip())
             else:
-                raise SettingError(key, f"must be a whole number (got {value!r})")
+                raise SettingError(key, f"must be a whole number (got {_short(value)})")
     elif want is str:
         if not isinstance(value, str):
-            raise SettingError(key, f"must be a string in quotes (got {value!r})")
+            raise SettingError(key, f"must be a string in quotes (got {_short(value)})")
+        _check_length(key, value, m["max_len"])
     elif want is tuple:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise SettingError(key, f'must be a list of strings, e.g. ["1005", "1900"] '
-                                    f"(got {value!r})")
+                                    f"(got {_short(value)})")
         value = tuple(value)
-        if m["max"] is not None and len(value) > m["max"]:
-            raise SettingError(key, f"at most {m['max']} entries (got {len(value)})")
+        most = m["max"] if m["max"] is not None else MAX_ITEMS
+        if len(value) > most:
+            raise SettingError(key, f"at most {most} entries (got {len(value)})")
+        for item in value:
+            _check_length(key, item, m["max_len"])
         if m["check"] is not None:
             for item in value:
                 try:
@@ -533,13 +570,27 @@ def check(key: str, value: Any) -> Any:
     return value
 
 
-def flatten(doc: dict, prefix: str = "") -> dict[str, Any]:
-    """TOML document -> {"account.1.user": ...}. Tables nest; [account.1] is account -> 1."""
+def _short(value: Any, limit: int = 60) -> str:
+    """repr for an error message: a 10 MB value is named by its size, not repeated."""
+    text = repr(value) if not isinstance(value, (list, tuple, dict)) or len(value) < 20 \
+        else f"a {type(value).__name__} of {len(value)} entries"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _check_length(key: str, value: str, most: int) -> None:
+    if len(value) > most:
+        raise SettingError(key, f"at most {most} characters (got {len(value)})")
+
+
+def flatten(doc: dict, prefix: str = "", depth: int = 3) -> dict[str, Any]:
+    """TOML document -> {"account.1.user": ...}. Tables nest; [account.1] is account -> 1.
+    No key is deeper than account.1.user: a table below that is one (unknown) value, so
+    nesting of any depth costs nothing here."""
     out: dict[str, Any] = {}
     for k, v in doc.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
+        if isinstance(v, dict) and depth > 1:
+            out.update(flatten(v, key + ".", depth - 1))
         else:
             out[key] = v
     return out
@@ -646,50 +697,62 @@ class SettingsStore:
     """Owns DIR/settings.toml and the last good copy beside it.
 
     `settings` is one object for the life of the process: loads and saves update it
-    in place, so modules may keep a reference to it.
+    in place, so modules may keep a reference to it. The store never writes over a
+    settings.toml it could not read without keeping it as settings.toml.bad first.
     """
 
     def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "settings.toml"
-        self.good_path = Path(data_dir) / ".settings.good.toml"
+        self.dir = Path(data_dir)
+        self.path = self.dir / "settings.toml"
+        self.good_path = self.dir / ".settings.good.toml"
+        self.bad_path = self.dir / "settings.toml.bad"
         self.settings = Settings()
         self.problems: list[SettingError] = []
+        self.unreadable = False       # settings.toml on disk is not what the phone runs
 
     def load(self) -> Settings:
         """Read the file; never raises for bad content (see module doc)."""
+        secure(self.dir, (self.path, self.good_path, self.bad_path))
         last_good = self._read_good()
         self.problems = []
-        for name in (self.path.name, self.good_path.name):
-            for stale in self.path.parent.glob(f".{name}.*.tmp"):
+        self.unreadable = False
+        for name in (self.path.name, self.good_path.name, self.bad_path.name):
+            for stale in self.dir.glob(f".{name}.*.tmp"):
                 stale.unlink(missing_ok=True)   # left by a write that was killed
         try:
-            raw = self.path.read_bytes()
+            raw = _read_bounded(self.path)
         except FileNotFoundError:
             assign(self.settings, Settings())
             return self.settings
         except OSError as e:
-            self.problems = [SettingError("settings.toml", f"cannot read ({e.strerror}); "
-                                          "running on the last good settings")]
-            assign(self.settings, last_good)
-            self._log_problems()
-            return self.settings
+            return self._run_on_last_good(last_good, f"cannot read it ({e.strerror or e})")
+        except _TooBig as e:
+            return self._run_on_last_good(last_good, str(e))
+        if not raw.strip():
+            return self._run_on_last_good(
+                last_good, "the file is empty (a write cut short, or emptied by mistake); "
+                "to go back to the factory settings on purpose, delete it or leave a "
+                "comment line in it")
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            self.problems = [SettingError("settings.toml", f"{e}; fix the file — running on "
-                                          "the last good settings")]
-            assign(self.settings, last_good)
-            self._log_problems()
-            return self.settings
+        except RecursionError:
+            return self._run_on_last_good(last_good, "tables or lists nested too deeply "
+                                                     "to read; fix the file")
+        except (ValueError, UnicodeDecodeError, MemoryError) as e:
+            # TOMLDecodeError is a ValueError; so is a 5000-digit number
+            why = str(e) if len(str(e)) <= 200 else str(e)[:200] + "..."
+            return self._run_on_last_good(last_good, f"{why}; fix the file")
         values = flatten(doc)
         # a bad key keeps its last good value; a missing key is the factory default
-        settings, self.problems = apply(Settings(), values)
-        for p in self.problems:
+        settings, problems = apply(Settings(), values)
+        for i, p in enumerate(problems):
             if p.key in FIELDS:
                 sec, _, name = p.key.rpartition(".")
                 setattr(settings.section(sec), name, last_good.get(p.key))
-                p.reason += f"; using {last_good.get(p.key)!r}" if not FIELDS[p.key].metadata[
-                    "secret"] else "; using the last good value"
+                problems[i] = SettingError(p.key, p.reason + (
+                    f"; using {_short(last_good.get(p.key))}" if not FIELDS[p.key].metadata[
+                        "secret"] else "; using the last good value"))
+        self.problems = _few(problems)
         assign(self.settings, settings)
         if self.problems:
             self._log_problems()
@@ -709,15 +772,37 @@ class SettingsStore:
 
     def save(self, settings: Settings) -> None:
         data = settings_file(settings)
+        if self.unreadable:
+            self._keep_bad()
         atomic_write(self.path, data)
         assign(self.settings, settings)
         self.problems = []
+        self.unreadable = False
         self._write_good(settings)
+
+    def _run_on_last_good(self, last_good: Settings, why: str) -> Settings:
+        self.unreadable = True
+        self.problems = [SettingError("settings.toml", f"{why} — the phone runs on the last "
+                                      f"good settings ({self.good_path.name}) until it is "
+                                      "fixed (then restart, or send SIGHUP)")]
+        assign(self.settings, last_good)
+        self._log_problems()
+        return self.settings
+
+    def _keep_bad(self) -> None:
+        """A save replaces a file we could not read: keep it for whoever wants to fix it."""
+        try:
+            atomic_write(self.bad_path, _read_bounded(self.path, MAX_FILE * 16))
+            log.warning("settings: the settings.toml the phone could not read is kept as %s",
+                        self.bad_path)
+        except (OSError, _TooBig) as e:
+            log.warning("settings: cannot keep the unreadable settings.toml as %s (%s); it "
+                        "is replaced", self.bad_path, e)
 
     def _read_good(self) -> Settings:
         try:
-            doc = tomllib.loads(self.good_path.read_text("utf-8"))
-        except (OSError, ValueError):
+            doc = tomllib.loads(_read_bounded(self.good_path).decode("utf-8"))
+        except (OSError, ValueError, RecursionError, MemoryError, _TooBig):
             return Settings()
         s, _ = apply(Settings(), flatten(doc))
         return s
@@ -731,6 +816,49 @@ class SettingsStore:
     def _log_problems(self) -> None:
         for p in self.problems:
             log.warning("settings: %s", p)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _read_bounded(path: Path, most: int = MAX_FILE) -> bytes:
+    """The file's bytes; _TooBig (never a 1 GB read) when it is larger than `most`."""
+    with open(path, "rb") as f:
+        data = f.read(most + 1)
+    if len(data) > most:
+        raise _TooBig(f"{path.name} is larger than {most >> 10} KiB (a settings file holds "
+                      f"a few KiB); it is not read")
+    return data
+
+
+def _few(problems: list[SettingError], most: int = 20) -> list[SettingError]:
+    """A file of 10000 bad keys is one screen of problems, not 10000 log lines."""
+    if len(problems) <= most:
+        return problems
+    return problems[:most] + [SettingError("settings.toml", f"{len(problems) - most} more "
+                                           "problems like these")]
+
+
+def secure(data_dir: Path, secret_files=()) -> None:
+    """The data dir 0700 and the files holding passwords 0600, made so if they are not
+    (created by hand, by an older firmware or under a loose umask). Never raises: a
+    phone that cannot fix a mode still starts, and says so."""
+    data_dir = Path(data_dir)
+    try:
+        data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        for path, mode in ((data_dir, DIR_MODE), *((Path(f), FILE_MODE) for f in secret_files)):
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if st.st_mode & 0o777 & ~mode and not os.path.islink(path):
+                os.chmod(path, mode)
+                log.warning("%s was readable by others (mode %o); made it %o", path,
+                            st.st_mode & 0o777, mode)
+    except OSError as e:
+        log.warning("cannot restrict the modes in %s (%s); other users of this machine may "
+                    "read the SIP passwords", data_dir, e)
 
 
 # --- web password ----------------------------------------------------------------------

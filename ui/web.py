@@ -245,7 +245,10 @@ class Auth:
         try:
             if st.st_size > RESTORE_MAX:
                 return
-            doc = tomllib.loads(path.read_text("utf-8"))
+            text = path.read_text("utf-8")
+            if not text.strip():
+                return                # empty: not the factory password (the store warns)
+            doc = tomllib.loads(text)
         except (OSError, ValueError, RecursionError):
             return                    # the store reports a broken file at its next load
         section = doc.get("web") if isinstance(doc.get("web"), dict) else {}
@@ -260,12 +263,14 @@ class Auth:
                 continue
             if value != getattr(w, name):
                 setattr(w, name, value)
-                log.info("%s changed in settings.toml: in use from now on", key)
+                self.sessions.clear()         # signed in with the old credentials
+                log.info("%s changed in settings.toml: in use from now on; every web "
+                         "session signs in again", key)
 
     async def check(self, request: web.Request, user: str, password: str) -> bool:
         """True for the right user and password. Raises Refused (nothing checked) while a
         count this sign-in answers to is waiting, or when the checker is busy."""
-        self.credentials_from_disk()
+        self.credentials_from_disk()      # the middleware did too; /login comes here first
         w = self.app.settings.web
         source = request.remote or "?"
         keys = Throttle.keys(source, user if user == w.user else None,
@@ -401,6 +406,7 @@ async def _guard(request: web.Request, handler):
     if path in ("/login", "/favicon.ico") or path.startswith("/static/"):
         return await handler(request)
     auth: Auth = request.app["auth"]
+    auth.credentials_from_disk()
     sess = auth.session(request)
     if sess is not None:
         if unsafe and not await auth.csrf_ok(request, sess):

@@ -46,6 +46,7 @@ HISTORY = 20
 
 ENV_SLOTS, ENV_SLOT = "DESKPHONE_SLOTS", "DESKPHONE_SLOT"
 ENV_HEALTH_FD, ENV_BOOT = "DESKPHONE_HEALTH_FD", "DESKPHONE_BOOT_VERSION"
+ENV_SUPERVISOR = "DESKPHONE_SUPERVISOR_PID"   # the firmware exits when this process dies
 FACTORY_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,7 +69,9 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename, fsync the directory: the old file or the new one."""
+    """Temp file, fsync, rename, fsync the directory: the old file or the new one.
+    The twin of firmware.settings.atomic_write, which every firmware module uses: the
+    supervisor imports nothing from the firmware, so that no upgrade can break it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -289,9 +292,12 @@ class Supervisor:
         health_r, health_w = os.pipe()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *keep]),
                    **{ENV_SLOTS: str(self.root), ENV_SLOT: slot,
-                      ENV_BOOT: str(BOOT_VERSION), ENV_HEALTH_FD: str(health_w)})
+                      ENV_BOOT: str(BOOT_VERSION), ENV_HEALTH_FD: str(health_w),
+                      ENV_SUPERVISOR: str(os.getpid())})
         say(f"starting {version_of(self.root, slot, self.factory)} from {tree}")
-        # -P: the firmware comes from PYTHONPATH (the slot), never from the working directory
+        # -P: the firmware comes from PYTHONPATH (the slot), never from the working directory.
+        # Spawned from the main thread: the firmware's parent-death signal (ENV_SUPERVISOR,
+        # firmware/__main__.py) fires when the forking thread ends, and this one ends last.
         self.proc = subprocess.Popen([sys.executable, "-P", "-m", "firmware", *self.args],
                                      env=env, pass_fds=(health_w,))
         os.close(health_w)

@@ -25,6 +25,7 @@ import functools
 
 import tomli_w
 
+from tests.peers._process import reaped, spawn
 from tests.peers.ports import free_port, free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,12 +117,12 @@ class PhoneProcess:
         self.started_at = time.monotonic()
         out = open(self.out, "ab") if self.out else subprocess.PIPE
         try:
-            self.proc = subprocess.Popen(
+            # its own session, and it dies with the test run (tests/peers/_process.py)
+            self.proc = spawn(
                 [*self.prefix, sys.executable, "-m", self.module, *self.module_args,
                  "--board", "sim", "--data-dir", str(self.data_dir),
                  "--http", f"{self.host}:{self.http_port}", "--quiet", *self.extra_args],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         finally:
             if self.out:
                 out.close()
@@ -159,6 +160,8 @@ class PhoneProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+        if self.proc:
+            reaped(self.proc)
 
     def __enter__(self) -> PhoneProcess:
         if self.proc is None or self.proc.poll() is not None:   # `with p.start():` too

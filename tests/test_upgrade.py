@@ -28,6 +28,7 @@ from provisioning.image import (PAYLOAD_TREE, Manifest, build_image, compare_ver
                                 image_name, key_id, keygen, load_private_key, load_public_key,
                                 parse_version_file, read_manifest, verify_image)
 from provisioning.slots import Slots, apply_upgrade, check_requirements, report_healthy
+from tests.peers._process import spawn
 from tests.phone import PhoneError, PhoneProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -548,10 +549,10 @@ def test_a_phone_killed_in_the_middle_of_an_install_boots_its_active_firmware(
 def run_supervisor(tmp_path: Path, keys, *, factory: Path, env: dict | None = None,
                    args=("--max-backoff", "0.05")) -> subprocess.Popen:
     out = open(tmp_path / "boot.out", "ab")
-    return subprocess.Popen(
+    return spawn(      # its own session, and it dies with the test run
         [sys.executable, "-m", "firmware.boot", "--slots", str(tmp_path / "slots"),
          "--factory", str(factory), *args, "--", "--data-dir", str(tmp_path / "data")],
-        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         env=dict(os.environ, DESKPHONE_TRUSTED_KEYS=str(keys["dir"]), **(env or {})))
 
 

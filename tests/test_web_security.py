@@ -157,6 +157,8 @@ def test_the_new_password_needs_the_current_one(phone):
 
 def test_passwd_on_the_box_is_used_by_the_running_phone_without_a_restart(tmp_path):
     with PhoneProcess(tmp_path / "pw", account={"user": "1001"}) as p:
+        _, cookies = sign_in(p, TEST_PASSWORD)
+        assert call(p, "GET", "/api/state", cookies=cookies).status == 200
         r = subprocess.run([sys.executable, "-m", "firmware", "passwd", "--data-dir",
                             str(p.data_dir)], input="short\n", text=True, cwd=ROOT,
                            capture_output=True, timeout=30)
@@ -167,6 +169,8 @@ def test_passwd_on_the_box_is_used_by_the_running_phone_without_a_restart(tmp_pa
         assert r.returncode == 0, r.stderr
         assert p.status("GET", "/api/state", auth=basic("root", "From-the-box-9"))[0] == 200
         assert p.status("GET", "/api/state")[0] == 401                   # the old one is gone
+        # and so is the session signed in with it
+        assert call(p, "GET", "/api/state", cookies=cookies).status == 401
 
 
 # --- hash parameters bounded, hashing off the event loop --------------------------------------

@@ -50,7 +50,7 @@ API (JSON unless said otherwise):
   PUT  /api/keys/layout  {"memory": [{"key": "p1", "type": "blf", "number": "1002",
                       "label": "Bob", "account": 1}]}  replaces the programmable keys
   GET  /api/keys/state   {"modules": [1], "keys": {"p1": {"lamp": "idle", "why": ...}}}
-  GET  /ws            pushes {"state": ..., "leds": ..., "png": base64} on every change
+  GET  /ws[?csrf=TOKEN]  pushes {"state": ..., "leds": ..., "png": base64} on every change
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
   GET  /api/sim/listen?seconds=1  WAV of what the person hears

@@ -324,6 +324,7 @@ class Registration:
         if 200 <= ev.code < 300:
             return  # an unregister went through
         line.failures += 1
+        line.relost = False      # the next 404 to a keep-alive is news again
         acc.expires = 0
         if ev.code == 423:
             line.expires = min(86400, max(ev.min_expires, line.expires * 2))
@@ -416,9 +417,10 @@ class Registration:
         if ev.code < 0:                  # not sent (no pjsip C API, account gone)
             self.timers.cancel(f"reg.{i}.kawait")
             log.debug("account %d: keep-alive not sent", i)
+            self._keepalive_later(line)
             return
         if ev.code == 0:
-            return                       # pjsip gave up; kawait has already said so
+            return                       # nothing heard: the kawait timer says so
         self.timers.cancel(f"reg.{i}.kawait")
         if ev.code in BINDING_LOST and line.keepalive_own:
             if line.relost:

@@ -25,6 +25,8 @@ from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), e
 4. key edge -> display frame (tests/bench_keys.py).
 5. BLF: 204 dialog-event subscriptions on one phone and a NOTIFY storm of ~200/s from sipp
    (tests/bench_blf.py): NOTIFY -> lamp p50/p99, CPU %, NOTIFYs lost.
+6. INVITE flood (tests/bench_flood.py): the highest rate each UA survives for 60 s, RSS
+   before / right after / a minute after, key -> frame p99 under the flood against idle.
 
 Prints a table with ratios and the issue's aims (met / missed: measured, never asserted),
 and writes everything, raw samples included, to bench-results/bench-<timestamp>.json.
@@ -47,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tests import bench_blf, bench_keys
+from tests import bench_blf, bench_flood, bench_keys
 from tests.peers import Baresip, Kamailio, PeerError, Sipp, free_port, free_port_block
 from tests.peers._process import PeerProcess
 from tests.peers.kamailio import DEFAULT_USERS
@@ -159,6 +161,19 @@ def start_bare(workdir: Path, kam: Kamailio) -> UA:
 
 
 STARTERS = {"ours": start_ours, "baresip": start_baresip, "bare": start_bare}
+
+
+def start_ready(name: str, workdir: Path, kam: Kamailio) -> UA:
+    """A UA started and registered (ours also idle, its API up); stopped if it is not."""
+    ua = STARTERS[name](workdir, kam)
+    try:
+        wait_registered(kam, ua)
+        if ua.phone is not None:
+            wait_ours_idle(ua)
+    except BaseException:
+        ua.stop()
+        raise
+    return ua
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -495,6 +510,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print("5. BLF: 204 subscriptions, NOTIFY storm ~200/s from sipp")
         res["blf"] = bench_blf.run(work / "blf")
+
+        print("6. INVITE flood: highest rate survived, RSS, key -> frame under the flood")
+        res["flood"] = bench_flood.run(work / "flood", lambda n, d: start_ready(n, d, kam),
+                                       proc_rss_mb, quick=args.quick)
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)
@@ -530,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_keys.print_results(res["keys"])
         print()
         bench_blf.print_results(res["blf"])
+        print()
+        bench_flood.print_results(res["flood"], TITLES)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1, default=str))

@@ -12,6 +12,7 @@ pre-dial screen, as typing a number does (the first digit and the last C redraw 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import threading
@@ -56,7 +57,9 @@ def percentile(xs: list[float], p: float) -> float:
     return xs[k]
 
 
-def measure(chip: str, presses: int) -> dict:
+def measure(chip: str, presses: int, *, load=None) -> dict:
+    """load(app): a context manager the presses run inside (e.g. a SIP flood at the
+    phone: tests/bench_flood.py)."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-keys-{chip}-"))
     extra = 'dc = 24\nrst = 25' if CHIPS[chip] == "spi" else ""
     (work / "board.toml").write_text(BOARD.format(
@@ -76,17 +79,18 @@ def measure(chip: str, presses: int) -> dict:
             sizes.append(display.last_bytes)
             shown.set()
         display.show = show
-        for i in range(presses):
-            key = "cancel" if i % 16 >= 8 else "5"
-            shown.clear()
-            t0 = time.perf_counter()
-            matrix.press(key)
-            if not shown.wait(2.0):
-                raise RuntimeError(f"no frame after pressing {key}")
-            latencies.append((time.perf_counter() - t0) * 1000)
-            matrix.release(key)
-            matrix.wait_idle(2.0)
-            time.sleep(0.005)
+        with load(app) if load else contextlib.nullcontext():
+            for i in range(presses):
+                key = "cancel" if i % 16 >= 8 else "5"
+                shown.clear()
+                t0 = time.perf_counter()
+                matrix.press(key)
+                if not shown.wait(2.0):
+                    raise RuntimeError(f"no frame after pressing {key}")
+                latencies.append((time.perf_counter() - t0) * 1000)
+                matrix.release(key)
+                matrix.wait_idle(2.0)
+                time.sleep(0.005)
     return {"chip": chip, "interface": CHIPS[chip], "presses": presses,
             "p50_ms": round(percentile(latencies, 50), 3),
             "p99_ms": round(percentile(latencies, 99), 3),

@@ -32,6 +32,9 @@ log = logging.getLogger("deskphone.phone")
 LINES = 3
 _IP_STAR = re.compile(r"^\d{1,3}(\*\d{1,3}){3}(\*\d{1,5})?$")   # 192*168*0*10[*5060]
 
+RING_GRACE = 5            # s a ringing call outlives the forwarding/auto answer due before it
+UNAVAILABLE = 480         # Temporarily Unavailable: rang out, nobody answered
+
 REASONS = {404: "Not found", 408: "No answer", 480: "Unavailable", 486: "Busy",
            487: "Cancelled", 488: "Not acceptable", 500: "Server error", 503: "Unavailable",
            600: "Busy", 603: "Declined", 403: "Forbidden", 484: "Incomplete number"}
@@ -162,7 +165,9 @@ class Phone:
         return AudioDevice.SPEAKER
 
     def _free_line(self, prefer: int) -> int | None:
-        used = {c.line for c in self.state.calls} | self.reserved_lines
+        """A call that ended is only a screen: its line is free at once."""
+        used = {c.line for c in self.state.calls if c.state is not CallState.ENDED} \
+            | self.reserved_lines
         for line in [prefer] + [n for n in range(1, LINES + 1) if n != prefer]:
             if 1 <= line <= LINES and line not in used:
                 return line
@@ -195,6 +200,7 @@ class Phone:
         if self.state.focus == call.id:
             self.state.focus = None
         self.timers.cancel(f"phone.ended.{call.id}")
+        self.timers.cancel(f"phone.ring.{call.id}")
         if not self.state.calls:
             self.state.mute = False
             self.timers.cancel("phone.dial")
@@ -703,9 +709,34 @@ class Phone:
             self._rejected.add(ev.call)
             self.sip.hangup(ev.call, 486)
             return
+        for gone in [c for c in s.calls if c.state is CallState.ENDED]:
+            self._dismiss(gone)          # the new call replaces the "call ended" screen
         self._new_call(line, "in", CallState.RINGING, id=ev.call, account=ev.account,
                        number=ev.number, name=ev.name, uri=ev.uri)
+        self.timers.start(f"phone.ring.{ev.call}", self._ring_limit(ev), ev.call)
         log.info("incoming call %d from %s <%s> on line %d", ev.call, ev.name, ev.uri, line)
+
+    def _ring_limit(self, ev: CallIncoming) -> float:
+        """Seconds this call may ring (RFC 3261 Timer C in spirit): bounded, so INVITEs
+        nobody answers or cancels cannot hold the lines; no-answer forwarding, auto answer
+        and a page's answer delay fall due before it."""
+        st = self.settings
+        limit = st.phone.ring_timeout
+        if st.forward.no_answer:
+            limit = max(limit, st.forward.no_answer_seconds + RING_GRACE)
+        if st.phone.auto_answer:
+            limit = max(limit, st.phone.auto_answer_delay + RING_GRACE)
+        if ev.page is not None:
+            limit = max(limit, st.paging.max_delay + RING_GRACE)
+        return limit
+
+    def _rang_out(self, call: Call) -> None:
+        """Nobody answered in time: the caller hears 480, the person sees a missed call."""
+        log.info("call %d from %s rang %d s unanswered: refused %d", call.id, call.uri,
+                 round(self.now - call.started), UNAVAILABLE)
+        self._ending.add(call.id)
+        self.sip.hangup(call.id, UNAVAILABLE)
+        self._remove(call, missed=True)
 
     def on_progress(self, ev: CallProgressed) -> None:
         s = self.state
@@ -785,10 +816,19 @@ class Phone:
         elif ev.name.startswith("phone.ended."):
             call = s.call(ev.data)
             if call is not None and call.state is CallState.ENDED:
-                focused = call.id == s.focus
-                self._remove(call)
-                if focused and s.audio is not AudioDevice.HANDSET:
-                    self._release_device()
+                self._dismiss(call)
+        elif ev.name.startswith("phone.ring."):
+            call = s.call(ev.data)
+            if call is not None and call.state is CallState.RINGING:
+                self._rang_out(call)
+
+    def _dismiss(self, call: Call) -> None:
+        """The 'call ended' screen goes: its time is up, or a new call takes its place.
+        Hands-free, the speaker (or headset) is free again; a lifted handset stays."""
+        focused = call.id == self.state.focus
+        self._remove(call)
+        if focused and self.state.audio is not AudioDevice.HANDSET:
+            self._release_device()
 
     # -- for the API -------------------------------------------------------------------------
 

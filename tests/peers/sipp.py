@@ -114,6 +114,20 @@ def message_rtds(text: str, *, request: str = "INVITE", response: int = 180) -> 
     return [rtds[cid] for cid in sent if cid in rtds]
 
 
+def answered_calls(text: str) -> int:
+    """Calls of a sipp -trace_msg log that were answered (200 to the INVITE) and hung up
+    cleanly (200 to our BYE): what a caller counts as a call that went through."""
+    answered: set[str] = set()
+    done: set[str] = set()
+    for msg in parse_messages(text):
+        if msg["direction"] == "received" and msg["code"] == 200:
+            if msg["cseq_method"] == "INVITE":
+                answered.add(msg["call_id"])
+            elif msg["cseq_method"] == "BYE":
+                done.add(msg["call_id"])
+    return len(answered & done)
+
+
 def _bound(port: int, proto: str = "udp") -> bool:
     """True if a socket is bound to 127.0.0.1:port or *:port, read from /proc/net/{udp,tcp}
     (a probing bind() could steal the port from sipp at the wrong moment)."""
@@ -300,6 +314,10 @@ class Sipp:
     def message_rtds(self, *, request: str = "INVITE", response: int = 180) -> list[float]:
         """Per-call request->response times (ms, µs resolution) from the message trace."""
         return message_rtds(self.messages(), request=request, response=response)
+
+    def answered_calls(self) -> int:
+        """Calls answered 200 and ended with a 200 to our BYE (from the message trace)."""
+        return answered_calls(self.messages())
 
     def _failure(self, what: str) -> str:
         rc = self.returncode

@@ -16,7 +16,6 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import socket
 import signal
 import threading
 import time
@@ -44,6 +43,7 @@ from firmware.settings import FIELDS, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.state import PhoneState
 from firmware.transfer import Transfer
+from firmware.trust import ServerTrust
 from firmware.memkeys import MemoryKeys
 from provisioning.engine import RESTART_CODE, Provisioner
 
@@ -75,7 +75,6 @@ class App:
         self.web = None
         self.sip_error = ""
         self.exit_code = 0
-        self._trust_task: asyncio.Task | None = None
         self._health: asyncio.Task | None = None
 
     # -- life cycle ------------------------------------------------------------------------
@@ -128,7 +127,9 @@ class App:
             restart=self.request_restart, clock=_clock())
         self.mwi = Mwi(bus=self.bus, timers=self.timers, state=self.state,
                        settings=self.settings)
-        self.bus.on(SettingsChanged, self._servers_changed)
+        # who may ring, page and notify us: the lines' servers, looked up from now on
+        self.trust = ServerTrust(bus=self.bus, sip=self.sip, settings=self.settings)
+        self.trust.start()
         self.bus.on(TimerFired, self._on_timer)
         for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
             self.bus.on(ev_type, self._activity)
@@ -167,7 +168,6 @@ class App:
                 log.error("%s", why)
                 self.state.errors.insert(0, why)
                 self.present()
-        await self._check_sync_servers()
         self.provisioner.start()
         log.info("phone ready")
         self._health = loop.create_task(self._report_healthy(listen), name="health")
@@ -197,40 +197,13 @@ class App:
         self.exit_code = RESTART_CODE
         self._stop.set()
 
-    def _servers_changed(self, ev: SettingsChanged) -> None:
-        if any(k.startswith(("account.", "provisioning.")) for k in ev.keys):
-            self._trust_task = asyncio.get_running_loop().create_task(
-                self._check_sync_servers(), name="check-sync servers")
-
-    async def _check_sync_servers(self) -> None:
-        """NOTIFY check-sync is taken only from the phone's own servers (their addresses)."""
-        if not self.settings.provisioning.accept_notify:
-            self.sip.check_sync_from = None
-            return
-        hosts = set()
-        for i in range(1, 4):
-            a = self.settings.section(f"account.{i}")
-            if a.enable:
-                for hp in (a.server, a.secondary_server, a.outbound_proxy):
-                    if hp:
-                        hosts.add(hp.rsplit(":", 1)[0].strip("[]") if hp.count(":") == 1
-                                  or hp.startswith("[") else hp)
-        loop = asyncio.get_running_loop()
-        addrs = set(hosts)
-        for h in hosts:
-            try:
-                infos = await loop.getaddrinfo(h, None, type=socket.SOCK_DGRAM)
-                addrs.update(i[4][0] for i in infos)
-            except OSError:
-                pass
-        self.sip.check_sync_from = frozenset(addrs)
-
     async def close(self) -> None:
         log.info("stopping")
         self.provisioner.close()
         if self.web is not None:
             await self.web.cleanup()
         self.registration.close()
+        self.trust.close()
         for feature in self.features:
             if hasattr(feature, "close"):
                 feature.close()

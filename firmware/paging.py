@@ -61,11 +61,19 @@ def _params(value: str) -> dict[str, str]:
             for m in _PARAM.finditer(rest)}
 
 
-def _seconds(text: str) -> int:
-    try:
-        return max(0, int(float(text)))
-    except ValueError:
-        return 0
+MAX_ASKED_DELAY = 3600         # a longer delay is no delay a pager means: a malformed one
+_DELAY = re.compile(r"\d{1,5}(\.\d{1,6})?")
+
+
+def _seconds(text: str) -> int | None:
+    """An answer delay as the INVITE gives it, or None when it is not a plain number of
+    seconds from 0 to MAX_ASKED_DELAY ("-5", "nan", "inf", "1e309", "abc", ""): a request
+    nobody can honour is no request, and the call rings as an ordinary one."""
+    text = text.strip()
+    if not _DELAY.fullmatch(text):
+        return None
+    seconds = int(float(text))
+    return seconds if seconds <= MAX_ASKED_DELAY else None
 
 
 def _header_lines(msg: str) -> list[tuple[str, str]]:
@@ -89,9 +97,16 @@ def _header_lines(msg: str) -> list[tuple[str, str]]:
 
 
 def auto_answer(msg: str) -> AutoAnswer | None:
-    """The auto-answer request of an INVITE, or None for an ordinary call. Pure."""
+    """The auto-answer request of an INVITE, or None for an ordinary call. A header whose
+    delay is malformed asks for nothing. Pure."""
     found: list[AutoAnswer] = []
     emergency = False
+
+    def ask(delay: str | int, header: str, urgent: bool = False) -> None:
+        seconds = delay if isinstance(delay, int) else _seconds(delay)
+        if seconds is not None:
+            found.append(AutoAnswer(seconds, urgent, header))
+
     for name, value in _header_lines(msg):
         low = value.lower()
         if name == "priority" and low.strip() == "emergency":
@@ -101,24 +116,24 @@ def auto_answer(msg: str) -> AutoAnswer | None:
             if p.get("priority", "").lower() == "emergency":
                 emergency = True
             if "answer-after" in p:
-                found.append(AutoAnswer(_seconds(p["answer-after"]), False, name))
+                ask(p["answer-after"], name)
             elif "alert-autoanswer" in p.get("info", "").lower() or \
                     "alert-autoanswer" in low.split(";", 1)[0]:
-                found.append(AutoAnswer(_seconds(p.get("delay", "0")), False, name))
+                ask(p.get("delay", "0"), name)
             elif name == "alert-info":
                 bare = low.split(";", 1)[0].strip().strip("<>").strip()
                 info = p.get("info", "").lower()
                 if "auto answer" in (bare, info) or "autoanswer" in (bare, info):
-                    found.append(AutoAnswer(_seconds(p.get("delay", "0")), False, name))
+                    ask(p.get("delay", "0"), name)
                 elif "ring answer" in (bare, info):
-                    found.append(AutoAnswer(RING_ANSWER_DELAY, False, name))
+                    ask(RING_ANSWER_DELAY, name)
         elif name in ("answer-mode", "priv-answer-mode"):
             mode = low.split(";", 1)[0].strip()
             if mode == "auto":
-                found.append(AutoAnswer(0, name == "priv-answer-mode", name))
+                ask(0, name, name == "priv-answer-mode")
         elif name == "p-auto-answer" and low.split(";", 1)[0].strip() not in ("off", "no",
                                                                               "false", "0"):
-            found.append(AutoAnswer(_seconds(_params(value).get("delay", "0")), False, name))
+            ask(_params(value).get("delay", "0"), name)
     if not found:
         return None
     first = min(found, key=lambda a: a.delay)

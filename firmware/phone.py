@@ -148,7 +148,8 @@ class Phone:
             forward_always=target_uri(fw.always, server) or "" if fw.always else "",
             forward_busy=target_uri(fw.busy, server) or "" if fw.busy else "",
             pages=st.paging.intercom, page_barge_in=st.paging.barge_in,
-            page_dnd_emergency=st.paging.dnd_emergency)
+            page_dnd_emergency=st.paging.dnd_emergency,
+            trust=self.sip.policy.trust)     # kept by firmware/trust.py (DNS lookups)
 
     # -- helpers -------------------------------------------------------------------------------
 

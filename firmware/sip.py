@@ -36,6 +36,7 @@ from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, Call
                              RegistrationChanged, RegistrationStarted)
 from firmware.identity import VERSION
 from firmware.paging import auto_answer
+from firmware.trust import Trust
 
 log = logging.getLogger("deskphone.sip")
 trace = logging.getLogger("deskphone.sip.trace")
@@ -80,7 +81,8 @@ class AccountSpec:
 @dataclass
 class IncomingPolicy:
     """How the SIP thread answers a new INVITE before the Phone sees it (a fast 180, or a
-    refusal, or a redirect), from settings the Phone keeps up to date. `decide` is pure."""
+    refusal, or a redirect), from settings the Phone keeps up to date, and whom it takes
+    requests from at all (`trust`, kept by firmware/trust.py). `decide` is pure."""
 
     dnd: int = 0               # non-zero: refuse every new call with this status (DND)
     dnd_code: int = 486        # for calls to a line in DND
@@ -96,11 +98,33 @@ class IncomingPolicy:
     pages: bool = False        # auto-answer INVITEs are pages (firmware/paging.py)
     page_barge_in: bool = True     # a page during a call is mixed in, else refused busy
     page_dnd_emergency: bool = True  # an emergency page gets through DND
+    trust: Trust = Trust()     # the lines' servers and who else may do what
+
+    def allows_source(self, ip: str) -> bool:
+        """May a request from `ip` start anything (sip.trusted_only)? For every request
+        outside a dialog, on the SIP thread: no DNS, a few set lookups."""
+        return self.trust.allows(ip)
+
+    def allows_notify(self, ip: str, event: str) -> bool:
+        """May `ip` send an unsolicited NOTIFY (no subscription of ours: message-summary,
+        check-sync...)? Only the lines' servers and sip.trusted; check-sync then also
+        passes provisioning.accept_notify and the lines' servers alone (_on_check_sync)."""
+        return self.trust.is_server(ip)
+
+    def page_from(self, ip: str, page):
+        """The auto-answer request an INVITE from `ip` may have honoured: only the lines'
+        servers and paging.intercom_allow may open the microphone; from anyone else (or
+        with paging.intercom off) the call rings like any other (None)."""
+        if page is None or not self.pages or not self.trust.may_page(ip):
+            return None
+        return page
 
     def decide(self, *, account: int, calls: int, caller: str, anonymous: bool,
                source_ip: str, page=None) -> tuple[int, str]:
         """(SIP status, redirect target). 180 = ring; 302 = forward to target.
         page: the INVITE's auto-answer request (firmware.paging.AutoAnswer) or None."""
+        if not self.trust.allows(source_ip):
+            return 403, ""
         if self.ip_allow and not _ip_in(source_ip, self.ip_allow):
             return 403, ""
         if self.blacklist and _listed(caller, self.blacklist):
@@ -283,6 +307,14 @@ class _Account(pj.Account):
 
     def _mwi(self, prm):
         from firmware.mwi import parse_summary
+        source = prm.rdata.srcAddress
+        if prm.state == pj.PJSIP_EVSUB_STATE_NULL and \
+                not self.engine.policy.trust.is_server(source.rpartition(":")[0]):
+            # unsolicited (no subscription of ours): only the lines' servers may light the
+            # lamp; pjsua answers 200 itself unless the request gate refused it first
+            log.info("message-summary NOTIFY from %s ignored: not one of the lines' servers "
+                     "(or sip.trusted)", source)
+            return
         text = prm.rdata.wholeMsg
         head, _, body = text.replace("\r\n", "\n").partition("\n\n")
         waiting, new, old = parse_summary(body)
@@ -888,10 +920,12 @@ class SipEngine:
         pol = self.policy
         headers = parse_headers(msg) if pol.reads_invite else {}
         number = split_uri(headers.get("from", ""))[2] if headers else ""
-        page = auto_answer(msg) if pol.pages else None
+        ip = source.rpartition(":")[0].strip("[]")
+        asked = auto_answer(msg) if pol.pages else None
+        page = pol.page_from(ip, asked)
         code, target = pol.decide(account=acc.index, calls=len(self.calls), caller=number,
                                   anonymous=bool(headers) and is_anonymous(headers, number),
-                                  source_ip=source.rpartition(":")[0].strip("[]"), page=page)
+                                  source_ip=ip, page=page)
         self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)
         op = pj.CallOpParam()
         op.statusCode = code
@@ -904,12 +938,21 @@ class SipEngine:
             call.answer(op)
         # pjsip sends the answer when this callback returns: read the INVITE after that
         self._later.append(lambda: self._announce(cid, acc.index, code, msg, source, target,
-                                                  page))
+                                                  page, asked))
 
     def _announce(self, cid: int, account: int, code: int, msg: str, source: str,
-                  target: str, page=None) -> None:
+                  target: str, page=None, asked=None) -> None:
         headers = parse_headers(msg)
         name, uri, number = split_uri(headers.get("from", ""))
+        ip = source.rpartition(":")[0].strip("[]")
+        if code == 403 and not self.policy.allows_source(ip):
+            log.info("INVITE from %s (%s) refused 403: not one of the lines' servers, "
+                     "sip.trusted or paging.intercom_allow (sip.trusted_only)", uri, source)
+            return
+        if asked is not None and page is None and code == 180:
+            log.info("INVITE from %s (%s) asks to be answered by itself (%s): it rings as "
+                     "an ordinary call: the sender is not one of the lines' servers nor in "
+                     "paging.intercom_allow", uri, source, asked.header)
         if code == 302:
             log.info("INVITE from %s forwarded to %s", uri, target)
             self.post(CallForwarded(account, uri, name, number, target))

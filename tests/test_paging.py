@@ -140,9 +140,17 @@ def test_a_multicast_page_shows_its_priority_and_group_and_lights_the_speaker():
 
 # --- pages from sipp -------------------------------------------------------------------------
 
+# The pagers here are sipp and our own phones on 127.0.0.1; the paged phone has no server,
+# so it takes pages only from the addresses it lists (tests/test_trust.py: from others the
+# page rings as an ordinary call).
+PAGERS = {"paging.intercom_allow": ["127.0.0.1"]}
+
+
 @pytest.fixture
 def ph(module_phone):
-    """The shared phone, idle again after each test, factory paging settings."""
+    """The shared phone, idle again after each test, factory paging settings (pages taken
+    from 127.0.0.1)."""
+    module_phone.settings(PAGERS)
     yield module_phone
     if module_phone.proc.poll() is None:
         if not idle(module_phone.state()):
@@ -150,7 +158,7 @@ def ph(module_phone):
             if module_phone.state()["audio"] == "speaker":
                 module_phone.key("speaker")
             module_phone.wait(idle, 8, "idle after the test")
-        module_phone.settings({"phone.dnd": False, "paging.intercom": True})
+        module_phone.settings({"phone.dnd": False, "paging.intercom": True, **PAGERS})
 
 
 def pager(tmp_path: Path, phone: PhoneProcess, header: str, extra: str = "X-Test: 1",
@@ -222,7 +230,7 @@ def test_a_page_with_sdp_the_phone_cannot_use_is_refused_and_the_phone_goes_on(p
 
 def in_a_call(phones) -> tuple[PhoneProcess, PhoneProcess, PhoneProcess]:
     """A talks to B on the handset; C is ready to page A."""
-    a = phones.start("1001", server=False)
+    a = phones.start("1001", server=False, settings=PAGERS)
     b = phones.start("1002", server=False)
     c = phones.start("1003", server=False)
     a.hook(True)
@@ -275,7 +283,7 @@ def test_c_ends_the_page_and_the_call_goes_on(p2p_phones):
 
 
 def test_a_one_way_page_is_heard_by_the_called_phone_and_nothing_comes_back(p2p_phones):
-    a = p2p_phones.start("1001", server=False)
+    a = p2p_phones.start("1001", server=False, settings=PAGERS)
     c = p2p_phones.start("1003", server=False)
     c.request("POST", "/api/page", {"number": a.uri("1001"), "paging": True})
     a.wait(lambda s: on_the_air(s) and s["calls"][0]["media"])
@@ -288,7 +296,7 @@ def test_a_one_way_page_is_heard_by_the_called_phone_and_nothing_comes_back(p2p_
 
 
 def test_c_ends_a_page_heard_on_its_own(p2p_phones):
-    a = p2p_phones.start("1001", server=False)
+    a = p2p_phones.start("1001", server=False, settings=PAGERS)
     c = p2p_phones.start("1003", server=False)
     page(c, a)
     a.wait(on_the_air)
@@ -329,7 +337,7 @@ def test_with_barge_in_off_a_page_during_a_call_is_refused_busy(p2p_phones):
 
 
 def test_an_intercom_call_is_answered_by_the_called_phone_itself(p2p_phones):
-    a = p2p_phones.start("1001", server=False)
+    a = p2p_phones.start("1001", server=False, settings=PAGERS)
     c = p2p_phones.start("1003", server=False)
     page(c, a)
     a.wait(on_the_air, what="the intercom call answered on the speaker")

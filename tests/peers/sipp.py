@@ -16,6 +16,7 @@ import csv
 import itertools
 import re
 import shutil
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -128,10 +129,11 @@ def answered_calls(text: str) -> int:
     return len(answered & done)
 
 
-def _bound(port: int, proto: str = "udp") -> bool:
-    """True if a socket is bound to 127.0.0.1:port or *:port, read from /proc/net/{udp,tcp}
+def _bound(port: int, proto: str = "udp", host: str = HOST) -> bool:
+    """True if a socket is bound to host:port or *:port, read from /proc/net/{udp,tcp}
     (a probing bind() could steal the port from sipp at the wrong moment)."""
-    wanted = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
+    wanted = {f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}",
+              f"00000000:{port:04X}"}
     try:
         with open(f"/proc/net/{proto}") as table:
             next(table)
@@ -148,6 +150,8 @@ class Sipp:
     service: the [service] keyword (-s), i.e. the user part a caller dials.
     keys: -key NAME VALUE (keywords [NAME] in messages); variables: -set NAME VALUE (globals).
     credentials: (user, password) for digest challenges ([authentication], -au/-ap).
+    host: the address it sends from and listens on; another loopback address (127.0.0.2)
+    is another host to the phone (Linux answers the whole 127/8 on lo).
     """
 
     def __init__(self, workdir: Path, *, scenario: str, remote: str | None = None,
@@ -158,13 +162,15 @@ class Sipp:
                  port: int | None = None, media_port: int | None = None,
                  credentials: tuple[str, str] | None = None,
                  transport: str = "u1", timeout: float = 30.0, trace_rtt: bool = False,
-                 rtt_freq: int = 1, extra_args: Sequence[str] = (), name: str | None = None):
+                 rtt_freq: int = 1, extra_args: Sequence[str] = (), name: str | None = None,
+                 host: str = HOST):
         self.workdir = Path(workdir)
         self.builtin = scenario in BUILTIN
         self.scenario = None if self.builtin else scenario_path(scenario)
         self.stem = scenario if self.builtin else self.scenario.stem
         self.name = name or f"{self.stem}-{next(_seq)}"
         self.remote = remote
+        self.host = host
         self.service = service
         self.calls = calls
         self.rate = rate
@@ -190,7 +196,7 @@ class Sipp:
 
     @property
     def addr(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -207,7 +213,8 @@ class Sipp:
             args.append(self.remote)
         if self.service is not None:
             args += ["-s", str(self.service)]
-        args += ["-i", HOST, "-p", str(self.port), "-mi", HOST, "-mp", str(self.media_port),
+        args += ["-i", self.host, "-p", str(self.port), "-mi", self.host, "-mp",
+                 str(self.media_port),
                  "-t", self.transport, "-m", str(self.calls), "-nostdin",
                  "-timeout", f"{self.timeout:g}s", "-timeout_error",
                  "-trace_msg", "-message_file", str(self.message_path),
@@ -241,7 +248,7 @@ class Sipp:
             self._proc = PeerProcess(self.argv(), log=self.log_path, cwd=self.rundir,
                                      name=f"sipp {self.name}")
             self._proc.start()
-            wait_for(lambda: _bound(self.port, proto) or not self._proc.alive(),
+            wait_for(lambda: _bound(self.port, proto, self.host) or not self._proc.alive(),
                      timeout=ready_timeout, what=f"sipp {self.name} binding {self.addr}",
                      log=self.log_path)
             rc = self._proc.returncode

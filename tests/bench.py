@@ -27,6 +27,10 @@ from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), e
    (tests/bench_blf.py): NOTIFY -> lamp p50/p99, CPU %, NOTIFYs lost.
 6. INVITE flood (tests/bench_flood.py): the highest rate each UA survives for 60 s, RSS
    before / right after / a minute after, key -> frame p99 under the flood against idle.
+7. sequential short calls answered: each UA answering by itself (ours phone.auto_answer with
+   delay 0, baresip answermode=auto, bare pjsua2 --answer), a fresh process each; sipp
+   `uac_call.xml` calls it straight at its SIP port, N calls at R/s (default 150 at 4/s),
+   100 ms of talk then BYE; sipp's own count of successful calls (issue #10 item 10).
 
 Prints a table with ratios and the issue's aims (met / missed: measured, never asserted),
 and writes everything, raw samples included, to bench-results/bench-<timestamp>.json.
@@ -112,10 +116,12 @@ class UA:
     alive: Callable[[], bool] = lambda: True
 
 
-def start_ours(workdir: Path, kam: Kamailio) -> UA:
+def start_ours(workdir: Path, kam: Kamailio, auto_answer: bool = False) -> UA:
     user = USERS["ours"]
     p = PhoneProcess(workdir, account={"user": user, "password": DEFAULT_USERS[user],
-                                       "server": kam.addr, "display_name": "Bench"})
+                                       "server": kam.addr, "display_name": "Bench"},
+                     settings={"phone.auto_answer": True, "phone.auto_answer_delay": 0}
+                     if auto_answer else None)
     p.write_settings()
     t0 = time.time()
     p.start(write=False, wait=False)
@@ -132,10 +138,11 @@ def start_ours(workdir: Path, kam: Kamailio) -> UA:
               phone=p, alive=lambda: p.proc.poll() is None)
 
 
-def start_baresip(workdir: Path, kam: Kamailio) -> UA:
+def start_baresip(workdir: Path, kam: Kamailio, auto_answer: bool = False) -> UA:
     user = USERS["baresip"]
     b = _BaresipRegisteringAtStart(workdir, user=user, password=DEFAULT_USERS[user],
-                                   registrar=kam.addr, answermode="manual", sip_trace=False)
+                                   registrar=kam.addr, sip_trace=False,
+                                   answermode="auto" if auto_answer else "manual")
     try:
         b.start()
     except PeerError:
@@ -145,13 +152,13 @@ def start_baresip(workdir: Path, kam: Kamailio) -> UA:
               alive=lambda: b._proc is not None and b._proc.alive())
 
 
-def start_bare(workdir: Path, kam: Kamailio) -> UA:
+def start_bare(workdir: Path, kam: Kamailio, auto_answer: bool = False) -> UA:
     user = USERS["bare"]
     port = free_port("udp")
     rtp = free_port_block(4)[0]
     proc = PeerProcess([sys.executable, BARE_SCRIPT, "--port", port, "--registrar", kam.addr,
                         "--user", user, "--password", DEFAULT_USERS[user], "--rtp-port", rtp,
-                        "--quiet"],
+                        "--quiet", *(["--answer"] if auto_answer else [])],
                        log=workdir / "bare.log", cwd=workdir, name="bare pjsua2")
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -263,6 +270,38 @@ def measure_invite_180(ua: UA, work: Path, calls: int, rate: float) -> dict:
     return res
 
 
+SEQ_TALK_MS = 100          # step 7: talk time of each sequential call
+
+
+def measure_sequential(kam: Kamailio, work: Path, calls: int, rate: float) -> dict[str, dict]:
+    """Step 7: `calls` short calls in a row to each UA answering by itself; how many went
+    through, by sipp's own count (and by its message trace: 200 to INVITE and to BYE)."""
+    out: dict[str, dict] = {}
+    for name in NAMES:
+        ua = STARTERS[name](work / f"seq-{name}", kam, auto_answer=True)
+        try:
+            wait_registered(kam, ua)
+            if ua.phone is not None:
+                wait_ours_idle(ua)
+            s = Sipp(work / "sipp", scenario="uac_call", remote=ua.addr, service=ua.user,
+                     calls=calls, rate=rate, variables={"pause_ms": SEQ_TALK_MS},
+                     timeout=calls / rate + 40, name=f"sequential-{name}")
+            rc = s.run(check=False)
+            counts = s.call_counts()
+            r = out[name] = {"rc": rc, "calls": calls, "rate": rate,
+                             "answered": counts.get("successful", 0),
+                             "failed": counts.get("failed", 0),
+                             "answered_on_the_wire": s.answered_calls()}
+            if ua.phone is not None:
+                r["ours_state_after"] = {k: v for k, v in ua.phone.state().items()
+                                         if k in ("screen", "calls", "missed")}
+        finally:
+            ua.stop()
+        print(f"  {TITLES[name]:12} {r['answered']}/{calls} answered "
+              f"({r['failed']} failed, sipp exit {rc})", flush=True)
+    return out
+
+
 def proc_cpu_ticks(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -334,6 +373,8 @@ def build_rows(res: dict) -> list[dict]:
     row("INVITE -> 180 p95", "ms", lambda n: res["invite_180"][n].get("p95"), 3)
     row("idle CPU (% of one core)", "%", lambda n: res["idle"][n]["cpu_pct"], 2)
     row("RSS (max over idle window)", "MB", lambda n: res["idle"][n]["rss_max_mb"], 1)
+    row(f"sequential short calls answered (of {res['sequential']['ours']['calls']})",
+        "calls", lambda n: res["sequential"][n]["answered"], 0)
     return rows
 
 
@@ -373,6 +414,13 @@ def aims(res: dict) -> list[dict]:
     out.append({"aim": f"idle CPU under {AIM_CPU}% of a core", "met": cpu < AIM_CPU,
                 "detail": f"ours {cpu:.2f}% over {secs:.0f} s "
                           f"(resolution {100.0 / CLK_TCK / secs:.2f}%)"})
+    seq = res["sequential"]
+    out.append({"aim": "sequential auto-answered calls: all answered, as baresip",
+                "met": seq["ours"]["answered"] == seq["ours"]["calls"]
+                and seq["ours"]["answered"] >= seq["baresip"]["answered"],
+                "detail": f"ours {seq['ours']['answered']}, baresip "
+                          f"{seq['baresip']['answered']}, bare pjsua2 {seq['bare']['answered']}"
+                          f" of {seq['ours']['calls']} at {seq['ours']['rate']:g}/s"})
     rss = res["idle"]["ours"]["rss_max_mb"]
     out.append({"aim": f"RSS under {AIM_RSS:.0f} MB", "met": rss < AIM_RSS,
                 "detail": f"ours {rss:.1f} MB (max over the idle window, after the calls)"})
@@ -434,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
                          "the UA idle)")
     ap.add_argument("--idle", type=float,
                     help="idle window in s (default $BENCH_IDLE_SECONDS or 30; quick 5)")
+    ap.add_argument("--seq-calls", type=int,
+                    help="step 7: sequential short calls per UA (default 150; quick 40)")
+    ap.add_argument("--seq-rate", type=float, default=4.0,
+                    help="step 7: calls per second (default 4)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, traces)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = ap.parse_args(argv)
@@ -514,6 +566,11 @@ def main(argv: list[str] | None = None) -> int:
         print("6. INVITE flood: highest rate survived, RSS, key -> frame under the flood")
         res["flood"] = bench_flood.run(work / "flood", lambda n, d: start_ready(n, d, kam),
                                        proc_rss_mb, quick=args.quick)
+
+        seq_calls = args.seq_calls or (40 if args.quick else 150)
+        print(f"7. sequential short calls answered ({seq_calls} at {args.seq_rate:g}/s, "
+              f"{SEQ_TALK_MS} ms talk, each UA answering by itself)")
+        res["sequential"] = measure_sequential(kam, work, seq_calls, args.seq_rate)
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)

@@ -6,7 +6,8 @@
 Only what any pjsua2 phone needs, built the same way as firmware/sip.py (notes/pjsua2.md):
 one Python thread owns the Endpoint (threadCnt=0, mainThreadOnly), null audio device, UDP
 transport and RTP on 127.0.0.1, one account that registers at once. An incoming INVITE is
-answered 180 from the callback and left ringing (a CANCEL ends it). SIGTERM/SIGINT end it
+answered 180 from the callback and left ringing (a CANCEL ends it), or with --answer 200 at
+once (auto answer, for the bench's back-to-back calls). SIGTERM/SIGINT end it
 cleanly (every pjsua2 object is released on the pjsua thread, then libDestroy).
 
 No settings, no web, no LCD: the difference between this and `python -m firmware` is what
@@ -35,7 +36,7 @@ class Acc(pj.Account):
     def onIncomingCall(self, prm):
         call = Call(self.ua, self, prm.callId)
         op = pj.CallOpParam()
-        op.statusCode = 180
+        op.statusCode = 200 if self.ua.args.answer else 180
         call.answer(op)
         self.ua.calls[prm.callId] = call
 
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expires", type=int, default=3600)
     p.add_argument("--wait-ms", type=int, default=1000,
                    help="libHandleEvents timeout (firmware/sip.py uses 1000)")
+    p.add_argument("--answer", action="store_true", help="answer every call 200 at once")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 

@@ -115,6 +115,9 @@ def message_rtds(text: str, *, request: str = "INVITE", response: int = 180) -> 
     return [rtds[cid] for cid in sent if cid in rtds]
 
 
+_COUNT_LINE = re.compile(r"^\s*(Successful call|Failed call)\s*\|\s*\d+\s*\|\s*(\d+)")
+
+
 def answered_calls(text: str) -> int:
     """Calls of a sipp -trace_msg log that were answered (200 to the INVITE) and hung up
     cleanly (200 to our BYE): what a caller counts as a call that went through."""
@@ -325,6 +328,16 @@ class Sipp:
     def answered_calls(self) -> int:
         """Calls answered 200 and ended with a 200 to our BYE (from the message trace)."""
         return answered_calls(self.messages())
+
+    def call_counts(self) -> dict[str, int]:
+        """sipp's own cumulative "Successful call" / "Failed call" counts, from the final
+        statistics screen it prints on exit (sipp.log); {} if it printed none."""
+        out: dict[str, int] = {}
+        for line in _read(self.log_path).splitlines():
+            m = _COUNT_LINE.match(line)
+            if m:
+                out[m.group(1).split()[0].lower()] = int(m.group(2))
+        return out
 
     def _failure(self, what: str) -> str:
         rc = self.returncode

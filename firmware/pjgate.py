@@ -160,8 +160,9 @@ class Gate:
         self._lib = lib
         lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
         lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
-        lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p] * 6
-        lib.pjsip_endpt_respond_stateless.argtypes[2] = ctypes.c_int
+        lib.pjsip_endpt_respond_stateless.argtypes = [
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p]
         endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
         self._allow_hdr = self._header_list(lib, endpt, "Allow", ALLOW)
         self._retry_hdr = self._header_list(lib, endpt, "Retry-After", "5")

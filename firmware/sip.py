@@ -28,7 +28,7 @@ from typing import Callable
 
 import pjsua2 as pj
 
-from firmware import pjc
+from firmware import logs, pjc, pjgate
 from firmware.errors import SipError
 from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, CallProgressed,
                              CallRefused, CallTransferProgressed, CallTransferred,
@@ -252,14 +252,18 @@ def parse_headers(msg: str) -> dict[str, str]:
 class _LogWriter(pj.LogWriter):
     _MSG = re.compile(r"[ .](TX|RX) \d+ bytes")
 
+    def __init__(self):
+        super().__init__()
+        self.limited = logs.Limited(log, per_minute=20)
+
     def write(self, entry):
         msg = entry.msg.rstrip()
         if self._MSG.search(msg[:80]):
             trace.debug("%s", msg)
         elif entry.level <= 2:
             # pjsip's "errors" are things it reports and goes on from (a busy REGISTER,
-            # an unreachable host); ours say what they mean to the phone.
-            log.warning("%s", msg)
+            # an unreachable host, a garbage packet); ours say what they mean to the phone.
+            self.limited.warning("%s", msg)
         else:
             log.debug("%s", msg)
 
@@ -610,6 +614,8 @@ class SipEngine:
         self.pj_version = ""
         self.started_at = 0.0
         self._tap: pjc.NotifyTap | None = None
+        self._gate: pjgate.Gate | None = None
+        self._refusals = logs.Limited(log, per_minute=30)
         # run on the SIP thread before anything is torn down (firmware/pjblf.py's buddies)
         self.closers: list[Callable[[], None]] = []
         # who may send NOTIFY check-sync: set from the loop, read on the SIP thread
@@ -712,21 +718,42 @@ class SipEngine:
         self._tap = pjc.NotifyTap(self._on_check_sync)
         if not self._tap.register():
             self._tap = None
+        self._gate = pjgate.Gate(codecs=self._codecs(), calls_alive=lambda: len(self.calls),
+                                 # the Phone replaces the policy as settings change
+                                 allows_source=lambda ip: self.policy.allows_source(ip),
+                                 allows_notify=lambda ip, ev: self.policy.allows_notify(ip,
+                                                                                        ev))
+        if not self._gate.register():
+            log.warning("SIP gate not available: a burst of INVITEs can exhaust the media "
+                        "sockets of this pjsip build")
+            self._gate = None
         # the local account answers direct IP calls (P2P) and is the default one
         local = _Account(self, 0)
         acfg = self._account_config(None)
         local.create(acfg, True)
         self.accounts[0] = local
+        # the wake socket only ever sends to our own SIP port: bound to that address, so
+        # it is no listener on every interface (sendto would bind it to 0.0.0.0)
         self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._wake_sock.bind((self._wake_addr[0], 0))
+        self._wake_sock.connect(self._wake_addr)
         if self._tap is not None and pjc.rx_layout is None:
             # start-up self-check of the C layout the NOTIFY readers use (firmware/pjc.py):
             # a probe to our own port, read back by the tap on this thread's next turn
             host, port = self._wake_addr
-            self._wake_sock.sendto(pjc.self_check_request(host, port, secrets.token_hex(8)),
-                                   self._wake_addr)
+            src = "%s:%d" % self._wake_sock.getsockname()
+            self._wake_sock.send(pjc.self_check_request(host, port, secrets.token_hex(8), src))
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
+
+    def _codecs(self) -> frozenset[str]:
+        """Names (lower case) of the audio codecs this pjsua offers, for the gate."""
+        names = set()
+        for ci in self.ep.codecEnum2():
+            if ci.priority:
+                names.add(ci.codecId.split("/", 1)[0].lower())
+        return frozenset(names)
 
     def _on_check_sync(self, reboot: bool, source: str) -> int:
         """The answer to a PBX's NOTIFY Event: check-sync (firmware/pjc.py)."""
@@ -844,6 +871,9 @@ class SipEngine:
         if self._tap is not None:
             self._tap.close()
             self._tap = None
+        if self._gate is not None:
+            self._gate.close()
+            self._gate = None
         if self.ep is not None:
             try:
                 self.ep.libDestroy()
@@ -858,7 +888,7 @@ class SipEngine:
         sock = self._wake_sock
         if sock is not None:
             try:
-                sock.sendto(b"\r\n\r\n", self._wake_addr)
+                sock.send(b"\r\n\r\n")
             except OSError:
                 pass
 
@@ -902,6 +932,8 @@ class SipEngine:
         the callback returns, as pjsua2 allows, and never later (by then its slot may
         belong to a new call that the destructor would hang up)."""
         self.calls.pop(call.cid, None)
+        if self._gate is not None:
+            self._gate.call_ended()
         call.audio = None
         if call.digits is not None:
             call.digits.stop()
@@ -917,6 +949,8 @@ class SipEngine:
         cid = self.new_call_id()
         msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
+        if self._gate is not None:
+            self._gate.call_seen()
         pol = self.policy
         headers = parse_headers(msg) if pol.reads_invite else {}
         number = split_uri(headers.get("from", ""))[2] if headers else ""
@@ -957,7 +991,8 @@ class SipEngine:
             log.info("INVITE from %s forwarded to %s", uri, target)
             self.post(CallForwarded(account, uri, name, number, target))
         elif code != 180:
-            log.info("%s from %s refused with %d", "page" if page else "INVITE", uri, code)
+            self._refusals.info("%s from %s refused with %d", "page" if page else "INVITE",
+                                uri, code)
             self.post(CallRefused(account, uri, name, number, code))
         elif cid in self.calls:             # not cancelled meanwhile
             self.post(CallIncoming(cid, account, uri, name, number, headers, source, page))

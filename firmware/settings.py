@@ -244,8 +244,8 @@ class PhoneSettings:
     call_log_size: int = setting(100, "entries kept in each call list (missed, received, "
                                  "dialled)", min=10, max=1000)
     default_account: int = setting(1, "account used when going off-hook", min=1, max=ACCOUNTS)
-    ended_screen: int = setting(3, "seconds the 'call ended' screen stays on speaker/headset",
-                                min=0, max=60)
+    ended_screen: int = setting(3, "seconds the 'call ended' screen stays on speaker/headset "
+                                "(only a screen: the next call replaces it)", min=0, max=60)
     time_format: int = setting(24, "clock on the idle screen: 24 or 12 hour", choices=(12, 24))
     date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen",
                                check=_text)

@@ -149,6 +149,7 @@ class Phone:
             forward_busy=target_uri(fw.busy, server) or "" if fw.busy else "",
             pages=st.paging.intercom, page_barge_in=st.paging.barge_in,
             page_dnd_emergency=st.paging.dnd_emergency,
+            flood_limit=st.sip.flood_limit,
             trust=self.sip.policy.trust)     # kept by firmware/trust.py (DNS lookups)
 
     # -- helpers -------------------------------------------------------------------------------

@@ -17,6 +17,13 @@ Two small pjsip modules (ctypes, on the pjsua thread, like firmware/pjc.py's tap
   '!pj_list_empty(&ioqueue->free_list)'`). So an INVITE only reaches pjsua while the calls
   alive plus the calls let in or ended within the last second stay under MEDIA_BUDGET.
 
+  And a flood guard in the spirit of Kamailio's pike: an address that is not one of the
+  lines' servers and leaves `flood_limit` calls unanswered within FLOOD_WINDOW seconds
+  (a scanner, a flood: INVITEs cancelled, never ACKed, refused) has its INVITEs refused
+  with 503 until it has been quiet for FLOOD_BLOCK seconds. Its calls would otherwise take
+  the screen and the ringer over and over, and fill the missed-call list. A caller whose
+  calls are answered is never counted.
+
 - `last`, after every other module: a request nobody handled gets the answer RFC 3261
   asks for instead of silence: 481 for in-dialog methods outside a dialog, 405 (with
   Allow) for methods a phone does not take, 489 for unknown event packages, 501 for
@@ -36,11 +43,27 @@ from firmware import logs, pjc
 
 log = logging.getLogger("deskphone.sip.gate")
 
+
+def _libc_malloc_trim():
+    try:
+        fn = ctypes.CDLL(None).malloc_trim          # glibc; musl has none
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    return fn
+
+
+_malloc_trim = _libc_malloc_trim()
+
 FRONT_PRIORITY = 40       # after the UA layer (32), before pjsua (PJSIP_MOD_PRIORITY_APPLICATION 64)
 LAST_PRIORITY = 200       # after everything
 MAX_CALLS = 4             # pjsua's compiled-in PJSUA_MAX_CALLS in the 2.15 wheel
 MEDIA_BUDGET = 24         # calls alive, let in or ended within WINDOW: 2 handles each, of 64
 WINDOW = 1.0              # seconds a closed media socket may still hold its handle (0.5 s + margin)
+FLOOD_WINDOW = 2.0        # unanswered calls from one address counted over this many seconds
+FLOOD_BLOCK = 60.0        # then its INVITEs are refused until it has been quiet this long
+TRIM_AFTER = 40.0         # seconds after a burst (pjsip's transactions are gone by 32 s)
+TRIM_BURST = 500          # requests that make a burst worth giving memory back after
 
 IN_DIALOG = {"BYE", "INFO", "REFER", "PRACK", "UPDATE", "NOTIFY", "CANCEL"}
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, MESSAGE, PRACK, UPDATE"
@@ -133,15 +156,26 @@ class Gate:
     allows_source(ip) -> bool: may this address send us out-of-dialog requests?
     allows_notify(ip, event) -> bool: may it send an unsolicited NOTIFY of this event?
     calls_alive() -> int: calls pjsua holds now.
+    exempt(ip) -> bool: a line's server, never taken for a flood.
+    flood_limit() -> int: unanswered calls in FLOOD_WINDOW that make a flood (0 = no guard).
     """
 
     def __init__(self, *, codecs: frozenset[str], calls_alive: Callable[[], int],
                  allows_source: Callable[[str], bool] = lambda ip: True,
-                 allows_notify: Callable[[str, str], bool] = lambda ip, event: True):
+                 allows_notify: Callable[[str, str], bool] = lambda ip, event: True,
+                 exempt: Callable[[str], bool] = lambda ip: False,
+                 flood_limit: Callable[[], int] = lambda: 0):
         self.codecs = codecs
         self.calls_alive = calls_alive
         self.allows_source = allows_source
         self.allows_notify = allows_notify
+        self.exempt = exempt
+        self.flood_limit = flood_limit
+        self._unanswered: dict[str, collections.deque[float]] = {}
+        self._blocked: dict[str, float] = {}     # address -> when it was last heard from
+        self._seen = 0                           # requests since memory was last given back
+        self._last_seen = 0.0
+
         self._lib = None
         self._mods: list[pjc._PjsipModule] = []
         self._keep: list = []
@@ -166,6 +200,7 @@ class Gate:
         endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
         self._allow_hdr = self._header_list(lib, endpt, "Allow", ALLOW)
         self._retry_hdr = self._header_list(lib, endpt, "Retry-After", "5")
+        self._quiet_hdr = self._header_list(lib, endpt, "Retry-After", str(int(FLOOD_BLOCK)))
         for name, priority, fn in (("mod-deskphone-gate", FRONT_PRIORITY, self._front),
                                    ("mod-deskphone-last", LAST_PRIORITY, self._last)):
             mod = pjc._PjsipModule()
@@ -232,9 +267,57 @@ class Gate:
         if self._pending:
             self._pending.popleft()
 
-    def call_ended(self) -> None:
-        """A call's media went away (its handles are free WINDOW seconds later)."""
+    def call_ended(self, source: str = "", answered: bool = True) -> None:
+        """A call's media went away (its handles are free WINDOW seconds later).
+        source: the address an incoming call came from; answered: did it connect."""
         self._ended.append(time.monotonic())
+        if source and not answered:
+            self._count_unanswered(source)
+
+    def _count_unanswered(self, ip: str) -> None:
+        limit = self.flood_limit()
+        if not limit or ip in self._blocked or self.exempt(ip):
+            return
+        now = time.monotonic()
+        q = self._unanswered.get(ip)
+        if q is None:
+            if len(self._unanswered) >= 1024:         # bounded: forget the oldest address
+                self._unanswered.pop(next(iter(self._unanswered)))
+            q = self._unanswered[ip] = collections.deque()
+        q.append(now)
+        while q and now - q[0] > FLOOD_WINDOW:
+            q.popleft()
+        if len(q) >= limit:
+            del self._unanswered[ip]
+            if len(self._blocked) >= 1024:
+                self._blocked.pop(next(iter(self._blocked)))
+            self._blocked[ip] = now
+            self._warn.warning("INVITE flood from %s (%d unanswered calls in %.0f s): its "
+                               "calls are refused (503) until it is quiet for %.0f s "
+                               "(sip.flood_limit)", ip, limit, FLOOD_WINDOW, FLOOD_BLOCK)
+
+    def _flooding(self, ip: str) -> bool:
+        since = self._blocked.get(ip)
+        if since is None:
+            return False
+        now = time.monotonic()
+        if now - since > FLOOD_BLOCK or not self.flood_limit() or self.exempt(ip):
+            del self._blocked[ip]
+            log.info("INVITEs from %s are taken again", ip)
+            return False
+        self._blocked[ip] = now                   # still at it: the quiet time starts over
+        return True
+
+    def idle_turn(self) -> None:
+        """Called by the SIP thread on every loop turn: after a burst of requests, once
+        pjsip's transactions are gone, hand the freed memory back to the system (glibc
+        keeps it in its arenas otherwise: ~10 MB after a minute of flood)."""
+        if self._seen < TRIM_BURST or time.monotonic() - self._last_seen < TRIM_AFTER:
+            return
+        seen, self._seen = self._seen, 0
+        if _malloc_trim is not None:
+            _malloc_trim(0)
+            log.info("memory given back after a burst of %d SIP requests", seen)
 
     def _in_use(self) -> int:
         """Calls whose media sockets may hold ioqueue handles now."""
@@ -265,6 +348,8 @@ class Gate:
         return "?" if info == b"MSG TOO LONG" else ""
 
     def _front(self, rdata: int) -> int:
+        self._seen += 1
+        self._last_seen = time.monotonic()
         if pjc.rx_layout is not True:
             # the packet cannot be read on this build: only the media budget holds (an
             # INVITE here is out of dialog: the dialog layer took or refused the others)
@@ -313,12 +398,18 @@ class Gate:
 
     def _admit(self, rdata: int, ip: str) -> int:
         """Let an INVITE reach pjsua (which opens its media) only within the budget."""
+        if ip and self._flooding(ip):
+            return self._respond(rdata, 503, "Too many unanswered calls", self._quiet_hdr)
         if self.calls_alive() >= MAX_CALLS:
+            if ip:
+                self._count_unanswered(ip)
             return self._respond(rdata, 486)
         if self._in_use() >= MEDIA_BUDGET:
             self._warn.warning("INVITE from %s refused (503): %d calls ended within the "
                                "last %.0f s and their media sockets are still closing",
                                ip or "?", len(self._ended), WINDOW)
+            if ip:
+                self._count_unanswered(ip)
             return self._respond(rdata, 503, "Too many calls at once", self._retry_hdr)
         self._pending.append(time.monotonic())
         return 0

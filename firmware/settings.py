@@ -167,6 +167,10 @@ class SipSettings:
     trusted: tuple = setting((), "more addresses or networks treated as the lines' servers "
                              "(a second PBX node, a voice mail or paging server), e.g. "
                              "10.0.0.5 or 10.0.1.0/24", check=_ip_or_net)
+    flood_limit: int = setting(20, "an address that is not a line's server and leaves this "
+                               "many calls unanswered within 2 s (a scanner, a flood) has its "
+                               "calls refused (503) until it is quiet for 60 s; 0 = off",
+                               min=0, max=1000)
 
 
 @dataclass

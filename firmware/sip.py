@@ -99,6 +99,7 @@ class IncomingPolicy:
     page_barge_in: bool = True     # a page during a call is mixed in, else refused busy
     page_dnd_emergency: bool = True  # an emergency page gets through DND
     trust: Trust = Trust()     # the lines' servers and who else may do what
+    flood_limit: int = 20      # unanswered calls in 2 s from one address: a flood (pjgate)
 
     def allows_source(self, ip: str) -> bool:
         """May a request from `ip` start anything (sip.trusted_only)? For every request
@@ -338,6 +339,8 @@ class _Call(pj.Call):
         self.digits: pj.ToneGenerator | None = None     # in-band DTMF, made when needed
         self.send_only = False     # a one-way page: we only talk (firmware/paging.py)
         self.hangup_at_ack: pj.CallOpParam | None = None   # see SipEngine._hangup
+        self.source = ""           # where an incoming call came from (the gate's flood guard)
+        self.answered = False
 
     def onCallState(self, prm):
         self.engine._guard(self._state)
@@ -356,6 +359,8 @@ class _Call(pj.Call):
             reason = self.stopped or "Forwarding loop"   # pjsip tries a target only once
         self.engine.post(CallProgressed(self.cid, state, ci.lastStatusCode, reason, uri,
                                         name))
+        if state == "confirmed":
+            self.answered = True
         if state == "confirmed" and self.hangup_at_ack is not None:
             op, self.hangup_at_ack = self.hangup_at_ack, None
             self.hangup(op)
@@ -673,6 +678,8 @@ class SipEngine:
         try:
             while not self._stopping:
                 self.ep.libHandleEvents(self.WAIT_MS)
+                if self._gate is not None:
+                    self._gate.idle_turn()
                 self._flush()
                 self._drain()
                 self._flush()           # what the commands' callbacks said
@@ -722,7 +729,9 @@ class SipEngine:
                                  # the Phone replaces the policy as settings change
                                  allows_source=lambda ip: self.policy.allows_source(ip),
                                  allows_notify=lambda ip, ev: self.policy.allows_notify(ip,
-                                                                                        ev))
+                                                                                        ev),
+                                 exempt=lambda ip: self.policy.trust.is_server(ip),
+                                 flood_limit=lambda: self.policy.flood_limit)
         if not self._gate.register():
             log.warning("SIP gate not available: a burst of INVITEs can exhaust the media "
                         "sockets of this pjsip build")
@@ -933,7 +942,7 @@ class SipEngine:
         belong to a new call that the destructor would hang up)."""
         self.calls.pop(call.cid, None)
         if self._gate is not None:
-            self._gate.call_ended()
+            self._gate.call_ended(call.source, call.answered)
         call.audio = None
         if call.digits is not None:
             call.digits.stop()
@@ -949,6 +958,7 @@ class SipEngine:
         cid = self.new_call_id()
         msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
+        call.source = source.rpartition(":")[0].strip("[]")
         if self._gate is not None:
             self._gate.call_seen()
         pol = self.policy
@@ -994,8 +1004,17 @@ class SipEngine:
             self._refusals.info("%s from %s refused with %d", "page" if page else "INVITE",
                                 uri, code)
             self.post(CallRefused(account, uri, name, number, code))
-        elif cid in self.calls:             # not cancelled meanwhile
-            self.post(CallIncoming(cid, account, uri, name, number, headers, source, page))
+        else:
+            incoming = CallIncoming(cid, account, uri, name, number, headers, source, page)
+            if cid in self.calls:
+                self.post(incoming)
+                return
+            # It rang (our 180 went out) and was cancelled in the same turn: its end is
+            # already queued. The Phone hears of it first, so it is a missed call.
+            for i, ev in enumerate(self._events):
+                if isinstance(ev, CallProgressed) and ev.call == cid:
+                    self._events.insert(i, incoming)
+                    return
 
     # -- commands (any thread) -----------------------------------------------------------
 

@@ -140,14 +140,52 @@ def test_a_caller_ringing_and_cancelling_at_200_per_second_never_crashes_it(tmp_
     p.start()
     try:
         sipp = Sipp(tmp_path / "sipp", scenario="uac_ring_cancel", remote=p.addr,
-                    service="1000", calls=600, rate=200, transport="un", timeout=30)
+                    service="1000", calls=600, rate=200, transport="un", timeout=30,
+                    extra_args=["-max_socket", "4096"])
         sipp.run(check=False)
+        answered = sipp.messages()
+        assert answered.count("SIP/2.0 180") >= 3, "the storm never rang the phone"
         assert p.proc.poll() is None, p.output()[-3000:]
         assert answers_options(p)
-        # once the storm is over the phone is an idle phone: a new call rings
-        with udp() as s:
-            s.sendto(request(p, "INVITE", sock=s, body=SDP_PCMU), ("127.0.0.1", p.sip_port))
+        # once the storm is over the phone is an idle phone: a new call (from another host:
+        # the storm's own is refused for a while, sip.flood_limit) rings
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.2", 0))
+        with other:
+            other.sendto(request(p, "INVITE", sock=other, body=SDP_PCMU),
+                         ("127.0.0.1", p.sip_port))
             p.wait(lambda st: any(c.get("state") == "ringing" for c in st.get("calls", [])),
                    timeout=15, what="a call after the storm rings")
+    finally:
+        p.stop()
+
+
+def test_a_scanner_stops_ringing_the_phone_and_others_still_get_through(tmp_path):
+    """A host whose calls are cancelled as soon as they ring (a scan, a flood) takes the
+    screen and the ringer over and over and fills the missed-call list, until it has left
+    sip.flood_limit calls unanswered: then its INVITEs get 503 at once, while a caller on
+    another address still rings."""
+    p = PhoneProcess(tmp_path / "phone", settings={"sip.flood_limit": 10})
+    p.start()
+    try:
+        scan = Sipp(tmp_path / "sipp", scenario="uac_flood", remote=p.addr, service="1000",
+                    calls=400, rate=200, transport="un", timeout=30, name="scan",
+                    extra_args=["-d", "50", "-max_socket", "4096"])
+        scan.run(check=False)
+        refused = scan.messages().count("SIP/2.0 503 Too many unanswered calls")
+        assert refused > 300, f"the scan kept ringing the phone: {refused} refused"
+        assert p.proc.poll() is None
+        st = p.wait(lambda s: not s["calls"], what="the scan's last calls gone")
+        assert st["missed"] <= 10 + 4, f"{st['missed']} missed calls from one scan"
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.2", 0))
+        with other:
+            other.sendto(request(p, "INVITE", sock=other, body=SDP_PCMU),
+                         ("127.0.0.1", p.sip_port))
+            p.wait(lambda st: any(c["state"] == "ringing" for c in st["calls"]),
+                   what="a call from another address rings")
+        with udp() as s:                      # the scanner's address is still refused
+            s.sendto(request(p, "INVITE", sock=s, body=SDP_PCMU), ("127.0.0.1", p.sip_port))
+            assert final_answer(s).startswith("SIP/2.0 503"), "the scanner got through"
     finally:
         p.stop()

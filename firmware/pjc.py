@@ -420,11 +420,12 @@ class NotifyTap:
         raw = packet(rdata, "NOTIFY")
         if raw is None:
             return 0
-        event, source = notify_facts(raw.decode("utf-8", "replace"))
+        event, claimed = notify_facts(raw.decode("utf-8", "replace"))
         if event.split(";")[0].strip().lower() not in ("check-sync", "resync"):
             return 0
+        real = source(rdata)     # where the packet came from, not what its Via claims
         reboot = "reboot=true" in event.replace(" ", "").lower()
-        code = self.on_check_sync(reboot, source)
+        code = self.on_check_sync(reboot, real[0] if real else claimed)
         endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
         lib.pjsip_endpt_respond_stateless(endpt, ctypes.c_void_p(rdata), ctypes.c_int(code),
                                           None, None, None)

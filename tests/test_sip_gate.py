@@ -189,3 +189,32 @@ def test_a_scanner_stops_ringing_the_phone_and_others_still_get_through(tmp_path
             assert final_answer(s).startswith("SIP/2.0 503"), "the scanner got through"
     finally:
         p.stop()
+
+
+def test_check_sync_is_judged_by_where_the_packet_came_from_not_by_its_via(tmp_path):
+    """A NOTIFY Event: check-sync makes the phone fetch its configuration (and reboot with
+    ;reboot=true). A stranger writing the server's address into its Via is still a
+    stranger: 403. The server itself gets 200."""
+    p = PhoneProcess(tmp_path / "phone", account={"user": "1000", "server": "127.0.0.1:9"})
+    p.start()
+    try:
+        def check_sync(src: str) -> str:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((src, 0))
+                port = s.getsockname()[1]
+                t = secrets.token_hex(6)
+                msg = (f"NOTIFY sip:1000@{p.addr} SIP/2.0\r\n"
+                       f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{t}\r\n"
+                       f"Max-Forwards: 70\r\nFrom: <sip:pbx@127.0.0.1>;tag={t}\r\n"
+                       f"To: <sip:1000@{p.addr}>\r\nCall-ID: {t}@pbx\r\nCSeq: 1 NOTIFY\r\n"
+                       f"Event: check-sync\r\nContent-Length: 0\r\n\r\n")
+                s.sendto(msg.encode(), ("127.0.0.1", p.sip_port))
+                return final_answer(s)
+        # the server's address is known once the phone has looked its servers up
+        deadline = time.monotonic() + 10
+        while not (got := check_sync("127.0.0.1")).startswith("SIP/2.0 200"):
+            assert time.monotonic() < deadline, f"the server's check-sync: {got}"
+            time.sleep(0.2)
+        assert check_sync("127.0.0.2").startswith("SIP/2.0 403"), "a forged Via was believed"
+    finally:
+        p.stop()

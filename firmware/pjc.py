@@ -338,6 +338,26 @@ def raw_packet(rdata: int) -> bytes:
     return ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0]
 
 
+def check_probe(rdata: int) -> bool:
+    """The start-up self-check, for an OPTIONS pjsip received before the layout is known:
+    True when it is our own probe read where 2.15 keeps the packet (rx_layout becomes
+    True); a packet that is not even an OPTIONS there means another layout (rx_layout
+    becomes False: nothing is ever read). Someone else's OPTIONS decides nothing."""
+    global rx_layout
+    raw = raw_packet(rdata)
+    if raw.startswith(f"OPTIONS sip:{SELF_CHECK}@".encode()):
+        rx_layout = True
+        _check_source(rdata, raw)
+        log.info("pjsip rx_data layout checked: NOTIFYs can be read (BLF, check-sync)")
+        return True
+    if not raw.startswith(b"OPTIONS "):
+        rx_layout = False
+        log.warning("this pjsip's rx_data layout is not the one pjsua2 2.15 has: BLF lamps "
+                    "(dialog mode) and PBX-triggered provisioning are off; use a "
+                    "pjproject >= 2.16 build, or phone.blf_mode = presence")
+    return False
+
+
 def packet(rdata: int, method: str) -> bytes | None:
     """The raw text of a received message whose first word pjsip says is `method` (a
     request's method, or "SIP/2.0" for a response), or None when this pjsip's rx_data
@@ -401,20 +421,7 @@ class NotifyTap:
         info = (lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b"").decode("ascii",
                                                                                     "replace")
         if info.startswith("Request msg OPTIONS") and rx_layout is None:
-            raw = raw_packet(rdata)
-            if raw.startswith(f"OPTIONS sip:{SELF_CHECK}@".encode()):
-                rx_layout = True
-                _check_source(rdata, raw)
-                log.info("pjsip rx_data layout checked: NOTIFYs can be read (BLF, "
-                         "check-sync)")
-                return 1                 # our own probe: no answer
-            if not raw.startswith(b"OPTIONS "):
-                rx_layout = False        # not where 2.15 keeps the packet: read nothing
-                log.warning("this pjsip's rx_data layout is not the one pjsua2 2.15 has: "
-                            "BLF lamps (dialog mode) and PBX-triggered provisioning are "
-                            "off; use a pjproject >= 2.16 build, or phone.blf_mode = "
-                            "presence")
-            return 0
+            return 1 if check_probe(rdata) else 0      # our own probe gets no answer
         if not info.startswith("Request msg NOTIFY"):
             return 0
         raw = packet(rdata, "NOTIFY")

@@ -380,6 +380,9 @@ class Registration:
             elif line.phase == "registered":
                 line.pending = True          # the refresh pjsip sent is unanswered
                 line.phase = "waiting"
+            elif line.phase == "registering":
+                line.pending = True          # so is our REGISTER: pjsip holds it 32 s
+                                             # (PJSIP_EBUSY) unless we start over
             self._no_answer(line)
         elif what == "retry":
             self._connect(line)

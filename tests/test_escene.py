@@ -276,6 +276,7 @@ SPECIAL = {
     "phone.blacklist": ("1900*", "5551234"), "phone.ip_allow": ("10.0.0.0/8",),
     "phone.emergency": ("112",), "dialplan.rules": ("prefix=9 delete=1",),
     "paging.multicast": ("239.1.1.1:5000", "239.1.1.2:5001"),
+    "sip.trusted": ("10.0.0.5", "10.0.1.0/24"), "paging.intercom_allow": ("10.0.2.9",),
     "phone.pickup_code": "*97", "phone.directed_pickup_code": "*98",
     "phone.park_code": "*85", "phone.park_retrieve_code": "*86",
 }

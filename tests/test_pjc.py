@@ -13,6 +13,7 @@ from tests.phone import PhoneProcess
 @pytest.fixture
 def fresh_check(monkeypatch):
     monkeypatch.setattr(pjc, "rx_layout", None)
+    monkeypatch.setattr(pjc, "src_layout", None)
 
 
 def _rdata(text: bytes, at: int) -> tuple[ctypes.Array, int]:
@@ -21,19 +22,37 @@ def _rdata(text: bytes, at: int) -> tuple[ctypes.Array, int]:
     return buf, ctypes.addressof(buf)
 
 
-def test_a_request_where_the_layout_says_is_read(fresh_check):
+def test_nothing_is_read_until_our_own_probe_has_shown_where_the_packet_is(fresh_check):
     buf, addr = _rdata(b"NOTIFY sip:1001@127.0.0.1 SIP/2.0\r\n\r\n", pjc._PACKET_AT)
+    assert pjc.packet(addr, "NOTIFY") is None          # reading is not proof
+    probe = pjc.self_check_request("127.0.0.1", 5060, "abc")
+    pbuf, paddr = _rdata(probe, pjc._PACKET_AT)
+    assert pjc.check_probe(paddr) is True and pjc.rx_layout is True
     assert pjc.packet(addr, "NOTIFY").startswith(b"NOTIFY sip:1001@")
-    assert pjc.rx_layout is None            # reading is not proof: only our own probe is
+
+
+def test_someone_elses_options_before_the_probe_decides_nothing(fresh_check):
+    buf, addr = _rdata(b"OPTIONS sip:1001@127.0.0.1 SIP/2.0\r\n\r\n", pjc._PACKET_AT)
+    assert pjc.check_probe(addr) is False and pjc.rx_layout is None
 
 
 def test_another_layout_is_refused_once_and_then_never_read(fresh_check, caplog):
-    buf, addr = _rdata(b"NOTIFY sip:1001@127.0.0.1 SIP/2.0\r\n\r\n", pjc._PACKET_AT + 8)
-    assert pjc.packet(addr, "NOTIFY") is None
+    probe = pjc.self_check_request("127.0.0.1", 5060, "abc")
+    buf, addr = _rdata(probe, pjc._PACKET_AT + 8)        # not where this layout says
+    assert pjc.check_probe(addr) is False
     assert pjc.rx_layout is False
     assert "BLF lamps" in caplog.text and "pjproject >= 2.16" in caplog.text
     good, good_addr = _rdata(b"NOTIFY sip:x SIP/2.0\r\n\r\n", pjc._PACKET_AT)
     assert pjc.packet(good_addr, "NOTIFY") is None       # no second guess
+
+
+def test_an_odd_method_never_turns_the_readers_off(monkeypatch):
+    """A stranger's "NOTIFYX" (or a 200-character method pjsip's summary cuts short) is
+    just not read: before, it set the layout to "unknown" and BLF lamps went dark."""
+    monkeypatch.setattr(pjc, "rx_layout", True)
+    buf, addr = _rdata(b"NOTIFYX sip:1001@127.0.0.1 SIP/2.0\r\n\r\n", pjc._PACKET_AT)
+    assert pjc.packet(addr, "NOTIFY") is None
+    assert pjc.rx_layout is True
 
 
 def test_the_probe_is_a_request_pjsip_can_parse():

@@ -12,6 +12,8 @@ BOARD ?= sim
 DATA ?= var
 HTTP ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
+# two workers, a test file each: the suite waits on peers and timers more than it computes
+PYTEST_WORKERS ?= 2
 
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -34,7 +36,7 @@ run: venv
 	$(VPY) -m firmware.boot --board $(BOARD) --data-dir $(DATA) --http $(HTTP)
 
 test: venv-test apt-test
-	$(VPY) -m pytest $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: venv-test apt-test
 	$(VPY) -m tests.bench

@@ -80,7 +80,7 @@ class App:
     # -- life cycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.settings = self.store.load()
         lg = self.settings.log
         logs.setup(self.data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace,

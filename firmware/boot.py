@@ -247,7 +247,8 @@ class Supervisor:
     # state, guarded: trouble with the slots directory never stops the phone from starting
     def _guarded(self, what: str, fn, default=lambda: None):
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.parent.mkdir(mode=0o700, parents=True, exist_ok=True)   # the data dir
+            self.root.mkdir(mode=0o700, exist_ok=True)
             with locked(self.root):
                 return fn()
         except OSError as e:

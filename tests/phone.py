@@ -107,8 +107,10 @@ class PhoneProcess:
     # -- life cycle ------------------------------------------------------------------
 
     def write_settings(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "settings.toml").write_text(tomli_w.dumps(self.settings_doc))
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.data_dir / "settings.toml"
+        path.write_text(tomli_w.dumps(self.settings_doc))
+        path.chmod(0o600)              # as the phone keeps it (it warns about wider modes)
 
     def start(self, *, write: bool = True, wait: bool = True) -> PhoneProcess:
         if write:

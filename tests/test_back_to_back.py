@@ -7,7 +7,8 @@ from __future__ import annotations
 from tests.helpers import talking
 from tests.peers.sipp import Sipp
 
-CALLS, RATE = 150, 2.0      # sequential calls, one INVITE every 0.5 s
+CALLS, RATE = 150, 4.0      # sequential calls, one INVITE every 0.25 s: each new call
+                            # comes while the last one's ended screen still shows
 TALK_MS = 100
 
 

@@ -64,6 +64,7 @@ FLOOD_WINDOW = 2.0        # unanswered calls from one address counted over this 
 FLOOD_BLOCK = 60.0        # then its INVITEs are refused until it has been quiet this long
 TRIM_AFTER = 40.0         # seconds after a burst (pjsip's transactions are gone by 32 s)
 TRIM_BURST = 500          # requests that make a burst worth giving memory back after
+BUSY_RATE = 20            # requests in one second that count as a burst going on
 
 IN_DIALOG = {"BYE", "INFO", "REFER", "PRACK", "UPDATE", "NOTIFY", "CANCEL"}
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, MESSAGE, PRACK, UPDATE"
@@ -174,7 +175,8 @@ class Gate:
         self._unanswered: dict[str, collections.deque[float]] = {}
         self._blocked: dict[str, float] = {}     # address -> when it was last heard from
         self._seen = 0                           # requests since memory was last given back
-        self._last_seen = 0.0
+        self._second = (0, 0)                    # (whole second, requests in it)
+        self._busy_at = 0.0                      # last second with a burst's rate in it
 
         self._lib = None
         self._mods: list[pjc._PjsipModule] = []
@@ -312,7 +314,7 @@ class Gate:
         """Called by the SIP thread on every loop turn: after a burst of requests, once
         pjsip's transactions are gone, hand the freed memory back to the system (glibc
         keeps it in its arenas otherwise: ~10 MB after a minute of flood)."""
-        if self._seen < TRIM_BURST or time.monotonic() - self._last_seen < TRIM_AFTER:
+        if self._seen < TRIM_BURST or time.monotonic() - self._busy_at < TRIM_AFTER:
             return
         seen, self._seen = self._seen, 0
         if _malloc_trim is not None:
@@ -347,9 +349,20 @@ class Gate:
             return info.decode("ascii", "replace").split(" ", 3)[2].split("/", 1)[0]
         return "?" if info == b"MSG TOO LONG" else ""
 
-    def _front(self, rdata: int) -> int:
+    def _count_request(self) -> None:
+        """A burst is a second with more than BUSY_RATE requests; a keep-alive now and
+        then is none (it must not keep the memory from being given back)."""
         self._seen += 1
-        self._last_seen = time.monotonic()
+        now = time.monotonic()
+        second, n = self._second
+        if int(now) != second:
+            second, n = int(now), 0
+        self._second = (second, n + 1)
+        if n + 1 > BUSY_RATE:
+            self._busy_at = now
+
+    def _front(self, rdata: int) -> int:
+        self._count_request()
         if pjc.rx_layout is not True:
             # the packet cannot be read on this build: only the media budget holds (an
             # INVITE here is out of dialog: the dialog layer took or refused the others)

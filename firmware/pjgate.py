@@ -91,9 +91,9 @@ def head_fields(raw: bytes) -> dict[str, str]:
     return out
 
 
-def has_tag(to: str) -> bool:
-    params = to.split(">", 1)[1] if ">" in to else to
-    return re.search(r";\s*tag\s*=", params, re.I) is not None
+def _first_word(raw: bytes) -> str:
+    """A request's method as the packet spells it (pjsip skips leading blank lines too)."""
+    return raw.lstrip(b"\r\n").split(b" ", 1)[0].decode("ascii", "replace")
 
 
 def check_offer(sdp: str, codecs: frozenset[str]) -> tuple[int, str]:
@@ -341,13 +341,15 @@ class Gate:
         return 1
 
     def _method(self, rdata: int) -> str:
-        if pjc.rx_layout is True:
-            return pjc.raw_packet(rdata).split(b" ", 1)[0].decode("ascii", "replace")
+        """The request's method as pjsip itself took it ("" for a response; "?" when
+        pjsip's summary is too long to say: then as the packet has it)."""
         info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
         # "Request msg INVITE/cseq=1 (rdata0x...)"; "MSG TOO LONG" for a long method
         if info.startswith(b"Request msg "):
             return info.decode("ascii", "replace").split(" ", 3)[2].split("/", 1)[0]
-        return "?" if info == b"MSG TOO LONG" else ""
+        if info == b"MSG TOO LONG":
+            return _first_word(pjc.raw_packet(rdata)) if pjc.rx_layout is True else "?"
+        return ""
 
     def _count_request(self) -> None:
         """A burst is a second with more than BUSY_RATE requests; a keep-alive now and
@@ -367,17 +369,20 @@ class Gate:
             # the packet cannot be read on this build: only the media budget holds (an
             # INVITE here is out of dialog: the dialog layer took or refused the others)
             return self._admit(rdata, "") if self._method(rdata) == "INVITE" else 0
-        raw = pjc.raw_packet(rdata)
-        method = self._method(rdata)
-        if method in ("ACK", "SIP/2.0"):
+        # Only requests outside a dialog get here: the dialog layer (priority 32) has
+        # taken or answered (481) every request whose To has a tag, as pjsip parsed it.
+        seen_as = self._method(rdata)                 # what pjsip will act on
+        if seen_as in ("", "ACK"):
             return 0
-        if method not in KNOWN and method.upper() in KNOWN:
+        raw = pjc.raw_packet(rdata)
+        method = _first_word(raw)
+        invite = seen_as.upper() == "INVITE"
+        if method != seen_as and method.upper() == seen_as.upper() or \
+                method not in KNOWN and method.upper() in KNOWN:
             # methods are case-sensitive (RFC 3261 7.1); pjsip would take "invite" as INVITE
             return self._respond(rdata, 501)
-        head, sep, body = raw.partition(b"\r\n\r\n")
-        fields = head_fields(raw)
-        if has_tag(fields.get("to", "")):
-            return 0                     # the dialog layer answered 481 or took it
+        head, sep, body = raw.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        fields = head_fields(raw.lstrip(b"\r\n"))
         src = pjc.source(rdata)
         ip = src[0] if src else ""
         if ip and not self.allows_source(ip):
@@ -391,12 +396,18 @@ class Gate:
         if length.isdigit() and int(length) > len(body):
             # RFC 3261 18.3: over UDP the packet ended before the body did
             return self._respond(rdata, 400, "Content-Length is larger than the body")
-        if method == "NOTIFY" and ip:
+        if seen_as == "SUBSCRIBE" and not (ip and self.exempt(ip)):
+            # pjsua would serve our presence to anyone (memory held for each, NOTIFYs sent
+            # to whatever Contact it names); a desk phone's watchers are its servers
+            log.info("SUBSCRIBE from %s refused (403): not one of the lines' servers",
+                     ip or "?")
+            return self._respond(rdata, 403, "Subscriptions only from the phone's servers")
+        if seen_as == "NOTIFY" and ip:
             event = fields.get("event", "").split(";", 1)[0].strip().lower()
             if not self.allows_notify(ip, event):
                 log.info("NOTIFY %s from %s refused (403): not the line's server", event, ip)
                 return self._respond(rdata, 403, "Not the line's server")
-        if method != "INVITE":
+        if not invite:
             return 0
         ctype = fields.get("content-type", "").split(";", 1)[0].strip().lower()
         if body.strip():

@@ -240,3 +240,72 @@ def test_check_sync_is_judged_by_where_the_packet_came_from_not_by_its_via(tmp_p
         assert check_sync("127.0.0.2").startswith("SIP/2.0 403"), "a forged Via was believed"
     finally:
         p.stop()
+
+
+TRICKY_TO = [
+    # a quoted display name may hold ">" and ";tag=": pjsip reads no tag (out of dialog)
+    pytest.param('To: "a>;tag=zz" <sip:1000@{addr}>', id="quoted-tag-in-display-name"),
+    # two To headers, the first with a tag: pjsip keeps the last
+    pytest.param('To: <sip:1000@{addr}>;tag=x1\r\nTo: <sip:1000@{addr}>', id="two-To-headers"),
+]
+
+
+@pytest.mark.parametrize("to", TRICKY_TO)
+def test_a_to_header_that_only_looks_in_dialog_still_meets_the_gate(tmp_path, to):
+    """Before: the gate judged "in dialog" from the raw To and let these INVITEs past every
+    check, media budget included: 31 of them aborted the phone again."""
+    p = PhoneProcess(tmp_path / "phone")
+    p.start()
+    try:
+        socks = [udp() for _ in range(45)]
+        try:
+            for s in socks:
+                msg = request(p, "INVITE", sock=s, body=SDP_PCMU).decode()
+                msg = msg.replace(f"To: <sip:1000@{p.addr}>", to.format(addr=p.addr), 1)
+                s.sendto(msg.encode(), ("127.0.0.1", p.sip_port))
+            answers = final_answers(socks, timeout=5, ringing=3)
+        finally:
+            for s in socks:
+                s.close()
+        assert p.proc.poll() is None, p.output()[-3000:]
+        assert answers_options(p)
+        codes = [a.split()[1] if a else "rings" for a in answers]
+        assert set(codes) <= {"rings", "486", "503"}, codes
+    finally:
+        p.stop()
+
+
+def test_strangers_cannot_pass_trusted_only_or_subscribe_to_our_presence(tmp_path):
+    p = PhoneProcess(tmp_path / "phone", account={"user": "1000", "server": "127.0.0.1:9"})
+    p.start()
+    try:
+        for method, to in (("OPTIONS", TRICKY_TO[0].values[0]), ("MESSAGE", TRICKY_TO[1].values[0]),
+                           ("SUBSCRIBE", "To: <sip:1000@{addr}>")):
+            other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            other.bind(("127.0.0.2", 0))
+            with other:
+                msg = request(p, method, sock=other,
+                              extra="Event: presence\r\nExpires: 600\r\n"
+                              if method == "SUBSCRIBE" else "").decode()
+                msg = msg.replace(f"To: <sip:1000@{p.addr}>", to.format(addr=p.addr), 1)
+                other.sendto(msg.encode(), ("127.0.0.1", p.sip_port))
+                got = final_answer(other)
+            assert got.startswith("SIP/2.0 403"), f"{method} from a stranger: {got or 'none'}"
+    finally:
+        p.stop()
+
+
+def test_only_the_lines_servers_may_subscribe_to_the_phone(tmp_path):
+    """pjsua serves presence to any SUBSCRIBE: memory held per watcher for up to 10 min,
+    and NOTIFYs sent to whatever Contact it names (a reflector)."""
+    p = PhoneProcess(tmp_path / "phone")
+    p.start()
+    try:
+        with udp() as s:
+            s.sendto(request(p, "SUBSCRIBE", sock=s,
+                             extra="Event: presence\r\nExpires: 600\r\n"),
+                     ("127.0.0.1", p.sip_port))
+            got = final_answer(s)
+        assert got.startswith("SIP/2.0 403"), got or "no answer"
+    finally:
+        p.stop()

@@ -206,3 +206,12 @@ def test_a_web_port_in_use_is_reported_and_the_phone_still_works(tmp_path):
             assert "change web.listen" in text and p.proc.poll() is None   # still running
         finally:
             p.stop()
+
+
+def test_an_uploaded_file_that_is_no_firmware_image_is_refused_with_a_reason(phone):
+    """The upload path of POST /api/firmware (the /manage page's file field): it answered
+    500 (a size limit it read from provisioning had moved) for every upload."""
+    code, body = phone.status("POST", "/api/firmware?name=S2_DP330_version1.2.3",
+                              data=b"this is not a firmware image\n")
+    assert code != 500, body
+    assert 400 <= code < 500 and body.get("error"), (code, body)

@@ -358,6 +358,52 @@ def test_the_websocket_takes_only_the_phones_own_page(phone):
     assert isinstance(first, dict) and "state" in first
 
 
+def test_signing_out_ends_the_websocket_stream_too(phone):
+    """Before: after /logout (or a password change elsewhere) the cookie got 401 on every
+    request, but an open /ws kept pushing the state: numbers, names, the digits typed."""
+    _, cookies = sign_in(phone, TEST_PASSWORD)
+    url = phone.base.replace("http", "ws") + "/ws?csrf=" + cookies["deskphone_csrf"]
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+    async def run() -> list:
+        got = []
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(url, headers={"Origin": phone.base,
+                                                  "Cookie": cookie}) as ws:
+                got.append(await asyncio.wait_for(ws.receive(), 10))
+                out = call(phone, "POST", "/logout", cookies=cookies,
+                           headers={**own(phone), "X-CSRF-Token": cookies["deskphone_csrf"]})
+                assert out.status in (200, 302, 303), out.status
+                phone.key("5")                 # something to push
+                for _ in range(5):             # bounded: the stream must end, not go on
+                    msg = await asyncio.wait_for(ws.receive(), 10)
+                    got.append(msg)
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                    aiohttp.WSMsgType.CLOSING):
+                        break
+        return got
+
+    got = asyncio.run(run())
+    phone.key("cancel")
+    assert got[0].type == aiohttp.WSMsgType.TEXT
+    pushed_after = [m for m in got[1:] if m.type == aiohttp.WSMsgType.TEXT]
+    assert not pushed_after, f"still streaming after sign-out: {pushed_after[0].data[:200]}"
+    assert got[-1].type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+@pytest.mark.parametrize("host", ["evil.example:8080", "rebind.attacker.test", "x"])
+def test_the_page_is_served_only_under_the_phones_address(phone, host):
+    """DNS rebinding: a name the attacker's DNS points at the phone makes that page's
+    Origin match its Host. Only an IP address (or localhost) is taken as Host."""
+    a = call(phone, "POST", "/api/password", body={"old": TEST_PASSWORD, "new": "x" * 12},
+             headers={"Host": host, "Origin": f"http://{host}",
+                      "Authorization": basic("root", TEST_PASSWORD)})
+    assert a.status == 421, (a.status, a.body[:200])
+    assert call(phone, "GET", "/api/state", headers={
+        "Host": f"localhost:{phone.http_port}",
+        "Authorization": basic("root", TEST_PASSWORD)}).status == 200
+
+
 # --- headers ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/login", "/api/state", "/static/panel.js", "/nowhere", "/"])

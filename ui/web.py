@@ -62,6 +62,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -392,10 +393,33 @@ def _browser_navigation(request: web.Request) -> bool:
         request.path != "/ws"
 
 
+def _host_ok(host: str) -> bool:
+    """The Host a browser asked for names the phone by address (or localhost). A name
+    served by someone's DNS could be rebound to the phone: that page's Origin would then
+    match its Host, and the same-origin check would pass (DNS rebinding)."""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    if name == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 @web.middleware
 async def _guard(request: web.Request, handler):
-    """Origin, sign-in, CSRF and the factory password, in that order, before any handler."""
+    """Host, Origin, sign-in, CSRF and the factory password, in that order, before any
+    handler."""
     path = request.path
+    if not _host_ok(request.host):
+        log.warning("refused %s %s for Host %r from %s", request.method, path,
+                    request.host, request.remote)
+        return _error(421, "use the phone's address (http://IP:PORT/): the page is not "
+                           "served under other names")
     unsafe = request.method in UNSAFE or path == "/ws"
     if unsafe and not _same_origin(request):
         log.warning("refused %s %s from another site (Origin %r) from %s", request.method,
@@ -677,9 +701,10 @@ def build(app) -> web.Application:
         else:
             name = Path(request.query.get("name", "") or "upload").name[:120]
             md5 = request.query.get("md5", "").strip().lower() or None
-            data = await _body(request, LIMITS["image"])
+            from provisioning.image import MAX_IMAGE    # (cryptography loads only now)
+            data = await _body(request, MAX_IMAGE)
             if data is None:
-                return _error(413, f"an image is at most {LIMITS['image'] >> 20} MiB")
+                return _error(413, f"an image is at most {MAX_IMAGE >> 20} MiB")
             up = app.data_dir / "provisioning" / "upload"
             up.mkdir(parents=True, exist_ok=True)
             path = up / name
@@ -826,6 +851,19 @@ def build(app) -> web.Application:
 
     @routes.get("/ws")
     async def ws(request):
+        auth: Auth = request.app["auth"]
+        token = request.cookies.get(SESSION, "")
+        by_cookie = token in auth.sessions
+        w = app.settings.web
+        signed_as = (w.user, w.password_hash)
+
+        def still_signed_in() -> bool:
+            """Sign-out and a password change end the stream too, not only new requests."""
+            auth.credentials_from_disk()
+            if by_cookie:
+                return token in auth.sessions
+            return (w.user, w.password_hash) == signed_as
+
         sock = web.WebSocketResponse(heartbeat=30)
         await sock.prepare(request)
         q = app.subscribe()
@@ -839,6 +877,10 @@ def build(app) -> web.Application:
                 done, _ = await asyncio.wait({getter, reader},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
+                    if not still_signed_in():
+                        await sock.close(code=WSCloseCode.POLICY_VIOLATION,
+                                         message=b"signed out")
+                        break
                     await sock.send_json(_message(app, getter.result()))
                 else:
                     getter.cancel()

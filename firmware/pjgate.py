@@ -72,21 +72,20 @@ NOT_ALLOWED = {"REGISTER", "PUBLISH", "SUBSCRIBE"}   # known methods a phone doe
 KNOWN = IN_DIALOG | NOT_ALLOWED | {"INVITE", "ACK", "OPTIONS", "MESSAGE"}
 STATIC_PT = {"0": "pcmu", "3": "gsm", "8": "pcma", "9": "g722"}
 
-_COMPACT = {"t": "to", "c": "content-type", "o": "event", "l": "content-length"}
+_COMPACT = {"c": "content-type", "o": "event", "l": "content-length"}
 
 
-def head_fields(raw: bytes) -> dict[str, str]:
-    """The few headers the gate reads (lower case, compact forms expanded), first value."""
-    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+def head_fields(head: bytes) -> dict[str, str]:
+    """The few headers the gate reads (lower case, compact forms expanded), first value,
+    from a request's head (its lines up to the blank one)."""
     out: dict[str, str] = {}
-    for line in head.split("\r\n")[1:]:
+    for line in head.decode("utf-8", "replace").split("\r\n")[1:]:
         name, sep, value = line.partition(":")
         if not sep or line[:1] in (" ", "\t"):
             continue
         name = name.strip().lower()
         name = _COMPACT.get(name, name)
-        if name in ("to", "cseq", "content-type", "content-length", "event") \
-                and name not in out:
+        if name in ("cseq", "content-type", "content-length", "event") and name not in out:
             out[name] = value.strip()
     return out
 
@@ -377,12 +376,11 @@ class Gate:
         raw = pjc.raw_packet(rdata)
         method = _first_word(raw)
         invite = seen_as.upper() == "INVITE"
-        if method != seen_as and method.upper() == seen_as.upper() or \
-                method not in KNOWN and method.upper() in KNOWN:
+        if method not in KNOWN and method.upper() in KNOWN:
             # methods are case-sensitive (RFC 3261 7.1); pjsip would take "invite" as INVITE
             return self._respond(rdata, 501)
-        head, sep, body = raw.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        fields = head_fields(raw.lstrip(b"\r\n"))
+        head, _, body = raw.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        fields = head_fields(head)
         src = pjc.source(rdata)
         ip = src[0] if src else ""
         if ip and not self.allows_source(ip):

@@ -181,6 +181,11 @@ def is_anonymous(headers: dict, number: str) -> bool:
             or "anonymous.invalid" in headers.get("from", "").lower())
 
 
+def source_ip(address: str) -> str:
+    """The address of pjsua's "ip:port" / "[v6]:port" source of a received message."""
+    return address.rpartition(":")[0].strip("[]")
+
+
 def host_of(server: str) -> str:
     s = server
     if s.lower().startswith(("sip:", "sips:")):
@@ -314,7 +319,7 @@ class _Account(pj.Account):
         from firmware.mwi import parse_summary
         source = prm.rdata.srcAddress
         if prm.state == pj.PJSIP_EVSUB_STATE_NULL and \
-                not self.engine.policy.trust.is_server(source.rpartition(":")[0]):
+                not self.engine.policy.trust.is_server(source_ip(source)):
             # unsolicited (no subscription of ours): only the lines' servers may light the
             # lamp; pjsua answers 200 itself unless the request gate refused it first
             log.info("message-summary NOTIFY from %s ignored: not one of the lines' servers "
@@ -958,13 +963,12 @@ class SipEngine:
         cid = self.new_call_id()
         msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
-        call.source = source.rpartition(":")[0].strip("[]")
+        call.source = ip = source_ip(source)
         if self._gate is not None:
             self._gate.call_seen()
         pol = self.policy
         headers = parse_headers(msg) if pol.reads_invite else {}
         number = split_uri(headers.get("from", ""))[2] if headers else ""
-        ip = source.rpartition(":")[0].strip("[]")
         asked = auto_answer(msg) if pol.pages else None
         page = pol.page_from(ip, asked)
         code, target = pol.decide(account=acc.index, calls=len(self.calls), caller=number,
@@ -988,7 +992,7 @@ class SipEngine:
                   target: str, page=None, asked=None) -> None:
         headers = parse_headers(msg)
         name, uri, number = split_uri(headers.get("from", ""))
-        ip = source.rpartition(":")[0].strip("[]")
+        ip = source_ip(source)
         if code == 403 and not self.policy.allows_source(ip):
             log.info("INVITE from %s (%s) refused 403: not one of the lines' servers, "
                      "sip.trusted or paging.intercom_allow (sip.trusted_only)", uri, source)

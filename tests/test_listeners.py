@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 
+from tests.helpers import connect
 from tests.phone import PhoneProcess
 
 TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
@@ -66,12 +67,7 @@ def test_an_idle_phone_listens_on_its_sip_port_and_web_address_only(p2p_phones):
 
 def test_in_a_call_through_a_registrar_only_rtp_ports_of_the_range_are_added(phones):
     a, b = phones.start("1001"), phones.start("1002")
-    a.hook(True)
-    a.keys("1002#")
-    b.wait(lambda s: s["screen"] == "ringing")
-    b.hook(True)
-    a.wait(lambda s: s["screen"] == "talking")
-    b.wait(lambda s: s["screen"] == "talking")
+    connect(a, b)
     for p in (a, b):
         found = listeners(p.proc.pid)
         extra = found - named(p)

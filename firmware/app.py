@@ -39,7 +39,7 @@ from firmware.menu import Menus
 from firmware.mwi import Mwi
 from firmware.phone import Phone
 from firmware.registration import Registration
-from firmware.settings import FIELDS, SettingsStore
+from firmware.settings import DIR_MODE, FIELDS, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.state import PhoneState
 from firmware.transfer import Transfer
@@ -80,7 +80,7 @@ class App:
     # -- life cycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.settings = self.store.load()
         lg = self.settings.log
         logs.setup(self.data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace,

@@ -2,8 +2,8 @@
 
 Where things go, for a newcomer:
 - a key press / hook change: board driver or web API -> KeyPressed/HookChanged on the bus
-  -> firmware/phone.py (Phone.on_key, Phone.on_hook);
-- a SIP event: pjsua2 callback in firmware/sip.py -> event on the bus -> phone.py
+  -> firmware/call/phone.py (Phone.on_key, Phone.on_hook);
+- a SIP event: pjsua2 callback in firmware/sip/engine.py -> event on the bus -> phone.py
   (calls) or registration.py (REGISTER);
 - a setting: schema in firmware/settings.py, file DIR/settings.toml, changed through
   App.update_settings (web API), announced as SettingsChanged;
@@ -23,28 +23,29 @@ from pathlib import Path
 from typing import Any
 
 import board as boards
-from firmware import identity, logs, netinfo, present
+from firmware import logs, present
+from firmware.system import identity, netinfo
 from firmware.bus import Bus, Timers
-from firmware.calllog import CallLog
-from firmware.diagnose import Diagnose
+from firmware.features.calllog import CallLog
+from firmware.features.diagnose import Diagnose
 from firmware.errors import SipError
 from firmware.events import (CallIncoming, DiagnoseRequested, DialRequested, HookChanged,
                              HookFlashed, KeyHeld, KeyPressed, KeyReleased,
                              ProvisionRequested, SettingsChanged, TimerFired)
-from firmware.answering import Answering
-from firmware.conference import Conference
-from firmware.multicast import MulticastPaging
-from firmware.paging import Paging
-from firmware.menu import Menus
-from firmware.mwi import Mwi
-from firmware.phone import Phone
-from firmware.registration import Registration
+from firmware.features.answering import Answering
+from firmware.features.conference import Conference
+from firmware.features.multicast import MulticastPaging
+from firmware.features.paging import Paging
+from firmware.features.menu import Menus
+from firmware.features.mwi import Mwi
+from firmware.call.phone import Phone
+from firmware.sip.registration import Registration
 from firmware.settings import DIR_MODE, FIELDS, SettingsStore
-from firmware.sip import VERSION, SipConfig, SipEngine
-from firmware.state import PhoneState
-from firmware.transfer import Transfer
-from firmware.trust import ServerTrust
-from firmware.memkeys import MemoryKeys
+from firmware.sip.engine import VERSION, SipConfig, SipEngine
+from firmware.call.state import PhoneState
+from firmware.features.transfer import Transfer
+from firmware.sip.trust import ServerTrust
+from firmware.features.memkeys import MemoryKeys
 from provisioning.engine import RESTART_CODE, Provisioner
 
 log = logging.getLogger("deskphone")

@@ -1,13 +1,13 @@
 """Events: what happened, as past-tense nouns. They all go through one asyncio queue.
 
 Drivers (keys, hook), the SIP thread (pjsua2 callbacks), timers and the web API post
-them; the Phone state machine (firmware/phone.py) is the only consumer.
+them; the Phone state machine (firmware/call/phone.py) is the only consumer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from firmware.state import Call
+from firmware.call.state import Call
 
 
 class Event:
@@ -103,7 +103,7 @@ class CallIncoming(Event):
     number: str
     headers: dict = field(default_factory=dict)   # lower-case name -> value of the INVITE
     source: str = ""         # ip:port the INVITE came from
-    page: object = None      # firmware.paging.AutoAnswer: the INVITE asks to be answered
+    page: object = None      # firmware.features.paging.AutoAnswer: the INVITE asks to be answered
 
 
 @dataclass
@@ -258,7 +258,7 @@ class ProvisioningChanged(Event):
 @dataclass
 class IntercomRequested(Event):
     """An Intercom or Paging key: call `number` asking the far end to answer by itself
-    (firmware/paging.py adds the auto-answer headers)."""
+    (firmware/features/paging.py adds the auto-answer headers)."""
 
     number: str
     account: int = 0         # 0: the phone picks the line
@@ -276,7 +276,7 @@ class MulticastPageRequested(Event):
 @dataclass
 class MulticastPageStarted(Event):
     """RTP arrived on a listened multicast group with nothing of higher priority playing
-    (firmware/multicast.py receiver thread); replaces any lower-priority page."""
+    (firmware/features/multicast.py receiver thread); replaces any lower-priority page."""
 
     address: str             # "239.1.1.1:5000"
     priority: int            # 1 = highest (position in paging.multicast)
@@ -290,7 +290,7 @@ class MulticastPageEnded(Event):
     priority: int
 
 
-# --- BLF / BLA: dialog and presence subscriptions (firmware/blf.py) -----------------------
+# --- BLF / BLA: dialog and presence subscriptions (firmware/features/blf.py) -----------------------
 
 @dataclass
 class BlfNotified(Event):

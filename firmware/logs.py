@@ -1,7 +1,7 @@
 """Logging to DIR/logs: phone.log for the firmware, sip.log for the SIP message trace.
 
 Both rotate (log.max_kb, log.keep). The trace logger only gets messages when
-log.sip_trace is on (pjsua2 is told to produce them then, see firmware/sip.py).
+log.sip_trace is on (pjsua2 is told to produce them then, see firmware/sip/engine.py).
 """
 from __future__ import annotations
 

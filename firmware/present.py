@@ -6,7 +6,7 @@ these functions directly or through the API.
 """
 from __future__ import annotations
 
-from firmware.state import AudioDevice, CallState, PhoneState
+from firmware.call.state import AudioDevice, CallState, PhoneState
 
 # --- soft keys -----------------------------------------------------------------------------
 # (label, action) for soft1..soft4; an empty label is a key that does nothing here.
@@ -80,7 +80,7 @@ def diag_led(step: int) -> tuple[str, str]:
     return LED_NAMES[step // 3 % len(LED_NAMES)], DIAG_COLOURS[step % 3]
 
 
-# programmable key lamps (firmware/blf.py): "unknown" is never dark and never green, so a
+# programmable key lamps (firmware/features/blf.py): "unknown" is never dark and never green, so a
 # number that is not watched is not taken for an idle one
 KEY_LAMPS = {"idle": ("green", "on"), "ringing": ("red", "fast"), "busy": ("red", "on"),
              "held": ("green", "slow"), "unknown": ("amber", "slow")}
@@ -148,7 +148,7 @@ def tone(s: PhoneState) -> str | None:
     if s.diag == "sound" and s.diag_running:
         return "test"
     if s.page_tone:
-        return "warning"         # a page is about to be heard (firmware/paging.py)
+        return "warning"         # a page is about to be heard (firmware/features/paging.py)
     f = s.focused
     if f is not None and s.audio is not AudioDevice.NONE:
         if f.state is CallState.DIALING:

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import tomli_w
 
-from firmware.dialplan import check_digit_map, check_rule
+from firmware.call.dialplan import check_digit_map, check_rule
 from firmware.errors import SettingError, SettingsInvalid
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class PhoneSettings:
                              "(manual: Message code)", check=_dial_code)
     voicemail_tone: bool = setting(False, "ring briefly when a new voice message arrives "
                                    "(manual: Play Voice Mail Tone)")
-    # programmable keys (manual §7 "Programmable Keys"; firmware/memkeys.py, firmware/blf.py)
+    # programmable keys (manual §7 "Programmable Keys"; firmware/features/memkeys.py, firmware/features/blf.py)
     pickup_code: str = setting("*8", "feature code of group pickup (manual: Pickup Code); a "
                                "Pickup key without a number dials it", check=_dial_code)
     directed_pickup_code: str = setting("**", "feature code put before a number to pick up "

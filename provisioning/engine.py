@@ -10,7 +10,7 @@ fails the run before anything is written: the phone goes on exactly as it was, a
 status (API, web page, LCD) and the log say which file and why.
 
 Triggers: at start (on_boot), on a timer (provisioning/schedule.py), now (web button, API,
-LCD menu), and NOTIFY Event: check-sync from the PBX (firmware/pjc.py takes it off the wire).
+LCD menu), and NOTIFY Event: check-sync from the PBX (firmware/sip/pjc.py takes it off the wire).
 """
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware import identity
+from firmware.system import identity
 from firmware.boot import RESTART_EXIT as RESTART_CODE  # noqa: F401  (the app exits with it)
 from firmware.bus import Bus, Timers
 from firmware.events import (CheckSyncReceived, KeyPressed, PageRequested,
                              ProvisioningChanged, ProvisionRequested, SettingsChanged,
                              TimerFired)
 from firmware.settings import Settings, atomic_write
-from firmware.state import AudioDevice, MenuPage, PhoneState
+from firmware.call.state import AudioDevice, MenuPage, PhoneState
 from provisioning import schedule
 from provisioning.errors import (BadFile, BadServer, ImageError, NoServer, NotFound,
                                  ProvisionError)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import SettingError
-from firmware.identity import MODEL, parse_mac
+from firmware.system.identity import MODEL, parse_mac
 from firmware.settings import ACCOUNTS, FIELDS, AccountSettings, check, flatten
 from provisioning import crypto
 from provisioning.errors import BadFile

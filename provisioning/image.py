@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                Ed25519PublicKey)
 
-from firmware.identity import MODEL, VENDOR, version_file_name
+from firmware.system.identity import MODEL, VENDOR, version_file_name
 from provisioning.errors import ImageError
 
 FORMAT = 1

@@ -332,7 +332,7 @@ def apply_upgrade(image_path: Path, *, slots: Slots | None = None, trusted_keys=
     slots: default Slots.from_env(). progress(text): short lines for the LCD ("Installing
     40%"). require_supervisor=False only for tools and tests that restart the phone
     themselves."""
-    from firmware.identity import VERSION
+    from firmware.system.identity import VERSION
     from provisioning.image import compare_versions, verify_image
     if require_supervisor and not os.environ.get(boot.ENV_SLOTS):
         raise ImageError("the phone was not started by the boot supervisor (python -m "

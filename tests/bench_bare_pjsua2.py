@@ -3,7 +3,7 @@
     python tests/bench_bare_pjsua2.py --port 5070 --registrar 127.0.0.1:5060 \
         --user 1003 --password secret1003 [--rtp-port 24000]
 
-Only what any pjsua2 phone needs, built the same way as firmware/sip.py (notes/pjsua2.md):
+Only what any pjsua2 phone needs, built the same way as firmware/sip/engine.py (notes/pjsua2.md):
 one Python thread owns the Endpoint (threadCnt=0, mainThreadOnly), null audio device, UDP
 transport and RTP on 127.0.0.1, one account that registers at once. An incoming INVITE is
 answered 180 from the callback and left ringing (a CANCEL ends it), or with --answer 200 at
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--password", default="")
     p.add_argument("--expires", type=int, default=3600)
     p.add_argument("--wait-ms", type=int, default=1000,
-                   help="libHandleEvents timeout (firmware/sip.py uses 1000)")
+                   help="libHandleEvents timeout (firmware/sip/engine.py uses 1000)")
     p.add_argument("--answer", action="store_true", help="answer every call 200 at once")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)

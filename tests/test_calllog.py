@@ -14,11 +14,11 @@ import time
 import pytest
 
 from firmware.bus import Bus
-from firmware.calllog import CallLog
+from firmware.features.calllog import CallLog
 from firmware.events import (CallEnded, CallIncoming, DialRequested, HookChanged, KeyPressed,
                              PageRequested)
 from firmware.settings import Settings
-from firmware.state import AudioDevice, Call, CallState, PhoneState
+from firmware.call.state import AudioDevice, Call, CallState, PhoneState
 from tests.phone import PhoneProcess
 from ui.lcd import render
 

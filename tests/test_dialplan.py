@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.dialplan import (NO_SUCH, NOT_ALLOWED, Decision, Dialler, DigitMap,
+from firmware.call.dialplan import (NO_SUCH, NOT_ALLOWED, Decision, Dialler, DigitMap,
                                DigitMapError, Rule, apply_rules, check_digit_map, check_rule,
                                is_emergency, parse_rule)
 
@@ -135,7 +135,7 @@ def test_no_character_outside_the_syntax_is_accepted():
 
 
 def test_the_module_is_pure():
-    tree = ast.parse(Path("firmware/dialplan.py").read_text())
+    tree = ast.parse(Path("firmware/call/dialplan.py").read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= {"__future__", "ipaddress", "re", "dataclasses", "typing",

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 import board as boards
 from drivers.display import CHIPS, DummyDisplay, LumaDisplay, pages
-from firmware.state import Account, LineStatus, PhoneState
+from firmware.call.state import Account, LineStatus, PhoneState
 from ui.lcd import Frame, render
 
 W, H = 128, 64

@@ -361,7 +361,7 @@ def test_only_the_given_values_are_written(everything_changed):
 
 
 def test_blf_transfer_follows_the_escene_fields():
-    """BLFTransferEnable/Mode map to phone.blf_transfer (firmware/memkeys.py)."""
+    """BLFTransferEnable/Mode map to phone.blf_transfer (firmware/features/memkeys.py)."""
     xml = '<all><calls><call BLFTransferEnable="1" BLFTransferMode="1"/></calls></all>'
     assert config(xml).values == {"phone.blf_transfer": "attended"}
     assert config(xml.replace('Enable="1"', 'Enable="0"')).values == {

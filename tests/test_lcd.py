@@ -10,7 +10,7 @@ import time
 import pytest
 
 from firmware.present import softkeys
-from firmware.state import Account, AudioDevice, Call, CallState, LineStatus, PhoneState
+from firmware.call.state import Account, AudioDevice, Call, CallState, LineStatus, PhoneState
 from ui import demo
 from ui.font import SMALL
 from ui.lcd import H, KEYS_Y, W, render

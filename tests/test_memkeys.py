@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from firmware.blf import BadNotify, Dialog, lamp_of, parse_dialog_info, parse_pidf
+from firmware.features.blf import BadNotify, Dialog, lamp_of, parse_dialog_info, parse_pidf
 from firmware.present import leds
-from firmware.state import PhoneState
+from firmware.call.state import PhoneState
 
 NS = 'xmlns="urn:ietf:params:xml:ns:dialog-info"'
 
@@ -245,7 +245,7 @@ class FakeSip:
 
 @pytest.fixture
 def blf():
-    from firmware.blf import Blf
+    from firmware.features.blf import Blf
     from firmware.settings import Settings
     b = Blf(bus=type("B", (), {"on": lambda *a, **k: None})(), timers=FakeTimers(),
             sip=FakeSip(), state=PhoneState(), settings=Settings())

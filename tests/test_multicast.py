@@ -16,7 +16,7 @@ import array
 
 import pytest
 
-from firmware.multicast import (PCMA, PCMU, BadPacket, JitterBuffer, alaw_to_linear, decode,
+from firmware.features.multicast import (PCMA, PCMU, BadPacket, JitterBuffer, alaw_to_linear, decode,
                                 encode, parse_rtp, ulaw_to_linear)
 from tests import audio
 from tests.helpers import idle, talking

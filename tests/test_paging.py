@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.paging import auto_answer
-from firmware.sip import IncomingPolicy
+from firmware.features.paging import auto_answer
+from firmware.sip.engine import IncomingPolicy
 from tests import audio
 from tests.helpers import idle, talking
 from tests.peers.sipp import Sipp
@@ -97,7 +97,7 @@ def test_a_page_is_never_forwarded():
 # --- what a person sees and hears (pure functions of the state) ------------------------------
 
 def page_state(**kw):
-    from firmware.state import AudioDevice, Call, CallState, PhoneState
+    from firmware.call.state import AudioDevice, Call, CallState, PhoneState
     s = PhoneState(audio=AudioDevice.SPEAKER, **kw)
     s.calls = [Call(id=7, line=1, account=0, direction="in", state=CallState.CONNECTED,
                     number="pager", name="Pager", connected_at=1.0)]
@@ -116,7 +116,7 @@ def test_a_page_shows_broadcast_and_the_caller_and_beeps_first():
 
 def test_a_page_barged_into_a_call_keeps_the_call_on_screen_and_mixes_without_crosstalk():
     from firmware import present
-    from firmware.state import Call, CallState
+    from firmware.call.state import Call, CallState
     from ui import lcd
     s = page_state()
     s.calls.insert(0, Call(id=3, line=2, account=0, direction="out",
@@ -129,7 +129,7 @@ def test_a_page_barged_into_a_call_keeps_the_call_on_screen_and_mixes_without_cr
 
 def test_a_multicast_page_shows_its_priority_and_group_and_lights_the_speaker():
     from firmware import present
-    from firmware.state import PhoneState
+    from firmware.call.state import PhoneState
     from ui import lcd
     s = PhoneState(multicast="P2 239.1.1.2:5000")
     assert s.screen() == "paging"

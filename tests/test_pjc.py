@@ -6,7 +6,7 @@ import ctypes
 
 import pytest
 
-from firmware import pjc
+from firmware.sip import pjc
 from tests.phone import PhoneProcess
 
 

@@ -1,7 +1,7 @@
 """Registration that tells the truth (issue 10, item 5), against real Kamailios.
 
 A registrar that restarts without our binding, or goes silent, is noticed within the
-documented bounds (firmware/registration.py, "Keep-alive"): a binding lost within
+documented bounds (firmware/sip/registration.py, "Keep-alive"): a binding lost within
 sip.keepalive_interval, a silent server within keepalive_interval + failover_timeout.
 Meanwhile the API (/api/state, what the web page shows) and the LCD stop saying
 "registered". Each wait below ends at its bound plus SLACK (a loaded 2-core machine):

@@ -1,7 +1,7 @@
 """What a stranger's packets can do to the phone (issue 10 items 1 and 4): bursts of INVITEs
 are refused fast and never crash it, odd requests get the answer RFC 3261 asks for.
 
-Before the gate (firmware/pjgate.py) 40 INVITEs back to back aborted the process in
+Before the gate (firmware/sip/gate.py) 40 INVITEs back to back aborted the process in
 pj_ioqueue_register_sock2, and a REGISTER, FOO or an out-of-dialog BYE got no answer.
 """
 from __future__ import annotations

@@ -10,10 +10,10 @@ import ipaddress
 
 import pytest
 
-from firmware.paging import auto_answer
+from firmware.features.paging import auto_answer
 from firmware.settings import Settings
-from firmware.sip import IncomingPolicy
-from firmware.trust import Trust, host, trust_for
+from firmware.sip.engine import IncomingPolicy
+from firmware.sip.trust import Trust, host, trust_for
 from tests.helpers import idle, talking
 from tests.peers.kamailio import DEFAULT_USERS
 from tests.peers.sipp import Sipp, parse_messages
@@ -211,7 +211,7 @@ def test_with_a_server_calls_from_other_hosts_are_refused_until_trusted(ph, tmp_
 
 
 def test_with_a_server_other_hosts_get_403_for_every_request(ph, tmp_path):
-    """The request gate (firmware/pjgate.py) asks the policy for every out-of-dialog
+    """The request gate (firmware/sip/gate.py) asks the policy for every out-of-dialog
     request; OPTIONS is the one a scanner sends first."""
     ping = sipp(tmp_path, ph, "uac_options_ping.xml", host=STRANGER)
     assert ping.run(timeout=15, check=False) != 0

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from firmware.boot import BOOT_VERSION, RESTART_EXIT
-from firmware.identity import MODEL, VENDOR, VERSION
+from firmware.system.identity import MODEL, VENDOR, VERSION
 from provisioning.errors import ImageError
 from provisioning.image import (PAYLOAD_TREE, Manifest, build_image, compare_versions,
                                 image_name, key_id, keygen, load_private_key, load_public_key,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import calendar
 
-from firmware.state import (Account, AudioDevice, Call, CallState, LineStatus, MenuPage,
+from firmware.call.state import (Account, AudioDevice, Call, CallState, LineStatus, MenuPage,
                             PhoneState)
 
 NOW = float(calendar.timegm((2024, 6, 3, 14, 5, 0)))   # Mon 03 Jun 2024 14:05:00 UTC

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from firmware.state import AudioDevice, LineStatus
+from firmware.call.state import AudioDevice, LineStatus
 
 _ART = {
     # Line status, the manual's five icons (§3 "Understanding Phone Screen").

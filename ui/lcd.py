@@ -26,7 +26,7 @@ import time
 from PIL import Image, ImageChops
 
 from firmware.present import softkeys
-from firmware.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
+from firmware.call.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
 from ui import icons
 from ui.font import BIG, CONDENSED, SMALL, Font, fold
 
@@ -418,7 +418,7 @@ def _talking(c: _Canvas, s: PhoneState, call: Call) -> None:
 
 
 def _paging(c: _Canvas, s: PhoneState) -> None:
-    """A multicast page being heard: its priority and group (firmware/multicast.py)."""
+    """A multicast page being heard: its priority and group (firmware/features/multicast.py)."""
     if s.multicast:
         prio, _, group = s.multicast.partition(" ")
         _title(c, "Paging", prio)

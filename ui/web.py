@@ -78,7 +78,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from firmware import calllog
+from firmware.features import calllog
 from firmware.errors import SettingError, SettingsInvalid
 from firmware.keys import EXPANSION, KEYS
 from firmware.settings import (FIELDS, atomic_write, check, factory_values, hash_password,
@@ -744,7 +744,7 @@ def build(app) -> web.Application:
 
     @routes.put("/api/keys/layout")
     async def put_key_layout(request):
-        from firmware.memkeys import check_layout
+        from firmware.features.memkeys import check_layout
         body = await _json(request, '{"memory": [{"key": "p1", "type": "blf", '
                                     '"number": "1002", "label": "Bob"}]}')
         layout, problems = check_layout(body)

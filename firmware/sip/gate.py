@@ -1,6 +1,6 @@
 """The gate: what happens to a SIP request before pjsua sees it, and after nobody took it.
 
-Two small pjsip modules (ctypes, on the pjsua thread, like firmware/pjc.py's tap):
+Two small pjsip modules (ctypes, on the pjsua thread, like firmware/sip/pjc.py's tap):
 
 - `front`, after pjsip's dialog layer (so only out-of-dialog requests reach it) and before
   pjsua. It refuses what must cost the phone nothing: requests from sources the settings do
@@ -39,7 +39,8 @@ import re
 import time
 from typing import Callable
 
-from firmware import logs, pjc
+from firmware import logs
+from firmware.sip import pjc
 
 log = logging.getLogger("deskphone.sip.gate")
 

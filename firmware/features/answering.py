@@ -5,7 +5,7 @@
   free by default), when no other call is up; "AA" shows on the idle screen.
 - No-answer forwarding (manual §7 "VOIP Call Forward: If No Answer"): a call still ringing
   after forward.no_answer_seconds is redirected (302) to forward.no_answer.
-Forwarding always and when busy is decided in the SIP thread (firmware/sip.py
+Forwarding always and when busy is decided in the SIP thread (firmware/sip/engine.py
 IncomingPolicy), before the call rings at all.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from firmware.events import CallForwarded, CallIncoming, SettingsChanged, TimerFired
-from firmware.state import AudioDevice, CallState
+from firmware.call.state import AudioDevice, CallState
 
 log = logging.getLogger("deskphone.answering")
 

@@ -41,8 +41,8 @@ from firmware.bus import Bus, Timers
 from firmware.events import (KeepAliveAnswered, PrimaryServerBack, RegistrationChanged,
                              RegistrationStarted, SettingsChanged, TimerFired, Unregistered)
 from firmware.settings import ACCOUNTS, AccountSettings, Settings
-from firmware.sip import AccountSpec, SipEngine, host_of, refresh_after
-from firmware.state import Account, LineStatus, PhoneState
+from firmware.sip.engine import AccountSpec, SipEngine, host_of, refresh_after
+from firmware.call.state import Account, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.registration")
 

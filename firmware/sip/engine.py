@@ -28,15 +28,16 @@ from typing import Callable
 
 import pjsua2 as pj
 
-from firmware import logs, pjc, pjgate
+from firmware import logs
+from firmware.sip import gate as pjgate, pjc
 from firmware.errors import SipError
 from firmware.events import (CallForwarded, CallIncoming, CallMediaChanged, CallProgressed,
                              CallRefused, CallTransferProgressed, CallTransferred,
                              CheckSyncReceived, DtmfReceived, Event, MessagesWaiting,
                              RegistrationChanged, RegistrationStarted)
-from firmware.identity import VERSION
-from firmware.paging import auto_answer
-from firmware.trust import Trust
+from firmware.system.identity import VERSION
+from firmware.features.paging import auto_answer
+from firmware.sip.trust import Trust
 
 log = logging.getLogger("deskphone.sip")
 trace = logging.getLogger("deskphone.sip.trace")
@@ -82,7 +83,7 @@ class AccountSpec:
 class IncomingPolicy:
     """How the SIP thread answers a new INVITE before the Phone sees it (a fast 180, or a
     refusal, or a redirect), from settings the Phone keeps up to date, and whom it takes
-    requests from at all (`trust`, kept by firmware/trust.py). `decide` is pure."""
+    requests from at all (`trust`, kept by firmware/sip/trust.py). `decide` is pure."""
 
     dnd: int = 0               # non-zero: refuse every new call with this status (DND)
     dnd_code: int = 486        # for calls to a line in DND
@@ -95,7 +96,7 @@ class IncomingPolicy:
     anon_reject: frozenset = frozenset()   # accounts refusing hidden callers
     forward_always: str = ""   # sip: URI, or ""
     forward_busy: str = ""
-    pages: bool = False        # auto-answer INVITEs are pages (firmware/paging.py)
+    pages: bool = False        # auto-answer INVITEs are pages (firmware/features/paging.py)
     page_barge_in: bool = True     # a page during a call is mixed in, else refused busy
     page_dnd_emergency: bool = True  # an emergency page gets through DND
     trust: Trust = Trust()     # the lines' servers and who else may do what
@@ -123,7 +124,7 @@ class IncomingPolicy:
     def decide(self, *, account: int, calls: int, caller: str, anonymous: bool,
                source_ip: str, page=None) -> tuple[int, str]:
         """(SIP status, redirect target). 180 = ring; 302 = forward to target.
-        page: the INVITE's auto-answer request (firmware.paging.AutoAnswer) or None."""
+        page: the INVITE's auto-answer request (firmware.features.paging.AutoAnswer) or None."""
         if not self.trust.allows(source_ip):
             return 403, ""
         if self.ip_allow and not _ip_in(source_ip, self.ip_allow):
@@ -219,7 +220,7 @@ TONE_PLANS: dict[str, list[tuple[int, int, int, int]]] = {
     "ring": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 10 + [(0, 0, 0, 3000)],
     "test": [(1000, 0, 1000, 0)],      # diagnose: sound
     "message": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 8 + [(0, 0, 0, 30000)],  # new voice mail
-    "warning": [(1400, 0, 100, 100)],  # a page is about to be heard (firmware/paging.py)
+    "warning": [(1400, 0, 100, 100)],  # a page is about to be heard (firmware/features/paging.py)
 }
 
 _NAME_RE = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
@@ -316,7 +317,7 @@ class _Account(pj.Account):
         self.engine._guard(self._mwi, prm)
 
     def _mwi(self, prm):
-        from firmware.mwi import parse_summary
+        from firmware.features.mwi import parse_summary
         source = prm.rdata.srcAddress
         if prm.state == pj.PJSIP_EVSUB_STATE_NULL and \
                 not self.engine.policy.trust.is_server(source_ip(source)):
@@ -342,7 +343,7 @@ class _Call(pj.Call):
         self.redirects: list[str] = []
         self.stopped = ""          # why we stopped following redirects
         self.digits: pj.ToneGenerator | None = None     # in-band DTMF, made when needed
-        self.send_only = False     # a one-way page: we only talk (firmware/paging.py)
+        self.send_only = False     # a one-way page: we only talk (firmware/features/paging.py)
         self.hangup_at_ack: pj.CallOpParam | None = None   # see SipEngine._hangup
         self.source = ""           # where an incoming call came from (the gate's flood guard)
         self.answered = False
@@ -626,7 +627,7 @@ class SipEngine:
         self._tap: pjc.NotifyTap | None = None
         self._gate: pjgate.Gate | None = None
         self._refusals = logs.Limited(log, per_minute=30)
-        # run on the SIP thread before anything is torn down (firmware/pjblf.py's buddies)
+        # run on the SIP thread before anything is torn down (firmware/sip/pjblf.py's buddies)
         self.closers: list[Callable[[], None]] = []
         # who may send NOTIFY check-sync: set from the loop, read on the SIP thread
         self.check_sync_from: frozenset[str] | None = None   # None = not accepted
@@ -752,7 +753,7 @@ class SipEngine:
         self._wake_sock.bind((self._wake_addr[0], 0))
         self._wake_sock.connect(self._wake_addr)
         if self._tap is not None and pjc.rx_layout is None:
-            # start-up self-check of the C layout the NOTIFY readers use (firmware/pjc.py):
+            # start-up self-check of the C layout the NOTIFY readers use (firmware/sip/pjc.py):
             # a probe to our own port, read back by the tap on this thread's next turn
             host, port = self._wake_addr
             src = "%s:%d" % self._wake_sock.getsockname()
@@ -770,7 +771,7 @@ class SipEngine:
         return frozenset(names)
 
     def _on_check_sync(self, reboot: bool, source: str) -> int:
-        """The answer to a PBX's NOTIFY Event: check-sync (firmware/pjc.py)."""
+        """The answer to a PBX's NOTIFY Event: check-sync (firmware/sip/pjc.py)."""
         allowed = self.check_sync_from
         if allowed is None:
             log.info("NOTIFY check-sync from %s: not accepted (provisioning.accept_notify)",
@@ -822,7 +823,7 @@ class SipEngine:
                                  else pj.PJSUA_100REL_OPTIONAL)
         a.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
         a.natConfig.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
-        a.regConfig.retryIntervalSec = 0   # firmware.registration decides retries
+        a.regConfig.retryIntervalSec = 0   # firmware.sip.registration decides retries
         a.regConfig.registerOnAdd = False
         a.regConfig.disableRegOnModify = True
         a.regConfig.unregWaitMsec = 500
@@ -1093,7 +1094,7 @@ class SipEngine:
                                   done=done)
 
     def keepalive(self, index: int, done: Callable[[int], None], *, own_address: bool = True):
-        """OPTIONS through the line's server (firmware/registration.py). own_address: to
+        """OPTIONS through the line's server (firmware/sip/registration.py). own_address: to
         the line's own address, which the server forwards to our binding (we answer it):
         200 while the binding exists, 404/480 once the server lost it; else to the server
         itself. done(code) on the SIP thread; code 0 = no answer. Future: False = not sent."""
@@ -1285,7 +1286,7 @@ class SipEngine:
         return self.submit(lambda: self.media.play(name))
 
     def attach_port(self, make: Callable[[], pj.AudioMedia], *, hear: bool) -> int:
-        """A port of our own in the bridge (firmware/multicast.py), made by `make` on this
+        """A port of our own in the bridge (firmware/features/multicast.py), made by `make` on this
         thread: hear=True the person hears it, False it hears the microphone. Returns the
         handle for detach_port."""
         handle = next(self._ids)

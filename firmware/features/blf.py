@@ -2,7 +2,7 @@
 
 One subscription per watched number (RFC 4235 dialog events, or PIDF presence with
 phone.blf_mode = presence), shared by every key that shows it. The SIP side lives on the
-pjsua thread (firmware/pjblf.py); here, on the loop, NOTIFY bodies become lamps:
+pjsua thread (firmware/sip/pjblf.py); here, on the loop, NOTIFY bodies become lamps:
 
     idle      green, steady       nobody is on the phone there
     ringing   red, fast flash     a call rings there (the key picks it up)
@@ -25,7 +25,7 @@ from xml.etree.ElementTree import ParseError
 
 from firmware.bus import Bus, Timers
 from firmware.events import BlfNotified, BlfSubscriptionChanged, TimerFired
-from firmware.pjblf import uri_key
+from firmware.sip.pjblf import uri_key
 
 log = logging.getLogger("deskphone.blf")
 
@@ -170,7 +170,7 @@ class Blf:
 
     def start(self) -> None:
         """Create the pjsua-thread half (queued until SIP runs)."""
-        from firmware.pjblf import Watcher
+        from firmware.sip.pjblf import Watcher
         self._watcher = Watcher(self.sip, self.sip.post)
 
         def start():

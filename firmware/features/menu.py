@@ -5,7 +5,7 @@ menu sits on top of whatever the phone is doing: keys that belong to calls (line
 speaker, headset, hold, the hook...) close it and go on to the phone, and a ringing call
 takes the screen, so a call is never lost because a menu was open.
 
-Pages: Call history (its three lists are drawn and run by firmware/calllog.py), View
+Pages: Call history (its three lists are drawn and run by firmware/features/calllog.py), View
 status (Network, Lines, Software), Auto provision (provisioning/engine.py: status, OK runs
 it now) and Diagnose (Keys, LCD, Lights, Sound); later features
 add their own pages to MAIN. An entry "module:page" asks that module for the page
@@ -19,7 +19,7 @@ from typing import Callable
 from firmware.bus import Bus
 from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, KeyPressed,
                              PageRequested)
-from firmware.state import MenuPage, PhoneState
+from firmware.call.state import MenuPage, PhoneState
 
 log = logging.getLogger("deskphone.menu")
 

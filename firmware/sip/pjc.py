@@ -4,7 +4,7 @@ Every `pjsua_*`/`pjsip_*` function is exported from the `_pjsua2` extension modu
 (notes/pjsua2.md), so we call them on the same library, from the pjsua thread only.
 Used for: REGISTER with `Contact: *` and `Expires: 0` (unregister every binding of an
 account before the first REGISTER, LP-388 item 7), OPTIONS keep-alives outside a call
-(firmware/registration.py), and quietening pjlib before init.
+(firmware/sip/registration.py), and quietening pjlib before init.
 
 Only struct fields that have been stable across pjproject releases are touched; any
 failure to find a symbol makes `available()` false and the caller goes on without it.
@@ -159,7 +159,7 @@ def drop_pending() -> None:
             lib.pjsip_regc_destroy(ctypes.c_void_p(regc))
 
 
-# --- OPTIONS keep-alive (firmware/registration.py) --------------------------------------
+# --- OPTIONS keep-alive (firmware/sip/registration.py) --------------------------------------
 #
 # pjsua2 2.15 cannot send an OPTIONS outside a call. pjsua_acc_create_request builds one
 # as the account would (From, Contact, outbound proxy Route), pjsip_endpt_send_request

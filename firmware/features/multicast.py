@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from firmware.events import (CallProgressed, MulticastPageEnded, MulticastPageRequested,
                              MulticastPageStarted, SettingsChanged)
-from firmware.state import CallState
+from firmware.call.state import CallState
 
 log = logging.getLogger("deskphone.multicast")
 

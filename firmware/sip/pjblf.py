@@ -23,7 +23,7 @@ from typing import Callable
 
 import pjsua2 as pj
 
-from firmware import pjc
+from firmware.sip import pjc
 from firmware.events import BlfNotified, BlfSubscriptionChanged, Event
 
 log = logging.getLogger("deskphone.blf")

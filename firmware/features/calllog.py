@@ -36,10 +36,10 @@ from typing import Callable
 from firmware.bus import Bus, now
 from firmware.events import (CallEnded, CallIncoming, DialRequested, HookChanged,
                              KeyPressed, PageRequested, SettingsChanged)
-from firmware.phone import target_uri
+from firmware.call.phone import target_uri
 from firmware.settings import ACCOUNTS, Settings, atomic_write
-from firmware.sip import split_uri
-from firmware.state import AudioDevice, MenuPage, PhoneState
+from firmware.sip.engine import split_uri
+from firmware.call.state import AudioDevice, MenuPage, PhoneState
 
 log = logging.getLogger("deskphone.calllog")
 

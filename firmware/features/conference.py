@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from firmware.events import CallProgressed, CallTransferProgressed
-from firmware.state import CallState
+from firmware.call.state import CallState
 
 log = logging.getLogger("deskphone.conference")
 

@@ -20,7 +20,7 @@ A page during a call (LP-388 scenario 2) barges in when paging.barge_in is on: t
 call goes on, the pager hears only us, the other party hears only us, and we hear both;
 C ends the page and the call goes on as before. With barge_in off the page is refused
 486 Busy Here (a broadcast cannot wait). These decisions are made on the SIP thread
-before anything rings (firmware/sip.py IncomingPolicy); this module answers the pages
+before anything rings (firmware/sip/engine.py IncomingPolicy); this module answers the pages
 that got through, and places intercom calls for the Intercom/Paging keys.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from firmware.events import CallIncoming, CallProgressed, IntercomRequested, TimerFired
-from firmware.state import AudioDevice, CallState
+from firmware.call.state import AudioDevice, CallState
 
 log = logging.getLogger("deskphone.paging")
 

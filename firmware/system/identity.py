@@ -10,7 +10,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from firmware import netinfo
+from firmware.system import netinfo
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 This is where a key press goes. Each handler below is one row of the manual's §4
 "Basic Call Handling" tables; the KEYS table maps a key to its handler. The state it
-changes (firmware/state.py) is then shown by pure functions (firmware/present.py,
+changes (firmware/call/state.py) is then shown by pure functions (firmware/present.py,
 ui/lcd.py) after every batch of events.
 
 Line keys are call appearances: a call takes the line key of its account when that is
@@ -21,11 +21,11 @@ from firmware.bus import Bus, Timers
 from firmware.events import (CallEnded, CallIncoming, CallMediaChanged, CallProgressed,
                              DialRequested, DtmfReceived, HookChanged, HookFlashed, KeyHeld,
                              KeyPressed, SettingsChanged, TimerFired)
-from firmware.dialplan import Dialler, DigitMap, is_emergency
+from firmware.call.dialplan import Dialler, DigitMap, is_emergency
 from firmware.present import softkeys
 from firmware.settings import ACCOUNTS, Settings
-from firmware.sip import IncomingPolicy, SipEngine, host_of, split_uri
-from firmware.state import AudioDevice, Call, CallState, LineStatus, PhoneState
+from firmware.sip.engine import IncomingPolicy, SipEngine, host_of, split_uri
+from firmware.call.state import AudioDevice, Call, CallState, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.phone")
 
@@ -150,7 +150,7 @@ class Phone:
             pages=st.paging.intercom, page_barge_in=st.paging.barge_in,
             page_dnd_emergency=st.paging.dnd_emergency,
             flood_limit=st.sip.flood_limit,
-            trust=self.sip.policy.trust)     # kept by firmware/trust.py (DNS lookups)
+            trust=self.sip.policy.trust)     # kept by firmware/sip/trust.py (DNS lookups)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class Phone:
             self.timers.cancel("phone.dial")
 
     def _call_ended(self, call: Call, missed: bool = False) -> None:
-        """Tell whoever keeps records (firmware/calllog.py) that a call is over."""
+        """Tell whoever keeps records (firmware/features/calllog.py) that a call is over."""
         self.bus.post(CallEnded(dataclasses.replace(call), bool(call.connected_at), missed))
 
     def settle(self) -> None:
@@ -577,7 +577,7 @@ class Phone:
         if any(hook(call) for hook in self.place_hooks):
             return
         call.state = CallState.CALLING
-        if call.headers:          # a BLF pickup's Replaces (firmware/memkeys.py)
+        if call.headers:          # a BLF pickup's Replaces (firmware/features/memkeys.py)
             self.sip.make_call(call.id, call.account, uri, headers=call.headers)
         else:
             self.sip.make_call(call.id, call.account, uri)

@@ -22,8 +22,8 @@ import logging
 
 from firmware.events import (CallProgressed, CallTransferProgressed, CallTransferred,
                              TimerFired)
-from firmware.phone import REASONS
-from firmware.state import AudioDevice, CallState
+from firmware.call.phone import REASONS
+from firmware.call.state import AudioDevice, CallState
 
 log = logging.getLogger("deskphone.transfer")
 

@@ -16,7 +16,7 @@ changes. What a key does when pressed, by its mode:
                        phone.blf_transfer: transfer the call there
     bla                shared line: idle: seize it (dial tone on the key's line);
                        ringing: pick up; held: take the held call over (Replaces)
-    paging / intercom  ask firmware/paging.py (IntercomRequested; a multicast group
+    paging / intercom  ask firmware/features/paging.py (IntercomRequested; a multicast group
                        address as number: MulticastPageRequested)
     call_park          in a call: park it (blind transfer to phone.park_code + number);
                        idle: take it back (phone.park_retrieve_code + number)
@@ -28,10 +28,10 @@ import logging
 import re
 from pathlib import Path
 
-from firmware.blf import Blf
+from firmware.features.blf import Blf
 from firmware.events import (IntercomRequested, KeyPressed, MulticastPageRequested,
                              ProvisioningChanged, RegistrationChanged, SettingsChanged)
-from firmware.state import AudioDevice, CallState
+from firmware.call.state import AudioDevice, CallState
 
 log = logging.getLogger("deskphone.keys")
 
@@ -41,7 +41,7 @@ _MULTICAST = re.compile(r"^(22[4-9]|23\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$")
 def _reach(identity: str) -> str:
     """What to dial for a dialog's remote identity: its user part through our line's
     server (servers often drop the port from identities), else the URI itself."""
-    from firmware.sip import split_uri
+    from firmware.sip.engine import split_uri
     _, uri, user = split_uri(identity)
     return user if user and "@" in uri else (uri or identity)
 

@@ -17,7 +17,7 @@ from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, HookF
                              KeyPressed, TimerFired)
 from firmware.keys import LABELS
 from firmware.present import LED_NAMES, diag_led
-from firmware.state import AudioDevice, PhoneState
+from firmware.call.state import AudioDevice, PhoneState
 
 log = logging.getLogger("deskphone.diagnose")
 

@@ -3,7 +3,7 @@
 Anyone who can send the phone a UDP packet can send it SIP, and scanners try every SIP port
 on a network many times a day. So what matters is given only to sources we trust:
 
-- a call that asks to be answered by itself (intercom, paging: firmware/paging.py) is
+- a call that asks to be answered by itself (intercom, paging: firmware/features/paging.py) is
   honoured from the lines' servers and paging.intercom_allow; from anyone else it rings;
 - unsolicited NOTIFYs: message waiting from the lines' servers (and sip.trusted), check-sync
   (it can reboot the phone) from the lines' servers only;

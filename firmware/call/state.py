@@ -97,7 +97,7 @@ class MenuPage:
     items: list[str]            # entries to choose from, or the lines of a text page
     index: int = 0              # the cursor (a list) or the first line shown (a text page)
     text: bool = False          # a page to read, not to choose from
-    kind: str = ""              # "": a menu of firmware/menu.py; "calllog": a call list
+    kind: str = ""              # "": a menu of firmware/features/menu.py; "calllog": a call list
     data: list = field(default_factory=list)   # per entry, for the page's drawer (call times)
 
 
@@ -139,10 +139,10 @@ class PhoneState:
     call_waiting_tone: bool = True
     time_format: int = 24       # 24 or 12
     date_format: str = "%a %d %b"
-    # programmable keys (firmware/blf.py, firmware/memkeys.py): key name -> lamp
+    # programmable keys (firmware/features/blf.py, firmware/features/memkeys.py): key name -> lamp
     # idle | ringing | busy | held | unknown ("off" or absent: dark)
     key_lamps: dict[str, str] = field(default_factory=dict)
-    # paging (firmware/paging.py, firmware/multicast.py)
+    # paging (firmware/features/paging.py, firmware/features/multicast.py)
     pages: list[int] = field(default_factory=list)   # calls that are server pages
     barge: int | None = None    # a page mixed into the call on screen (barge-in)
     page_tone: bool = False     # the warning tone before a page is heard

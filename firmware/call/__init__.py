@@ -1,0 +1,1 @@
+"""Call handling: the phone's call model, its state and the dial plan."""

@@ -1,0 +1,1 @@
+"""Features: each a module with setup(ctx) / close(), loaded from a list (data)."""

@@ -1,0 +1,1 @@
+"""The device: who it is (model, MAC, version) and its network."""

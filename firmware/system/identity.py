@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 
 VENDOR = "deskphone"
 MODEL = "DP330"                # three lines, like the ES330 it is modelled on
-VERSION = (Path(__file__).with_name("VERSION").read_text().strip()
-           if Path(__file__).with_name("VERSION").exists() else "0.0.0")
+_VERSION_FILE = Path(__file__).resolve().parent.parent / "VERSION"      # firmware/VERSION
+VERSION = _VERSION_FILE.read_text().strip() if _VERSION_FILE.exists() else "0.0.0"
 
 
 def version_file_name(model: str = MODEL) -> str:

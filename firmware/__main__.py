@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     from firmware.app import App
     from firmware.errors import BoardError
     if args.http is not None and args.http:
-        from firmware.settings import _listen
+        from firmware.settings import FIELDS
         try:
-            _listen(args.http)
+            FIELDS["web.listen"].metadata["check"](args.http)
         except ValueError as e:
             return _fail(2, f"--http: {e}")
     app = App(board=args.board, data_dir=args.data_dir, http=args.http,

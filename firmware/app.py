@@ -6,9 +6,14 @@ Where things go, for a newcomer:
 - a SIP event: pjsua2 callback in firmware/sip/engine.py -> event on the bus -> phone.py
   (calls) or registration.py (REGISTER);
 - a setting: schema in firmware/settings.py, file DIR/settings.toml, changed through
-  App.update_settings (web API), announced as SettingsChanged;
-- what is shown: App.present() after every batch of events: ui/lcd.py draws the LCD,
-  firmware/present.py gives LEDs, tone and audio path.
+  firmware/settings_service.py (web API, provisioning, LCD menus, SIGHUP), announced as
+  SettingsChanged;
+- what is shown: firmware/presenter.py after every batch of events: ui/lcd.py draws the
+  LCD, firmware/present.py gives LEDs, tone and audio path;
+- a web request: ui/web/ (sign-in, front panel, management) -> firmware/api.py, the one
+  object the web talks to.
+
+The App itself only builds the parts, runs them and closes them.
 """
 from __future__ import annotations
 
@@ -20,18 +25,17 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import board as boards
-from firmware import logs, present
-from firmware.system import identity, netinfo
+from firmware.api import Api
+from firmware.presenter import Presenter
+from firmware.settings_service import SettingsService, setup_logs
+from firmware.system import identity
 from firmware.bus import Bus, Timers
 from firmware.features.calllog import CallLog
 from firmware.features.diagnose import Diagnose
 from firmware.errors import SipError
-from firmware.events import (CallIncoming, DiagnoseRequested, DialRequested, HookChanged,
-                             HookFlashed, KeyHeld, KeyPressed, KeyReleased,
-                             ProvisionRequested, SettingsChanged, TimerFired)
+from firmware.events import HookChanged, HookFlashed, KeyHeld, KeyPressed, KeyReleased
 from firmware.features.answering import Answering
 from firmware.features.conference import Conference
 from firmware.features.multicast import MulticastPaging
@@ -40,7 +44,7 @@ from firmware.features.menu import Menus
 from firmware.features.mwi import Mwi
 from firmware.call.phone import Phone
 from firmware.sip.registration import Registration
-from firmware.settings import DIR_MODE, FIELDS, SettingsStore
+from firmware.settings import DIR_MODE, SettingsStore
 from firmware.sip.engine import VERSION, SipConfig, SipEngine
 from firmware.call.state import PhoneState
 from firmware.features.transfer import Transfer
@@ -63,15 +67,9 @@ class App:
         self.state = PhoneState()
         self.store = SettingsStore(self.data_dir)
         self.settings = None
-        self.frame = None             # the last ui.lcd.Frame drawn
-        self._booted = False          # the first frame waits for the first REGISTER
-        self._frame_key = b""
-        self.leds: dict[str, tuple[str, str]] = {}
-        self.tone: str | None = None
-        self._path: tuple = ((), False)
-        self._gain = 1.0
-        self._backlight = -1
-        self._subscribers: set[asyncio.Queue] = set()
+        self.api = Api(self)          # all the web server talks to
+        self.config: SettingsService | None = None
+        self.presenter: Presenter | None = None
         self._stop = None
         self.web = None
         self.sip_error = ""
@@ -83,9 +81,7 @@ class App:
     async def run(self) -> None:
         self.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.settings = self.store.load()
-        lg = self.settings.log
-        logs.setup(self.data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace,
-                   max_kb=lg.max_kb, keep=lg.keep, console=self.console_log)
+        setup_logs(self.data_dir, self.settings, console=self.console_log)
         log.info("deskphone %s starting: board %s, data %s", VERSION, self.board_name,
                  self.data_dir)
         loop = asyncio.get_running_loop()
@@ -95,12 +91,15 @@ class App:
         self.board = boards.load(self.board_name, settings=self.settings,
                                  pin_factory=self.pin_factory)
         self._wire_board()
-        self._show_settings_problems()
+        self.config = SettingsService(store=self.store, state=self.state, bus=self.bus,
+                                      data_dir=self.data_dir, console_log=self.console_log,
+                                      sip_error=lambda: self.sip_error)
+        self.config.show_problems()
 
         s = self.settings.sip
         self.sip = SipEngine(config=SipConfig(
             port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
-            user_agent=s.user_agent, trace=lg.sip_trace, prack=s.prack,
+            user_agent=s.user_agent, trace=self.settings.log.sip_trace, prack=s.prack,
             session_timers=s.session_timers, session_expires=s.session_expires,
             dtmf_payload=self.settings.phone.dtmf_payload,
             null_audio=not self.board.audio.has_sound_device,
@@ -111,9 +110,9 @@ class App:
         self.diagnose = Diagnose(bus=self.bus, timers=self.timers, state=self.state)
         self.calllog = CallLog(bus=self.bus, state=self.state, settings=self.settings,
                                data_dir=self.data_dir)
-        self.menus = Menus(bus=self.bus, state=self.state, status=self.status_lines)
+        self.menus = Menus(bus=self.bus, state=self.state, status=self.api.status_lines)
         self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
-                           settings=self.settings, save=self._save_from_phone)
+                           settings=self.settings, save=self.config.save_from_phone)
         # call features: each hooks into the phone and the bus, nothing else knows them
         self.features = [Transfer(self.phone), Conference(self.phone), Answering(self.phone),
                          Paging(self.phone), MulticastPaging(self.phone)]
@@ -124,23 +123,21 @@ class App:
                                     self.settings.hardware.mac)
         self.provisioner = Provisioner(
             bus=self.bus, timers=self.timers, state=self.state, settings=self.settings,
-            data_dir=self.data_dir, mac=self.mac, update_settings=self.update_settings,
+            data_dir=self.data_dir, mac=self.mac, update_settings=self.config.update,
             restart=self.request_restart, clock=_clock())
         self.mwi = Mwi(bus=self.bus, timers=self.timers, state=self.state,
                        settings=self.settings)
         # who may ring, page and notify us: the lines' servers, looked up from now on
         self.trust = ServerTrust(bus=self.bus, sip=self.sip, settings=self.settings)
         self.trust.start()
-        self.bus.on(TimerFired, self._on_timer)
-        for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
-            self.bus.on(ev_type, self._activity)
-        self.bus.on(SettingsChanged, self._contrast)
-        self.state.last_activity = time.monotonic()
-        self.bus.after.append(self.present)
+        # what is shown: after every batch of events (drawing starts after the REGISTER)
+        self.presenter = Presenter(bus=self.bus, timers=self.timers, state=self.state,
+                                   board=self.board, sip=self.sip, settings=self.settings,
+                                   board_name=self.board_name, started_mono=self.started_mono)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, self.reload_settings)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_settings)
         bus_task = loop.create_task(self.bus.run(), name="bus")
         try:
             await asyncio.wrap_future(self.sip.start())
@@ -155,20 +152,18 @@ class App:
             await asyncio.wait_for(self.registration.first_answers.wait(), 1.0)
         except asyncio.TimeoutError:
             pass
-        self._booted = True
-        self.present()
-        listen = self.http_override if self.http_override is not None else \
-            self.settings.web.listen
+        self.presenter.start()
+        listen = self.listen()
         if listen:
             from ui import web
             try:
-                self.web = await web.start(self, listen)
+                self.web = await web.start(self.api, listen)
             except OSError as e:      # the phone still works from its keys
                 why = f"web page and API not started: {listen}: {e.strerror or e}; change " \
                       f"web.listen (or --http)"
                 log.error("%s", why)
                 self.state.errors.insert(0, why)
-                self.present()
+                self.presenter.present()
         self.provisioner.start()
         log.info("phone ready")
         self._health = loop.create_task(self._report_healthy(listen), name="health")
@@ -228,238 +223,15 @@ class App:
         if hasattr(self.board.hook, "when_flashed"):
             self.board.hook.when_flashed = lambda: post(HookFlashed())
 
-    # -- what people do through the API ---------------------------------------------------
+    def listen(self) -> str:
+        """Where the web page listens ('' = off): --http, else web.listen."""
+        return self.http_override if self.http_override is not None else \
+            self.settings.web.listen
 
-    # (from the web server, or any thread)
-
-    def press(self, key: str, action: str = "press", source: str = "api") -> None:
-        if action in ("press", "down"):
-            self.bus.post_threadsafe(KeyPressed(key, source))
-        if action in ("press", "up"):
-            self.bus.post_threadsafe(KeyReleased(key, source))
-
-    def dial(self, number: str, line: int = 0) -> None:
-        self.bus.post_threadsafe(DialRequested(number, line))
-
-    def provision_now(self) -> None:
-        self.bus.post_threadsafe(ProvisionRequested("now"))
-
-    def run_diagnose(self, test: str) -> None:
-        self.bus.post_threadsafe(DiagnoseRequested(test))
-
-    def status_lines(self, page: str) -> list[str]:
-        """The text of the View status pages (manual §6 "View status")."""
-        if page == "status.network":
-            lines = [f"{name} {addr}" for name, addr in netinfo.addresses()] or \
-                ["No network interface"]
-            mac = netinfo.mac()
-            sip_at = self.sip.local_host or f"off: {self.sip_error}"
-            web_at = self.http_override if self.http_override is not None else \
-                self.settings.web.listen
-            return lines + ([f"MAC {mac}"] if mac else []) + [f"SIP {sip_at}",
-                                                              f"Web {web_at or 'off'}"]
-        if page == "status.lines":
-            lines = []
-            for a in self.state.accounts:
-                if not a.enabled:
-                    lines.append(f"L{a.index} off")
-                    continue
-                lines.append(f"L{a.index} {a.user} {a.status.value.replace('_', ' ')}")
-                if a.server:
-                    lines.append(f"  {a.server}")
-                if a.reason:
-                    lines.append(f"  {a.reason}")
-            return lines
-        up = int(time.monotonic() - self.started_mono)
-        return [f"deskphone {VERSION}", f"pjsua2 {self.sip.pj_version or '?'}",
-                f"Board {self.board.name}", f"Up {up // 86400}d {up // 3600 % 24}h "
-                                            f"{up // 60 % 60}m"]
-
-    # -- settings -------------------------------------------------------------------------
-
-    def update_settings(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
-        """Validate, save atomically, apply. Raises SettingsInvalid (nothing changed)."""
-        changed = self.store.update(values)
-        if changed:
-            self._applied(changed)
-        restart = [k for k in changed if FIELDS[k].metadata["restart"]]
-        return changed, restart
-
-    def _save_from_phone(self, values: dict[str, Any]) -> None:
-        try:
-            self.update_settings(values)
-        except Exception as e:  # noqa: BLE001
-            self.state.notice = f"Cannot save: {e}"
-            log.warning("saving %s: %s", values, e)
-
-    def reload_settings(self) -> None:
-        """SIGHUP: read settings.toml again (bad values keep their last good value)."""
-        before = {k: self.settings.get(k) for k in FIELDS}
-        self.store.load()
-        changed = [k for k in FIELDS if self.settings.get(k) != before[k]]
-        self._show_settings_problems()
-        if changed:
-            self._applied(changed)
-        self.present()
-
-    def _applied(self, changed: list[str]) -> None:
-        log.info("settings changed: %s", ", ".join(changed))
-        if any(k.startswith("log.") for k in changed):
-            lg = self.settings.log
-            logs.setup(self.data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace,
-                       max_kb=lg.max_kb, keep=lg.keep, console=self.console_log)
-        self._show_settings_problems()
-        self.bus.post(SettingsChanged(changed))
-
-    def _show_settings_problems(self) -> None:
-        errors = [str(p) for p in self.store.problems]
-        if self.sip_error:
-            errors.insert(0, f"SIP: {self.sip_error}")
-        self.state.errors = errors
-
-    # -- presenting ----------------------------------------------------------------------------
-
-    def _on_timer(self, ev: TimerFired) -> None:
-        if ev.name == "notice":
-            self.state.notice = ""
-
-    def present(self) -> None:
-        """Show the state: LCD, LEDs, tone, audio path; tell web clients. Runs per batch."""
-        if not self._booted:
-            return
-        from ui import lcd
-        snap = self.state.snapshot()
-        snap.now, snap.mono = time.time(), time.monotonic()
-        pushed = False
-        frame = lcd.render(snap)
-        key = frame.image.tobytes()
-        if key != self._frame_key:
-            self._frame_key, self.frame = key, frame
-            self.board.display.show(frame.image)
-            pushed = True
-        leds = present.leds(snap)
-        for name, value in leds.items():
-            if self.leds.get(name) != value:
-                self.board.leds.set(name, *value)
-                pushed = True
-        self.leds = leds
-        tone = present.tone(snap)
-        if tone != self.tone:
-            self.tone = tone
-            self.sip.tone(tone)
-            pushed = True
-        gain = present.volume(snap)
-        if gain != self._gain:
-            self._gain = gain
-            self.sip.volume(gain)
-        path = present.audio_path(snap)
-        if path != self._path:
-            self._path = path
-            self.sip.audio(*path)
-        route = present.route(snap)
-        if self.board.audio.device != route:
-            self.board.audio.select(route)
-        level = present.backlight(snap)
-        if level != self._backlight:
-            self._backlight = level
-            self._set_backlight(level)
-        if pushed or self._subscribers:
-            self._notify(snap)
-        self._schedule_tick(snap)
-        if snap.notice and not self.timers.active("notice"):
-            self.timers.start("notice", 4.0)
-
-    def _set_backlight(self, level: int) -> None:
-        if hasattr(self.board.display, "backlight"):
-            self.board.display.backlight(level)
-        if "backlight" in self.board.spec.get("leds", {}).get("map", {}):
-            self.board.leds.set("backlight", "", "on" if level else "off")
-
-    def _activity(self, ev) -> None:
-        """A key, the hook or a call: the backlight comes on (lcd.backlight_timeout)."""
-        self.state.last_activity = time.monotonic()
-
-    def _contrast(self, ev: SettingsChanged) -> None:
-        if "lcd.contrast" in ev.keys and hasattr(self.board.display, "contrast"):
-            self.board.display.contrast(self.settings.lcd.contrast)
-
-    def _schedule_tick(self, snap: PhoneState) -> None:
-        """Redraw when the clock or a call timer shows a new value, and when the backlight
-        is due to dim; nothing in between."""
-        if any(c.connected_at for c in snap.calls):
-            delay = 1.0 - ((snap.mono - min(c.connected_at for c in snap.calls
-                                             if c.connected_at)) % 1.0)
-        else:
-            delay = 60.0 - (snap.now % 60.0)
-        dim_in = snap.last_activity + snap.backlight_timeout - snap.mono
-        if snap.backlight_timeout and present.backlight(snap) > 1 and dim_in > 0:
-            delay = min(delay, dim_in)
-        self.timers.start("tick", delay + 0.005)
-
-    # -- for the web ---------------------------------------------------------------------------
-
-    def subscribe(self) -> asyncio.Queue:
-        q: asyncio.Queue = asyncio.Queue(maxsize=4)
-        self._subscribers.add(q)
-        return q
-
-    def unsubscribe(self, q: asyncio.Queue) -> None:
-        self._subscribers.discard(q)
-
-    def _notify(self, snap: PhoneState) -> None:
-        msg = None
-        for q in list(self._subscribers):
-            if msg is None:
-                msg = {"state": self.state_json(snap), "leds": self.leds_json()}
-            if q.full():
-                try:
-                    q.get_nowait()      # a slow client gets the newest, not a backlog
-                except asyncio.QueueEmpty:
-                    pass
-            q.put_nowait(msg)
-
-    def set_key_layout(self, layout) -> None:
-        """Save the programmable keys (atomic) and use them at once (from the web API)."""
-        layout.save(self.data_dir / "keys.json")
-        self.memkeys.reload(force=True)
-        self.present()
-
-    def leds_json(self) -> dict:
-        return {name: {"colour": c or "off", "pattern": p} for name, (c, p) in self.leds.items()}
-
-    def state_json(self, snap: PhoneState | None = None) -> dict:
-        s = snap or self.state
-        mono = time.monotonic()
-        return {
-            "version": VERSION,
-            "board": self.board_name,
-            "screen": s.screen(),
-            "uptime": round(mono - self.started_mono, 3),
-            "accounts": [{
-                "index": a.index, "enabled": a.enabled, "label": a.label, "user": a.user,
-                "server": a.server, "on_secondary": a.on_secondary, "status": a.status.value,
-                "code": a.code, "reason": a.reason, "expires": a.expires, "dnd": a.dnd,
-                "messages": a.messages, "old_messages": a.old_messages,
-            } for a in s.accounts],
-            "calls": [{
-                "id": c.id, "line": c.line, "account": c.account, "direction": c.direction,
-                "state": c.state.value, "number": c.number, "name": c.name, "uri": c.uri,
-                "duration": round(mono - c.connected_at, 1) if c.connected_at else 0.0,
-                "code": c.code, "reason": c.reason, "remote_hold": c.remote_hold,
-                "media": c.media, "dtmf": c.dtmf,
-            } for c in s.calls],
-            "focus": s.focus, "offhook": s.offhook, "audio": s.audio.value,
-            "headset_mode": s.headset_mode, "mute": s.mute, "predial": s.predial,
-            "missed": s.missed, "voicemail": s.voicemail, "dnd": s.dnd, "redial": s.redial,
-            "tone": self.tone, "softkeys": [label for label, _ in present.softkeys(s)],
-            "notice": s.notice, "errors": list(s.errors),
-            "backlight": self._backlight, "route": self.board.audio.device,
-            "menu": [p.title for p in s.menu],
-            "diag": {"test": s.diag, "step": s.diag_step, "running": s.diag_running,
-                     "text": s.diag_text} if s.diag else None,
-            "pid": os.getpid(),
-            "provisioning": s.provisioning,
-        }
+    def _reload_settings(self) -> None:
+        """SIGHUP: settings.toml again, shown at once."""
+        self.config.reload()
+        self.presenter.present()
 
 
 def _clock():

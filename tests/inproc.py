@@ -2,7 +2,7 @@
 that work the GPIO drivers (a real `python -m firmware` cannot share mock pins).
 
     with InProcessPhone(board_file, factory, tmp_path) as app:
-        ...   # drive factory pins; read app.state, app.frame, app.board
+        ...   # drive factory pins; read app.state, app.presenter.frame, app.board
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class InProcessPhone:
         self._thread = threading.Thread(target=run, name="phone", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 15
-        while not (getattr(self.app, "_booted", False) and self.app.frame is not None):
+        while not (self.app.presenter is not None and self.app.presenter.frame is not None):
             if failed:
                 raise failed[0]
             if time.monotonic() > deadline:
@@ -82,6 +82,7 @@ class InProcessPhone:
         deadline = time.monotonic() + timeout
         while not pred():
             if time.monotonic() > deadline:
+                frame = self.app.presenter.frame
                 raise AssertionError(f"timed out waiting for {what or pred}: "
-                                     f"{self.app.frame.lines if self.app.frame else None}")
+                                     f"{frame.lines if frame else None}")
             time.sleep(0.01)

@@ -50,10 +50,10 @@ def test_keys_on_the_matrix_reach_the_lcd(rig):
     before = app.board.display.bytes_sent
     for key in "123":
         press(matrix, key)
-    phone.wait(lambda: any("123" in line for line in app.frame.lines), what="123 on the LCD")
+    phone.wait(lambda: any("123" in line for line in app.presenter.frame.lines), what="123 on the LCD")
     assert app.state.predial == "123"
     assert app.board.display.bytes_sent > before          # the frames went to the bus
-    assert app.board.display.image.tobytes() == app.frame.image.tobytes()
+    assert app.board.display.image.tobytes() == app.presenter.frame.image.tobytes()
     press(matrix, "menu")
     phone.wait(lambda: app.state.menu, what="the menu")
     press(matrix, "cancel")
@@ -64,7 +64,7 @@ def test_lifting_the_handset_gives_dial_tone_red_line1_and_the_handset_route(rig
     app, phone, matrix, hook, factory = rig
     hook.set(True)                                        # NO contact: closes when lifted
     phone.wait(lambda: app.state.screen() == "dialing", what="the dial screen")
-    assert app.tone == "dial"
+    assert app.presenter.tone == "dial"
     phone.wait(lambda: lit(app).get("line1") == ("red", "on"), what="line1 red")
     bits = app.board.leds.mask
     line1 = SPEC["leds"]["map"]["line1"]
@@ -91,7 +91,7 @@ def test_a_hook_flash_is_not_a_hang_up(rig):
 
 def test_diagnose_lights_cycles_the_led_chain(rig):
     app, phone, matrix, hook, factory = rig
-    app.run_diagnose("lights")
+    app.api.run_diagnose("lights")
     phone.wait(lambda: app.state.diag == "lights")
     press(matrix, "ok")
     phone.wait(lambda: lit(app) == {"line1": ("red", "on")}, what="line1 red")

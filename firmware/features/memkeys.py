@@ -135,6 +135,16 @@ class MemoryKeys:
     def on_registration(self, ev: RegistrationChanged) -> None:
         self.blf.registration(ev.account, ev.active)
 
+    def replace_layout(self, doc) -> tuple[int, list[str]]:
+        """PUT /api/keys/layout: check the layout, save it (atomic) and use it at once.
+        (keys, problems); with problems nothing changed. Raises OSError (old keys stay)."""
+        layout, problems = check_layout(doc)
+        if problems:
+            return 0, problems
+        layout.save(self.path)
+        self.reload(force=True)
+        return len(layout.memory), []
+
     def modules(self) -> list[int]:
         """Expansion modules that have keys (the front panel shows those)."""
         return sorted({k.module for k in self.layout.memory if k.module > 0})

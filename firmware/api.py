@@ -1,0 +1,284 @@
+"""The one object the web server (and anything else outside the phone) talks to.
+
+ui/web knows the phone only through `Api`: what it can do (press a key, lift the hook,
+dial, page, run a diagnose test, provision, upgrade, change settings and keys, clear the
+call log) and what it can read (state, LEDs, the LCD frame, settings, status pages). Each
+method is the one place a web request meets the running phone: commands become events on
+the bus (thread-safe), queries read the presenter, the settings service or a feature. The
+App builds it; nothing here builds or starts parts.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from firmware.events import (DiagnoseRequested, DialRequested, IntercomRequested, KeyPressed,
+                             KeyReleased, MulticastPageRequested, ProvisionRequested)
+from firmware.keys import EXPANSION, KEYS
+from firmware.settings import FIELDS, factory_values, public, settings_file
+from firmware.settings_service import CREDENTIALS
+from firmware.system import netinfo
+from firmware.system.identity import VERSION
+
+DIAGNOSE_TESTS = ("keys", "lcd", "lights", "sound", "")
+
+
+class Api:
+    def __init__(self, app):
+        self._app = app
+
+    # -- who we are ------------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self._app.data_dir
+
+    @property
+    def console_log(self) -> bool:
+        return self._app.console_log
+
+    @property
+    def web(self):
+        """The web.* settings in use (sign-in: user, password hash)."""
+        return self._app.settings.web
+
+    @property
+    def simulated(self) -> bool:
+        return self._app.board.simulated
+
+    def _feature(self, name: str):
+        """A feature's object, as the App loaded it."""
+        return getattr(self._app, name)
+
+    # -- what a person does (any thread) -----------------------------------------------------
+
+    key_names = list(KEYS)
+
+    @staticmethod
+    def known_key(key) -> bool:
+        return key in KEYS or key in EXPANSION
+
+    def press(self, key: str, action: str = "press", source: str = "api") -> None:
+        """A key on the front panel or from a script: down, up, or both (press)."""
+        if self._app.board.press(key, action):
+            return      # the sim board: its keypad driver reports the key (board.Board.press)
+        post = self._app.bus.post_threadsafe
+        if action in ("press", "down"):
+            post(KeyPressed(key, source))
+        if action in ("press", "up"):
+            post(KeyReleased(key, source))
+
+    def set_hook(self, offhook: bool) -> bool:
+        """Lift or replace the handset of a board whose hook is not a real switch; False
+        when it is one (the speaker key goes off-hook remotely instead)."""
+        hook = self._app.board.hook
+        if getattr(hook, "physical", True):
+            return False
+        hook.set(offhook)
+        return True
+
+    def dial(self, number: str, line: int = 0) -> None:
+        self._app.bus.post_threadsafe(DialRequested(number, line))
+
+    def page(self, number: str, paging: bool = False) -> None:
+        """An intercom call (answered by itself at the far end)."""
+        self._app.bus.post_threadsafe(IntercomRequested(number, 0, paging))
+
+    def page_multicast(self, group: str) -> None:
+        """Start or stop a multicast page of the microphone on `group` (address:port).
+        Raises ValueError for a group that is not one."""
+        FIELDS["paging.multicast"].metadata["check"](group)
+        self._app.bus.post_threadsafe(MulticastPageRequested(group))
+
+    def run_diagnose(self, test: str) -> None:
+        self._app.bus.post_threadsafe(DiagnoseRequested(test))
+
+    def provision_now(self) -> None:
+        self._app.bus.post_threadsafe(ProvisionRequested("now"))
+
+    # -- what is shown ---------------------------------------------------------------------
+
+    def state_json(self) -> dict:
+        return self._app.presenter.state_json()
+
+    def leds_json(self) -> dict:
+        return self._app.presenter.leds_json()
+
+    def screen_png(self) -> bytes:
+        """The LCD as a PNG (empty before the first frame)."""
+        frame = self._app.presenter.frame
+        return frame.png() if frame else b""
+
+    def screen_lines(self) -> list[str]:
+        """The LCD's text, line by line."""
+        frame = self._app.presenter.frame
+        return frame.lines if frame else []
+
+    def subscribe(self) -> asyncio.Queue:
+        return self._app.presenter.subscribe()
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self._app.presenter.unsubscribe(q)
+
+    def status_lines(self, page: str) -> list[str]:
+        """The text of the View status pages (manual §6 "View status")."""
+        app = self._app
+        if page == "status.network":
+            lines = [f"{name} {addr}" for name, addr in netinfo.addresses()] or \
+                ["No network interface"]
+            mac = netinfo.mac()
+            sip_at = app.sip.local_host or f"off: {app.sip_error}"
+            web_at = app.listen()
+            return lines + ([f"MAC {mac}"] if mac else []) + [f"SIP {sip_at}",
+                                                              f"Web {web_at or 'off'}"]
+        if page == "status.lines":
+            lines = []
+            for a in app.state.accounts:
+                if not a.enabled:
+                    lines.append(f"L{a.index} off")
+                    continue
+                lines.append(f"L{a.index} {a.user} {a.status.value.replace('_', ' ')}")
+                if a.server:
+                    lines.append(f"  {a.server}")
+                if a.reason:
+                    lines.append(f"  {a.reason}")
+            return lines
+        up = int(time.monotonic() - app.started_mono)
+        return [f"deskphone {VERSION}", f"pjsua2 {app.sip.pj_version or '?'}",
+                f"Board {app.board.name}", f"Up {up // 86400}d {up // 3600 % 24}h "
+                                           f"{up // 60 % 60}m"]
+
+    # -- settings --------------------------------------------------------------------------
+
+    def settings_json(self) -> dict:
+        return {"settings": public(self._app.settings),
+                "errors": [{"key": p.key, "reason": p.reason}
+                           for p in self._app.store.problems]}
+
+    def update_settings(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(changed, needing a restart); raises SettingsInvalid (nothing changed)."""
+        return self._app.config.update(values)
+
+    def credentials_from_disk(self) -> list[str]:
+        return self._app.config.credentials_from_disk()
+
+    def backup(self, fmt: str, *, secrets: bool) -> tuple[bytes, str, str] | None:
+        """The settings as a file: (data, file name, content type); None for a format
+        other than xml (Escene) or toml."""
+        stamp = time.strftime("%Y%m%d")
+        if fmt == "xml":
+            from provisioning import escene
+            return (escene.export_config(self._app.settings, include_secrets=secrets),
+                    f"{self._app.mac.replace(':', '')}-{stamp}.xml", "application/xml")
+        if fmt == "toml":
+            return (settings_file(self._app.settings, include_secrets=secrets),
+                    f"settings-{stamp}.toml", "application/toml")
+        return None
+
+    def restore(self, values: dict[str, Any], kind: str) -> tuple[list[str], list[str],
+                                                                   list[str]]:
+        """Apply a backup's values, all or nothing: (changed, needing a restart, credentials
+        kept). settings.toml lists only what differs from the factory, so the rest goes
+        back to it (secrets a backup leaves out excepted). A backup never changes who may
+        sign in: that takes the current password, and a file is no proof of knowing it.
+        Raises SettingsInvalid."""
+        kept = [k for k in CREDENTIALS if k in values]
+        if kind == "toml":
+            values = {k: v for k, v in factory_values().items()
+                      if not FIELDS[k].metadata["secret"]} | values
+        values = {k: v for k, v in values.items() if k not in CREDENTIALS}
+        changed, restart = self.update_settings(values)
+        return changed, restart, kept
+
+    # -- management --------------------------------------------------------------------------
+
+    def calllog(self) -> dict:
+        return self._feature("calllog").document()
+
+    def clear_calllog(self, which: str | None) -> None:
+        """Clear one list (missed, received, dialled) or all; ValueError for another."""
+        log = self._feature("calllog")
+        if which and which not in log.lists:
+            raise ValueError(which)
+        log.clear(which or None)
+        self._app.presenter.present()
+
+    def provision_status(self) -> dict:
+        return self._app.provisioner.status()
+
+    def upload_path(self, name: str) -> Path:
+        """Where an uploaded firmware image is kept until it is installed."""
+        up = self._app.data_dir / "provisioning" / "upload"
+        up.mkdir(parents=True, exist_ok=True)
+        return up / name
+
+    async def upgrade(self, **job) -> str:
+        """Check and install an image (path= or url=); raises ProvisionError."""
+        return await self._app.provisioner.upgrade(**job)
+
+    def phonebook(self, q: str = "") -> dict:
+        from provisioning.phonebook import Phonebook
+        out = {}
+        for which in ("enterprise", "personal"):
+            path = self._app.data_dir / "phonebook" / f"{which}.json"
+            try:
+                book = Phonebook.load(path)
+            except (OSError, ValueError, TypeError):
+                out[which] = []
+                continue
+            contacts = book.search(q) if q else book.entries
+            out[which] = [dataclasses.asdict(c) for c in contacts]
+        return out
+
+    def key_layout(self) -> dict:
+        from provisioning.keys import KeyLayout
+        try:
+            return KeyLayout.load(self._app.data_dir / "keys.json").to_json()
+        except (OSError, ValueError, TypeError):
+            return {"memory": [], "program": []}
+
+    def set_key_layout(self, doc) -> tuple[int, list[str]]:
+        """Replace the programmable keys, in use at once: (keys, problems); with problems
+        nothing changed. Raises OSError when the file cannot be written."""
+        count, problems = self._feature("memkeys").replace_layout(doc)
+        if not problems:
+            self._app.presenter.present()
+        return count, problems
+
+    def key_state(self, *, stats: bool = False) -> dict:
+        keys = self._feature("memkeys")
+        out = {"modules": keys.modules(), "keys": keys.describe()}
+        if stats:        # make bench: NOTIFY -> lamp, in the phone
+            out["stats"] = {"notifies": keys.blf.notifies,
+                            "latency_ms": [round(x * 1000, 3) for x in keys.blf.latencies]}
+        return out
+
+    # -- the sim board -----------------------------------------------------------------------
+
+    async def sim_mic(self, tone: int | None) -> None:
+        """A steady tone stands in for a voice on the microphone (None: silence)."""
+        await asyncio.wrap_future(self._app.sip.sim_mic(tone))
+
+    async def sim_listen(self, seconds: float) -> bytes:
+        """A WAV file of what the person hears for `seconds`."""
+        import tempfile
+        sip = self._app.sip
+        with tempfile.TemporaryDirectory() as d:
+            path = str(Path(d) / "listen.wav")
+            handle = await asyncio.wrap_future(sip.record_start(path))
+            await asyncio.sleep(seconds)
+            await asyncio.wrap_future(sip.record_stop(handle))
+            return wav_sizes(Path(path).read_bytes())
+
+
+def wav_sizes(data: bytes) -> bytes:
+    """pjmedia writes the RIFF/data sizes when the writer is destroyed, which may not have
+    happened yet: fill them in from the file length (44-byte PCM header)."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[36:40] != b"data":
+        return data
+    n = len(data) - 44
+    return (data[:4] + (n + 36).to_bytes(4, "little") + data[8:40] + n.to_bytes(4, "little")
+            + data[44:])

@@ -1,0 +1,123 @@
+"""The settings in use: changed, applied and announced in one place.
+
+The schema and the file live in firmware.settings (validation, atomic save). This is what
+the running phone does with them: every way a setting changes — the web API, a
+provisioning run, an LCD menu, SIGHUP, `python -m firmware passwd` — comes here, the
+store validates and saves it, the log follows log.*, problems show on the idle screen,
+and SettingsChanged tells every part that reads settings.
+"""
+from __future__ import annotations
+
+import logging
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+from firmware import logs
+from firmware.errors import SettingError
+from firmware.events import SettingsChanged
+from firmware.settings import FIELDS, check, factory_values
+
+log = logging.getLogger("deskphone")
+
+CREDENTIALS = ("web.user", "web.password_hash")
+MAX_READ = 1 << 20     # bytes of settings.toml read for the credentials
+
+
+def setup_logs(data_dir: Path, settings, *, console: bool) -> None:
+    """DIR/logs as the log.* settings say."""
+    lg = settings.log
+    logs.setup(data_dir / "logs", level=lg.level, sip_trace=lg.sip_trace, max_kb=lg.max_kb,
+               keep=lg.keep, console=console)
+
+
+class SettingsService:
+    def __init__(self, *, store, state, bus, data_dir: Path, console_log: bool,
+                 sip_error: Callable[[], str]):
+        self.store, self.state, self.bus = store, state, bus
+        self.settings = store.settings
+        self.data_dir, self.console_log = data_dir, console_log
+        self.sip_error = sip_error
+        self._seen_file: tuple | None = None
+
+    def update(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Validate, save atomically, apply: (changed keys, those needing a restart).
+        Raises SettingsInvalid (nothing changed)."""
+        changed = self.store.update(values)
+        if changed:
+            self._applied(changed)
+        restart = [k for k in changed if FIELDS[k].metadata["restart"]]
+        return changed, restart
+
+    def save_from_phone(self, values: dict[str, Any]) -> None:
+        """A change made on the phone's keys: a refusal is a notice on the LCD."""
+        try:
+            self.update(values)
+        except Exception as e:  # noqa: BLE001
+            self.state.notice = f"Cannot save: {e}"
+            log.warning("saving %s: %s", values, e)
+
+    def reload(self) -> None:
+        """SIGHUP: read settings.toml again (bad values keep their last good value)."""
+        before = {k: self.settings.get(k) for k in FIELDS}
+        self.store.load()
+        changed = [k for k in FIELDS if self.settings.get(k) != before[k]]
+        self.show_problems()
+        if changed:
+            self._applied(changed)
+
+    def _applied(self, changed: list[str]) -> None:
+        log.info("settings changed: %s", ", ".join(changed))
+        if any(k.startswith("log.") for k in changed):
+            setup_logs(self.data_dir, self.settings, console=self.console_log)
+        self.show_problems()
+        self.bus.post(SettingsChanged(changed))
+
+    def show_problems(self) -> None:
+        """Bad values in settings.toml (and a SIP engine that did not start) on the idle
+        screen."""
+        errors = [str(p) for p in self.store.problems]
+        if self.sip_error():
+            errors.insert(0, f"SIP: {self.sip_error()}")
+        self.state.errors = errors
+
+    def credentials_from_disk(self) -> list[str]:
+        """`python -m firmware passwd` writes settings.toml while the phone runs: take the
+        web user and hash from it when the file changed (its stat), before a password is
+        checked. Only these two keys; the rest waits for a HUP or a restart. Returns the
+        keys that changed (every web session signs in again)."""
+        path = self.store.path
+        try:
+            st = path.stat()
+        except OSError:
+            return []
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if seen == self._seen_file:
+            return []
+        self._seen_file = seen
+        try:
+            if st.st_size > MAX_READ:
+                return []
+            text = path.read_text("utf-8")
+            if not text.strip():
+                return []             # empty: not the factory password (the store warns)
+            doc = tomllib.loads(text)
+        except (OSError, ValueError, RecursionError):
+            return []                 # the store reports a broken file at its next load
+        section = doc.get("web") if isinstance(doc.get("web"), dict) else {}
+        w = self.settings.web
+        factory = factory_values()
+        changed = []
+        for key in CREDENTIALS:
+            name = key.split(".")[1]
+            try:
+                value = check(key, section.get(name, factory[key]))
+            except SettingError as e:
+                log.warning("settings.toml: %s; keeping the one in use", e)
+                continue
+            if value != getattr(w, name):
+                setattr(w, name, value)
+                changed.append(key)
+                log.info("%s changed in settings.toml: in use from now on; every web "
+                         "session signs in again", key)
+        return changed

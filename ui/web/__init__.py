@@ -1,0 +1,111 @@
+"""Web server: the front panel page, the remote control API (action URIs), management,
+sign-in. The routes are split by who uses them: ui/web/signin.py (the guard in front of
+every request, sign-in, sessions, password), ui/web/panel.py (the front panel and remote
+control), ui/web/manage.py (settings, provisioning, firmware, keys, backup, call log,
+phone book). Every route talks to the phone through one object, firmware.api.Api.
+
+Everything except the login page and static files needs a login: HTTP Basic (API
+clients, tests) or the session cookie the login form sets (the browser panel). The
+password is checked against a salted PBKDF2 hash (settings web.password_hash; empty =
+the factory password 'root', as in the manual) in one worker thread, never on the event
+loop. What a security reviewer asks of the sign-in (README "Security"):
+- the factory password opens only the page that changes it (/password, POST
+  /api/password); everything else answers 403 (API) or sends the browser there;
+- credentials change only with the current password: POST /api/password, or
+  `python -m firmware passwd` as the box's owner (read at the next sign-in check);
+  PATCH /api/settings and restoring a backup never touch web.user / web.password_hash;
+- wrong passwords are counted per source address, for the account and overall; past a
+  free allowance every further failure doubles the wait (429 + Retry-After, capped). A
+  signed-in session is never throttled, and a browser that signed in before (a device
+  cookie) is exempt from the account and overall counts, so an attack from many
+  addresses cannot lock the owner out;
+- every state-changing request and the WebSocket must come from the phone's own origin
+  (Origin, else Referer, else Sec-Fetch-Site), and cookie sessions must send the CSRF
+  token of their session (X-CSRF-Token header, a `csrf` form field, or ?csrf= on /ws;
+  the page reads it from the deskphone_csrf cookie). HTTP Basic clients (curl, scripts)
+  need no token: a browser never sends Basic credentials cross-origin without an Origin;
+- every answer carries CSP (no inline script, no framing), nosniff, Referrer-Policy and
+  X-Frame-Options; the session cookie is HttpOnly and SameSite=Strict.
+
+API (JSON unless said otherwise):
+  POST /api/keys      {"key": "5"} or {"key": "5", "action": "down"|"up"|"press"}
+  POST /api/hook      {"offhook": true}
+  POST /api/dial      {"number": "1002", "line": 1}
+  POST /api/page      {"number": "1002"} an intercom call (answered by itself, README
+                      "Paging and intercom"); {"multicast": "239.1.1.1:5000"} starts or
+                      stops a multicast page of the microphone (like a Paging key)
+  GET  /api/screen.png  /api/screen.txt  /api/leds  /api/state
+  GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}
+  POST /api/password  {"old": "...", "new": "..."[, "user": "..."]} (>= 8 characters)
+  POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
+  GET  /api/calllog   {"missed": [...], "received": [...], "dialled": [...]}, newest first
+  DELETE /api/calllog[?list=missed|received|dialled]  clear the call log (or one list)
+  GET  /api/provision  auto provisioning status: last run with a result per file, next
+                      run, progress, the log, firmware slots
+  POST /api/provision  run auto provisioning now (202; watch GET /api/provision)
+  GET  /api/backup?format=xml|toml[&secrets=1]  the settings as a file (Escene XML or
+                      settings.toml; passwords only with secrets=1)
+  POST /api/restore?name=FILE  body: such a file; all of it is applied or nothing
+  POST /api/firmware?name=IMAGE[&md5=HEX]  body: a firmware image (S2_DP330_version...);
+                      or JSON {"url": "tftp://host/dir/IMAGE"}: checked, installed into the
+                      other slot, the phone restarts when idle (docs/upgrade.md)
+  GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts
+  GET  /api/keys/layout  programmable keys (from <account>_Extern.xml or PUT)
+  PUT  /api/keys/layout  {"memory": [{"key": "p1", "type": "blf", "number": "1002",
+                      "label": "Bob", "account": 1}]}  replaces the programmable keys
+  GET  /api/keys/state   {"modules": [1], "keys": {"p1": {"lamp": "idle", "why": ...}}}
+  GET  /ws[?csrf=TOKEN]  pushes {"state": ..., "leds": ..., "png": base64} on every change
+  sim board only:
+  POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
+  GET  /api/sim/listen?seconds=1  WAV of what the person hears
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+
+from ui.web import manage, panel, signin
+from ui.web.auth import Auth
+from ui.web.common import API, AUTH, SOCKETS, STATIC
+
+log = logging.getLogger("deskphone.web")
+
+
+def build(api) -> web.Application:
+    """The aiohttp application for `api` (a firmware.api.Api)."""
+    wa = web.Application(middlewares=[signin.guard], client_max_size=256 * 1024)
+    wa[API] = api
+    wa[AUTH] = Auth(api)
+    wa[SOCKETS] = set()
+    wa.on_response_prepare.append(signin.security_headers)
+    wa.on_shutdown.append(panel.close_sockets)
+    wa.on_cleanup.append(_stop_hasher)
+    for table in (signin.routes, panel.routes, manage.routes):
+        wa.add_routes(table)
+    if api.simulated:
+        wa.add_routes(panel.sim_routes)
+    wa.router.add_static("/static/", STATIC)
+    return wa
+
+
+async def _stop_hasher(wa: web.Application) -> None:
+    wa[AUTH].hasher.close()
+
+
+async def start(api, listen: str) -> web.AppRunner:
+    """Serve the page and the API on `listen` (host:port); the App's one call."""
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(build(api), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
+    await site.start()
+    w = api.web
+    line = (f"web page and API on http://{listen}/ (sign in as {w.user}"
+            + (" with the factory password 'root': it must be changed at the first sign-in)"
+               if not w.password_hash else ")"))
+    log.info("%s", line)
+    if api.console_log:
+        print(f"deskphone: {line}", file=sys.stderr, flush=True)   # what `make run` shows
+    return runner

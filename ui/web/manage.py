@@ -1,0 +1,176 @@
+"""Management: the /manage page and what an administrator changes — settings, auto
+provisioning, firmware upgrade, programmable keys, settings backup and restore, the call
+log and the phone book."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from firmware.errors import SettingsInvalid
+from firmware.api import CREDENTIALS
+from ui.web.common import API, STATIC, error, json_body, read_body, settings_refused
+
+RESTORE_MAX = 1 << 20  # bytes of a settings backup
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/manage")
+async def manage_page(request):
+    return web.FileResponse(STATIC / "manage.html")
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+@routes.get("/api/settings")
+async def get_settings(request):
+    return web.json_response(request.app[API].settings_json())
+
+
+@routes.patch("/api/settings")
+async def patch_settings(request):
+    body = await json_body(request, '{"account.1.expires": 600}')
+    if any(k in CREDENTIALS for k in body):
+        return error(400, "the web user and password change only with the current "
+                          'password: POST /api/password {"old": ..., "new": ..., '
+                          '"user": ...}; nothing changed')
+    try:
+        changed, restart = request.app[API].update_settings(body)
+    except SettingsInvalid as e:
+        return settings_refused(e)
+    return web.json_response({"changed": changed, "restart_needed": restart})
+
+
+@routes.get("/api/backup")
+async def backup(request):
+    fmt = request.query.get("format", "xml")
+    secrets_too = request.query.get("secrets", "") in ("1", "true", "yes")
+    made = request.app[API].backup(fmt, secrets=secrets_too)
+    if made is None:
+        return error(400, "format must be xml (Escene) or toml")
+    data, name, ctype = made
+    return web.Response(body=data, content_type=ctype, headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})
+
+
+@routes.post("/api/restore")
+async def restore(request):
+    from provisioning import escene
+    from provisioning.errors import ProvisionError
+    name = request.query.get("name", "backup")[:100]
+    data = await read_body(request, RESTORE_MAX)
+    if data is None:
+        return error(413, f"a backup is at most {RESTORE_MAX // 1024} KiB")
+    try:
+        parsed = escene.import_backup(data, name)
+    except ProvisionError as e:
+        return error(400, f"{e}; nothing changed")
+    if parsed.problems:
+        return error(400, "the file has bad values; nothing changed",
+                     problems=parsed.problems)
+    try:
+        changed, restart, kept = request.app[API].restore(parsed.values, parsed.kind)
+    except SettingsInvalid as e:
+        return settings_refused(e, "; nothing changed")
+    out = {"changed": changed, "restart_needed": restart, "ignored": parsed.ignored}
+    if kept:
+        out["kept"] = kept
+        out["note"] = ("the web user and password were kept as they are: a backup never "
+                       "changes them; use POST /api/password (or the Password page)")
+    return web.json_response(out)
+
+
+# -- provisioning and firmware ------------------------------------------------------------------
+
+@routes.get("/api/provision")
+async def provision_status(request):
+    return web.json_response(request.app[API].provision_status())
+
+
+@routes.post("/api/provision")
+async def provision_now(request):
+    api = request.app[API]
+    api.provision_now()
+    return web.json_response({"ok": True, "status": api.provision_status()}, status=202)
+
+
+@routes.post("/api/firmware")
+async def firmware(request):
+    from provisioning.errors import ProvisionError
+    api = request.app[API]
+    if request.content_type == "application/json":
+        body = await json_body(request, '{"url": "tftp://10.0.0.5/fw/S2_DP330_version1.2.0"}')
+        url = body.get("url")
+        if not isinstance(url, str) or not url.strip():
+            return error(400, 'give "url": the image on a TFTP/FTP/HTTP(S) server')
+        job = dict(url=url.strip())
+    else:
+        name = Path(request.query.get("name", "") or "upload").name[:120]
+        md5 = request.query.get("md5", "").strip().lower() or None
+        from provisioning.image import MAX_IMAGE    # (cryptography loads only now)
+        data = await read_body(request, MAX_IMAGE)
+        if data is None:
+            return error(413, f"an image is at most {MAX_IMAGE >> 20} MiB")
+        path = api.upload_path(name)
+        await asyncio.to_thread(path.write_bytes, data)
+        job = dict(path=path, md5=md5)
+    try:
+        message = await api.upgrade(**job)
+    except ProvisionError as e:
+        if "path" in job:
+            job["path"].unlink(missing_ok=True)
+        return error(400, f"{e}; the phone keeps its firmware")
+    return web.json_response({"ok": True, "message": message}, status=202)
+
+
+# -- programmable keys ---------------------------------------------------------------------------
+
+@routes.get("/api/keys/layout")
+async def key_layout(request):
+    return web.json_response(request.app[API].key_layout())
+
+
+@routes.put("/api/keys/layout")
+async def put_key_layout(request):
+    body = await json_body(request, '{"memory": [{"key": "p1", "type": "blf", '
+                                    '"number": "1002", "label": "Bob"}]}')
+    try:
+        count, problems = request.app[API].set_key_layout(body)
+    except OSError as e:
+        return error(500, f"key layout not saved: {e}; the old keys stay")
+    if problems:
+        return error(400, "key layout not saved: " + "; ".join(problems[:10]),
+                     problems=problems)
+    return web.json_response({"ok": True, "keys": count})
+
+
+@routes.get("/api/keys/state")
+async def key_state(request):
+    return web.json_response(request.app[API].key_state(
+        stats=bool(request.query.get("stats"))))
+
+
+# -- call log and phone book -----------------------------------------------------------------------
+
+@routes.get("/api/calllog")
+async def get_calllog(request):
+    return web.json_response(request.app[API].calllog())
+
+
+@routes.delete("/api/calllog")
+async def clear_calllog(request):
+    which = request.query.get("list", "")
+    try:
+        request.app[API].clear_calllog(which or None)
+    except ValueError:
+        return error(400, f"unknown list {which!r}: use missed, received or dialled "
+                          "(or no list to clear them all)")
+    return web.json_response({"ok": True})
+
+
+@routes.get("/api/phonebook")
+async def phonebook(request):
+    return web.json_response(request.app[API].phonebook(request.query.get("q", "")))

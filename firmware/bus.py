@@ -50,15 +50,19 @@ class Bus:
 
     async def run(self) -> None:
         while True:
-            event = await self.queue.get()
-            self.dispatch(event)
-            while not self.queue.empty():          # take the whole batch, then present
-                self.dispatch(self.queue.get_nowait())
-            for fn in self.after:
-                try:
-                    fn()
-                except Exception:  # noqa: BLE001
-                    log.exception("after-hook %s failed", fn)
+            self.run_batch(await self.queue.get())
+
+    def run_batch(self, event: Event) -> None:
+        """`event` and every event queued behind it, then the after hooks once (present).
+        The loop calls it; the in-process tests (tests/fakes/) call it without a loop."""
+        self.dispatch(event)
+        while not self.queue.empty():          # take the whole batch, then present
+            self.dispatch(self.queue.get_nowait())
+        for fn in self.after:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                log.exception("after-hook %s failed", fn)
 
 
 class Timers:

@@ -43,12 +43,12 @@ from firmware.features.paging import Paging
 from firmware.features.menu import Menus
 from firmware.features.mwi import Mwi
 from firmware.call.phone import Phone
-from firmware.sip.registration import Registration
+from firmware.sip import Registration
 from firmware.settings import DIR_MODE, SettingsStore
-from firmware.sip.engine import VERSION, SipConfig, SipEngine
+from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.call.state import PhoneState
 from firmware.features.transfer import Transfer
-from firmware.sip.trust import ServerTrust
+from firmware.sip import ServerTrust
 from firmware.features.memkeys import MemoryKeys
 from provisioning.engine import RESTART_CODE, Provisioner
 

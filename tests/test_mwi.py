@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.features.mwi import parse_summary
+from firmware.sip import parse_summary
 from tests.peers.sipp import Sipp
 from tests.phone import PhoneProcess
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.features.paging import auto_answer
-from firmware.sip.engine import IncomingPolicy
+from firmware.sip import IncomingPolicy, auto_answer
 from tests import audio
 from tests.helpers import idle, talking
 from tests.peers.sipp import Sipp

@@ -10,10 +10,10 @@ import ipaddress
 
 import pytest
 
-from firmware.features.paging import auto_answer
 from firmware.settings import Settings
-from firmware.sip.engine import IncomingPolicy
-from firmware.sip.trust import Trust, host, trust_for
+from firmware.sip import IncomingPolicy, auto_answer
+from firmware.sip.text import host_only as host
+from firmware.sip.trust import Trust, trust_for
 from tests.helpers import idle, talking
 from tests.peers.kamailio import DEFAULT_USERS
 from tests.peers.sipp import Sipp, parse_messages

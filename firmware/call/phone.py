@@ -24,7 +24,7 @@ from firmware.events import (CallEnded, CallIncoming, CallMediaChanged, CallProg
 from firmware.call.dialplan import Dialler, DigitMap, is_emergency
 from firmware.present import softkeys
 from firmware.settings import ACCOUNTS, Settings
-from firmware.sip.engine import IncomingPolicy, SipEngine, host_of, split_uri
+from firmware.sip import IncomingPolicy, SipEngine, host_of, split_uri
 from firmware.call.state import AudioDevice, Call, CallState, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.phone")

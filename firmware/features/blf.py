@@ -25,7 +25,7 @@ from xml.etree.ElementTree import ParseError
 
 from firmware.bus import Bus, Timers
 from firmware.events import BlfNotified, BlfSubscriptionChanged, TimerFired
-from firmware.sip.pjblf import uri_key
+from firmware.sip import uri_key
 
 log = logging.getLogger("deskphone.blf")
 

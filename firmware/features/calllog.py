@@ -38,7 +38,7 @@ from firmware.events import (CallEnded, CallIncoming, DialRequested, HookChanged
                              KeyPressed, PageRequested, SettingsChanged)
 from firmware.call.phone import target_uri
 from firmware.settings import ACCOUNTS, Settings, atomic_write
-from firmware.sip.engine import split_uri
+from firmware.sip import split_uri, user_of
 from firmware.call.state import AudioDevice, MenuPage, PhoneState
 
 log = logging.getLogger("deskphone.calllog")
@@ -213,7 +213,7 @@ class CallLog:
             return                      # refused by us: in no list
         wall, mono = self.clock()
         ended = c.ended_at or mono
-        number = c.number or _uri_user(c.uri)
+        number = c.number or user_of(c.uri)
         if not number:
             return
         entry = Entry(number=number, name=c.name, uri=c.uri, contact=contact,
@@ -364,10 +364,3 @@ class CallLog:
         s.predial = number
         s.predial_line = line or entry_line or self.settings.phone.default_account
         s.menu.clear()
-
-
-def _uri_user(uri: str) -> str:
-    u = uri.strip().strip("<>")
-    if u.lower().startswith(("sip:", "sips:", "tel:")):
-        u = u.split(":", 1)[1]
-    return u.split(";", 1)[0].split("@", 1)[0]

@@ -41,7 +41,7 @@ _MULTICAST = re.compile(r"^(22[4-9]|23\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$")
 def _reach(identity: str) -> str:
     """What to dial for a dialog's remote identity: its user part through our line's
     server (servers often drop the port from identities), else the URI itself."""
-    from firmware.sip.engine import split_uri
+    from firmware.sip import split_uri
     _, uri, user = split_uri(identity)
     return user if user and "@" in uri else (uri or identity)
 

@@ -14,41 +14,12 @@ of the default line).
 from __future__ import annotations
 
 import logging
-import re
 
 from firmware.events import DialRequested, KeyPressed, MessagesWaiting, TimerFired
 
 log = logging.getLogger(__name__)
 
 ALERT_SECONDS = 2.0          # the "message" tone: one short ring burst
-
-_COUNTS = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
-
-
-def parse_summary(body: str) -> tuple[bool, int, int]:
-    """A message-summary body (RFC 3842) -> (waiting, new, old) of voice messages.
-
-    `Voice-Message: 2/8 (0/2)` counts new/old (urgent in brackets); servers that send only
-    `Messages-Waiting: yes` get new = 1 so that the LED and the screen still show it.
-    """
-    waiting, new, old, counted = False, 0, 0, False
-    for line in body.replace("\r", "").split("\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        name = name.strip().lower()
-        if name == "messages-waiting":
-            waiting = value.strip().lower() == "yes"
-        elif name == "voice-message":
-            m = _COUNTS.match(value)
-            if m:
-                new, old, counted = int(m.group(1)), int(m.group(2)), True
-    if waiting and not counted:
-        new = 1
-    if not waiting:
-        new = 0 if not counted else new
-    return waiting or new > 0, new, old
-
 
 class Mwi:
     """Feature module: counts messages per line, lights the LED, dials voice mail."""

@@ -7,7 +7,7 @@ warning tone, the LCD showing "Broadcast" and the caller. These spellings are ta
     Call-Info: <sip:pbx>;answer-after=0        (Yealink, Grandstream, Asterisk)
     Alert-Info: <http://x>;info=alert-autoanswer;delay=2   (Snom; Call-Info too)
     Alert-Info: Auto Answer                    (Polycom)
-    Alert-Info: Ring Answer                    (Polycom: rings RING_ANSWER_DELAY s first)
+    Alert-Info: Ring Answer                    (Polycom: rings 2 s first)
     Answer-Mode: Auto                          (RFC 5373)
     Priv-Answer-Mode: Auto                     (RFC 5373, privileged: an emergency page)
     P-Auto-Answer: normal                      (and any value but "off")
@@ -20,124 +20,22 @@ A page during a call (LP-388 scenario 2) barges in when paging.barge_in is on: t
 call goes on, the pager hears only us, the other party hears only us, and we hear both;
 C ends the page and the call goes on as before. With barge_in off the page is refused
 486 Busy Here (a broadcast cannot wait). These decisions are made on the SIP thread
-before anything rings (firmware/sip/engine.py IncomingPolicy); this module answers the pages
+before anything rings (firmware/sip/policy.py, which also reads these headers); this module answers the pages
 that got through, and places intercom calls for the Intercom/Paging keys.
 """
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 
 from firmware.events import CallIncoming, CallProgressed, IntercomRequested, TimerFired
 from firmware.call.state import AudioDevice, CallState
 
 log = logging.getLogger("deskphone.paging")
 
-RING_ANSWER_DELAY = 2          # Alert-Info: Ring Answer rings this long, then answers
 WARNING_SECONDS = 0.6          # the warning tone before a page is heard
 
 # what our Intercom/Paging keys send: the two spellings most phones take
 INTERCOM_HEADERS = {"Call-Info": "answer-after=0", "Answer-Mode": "Auto"}
-
-
-@dataclass(frozen=True)
-class AutoAnswer:
-    """What an INVITE asks for: answer after `delay` seconds; `emergency` passes DND."""
-
-    delay: int
-    emergency: bool
-    header: str              # which header asked, for the log
-
-
-_PARAM = re.compile(r";\s*([A-Za-z-]+)\s*(?:=\s*(\"[^\"]*\"|[^;]*))?")
-
-
-def _params(value: str) -> dict[str, str]:
-    """';name=value' parameters of a header value, after any <uri> (names lower case)."""
-    rest = value.split(">", 1)[1] if value.lstrip().startswith("<") and ">" in value \
-        else ";" + value if "=" in value.split(";", 1)[0] else value
-    return {m.group(1).lower(): (m.group(2) or "").strip().strip('"')
-            for m in _PARAM.finditer(rest)}
-
-
-MAX_ASKED_DELAY = 3600         # a longer delay is no delay a pager means: a malformed one
-_DELAY = re.compile(r"\d{1,5}(\.\d{1,6})?")
-
-
-def _seconds(text: str) -> int | None:
-    """An answer delay as the INVITE gives it, or None when it is not a plain number of
-    seconds from 0 to MAX_ASKED_DELAY ("-5", "nan", "inf", "1e309", "abc", ""): a request
-    nobody can honour is no request, and the call rings as an ordinary one."""
-    text = text.strip()
-    if not _DELAY.fullmatch(text):
-        return None
-    seconds = int(float(text))
-    return seconds if seconds <= MAX_ASKED_DELAY else None
-
-
-def _header_lines(msg: str) -> list[tuple[str, str]]:
-    """(name lower case, value) of every header of a SIP message, folded lines joined,
-    comma-separated values of the headers below split."""
-    head = msg.replace("\r\n", "\n").split("\n\n", 1)[0]
-    out: list[tuple[str, str]] = []
-    for line in head.split("\n")[1:]:
-        if line[:1] in (" ", "\t") and out:
-            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
-        elif ":" in line:
-            name, _, value = line.partition(":")
-            out.append((name.strip().lower(), value.strip()))
-    split = []
-    for name, value in out:
-        if name in ("alert-info", "call-info"):
-            split += [(name, v.strip()) for v in re.split(r",(?=\s*<)", value)]
-        else:
-            split.append((name, value))
-    return split
-
-
-def auto_answer(msg: str) -> AutoAnswer | None:
-    """The auto-answer request of an INVITE, or None for an ordinary call. A header whose
-    delay is malformed asks for nothing. Pure."""
-    found: list[AutoAnswer] = []
-    emergency = False
-
-    def ask(delay: str | int, header: str, urgent: bool = False) -> None:
-        seconds = delay if isinstance(delay, int) else _seconds(delay)
-        if seconds is not None:
-            found.append(AutoAnswer(seconds, urgent, header))
-
-    for name, value in _header_lines(msg):
-        low = value.lower()
-        if name == "priority" and low.strip() == "emergency":
-            emergency = True
-        elif name in ("call-info", "alert-info"):
-            p = _params(value)
-            if p.get("priority", "").lower() == "emergency":
-                emergency = True
-            if "answer-after" in p:
-                ask(p["answer-after"], name)
-            elif "alert-autoanswer" in p.get("info", "").lower() or \
-                    "alert-autoanswer" in low.split(";", 1)[0]:
-                ask(p.get("delay", "0"), name)
-            elif name == "alert-info":
-                bare = low.split(";", 1)[0].strip().strip("<>").strip()
-                info = p.get("info", "").lower()
-                if "auto answer" in (bare, info) or "autoanswer" in (bare, info):
-                    ask(p.get("delay", "0"), name)
-                elif "ring answer" in (bare, info):
-                    ask(RING_ANSWER_DELAY, name)
-        elif name in ("answer-mode", "priv-answer-mode"):
-            mode = low.split(";", 1)[0].strip()
-            if mode == "auto":
-                ask(0, name, name == "priv-answer-mode")
-        elif name == "p-auto-answer" and low.split(";", 1)[0].strip() not in ("off", "no",
-                                                                              "false", "0"):
-            ask(_params(value).get("delay", "0"), name)
-    if not found:
-        return None
-    first = min(found, key=lambda a: a.delay)
-    return AutoAnswer(first.delay, emergency or any(a.emergency for a in found), first.header)
 
 
 class Paging:

@@ -41,7 +41,9 @@ from firmware.bus import Bus, Timers
 from firmware.events import (KeepAliveAnswered, PrimaryServerBack, RegistrationChanged,
                              RegistrationStarted, SettingsChanged, TimerFired, Unregistered)
 from firmware.settings import ACCOUNTS, AccountSettings, Settings
-from firmware.sip.engine import AccountSpec, SipEngine, host_of, refresh_after
+from firmware.sip.accounts import AccountSpec, refresh_after
+from firmware.sip.engine import SipEngine
+from firmware.sip.text import host_of, split_host_port
 from firmware.call.state import Account, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.registration")
@@ -96,9 +98,7 @@ def explain(code: int, reason: str, server: str, index: int) -> str:
 
 def route_exists(server: str) -> bool:
     """False when the OS has no route to the server (no network). Names are not resolved."""
-    host = host_of(server)
-    host, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-    host = host.strip("[]")
+    host, port = split_host_port(host_of(server))
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -126,14 +126,14 @@ class _OptionsProbe(asyncio.DatagramProtocol):
 
 async def probe(server: str, *, bind: str = "", timeout: float = 2.0) -> bool:
     """Does anything answer a SIP OPTIONS at `server` (UDP)? Any response counts."""
-    host = host_of(server)
-    h, _, p = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    host, p = split_host_port(host_of(server))
     port = int(p or 5060)
+    h = f"[{host}]" if ":" in host else host         # as it goes in a URI
     loop = asyncio.get_running_loop()
     answered = loop.create_future()
     try:
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _OptionsProbe(answered), remote_addr=(h.strip("[]"), port),
+            lambda: _OptionsProbe(answered), remote_addr=(host, port),
             local_addr=(bind, 0) if bind not in ("", "0.0.0.0") else None)
     except OSError:
         return False

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from firmware.events import SettingsChanged
 from firmware.settings import ACCOUNTS
+from firmware.sip.text import host_only
 
 log = logging.getLogger("deskphone.trust")
 
@@ -87,18 +88,6 @@ class Trust:
         return addr is not None and (addr in self.own or self.may_page(ip))
 
 
-def host(server: str) -> str:
-    """The host of a server setting: "pbx.example.net:5070", "sip:10.0.0.1;transport=udp",
-    "[2001:db8::1]:5060", "2001:db8::1" -> the name or address alone."""
-    s = server.strip()
-    if s.lower().startswith(("sip:", "sips:")):
-        s = s.split(":", 1)[1]
-    s = s.split(";", 1)[0]
-    if s.startswith("["):
-        return s[1:].partition("]")[0]
-    return s.rpartition(":")[0] if s.count(":") == 1 else s
-
-
 def server_hosts(settings) -> list[str]:
     """Hosts of the registrar, secondary registrar and outbound proxy of enabled lines."""
     hosts: list[str] = []
@@ -106,7 +95,7 @@ def server_hosts(settings) -> list[str]:
         a = settings.account[i]
         if a.enable:
             for server in (a.server, a.secondary_server, a.outbound_proxy):
-                h = host(server) if server else ""
+                h = host_only(server) if server else ""
                 if h and h not in hosts:
                     hosts.append(h)
     return hosts

@@ -8,11 +8,13 @@ directly; the board joins drivers to it (gpiozero's habit: one seam for hardware
 Sections (see README "Write a board file" and board/pi-desk.toml):
 
   [board]    name, pins = "auto" | "lgpio" | "rpigpio" | "mock"   (gpiozero pin factory)
-  [keypad]   driver = "sim" | "matrix";  matrix: rows, cols (BCM numbers), keys (one list
+  [keypad]   driver = "sim" | "matrix";  sim: the front panel's keys, on a matrix of mock
+             pins read by the real matrix driver (drivers/panel.py);  matrix: rows, cols (BCM numbers), keys (one list
              per row, a key name or "" per column), debounce_ms, hold_ms, repeat_ms,
              diodes = true when every key has a diode (then no combination is a ghost)
   [keys]     optional one-pin keys: name = BCM pin (pressed pulls it low)
-  [hook]     driver = "sim" | "gpio";  gpio: pin, contact = "NO" | "NC" (NO: the switch
+  [hook]     driver = "sim" | "gpio";  sim: the front panel's handset, a mock switch read
+             by the real hook driver;  gpio: pin, contact = "NO" | "NC" (NO: the switch
              closes, pin low, when the handset is lifted), debounce_ms
   [leds]     driver = "sim" | "gpio" | "hc595" | "mcp23017";  hc595: data, clock, latch,
              chain; mcp23017: port, address;  [leds.map] name = output, or
@@ -70,6 +72,17 @@ class Board:
     def close(self) -> None:
         for part in self.parts():
             part.close()
+
+    def press(self, key: str, action: str = "press") -> bool:
+        """Work a key of the front panel (the sim board): its contact closes ("down"),
+        opens ("up") or both ("press"), and the keypad driver reports it like a finger on
+        the key (debounce, long press, repeat). False when this board has no such key to
+        press (a real keypad, or a key of an expansion module): the caller posts it."""
+        has = getattr(self.keypad, "has", None)
+        if has is None or not has(key):
+            return False
+        self.keypad.press(key, action)
+        return True
 
 
 def available() -> list[str]:

@@ -85,8 +85,10 @@ def build(spec: dict, *, path: Path, pin_factory=None, settings=None) -> Board:
 def _keypad(spec, pin_factory, debounce, hold, repeat):
     kp = spec["keypad"]
     if kp["driver"] == "sim":
-        from drivers.keypad import SimKeypad
-        keypad = SimKeypad()
+        from drivers.panel import PanelKeypad
+        keypad = PanelKeypad(debounce_ms=kp.get("debounce_ms", debounce),
+                             hold_ms=kp.get("hold_ms", hold),
+                             repeat_ms=kp.get("repeat_ms", repeat))
     else:
         from drivers.keypad import MatrixKeypad
         keypad = MatrixKeypad(rows=kp["rows"], cols=kp["cols"], keys=kp["keys"],
@@ -111,16 +113,14 @@ def _keypad(spec, pin_factory, debounce, hold, repeat):
 
 def _hook(spec, pin_factory, debounce, flash):
     hk = spec["hook"]
+    bounce = hk.get("debounce_ms", debounce)
+    timing = dict(debounce_ms=bounce, flash_ms=flash, min_flash_ms=min(2 * bounce, flash / 2))
     if hk["driver"] == "sim":
-        from drivers.hook import SimHook
-        hook = SimHook()
-    else:
-        from drivers.hook import GpioHook
-        bounce = hk.get("debounce_ms", debounce)
-        hook = GpioHook(pin=hk["pin"], contact=hk.get("contact", "NO"),
-                        pin_factory=pin_factory, debounce_ms=bounce, flash_ms=flash,
-                        min_flash_ms=min(2 * bounce, flash / 2))
-    return hook
+        from drivers.panel import PanelHook
+        return PanelHook(**timing)
+    from drivers.hook import GpioHook
+    return GpioHook(pin=hk["pin"], contact=hk.get("contact", "NO"), pin_factory=pin_factory,
+                    **timing)
 
 
 def _leds(spec, pin_factory):

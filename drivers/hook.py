@@ -1,5 +1,6 @@
-"""Hook switches. SimHook: the handset on the front panel. GpioHook: the cradle switch on a
-GPIO pin, debounced, with flash hook detection (manual §7, Phone Setting, "Flash hook time").
+"""The hook switch. GpioHook: the cradle switch on a GPIO pin, debounced, with flash hook
+detection (manual §7, Phone Setting, "Flash hook time"); the sim board's handset is a
+GpioHook too, on a mock pin (drivers/panel.py).
 
 Only the handset cradle is a hook switch; the headset is a key (GpioKeys "headset" or a
 matrix key), never a second hook.
@@ -7,26 +8,8 @@ matrix key), never a second hook.
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 from drivers.keypad import PRESS_MS, KeyTimer, PinDevice, until
-
-
-class SimHook:
-    physical = False   # the API may lift and replace it
-
-    def __init__(self) -> None:
-        self.is_offhook = False
-        self.when_changed: Callable[[bool], None] | None = None
-
-    def set(self, offhook: bool) -> None:
-        if offhook != self.is_offhook:
-            self.is_offhook = offhook
-            if self.when_changed:
-                self.when_changed(offhook)
-
-    def close(self) -> None:
-        self.when_changed = None
 
 
 OFFHOOK = "offhook"

@@ -1,5 +1,6 @@
-"""Keypads. SimKeypad: keys pressed on the front panel. MatrixKeypad: a row/column key
-matrix on GPIO. GpioKeys: one pin per key (e.g. a headset key beside the matrix).
+"""Keypads. MatrixKeypad: a row/column key matrix on GPIO. GpioKeys: one pin per key (e.g. a
+headset key beside the matrix). The sim board's front panel is a MatrixKeypad too, on mock
+pins (drivers/panel.py).
 
 The two real drivers share one timing core, KeyTimer (debounce, long press, repeat), fed
 with "these keys read pressed at time t", and one worker thread shape, PinWorker: it
@@ -21,30 +22,6 @@ log = logging.getLogger(__name__)
 
 LATE = 2e-4        # s: sleep this much past a deadline, so one wake-up always suffices
 REPEAT_KEYS = frozenset({"up", "down", "left", "right", "cancel", "volup", "voldown"})
-
-
-class SimKeypad:
-    def __init__(self) -> None:
-        self.when_pressed: Callable[[str], None] | None = None
-        self.when_released: Callable[[str], None] | None = None
-        self.down: set[str] = set()
-
-    def press(self, key: str) -> None:
-        if key not in KEYS:
-            raise ValueError(f"unknown key {key!r}")
-        self.down.add(key)
-        if self.when_pressed:
-            self.when_pressed(key)
-
-    def release(self, key: str) -> None:
-        if key not in KEYS:
-            raise ValueError(f"unknown key {key!r}")
-        self.down.discard(key)
-        if self.when_released:
-            self.when_released(key)
-
-    def close(self) -> None:
-        self.when_pressed = self.when_released = None
 
 
 # -- timing: one piece of code for debounce, hold and repeat ------------------------------

@@ -79,12 +79,58 @@ class App:
     # -- life cycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Build the parts; start SIP and the first REGISTER, then drawing, the web page and
+        provisioning; run until stop() or a signal; close."""
         self.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.settings = self.store.load()
         setup_logs(self.data_dir, self.settings, console=self.console_log)
         log.info("deskphone %s starting: board %s, data %s", VERSION, self.board_name,
                  self.data_dir)
         loop = asyncio.get_running_loop()
+        self._build(loop)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_settings)
+        bus_task = loop.create_task(self.bus.run(), name="bus")
+        try:
+            await asyncio.wrap_future(self.sip.start())
+            self.registration.start()      # first REGISTER goes out now
+        except SipError as e:
+            self.sip_error = str(e)
+            self.state.errors.insert(0, f"SIP: {e}")
+            self.registration.first_answers.set()
+        # Drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of imports) wait until
+        # every line's first REGISTER has its answer (at most 1 s), so they don't delay it.
+        try:
+            await asyncio.wait_for(self.registration.first_answers.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+        self.presenter.start()
+        listen = self.listen()
+        if listen:
+            from ui import web
+            try:
+                self.web = await web.start(self.api, listen)
+            except OSError as e:      # the phone still works from its keys
+                why = f"web page and API not started: {listen}: {e.strerror or e}; change " \
+                      f"web.listen (or --http)"
+                log.error("%s", why)
+                self.state.errors.insert(0, why)
+                self.presenter.present()
+        self.provisioner.start()
+        log.info("phone ready")
+        self._health = loop.create_task(self._report_healthy(listen), name="health")
+        try:
+            await self._stop.wait()
+        finally:
+            bus_task.cancel()
+            await self.close()
+
+    def _build(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Every part, joined: the bus, the board, the settings service, SIP, the Phone
+        and its features, provisioning, trust, the presenter. SIP, drawing and the web
+        start in run()."""
         self._stop = asyncio.Event()
         self.bus = Bus(loop)
         self.timers = Timers(self.bus)
@@ -134,44 +180,6 @@ class App:
         self.presenter = Presenter(bus=self.bus, timers=self.timers, state=self.state,
                                    board=self.board, sip=self.sip, settings=self.settings,
                                    board_name=self.board_name, started_mono=self.started_mono)
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, self._reload_settings)
-        bus_task = loop.create_task(self.bus.run(), name="bus")
-        try:
-            await asyncio.wrap_future(self.sip.start())
-            self.registration.start()      # first REGISTER goes out now
-        except SipError as e:
-            self.sip_error = str(e)
-            self.state.errors.insert(0, f"SIP: {e}")
-            self.registration.first_answers.set()
-        # Drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of imports) wait until
-        # every line's first REGISTER has its answer (at most 1 s), so they don't delay it.
-        try:
-            await asyncio.wait_for(self.registration.first_answers.wait(), 1.0)
-        except asyncio.TimeoutError:
-            pass
-        self.presenter.start()
-        listen = self.listen()
-        if listen:
-            from ui import web
-            try:
-                self.web = await web.start(self.api, listen)
-            except OSError as e:      # the phone still works from its keys
-                why = f"web page and API not started: {listen}: {e.strerror or e}; change " \
-                      f"web.listen (or --http)"
-                log.error("%s", why)
-                self.state.errors.insert(0, why)
-                self.presenter.present()
-        self.provisioner.start()
-        log.info("phone ready")
-        self._health = loop.create_task(self._report_healthy(listen), name="health")
-        try:
-            await self._stop.wait()
-        finally:
-            bus_task.cancel()
-            await self.close()
 
     def stop(self) -> None:
         """From any thread."""

@@ -1,8 +1,9 @@
 """What the phone shows and plays, as pure functions of a PhoneState snapshot.
 
-The Phone applies the difference after every event: soft key labels go to the LCD,
-LED patterns to the LED driver, the tone to the SIP thread's tone player. Tests read
-these functions directly or through the API.
+firmware/presenter.py applies the difference after every batch of events: soft key
+labels go to the LCD, LED patterns to the LED driver, the tone, gain and audio path to the
+SIP thread, the route to the board's audio switch. Tests read these functions directly or
+through the API.
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import time
 
 import pytest
 
@@ -9,6 +11,21 @@ from tests.peers.kamailio import DEFAULT_USERS, Kamailio
 from tests.phone import PhoneProcess
 
 NAMES = {"1001": "Alice", "1002": "Bob", "1003": "Carol", "1004": "Dave"}
+
+
+@pytest.fixture
+def utc():
+    """The local time zone is UTC for the test (the idle screen's clock, call times); a
+    module that needs it for every test says `pytestmark = pytest.mark.usefixtures("utc")`."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,37 @@
-"""Small predicates and moves the call tests share."""
+"""What the tests share: waiting (wait_for), and the predicates and moves of call tests.
+
+The `utc` fixture (the clock's zone pinned to UTC) is in tests/conftest.py; the peers'
+common parts (start, stop, port, log) in tests/peers/_process.py.
+"""
 from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+POLL_S = 0.03
+
+
+class TimedOut(AssertionError):
+    """A bounded wait ran out; the message says what was awaited and what was seen."""
+
+
+def wait_for(predicate: Callable[[], T], what: str, timeout: float = 10.0, *,
+             detail: Callable[[], str] = lambda: "", poll: float = POLL_S) -> T:
+    """Poll `predicate` until it returns something truthy, and return that. After
+    `timeout` seconds raise TimedOut naming `what`, with `detail()` (a log tail, the
+    state) so the failure says why. Every wait in the tests is bounded this way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            more = detail()
+            raise TimedOut(f"timed out after {timeout} s waiting for {what}"
+                           + (f"\n{more}" if more else ""))
+        time.sleep(poll)
 
 
 def talking(s: dict) -> bool:

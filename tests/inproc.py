@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.helpers import wait_for
 from tests.peers.ports import free_port
 
 
@@ -79,10 +80,8 @@ class InProcessPhone:
             luma_serial.i2c, luma_serial.spi = self._saved
 
     def wait(self, pred, timeout: float = 5.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not pred():
-            if time.monotonic() > deadline:
-                frame = self.app.presenter.frame
-                raise AssertionError(f"timed out waiting for {what or pred}: "
-                                     f"{frame.lines if frame else None}")
-            time.sleep(0.01)
+        def frame() -> str:
+            shown = self.app.presenter.frame
+            return f"the LCD shows {shown.lines if shown else None}"
+
+        wait_for(pred, what or str(pred), timeout, detail=frame, poll=0.01)

@@ -8,8 +8,6 @@ import asyncio
 import calendar
 import json
 import logging
-import os
-import time
 
 import pytest
 
@@ -21,6 +19,8 @@ from firmware.settings import Settings
 from firmware.call.state import AudioDevice, Call, CallState, PhoneState
 from tests.phone import PhoneProcess
 from ui.lcd import render
+
+pytestmark = pytest.mark.usefixtures("utc")      # tests/conftest.py
 
 NOW = float(calendar.timegm((2024, 6, 3, 14, 5, 0)))   # Mon 03 Jun 2024 14:05 UTC
 MONO = 5000.0
@@ -70,19 +70,6 @@ class Rig:
     def close(self) -> None:
         self.log.flush()
         self.loop.close()
-
-
-@pytest.fixture(autouse=True)
-def utc():
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.peers.kamailio import Kamailio
 from tests.netns import NetNs
 from tests.peers.ports import free_port
@@ -17,11 +18,6 @@ from tests.phone import PhoneProcess
 ALICE = {"user": "1001", "password": "secret1001", "display_name": "Alice"}
 
 
-def wait_for(pred, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s"
-        time.sleep(0.1)
 
 
 def alice(kam: Kamailio, **more) -> dict:
@@ -118,7 +114,8 @@ def test_a_silent_server_fails_over_to_the_secondary_and_comes_back(tmp_path):
                            "back on the primary")
                 assert s["accounts"][0]["server"] == f"127.0.0.1:{primary_port}"
                 mine = [f"sip:1001@{a.addr};ob"]
-                wait_for(lambda: primary.registered_contacts("1001") == mine, 10)
+                wait_for(lambda: primary.registered_contacts("1001") == mine,
+                         "our binding on the primary", 10)
                 # the unregister sent at boot to the silent primary was retransmitted by
                 # pjsip and may land after the REGISTER: the binding must survive it
                 time.sleep(3)

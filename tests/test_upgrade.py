@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from provisioning.image import (PAYLOAD_TREE, Manifest, build_image, compare_ver
                                 image_name, key_id, keygen, load_private_key, load_public_key,
                                 parse_version_file, read_manifest, verify_image)
 from provisioning.slots import Slots, apply_upgrade, check_requirements, report_healthy
+from tests import helpers
 from tests.peers._process import spawn
 from tests.phone import PhoneError, PhoneProcess
 
@@ -49,13 +49,8 @@ def md5_of(path: Path) -> str:
 
 
 def wait_for(pred, what: str, timeout: float = 20.0, detail=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{detail()}")
+    """tests.helpers.wait_for, 20 s by default: a phone restarting on new firmware."""
+    return helpers.wait_for(pred, what, timeout, detail=detail)
 
 
 # --- trees, keys and images -----------------------------------------------------------------

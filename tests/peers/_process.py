@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
-T = TypeVar("T")
+from tests.helpers import POLL_S, TimedOut, wait_for as _wait_for
 
-POLL_S = 0.03
+T = TypeVar("T")
 
 
 class PeerError(RuntimeError):
@@ -50,22 +50,21 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 def wait_for(predicate: Callable[[], T | None], *, timeout: float, what: str,
              log: Path | None = None, proc: "PeerProcess | None" = None) -> T:
-    """Poll `predicate` until it returns a truthy value; raise PeerError after `timeout` s.
-
-    If `proc` dies meanwhile, fail at once instead of waiting out the deadline.
+    """tests.helpers.wait_for for a peer: PeerError with the tail of its log after
+    `timeout` s, and at once if `proc` dies meanwhile instead of waiting out the deadline.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+    def ready():
         value = predicate()
-        if value:
-            return value
-        if proc is not None and not proc.alive():
+        if not value and proc is not None and not proc.alive():
             raise PeerError(f"{what}: {proc.name} exited with code {proc.returncode} "
                             f"while waiting\n{log_tail(log) if log else ''}")
-        if time.monotonic() >= deadline:
-            raise PeerError(f"{what}: timed out after {timeout:.1f} s\n"
-                            f"{log_tail(log) if log else ''}")
-        time.sleep(POLL_S)
+        return value
+
+    try:
+        return _wait_for(ready, what, timeout, poll=POLL_S)
+    except TimedOut:
+        raise PeerError(f"{what}: timed out after {timeout:.1f} s\n"
+                        f"{log_tail(log) if log else ''}") from None
 
 
 PR_SET_PDEATHSIG = 1
@@ -265,3 +264,80 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+PORT_RETRIES = 3        # a port picked free may be taken before the peer binds it
+
+
+class Peer:
+    """What every peer shares (Kamailio, baresip, sipp, the servers): one PeerProcess and
+    its log; pid, alive, the log's text and tail; `with` starts and closes it; `launch`
+    starts it, waits until it is ready and, when a port it was given was taken meanwhile,
+    picks others and tries again. A peer sets `name`, `log_path`, `start_timeout`."""
+
+    name = "peer"
+    log_path: Path
+    start_timeout: float = 5.0
+    _proc: PeerProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode if self._proc else None
+
+    def alive(self) -> bool:
+        return bool(self._proc and self._proc.alive())
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_size(self) -> int:
+        """The log's length now: what comes after it is new (wait_log's `since`)."""
+        return len(self.log_text())
+
+    def log_tail(self, lines: int = 40) -> str:
+        return log_tail(self.log_path, lines)
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._proc:
+            self._proc.stop(timeout=3.0)
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def launch(self, argv: Callable[[], Sequence], *, ready: Callable[[], object], what: str,
+               cwd: Path, clashed: Callable[[str], bool] = lambda logged: False,
+               repick: Callable[[], None] | None = None):
+        """Start `argv()` (it writes the config for the ports of now) and wait until
+        `ready()`. If that fails and `clashed(what it logged)` says a port was taken,
+        `repick()` others and try again, PORT_RETRIES times; else PeerError."""
+        for attempt in range(PORT_RETRIES):
+            self._proc = PeerProcess(argv(), log=self.log_path, cwd=cwd, name=self.name)
+            mark = self.log_size()
+            self._proc.start()
+            try:
+                wait_for(ready, timeout=self.start_timeout, proc=self._proc, what=what,
+                         log=self.log_path)
+                return self
+            except PeerError:
+                self._proc.stop()
+                if repick is None or attempt + 1 == PORT_RETRIES or \
+                        not clashed(self.log_text()[mark:]):
+                    raise
+                repick()
+        raise AssertionError("unreachable")

@@ -15,12 +15,11 @@ import re
 import shutil
 from pathlib import Path
 
-from ._process import PeerError, PeerProcess, log_tail, wait_for
+from ._process import Peer, PeerError
 from .ctrl_tcp import CtrlTcpClient
 from .ports import HOST, free_port, free_port_block
 
 MODULE_DIRS = ("/usr/lib/baresip/modules", "/usr/local/lib/baresip/modules")
-_PORT_RETRIES = 3
 
 
 def baresip_binary() -> str:
@@ -37,7 +36,7 @@ def _module_dir() -> str:
     raise PeerError(f"no baresip module dir with ctrl_tcp.so among {MODULE_DIRS}")
 
 
-class Baresip:
+class Baresip(Peer):
     """One baresip process with config in `workdir`.
 
     registrar: "127.0.0.1:PORT" to register there as `user` with `password`; None for a
@@ -48,6 +47,8 @@ class Baresip:
     outbound: "127.0.0.1:PORT" of a proxy every request goes through (e.g. Kamailio, to call a
     sipp callee via the proxy); default: requests go straight to the request URI.
     """
+
+    name = "baresip"
 
     def __init__(self, workdir: Path, *, user: str = "1002", password: str | None = None,
                  registrar: str | None = None, regint: int = 300, answermode: str = "auto",
@@ -71,7 +72,7 @@ class Baresip:
         self.sip_trace = sip_trace
         self.start_timeout = start_timeout
         self.log_path = self.workdir / "baresip.log"
-        self._proc: PeerProcess | None = None
+        self._proc = None
         self.ctrl: CtrlTcpClient | None = None
 
     # ----- addresses -----
@@ -90,10 +91,6 @@ class Baresip:
         domain = self.registrar or self.addr
         return f"sip:{self.user}@{domain}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     # ----- lifecycle -----
 
     def start(self) -> "Baresip":
@@ -104,10 +101,11 @@ class Baresip:
         every event of the account reaches wait_event().  Returns once the account exists
         (registration may still be in progress: see wait_registered()).
         """
-        if self._proc and self._proc.alive():
+        if self.alive():
             raise PeerError(f"baresip already running on {self.addr}")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_PORT_RETRIES):
+
+        def argv() -> list:
             self._write_config()
             argv = [baresip_binary(), "-f", self.workdir]
             if self.sip_trace:
@@ -115,22 +113,17 @@ class Baresip:
             # stdbuf: baresip logs with stdio; line buffering keeps the log current.
             if shutil.which("stdbuf"):
                 argv = ["stdbuf", "-oL", "-eL", *argv]
-            self._proc = PeerProcess(argv, log=self.log_path, cwd=self.workdir, name="baresip")
-            mark = self._log_size()
-            self._proc.start()
-            try:
-                wait_for(self._connect, timeout=self.start_timeout, proc=self._proc,
-                         what=f"baresip ctrl_tcp on {HOST}:{self.ctrl_port}", log=self.log_path)
-                break
-            except PeerError:
-                self._proc.stop()
-                clash = "in use" in self.log_text()[mark:].lower()
-                if clash and not self._fixed_ports and attempt + 1 < _PORT_RETRIES:
-                    self.sip_port = free_port("both", span=2)
-                    self.ctrl_port = free_port("tcp")
-                    self.rtp_ports = free_port_block(4)
-                    continue
-                raise
+            return argv
+
+        def repick() -> None:
+            self.sip_port = free_port("both", span=2)
+            self.ctrl_port = free_port("tcp")
+            self.rtp_ports = free_port_block(4)
+
+        self.launch(argv, ready=self._connect, cwd=self.workdir,
+                    what=f"baresip ctrl_tcp on {HOST}:{self.ctrl_port}",
+                    clashed=lambda logged: "in use" in logged.lower(),
+                    repick=None if self._fixed_ports else repick)
         try:
             self._ok("uanew", self._account_line())
         except PeerError:
@@ -146,12 +139,6 @@ class Baresip:
             self.ctrl = None
         if self._proc:
             self._proc.stop(timeout=2.0, repeat_after=0.5)
-
-    def __enter__(self) -> "Baresip":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # ----- control -----
 
@@ -202,20 +189,6 @@ class Baresip:
             raise PeerError(f"baresip {self.aor} registration failed: {ev.get('param')}\n"
                             f"{self.log_tail()}")
         return ev
-
-    # ----- logs -----
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _log_size(self) -> int:
-        return len(self.log_text())
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, lines)
 
     # ----- internals -----
 

@@ -22,13 +22,12 @@ import uuid
 from pathlib import Path
 from typing import Mapping
 
-from ._process import PeerError, PeerProcess, log_tail, wait_for
+from ._process import Peer, PeerError, wait_for
 from .ports import HOST, free_port
 
 CFG_TEMPLATE = Path(__file__).with_name("kamailio.cfg")
 DEFAULT_USERS: Mapping[str, str] = {"1001": "secret1001", "1002": "secret1002",
                                     "1003": "secret1003", "1004": "secret1004"}
-_PORT_RETRIES = 3
 DBTEXT_TABLES = "/usr/share/kamailio/dbtext/kamailio"   # Debian kamailio-presence-modules
 
 
@@ -66,7 +65,7 @@ def module_dir() -> Path:
     raise PeerError(f"no Kamailio module dir with tm.so among {candidates}")
 
 
-class Kamailio:
+class Kamailio(Peer):
     """One Kamailio instance on 127.0.0.1:port (UDP and TCP) with its files in `workdir`.
 
     reply_423=N: the first N REGISTERs per user with non-zero expires get
@@ -75,6 +74,8 @@ class Kamailio:
     the registrar's own parameters (mode 1 = answer 423 below min_expires, 0 = raise silently);
     max_expires caps what a UA asks for (the 200's Contact carries the granted expires).
     """
+
+    name = "kamailio"
 
     def __init__(self, workdir: Path, *, port: int | None = None,
                  users: Mapping[str, str] | None = None, min_expires: int = 0,
@@ -102,7 +103,7 @@ class Kamailio:
         self.log_path = self.workdir / "kamailio.log"
         self._short_dir: Path | None = None
         self.ctl_socket = self._ctl_socket_path()
-        self._proc: PeerProcess | None = None
+        self._proc = None
 
     # ----- lifecycle -----
 
@@ -110,36 +111,25 @@ class Kamailio:
     def addr(self) -> str:
         return f"{HOST}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     def start(self) -> "Kamailio":
         """Start and return once it answers an OPTIONS probe; raise PeerError otherwise."""
-        if self._proc and self._proc.alive():
+        if self.alive():
             raise PeerError(f"kamailio already running on {self.addr}")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_PORT_RETRIES):
+
+        def argv() -> list:
             self._write_cfg()
-            self._proc = PeerProcess(
-                [kamailio_binary(), "-DD", "-E", "-f", self.cfg_path,
-                 "-P", self.workdir / "kamailio.pid", "-Y", self.ctl_socket.parent,
-                 "-w", self.workdir, "-m", "32", "-M", "8"],
-                log=self.log_path, cwd=self.workdir, name="kamailio")
-            mark = self.log_size()
-            self._proc.start()
-            try:
-                wait_for(self._probe, timeout=self.start_timeout, proc=self._proc,
-                         what=f"kamailio start on {self.addr}", log=self.log_path)
-                return self
-            except PeerError:
-                self._proc.stop()
-                clash = "Address already in use" in self.log_text()[mark:]
-                if clash and not self._fixed_port and attempt + 1 < _PORT_RETRIES:
-                    self.port = free_port("both")
-                    continue
-                raise
-        raise AssertionError("unreachable")
+            return [kamailio_binary(), "-DD", "-E", "-f", self.cfg_path,
+                    "-P", self.workdir / "kamailio.pid", "-Y", self.ctl_socket.parent,
+                    "-w", self.workdir, "-m", "32", "-M", "8"]
+
+        def repick() -> None:
+            self.port = free_port("both")
+
+        return self.launch(argv, ready=self._probe, what=f"kamailio start on {self.addr}",
+                           cwd=self.workdir,
+                           clashed=lambda logged: "Address already in use" in logged,
+                           repick=None if self._fixed_port else repick)
 
     def stop(self) -> None:
         """Stop by PID (SIGTERM, then SIGKILL to the process group)."""
@@ -159,26 +149,7 @@ class Kamailio:
             shutil.rmtree(self._short_dir, ignore_errors=True)
             self._short_dir = None
 
-    def __enter__(self) -> "Kamailio":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # ----- logs -----
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_size(self) -> int:
-        """Current log length in characters: pass as `since=` to wait_log for new lines only."""
-        return len(self.log_text())
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, lines)
 
     def wait_log(self, regex: str, timeout: float = 5.0, *, since: int = 0) -> re.Match:
         """Wait (bounded) until `regex` matches the log after char offset `since`."""

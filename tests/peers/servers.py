@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._process import PeerError, PeerProcess, log_tail, wait_for
+from ._process import Peer, PeerError, wait_for
 from .ports import HOST, free_port
 
-_PORT_RETRIES = 3
 
 
 def _binary(name: str, package: str) -> str:
@@ -84,8 +83,9 @@ def _is_nginx(port: int, *, tls: bool) -> bool:
         return False
 
 
-class _Server:
-    """Shared lifecycle: start() retries on a port clash, stop() is safe to call twice."""
+class _Server(Peer):
+    """A server's start: a config for its ports, retried on a port clash; its stop() is
+    safe to call twice."""
 
     name = "server"
 
@@ -93,14 +93,7 @@ class _Server:
         self.workdir = Path(workdir)
         self.start_timeout = start_timeout
         self.log_path = self.workdir / f"{self.name}.log"
-        self._proc: PeerProcess | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    def alive(self) -> bool:
-        return bool(self._proc and self._proc.alive())
+        self._proc = None
 
     def _pick_ports(self) -> None:
         raise NotImplementedError
@@ -129,26 +122,16 @@ class _Server:
             raise
 
     def _start(self):
-        for attempt in range(_PORT_RETRIES):
+        def argv() -> list[str]:
             self._prepare()
-            mark = self._log_size()
-            self._proc = PeerProcess(self._argv(), log=self.log_path, cwd=self.workdir,
-                                     name=self.name)
-            self._proc.start()
-            try:
-                wait_for(self._ready, timeout=self.start_timeout, proc=self._proc,
-                         what=f"{self.name} start", log=self.log_path)
-                return self
-            except PeerError:
-                self._proc.stop()
-                # vsftpd says nothing and exits 2: look at the ports themselves too.
-                clash = ("in use" in self._log_text()[mark:]
-                         or not all(_bindable(p, kind) for p, kind in self._ports()))
-                if clash and attempt + 1 < _PORT_RETRIES:
-                    self._pick_ports()
-                    continue
-                raise
-        raise AssertionError("unreachable")
+            return self._argv()
+
+        def clashed(logged: str) -> bool:
+            # vsftpd says nothing and exits 2: look at the ports themselves too.
+            return "in use" in logged or not all(_bindable(p, kind) for p, kind in self._ports())
+
+        return self.launch(argv, ready=self._ready, what=f"{self.name} start",
+                           cwd=self.workdir, clashed=clashed, repick=self._pick_ports)
 
     def stop(self) -> None:
         if self._proc:
@@ -160,23 +143,6 @@ class _Server:
             for child, cmdline in strays:
                 _kill_if_same(child, cmdline)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def _log_size(self) -> int:
-        return len(self._log_text())
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, lines)
 
 
 class Tftpd(_Server):
@@ -322,8 +288,8 @@ class Nginx(_Server):
         return [_binary("nginx", "nginx"), "-p", str(self.workdir),
                 "-c", str(self.workdir / "nginx.conf")]
 
-    def _log_text(self) -> str:
-        text = super()._log_text()
+    def log_text(self) -> str:
+        text = super().log_text()
         try:
             text += (self.workdir / "error.log").read_text(errors="replace")
         except OSError:
@@ -444,8 +410,8 @@ class Vsftpd(_Server):
     def _argv(self) -> list[str]:
         return [_binary("vsftpd", "vsftpd"), str(self.workdir / "vsftpd.conf")]
 
-    def _log_text(self) -> str:
-        text = super()._log_text()
+    def log_text(self) -> str:
+        text = super().log_text()
         if self._home is not None:
             try:
                 text += (self._home / "vsftpd.log").read_text(errors="replace")

@@ -21,13 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ._process import PeerError, PeerProcess, log_tail, wait_for
+from ._process import PORT_RETRIES, Peer, PeerError, PeerProcess, log_tail, wait_for
 from .ports import HOST, free_port, free_port_block
 
 SCENARIO_DIR = Path(__file__).with_name("sipp")
 BUILTIN = {"uac", "uas", "regexp", "3pcc-C-A", "3pcc-C-B", "3pcc-A", "3pcc-B", "branchc",
            "branchs", "uac_pcap"}
-_PORT_RETRIES = 3
 _RC_MEANING = {0: "all calls succeeded", 1: "at least one call failed",
                97: "exit on internal command", 99: "normal exit without calls processed",
                255: "fatal error, or -timeout reached (-timeout_error)",
@@ -145,7 +144,7 @@ def _bound(port: int, proto: str = "udp", host: str = HOST) -> bool:
         return False
 
 
-class Sipp:
+class Sipp(Peer):
     """One sipp process.
 
     scenario: file in tests/peers/sipp/ ("uac_call.xml"), a path, or a built-in ("uac").
@@ -201,14 +200,6 @@ class Sipp:
     def addr(self) -> str:
         return f"{self.host}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    @property
-    def returncode(self) -> int | None:
-        return self._proc.returncode if self._proc else None
-
     def argv(self) -> list[str]:
         args = [sipp_binary()]
         args += ["-sn", self.stem] if self.builtin else ["-sf", str(self.scenario)]
@@ -247,7 +238,7 @@ class Sipp:
             raise PeerError(f"sipp {self.name} already running")
         self.rundir.mkdir(parents=True, exist_ok=True)
         proto = "udp" if self.transport[0] == "u" else "tcp"
-        for attempt in range(_PORT_RETRIES):
+        for attempt in range(PORT_RETRIES):
             self._proc = PeerProcess(self.argv(), log=self.log_path, cwd=self.rundir,
                                      name=f"sipp {self.name}")
             self._proc.start()
@@ -258,7 +249,7 @@ class Sipp:
             if rc is None or (rc not in (254, 255) and self.message_path.exists()):
                 return self  # bound, or already ran its calls: wait() reports how it went
             self._proc.stop()
-            if rc == 254 and not self._fixed_port and attempt + 1 < _PORT_RETRIES:
+            if rc == 254 and not self._fixed_port and attempt + 1 < PORT_RETRIES:
                 self.port = free_port("udp" if proto == "udp" else "both")
                 self.media_port = free_port_block(1)[0]
                 continue
@@ -295,12 +286,6 @@ class Sipp:
         """Raise PeerError with traces unless rc == 0 (for start()/wait() users)."""
         if rc != 0:
             raise PeerError(self._failure(f"exit {rc}"))
-
-    def __enter__(self) -> "Sipp":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # ----- results -----
 

@@ -63,6 +63,8 @@ class Api:
 
     def press(self, key: str, action: str = "press", source: str = "api") -> None:
         """A key on the front panel or from a script: down, up, or both (press)."""
+        if self._app.board.press(key, action):
+            return      # the sim board: its keypad driver reports the key (board.Board.press)
         post = self._app.bus.post_threadsafe
         if action in ("press", "down"):
             post(KeyPressed(key, source))

@@ -6,7 +6,7 @@ import ctypes
 
 import pytest
 
-from firmware.sip import pjc
+from firmware.sip import native as pjc
 from tests.phone import PhoneProcess
 
 
@@ -69,3 +69,29 @@ def test_a_starting_phone_checks_the_layout_with_its_own_probe_and_answers_no_on
         phone.wait(lambda s: "rx_data layout checked" in phone.log_tail(100),
                    what="the start-up self-check")
         assert "rx_data layout is not" not in phone.log_tail(100)
+
+
+# --- which BLF route this build has (firmware/sip/pjblf.py) -----------------------------------
+
+def test_a_32_bit_pjproject_2_16_has_dialog_blf_through_pjsua2():
+    """The native check comes before the word-size guard: Raspberry Pi OS 32-bit with a
+    2.16 build has Buddy.subscribeDlgEvent and needs nothing of the C API."""
+    from firmware.sip.pjblf import dialog_blf_problem
+    for c_api in (True, False):
+        assert dialog_blf_problem(pointer_bytes=4, native=True, c_api=c_api,
+                                  c_subscribe=False, pj_version="2.16") == ""
+    assert dialog_blf_problem(pointer_bytes=8, native=True, c_api=True, c_subscribe=True,
+                              pj_version="2.16") == ""
+
+
+def test_the_2_15_c_route_needs_the_c_api_and_a_64_bit_build():
+    from firmware.sip.pjblf import dialog_blf_problem
+    assert dialog_blf_problem(pointer_bytes=8, native=False, c_api=True, c_subscribe=True,
+                              pj_version="2.15.1") == ""
+    on_32 = dialog_blf_problem(pointer_bytes=4, native=False, c_api=True, c_subscribe=True,
+                               pj_version="2.15.1")
+    assert "2.16" in on_32 and "presence" in on_32
+    assert "not reachable" in dialog_blf_problem(pointer_bytes=8, native=False, c_api=False,
+                                                 c_subscribe=False)
+    assert "neither" in dialog_blf_problem(pointer_bytes=8, native=False, c_api=True,
+                                           c_subscribe=False)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import pjsua2 as pj
 
 from firmware.events import MessagesWaiting, RegistrationChanged, RegistrationStarted
-from firmware.sip import pjc
+from firmware.sip import native
 from firmware.sip.text import Message, host_of, parse_summary, sip_uri, source_ip
 
 if TYPE_CHECKING:
@@ -231,10 +231,10 @@ class AccountCommands:
         if acc is None or acc.spec is None or not acc.spec.registrar:
             return False
         spec = acc.spec
-        return pjc.unregister_all(registrar=sip_uri(spec.registrar),
-                                  aor=f"sip:{spec.user}@{spec.domain}",
-                                  user=spec.auth_user or spec.user, password=spec.password,
-                                  done=done)
+        return native.unregister_all(registrar=sip_uri(spec.registrar),
+                                     aor=f"sip:{spec.user}@{spec.domain}",
+                                     user=spec.auth_user or spec.user,
+                                     password=spec.password, done=done)
 
     def keepalive(self, index: int, done: Callable[[int], None], *, own_address: bool = True):
         """OPTIONS through the line's server (firmware/sip/registration.py). own_address: to
@@ -250,7 +250,7 @@ class AccountCommands:
         spec = acc.spec
         target = (f"sip:{spec.user}@{spec.domain}" if own_address
                   else sip_uri(spec.registrar))
-        return pjc.send_options(acc.getId(), target, done)
+        return native.send_options(acc.getId(), target, done)
 
     def _anonymous(self, index: int) -> _Account:
         """The twin of account `index` that calls as "Anonymous" (same server, same

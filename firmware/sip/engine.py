@@ -29,11 +29,12 @@ import pjsua2 as pj
 from firmware import logs
 from firmware.errors import SipError
 from firmware.events import CheckSyncReceived, Event
-from firmware.sip import gate as pjgate, pjc
+from firmware.sip import gate as pjgate, native
 from firmware.sip.accounts import AccountCommands, _Account
 from firmware.sip.calls import CallCommands, _Call
 from firmware.sip.media import MediaCommands, _Media
 from firmware.sip.policy import IncomingPolicy
+from firmware.sip.taps import Taps
 from firmware.system.identity import VERSION
 
 log = logging.getLogger("deskphone.sip")
@@ -115,7 +116,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.local_host = ""
         self.pj_version = ""
         self.started_at = 0.0
-        self._tap: pjc.NotifyTap | None = None
+        self.taps: Taps | None = None      # our module before pjsip's layers (BLF reads it)
         self._gate: pjgate.Gate | None = None
         self._refusals = logs.Limited(log, per_minute=30)
         # run on the SIP thread before anything is torn down (firmware/sip/pjblf.py's buddies)
@@ -188,7 +189,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
 
     def _init(self) -> None:
         c = self.config
-        pjc.quiet()
+        native.quiet()
         self.ep = pj.Endpoint()
         self.ep.libCreate()
         cfg = pj.EpConfig()
@@ -219,9 +220,9 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         if not null and c.sound_device:
             self._pick_sound_device(c.sound_device)
         self.media = _Media(self, clock_when_needed=null)
-        self._tap = pjc.NotifyTap(self._on_check_sync)
-        if not self._tap.register():
-            self._tap = None
+        self.taps = Taps(self._on_check_sync)
+        if not self.taps.register():
+            self.taps = None
         self._gate = pjgate.Gate(codecs=self._codecs(), calls_alive=lambda: len(self.calls),
                                  # the Phone replaces the policy as settings change
                                  allows_source=lambda ip: self.policy.allows_source(ip),
@@ -243,12 +244,15 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._wake_sock.bind((self._wake_addr[0], 0))
         self._wake_sock.connect(self._wake_addr)
-        if self._tap is not None and pjc.rx_layout is None:
-            # start-up self-check of the C layout the NOTIFY readers use (firmware/sip/pjc.py):
-            # a probe to our own port, read back by the tap on this thread's next turn
+        if self.taps is not None and native.rx_layout is None:
+            # start-up self-check of the C structs we read (firmware/sip/native.py): a probe
+            # to our own port, read back by the tap on this thread's next turn, and an
+            # OPTIONS to ourselves whose answer is read through pjsip_event
             host, port = self._wake_addr
             src = "%s:%d" % self._wake_sock.getsockname()
-            self._wake_sock.send(pjc.self_check_request(host, port, secrets.token_hex(8), src))
+            self._wake_sock.send(native.self_check_request(host, port, secrets.token_hex(8),
+                                                           src))
+            native.check_event(0, f"sip:deskphone-event-check@{host}:{port}")
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
@@ -262,7 +266,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         return frozenset(names)
 
     def _on_check_sync(self, reboot: bool, source: str) -> int:
-        """The answer to a PBX's NOTIFY Event: check-sync (firmware/sip/pjc.py)."""
+        """The answer to a PBX's NOTIFY Event: check-sync (firmware/sip/taps.py)."""
         allowed = self.check_sync_from
         if allowed is None:
             log.info("NOTIFY check-sync from %s: not accepted (provisioning.accept_notify)",
@@ -322,13 +326,13 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             except Exception:  # noqa: BLE001
                 pass
         self.accounts.clear()
-        pjc.drop_pending()
-        if self._tap is not None:
-            self._tap.close()
-            self._tap = None
+        if self.taps is not None:
+            self.taps.close()
+            self.taps = None
         if self._gate is not None:
             self._gate.close()
             self._gate = None
+        native.release()
         if self.ep is not None:
             try:
                 self.ep.libDestroy()

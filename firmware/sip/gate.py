@@ -1,9 +1,9 @@
 """The gate: what happens to a SIP request before pjsua sees it, and after nobody took it.
 
-Two small pjsip modules (ctypes, on the pjsua thread, like firmware/sip/pjc.py's tap):
+One pjsip module (through firmware/sip/native.py, on the pjsua thread), after pjsip's dialog
+layer (so only out-of-dialog requests reach it) and before pjsua:
 
-- `front`, after pjsip's dialog layer (so only out-of-dialog requests reach it) and before
-  pjsua. It refuses what must cost the phone nothing: requests from sources the settings do
+- It refuses what must cost the phone nothing: requests from sources the settings do
   not trust (403, sip.trusted_only), a CSeq whose method is not the request's (400), an
   INVITE whose offer has no audio we can use (488, before it rings), and an INVITE that
   would need media sockets the phone does not have (486 busy, 503 when sockets are still
@@ -24,10 +24,12 @@ Two small pjsip modules (ctypes, on the pjsua thread, like firmware/sip/pjc.py's
   the screen and the ringer over and over, and fill the missed-call list. A caller whose
   calls are answered is never counted.
 
-- `last`, after every other module: a request nobody handled gets the answer RFC 3261
-  asks for instead of silence: 481 for in-dialog methods outside a dialog, 405 (with
-  Allow) for methods a phone does not take, 489 for unknown event packages, 501 for
-  methods it does not know. ACK is never answered.
+- What no module after it would take (`taken_later`: pjsua's modules, read in pjproject
+  2.15.1-2.17) it answers itself as RFC 3261 asks instead of leaving it to silence: 481
+  for in-dialog methods outside a dialog, 405 (with Allow) for methods a phone does not
+  take, 489 for unknown event packages, 501 for methods it does not know. ACK is never
+  answered. (This was a second module at priority 200; docs/sip-gate.md says why one is
+  enough.)
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ import time
 from typing import Callable
 
 from firmware import logs
-from firmware.sip import pjc
+from firmware.sip import native
+from firmware.sip.text import Message, token
 
 log = logging.getLogger("deskphone.sip.gate")
 
@@ -56,8 +59,7 @@ def _libc_malloc_trim():
 
 _malloc_trim = _libc_malloc_trim()
 
-FRONT_PRIORITY = 40       # after the UA layer (32), before pjsua (PJSIP_MOD_PRIORITY_APPLICATION 64)
-LAST_PRIORITY = 200       # after everything
+PRIORITY = 40             # after the UA layer (32), before pjsua (PJSIP_MOD_PRIORITY_APPLICATION 64)
 MAX_CALLS = 4             # pjsua's compiled-in PJSUA_MAX_CALLS in the 2.15 wheel
 MEDIA_BUDGET = 24         # calls alive, let in or ended within WINDOW: 2 handles each, of 64
 WINDOW = 1.0              # seconds a closed media socket may still hold its handle (0.5 s + margin)
@@ -73,22 +75,30 @@ NOT_ALLOWED = {"REGISTER", "PUBLISH", "SUBSCRIBE"}   # known methods a phone doe
 KNOWN = IN_DIALOG | NOT_ALLOWED | {"INVITE", "ACK", "OPTIONS", "MESSAGE"}
 STATIC_PT = {"0": "pcmu", "3": "gsm", "8": "pcma", "9": "g722"}
 
-_COMPACT = {"c": "content-type", "o": "event", "l": "content-length"}
+# What pjsua's modules after the gate (all at priority 64: mod-pjsua, -options, -im, -pres,
+# -unsolicited-mwi) take from outside a dialog, in pjproject 2.15.1-2.17: INVITE
+# (pjsua_call_on_incoming), OPTIONS, MESSAGE, every SUBSCRIBE (the presence server answers
+# other packages 489 itself), and NOTIFY of message-summary. Nobody answers the rest.
+TAKEN_LATER = {"INVITE", "OPTIONS", "MESSAGE", "SUBSCRIBE"}
 
 
-def head_fields(head: bytes) -> dict[str, str]:
-    """The few headers the gate reads (lower case, compact forms expanded), first value,
-    from a request's head (its lines up to the blank one)."""
-    out: dict[str, str] = {}
-    for line in head.decode("utf-8", "replace").split("\r\n")[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or line[:1] in (" ", "\t"):
-            continue
-        name = name.strip().lower()
-        name = _COMPACT.get(name, name)
-        if name in ("cseq", "content-type", "content-length", "event") and name not in out:
-            out[name] = value.strip()
-    return out
+def taken_later(method: str, event: str) -> bool:
+    """Will a module after the gate take this out-of-dialog request? event: the Event
+    header's package (lower case), "" when there is none or it cannot be read."""
+    return method in TAKEN_LATER or (method == "NOTIFY" and event in ("message-summary", "?"))
+
+
+def unhandled(method: str) -> int:
+    """The answer to a request no module takes (0: none, for ACK)."""
+    if method == "ACK":
+        return 0
+    if method in IN_DIALOG:
+        return 481
+    if method == "SUBSCRIBE":
+        return 489
+    if method in NOT_ALLOWED:
+        return 405
+    return 500 if method in KNOWN else 501
 
 
 def _first_word(raw: bytes) -> str:
@@ -178,9 +188,7 @@ class Gate:
         self._second = (0, 0)                    # (whole second, requests in it)
         self._busy_at = 0.0                      # last second with a burst's rate in it
 
-        self._lib = None
-        self._mods: list[pjc._PjsipModule] = []
-        self._keep: list = []
+        self._mod = None
         self._ended: collections.deque[float] = collections.deque()     # media closed at
         self._pending: collections.deque[float] = collections.deque()   # let in, not seen yet
         self._allow_hdr = None
@@ -190,75 +198,18 @@ class Gate:
     # -- life cycle --------------------------------------------------------------------------
 
     def register(self) -> bool:
-        lib = pjc._load()
-        if lib is None:
+        if native._load() is None:
             return False
-        self._lib = lib
-        lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
-        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
-        lib.pjsip_endpt_respond_stateless.argtypes = [
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-            ctypes.c_void_p]
-        endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
-        self._allow_hdr = self._header_list(lib, endpt, "Allow", ALLOW)
-        self._retry_hdr = self._header_list(lib, endpt, "Retry-After", "5")
-        self._quiet_hdr = self._header_list(lib, endpt, "Retry-After", str(int(FLOOD_BLOCK)))
-        for name, priority, fn in (("mod-deskphone-gate", FRONT_PRIORITY, self._front),
-                                   ("mod-deskphone-last", LAST_PRIORITY, self._last)):
-            mod = pjc._PjsipModule()
-            mod.name = pjc._s(name, self._keep)
-            mod.id = -1
-            mod.priority = priority
-            cb = pjc._RX_CB(self._guarded(fn))
-            self._keep.append(cb)
-            mod.on_rx_request = ctypes.cast(cb, ctypes.c_void_p)
-            st = lib.pjsip_endpt_register_module(endpt, ctypes.byref(mod))
-            if st != 0:
-                log.warning("SIP gate %s not registered: %s", name, pjc.status_text(st))
-                self.close()
-                return False
-            self._mods.append(mod)
-        return True
+        self._allow_hdr = native.header_list("Allow", ALLOW)
+        self._retry_hdr = native.header_list("Retry-After", "5")
+        self._quiet_hdr = native.header_list("Retry-After", str(int(FLOOD_BLOCK)))
+        self._mod = native.register_module("mod-deskphone-gate", PRIORITY,
+                                           on_request=self._front)
+        return self._mod is not None
 
     def close(self) -> None:
-        if self._lib is not None:
-            endpt = ctypes.c_void_p(self._lib.pjsua_get_pjsip_endpt())
-            for mod in self._mods:
-                self._lib.pjsip_endpt_unregister_module(endpt, ctypes.byref(mod))
-        self._mods = []
-        if getattr(self, "_pool", None):
-            self._lib.pj_pool_release(self._pool)
-            self._pool = None
-
-    def _header_list(self, lib, endpt, name: str, value: str):
-        """A one-header list (pjsip_hdr list head) for pjsip_endpt_respond_stateless."""
-        if getattr(self, "_pool", None) is None:
-            lib.pjsip_endpt_create_pool.restype = ctypes.c_void_p
-            lib.pjsip_endpt_create_pool.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
-                                                    ctypes.c_size_t, ctypes.c_size_t]
-            lib.pj_pool_release.argtypes = [ctypes.c_void_p]
-            self._pool = lib.pjsip_endpt_create_pool(endpt, b"gate", 512, 512)
-        lib.pjsip_generic_string_hdr_create.restype = ctypes.c_void_p
-        lib.pjsip_generic_string_hdr_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
-                                                        ctypes.c_void_p]
-        n, v = pjc._s(name, self._keep), pjc._s(value, self._keep)
-        self._keep += [n, v]
-        hdr = lib.pjsip_generic_string_hdr_create(self._pool, ctypes.byref(n), ctypes.byref(v))
-        head = (ctypes.c_void_p * 8)()          # list head: prev, next (+ room of a pjsip_hdr)
-        self._keep.append(head)
-        links = ctypes.cast(hdr, ctypes.POINTER(ctypes.c_void_p))
-        head[0] = head[1] = hdr
-        links[0] = links[1] = ctypes.addressof(head)
-        return ctypes.addressof(head)
-
-    def _guarded(self, fn):
-        def call(rdata: int) -> int:
-            try:
-                return fn(rdata)
-            except Exception:  # noqa: BLE001 - never raise into C
-                log.exception("SIP gate")
-                return 0
-        return call
+        native.unregister_module(self._mod)
+        self._mod = None
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -332,23 +283,19 @@ class Gate:
     # -- the modules -------------------------------------------------------------------------
 
     def _respond(self, rdata: int, code: int, reason: str = "", headers=None) -> int:
-        keep: list = []
-        r = pjc._s(reason, keep) if reason else None
-        self._lib.pjsip_endpt_respond_stateless(
-            ctypes.c_void_p(self._lib.pjsua_get_pjsip_endpt()), ctypes.c_void_p(rdata), code,
-            ctypes.byref(r) if r is not None else None, headers, None)
+        native.respond(rdata, code, reason, headers)
         self.refused[code] += 1
         return 1
 
     def _method(self, rdata: int) -> str:
         """The request's method as pjsip itself took it ("" for a response; "?" when
         pjsip's summary is too long to say: then as the packet has it)."""
-        info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
+        info = native.rx_info(rdata)
         # "Request msg INVITE/cseq=1 (rdata0x...)"; "MSG TOO LONG" for a long method
         if info.startswith(b"Request msg "):
             return info.decode("ascii", "replace").split(" ", 3)[2].split("/", 1)[0]
         if info == b"MSG TOO LONG":
-            return _first_word(pjc.raw_packet(rdata)) if pjc.rx_layout is True else "?"
+            return _first_word(native.raw_packet(rdata)) if native.rx_layout is True else "?"
         return ""
 
     def _count_request(self) -> None:
@@ -365,24 +312,28 @@ class Gate:
 
     def _front(self, rdata: int) -> int:
         self._count_request()
-        if pjc.rx_layout is not True:
+        if native.rx_layout is not True:
             # the packet cannot be read on this build: only the media budget holds (an
             # INVITE here is out of dialog: the dialog layer took or refused the others)
-            return self._admit(rdata, "") if self._method(rdata) == "INVITE" else 0
+            seen_as = self._method(rdata)
+            if seen_as == "INVITE":
+                return self._admit(rdata, "")
+            return self._leftover(rdata, seen_as, "?")
         # Only requests outside a dialog get here: the dialog layer (priority 32) has
         # taken or answered (481) every request whose To has a tag, as pjsip parsed it.
         seen_as = self._method(rdata)                 # what pjsip will act on
         if seen_as in ("", "ACK"):
-            return 0
-        raw = pjc.raw_packet(rdata)
+            return 1 if seen_as == "ACK" else 0      # a stray ACK is never answered
+        raw = native.raw_packet(rdata)
         method = _first_word(raw)
         invite = seen_as.upper() == "INVITE"
         if method not in KNOWN and method.upper() in KNOWN:
             # methods are case-sensitive (RFC 3261 7.1); pjsip would take "invite" as INVITE
             return self._respond(rdata, 501)
         head, _, body = raw.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        fields = head_fields(head)
-        src = pjc.source(rdata)
+        fields = Message.parse(head)
+        event = token(fields.get("event"))
+        src = native.source(rdata)
         ip = src[0] if src else ""
         if ip and not self.allows_source(ip):
             log.info("%s from %s refused (403): not a trusted server (sip.trusted_only)",
@@ -402,12 +353,11 @@ class Gate:
                      ip or "?")
             return self._respond(rdata, 403, "Subscriptions only from the phone's servers")
         if seen_as == "NOTIFY" and ip:
-            event = fields.get("event", "").split(";", 1)[0].strip().lower()
             if not self.allows_notify(ip, event):
                 log.info("NOTIFY %s from %s refused (403): not the line's server", event, ip)
                 return self._respond(rdata, 403, "Not the line's server")
         if not invite:
-            return 0
+            return self._leftover(rdata, seen_as, event)
         ctype = fields.get("content-type", "").split(";", 1)[0].strip().lower()
         if body.strip():
             if ctype != "application/sdp":
@@ -437,16 +387,12 @@ class Gate:
         self._pending.append(time.monotonic())
         return 0
 
-    def _last(self, rdata: int) -> int:
-        method = self._method(rdata)
-        if not method or method == "ACK":
-            return 1 if method == "ACK" else 0
-        if method in IN_DIALOG:
-            return self._respond(rdata, 481)
-        if method == "SUBSCRIBE":
-            return self._respond(rdata, 489)
-        if method in NOT_ALLOWED:
-            return self._respond(rdata, 405, "", self._allow_hdr)
-        if method in KNOWN:
-            return self._respond(rdata, 500, "Not handled")
-        return self._respond(rdata, 501)
+    def _leftover(self, rdata: int, method: str, event: str) -> int:
+        """Pass on what a module after us takes; answer the rest (it would get no answer)."""
+        if taken_later(method, event):
+            return 0
+        code = unhandled(method)
+        if not code:
+            return 1
+        reason = "Not handled" if code == 500 else ""
+        return self._respond(rdata, code, reason, self._allow_hdr if code == 405 else None)

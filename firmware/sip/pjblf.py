@@ -5,9 +5,9 @@ pjsua keeps each subscription (SUBSCRIBE, refresh before expiry, dialog) through
   `onBuddyEvSubDlgEventState` (native; not testable here, only the 2.15 wheel exists);
 - pjsua2 2.15 (the PyPI wheel): the C function `pjsua_buddy_subscribe_dlg_event` through
   ctypes. 2.15 has no callback for dialog events (and its info struct keeps only the first
-  dialog), so a small pjsip module reads every NOTIFY body itself, ahead of the dialog
-  layer, and lets pjsip answer it as usual.
-In both, the same module sees the answers to our SUBSCRIBEs (403, 489, 481 after a server
+  dialog), so the SIP tap (firmware/sip/taps.py) hands every NOTIFY to `Watcher.on_notify`,
+  ahead of the dialog layer, and lets pjsip answer it as usual.
+In both, the tap hands over the answers to our SUBSCRIBEs (403, 489, 481 after a server
 restart), which pjsua does not report. Presence (PIDF) mode uses the plain pjsua2 buddy.
 
 Everything here runs on the pjsua thread (notes/pjsua2.md); results leave as events
@@ -17,58 +17,16 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import sys
 import time
 from typing import Callable
 
 import pjsua2 as pj
 
-from firmware.sip import pjc
 from firmware.events import BlfNotified, BlfSubscriptionChanged, Event
+from firmware.sip import native
+from firmware.sip.text import Message, uri_key
 
 log = logging.getLogger("deskphone.blf")
-
-_TAP_PRIORITY = 15          # before the transaction layer (16): sees responses and NOTIFYs
-_RX_RESPONSE_CB = pjc._RX_CB
-
-
-def uri_key(uri: str) -> str:
-    """'<sip:1002@127.0.0.1:5070;transport=udp>' -> '1002@127.0.0.1': how a NOTIFY's From
-    and a SUBSCRIBE's To are matched to what we subscribed to."""
-    u = uri.strip()
-    if "<" in u:
-        u = u[u.find("<") + 1:u.find(">") if ">" in u else None]
-    u = u.split(";", 1)[0]
-    if u.lower().startswith(("sip:", "sips:")):
-        u = u.split(":", 1)[1]
-    user, at, host = u.rpartition("@")
-    if host.startswith("["):
-        host = host[:host.find("]") + 1]
-    else:
-        host = host.split(":", 1)[0]
-    return f"{user}{at}{host}".lower()
-
-
-def split_message(raw: bytes) -> tuple[str, dict[str, str], bytes]:
-    """(first line, lower-case header -> first value, body) of a SIP message."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("utf-8", "replace").split("\r\n")
-    compact = {"f": "from", "t": "to", "i": "call-id", "o": "event", "c": "content-type",
-               "l": "content-length"}
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" not in line:
-            continue
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        headers.setdefault(compact.get(name, name), value.strip())
-    try:
-        length = int(headers.get("content-length", len(body)))
-        body = body[:length]
-    except ValueError:
-        pass
-    return lines[0], headers, body
-
 
 if hasattr(pj.Buddy, "subscribeDlgEvent"):
     class _DlgBuddy(pj.Buddy):
@@ -91,6 +49,28 @@ if hasattr(pj.Buddy, "subscribeDlgEvent"):
                 log.exception("BLF dialog event")
 else:
     _DlgBuddy = None
+
+
+def dialog_blf_problem(*, pointer_bytes: int, native: bool, c_api: bool, c_subscribe: bool,
+                       pj_version: str = "") -> str:
+    """Why dialog BLF cannot work on this build ("" = it can). Pure.
+
+    The native route (pjproject >= 2.16: Buddy.subscribeDlgEvent) is pjsua2's own and works
+    on any word size, so it is checked first: a 32-bit Raspberry Pi OS build of 2.16 has
+    dialog BLF. Only the 2.13-2.15 route through the C function needs the C API and a
+    64-bit build (the only one it was checked on: the x86_64 wheel)."""
+    if native:
+        return ""
+    where = f" (pjproject {pj_version})" if pj_version else ""
+    if not c_api:
+        return "the pjsip C API is not reachable from Python on this build" + where
+    if pointer_bytes < 8:
+        return (f"dialog BLF on a 32-bit build needs pjproject >= 2.16{where}: use "
+                "phone.blf_mode = presence")
+    if not c_subscribe:
+        return ("this pjsip has neither Buddy.subscribeDlgEvent (>= 2.16) nor "
+                "pjsua_buddy_subscribe_dlg_event (2.13-2.15): use phone.blf_mode = presence")
+    return ""
 
 
 class _Watch:
@@ -146,8 +126,6 @@ class Watcher:
         self.engine = engine
         self.post = post
         self.watches: dict[str, _Watch] = {}      # uri_key -> watch
-        self._mod: pjc._PjsipModule | None = None
-        self._keep: list = []
         self._lib = None
         self.native = hasattr(pj.Buddy, "subscribeDlgEvent")
         self.problem = ""          # why dialog BLF cannot work here ("" = it can)
@@ -156,37 +134,25 @@ class Watcher:
 
     def start(self) -> str:
         """Register the tap and check what this pjsip offers; returns the problem, if any."""
-        lib = pjc._load()
-        if lib is None or sys.maxsize <= 2 ** 32:
-            self.problem = "the pjsip C API is not reachable from Python on this build"
+        lib = native._load()
+        c_subscribe = lib is not None and hasattr(lib, "pjsua_buddy_subscribe_dlg_event")
+        self.problem = dialog_blf_problem(pointer_bytes=ctypes.sizeof(ctypes.c_void_p),
+                                          native=self.native, c_api=lib is not None,
+                                          c_subscribe=c_subscribe,
+                                          pj_version=getattr(self.engine, "pj_version", ""))
+        if self.problem:
             return self.problem
+        if lib is None:            # native: NOTIFYs come through pjsua2; no SUBSCRIBE answers
+            log.info("BLF: dialog events through pjsua2 Buddy.subscribeDlgEvent")
+            return ""
         self._lib = lib
         if not self.native:
-            try:
-                lib.pjsua_buddy_subscribe_dlg_event.argtypes = [ctypes.c_int, ctypes.c_int]
-                lib.pjsua_buddy_subscribe_dlg_event.restype = ctypes.c_int
-            except AttributeError:
-                self.problem = ("this pjsip has neither Buddy.subscribeDlgEvent (>= 2.16) nor "
-                                "pjsua_buddy_subscribe_dlg_event (2.13-2.15): use "
-                                "phone.blf_mode = presence")
-                return self.problem
-        lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
-        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
-        mod = pjc._PjsipModule()
-        mod.name = pjc._s("mod-deskphone-blf", self._keep)
-        mod.id = -1
-        mod.priority = _TAP_PRIORITY
-        for field, fn in (("on_rx_request", self._on_rx_request),
-                          ("on_rx_response", self._on_rx_response)):
-            cb = pjc._RX_CB(fn)
-            self._keep.append(cb)
-            setattr(mod, field, ctypes.cast(cb, ctypes.c_void_p))
-        st = lib.pjsip_endpt_register_module(ctypes.c_void_p(lib.pjsua_get_pjsip_endpt()),
-                                             ctypes.byref(mod))
-        if st != 0:
-            self.problem = f"BLF NOTIFY reader not registered: {pjc.status_text(st)}"
+            lib.pjsua_buddy_subscribe_dlg_event.argtypes = [ctypes.c_int, ctypes.c_int]
+            lib.pjsua_buddy_subscribe_dlg_event.restype = ctypes.c_int
+        taps = getattr(self.engine, "taps", None)
+        if taps is None or not taps.listen(self):
+            self.problem = "BLF NOTIFY reader not available: the SIP tap is not registered"
             return self.problem
-        self._mod = mod
         try:
             granted = enlarge_receive_buffer(int(self.engine.local_host.rsplit(":", 1)[1]))
             log.debug("BLF: SIP socket receive buffer %d bytes", granted)
@@ -200,10 +166,9 @@ class Watcher:
         for w in list(self.watches.values()):
             self._drop(w)
         self.watches.clear()
-        if self._lib is not None and self._mod is not None:
-            self._lib.pjsip_endpt_unregister_module(
-                ctypes.c_void_p(self._lib.pjsua_get_pjsip_endpt()), ctypes.byref(self._mod))
-        self._mod = None
+        taps = getattr(self.engine, "taps", None)
+        if taps is not None and taps.listener is self:
+            taps.listen(None)
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -231,7 +196,7 @@ class Watcher:
                 else:
                     st = self._lib.pjsua_buddy_subscribe_dlg_event(buddy.getId(), 1)
                     if st != 0:
-                        raise RuntimeError(pjc.status_text(st))
+                        raise RuntimeError(native.status_text(st))
         except (pj.Error, RuntimeError) as e:
             reason = e.info() if isinstance(e, pj.Error) else str(e)
             log.warning("BLF: cannot subscribe to %s: %s", uri, reason)
@@ -260,25 +225,13 @@ class Watcher:
             self.engine._dead.append(w.buddy)   # destroyed on this thread, after the callback
             w.buddy = None
 
-    # -- the tap ---------------------------------------------------------------------------
-
-    def _on_rx_request(self, rdata: int) -> int:
-        try:
-            if not self.watches:
-                return 0
-            info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
-            if not info.startswith(b"Request msg NOTIFY"):
-                return 0
-            raw = pjc.packet(rdata, "NOTIFY")   # the self-checked layout (pjc)
-            if raw is None:
-                return 0
-            self.on_notify(raw, time.monotonic())
-        except Exception:  # noqa: BLE001 - never raise into C
-            log.exception("BLF NOTIFY")
-        return 0                  # pjsip answers it (200 in the dialog, 481 otherwise)
+    # -- what the tap (firmware/sip/taps.py) hands over -------------------------------------
 
     def on_notify(self, raw: bytes, received: float) -> None:
-        _, h, body = split_message(raw)
+        if not self.watches:
+            return
+        msg = Message.parse(raw)
+        h, body = msg.headers(), msg.body.encode()
         event = h.get("event", "").split(";")[0].strip().lower()
         if event not in ("dialog", "presence"):
             return
@@ -292,23 +245,11 @@ class Watcher:
         w.last = mark
         self.post(BlfNotified(w.uri, body, h.get("subscription-state", ""), event, received))
 
-    def _on_rx_response(self, rdata: int) -> int:
-        try:
-            if not self.watches:
-                return 0
-            info = self._lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
-            if b"SUBSCRIBE" not in info:
-                return 0
-            raw = pjc.packet(rdata, "SIP/2.0")
-            if raw is None:
-                return 0
-            self.on_response(raw)
-        except Exception:  # noqa: BLE001
-            log.exception("BLF SUBSCRIBE response")
-        return 0
-
     def on_response(self, raw: bytes) -> None:
-        first, h, _ = split_message(raw)
+        if not self.watches:
+            return
+        msg = Message.parse(raw)
+        first, h = msg.first, msg.headers()
         if not h.get("cseq", "").upper().endswith("SUBSCRIBE"):
             return
         w = self.watches.get(uri_key(h.get("to", "")))

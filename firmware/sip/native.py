@@ -1,13 +1,22 @@
-"""pjsip C functions the pjsua2 Python API does not offer, through ctypes.
+"""The native seam: every use of pjsip's C API through ctypes, and its start-up self-check.
 
-Every `pjsua_*`/`pjsip_*` function is exported from the `_pjsua2` extension module
-(notes/pjsua2.md), so we call them on the same library, from the pjsua thread only.
-Used for: REGISTER with `Contact: *` and `Expires: 0` (unregister every binding of an
-account before the first REGISTER, LP-388 item 7), OPTIONS keep-alives outside a call
-(firmware/sip/registration.py), and quietening pjlib before init.
+pjsua2's Python API lacks a few things a desk phone needs; every `pjsua_*`/`pjsip_*` C
+function is exported from the `_pjsua2` extension module (docs/pjsua2.md), so we call them on
+the same library, from the pjsua thread only:
+- REGISTER `Contact: *` `Expires: 0` (unregister every binding before the first REGISTER);
+- OPTIONS keep-alives outside a call (firmware/sip/registration.py);
+- our pjsip modules (`register_module`, the one registration point): the tap before the
+  transaction layer (start-up probe, NOTIFY check-sync, the BLF reader: `Taps`) and the
+  gate after the dialog layer (firmware/sip/gate.py), with stateless answers (`respond`)
+  and their extra headers (`header_list`);
+- the 2.13-2.15 dialog-event subscription (`pjsua_buddy_subscribe_dlg_event`, pjblf.py).
 
-Only struct fields that have been stable across pjproject releases are touched; any
-failure to find a symbol makes `available()` false and the caller goes on without it.
+Every struct read or written is declared here and checked at start (`checks`, logged by
+`report`): the rx_data packet, its length and source by a probe the SIP thread sends to its
+own port; pjsip_module by what pjsip writes back on registration; pjsip_hdr by reading
+back the name of a header pjsip made; pjsip_event by the answer to an OPTIONS to ourselves.
+What fails its check is not used (the caller goes on without it); a missing symbol makes
+`available()` false.
 """
 from __future__ import annotations
 
@@ -15,7 +24,7 @@ import ctypes
 import logging
 from typing import Callable
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deskphone.sip.native")
 
 _lib: ctypes.CDLL | None = None
 
@@ -28,6 +37,11 @@ def _load() -> ctypes.CDLL | None:
             from pjsua2 import _pjsua2  # the SWIG extension; holds all of pjproject
             _lib = ctypes.CDLL(_pjsua2.__file__)
             _lib.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
+            _lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
+            _lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
+            _lib.pjsip_endpt_respond_stateless.argtypes = [
+                ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                ctypes.c_void_p, ctypes.c_void_p]
             for name in ("pjsip_regc_create", "pjsip_regc_init", "pjsip_regc_set_credentials",
                          "pjsip_regc_unregister_all", "pjsip_regc_send", "pjsip_regc_destroy",
                          "pjsip_regc_set_route_set", "pj_log_set_level"):
@@ -199,6 +213,8 @@ def _request_done(token, event) -> None:
         done = _sent.pop(token or 0, None)
         if done is not None:
             done(_answer_code(event))
+        elif token == _EVENT_CHECK:
+            _event_checked(_answer_code(event))
     except Exception:  # noqa: BLE001 - never raise into C
         log.exception("OPTIONS callback")
 
@@ -214,8 +230,6 @@ def send_options(acc_id: int, target: str, done: Callable[[int], None]) -> bool:
     lib = _load()
     if lib is None:
         return False
-    lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
-    lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
     keep: list = []
     uri = _s(target, keep)
     tdata = ctypes.c_void_p()
@@ -238,12 +252,7 @@ def send_options(acc_id: int, target: str, done: Callable[[int], None]) -> bool:
     return True
 
 
-# --- out-of-dialog NOTIFY (Event: check-sync) -------------------------------------------
-#
-# PBXs ask a phone to fetch its provisioning files again with an out-of-dialog NOTIFY
-# carrying `Event: check-sync` (`;reboot=true` to reboot too). pjsua answers it 501: a
-# small pjsip module of our own, ahead of pjsua's, takes those NOTIFYs and lets every other
-# request through untouched.
+# --- our pjsip modules -------------------------------------------------------------------
 
 class _PjsipModule(ctypes.Structure):
     # struct pjsip_module (sip_module.h), unchanged since pjsip 0.x
@@ -280,10 +289,10 @@ class _RxPacket(ctypes.Structure):
 # refused, not misread.
 _PACKET_AT = _RxPacket.packet.offset
 
-_APPLICATION_PRIORITY = 32     # PJSIP_MOD_PRIORITY_UA_PROXY_LAYER: taps at 31 see every request
+TAP_PRIORITY = 15              # before the transaction layer (16): sees every message
 
 # The start-up self-check: the SIP thread sends this request to its own port; the tap
-# below reads it back through _PACKET_AT and swallows it. Until then (and after a
+# (Taps) reads it back through _PACKET_AT and swallows it. Until then (and after a
 # mismatch) nothing is read through the layout.
 SELF_CHECK = "deskphone-self-check"
 rx_layout: bool | None = None   # None: not checked yet; False: another layout, not read
@@ -349,6 +358,7 @@ def check_probe(rdata: int) -> bool:
         rx_layout = True
         _check_source(rdata, raw)
         log.info("pjsip rx_data layout checked: NOTIFYs can be read (BLF, check-sync)")
+        report()
         return True
     if not raw.startswith(b"OPTIONS "):
         rx_layout = False
@@ -370,99 +380,195 @@ def packet(rdata: int, method: str) -> bytes | None:
     return raw if raw.startswith(method.encode() + b" ") else None
 
 
-class NotifyTap:
-    """Takes out-of-dialog `NOTIFY Event: check-sync` and answers it with the status
-    `on_check_sync(reboot, source_host)` returns (200, 403, 489...). Runs on the pjsua
-    thread; register after libInit, close before libDestroy."""
+def endpoint() -> ctypes.c_void_p:
+    return ctypes.c_void_p(_load().pjsua_get_pjsip_endpt())
 
-    def __init__(self, on_check_sync: Callable[[bool, str], int]):
-        self.on_check_sync = on_check_sync
-        self._mod: _PjsipModule | None = None
-        self._keep: list = []
 
-    def register(self) -> bool:
-        lib = _load()
-        if lib is None:
-            return False
-        lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
-        lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
-        mod = _PjsipModule()
-        mod.name = _s("mod-deskphone-check-sync", self._keep)
-        mod.id = -1
-        mod.priority = _APPLICATION_PRIORITY - 1
-        cb = _RX_CB(self._on_rx_request)
-        self._keep.append(cb)
-        mod.on_rx_request = ctypes.cast(cb, ctypes.c_void_p)
-        endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
-        st = lib.pjsip_endpt_register_module(endpt, ctypes.byref(mod))
-        if st != 0:
-            log.warning("check-sync NOTIFY not available: %s", status_text(st))
-            return False
-        self._mod = mod
-        return True
+def rx_info(rdata: int) -> bytes:
+    """pjsip's own summary of a received message: b"Request msg INVITE/cseq=1 (rdata0x..)",
+    b"Response msg 200/OPTIONS/cseq=2 (..)", b"MSG TOO LONG" for a long method."""
+    return _lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b""
 
-    def close(self) -> None:
-        lib = _load()
-        if lib is not None and self._mod is not None:
-            lib.pjsip_endpt_unregister_module(ctypes.c_void_p(lib.pjsua_get_pjsip_endpt()),
-                                              ctypes.byref(self._mod))
-        self._mod = None
 
-    def _on_rx_request(self, rdata: int) -> int:
+def respond(rdata: int, code: int, reason: str = "", headers: int | None = None) -> None:
+    """Answer a request statelessly (headers: a header_list, or None)."""
+    keep: list = []
+    r = _s(reason, keep) if reason else None
+    _lib.pjsip_endpt_respond_stateless(endpoint(), ctypes.c_void_p(rdata), code,
+                                       ctypes.byref(r) if r is not None else None, headers,
+                                       None)
+
+
+# --- the one registration point for our pjsip modules ---------------------------------------
+
+module_layout: bool | None = None     # pjsip_module: pjsip wrote its id and list links back
+_modules: list[tuple[_PjsipModule, list]] = []    # registered, with what they reference
+
+
+def register_module(name: str, priority: int, *, on_request=None,
+                    on_response=None) -> _PjsipModule | None:
+    """Register a pjsip module whose on_rx_request/on_rx_response run `on_request(rdata)` /
+    `on_response(rdata)` (return 1: taken, 0: pass on). An exception is logged and passes
+    the message on (never into C). None when it could not be registered."""
+    global module_layout
+    lib = _load()
+    if lib is None:
+        return None
+    keep: list = []
+    mod = _PjsipModule()
+    mod.name = _s(name, keep)
+    mod.id = -1
+    mod.priority = priority
+    for field, fn in (("on_rx_request", on_request), ("on_rx_response", on_response)):
+        if fn is not None:
+            cb = _RX_CB(_guarded(fn, name))
+            keep.append(cb)
+            setattr(mod, field, ctypes.cast(cb, ctypes.c_void_p))
+    st = lib.pjsip_endpt_register_module(endpoint(), ctypes.byref(mod))
+    if st != 0:
+        log.warning("pjsip module %s not registered: %s", name, status_text(st))
+        return None
+    module_layout = 0 <= mod.id < 64 and bool(mod.prev) and bool(mod.next)
+    if not module_layout:
+        log.warning("this pjsip's pjsip_module is not laid out as ours: %s not used", name)
+        lib.pjsip_endpt_unregister_module(endpoint(), ctypes.byref(mod))
+        return None
+    _modules.append((mod, keep))
+    return mod
+
+
+def unregister_module(mod: _PjsipModule | None) -> None:
+    for i, (m, _) in enumerate(_modules):
+        if m is mod:
+            _lib.pjsip_endpt_unregister_module(endpoint(), ctypes.byref(mod))
+            del _modules[i]
+            return
+
+
+def _guarded(fn, name: str):
+    def call(rdata: int) -> int:
         try:
-            return self._handle(rdata)
+            return fn(rdata)
         except Exception:  # noqa: BLE001 - never raise into C
-            log.exception("NOTIFY check-sync")
+            log.exception("%s", name)
             return 0
-
-    def _handle(self, rdata: int) -> int:
-        global rx_layout
-        lib = _load()
-        info = (lib.pjsip_rx_data_get_info(ctypes.c_void_p(rdata)) or b"").decode("ascii",
-                                                                                    "replace")
-        if info.startswith("Request msg OPTIONS") and rx_layout is None:
-            return 1 if check_probe(rdata) else 0      # our own probe gets no answer
-        if not info.startswith("Request msg NOTIFY"):
-            return 0
-        raw = packet(rdata, "NOTIFY")
-        if raw is None:
-            return 0
-        event, claimed = notify_facts(raw.decode("utf-8", "replace"))
-        if event.split(";")[0].strip().lower() not in ("check-sync", "resync"):
-            return 0
-        real = source(rdata)     # where the packet came from, not what its Via claims
-        reboot = "reboot=true" in event.replace(" ", "").lower()
-        code = self.on_check_sync(reboot, real[0] if real else claimed)
-        endpt = ctypes.c_void_p(lib.pjsua_get_pjsip_endpt())
-        lib.pjsip_endpt_respond_stateless(endpt, ctypes.c_void_p(rdata), ctypes.c_int(code),
-                                          None, None, None)
-        return 1
+    return call
 
 
-def notify_facts(text: str) -> tuple[str, str]:
-    """(Event header value, host of the top Via) of a SIP request's text."""
-    event = via = ""
-    for line in text.split("\r\n")[1:]:
-        if not line:
-            break
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        if name in ("event", "o") and not event:
-            event = value.strip()
-        elif name in ("via", "v") and not via:
-            via = _via_host(value)
-    return event, via
+# --- header lists for stateless answers ---------------------------------------------------
+
+class _GenericHdr(ctypes.Structure):
+    # pjsip_generic_string_hdr (sip_msg.h): the pjsip_hdr members, then hvalue
+    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p), ("type", ctypes.c_int),
+                ("name", PjStr), ("sname", PjStr), ("vptr", ctypes.c_void_p),
+                ("hvalue", PjStr)]
 
 
-def _via_host(value: str) -> str:
-    """Host a Via says the request came from: its received= parameter, else its sent-by."""
-    first = value.split(",")[0].strip()
-    parts = first.split(";")
-    for p in parts[1:]:
-        k, _, v = p.partition("=")
-        if k.strip().lower() == "received" and v.strip():
-            return v.strip().strip("[]")
-    sent_by = parts[0].split(None, 1)[-1].strip()
-    if sent_by.startswith("["):
-        return sent_by[1:sent_by.find("]")]
-    return sent_by.rsplit(":", 1)[0] if sent_by.count(":") == 1 else sent_by
+hdr_layout: bool | None = None        # pjsip_hdr: the name and value read back as given
+_pool = None
+_hdr_keep: list = []
+
+
+def header_list(name: str, value: str) -> int | None:
+    """A one-header list (a pjsip_hdr list head) for respond(); None if not available."""
+    global _pool, hdr_layout
+    lib = _load()
+    if lib is None or hdr_layout is False:
+        return None
+    if _pool is None:
+        lib.pjsip_endpt_create_pool.restype = ctypes.c_void_p
+        lib.pjsip_endpt_create_pool.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                                ctypes.c_size_t, ctypes.c_size_t]
+        lib.pj_pool_release.argtypes = [ctypes.c_void_p]
+        lib.pjsip_generic_string_hdr_create.restype = ctypes.c_void_p
+        lib.pjsip_generic_string_hdr_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
+                                                        ctypes.c_void_p]
+        _pool = lib.pjsip_endpt_create_pool(endpoint(), b"deskphone", 512, 512)
+    n, v = _s(name, _hdr_keep), _s(value, _hdr_keep)
+    _hdr_keep.extend([n, v])
+    hdr = lib.pjsip_generic_string_hdr_create(_pool, ctypes.byref(n), ctypes.byref(v))
+    made = _GenericHdr.from_address(hdr)
+    hdr_layout = (_text(made.name) == name and _text(made.hvalue) == value)
+    if not hdr_layout:
+        log.warning("this pjsip's pjsip_hdr is not laid out as ours: answers go without "
+                    "extra headers (Allow, Retry-After)")
+        return None
+    head = (ctypes.c_void_p * 8)()          # list head: prev, next (+ room of a pjsip_hdr)
+    _hdr_keep.append(head)
+    head[0] = head[1] = hdr
+    made.prev = made.next = ctypes.addressof(head)
+    return ctypes.addressof(head)
+
+
+def _text(s: PjStr) -> str:
+    if not s.ptr or not 0 < s.slen < 256:
+        return ""
+    return ctypes.string_at(s.ptr, s.slen).decode("utf-8", "replace")
+
+
+def release() -> None:
+    """Before libDestroy: forget regc handles, modules and the header pool."""
+    global _pool
+    drop_pending()
+    for mod, _ in list(_modules):
+        unregister_module(mod)
+    if _pool is not None and _lib:
+        _lib.pj_pool_release(_pool)
+    _pool = None
+    _hdr_keep.clear()
+
+
+# --- the pjsip_event check: an OPTIONS to ourselves -----------------------------------------
+
+event_layout: bool | None = None      # pjsip_event: the answer's status read through it
+_EVENT_CHECK = 1 << 62                 # token of the self-check OPTIONS (never a real one)
+
+
+def check_event(acc_id: int, target: str) -> None:
+    """Send the OPTIONS whose answer (pjsua's own 200) checks pjsip_event's layout."""
+    global event_layout
+    lib = _load()
+    if lib is None:
+        return
+    keep: list = []
+    tdata = ctypes.c_void_p()
+    method = ctypes.addressof(ctypes.c_byte.in_dll(lib, "pjsip_options_method"))
+    st = lib.pjsua_acc_create_request(ctypes.c_int(acc_id), ctypes.c_void_p(method),
+                                      ctypes.byref(_s(target, keep)), ctypes.byref(tdata))
+    if st == 0:
+        st = lib.pjsip_endpt_send_request(endpoint(), tdata, ctypes.c_int(-1),
+                                          ctypes.c_void_p(_EVENT_CHECK), _request_done_c)
+    if st != 0:
+        log.info("pjsip_event self-check not sent: %s", status_text(st))
+
+
+def _event_checked(code: int) -> None:
+    global event_layout
+    event_layout = code == 200
+    if not event_layout:
+        log.warning("OPTIONS to ourselves not read as answered 200 (got %d): keep-alives "
+                    "may read as unanswered on this pjsip (pjsip_event layout)", code)
+    report()
+
+
+_reported = False
+
+
+def checks() -> dict[str, bool | None]:
+    """Every struct this module reads or writes: True checked, False another layout (not
+    used), None not checked (yet)."""
+    return {"rx_data packet and length": rx_layout, "rx_data source": src_layout,
+            "pjsip_module": module_layout, "pjsip_hdr": hdr_layout,
+            "pjsip_event": event_layout}
+
+
+def report() -> None:
+    """Log the self-check once every part has been seen."""
+    global _reported
+    c = checks()
+    if None in c.values() or _reported:
+        return
+    _reported = True
+    bad = [k for k, ok in c.items() if not ok]
+    (log.warning if bad else log.info)("native self-check: %s", "all structs as expected"
+                                       if not bad else "not as expected: " + ", ".join(bad))

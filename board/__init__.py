@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import BoardError
-from firmware.keys import KEYS
+from firmware.keys import KEYS, LED_NAMES
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,8 +47,8 @@ DRIVERS = {
 }
 PARTS = tuple(DRIVERS)
 PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "mock")
-LED_NAMES = (["line1", "line2", "line3"] + [f"p{i}" for i in range(1, 13)]
-             + ["headset", "mute", "message", "speaker", "strip", "backlight"])
+# what [leds.map] may wire: the phone's LEDs, and the LCD backlight on an LED output
+LED_OUTPUTS = (*LED_NAMES, "backlight")
 BCM_PINS = range(0, 28)
 
 
@@ -260,9 +260,9 @@ def check(spec: dict, where: _Where) -> None:
         else:
             limit = None
         for name, out in need("leds", leds, "map").items():
-            if name not in LED_NAMES:
+            if name not in LED_OUTPUTS:
                 fail(f"leds.map.{name}", f"unknown LED {name!r}: use one of "
-                                         f"{', '.join(LED_NAMES)}")
+                                         f"{', '.join(LED_OUTPUTS)}")
             for colour, o in (out.items() if isinstance(out, dict) else [("", out)]):
                 if colour not in ("", "red", "green"):
                     fail(f"leds.map.{name}", f"colour {colour!r}: use red and green")

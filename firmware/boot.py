@@ -6,7 +6,8 @@ FIRMWARE-ARGS are those of `python -m firmware` (e.g. --board sim --data-dir var
 127.0.0.1:8080); they are passed on untouched. Slots live in DIR (default DATA-DIR/slots).
 
 It is the phone's bootloader: it comes with the installed (factory) tree, is never replaced
-by an image, and uses the standard library only, so that no upgrade can break it. It runs
+by an image, and uses the standard library only (and firmware/files.py, its atomic file
+writes, which is too and lives in the same tree), so that no upgrade can break it. It runs
 the firmware in `DIR/current` (slot a or b) or, when there is none, the tree it lives in;
 restarts it when it exits with RESTART_EXIT (75) or on SIGUSR1; watches a new firmware on
 trial and, if it crashes or does not report healthy in time, switches back to the slot it
@@ -28,11 +29,12 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from firmware.files import atomic_write, fsync_dir
 
 BOOT_VERSION = 1          # the contract below; an image needing a newer one is refused
 RESTART_EXIT = 75         # the firmware exits with this to be started again (EX_TEMPFAIL)
@@ -58,31 +60,6 @@ def say(msg: str) -> None:
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename, fsync the directory: the old file or the new one.
-    The twin of firmware.settings.atomic_write, which every firmware module uses: the
-    supervisor imports nothing from the firmware, so that no upgrade can break it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 @contextmanager
@@ -112,7 +89,7 @@ def read_state(root: Path) -> dict:
 
 def write_state(root: Path, st: dict) -> None:
     st["format"] = 1
-    write_atomic(Path(root) / STATE, json.dumps(st, indent=1, sort_keys=True).encode() + b"\n")
+    atomic_write(Path(root) / STATE, json.dumps(st, indent=1, sort_keys=True).encode() + b"\n")
 
 
 def slot_ok(root: Path, slot: str) -> bool:

@@ -14,6 +14,12 @@ FUNCTION = ("hold", "transfer", "conference", "redial", "mute", "speaker", "head
 
 KEYS: tuple[str, ...] = DIGITS + SOFT + NAV + LINES + PROGRAMMABLE + FUNCTION
 
+# the phone's LEDs (manual §3): in the line and programmable keys (red/green), in four
+# function keys, and the light strip; firmware.present lights them, board files wire them,
+# the front panel and /api/leds show them, the lights test cycles them in this order
+LED_NAMES: tuple[str, ...] = LINES + PROGRAMMABLE + ("headset", "mute", "message", "speaker",
+                                                     "strip")
+
 # keys of the expansion modules (manual "Expansion Module": up to 6 x 32), e1.1 .. e6.32;
 # not on the phone's own keypad matrix
 EXPANSION = tuple(f"e{m}.{k}" for m in range(1, 7) for k in range(1, 33))

@@ -8,6 +8,7 @@ through the API.
 from __future__ import annotations
 
 from firmware.call.state import AudioDevice, CallState, PhoneState
+from firmware.keys import LED_NAMES
 
 # --- soft keys -----------------------------------------------------------------------------
 # (label, action) for soft1..soft4; an empty label is a key that does nothing here.
@@ -69,8 +70,6 @@ def softkeys(s: PhoneState) -> list[tuple[str, str]]:
 
 OFF = ("", "off")
 
-LED_NAMES = (["line1", "line2", "line3"] + [f"p{i}" for i in range(1, 13)]
-             + ["headset", "mute", "message", "speaker", "strip"])
 
 
 DIAG_COLOURS = ("red", "green", "amber")

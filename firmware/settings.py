@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import tomli_w
 
 from firmware.call.dialplan import check_digit_map, check_rule
 from firmware.errors import SettingError, SettingsInvalid
+from firmware.files import atomic_write  # noqa: F401 - the one writer; importers use it from here too
 
 log = logging.getLogger(__name__)
 
@@ -660,30 +660,6 @@ def public(s: Settings) -> dict[str, Any]:
             value = "********" if value else ""
         out[key] = list(value) if isinstance(value, tuple) else value
     return out
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write so that a crash at any point leaves the old file or the new one, never a mix."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 HEADER = (b"# deskphone settings: only what differs from the factory defaults.\n"

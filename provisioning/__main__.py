@@ -10,12 +10,11 @@ Exit status: 0 done, 1 the files say no (bad file, wrong key, bad CSV), 2 wrong 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
+from firmware.files import atomic_write
 from provisioning.errors import BadFile
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -43,15 +42,7 @@ def _write(path: str, data: bytes, *, like: Path | None = None) -> None:
         return
     target = Path(path)
     mode = (like.stat().st_mode & 0o7777) if like and like.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, data, mode=mode)
 
 
 def _read(path: str) -> bytes:

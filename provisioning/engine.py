@@ -33,6 +33,7 @@ from firmware.bus import Bus, Timers
 from firmware.events import (CheckSyncReceived, KeyPressed, PageRequested,
                              ProvisioningChanged, ProvisionRequested, SettingsChanged,
                              TimerFired)
+from firmware.files import fsync_dir
 from firmware.settings import Settings, atomic_write
 from firmware.call.state import AudioDevice, MenuPage, PhoneState
 from provisioning import schedule
@@ -538,6 +539,8 @@ class Provisioner:
             os.replace(tmp, path)
             res.status = "applied"
             self._note(f"{res.name}: applied ({res.detail})")
+        for folder in {path.parent for _, path, _ in staged}:
+            fsync_dir(folder)                # the renames survive a power cut
 
     async def _install(self, rec: RunRecord, got: _Fetched) -> None:
         from provisioning import image, slots

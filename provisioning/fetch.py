@@ -22,7 +22,6 @@ import ftplib
 import functools
 import http.client
 import ipaddress
-import os
 import re
 import socket
 import ssl
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from firmware.files import atomic_file
 from provisioning import tftp
 from provisioning.errors import (AuthFailed, BadServer, FetchError, FetchTimeout, NotFound,
                                  ProvisionError, TooLarge)
@@ -189,17 +189,9 @@ class Fetcher:
         never half a file); return its size. progress(done, total or None) after each
         block; it may raise to cancel."""
         dest = Path(dest)
-        part = dest.with_name(dest.name + ".part")
-        try:
-            with open(part, "wb") as out:
-                sink = _Sink(self.url(name), max_bytes, out.write, progress)
-                self._fetch(name, sink)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(part, dest)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        with atomic_file(dest, mode=0o644, tmp=dest.with_name(dest.name + ".part")) as out:
+            sink = _Sink(self.url(name), max_bytes, out.write, progress)
+            self._fetch(name, sink)
         return sink.count
 
     # ----- dispatch and errors -----

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                Ed25519PublicKey)
 
+from firmware.files import atomic_file
 from firmware.system.identity import MODEL, VENDOR, version_file_name
 from provisioning.errors import ImageError
 
@@ -614,14 +615,10 @@ def build_image(src_root: Path, out: Path, *, version: str, signing_key: Path,
         key_id=key_id(key.public_key()))
     raw = manifest.to_json()
     sig = key.sign(raw)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(out, mode=0o644) as f:
         with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for name, data in ((MANIFEST, raw), (SIGNATURE, sig), (PAYLOAD, payload)):
                 tar.addfile(_tarinfo(name, len(data), 0o644, mtime), io.BytesIO(data))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
     return out
 
 

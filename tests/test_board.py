@@ -83,7 +83,7 @@ def test_the_reference_board_has_every_key_and_every_led_of_the_manual():
     on_matrix = [k for row in kp["keys"] for k in row if k]
     assert sorted(on_matrix) == sorted(KEYS)          # every key of §3, each once
     leds = spec["leds"]["map"]
-    assert set(leds) == set(board.LED_NAMES)
+    assert set(leds) == set(board.LED_OUTPUTS)
     for name in ["line1", "line2", "line3"] + [f"p{i}" for i in range(1, 13)]:
         assert set(leds[name]) == {"red", "green"}, name     # dual colour
     for name in ("headset", "mute", "message", "speaker", "strip", "backlight"):

@@ -1,0 +1,65 @@
+"""Writing a file so that a crash or a power cut at any moment leaves the old file or the new
+one, never a mix and never nothing: the one way every part of the phone writes a file
+(settings, keys, call log, phone books, provisioning state and downloads, the boot
+supervisor's state, firmware images).
+
+A temp file in the same directory, written, flushed and fsynced, given its mode, renamed
+over the old name, and the directory fsynced (without that last step the rename itself may
+be lost in a power cut on ext4 and the old file comes back).
+
+Standard library only and nothing else of the firmware: the boot supervisor
+(firmware/boot.py) uses it too, and no upgrade may break that.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+
+def fsync_dir(path: Path | str) -> None:
+    """Make the names in `path` (a rename, a new file) survive a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: Path | str, *, mode: int = 0o600,
+                tmp: Path | str | None = None) -> Iterator[BinaryIO]:
+    """A binary file to write `path`'s new content into; it replaces `path` when the block
+    ends without an exception, else it is removed and `path` stays as it was.
+
+    mode: the new file's permissions (0600: most files hold secrets or private data).
+    tmp: a fixed temp name beside `path` (a download others may look for); default a
+    unique hidden one, `.NAME.XXXX.tmp`, that a reader can sweep up after a kill."""
+    path = Path(path)
+    if tmp is None:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    else:
+        name = str(tmp)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(name, mode)
+        os.replace(name, path)
+    except BaseException:
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: Path | str, data: bytes, *, mode: int = 0o600) -> None:
+    """Write `data` as the whole new content of `path` (see the module doc)."""
+    with atomic_file(path, mode=mode) as f:
+        f.write(data)

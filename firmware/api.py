@@ -51,7 +51,7 @@ class Api:
 
     def _feature(self, name: str):
         """A feature's object, as the App loaded it."""
-        return getattr(self._app, name)
+        return self._app.features.get(name)
 
     # -- what a person does (any thread) -----------------------------------------------------
 

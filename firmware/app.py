@@ -32,24 +32,14 @@ from firmware.presenter import Presenter
 from firmware.settings_service import SettingsService, setup_logs
 from firmware.system import identity
 from firmware.bus import Bus, Timers
-from firmware.features.calllog import CallLog
-from firmware.features.diagnose import Diagnose
 from firmware.errors import SipError
 from firmware.events import HookChanged, HookFlashed, KeyHeld, KeyPressed, KeyReleased
-from firmware.features.answering import Answering
-from firmware.features.conference import Conference
-from firmware.features.multicast import MulticastPaging
-from firmware.features.paging import Paging
-from firmware.features.menu import Menus
-from firmware.features.mwi import Mwi
-from firmware.call.phone import Phone
+from firmware import features
 from firmware.sip import Registration
 from firmware.settings import DIR_MODE, SettingsStore
 from firmware.sip import VERSION, SipConfig, SipEngine
 from firmware.call.state import PhoneState
-from firmware.features.transfer import Transfer
 from firmware.sip import ServerTrust
-from firmware.features.memkeys import MemoryKeys
 from provisioning.engine import RESTART_CODE, Provisioner
 
 log = logging.getLogger("deskphone")
@@ -106,6 +96,7 @@ class App:
             await asyncio.wait_for(self.registration.first_answers.wait(), 1.0)
         except asyncio.TimeoutError:
             pass
+        self.features.after_register()
         self.presenter.start()
         listen = self.listen()
         if listen:
@@ -152,27 +143,19 @@ class App:
             sound_device=self.board.audio.sound_device), post=self.bus.post_threadsafe)
         self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,
                                          state=self.state, settings=self.settings)
-        # screens on top first: they may take a key before the phone sees it
-        self.diagnose = Diagnose(bus=self.bus, timers=self.timers, state=self.state)
-        self.calllog = CallLog(bus=self.bus, state=self.state, settings=self.settings,
-                               data_dir=self.data_dir)
-        self.menus = Menus(bus=self.bus, state=self.state, status=self.api.status_lines)
-        self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
-                           settings=self.settings, save=self.config.save_from_phone)
-        # call features: each hooks into the phone and the bus, nothing else knows them
-        self.features = [Transfer(self.phone), Conference(self.phone), Answering(self.phone),
-                         Paging(self.phone), MulticastPaging(self.phone)]
-        # programmable keys, BLF and BLA lamps (DATA/keys.json)
-        self.memkeys = MemoryKeys(self.phone, data_dir=self.data_dir)
-        self.memkeys.start()
+        # the Phone and the screens on top of it; the call features follow the first
+        # REGISTER (which load, and when: firmware/features/__init__.py)
+        self.features = features.load(
+            bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
+            settings=self.settings, data_dir=self.data_dir, save=self.config.save_from_phone,
+            status=self.api.status_lines)
+        self.phone = self.features.phone
         self.mac = identity.mac_for("sim" if self.board.simulated else "real", self.data_dir,
                                     self.settings.hardware.mac)
         self.provisioner = Provisioner(
             bus=self.bus, timers=self.timers, state=self.state, settings=self.settings,
             data_dir=self.data_dir, mac=self.mac, update_settings=self.config.update,
             restart=self.request_restart, clock=_clock())
-        self.mwi = Mwi(bus=self.bus, timers=self.timers, state=self.state,
-                       settings=self.settings)
         # who may ring, page and notify us: the lines' servers, looked up from now on
         self.trust = ServerTrust(bus=self.bus, sip=self.sip, settings=self.settings)
         self.trust.start()
@@ -208,9 +191,7 @@ class App:
             await self.web.cleanup()
         self.registration.close()
         self.trust.close()
-        for feature in self.features:
-            if hasattr(feature, "close"):
-                feature.close()
+        self.features.close()
         self.timers.cancel_all()
         await asyncio.get_running_loop().run_in_executor(None, self.sip.stop)
         self.board.close()

@@ -139,6 +139,13 @@ class CallTransferProgressed(Event):
 
 
 @dataclass
+class CallsJoined(Event):
+    """Calls were joined into a 3-way conference (a consult transfer ends that way)."""
+
+    calls: tuple[int, ...]
+
+
+@dataclass
 class CallTransferred(Event):
     """The far end transferred us (REFER): `new_call` now calls `target`."""
 

@@ -7,18 +7,29 @@ through the API.
 """
 from __future__ import annotations
 
-from firmware.call.state import AudioDevice, CallState, PhoneState
+from firmware.call.state import AudioDevice, CallState, PhoneState, Screen
 from firmware.keys import LED_NAMES
 
 # --- soft keys -----------------------------------------------------------------------------
 # (label, action) for soft1..soft4; an empty label is a key that does nothing here.
+# Each screen has its own row; features add to it or change it (Xfer and Conf while
+# talking, the transfer's B Xfer and Cancel...) through the state's `soft` cells, which
+# firmware/call/controls.py writes from the active modes: this stays a pure function.
 
 _NONE = ("", "")
 
 
 def softkeys(s: PhoneState) -> list[tuple[str, str]]:
     screen = s.screen()
-    if screen == "menu":
+    row = _own_softkeys(s, screen)
+    over = s.soft.get(screen.value)
+    if over:
+        row = [mine if cell is None else cell for mine, cell in zip(row, over)]
+    return row
+
+
+def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
+    if screen is Screen.MENU:
         if s.menu[-1].kind == "calllog":
             if s.menu[-1].items:
                 return [("Dial", "dial"), ("Delete", "delete"), _NONE, ("Back", "back")]
@@ -28,38 +39,26 @@ def softkeys(s: PhoneState) -> list[tuple[str, str]]:
         if s.menu[-1].text:
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         return [("Enter", "enter"), _NONE, _NONE, ("Back", "back")]
-    if screen == "diag":
+    if screen is Screen.DIAG:
         if s.diag == "keys" or (s.diag == "lcd" and s.diag_running):
             return [_NONE] * 4       # every key is under test / the pattern fills the LCD
         return [("Stop", "stop") if s.diag_running else ("Start", "start"), _NONE, _NONE,
                 ("Exit", "exit")]
-    if screen == "idle":
+    if screen is Screen.IDLE:
         return [("Redial", "redial") if s.redial else _NONE,
                 ("DND off", "dnd") if s.dnd else ("DND", "dnd"), _NONE, _NONE]
-    if screen == "predial":
-        return [("Send", "send"), ("<-", "backspace"), _NONE, ("Cancel", "cancel")]
-    if screen == "dialing":
-        if s.transfer is not None:
-            return [("Send", "send"), ("Consult", "bxfer") if s.blind else ("B Xfer", "bxfer"),
-                    ("<-", "backspace"), ("Cancel", "xcancel")]
-        return [("Send", "send"), ("<-", "backspace"), _NONE, ("End", "end")]
-    if screen == "calling":
-        if s.transfer is not None:
-            return [_NONE, ("Xfer", "xfer"), _NONE, ("End", "end")]
-        return [_NONE, _NONE, _NONE, ("End", "end")]
-    if screen == "ringing":
-        return [("Answer", "answer"), ("Reject", "reject"), _NONE, _NONE]
-    if screen == "talking":
-        if len(s.conference) >= 2:
-            return [_NONE, _NONE, _NONE, ("End", "end")]
-        if s.transfer is not None:
-            return [("Xfer", "xfer"), ("Conf", "conf"), _NONE, ("End", "end")]
-        return [("Hold", "hold"), ("Xfer", "xfer"), ("Conf", "conf"), ("End", "end")]
-    if screen == "held":
-        return [("Resume", "resume"), _NONE, ("NewCall", "newcall"), ("End", "end")]
-    if screen == "ended":
-        return [_NONE, _NONE, _NONE, ("End", "end")]
-    return [_NONE] * 4
+    return list(_ROWS.get(screen, [_NONE] * 4))
+
+
+_ROWS = {
+    Screen.PREDIAL: [("Send", "send"), ("<-", "backspace"), _NONE, ("Cancel", "cancel")],
+    Screen.DIALING: [("Send", "send"), ("<-", "backspace"), _NONE, ("End", "end")],
+    Screen.CALLING: [_NONE, _NONE, _NONE, ("End", "end")],
+    Screen.RINGING: [("Answer", "answer"), ("Reject", "reject"), _NONE, _NONE],
+    Screen.TALKING: [("Hold", "hold"), _NONE, _NONE, ("End", "end")],
+    Screen.HELD: [("Resume", "resume"), _NONE, ("NewCall", "newcall"), ("End", "end")],
+    Screen.ENDED: [_NONE, _NONE, _NONE, ("End", "end")],
+}
 
 
 # --- LEDs ---------------------------------------------------------------------------------

@@ -52,8 +52,14 @@ def call(id=1, state=CallState.CONNECTED, line=1, number="1002", name="", direct
                 connected_at=MONO - talked if talked is not None else 0.0, **kw)
 
 
+# what the transfer and conference features put on the talking screen's soft keys (the
+# phone publishes it into the state: firmware/call/controls.py; tests/test_modes.py)
+FEATURE_SOFT_KEYS = {"talking": (None, ("Xfer", "xfer"), ("Conf", "conf"), None)}
+
+
 def in_call(*calls: Call, focus=1, **kw) -> PhoneState:
     kw.setdefault("accounts", [account(1), account(2), account(3)])
+    kw.setdefault("soft", FEATURE_SOFT_KEYS)
     return phone(calls=list(calls), focus=focus, **kw)
 
 

@@ -32,6 +32,25 @@ class CallState(str, enum.Enum):
     ENDED = "ended"            # shown briefly after the end, with the reason
 
 
+class Screen(str, enum.Enum):
+    """What the LCD shows (PhoneState.screen()); a str, so "ringing" == Screen.RINGING."""
+
+    IDLE = "idle"
+    PREDIAL = "predial"
+    DIALING = "dialing"
+    CALLING = "calling"
+    RINGING = "ringing"
+    TALKING = "talking"
+    HELD = "held"
+    ENDED = "ended"
+    MENU = "menu"
+    DIAG = "diag"
+    PAGING = "paging"          # a multicast page is heard (or sent)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class AudioDevice(str, enum.Enum):
     NONE = "none"
     HANDSET = "handset"
@@ -41,13 +60,13 @@ class AudioDevice(str, enum.Enum):
 
 # the screen (and the word for a call on another line) for each call state
 CALL_SCREEN = {
-    CallState.DIALING: "dialing",
-    CallState.CALLING: "calling",
-    CallState.RINGBACK: "calling",
-    CallState.RINGING: "ringing",
-    CallState.CONNECTED: "talking",
-    CallState.HELD: "held",
-    CallState.ENDED: "ended",
+    CallState.DIALING: Screen.DIALING,
+    CallState.CALLING: Screen.CALLING,
+    CallState.RINGBACK: Screen.CALLING,
+    CallState.RINGING: Screen.RINGING,
+    CallState.CONNECTED: Screen.TALKING,
+    CallState.HELD: Screen.HELD,
+    CallState.ENDED: Screen.ENDED,
 }
 
 
@@ -88,6 +107,7 @@ class Call:
     transferring: bool = False  # blind-transferred away; kept until the target answers
     dtmf: str = ""              # keys the far end sent in this call
     headers: dict = field(default_factory=dict)   # extra INVITE headers (BLF pickup: Replaces)
+    one_way: bool = False       # we only talk (a page we send: a=sendonly)
 
 
 @dataclass
@@ -148,6 +168,11 @@ class PhoneState:
     page_tone: bool = False     # the warning tone before a page is heard
     multicast: str = ""         # the multicast page being heard: "P1 239.1.1.1:5000"
     multicast_out: str = ""     # the group our microphone is paging to
+    # what the active modes (firmware/call/controls.py) put on the soft keys: screen ->
+    # four (label, action) cells, None where the screen's own key stays. Written only by
+    # Controls.publish; present.softkeys reads it, so it stays a function of this state.
+    soft: dict[str, tuple] = field(default_factory=dict)
+    modes: tuple[str, ...] = ()   # names of the active modes, newest first
 
     def call(self, call_id: int | None) -> Call | None:
         for c in self.calls:
@@ -180,9 +205,10 @@ class PhoneState:
             menu=[dataclasses.replace(p, items=list(p.items), data=list(p.data))
                   for p in self.menu],
             conference=list(self.conference),
+            soft=dict(self.soft),
         )
 
-    def screen(self) -> str:
+    def screen(self) -> Screen:
         """Which screen the LCD shows, derived from the calls and the hook.
 
         idle | predial | dialing | ringing | calling | talking | held | ended | menu | diag
@@ -190,18 +216,18 @@ class PhoneState:
         """
         f = self.focused
         if self.ringing() and (f is None or f.state in (CallState.CONNECTED, CallState.HELD)):
-            return "ringing"      # a new call, or one waiting while we talk
+            return Screen.RINGING      # a new call, or one waiting while we talk
         if self.diag:
-            return "diag"
+            return Screen.DIAG
         if self.menu:
-            return "menu"
+            return Screen.MENU
         if (self.multicast or self.multicast_out) and (
                 f is None or f.state in (CallState.HELD, CallState.ENDED)):
-            return "paging"
+            return Screen.PAGING
         if f is not None:
             return CALL_SCREEN[f.state]
         if any(c.state is CallState.HELD and not c.transferring for c in self.calls):
-            return "held"
+            return Screen.HELD
         if self.predial:
-            return "predial"
-        return "idle"
+            return Screen.PREDIAL
+        return Screen.IDLE

@@ -21,6 +21,11 @@ MODES = {"speaker": AudioDevice.SPEAKER, "handset": AudioDevice.HANDSET,
          "headset": AudioDevice.HEADSET}
 
 
+def setup(ctx) -> "Answering":
+    """The feature module's entry: returns its object (nothing to close)."""
+    return Answering(ctx.phone)
+
+
 class Answering:
     def __init__(self, phone):
         self.phone = phone
@@ -31,6 +36,9 @@ class Answering:
         bus.on(CallForwarded, self.on_forwarded)
         bus.on(SettingsChanged, lambda ev: self.show())
         self.show()
+
+    def close(self) -> None:
+        pass
 
     def show(self) -> None:
         self.state.auto_answer = self.phone.settings.phone.auto_answer

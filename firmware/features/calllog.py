@@ -36,10 +36,10 @@ from typing import Callable
 from firmware.bus import Bus, now
 from firmware.events import (CallEnded, CallIncoming, DialRequested, HookChanged,
                              KeyPressed, PageRequested, SettingsChanged)
-from firmware.call.phone import target_uri
+from firmware.call.dialling import target_uri
 from firmware.settings import ACCOUNTS, Settings, atomic_write
 from firmware.sip import split_uri, user_of
-from firmware.call.state import AudioDevice, MenuPage, PhoneState
+from firmware.call.state import AudioDevice, MenuPage, PhoneState, Screen
 
 log = logging.getLogger("deskphone.calllog")
 
@@ -91,6 +91,15 @@ class Entry:
             user = n.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
             return user or n
         return n
+
+
+def setup(ctx) -> "CallLog":
+    """The feature module's entry: a screen on top of the phone; the web finds it as
+    "calllog" (GET/DELETE /api/calllog)."""
+    log_ = CallLog(bus=ctx.bus, state=ctx.state, settings=ctx.settings,
+                   data_dir=ctx.data_dir)
+    ctx.provide("calllog", log_)
+    return log_
 
 
 class CallLog:
@@ -281,7 +290,7 @@ class CallLog:
 
     def _page(self) -> MenuPage | None:
         s = self.state
-        if s.menu and s.menu[-1].kind == "calllog" and s.screen() == "menu":
+        if s.menu and s.menu[-1].kind == "calllog" and s.screen() is Screen.MENU:
             return s.menu[-1]
         return None
 
@@ -317,7 +326,7 @@ class CallLog:
         s = self.state
         page = self._page()
         if page is None:
-            if s.screen() == "idle":
+            if s.screen() is Screen.IDLE:
                 if ev.key in IDLE_KEYS:
                     self.open(IDLE_KEYS[ev.key])
                     ev.consumed = True

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import logging
 
-from firmware.events import CallProgressed, CallTransferProgressed
-from firmware.call.state import CallState
+from firmware.call.controls import BLANK, Mode
+from firmware.call.state import CallState, Screen
+from firmware.events import CallProgressed, CallsJoined, CallTransferProgressed
 
 log = logging.getLogger("deskphone.conference")
+
+
+def setup(ctx) -> "Conference":
+    """The feature module's entry: returns its object, whose close() ends it."""
+    return Conference(ctx.phone)
 
 
 class Conference:
@@ -25,15 +31,20 @@ class Conference:
         self.phone = phone
         self.state = phone.state
         self._invite_from: int | None = None   # the held call a CONF dial started from
-        self._pick = False                     # CONF pressed: a held line key joins
         self._leaving: tuple = ()              # our two legs, while they are joined
-        phone.KEYS["conference"] = self.key_conference
-        phone.SOFT["conf"] = self.key_conference
-        phone.line_hooks.insert(0, self.line_key)
-        phone.hang_up_hooks.insert(0, self.hang_up)
-        phone.cancel_hooks.append(self.cancel_key)
+        # the three modes: dialling the third party, choosing a held line, joined
+        self.dialling = Mode("conference dial", erase=self.cancel_key)
+        self.picking = Mode("conference pick", line_key=self.line_key)
+        self.joined = Mode("conference", hang_up=self.hang_up, softkeys=lambda s: {
+            Screen.TALKING: {0: BLANK, 1: BLANK, 2: BLANK}})
+        phone.controls.add_key("conference", self.key_conference)
+        phone.controls.add_soft_key(Screen.TALKING, 2, "Conf", "conf", self.key_conference)
         phone.bus.on(CallProgressed, self.on_progress)
         phone.bus.on(CallTransferProgressed, self.on_transfer)
+
+    def close(self) -> None:
+        for mode in (self.dialling, self.picking, self.joined):
+            self.phone.controls.pop(mode)
 
     @property
     def active(self) -> list:
@@ -48,33 +59,35 @@ class Conference:
             return
         if s.transfer is not None and f is not None and f.state is CallState.CONNECTED \
                 and f.id != s.transfer:
-            other = s.call(s.transfer)
-            s.transfer, s.blind = None, False          # the transfer becomes a conference
+            other = s.call(s.transfer)       # the transfer becomes a conference (CallsJoined)
             if other is not None:
                 self.join(other, f)
             return
         if self._invite_from is not None and f is not None and f.state is CallState.CONNECTED:
             other = s.call(self._invite_from)
-            self._invite_from = None
+            self._stop_dialling()
             if other is not None and other.id != f.id:
                 self.join(other, f)
             return
         if f is not None and f.state is CallState.CONNECTED and held:
-            self._pick = True                          # now the held line's key
+            p.controls.push(self.picking)             # now the held line's key
             s.notice = "Press the held line's key"
             return
         if f is not None and f.state is CallState.CONNECTED:
             p.hold(f)
             self._invite_from = f.id
-            s.focus = None
+            p.controls.push(self.dialling)
+            p.focus_on(None)
             p.start_dialing(f.line)
             s.notice = "Conference: dial"
 
+    def _stop_dialling(self) -> None:
+        self._invite_from = None
+        self.phone.controls.pop(self.dialling)
+
     def line_key(self, line: int) -> bool:
         s = self.state
-        if not self._pick:
-            return False
-        self._pick = False
+        self.phone.controls.pop(self.picking)
         call, f = s.on_line(line), s.focused
         if call is None or f is None or call.state is not CallState.HELD or call.id == f.id:
             return False
@@ -86,36 +99,39 @@ class Conference:
         log.info("conference of calls %d and %d", held.id, active.id)
         s.conference = [held.id, active.id]
         if held.state is CallState.HELD:
-            held.state = CallState.CONNECTED
-            p.sip.hold(held.id, False)
-        s.focus = active.id
+            p.unhold(held)
+        p.focus_on(active)
         s.notice = "Conference"
+        p.controls.push(self.joined)
+        p.bus.post(CallsJoined((held.id, active.id)))
 
     def cancel_key(self) -> bool:
         """C on the conference dial screen: back to the held call."""
         s, p = self.state, self.phone
-        if self._invite_from is None:
-            return False
         held = s.call(self._invite_from)
-        self._invite_from = None
+        self._stop_dialling()
         f = s.focused
         if f is not None and f.state is CallState.DIALING:
-            p._remove(f)
+            p.drop(f)
         if held is not None and held.state is CallState.HELD:
             p.resume(held)
         return True
 
+    def _end(self) -> None:
+        self.state.conference = []
+        self.phone.controls.pop(self.joined)
+
     def hang_up(self) -> bool:
-        s, p = self.state, self.phone
+        p = self.phone
         calls = self.active
         if len(calls) < 2:
             return False
-        s.conference = []
+        self._end()
         if p.settings.phone.conference_exit == "transfer":
             log.info("leaving the conference: calls %d and %d stay connected", calls[0].id,
                      calls[1].id)
             self._leaving = (calls[0].id, calls[1].id)
-            p.sip.transfer_to_call(calls[0].id, calls[1].id)   # our legs end when done
+            p.transfer_to_call(calls[0], calls[1])   # our legs end when done
             return True
         for call in calls:
             p.end_call(call)
@@ -141,15 +157,15 @@ class Conference:
         if ev.state != "disconnected":
             return
         if ev.call == self._invite_from:
-            self._invite_from = None
+            self._stop_dialling()
         if ev.call in s.conference:
             s.conference = [i for i in s.conference if i != ev.call]
             gone = s.call(ev.call)
             if gone is not None:
-                self.phone._remove(gone)         # no "call ended" screen: the rest talk on
+                self.phone.drop(gone)        # no "call ended" screen: the rest talk on
             rest = [c for c in s.calls if c.id in s.conference]
             if len(rest) <= 1:
-                s.conference = []
+                self._end()
                 if rest:
-                    s.focus = rest[0].id
+                    self.phone.focus_on(rest[0])
                     s.notice = "The conference is now a call"

@@ -29,6 +29,11 @@ LIGHT_STEP = 0.4      # seconds per LED colour
 SOUND_STEP = 1.5      # seconds per audio device
 
 
+def setup(ctx) -> "Diagnose":
+    """The feature module's entry: a screen on top of the phone (nothing to close)."""
+    return Diagnose(bus=ctx.bus, timers=ctx.timers, state=ctx.state)
+
+
 class Diagnose:
     def __init__(self, *, bus: Bus, timers: Timers, state: PhoneState):
         self.bus, self.timers, self.state = bus, timers, state

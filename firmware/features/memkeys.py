@@ -1,7 +1,7 @@
 """Programmable keys: the 12 memory keys, up to 6 expansion modules of 32 keys, and line
 keys not used as lines (manual §7 "Programmable Keys", "Expansion Module"; LP-388 F-keys).
-A line key given a function is no call appearance any more (Phone.reserved_lines), except
-for a call already on it.
+A line key given a function is no call appearance any more (this feature's mode, always
+on the stack, reserves it), except for a call already on it.
 
 The layout is DATA/keys.json (provisioning.keys.KeyLayout): written by auto provisioning
 (<account>_Extern.xml), by `PUT /api/keys/layout`, read here at start and whenever it
@@ -28,10 +28,11 @@ import logging
 import re
 from pathlib import Path
 
-from firmware.features.blf import Blf
+from firmware.call.controls import Mode
+from firmware.call.state import CallState
 from firmware.events import (IntercomRequested, KeyPressed, MulticastPageRequested,
                              ProvisioningChanged, RegistrationChanged, SettingsChanged)
-from firmware.call.state import AudioDevice, CallState
+from firmware.features.blf import Blf
 
 log = logging.getLogger("deskphone.keys")
 
@@ -61,6 +62,17 @@ def load_layout(path: Path):
         return KeyLayout(), f"{path.name} not used ({e}): set the keys again"
 
 
+def setup(ctx) -> "MemoryKeys":
+    """The feature module's entry: returns its object, whose close() ends it. The web
+    finds it as ctx.provide'd "memkeys" (layout, lamps)."""
+    keys = MemoryKeys(ctx.phone, data_dir=ctx.data_dir)
+    keys.start()
+    for line in ctx.phone.registered_lines():      # registered before we were set up
+        keys.blf.registration(line, True)
+    ctx.provide("memkeys", keys)
+    return keys
+
+
 class MemoryKeys:
     def __init__(self, phone, *, data_dir: Path):
         self.phone = phone
@@ -71,9 +83,11 @@ class MemoryKeys:
                        settings=phone.settings)
         self.layout = None
         self._mtime = None
+        # always on the stack (at its bottom): line keys given a function
+        self.mode = Mode("memory keys", line_key=self.line_key)
+        phone.controls.push(self.mode)
         self.reload()
         phone.bus.on(KeyPressed, self.on_key)
-        phone.line_hooks.append(self.line_key)
         phone.bus.on(RegistrationChanged, self.on_registration)
         phone.bus.on(SettingsChanged, self.on_settings)
         phone.bus.on(ProvisioningChanged, lambda ev: self.reload())
@@ -81,6 +95,9 @@ class MemoryKeys:
     def start(self) -> None:
         """SIP is starting: the BLF half on the pjsua thread."""
         self.blf.start()
+
+    def close(self) -> None:
+        self.phone.controls.pop(self.mode)
 
     # -- the layout --------------------------------------------------------------------------
 
@@ -122,8 +139,8 @@ class MemoryKeys:
         for k in self.layout.memory:
             lamps.setdefault(k.name, "off")
         # a line key given a function is not a call appearance any more
-        self.phone.reserved_lines = {int(k.name[4:]) for k in self.layout.memory
-                                     if k.name.startswith("line")}
+        self.mode.reserves = frozenset(int(k.name[4:]) for k in self.layout.memory
+                                       if k.name.startswith("line"))
 
     def on_settings(self, ev: SettingsChanged) -> None:
         if any(k.startswith("account.") or k in ("phone.blf_mode", "phone.default_account")
@@ -168,7 +185,7 @@ class MemoryKeys:
         self.press(key)
 
     def line_key(self, line: int) -> bool:
-        """Phone.key_line asks first: a line key given a function does that function, unless
+        """The phone asks the modes first: a line key given a function does that function, unless
         a call is on that line (then it is the call's key until the call ends)."""
         key = self.layout.key(f"line{line}") if self.layout else None
         if key is None or self.state.on_line(line) is not None:
@@ -188,29 +205,12 @@ class MemoryKeys:
 
     def _dial(self, number: str, key, headers: dict | None = None) -> None:
         p, s = self.phone, self.state
-        if s.audio is AudioDevice.NONE:
-            s.audio = p._device()
+        p.use_device()
         s.predial = ""
         f = s.focused
         if f is not None and f.state is CallState.DIALING and not headers:
-            p._remove(f)
-        call = p.dial(number, self._line(key)) if not headers else None
-        if headers:
-            # dial() places at once; a pickup needs its headers on the call first
-            free = p._free_line(self._line(key))
-            if free is None:
-                s.notice = "All lines busy"
-                return
-            active = p._connected()
-            if active is not None:
-                p.hold(active)
-            elif f is not None and f.state in (CallState.DIALING, CallState.ENDED):
-                p._remove(f)
-            call = p._new_call(free, "out", CallState.DIALING, number=number,
-                               account=self._line(key))
-            call.headers = dict(headers)
-            s.focus = call.id
-            p._place(call)
+            p.drop(f)
+        call = p.dial(number, self._line(key), headers=headers)
         if call is not None and key.label:
             call.name = call.name or key.label
 
@@ -227,7 +227,7 @@ class MemoryKeys:
         f = s.focused
         if f is not None and f.state is CallState.DIALING:
             f.number += key.number
-            self.phone._typed(f)
+            self.phone.typed(f)
             return
         if f is None:
             s.predial = key.number + s.predial
@@ -238,20 +238,20 @@ class MemoryKeys:
         if call is None:
             f = self.state.focused
             if f is not None and f.state is CallState.DIALING:   # as typed digits
-                for d in key.number:
-                    self.phone.digit(d)
+                self.phone.type_digits(key.number)
             return
         if key.number:
-            self.phone.sip.dtmf(call.id, key.number, self.settings.phone.dtmf_mode)
+            self.phone.send_dtmf(call, key.number)
 
     def _transfer(self, number: str, blind: bool) -> None:
         """Drive TRANSFER as a person would: hold + 'Transfer to', the number, send."""
         p = self.phone
-        p.KEYS["transfer"]()
+        p.controls.press("transfer")
         f = self.state.focused
         if f is None or f.state is not CallState.DIALING or self.state.transfer is None:
             return
-        self.state.blind = blind
+        if self.state.blind != blind:
+            p.controls.act("bxfer")           # B Xfer, as a person would
         f.number = number
         p.send()
 
@@ -302,9 +302,8 @@ class MemoryKeys:
             self.state.notice = f"{key.label or key.number} is in use"
             return
         # idle (or unknown): seize the shared appearance: dial tone on its line
-        s = self.state
         if self.state.focused is None:
-            s.audio = s.audio if s.audio is not AudioDevice.NONE else self.phone._device()
+            self.phone.use_device()
             self.phone.start_dialing(self._line(key))
 
     def press_paging(self, key) -> None:

@@ -19,7 +19,7 @@ from typing import Callable
 from firmware.bus import Bus
 from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, KeyPressed,
                              PageRequested)
-from firmware.call.state import MenuPage, PhoneState
+from firmware.call.state import MenuPage, PhoneState, Screen
 
 log = logging.getLogger("deskphone.menu")
 
@@ -40,6 +40,11 @@ TEXT_TITLES = {"status.network": "Network", "status.lines": "Lines",
 MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
 ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
+
+
+def setup(ctx) -> "Menus":
+    """The feature module's entry: a screen on top of the phone (nothing to close)."""
+    return Menus(bus=ctx.bus, state=ctx.state, status=ctx.status)
 
 
 class Menus:
@@ -75,12 +80,12 @@ class Menus:
             return
         screen = s.screen()
         if not s.menu:
-            if screen != "ringing" and (ev.key == "menu" or (ev.key == "ok"
-                                                             and screen == "idle")):
+            if screen is not Screen.RINGING and (
+                    ev.key == "menu" or (ev.key == "ok" and screen is Screen.IDLE)):
                 self.open("main")
                 ev.consumed = True
             return
-        if screen == "ringing" or ev.key not in MENU_KEYS:
+        if screen is Screen.RINGING or ev.key not in MENU_KEYS:
             self.close()              # a call key: the phone takes it from here
             return
         if s.menu[-1].kind:

@@ -26,9 +26,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from firmware.call.controls import Mode
+from firmware.call.state import CallState
 from firmware.events import (CallProgressed, MulticastPageEnded, MulticastPageRequested,
                              MulticastPageStarted, SettingsChanged)
-from firmware.call.state import CallState
 
 log = logging.getLogger("deskphone.multicast")
 
@@ -356,6 +357,11 @@ def _ports():
 
 # --- the feature --------------------------------------------------------------------------
 
+def setup(ctx) -> "MulticastPaging":
+    """The feature module's entry: returns its object, whose close() ends it."""
+    return MulticastPaging(ctx.phone)
+
+
 class MulticastPaging:
     """Decides what a multicast page does to the phone; sends pages for Paging keys."""
 
@@ -370,7 +376,8 @@ class MulticastPaging:
         self._sock: socket.socket | None = None
         self._held: int | None = None        # the call a page put on hold
         self._skipped: str = ""             # a page not played (C, or a call up)
-        phone.c_key_hooks.append(self.key_cancel)
+        # on the stack while a page is heard or sent: C stops it
+        self.mode = Mode("multicast", key=self.key)
         bus = phone.bus
         bus.on(MulticastPageStarted, self.on_started)
         bus.on(MulticastPageEnded, self.on_ended)
@@ -400,6 +407,14 @@ class MulticastPaging:
             self.receiver = None
         if self.state.multicast_out:
             self._stop_sending()
+        self.phone.controls.pop(self.mode)
+
+    def _mode(self) -> None:
+        """On the stack while a page is heard or sent."""
+        if self._player is not None or self.state.multicast_out:
+            self.phone.controls.push(self.mode)
+        else:
+            self.phone.controls.pop(self.mode)
 
     def on_settings(self, ev: SettingsChanged) -> None:
         if any(k in ("paging.multicast", "paging.multicast_end_ms") for k in ev.keys):
@@ -431,6 +446,7 @@ class MulticastPaging:
         Player, _ = _ports()
         buffer = self.buffer
         self._player = self.sip.attach_port(lambda: Player(buffer), hear=True)
+        self._mode()
 
     def on_ended(self, ev: MulticastPageEnded) -> None:
         if self._skipped == ev.address:
@@ -446,14 +462,17 @@ class MulticastPaging:
         if self._player is not None:
             self.sip.detach_port(self._player)
             self._player = None
+        self._mode()
         held, self._held = s.call(self._held), None
         if held is not None and held.state is CallState.HELD:
             log.info("call %d resumed after the multicast page", held.id)
             p.resume(held)
 
-    def key_cancel(self) -> bool:
+    def key(self, key: str) -> bool:
         """C stops hearing the page (it is not played again until it ends), or stops the
-        page we send. False: no multicast page, the C key goes on."""
+        page we send. False: another key, the phone does its usual."""
+        if key != "cancel":
+            return False
         if self.state.multicast and self._player is not None:
             self._skipped = self.state.multicast.split(" ", 1)[1]
             self._stop_playing()
@@ -495,12 +514,14 @@ class MulticastPaging:
         _, Sender = _ports()
         self._sender = self.sip.attach_port(lambda: Sender(sock, dest, pt), hear=False)
         s.multicast_out = ev.address
+        self._mode()
         log.info("paging %s (%s)", ev.address, self.settings.multicast_codec)
 
     def _stop_sending(self) -> None:
         s = self.state
         log.info("paging %s stopped", s.multicast_out)
         s.multicast_out = ""
+        self._mode()
         if self._sender is not None:
             sock = self._sock
             fut = self.sip.detach_port(self._sender)

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 ALERT_SECONDS = 2.0          # the "message" tone: one short ring burst
 
+def setup(ctx) -> "Mwi":
+    """The feature module's entry (nothing to close)."""
+    return Mwi(bus=ctx.bus, timers=ctx.timers, state=ctx.state, settings=ctx.settings)
+
+
 class Mwi:
     """Feature module: counts messages per line, lights the LED, dials voice mail."""
 

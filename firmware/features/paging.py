@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 
-from firmware.events import CallIncoming, CallProgressed, IntercomRequested, TimerFired
+from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, CallState
+from firmware.events import CallIncoming, CallProgressed, IntercomRequested, TimerFired
 
 log = logging.getLogger("deskphone.paging")
 
@@ -38,21 +39,27 @@ WARNING_SECONDS = 0.6          # the warning tone before a page is heard
 INTERCOM_HEADERS = {"Call-Info": "answer-after=0", "Answer-Mode": "Auto"}
 
 
+def setup(ctx) -> "Paging":
+    """The feature module's entry: returns its object, whose close() ends it."""
+    return Paging(ctx.phone)
+
+
 class Paging:
     """Answers pages, mixes a page into a call (barge-in), places intercom calls."""
 
     def __init__(self, phone):
         self.phone = phone
         self.state = phone.state
-        self._intercom: IntercomRequested | None = None   # the call about to go out
-        phone.c_key_hooks.append(self.key_cancel)
-        phone.place_hooks.insert(0, self.place)
-        phone.hang_up_hooks.append(self.hang_up)
+        # on the stack while a page is heard: C ends it, hanging up ends a barge-in too
+        self.mode = Mode("page", key=self.key, hang_up=self.hang_up)
         bus = phone.bus
         bus.on(CallIncoming, self.on_incoming)
         bus.on(CallProgressed, self.on_progress)
         bus.on(TimerFired, self.on_timer)
         bus.on(IntercomRequested, self.on_intercom)
+
+    def close(self) -> None:
+        self.phone.controls.pop(self.mode)
 
     @property
     def settings(self):
@@ -90,21 +97,22 @@ class Paging:
                 return
             log.info("page %d barges into call %d", call.id, f.id)
             s.barge = call.id            # mixed in: the call keeps the screen and the keys
-            call.state = CallState.CONNECTED
-            call.connected_at = p.now
-            p.sip.answer(call.id, 200)
+            p.answer_aside(call)
         else:
             log.info("page %d answered on the speaker", call.id)
             p.answer(call, AudioDevice.HANDSET if s.audio is AudioDevice.HANDSET
                      else AudioDevice.SPEAKER)
+        p.controls.push(self.mode)
         if self.settings.warning_tone:
             s.page_tone = True
             p.timers.start("paging.warning", WARNING_SECONDS)
 
-    def key_cancel(self) -> bool:
+    def key(self, key: str) -> bool:
         """C during a page ends it; a call the page barged into goes on as before. False:
-        no page up, the phone's C does its usual."""
+        not C, or the page is not on screen: the phone's C does its usual."""
         s, p = self.state, self.phone
+        if key != "cancel":
+            return False
         page = s.call(s.barge) if s.barge is not None else s.focused
         if page is None or page.id not in s.pages or page.state is not CallState.CONNECTED:
             return False
@@ -116,13 +124,11 @@ class Paging:
         return True
 
     def _end_barge(self) -> None:
-        s, p = self.state, self.phone
+        s = self.state
         page = s.call(s.barge)
         s.barge = None
         if page is not None:
-            p._ending.add(page.id)
-            p.sip.hangup(page.id)
-            p._remove(page)
+            self.phone.end_call(page)
 
     def hang_up(self) -> bool:
         """Hanging up during a barge-in ends the page too (the phone ends the call)."""
@@ -141,42 +147,31 @@ class Paging:
             # the call ended under the page: the page goes on as the call on screen
             gone = s.call(ev.call)
             if gone is not None:
-                p._remove(gone)
-            s.focus, s.barge = s.barge, None
+                p.drop(gone)
+            p.focus_on(s.call(s.barge))
+            s.barge = None
         elif ev.call in s.pages:
             page = s.call(ev.call)
             if page is not None and page.state is CallState.ENDED:
-                p._remove(page)          # a page that ends needs no "call ended" screen
+                p.drop(page)             # a page that ends needs no "call ended" screen
                 if not s.calls and s.audio is not AudioDevice.HANDSET:
-                    s.audio = AudioDevice.NONE
+                    p.release_device()
         if ev.call in s.pages:
             s.pages.remove(ev.call)
             s.page_tone = s.page_tone and bool(s.pages)
+        if not s.pages:
+            p.controls.pop(self.mode)
 
     # -- intercom calls going out ------------------------------------------------------
 
     def on_intercom(self, ev: IntercomRequested) -> None:
-        s, p = self.state, self.phone
-        if s.audio is AudioDevice.NONE:
-            s.audio = AudioDevice.SPEAKER
-        s.predial = ""
-        self._intercom = ev
-        try:
-            p.dial(ev.number, ev.account or p.settings.phone.default_account)
-        finally:
-            self._intercom = None
-
-    def place(self, call) -> bool:
         """Our Intercom/Paging key's call goes out with the auto-answer headers; a page
         is one-way (we only talk: a=sendonly, so the far end's room is not heard)."""
-        if self._intercom is None:
-            return False
-        call.headers = {**call.headers, **INTERCOM_HEADERS}
-        log.info("%s call %d to %s", "paging" if self._intercom.paging else "intercom",
-                 call.id, call.uri)
-        if not self._intercom.paging:
-            return False
-        call.state = CallState.CALLING
-        self.phone.sip.make_call(call.id, call.account, call.uri, headers=call.headers,
-                                 send_only=True)
-        return True
+        s, p = self.state, self.phone
+        p.use_device(AudioDevice.SPEAKER)
+        s.predial = ""
+        call = p.dial(ev.number, ev.account or p.settings.phone.default_account,
+                      headers=INTERCOM_HEADERS, one_way=ev.paging)
+        if call is not None and call.uri:
+            log.info("%s call %d to %s", "paging" if ev.paging else "intercom", call.id,
+                     call.uri)

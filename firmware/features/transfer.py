@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 
-from firmware.events import (CallProgressed, CallTransferProgressed, CallTransferred,
-                             TimerFired)
-from firmware.call.phone import REASONS
-from firmware.call.state import AudioDevice, CallState
+from firmware.call.controls import BLANK, Mode
+from firmware.call.signalling import REASONS
+from firmware.call.state import CallState, Screen
+from firmware.events import (CallProgressed, CallsJoined, CallTransferProgressed,
+                             CallTransferred, TimerFired)
 
 log = logging.getLogger("deskphone.transfer")
 
@@ -31,25 +32,69 @@ CALLBACK_CODES = (404, 486, 600)
 GIVE_UP = 30.0     # s: a blind transfer without a final NOTIFY is taken as done
 
 
+def setup(ctx) -> "Transfer":
+    """The feature module's entry (firmware/features/__init__.py): returns its object,
+    whose close() ends it."""
+    return Transfer(ctx.phone)
+
+
+class TransferMode(Mode):
+    """On the stack from TRANSFER until the transfer is done or given back."""
+
+    name = "transfer"
+    ACTIONS = frozenset({"bxfer", "xcancel", "xfer"})
+
+    def __init__(self, feature: "Transfer"):
+        super().__init__()
+        self.feature = feature
+
+    def action(self, name: str) -> bool:
+        f = self.feature
+        handler = {"bxfer": f.toggle_blind, "xcancel": f.cancel, "xfer": f.key_transfer}.get(name)
+        if handler is None:
+            return False
+        handler()
+        return True
+
+    def softkeys(self, s) -> dict:
+        blind = ("Consult", "bxfer") if s.blind else ("B Xfer", "bxfer")
+        return {Screen.DIALING: {1: blind, 2: ("<-", "backspace"), 3: ("Cancel", "xcancel")},
+                Screen.CALLING: {1: ("Xfer", "xfer")},
+                Screen.TALKING: {0: ("Xfer", "xfer"), 1: ("Conf", "conf"), 2: BLANK}}
+
+    def placing(self, call) -> bool:
+        return self.feature.placed(call)
+
+    def line_key(self, line: int) -> bool:
+        return self.feature.line_key(line)
+
+    def erase(self) -> bool:
+        self.feature.cancel()
+        return True
+
+    def hang_up(self) -> bool:
+        return self.feature.hang_up()
+
+
 class Transfer:
     def __init__(self, phone):
         self.phone = phone
         self.state = phone.state
+        self.mode = TransferMode(self)
         self._pending: dict[int, tuple[str, int | None]] = {}   # call -> (kind, other)
         self._callbacks: dict[int, tuple[str, int]] = {}   # REFER'd call -> (by, old call)
         self._fallbacks: dict[int, str] = {}    # old call we fell back to -> transferor
-        phone.KEYS["transfer"] = self.key_transfer
-        phone.SOFT.update({"xfer": self.key_transfer, "bxfer": self.toggle_blind,
-                           "xcancel": self.cancel})
-        phone.line_hooks.append(self.line_key)
-        phone.place_hooks.append(self.placed)
-        phone.cancel_hooks.append(self.cancel_key)
-        phone.hang_up_hooks.append(self.hang_up)
+        phone.controls.add_key("transfer", self.key_transfer)
+        phone.controls.add_soft_key(Screen.TALKING, 1, "Xfer", "xfer", self.key_transfer)
         phone.bus.on(CallTransferProgressed, self.on_progress)
         phone.bus.on(CallTransferred, self.on_transferred)
         phone.bus.on(CallProgressed, self.on_call_progress)
         phone.bus.on(CallProgressed, self.before_phone, first=True)
+        phone.bus.on(CallsJoined, self.on_joined)
         phone.bus.on(TimerFired, self.on_timer)
+
+    def close(self) -> None:
+        self.phone.controls.pop(self.mode)
 
     # -- starting and completing -----------------------------------------------------------
 
@@ -61,7 +106,8 @@ class Transfer:
                 return
             p.hold(f)
             s.transfer, s.blind = f.id, False
-            s.focus = None
+            p.controls.push(self.mode)
+            p.focus_on(None)
             p.start_dialing(f.line)
             return
         held = s.call(s.transfer)
@@ -86,23 +132,21 @@ class Transfer:
         self.state.blind = not self.state.blind
 
     def placed(self, call) -> bool:
-        """Phone._place asks: does this new call go out as a blind transfer instead?"""
+        """A number about to go out: with B Xfer it is the blind transfer's target."""
         s = self.state
-        if s.transfer is None or not s.blind:
+        if not s.blind:
             return False
         held = s.call(s.transfer)
         if held is None:
             self._forget()
             return False
-        self.phone._remove(call)
+        self.phone.drop(call)
         self._blind(held, call.uri, call.number)
         return True
 
     def line_key(self, line: int) -> bool:
         """TRANSFER, then the line key of a held call: join the active and the held call."""
         s = self.state
-        if s.transfer is None:
-            return False
         target = s.on_line(line)
         held = s.call(s.transfer)
         if target is None or held is None or target.id == held.id \
@@ -110,22 +154,14 @@ class Transfer:
             return False
         f = s.focused
         if f is not None and f.state is CallState.DIALING:
-            self.phone._remove(f)
+            self.phone.drop(f)
         self._attended(held, target)
-        return True
-
-    def cancel_key(self) -> bool:
-        if self.state.transfer is None:
-            return False
-        self.cancel()
         return True
 
     def hang_up(self) -> bool:
         """Hanging up while the target rings or talks completes the transfer (blind or
         attended), as on most desk phones; with nothing dialled it gives the call back."""
         s = self.state
-        if s.transfer is None:
-            return False
         f = s.focused
         if f is not None and f.id != s.transfer and f.state in (
                 CallState.CONNECTED, CallState.CALLING, CallState.RINGBACK):
@@ -142,7 +178,7 @@ class Transfer:
         held = s.call(s.transfer) if s.transfer is not None else None
         f = s.focused
         if f is not None and f.state is CallState.DIALING:
-            p._remove(f)
+            p.drop(f)
         self._forget()
         if held is not None and held.state is CallState.HELD:
             held.transferring = False
@@ -158,19 +194,25 @@ class Transfer:
             return
         log.info("blind transfer of call %d to %s", held.id, target)
         self._pending[held.id] = ("blind", None)
-        s.focus = held.id
+        self.phone.focus_on(held)
         s.notice = f"Transferring to {number or target}"
-        self.phone.sip.transfer(held.id, target)
+        self.phone.transfer(held, target)
 
     def _attended(self, held, other) -> None:
         """REFER the held party to `other` with Replaces: they talk, we leave."""
         log.info("attended transfer: call %d to call %d", held.id, other.id)
         self._pending[held.id] = ("attended", other.id)
         self.state.notice = "Transferring..."
-        self.phone.sip.transfer_to_call(held.id, other.id)
+        self.phone.transfer_to_call(held, other)
 
     def _forget(self) -> None:
         self.state.transfer, self.state.blind = None, False
+        self.phone.controls.pop(self.mode)
+
+    def on_joined(self, ev: CallsJoined) -> None:
+        """CONF during a consult transfer: the transfer became a conference."""
+        if self.state.transfer in ev.calls:
+            self._forget()
 
     # -- how it went -------------------------------------------------------------------------
 
@@ -187,11 +229,11 @@ class Transfer:
         if kind == "blind" and ev.code < 200 and not ev.final:
             if held is not None and not held.transferring:
                 held.transferring = True
-                s.focus = None                      # free for the next call at once
+                p.focus_on(None)                    # free for the next call at once
                 s.notice = "Transferred"
                 self._forget()
                 if not any(c.state is not CallState.HELD for c in s.calls):
-                    p._release_device()
+                    p.release_device()
                 p.timers.start(f"transfer.giveup.{ev.call}", GIVE_UP, ev.call)
             return
         if not ev.final and ev.code < 300:
@@ -207,7 +249,7 @@ class Transfer:
                 if call is not None:
                     p.end_call(call)
             if not s.calls:
-                p._release_device()
+                p.release_device()
             return
         why = REASONS.get(ev.code, ev.reason or "failed")
         s.notice = f"Transfer failed: {why} ({ev.code})"
@@ -228,23 +270,17 @@ class Transfer:
         old = s.call(ev.old_call)
         by = (old.uri if old is not None and old.uri else "") or ev.by   # as we reached it
         replaced = not ev.target
-        line = p._free_line(old.line if old is not None else p.settings.phone.default_account)
+        line = p.free_line(old.line if old is not None else p.settings.phone.default_account)
         if old is not None and (replaced or line is None):
             line = old.line
-            p._ending.add(old.id)
-            p._remove(old)
+            p.moved(old)
+            p.drop(old)
         elif old is not None:
-            p._ending.add(old.id)          # its end is no news: the transfer moved it
-        account = old.account if old is not None else 0
-        call = p._new_call(line or 1, "in" if replaced else "out",
-                           CallState.CONNECTED if replaced else CallState.CALLING,
-                           id=ev.new_call, account=account,
-                           uri=_clean(ev.target), number=_user(ev.target))
-        if replaced:
-            call.connected_at = p.now
-        if s.audio is AudioDevice.NONE:
-            s.audio = p._device()
-        s.focus = call.id
+            p.moved(old)                   # its end is no news: the transfer moved it
+        call = p.adopt(ev.new_call, line=line or 1, direction="in" if replaced else "out",
+                       state=CallState.CONNECTED if replaced else CallState.CALLING,
+                       account=old.account if old is not None else 0,
+                       uri=_clean(ev.target), number=_user(ev.target))
         if by:
             self._callbacks[call.id] = (by, ev.old_call)
         log.info("call %d transferred: now call %d %s", ev.old_call, ev.new_call,
@@ -265,8 +301,8 @@ class Transfer:
             if back is not None:             # the transferor kept us: back to that call
                 failed = s.call(ev.call)
                 if failed is not None:
-                    p._remove(failed)
-                s.focus = back.id
+                    p.drop(failed)
+                p.focus_on(back)
                 s.notice = f"Transfer failed ({ev.code})"
                 if ev.code in CALLBACK_CODES:
                     self._fallbacks[old] = by   # if it hangs up now, call it back
@@ -305,9 +341,9 @@ class Transfer:
         if ev.name != "transfer.callback" or len(idle) != len(s.calls):
             return
         for call in idle:                        # the "busy" screen, a fresh dial tone
-            self.phone._remove(call)
+            self.phone.drop(call)
         log.info("calling the transferor back: %s", ev.data)
-        self.phone.on_dial_requested_number(ev.data)
+        self.phone.call_back(ev.data)
 
 
 def _clean(uri: str) -> str:

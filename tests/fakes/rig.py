@@ -21,19 +21,17 @@ from typing import Any, Callable
 
 from firmware import present
 from firmware.bus import Bus, Timers
-from firmware.call.phone import Phone
 from firmware.call.state import Account, LineStatus, PhoneState
 from firmware.events import DialRequested, Event, HookChanged, HookFlashed, KeyHeld, \
     KeyPressed, SettingsChanged
-from firmware.features.answering import Answering
-from firmware.features.calllog import CallLog
-from firmware.features.conference import Conference
-from firmware.features.menu import Menus
-from firmware.features.paging import Paging
-from firmware.features.transfer import Transfer
+from firmware import features
 from firmware.settings import ACCOUNTS, Settings, apply, assign
 from tests.fakes.clock import FakeClock
 from tests.fakes.sip import FakeSip
+
+# the call features of firmware/features/__init__.py AFTER_REGISTER this rig sets up:
+# multicast (sockets), memkeys (BLF on the SIP thread) and mwi are tested elsewhere
+FEATURES = ("transfer", "conference", "answering", "paging")
 
 SERVER = "192.0.2.10"          # the line's registrar (TEST-NET-1: never a real host)
 
@@ -53,14 +51,16 @@ class Rig:
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="rig-"))
         self.saved: list[dict] = []           # what the phone saved (the DND soft key)
         self._registered()
-        # as App.run: screens on top first (they may take a key before the phone sees it)
-        self.calllog = CallLog(bus=self.bus, state=self.state, settings=self.settings,
-                               data_dir=self.data_dir)
-        self.menus = Menus(bus=self.bus, state=self.state, status=lambda page: [page])
-        self.phone = Phone(bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
-                           settings=self.settings, save=self.save)
-        self.features = [Transfer(self.phone), Conference(self.phone),
-                         Answering(self.phone), Paging(self.phone)]
+        # as App.run: firmware/features/load builds the screens on top and the Phone, then
+        # the call features this rig runs (the ones without sockets or a SIP thread)
+        self.features = features.load(bus=self.bus, timers=self.timers, sip=self.sip,
+                                      state=self.state, settings=self.settings,
+                                      data_dir=self.data_dir, save=self.save,
+                                      status=lambda page: [page])
+        self.features.setup(FEATURES)
+        self.phone = self.features.phone
+        self.calllog = self.features.get("calllog")
+        self.menus = self.features.get("menu")
         self.settle()
 
     # -- what a person does ---------------------------------------------------------------------

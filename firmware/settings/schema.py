@@ -1,42 +1,22 @@
-"""Settings: one typed schema, validated on every way in, written atomically.
+"""The settings schema: one dataclass per section, one field per setting, each with its
+default, its check and a line of help (README's table and the API's are made from them).
 
-`DIR/settings.toml` holds what differs from the factory defaults. Every section is a
-dataclass below; every field carries its default, its check and a line of help, and
-README's settings table is generated from the same fields (`python -m firmware settings`).
+FIELDS maps every dotted key ("account.1.expires") to its field, in schema order.
 
-A bad file or a bad value never stops the phone: a value that fails its check is
-replaced by the last good value of that key (or the default), a file that does not parse
-(however deep its nesting), is larger than MAX_FILE or is empty is left as it is for the
-administrator to fix while the phone runs on the last good settings (DIR/.settings.good.toml,
-written after every load without problems and every save), and each problem is reported as
-"key: reason" to the log, the LCD status line and the API. Values are bounded: strings
-MAX_TEXT characters unless a field says otherwise, lists MAX_ITEMS entries.
-
-The data dir is the owner's alone (0700) and the files holding passwords are 0600, also
-when they were created by someone else's umask: the store fixes both at every load.
+The sections are compared value by value (SettingsStore.update, to_document), never as
+objects: eq=False and repr=False spare the generated methods (4 ms of every start).
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
-import ipaddress
-import logging
-import os
-import re
-import secrets
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
-import tomli_w
-
 from firmware.call.dialplan import check_digit_map, check_rule
-from firmware.errors import SettingError, SettingsInvalid
-from firmware.files import atomic_write  # noqa: F401 - the one writer; importers use it from here too
-
-log = logging.getLogger(__name__)
+from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _listen,
+                                      _mac, _multicast_group, _number_pattern, _server_url,
+                                      _sip_user, _text)
+from firmware.settings.passwords import parse_password_hash
 
 ACCOUNTS = 3  # the ES330 has three lines
 MAX_FILE = 1 << 20          # settings.toml: what differs from the defaults is a few KiB
@@ -56,80 +36,9 @@ def setting(default: Any, doc: str, *, min: int | None = None, max: int | None =
                                                 max_len=max_len))
 
 
-# --- value checks -----------------------------------------------------------------------
-
-def _host_port(value: str) -> None:
-    """host, host:port, [v6]:port, or a sip: URI; empty allowed (= none)."""
-    if not value:
-        return
-    v = value
-    if v.lower().startswith(("sip:", "sips:")):
-        v = v.split(":", 1)[1]
-    v = v.split(";", 1)[0]
-    if v.startswith("["):
-        host, _, rest = v[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = v.rpartition(":") if v.count(":") == 1 else (v, "", "")
-    if not host or any(ch.isspace() for ch in host) or "@" in host:
-        raise ValueError(f"'{value}' is not a host or host:port (example: 192.168.1.10:5060)")
-    if port and (not port.isdigit() or not 0 < int(port) < 65536):
-        raise ValueError(f"port in '{value}' must be 1-65535")
-
-
-def _ip(value: str) -> None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not an IP address (use 0.0.0.0 for all interfaces)") from None
-
-
-def _listen(value: str) -> None:
-    if not value:
-        return  # web server off
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        raise ValueError(f"'{value}' must be address:port, e.g. 127.0.0.1:8080")
-    _ip(host.strip("[]"))
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"'{value}' must be address:port, e.g. 127.0.0.1:8080")
-
-
-def _sip_user(value: str) -> None:
-    if any(ch.isspace() or ch in "@<>\"" for ch in value):
-        raise ValueError("must not contain spaces, '@', '<', '>' or quotes (the part before @)")
-
-
-def _number_pattern(value: str) -> None:
-    """A number or a prefix with a trailing * (blacklist, emergency numbers)."""
-    body = value[:-1] if value.endswith("*") else value
-    if not body or any(ch.isspace() or ch in "@<>\"" for ch in body):
-        raise ValueError("must be a number, a user name, or a prefix ending in * (e.g. 1900*)")
-
-
-def _ip_or_net(value: str) -> None:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise ValueError(f"'{value}' is not an IP address or network (e.g. 192.168.0.248 or "
-                         f"10.0.0.0/8)") from None
-
-
-def _text(value: str) -> None:
-    if any(ch in "\r\n\0" for ch in value):
-        raise ValueError("must be a single line")
-
-
-def _dial_code(value: str) -> None:
-    """A feature code: keypad characters only (*8, **, #72, 700)."""
-    if value and not re.fullmatch(r"[0-9*#]{1,16}", value):
-        raise ValueError(f"'{value}' must be keypad digits, * and # (e.g. *8), at most 16")
-
-
-# --- the schema ------------------------------------------------------------------------
-
-@dataclass
+@dataclass(eq=False, repr=False)
 class SipSettings:
+    """[sip]: the SIP stack: ports, transport, timers, who is trusted."""
     port: int = setting(5060, "SIP port (UDP) the phone listens on", min=1, max=65535, restart=True)
     bind: str = setting("0.0.0.0", "address SIP and RTP listen on; 0.0.0.0 = every interface",
                         check=_ip, restart=True)
@@ -173,8 +82,9 @@ class SipSettings:
                                min=0, max=1000)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class AccountSettings:
+    """[account.N]: one line (account) and its server."""
     enable: bool = setting(False, "use this account (line)")
     label: str = setting("", "name shown for the line on the LCD; empty = user", check=_text)
     display_name: str = setting("", "caller name sent with calls", check=_text)
@@ -199,8 +109,9 @@ class AccountSettings:
                         "unasked light the Message LED either way")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class PhoneSettings:
+    """[phone]: how calls are placed, answered, refused and shown."""
     dial_timeout: int = setting(5, "seconds after the last digit before the number is sent; "
                                 "0 = never", min=0, max=30)
     send_key: str = setting("#", "key that sends the number", choices=("#", "*", "none"))
@@ -280,8 +191,9 @@ class PhoneSettings:
                              "again", min=2, max=3600)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ForwardSettings:
+    """[forward]: call forwarding."""
     always: str = setting("", "forward every call to this number (manual: unconditional)",
                           check=_text)
     busy: str = setting("", "forward when busy (a call up and call waiting off, or DND)",
@@ -292,8 +204,9 @@ class ForwardSettings:
                                      min=1, max=300)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class DialplanSettings:
+    """[dialplan]: the digit map and dial rules (firmware/call/dialplan.py)."""
     digit_map: str = setting("", "digit map (Cisco/Linksys style, e.g. (*xx|[2-9]xxx|"
                              "9[2-9]xxxxxx|0.)); empty = none", check=check_digit_map,
                              max_len=4096)
@@ -301,35 +214,9 @@ class DialplanSettings:
                            "ip=192.168.1.20\" (README: Dial plan)", check=check_rule)
 
 
-def _hhmm(value: str) -> None:
-    if value == "":
-        return
-    h, sep, m = value.partition(":")
-    if not (sep and h.isdigit() and m.isdigit() and 0 <= int(h) < 24 and 0 <= int(m) < 60
-            and len(m) == 2):
-        raise ValueError(f"'{value}' is not a time of day: use HH:MM, e.g. 02:00 (or empty "
-                         f"for none)")
-
-
-def _server_url(value: str) -> None:
-    if not value:
-        return
-    v = value.strip()
-    scheme, sep, rest = v.partition("://")
-    if sep and scheme.lower() not in ("tftp", "http", "https", "ftp"):
-        raise ValueError(f"'{scheme}' is not a provisioning protocol: use tftp, http, https "
-                         f"or ftp")
-    if not (rest if sep else v) or any(ch.isspace() for ch in v):
-        raise ValueError(f"'{value}' is not a server address, e.g. http://10.0.0.5/prov")
-
-
-def _mac(value: str) -> None:
-    if value and not re.fullmatch(r"[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}", value):
-        raise ValueError(f"'{value}' is not a MAC address, e.g. 00:26:8b:01:02:03")
-
-
-@dataclass
+@dataclass(eq=False, repr=False)
 class ProvisioningSettings:
+    """[provisioning]: where and when the phone fetches its files."""
     enable: bool = setting(True, "auto provisioning on (manual: Auto Provision)")
     url: str = setting("", "server and path of the files: tftp://, http://, https://, ftp:// "
                        "(any case), or host/path with `protocol`; no file name (appendix 3.2)",
@@ -372,8 +259,9 @@ class ProvisioningSettings:
                                   "(only from a configured server)")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class HardwareSettings:
+    """[hardware]: key and hook timing, the MAC."""
     debounce_ms: int = setting(20, "keypad and hook switch debounce", min=1, max=200,
                                restart=True)
     long_press_ms: int = setting(800, "a key held this long is a long press (C clears, "
@@ -387,16 +275,18 @@ class HardwareSettings:
                        "network card's (sim board: made up once per data dir)", check=_mac)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LcdSettings:
+    """[lcd]: contrast and backlight."""
     contrast: int = setting(5, "LCD contrast, 1-10", min=1, max=10)
     backlight: int = setting(8, "LCD backlight brightness, 0 (off) - 10", min=0, max=10)
     backlight_timeout: int = setting(60, "seconds without activity before the backlight "
                                      "dims; 0 = always on", min=0, max=3600)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class WebSettings:
+    """[web]: the web page and API and their sign-in."""
     listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
                           "(python -m firmware --http overrides)", check=_listen, restart=True)
     user: str = setting("root", "web and API login name", check=_sip_user)
@@ -405,20 +295,9 @@ class WebSettings:
                                  check=lambda v: v and parse_password_hash(v))
 
 
-def _multicast_group(value: str) -> None:
-    """A multicast group to page on: 224.0.0.0/4 address and port."""
-    host, sep, port = value.rpartition(":")
-    try:
-        ok = sep and ipaddress.IPv4Address(host).is_multicast
-    except ValueError:
-        ok = False
-    if not ok or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"'{value}' is not a multicast group address:port (224.0.0.0 - "
-                         f"239.255.255.255, e.g. 239.1.1.1:5000)")
-
-
-@dataclass
+@dataclass(eq=False, repr=False)
 class PagingSettings:
+    """[paging]: intercom calls and multicast pages."""
     intercom: bool = setting(True, "answer calls that ask to be answered by themselves (auto-"
                              "answer headers: README \"Paging and intercom\"); off: they ring")
     intercom_allow: tuple = setting((), "addresses or networks, besides the lines' servers, "
@@ -446,8 +325,9 @@ class PagingSettings:
                                  "network only)", min=1, max=255)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LogSettings:
+    """[log]: DIR/logs."""
     level: str = setting("info", "log level of DIR/logs/phone.log",
                          choices=("debug", "info", "warning", "error"))
     sip_trace: bool = setting(False, "write every SIP message to DIR/logs/sip.log",
@@ -457,8 +337,9 @@ class LogSettings:
     keep: int = setting(5, "rotated log files kept", min=1, max=100)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Settings:
+    """Every section; one object for the life of the process (SettingsStore)."""
     sip: SipSettings = field(default_factory=SipSettings)
     account: dict[int, AccountSettings] = field(
         default_factory=lambda: {i: AccountSettings() for i in range(1, ACCOUNTS + 1)})
@@ -518,402 +399,3 @@ def fields() -> list[tuple[str, dataclasses.Field]]:
 
 
 FIELDS = dict(fields())
-
-
-def check(key: str, value: Any) -> Any:
-    """Validate one value for `key`; returns it converted, or raises SettingError."""
-    f = FIELDS.get(key)
-    if f is None:
-        raise SettingError(key if len(key) <= 80 else key[:80] + "...",
-                           "unknown setting (see README for the list)")
-    m = f.metadata
-    want = type(f.default)
-    if want is bool:
-        if not isinstance(value, bool):
-            raise SettingError(key, f"must be true or false (got {value!r})")
-    elif want is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT and \
-                    value.strip().lstrip("-").isdigit():
-                value = int(value.strip())
-            else:
-                raise SettingError(key, f"must be a whole number (got {_short(value)})")
-    elif want is str:
-        if not isinstance(value, str):
-            raise SettingError(key, f"must be a string in quotes (got {_short(value)})")
-        _check_length(key, value, m["max_len"])
-    elif want is tuple:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise SettingError(key, f'must be a list of strings, e.g. ["1005", "1900"] '
-                                    f"(got {_short(value)})")
-        value = tuple(value)
-        most = m["max"] if m["max"] is not None else MAX_ITEMS
-        if len(value) > most:
-            raise SettingError(key, f"at most {most} entries (got {len(value)})")
-        for item in value:
-            _check_length(key, item, m["max_len"])
-        if m["check"] is not None:
-            for item in value:
-                try:
-                    m["check"](item)
-                except ValueError as e:
-                    raise SettingError(key, f"{item!r}: {e}") from None
-        return value
-    if m["min"] is not None and value < m["min"]:
-        raise SettingError(key, f"must be at least {m['min']} (got {value})")
-    if m["max"] is not None and value > m["max"]:
-        raise SettingError(key, f"must be at most {m['max']} (got {value})")
-    if m["choices"] is not None and value not in m["choices"]:
-        raise SettingError(key, f"must be one of {', '.join(map(str, m['choices']))} "
-                                f"(got {value!r})")
-    if m["check"] is not None:
-        try:
-            m["check"](value)
-        except ValueError as e:
-            raise SettingError(key, str(e)) from None
-    return value
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """repr for an error message: a 10 MB value is named by its size, not repeated."""
-    text = repr(value) if not isinstance(value, (list, tuple, dict)) or len(value) < 20 \
-        else f"a {type(value).__name__} of {len(value)} entries"
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
-def _check_length(key: str, value: str, most: int) -> None:
-    if len(value) > most:
-        raise SettingError(key, f"at most {most} characters (got {len(value)})")
-
-
-def flatten(doc: dict, prefix: str = "", depth: int = 3) -> dict[str, Any]:
-    """TOML document -> {"account.1.user": ...}. Tables nest; [account.1] is account -> 1.
-    No key is deeper than account.1.user: a table below that is one (unknown) value, so
-    nesting of any depth costs nothing here."""
-    out: dict[str, Any] = {}
-    for k, v in doc.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and depth > 1:
-            out.update(flatten(v, key + ".", depth - 1))
-        else:
-            out[key] = v
-    return out
-
-
-def apply(base: Settings, values: dict[str, Any]) -> tuple[Settings, list[SettingError]]:
-    """Settings = base with `values` applied; bad or unknown keys keep base's value."""
-    new = base.copy()
-    problems = []
-    for key, value in values.items():
-        try:
-            value = check(key, value)
-        except SettingError as e:
-            problems.append(e)
-            continue
-        sec, _, name = key.rpartition(".")
-        setattr(new.section(sec), name, value)
-    return new, problems
-
-
-def to_document(s: Settings, *, only_changed: bool = True) -> dict:
-    """Nested dict for TOML: what differs from the defaults (or everything)."""
-    defaults = Settings()
-    doc: dict = {}
-    for key, f in FIELDS.items():
-        value = s.get(key)
-        if only_changed and value == defaults.get(key):
-            continue
-        node = doc
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return doc
-
-
-def factory_values() -> dict[str, Any]:
-    """Every setting's factory default, dotted."""
-    d = Settings()
-    return {k: d.get(k) for k in FIELDS}
-
-
-def settings_file(s: Settings, *, include_secrets: bool = True) -> bytes:
-    """settings.toml as the phone writes it (what differs from the factory)."""
-    doc = to_document(s)
-    if not include_secrets:
-        for key, f in FIELDS.items():
-            if f.metadata["secret"]:
-                *parts, last = key.split(".")
-                node = doc
-                for p in parts:
-                    node = node.get(p, {})
-                node.pop(last, None)
-    return HEADER + tomli_w.dumps(doc).encode()
-
-
-def public(s: Settings) -> dict[str, Any]:
-    """Every setting, dotted, secrets masked: what the API shows."""
-    out = {}
-    for key, f in FIELDS.items():
-        value = s.get(key)
-        if f.metadata["secret"]:
-            value = "********" if value else ""
-        out[key] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-HEADER = (b"# deskphone settings: only what differs from the factory defaults.\n"
-          b"# Every key is listed in README.md (or: python -m firmware settings).\n\n")
-
-
-def assign(dst: Settings, src: Settings) -> None:
-    """Copy every value of src into dst, so everyone holding dst sees the change."""
-    for key in FIELDS:
-        sec, _, name = key.rpartition(".")
-        setattr(dst.section(sec), name, src.get(key))
-
-
-class SettingsStore:
-    """Owns DIR/settings.toml and the last good copy beside it.
-
-    `settings` is one object for the life of the process: loads and saves update it
-    in place, so modules may keep a reference to it. The store never writes over a
-    settings.toml it could not read without keeping it as settings.toml.bad first.
-    """
-
-    def __init__(self, data_dir: Path):
-        self.dir = Path(data_dir)
-        self.path = self.dir / "settings.toml"
-        self.good_path = self.dir / ".settings.good.toml"
-        self.bad_path = self.dir / "settings.toml.bad"
-        self.settings = Settings()
-        self.problems: list[SettingError] = []
-        self.unreadable = False       # settings.toml on disk is not what the phone runs
-
-    def load(self) -> Settings:
-        """Read the file; never raises for bad content (see module doc)."""
-        secure(self.dir, (self.path, self.good_path, self.bad_path))
-        last_good = self._read_good()
-        self.problems = []
-        self.unreadable = False
-        for name in (self.path.name, self.good_path.name, self.bad_path.name):
-            for stale in self.dir.glob(f".{name}.*.tmp"):
-                stale.unlink(missing_ok=True)   # left by a write that was killed
-        try:
-            raw = _read_bounded(self.path)
-        except FileNotFoundError:
-            assign(self.settings, Settings())
-            return self.settings
-        except OSError as e:
-            return self._run_on_last_good(last_good, f"cannot read it ({e.strerror or e})")
-        except _TooBig as e:
-            return self._run_on_last_good(last_good, str(e))
-        if not raw.strip():
-            return self._run_on_last_good(
-                last_good, "the file is empty (a write cut short, or emptied by mistake); "
-                "to go back to the factory settings on purpose, delete it or leave a "
-                "comment line in it")
-        try:
-            doc = tomllib.loads(raw.decode("utf-8"))
-        except RecursionError:
-            return self._run_on_last_good(last_good, "tables or lists nested too deeply "
-                                                     "to read; fix the file")
-        except (ValueError, UnicodeDecodeError, MemoryError) as e:
-            # TOMLDecodeError is a ValueError; so is a 5000-digit number
-            why = str(e) if len(str(e)) <= 200 else str(e)[:200] + "..."
-            return self._run_on_last_good(last_good, f"{why}; fix the file")
-        values = flatten(doc)
-        # a bad key keeps its last good value; a missing key is the factory default
-        settings, problems = apply(Settings(), values)
-        for i, p in enumerate(problems):
-            if p.key in FIELDS:
-                sec, _, name = p.key.rpartition(".")
-                setattr(settings.section(sec), name, last_good.get(p.key))
-                problems[i] = SettingError(p.key, p.reason + (
-                    f"; using {_short(last_good.get(p.key))}" if not FIELDS[p.key].metadata[
-                        "secret"] else "; using the last good value"))
-        self.problems = _few(problems)
-        assign(self.settings, settings)
-        if self.problems:
-            self._log_problems()
-        else:
-            self._write_good(settings)
-        return self.settings
-
-    def update(self, values: dict[str, Any]) -> list[str]:
-        """Validate and save a change; all or nothing. Returns the keys that changed."""
-        new, problems = apply(self.settings, values)
-        if problems:
-            raise SettingsInvalid(problems)
-        changed = [k for k in FIELDS if new.get(k) != self.settings.get(k)]
-        if changed:
-            self.save(new)
-        return changed
-
-    def save(self, settings: Settings) -> None:
-        data = settings_file(settings)
-        if self.unreadable:
-            self._keep_bad()
-        atomic_write(self.path, data)
-        assign(self.settings, settings)
-        self.problems = []
-        self.unreadable = False
-        self._write_good(settings)
-
-    def _run_on_last_good(self, last_good: Settings, why: str) -> Settings:
-        self.unreadable = True
-        self.problems = [SettingError("settings.toml", f"{why} — the phone runs on the last "
-                                      f"good settings ({self.good_path.name}) until it is "
-                                      "fixed (then restart, or send SIGHUP)")]
-        assign(self.settings, last_good)
-        self._log_problems()
-        return self.settings
-
-    def _keep_bad(self) -> None:
-        """A save replaces a file we could not read: keep it for whoever wants to fix it."""
-        try:
-            atomic_write(self.bad_path, _read_bounded(self.path, MAX_FILE * 16))
-            log.warning("settings: the settings.toml the phone could not read is kept as %s",
-                        self.bad_path)
-        except (OSError, _TooBig) as e:
-            log.warning("settings: cannot keep the unreadable settings.toml as %s (%s); it "
-                        "is replaced", self.bad_path, e)
-
-    def _read_good(self) -> Settings:
-        try:
-            doc = tomllib.loads(_read_bounded(self.good_path).decode("utf-8"))
-        except (OSError, ValueError, RecursionError, MemoryError, _TooBig):
-            return Settings()
-        s, _ = apply(Settings(), flatten(doc))
-        return s
-
-    def _write_good(self, settings: Settings) -> None:
-        try:
-            atomic_write(self.good_path, tomli_w.dumps(to_document(settings)).encode())
-        except OSError as e:
-            log.warning("cannot keep a copy of the good settings: %s", e)
-
-    def _log_problems(self) -> None:
-        for p in self.problems:
-            log.warning("settings: %s", p)
-
-
-class _TooBig(Exception):
-    pass
-
-
-def _read_bounded(path: Path, most: int = MAX_FILE) -> bytes:
-    """The file's bytes; _TooBig (never a 1 GB read) when it is larger than `most`."""
-    with open(path, "rb") as f:
-        data = f.read(most + 1)
-    if len(data) > most:
-        raise _TooBig(f"{path.name} is larger than {most >> 10} KiB (a settings file holds "
-                      f"a few KiB); it is not read")
-    return data
-
-
-def _few(problems: list[SettingError], most: int = 20) -> list[SettingError]:
-    """A file of 10000 bad keys is one screen of problems, not 10000 log lines."""
-    if len(problems) <= most:
-        return problems
-    return problems[:most] + [SettingError("settings.toml", f"{len(problems) - most} more "
-                                           "problems like these")]
-
-
-def secure(data_dir: Path, secret_files=()) -> None:
-    """The data dir 0700 and the files holding passwords 0600, made so if they are not
-    (created by hand, by an older firmware or under a loose umask). Never raises: a
-    phone that cannot fix a mode still starts, and says so."""
-    data_dir = Path(data_dir)
-    try:
-        data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        for path, mode in ((data_dir, DIR_MODE), *((Path(f), FILE_MODE) for f in secret_files)):
-            try:
-                st = os.stat(path, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if st.st_mode & 0o777 & ~mode and not os.path.islink(path):
-                os.chmod(path, mode)
-                log.warning("%s was readable by others (mode %o); made it %o", path,
-                            st.st_mode & 0o777, mode)
-    except OSError as e:
-        log.warning("cannot restrict the modes in %s (%s); other users of this machine may "
-                    "read the SIP passwords", data_dir, e)
-
-
-# --- web password ----------------------------------------------------------------------
-
-_ITER = 200_000
-# What a stored hash may ask for: fewer iterations are too cheap to guess against, more
-# would make every sign-in a denial of service (a restored hash with 10^9 iterations once
-# froze the phone). hash_password always writes _ITER.
-ITERATIONS = (100_000, 1_000_000)
-FACTORY_PASSWORD = "root"
-PASSWORD_MIN, PASSWORD_MAX = 8, 128
-_HEX = re.compile(r"[0-9a-f]+")
-
-
-def _pw_bytes(password: str) -> bytes:
-    # surrogatepass: a lone surrogate from JSON ("\ud800") is a wrong password, not a crash
-    return password.encode("utf-8", "surrogatepass")
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    dk = hashlib.pbkdf2_hmac("sha256", _pw_bytes(password), salt, _ITER)
-    return f"pbkdf2_sha256${_ITER}${salt.hex()}${dk.hex()}"
-
-
-def parse_password_hash(stored: str) -> tuple[int, bytes, bytes]:
-    """(iterations, salt, digest) of a stored hash; ValueError saying what is wrong when it
-    is not one hash_password could have written within ITERATIONS, so checking a password
-    against it is always bounded work."""
-    fix = " (set the password with: python -m firmware passwd)"
-    parts = stored.split("$")
-    if len(parts) != 4 or parts[0] != "pbkdf2_sha256":
-        raise ValueError("must look like pbkdf2_sha256$ITERATIONS$SALT$DIGEST" + fix)
-    _, iters, salt, digest = parts
-    lo, hi = ITERATIONS
-    if not iters.isdigit() or not lo <= int(iters[:12]) <= hi:
-        raise ValueError(f"iterations must be {lo}-{hi} (got {iters[:12]!r})" + fix)
-    if not 32 <= len(salt) <= 128 or len(salt) % 2 or not _HEX.fullmatch(salt):
-        raise ValueError("the salt must be 16-64 bytes in lower-case hex" + fix)
-    if len(digest) != 64 or not _HEX.fullmatch(digest):
-        raise ValueError("the digest must be 32 bytes (SHA-256) in lower-case hex" + fix)
-    return int(iters), bytes.fromhex(salt), bytes.fromhex(digest)
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Checks `password` against a stored hash; empty stored = factory password 'root'.
-    A stored hash outside the bounds of parse_password_hash matches nothing (and says so
-    in the log) instead of costing unbounded time."""
-    if not stored:
-        return hmac.compare_digest(_pw_bytes(password), FACTORY_PASSWORD.encode())
-    try:
-        iters, salt, digest = parse_password_hash(stored)
-    except ValueError as e:
-        log.warning("web.password_hash refused, nobody can sign in with it: %s", e)
-        return False
-    return hmac.compare_digest(hashlib.pbkdf2_hmac("sha256", _pw_bytes(password), salt, iters),
-                               digest)
-
-
-def password_problem(new: str, user: str) -> str | None:
-    """Why `new` may not be the web password (None: it may), in words for the person."""
-    if len(new) < PASSWORD_MIN:
-        return f"the new password must have at least {PASSWORD_MIN} characters"
-    if len(new) > PASSWORD_MAX:
-        return f"the new password may have at most {PASSWORD_MAX} characters"
-    if new.lower() in (user.lower(), FACTORY_PASSWORD) or len(set(new)) < 3:
-        return ("the new password must not be the user name, the factory password or one "
-                "character repeated: choose another")
-    if new.lower() in _COMMON:
-        return "the new password is one of the most common ones: choose another"
-    if any(ch in new for ch in "\r\n\0"):
-        return "the new password must be a single line"
-    return None
-
-
-_COMMON = {"password", "12345678", "123456789", "1234567890", "87654321", "11111111",
-           "00000000", "qwertyui", "qwerty123", "admin123", "administrator", "rootroot",
-           "iloveyou", "passw0rd", "password1", "letmein1", "abcd1234", "changeme"}

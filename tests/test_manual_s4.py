@@ -141,18 +141,40 @@ def test_redial_with_nothing_dialled_says_so(rig):
     assert rig.sip.wire == [] and rig.state.notice == "No number to redial"
 
 
-def test_dialling_from_the_call_log(rig):
-    """Placing a Call / "Dial from a call log": MENU or OK > Call history > Dialled
-    numbers, then the Dial soft key."""
+def _dialled(rig):
     call_out(rig, B)
     rig.hook(False)
-    rig.press("ok")                              # the menu
-    assert rig.screen == "menu"
-    rig.press("1")                               # Call history
-    rig.press("3")                               # Dialled numbers
-    assert B in rig.lcd
+
+
+def _received(rig):
+    rig.incoming(B)
+    rig.hook(True)
+    rig.hook(False)
+
+
+def _missed(rig):
+    call = rig.incoming(B)
+    rig.far(rig.sip.cancels, call)
+
+
+@pytest.mark.parametrize("entry, made, nav", [("3", _dialled, "right"),
+                                              ("2", _received, "left"),
+                                              ("1", _missed, "down")])
+@pytest.mark.parametrize("way", ["menu", "navigation key"])
+def test_dialling_from_the_call_log(rig, entry, made, nav, way):
+    """Placing a Call / "Dial from a call log": MENU or OK > Call history > Missed calls,
+    Received calls or Dialled numbers - or the navigation key on the standby screen (down,
+    left, right) - then the Dial soft key."""
+    made(rig)
+    assert rig.screen == "idle"
+    if way == "menu":
+        rig.press("ok", "1", entry)                # the menu, Call history, the list
+    else:
+        rig.press(nav)
+    assert rig.screen == "menu" and B in rig.lcd
+    before = len(rig.sip.wire)
     rig.soft("Dial")
-    assert rig.sip.wire[-1] == f"INVITE {uri(B)}"
+    assert rig.sip.wire[before:] == [f"INVITE {uri(B)}"]
 
 
 def test_placing_a_call_while_another_is_active_holds_it(rig):
@@ -268,11 +290,11 @@ def test_hanging_up_the_handset_call(rig, how):
     """Ending a Call / "Hang up while using the Handset": the cradle, or End."""
     call = call_out(rig, B)
     rig.use(how)
+    assert rig.sip.wire[-1] == f"BYE {call}"
     if how == "cradle":
-        assert rig.screen == "idle" and rig.state.audio.value == "none"
-    else:
-        assert rig.screen == "dialing" and rig.tone == "dial"   # the handset is still up
-    assert rig.sip.wire[-1] == f"BYE {call}" and rig.led("line1") in (OFF, RED_ON)
+        assert (rig.screen, rig.state.audio.value, rig.led("line1")) == ("idle", "none", OFF)
+    else:                                    # the handset is still up: a fresh dial tone
+        assert (rig.screen, rig.tone, rig.led("line1")) == ("dialing", "dial", RED_ON)
 
 
 @pytest.mark.parametrize("how", ["speaker", "line1", "End"])

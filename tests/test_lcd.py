@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import os
 import statistics
 import time
 
@@ -15,21 +14,10 @@ from ui import demo
 from ui.font import SMALL
 from ui.lcd import H, KEYS_Y, W, render
 
+pytestmark = pytest.mark.usefixtures("utc")      # tests/conftest.py
+
 NOW = float(calendar.timegm((2024, 6, 3, 14, 5, 0)))     # Mon 03 Jun 2024 14:05 UTC
 MONO = 1000.0
-
-
-@pytest.fixture(autouse=True)
-def utc():
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def account(index=1, status=LineStatus.REGISTERED, label="", user=None, **kw) -> Account:

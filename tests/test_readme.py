@@ -24,3 +24,19 @@ def test_every_key_name_is_listed_in_readme():
         if re.fullmatch(r"\d|(soft|line|p)\d+", key):
             continue        # given as ranges: 0-9, soft1-soft4, line1-line3, p1-p12
         assert f"`{key}`" in text, key
+
+
+def test_the_architecture_picture_names_files_that_exist():
+    """docs/architecture.png is drawn from a list of files; each box must still be true."""
+    done = subprocess.run([sys.executable, "docs/architecture.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_path_docs_architecture_names_exists():
+    """A newcomer opens the files docs/architecture.md names: none may be gone."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:firmware|ui|drivers|board|provisioning|tests)/[\w/.]+\.py)`",
+                           text))
+    assert named, "the pattern no longer finds the paths"
+    assert not [p for p in sorted(named) if not (ROOT / p).exists()]

@@ -298,6 +298,14 @@ def check(spec: dict, where: _Where) -> None:
             pin(f"audio.enable.{dev}", p)
 
 
+def sound_device(spec: dict) -> str | None:
+    """The sound card pjsua2 plays through, from the board file alone (SIP starts before
+    the drivers are built, firmware/startup.py): None = none, pjsua2's null device (the
+    sim board); "" = the default card; else an ALSA device name ([audio] device)."""
+    audio = spec["audio"]
+    return audio.get("device", "") if audio["driver"] == "gpio" else None
+
+
 def read(name: str) -> tuple[dict, Path]:
     path = find(name)
     text = path.read_text("utf-8")

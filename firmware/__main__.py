@@ -2,13 +2,14 @@
 
 Also: `python -m firmware passwd --data-dir DIR` sets the web password, and
 `python -m firmware settings` prints every setting with its default and meaning.
+
+The phone starts SIP and sends the first REGISTER (firmware/startup.py) before it imports
+asyncio, the App and everything else; the App then takes over the running SIP engine. So
+only what SIP needs is imported here at the top.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
-import json
 import logging
 import os
 import signal
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.command == "settings":
+        import json
+
         from firmware.settings import FIELDS
         if args.markdown:
             print("| key | default | meaning |\n| --- | --- | --- |")
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key:32} {default:18} {doc}")
         return 0
     if args.command == "passwd":
+        import getpass
+
         from firmware.errors import SettingsInvalid
         from firmware.settings import SettingsStore, hash_password, password_problem
         store = SettingsStore(args.data_dir)
@@ -65,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
 
     die_with_supervisor()
     _early_log(args.data_dir, console=not args.quiet)
-    from firmware.app import App
     from firmware.errors import BoardError
     if args.http is not None and args.http:
         from firmware.settings import FIELDS
@@ -73,8 +77,24 @@ def main(argv: list[str] | None = None) -> int:
             FIELDS["web.listen"].metadata["check"](args.http)
         except ValueError as e:
             return _fail(2, f"--http: {e}")
-    app = App(board=args.board, data_dir=args.data_dir, http=args.http,
-              console_log=not args.quiet)
+    from firmware import startup
+    try:
+        # settings, log, board file, SIP and the first REGISTER: before the rest is imported
+        early = startup.begin(board=args.board, data_dir=args.data_dir,
+                              console=not args.quiet)
+    except BoardError as e:
+        return _fail(2, f"--board: {e}")
+    except OSError as e:
+        return _fail(1, f"cannot start: {e}")
+    try:
+        import asyncio
+
+        from firmware.app import App
+        app = App(board=args.board, data_dir=args.data_dir, http=args.http,
+                  console_log=not args.quiet, early=early)
+    except BaseException:
+        early.sip.stop()
+        raise
     try:
         asyncio.run(app.run())
     except BoardError as e:

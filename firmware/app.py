@@ -29,15 +29,15 @@ from pathlib import Path
 import board as boards
 from firmware.api import Api
 from firmware.presenter import Presenter
-from firmware.settings_service import SettingsService, setup_logs
+from firmware.settings_service import SettingsService
 from firmware.system import identity
 from firmware.bus import Bus, Timers
 from firmware.errors import SipError
 from firmware.events import HookChanged, HookFlashed, KeyHeld, KeyPressed, KeyReleased
 from firmware import features
 from firmware.sip import Registration
-from firmware.settings import DIR_MODE, SettingsStore
-from firmware.sip import VERSION, SipConfig, SipEngine
+from firmware.settings import SettingsStore
+from firmware import startup
 from firmware.call.state import PhoneState
 from firmware.sip import ServerTrust
 from provisioning.engine import RESTART_CODE, Provisioner
@@ -47,7 +47,11 @@ log = logging.getLogger("deskphone")
 
 class App:
     def __init__(self, *, board: str = "sim", data_dir: Path, http: str | None = None,
-                 console_log: bool = True, pin_factory=None):
+                 console_log: bool = True, pin_factory=None,
+                 early: startup.Early | None = None):
+        """early: SIP and the first REGISTER already started (firmware/startup.py, by
+        firmware/__main__.py); without it, run() starts them the same way."""
+        self.early = early
         self.board_name = board
         self.pin_factory = pin_factory          # tests and the bench: gpiozero MockFactory
         self.data_dir = Path(data_dir)
@@ -55,7 +59,7 @@ class App:
         self.console_log = console_log
         self.started_mono = time.monotonic()
         self.state = PhoneState()
-        self.store = SettingsStore(self.data_dir)
+        self.store = early.store if early is not None else SettingsStore(self.data_dir)
         self.settings = None
         self.api = Api(self)          # all the web server talks to
         self.config: SettingsService | None = None
@@ -69,27 +73,32 @@ class App:
     # -- life cycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Build the parts; start SIP and the first REGISTER, then drawing, the web page and
-        provisioning; run until stop() or a signal; close."""
-        self.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        self.settings = self.store.load()
-        setup_logs(self.data_dir, self.settings, console=self.console_log)
-        log.info("deskphone %s starting: board %s, data %s", VERSION, self.board_name,
-                 self.data_dir)
+        """Settings, log, SIP and the first REGISTER (firmware/startup.py, unless already
+        started); build the parts around the running SIP engine; then drawing, the web page
+        and provisioning; run until stop() or a signal; close."""
+        early = self.early or startup.begin(board=self.board_name, data_dir=self.data_dir,
+                                            console=self.console_log)
+        self.store, self.settings, self.sip = early.store, early.settings, early.sip
         loop = asyncio.get_running_loop()
-        self._build(loop)
+        try:
+            self._build(loop)
+        except BaseException:
+            self.sip.stop()           # a board that does not start: no SIP without a phone
+            raise
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
             loop.add_signal_handler(signal.SIGHUP, self._reload_settings)
         bus_task = loop.create_task(self.bus.run(), name="bus")
         try:
-            await asyncio.wrap_future(self.sip.start())
-            self.registration.start()      # first REGISTER goes out now
+            await asyncio.wrap_future(early.started)
+            # the lines as their first step left them, then what the SIP thread said since
+            self.registration.start(sent=early.sent)
         except SipError as e:
             self.sip_error = str(e)
             self.state.errors.insert(0, f"SIP: {e}")
             self.registration.first_answers.set()
+        early.held.deliver(self.bus.post_threadsafe)
         # Drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of imports) wait until
         # every line's first REGISTER has its answer (at most 1 s), so they don't delay it.
         try:
@@ -119,28 +128,20 @@ class App:
             await self.close()
 
     def _build(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Every part, joined: the bus, the board, the settings service, SIP, the Phone
-        and its features, provisioning, trust, the presenter. SIP, drawing and the web
-        start in run()."""
+        """Every part, joined: the bus, the board, the settings service, the Phone
+        and its features, provisioning, trust, the presenter, around the SIP engine
+        started early. Drawing and the web start in run()."""
         self._stop = asyncio.Event()
         self.bus = Bus(loop)
         self.timers = Timers(self.bus)
         self.board = boards.load(self.board_name, settings=self.settings,
-                                 pin_factory=self.pin_factory)
+                                 pin_factory=self.pin_factory)   # the drivers, now
         self._wire_board()
         self.config = SettingsService(store=self.store, state=self.state, bus=self.bus,
                                       data_dir=self.data_dir, console_log=self.console_log,
                                       sip_error=lambda: self.sip_error)
         self.config.show_problems()
 
-        s = self.settings.sip
-        self.sip = SipEngine(config=SipConfig(
-            port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
-            user_agent=s.user_agent, trace=self.settings.log.sip_trace, prack=s.prack,
-            session_timers=s.session_timers, session_expires=s.session_expires,
-            dtmf_payload=self.settings.phone.dtmf_payload,
-            null_audio=not self.board.audio.has_sound_device,
-            sound_device=self.board.audio.sound_device), post=self.bus.post_threadsafe)
         self.registration = Registration(bus=self.bus, timers=self.timers, sip=self.sip,
                                          state=self.state, settings=self.settings)
         # the Phone and the screens on top of it; the call features follow the first

@@ -220,11 +220,12 @@ class PrimaryServerBack(Event):
 
 @dataclass
 class Unregistered(Event):
-    """The boot-time REGISTER Contact: * Expires: 0 was answered (code 0: not sent)."""
+    """The boot-time REGISTER Contact: * Expires: 0 was answered (code -1: not sent)."""
 
     account: int
     code: int
     reason: str
+    registering: bool = False   # the SIP thread sent the REGISTER at once (SipEngine.connect)
 
 
 @dataclass

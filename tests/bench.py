@@ -3,6 +3,7 @@
     python -m tests.bench            # ~1 min: 3 starts each, 50 calls each, 30 s idle
     python -m tests.bench --quick    # smoke run: 2 starts, 10 calls, 5 s idle
     BENCH_IDLE_SECONDS=10 python -m tests.bench
+    python -m tests.bench --steps 1,2 --starts 5   # only start-up and INVITE -> 180
 
 Measured the same way for all three UAs (ours = `python -m firmware --board sim`, baresip
 from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), everything on
@@ -368,13 +369,17 @@ def build_rows(res: dict) -> list[dict]:
                      "ours/baresip": ratio(vals["ours"], vals["baresip"]),
                      "ours/bare": ratio(vals["ours"], vals["bare"])})
 
-    row("start -> REGISTERED (median)", "ms", lambda n: res["start"][n]["median_ms"], 1)
-    row("INVITE -> 180 p50", "ms", lambda n: res["invite_180"][n].get("p50"), 3)
-    row("INVITE -> 180 p95", "ms", lambda n: res["invite_180"][n].get("p95"), 3)
-    row("idle CPU (% of one core)", "%", lambda n: res["idle"][n]["cpu_pct"], 2)
-    row("RSS (max over idle window)", "MB", lambda n: res["idle"][n]["rss_max_mb"], 1)
-    row(f"sequential short calls answered (of {res['sequential']['ours']['calls']})",
-        "calls", lambda n: res["sequential"][n]["answered"], 0)
+    if "start" in res:
+        row("start -> REGISTERED (median)", "ms", lambda n: res["start"][n]["median_ms"], 1)
+    if "invite_180" in res:
+        row("INVITE -> 180 p50", "ms", lambda n: res["invite_180"][n].get("p50"), 3)
+        row("INVITE -> 180 p95", "ms", lambda n: res["invite_180"][n].get("p95"), 3)
+    if "idle" in res:
+        row("idle CPU (% of one core)", "%", lambda n: res["idle"][n]["cpu_pct"], 2)
+        row("RSS (max over idle window)", "MB", lambda n: res["idle"][n]["rss_max_mb"], 1)
+    if "sequential" in res:
+        row(f"sequential short calls answered (of {res['sequential']['ours']['calls']})",
+            "calls", lambda n: res["sequential"][n]["answered"], 0)
     return rows
 
 
@@ -404,23 +409,30 @@ def aims(res: dict) -> list[dict]:
                                f"({'+' if r >= 1 else ''}{(r - 1) * 100:.0f}%, {what})"
                                if r is not None else "not measured")})
 
-    st = res["start"]
-    within("start->REGISTERED", st["ours"]["median_ms"], st["bare"]["median_ms"], "median")
-    inv = res["invite_180"]
-    within("INVITE->180 p50", inv["ours"].get("p50"), inv["bare"].get("p50"), "p50")
-    within("INVITE->180 p95", inv["ours"].get("p95"), inv["bare"].get("p95"), "p95")
+    if "start" in res:
+        st = res["start"]
+        within("start->REGISTERED", st["ours"]["median_ms"], st["bare"]["median_ms"],
+               "median")
+    if "invite_180" in res:
+        inv = res["invite_180"]
+        within("INVITE->180 p50", inv["ours"].get("p50"), inv["bare"].get("p50"), "p50")
+        within("INVITE->180 p95", inv["ours"].get("p95"), inv["bare"].get("p95"), "p95")
+    if "idle" not in res:
+        return out
     cpu = res["idle"]["ours"]["cpu_pct"]
     secs = res["idle"]["ours"]["wall_s"]
     out.append({"aim": f"idle CPU under {AIM_CPU}% of a core", "met": cpu < AIM_CPU,
                 "detail": f"ours {cpu:.2f}% over {secs:.0f} s "
                           f"(resolution {100.0 / CLK_TCK / secs:.2f}%)"})
-    seq = res["sequential"]
-    out.append({"aim": "sequential auto-answered calls: all answered, as baresip",
-                "met": seq["ours"]["answered"] == seq["ours"]["calls"]
-                and seq["ours"]["answered"] >= seq["baresip"]["answered"],
-                "detail": f"ours {seq['ours']['answered']}, baresip "
-                          f"{seq['baresip']['answered']}, bare pjsua2 {seq['bare']['answered']}"
-                          f" of {seq['ours']['calls']} at {seq['ours']['rate']:g}/s"})
+    seq = res.get("sequential")
+    if seq:
+        out.append({"aim": "sequential auto-answered calls: all answered, as baresip",
+                    "met": seq["ours"]["answered"] == seq["ours"]["calls"]
+                    and seq["ours"]["answered"] >= seq["baresip"]["answered"],
+                    "detail": f"ours {seq['ours']['answered']}, baresip "
+                              f"{seq['baresip']['answered']}, bare pjsua2 "
+                              f"{seq['bare']['answered']} of {seq['ours']['calls']} at "
+                              f"{seq['ours']['rate']:g}/s"})
     rss = res["idle"]["ours"]["rss_max_mb"]
     out.append({"aim": f"RSS under {AIM_RSS:.0f} MB", "met": rss < AIM_RSS,
                 "detail": f"ours {rss:.1f} MB (max over the idle window, after the calls)"})
@@ -470,6 +482,43 @@ def _dpkg_version(pkg: str) -> str:
 
 # --- main ---------------------------------------------------------------------------------
 
+def _steps(text: str) -> set[int]:
+    """'1,2' or '1-3' or '1,4-7' -> the step numbers."""
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of steps: {text!r}") from None
+    if not out or not out <= set(range(1, 8)):
+        raise argparse.ArgumentTypeError(f"steps are 1 to 7: {text!r}")
+    return out
+
+
+def step_invite_180(res: dict, kam: Kamailio, work: Path, running: list[UA], calls: int,
+                    rate: float) -> None:
+    """Step 2: all three started and registered (they stay in `running` for step 3)."""
+    print("2. INVITE -> 180 (all three started, registered)")
+    for name in NAMES:
+        running.append(STARTERS[name](work / f"run-{name}", kam))
+    for ua in running:
+        wait_registered(kam, ua)
+    wait_ours_idle(running[0])
+    res["invite_180"] = {}
+    for ua in running:
+        if ua.phone is not None:
+            wait_ours_idle(ua)
+        r = res["invite_180"][ua.name] = measure_invite_180(ua, work, calls, rate)
+        print(f"  {TITLES[ua.name]:12} p50 {r.get('p50', float('nan')):.3f} ms  "
+              f"p95 {r.get('p95', float('nan')):.3f} ms  ({len(r['samples_ms'])} calls)"
+              + (f"  PROBLEM: {r['problem']}" if "problem" in r else ""), flush=True)
+        if ua.phone is not None:
+            res["ours_state_after_calls"] = {
+                k: v for k, v in wait_ours_idle(ua).items()
+                if k in ("screen", "calls", "missed", "errors", "accounts")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split(
         "\n\n")[0])
@@ -486,9 +535,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="step 7: sequential short calls per UA (default 150; quick 40)")
     ap.add_argument("--seq-rate", type=float, default=4.0,
                     help="step 7: calls per second (default 4)")
+    ap.add_argument("--steps", default="1-7", type=_steps, metavar="LIST",
+                    help="which steps run, e.g. 1 or 1,2 or 1-3 (default: all, 1-7); "
+                         "step 3 needs step 2's running UAs")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, traces)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = ap.parse_args(argv)
+    steps = args.steps
+    if 3 in steps:
+        steps.add(2)
     starts = args.starts or (2 if args.quick else 3)
     calls = args.calls or (10 if args.quick else 50)
     idle = args.idle if args.idle is not None else (
@@ -508,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     began = time.time()
     res: dict = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "env": environment(),
-                 "params": {"starts": starts, "calls": calls, "rate": args.rate,
+                 "params": {"steps": sorted(steps), "starts": starts, "calls": calls,
+                            "rate": args.rate,
                             "idle_s": idle, "quick": args.quick,
                             "bytecode_cache": os.environ["PYTHONPYCACHEPREFIX"]}}
     ok = False
@@ -522,55 +578,42 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  note: load average {load:.2f} on {os.cpu_count()} CPUs: "
                   f"other work may skew the numbers")
 
-        print(f"1. process start -> REGISTERED (a warm-up, then {starts} fresh starts each)")
-        starts_raw = measure_starts(kam, work, starts)
-        res["start"] = {n: {"median_ms": statistics.median(s["ms"] for s in starts_raw[n]),
-                            "samples_ms": [round(s["ms"], 3) for s in starts_raw[n]],
-                            "runs": starts_raw[n]} for n in NAMES}
-
-        print("2. INVITE -> 180 (all three started, registered)")
-        for name in NAMES:
-            running.append(STARTERS[name](work / f"run-{name}", kam))
-        for ua in running:
-            wait_registered(kam, ua)
-        ours = running[0]
-        wait_ours_idle(ours)
-        res["invite_180"] = {}
-        for ua in running:
-            if ua.phone is not None:
-                wait_ours_idle(ua)
-            r = res["invite_180"][ua.name] = measure_invite_180(ua, work, calls, args.rate)
-            print(f"  {TITLES[ua.name]:12} p50 {r.get('p50', float('nan')):.3f} ms  "
-                  f"p95 {r.get('p95', float('nan')):.3f} ms  ({len(r['samples_ms'])} calls)"
-                  + (f"  PROBLEM: {r['problem']}" if "problem" in r else ""), flush=True)
-            if ua.phone is not None:
-                res["ours_state_after_calls"] = {
-                    k: v for k, v in wait_ours_idle(ua).items()
-                    if k in ("screen", "calls", "missed", "errors", "accounts")}
-
-        print(f"3. idle CPU and RSS over {idle:g} s (all three at once)")
-        time.sleep(min(2.0, idle))   # let the last call's screens and timers settle
-        res["idle"] = measure_idle(running, idle)
-        res["env"]["loadavg_after"] = os.getloadavg()
+        if 1 in steps:
+            print(f"1. process start -> REGISTERED (a warm-up, then {starts} fresh starts "
+                  f"each)")
+            starts_raw = measure_starts(kam, work, starts)
+            res["start"] = {n: {"median_ms": statistics.median(s["ms"] for s in starts_raw[n]),
+                                "samples_ms": [round(s["ms"], 3) for s in starts_raw[n]],
+                                "runs": starts_raw[n]} for n in NAMES}
+        if 2 in steps:
+            step_invite_180(res, kam, work, running, calls, args.rate)
+        if 3 in steps:
+            print(f"3. idle CPU and RSS over {idle:g} s (all three at once)")
+            time.sleep(min(2.0, idle))   # let the last call's screens and timers settle
+            res["idle"] = measure_idle(running, idle)
+            res["env"]["loadavg_after"] = os.getloadavg()
         for ua in reversed(running):
             ua.stop()
         running.clear()
 
-        presses = 32 if args.quick else 200
-        print(f"4. key edge -> frame on the display, in process ({presses} presses per chip)")
-        res["keys"] = bench_keys.run(presses)
-
-        print("5. BLF: 204 subscriptions, NOTIFY storm ~200/s from sipp")
-        res["blf"] = bench_blf.run(work / "blf")
-
-        print("6. INVITE flood: highest rate survived, RSS, key -> frame under the flood")
-        res["flood"] = bench_flood.run(work / "flood", lambda n, d: start_ready(n, d, kam),
-                                       proc_rss_mb, quick=args.quick)
-
-        seq_calls = args.seq_calls or (40 if args.quick else 150)
-        print(f"7. sequential short calls answered ({seq_calls} at {args.seq_rate:g}/s, "
-              f"{SEQ_TALK_MS} ms talk, each UA answering by itself)")
-        res["sequential"] = measure_sequential(kam, work, seq_calls, args.seq_rate)
+        if 4 in steps:
+            presses = 32 if args.quick else 200
+            print(f"4. key edge -> frame on the display, in process ({presses} presses per "
+                  f"chip)")
+            res["keys"] = bench_keys.run(presses)
+        if 5 in steps:
+            print("5. BLF: 204 subscriptions, NOTIFY storm ~200/s from sipp")
+            res["blf"] = bench_blf.run(work / "blf")
+        if 6 in steps:
+            print("6. INVITE flood: highest rate survived, RSS, key -> frame under the flood")
+            res["flood"] = bench_flood.run(work / "flood",
+                                           lambda n, d: start_ready(n, d, kam),
+                                           proc_rss_mb, quick=args.quick)
+        if 7 in steps:
+            seq_calls = args.seq_calls or (40 if args.quick else 150)
+            print(f"7. sequential short calls answered ({seq_calls} at {args.seq_rate:g}/s, "
+                  f"{SEQ_TALK_MS} ms talk, each UA answering by itself)")
+            res["sequential"] = measure_sequential(kam, work, seq_calls, args.seq_rate)
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)
@@ -602,12 +645,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {'met   ' if a['met'] else 'MISSED'} {a['aim']}: {a['detail']}")
         print("  RSS is the max of 1 s samples over the idle window; CPU is utime+stime "
               "over that window.")
-        print()
-        bench_keys.print_results(res["keys"])
-        print()
-        bench_blf.print_results(res["blf"])
-        print()
-        bench_flood.print_results(res["flood"], TITLES)
+        if "keys" in res:
+            print()
+            bench_keys.print_results(res["keys"])
+        if "blf" in res:
+            print()
+            bench_blf.print_results(res["blf"])
+        if "flood" in res:
+            print()
+            bench_flood.print_results(res["flood"], TITLES)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1, default=str))

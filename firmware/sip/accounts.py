@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Callable
 
 import pjsua2 as pj
 
-from firmware.events import MessagesWaiting, RegistrationChanged, RegistrationStarted
+from firmware.events import (MessagesWaiting, RegistrationChanged, RegistrationStarted,
+                             Unregistered)
 from firmware.sip import native
 from firmware.sip.text import Message, host_of, parse_summary, sip_uri, source_ip
 
 if TYPE_CHECKING:
+    from firmware.settings import AccountSettings
     from firmware.sip.engine import SipEngine
 
 log = logging.getLogger("deskphone.sip")
+
+# answers to a REGISTER that mean the server is silent: nobody answered (0, 408) or a proxy
+# could not reach it (502, 503, 504)
+NO_ANSWER = (0, 408, 502, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,15 @@ class AccountSpec:
     @property
     def domain(self) -> str:
         return host_of(self.registrar)
+
+
+def line_spec(s: AccountSettings, server: str, expires: int) -> AccountSpec:
+    """What pjsua is told about a line registering at `server` (its registrar or its
+    secondary) for `expires` seconds."""
+    return AccountSpec(user=s.user, auth_user=s.auth_user, password=s.password,
+                       display_name=s.display_name, registrar=server,
+                       proxy=s.outbound_proxy, expires=expires, anonymous=s.anonymous,
+                       mwi=s.mwi)
 
 
 def refresh_margin(expires: int) -> int:
@@ -222,11 +237,36 @@ class AccountCommands:
             acc = self.accounts[index]
         acc.setRegistration(renew)
 
-    def unregister_all(self, index: int, done: Callable[[int, str], None]):
-        """REGISTER Contact: * Expires: 0; done(code, reason) is called on the SIP thread."""
-        return self.submit(self._unregister_all, index, done)
+    def connect(self, index: int, *, unregister_first: bool, fresh: bool = False):
+        """Start line `index` at its registrar: the REGISTER now or, unregister_first, the
+        boot unregister (REGISTER Contact: * Expires: 0) and at its answer, unless the server
+        is silent (NO_ANSWER) or the line's account was replaced meanwhile, the REGISTER,
+        both here on the SIP thread: no turn of the event loop sits between them, and none is
+        needed before the App exists (firmware/startup.py). The answer is posted as
+        Unregistered(registering=whether the REGISTER went out); not sent: code -1."""
+        fut = self.submit(self._connect, index, unregister_first, fresh)
+        if unregister_first:      # the callback runs on the SIP thread, where post() may
+            fut.add_done_callback(lambda f: f.exception() is None and f.result() or
+                                  self.post(Unregistered(index, -1, "not sent")))
+        return fut
 
-    def _unregister_all(self, index: int, done) -> bool:
+    def _connect(self, index: int, unregister_first: bool, fresh: bool) -> bool:
+        if not unregister_first:
+            self._register(index, True, fresh)
+            return True
+        # the spec, not the account: a closure pjsip holds must not keep a pjsua object alive
+        spec = getattr(self.accounts.get(index), "spec", None)
+
+        def answered(code: int, reason: str) -> None:
+            again = code not in NO_ANSWER and spec is not None and \
+                getattr(self.accounts.get(index), "spec", None) is spec
+            if again:       # after pjsip's callback has returned (engine._flush), before
+                self._later.append(lambda: self._register(index, True, fresh))   # posting
+            self.post(Unregistered(index, code, reason, registering=again))
+        return self._unregister_all(index, answered)
+
+    def _unregister_all(self, index: int, done: Callable[[int, str], None]) -> bool:
+        """REGISTER Contact: * Expires: 0; done(code, reason) is called on the SIP thread."""
         acc = self.accounts.get(index)
         if acc is None or acc.spec is None or not acc.spec.registrar:
             return False

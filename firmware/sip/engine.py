@@ -174,6 +174,8 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             return
         self._started.set_result(self.local_host)
         try:
+            self._drain()               # queued before SIP was up (firmware/startup.py)
+            self._flush()
             while not self._stopping:
                 self.ep.libHandleEvents(self.WAIT_MS)
                 if self._gate is not None:

@@ -36,19 +36,19 @@ import logging
 import random
 import socket
 from dataclasses import dataclass
+from typing import Collection
 
 from firmware.bus import Bus, Timers
 from firmware.events import (KeepAliveAnswered, PrimaryServerBack, RegistrationChanged,
                              RegistrationStarted, SettingsChanged, TimerFired, Unregistered)
 from firmware.settings import ACCOUNTS, AccountSettings, Settings
-from firmware.sip.accounts import AccountSpec, refresh_after
+from firmware.sip.accounts import NO_ANSWER, AccountSpec, line_spec, refresh_after
 from firmware.sip.engine import SipEngine
 from firmware.sip.text import host_of, split_host_port
 from firmware.call.state import Account, LineStatus, PhoneState
 
 log = logging.getLogger("deskphone.registration")
 
-NO_ANSWER = (0, 408, 502, 503, 504)
 # a keep-alive answered so: the server has no binding of ours (any more) to send it to
 BINDING_LOST = (404, 408, 410, 480)
 
@@ -184,9 +184,12 @@ class Registration:
 
     # -- start / settings ------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, sent: Collection[int] = ()) -> None:
+        """Every line's first step. sent: lines whose first step firmware/startup.py gave
+        the SIP thread before the App existed; their state is taken up as that step left
+        it, nothing is sent twice (the answers come after this, in order, on the bus)."""
         for i in range(1, ACCOUNTS + 1):
-            self._begin(i)
+            self._begin(i, sent=i in sent)
         self._check_first_answers()
 
     def _check_first_answers(self) -> None:
@@ -211,13 +214,9 @@ class Registration:
         self._refresh_status()
 
     def _spec(self, line: _Line) -> AccountSpec:
-        s = line.settings
-        return AccountSpec(user=s.user, auth_user=s.auth_user, password=s.password,
-                           display_name=s.display_name, registrar=line.server,
-                           proxy=s.outbound_proxy, expires=line.expires,
-                           anonymous=s.anonymous, mwi=s.mwi)
+        return line_spec(line.settings, line.server, line.expires)
 
-    def _begin(self, i: int) -> None:
+    def _begin(self, i: int, sent: bool = False) -> None:
         s = self.settings.account[i]
         for name in ("failover", "retry", "probe", "keepalive", "kawait"):
             self.timers.cancel(f"reg.{i}.{name}")
@@ -235,30 +234,31 @@ class Registration:
                       "" if not s.enable else f"set account.{i}.user to use this line")
             self.sip.set_account(i, None)
             return
-        self.sip.set_account(i, self._spec(line))
+        if not sent:
+            self.sip.set_account(i, self._spec(line))
         if not s.server:
             self._set(line, LineStatus.P2P)
             return
         self._set(line, LineStatus.NOT_REGISTERED, "Registering")
-        self._connect(line)
+        self._connect(line, sent=sent)
 
-    def _connect(self, line: _Line) -> None:
-        """(Re)point the account at line.server and start the sequence there."""
+    def _connect(self, line: _Line, sent: bool = False) -> None:
+        """(Re)point the account at line.server and start the sequence there: the boot
+        unregister (once per server) chained to the REGISTER on the SIP thread, or the
+        REGISTER. sent: firmware/startup.py did both already."""
         i = line.index
         acc = self.state.accounts[i - 1]
         if line.status is not LineStatus.REGISTERED:   # else: still there until the new one
             acc.server, acc.on_secondary = line.server, line.on_secondary
-        self.sip.set_account(i, self._spec(line))
-        if self.settings.sip.unregister_on_boot and line.server not in line.cleared:
+        unregister = self.settings.sip.unregister_on_boot and line.server not in line.cleared
+        if not sent:
+            self.sip.set_account(i, self._spec(line))
+            self.sip.connect(i, unregister_first=unregister, fresh=line.pending)
+        if unregister:
             line.phase = "unregistering"
-            # both callbacks run on the SIP thread: its post() sends when pjsua2 returns
-            fut = self.sip.unregister_all(i, lambda code, reason: self.sip.post(
-                Unregistered(i, code, reason)))
-            fut.add_done_callback(lambda f: f.exception() is None and f.result() or
-                                  self.sip.post(Unregistered(i, -1, "not sent")))
             self.timers.start(f"reg.{i}.failover", self.settings.sip.failover_timeout)
         else:
-            self._register(line)
+            line.phase, line.pending = "registering", False
 
     def _register(self, line: _Line) -> None:
         line.phase = "registering"
@@ -273,11 +273,13 @@ class Registration:
             return
         if line.phase != "unregistering":
             # A boot unregister we gave up on was answered after all (pjsip kept
-            # retransmitting it): it may have removed our new binding. Register again.
+            # retransmitting it): it may have removed our new binding. Register again
+            # (the SIP thread did when the line's account is still the one it was for).
             if 200 <= ev.code < 300 and line.phase in ("registering", "registered"):
                 log.warning("account %d: a late unregister went through at %s; registering "
                             "again", ev.account, line.server)
-                self._register(line)
+                if not ev.registering:
+                    self._register(line)
             return
         self.timers.cancel(f"reg.{ev.account}.failover")
         line.cleared.add(line.server)
@@ -288,6 +290,8 @@ class Registration:
                      ev.reason)
         if ev.code in NO_ANSWER and ev.code >= 0:
             self._no_answer(line, ev.code, ev.reason)
+        elif ev.registering:                 # sent by the SIP thread at the answer
+            line.phase, line.pending = "registering", False
         else:
             self._register(line)
 

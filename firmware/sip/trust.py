@@ -20,7 +20,6 @@ addresses and networks, no DNS on its path.
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -32,6 +31,8 @@ from firmware.settings import ACCOUNTS
 from firmware.sip.text import host_only
 
 log = logging.getLogger("deskphone.trust")
+# asyncio is imported where ServerTrust uses it: Trust is on the path to the first REGISTER
+# (firmware/startup.py), asyncio is not
 
 RESOLVE_SECONDS = 300      # names are looked up again this often (DNS changes, failover)
 RETRY_SECONDS = 30         # ... and this soon after a lookup failed
@@ -88,6 +89,13 @@ class Trust:
         return addr is not None and (addr in self.own or self.may_page(ip))
 
 
+def own_address(bind: str) -> frozenset:
+    """The phone's own address (sip.bind, or localhost): its start-up self-check sends to
+    its own SIP port from there (SipEngine)."""
+    own = address("127.0.0.1" if bind in ("", "0.0.0.0") else bind)
+    return frozenset([own]) if own is not None else frozenset()
+
+
 def server_hosts(settings) -> list[str]:
     """Hosts of the registrar, secondary registrar and outbound proxy of enabled lines."""
     hosts: list[str] = []
@@ -123,13 +131,10 @@ class ServerTrust:
 
     def __init__(self, *, bus, sip, settings):
         self.bus, self.sip, self.settings = bus, sip, settings
-        # the phone's start-up self-check sends to its own SIP port from here (SipEngine)
-        bind = sip.config.bind
-        own = address("127.0.0.1" if bind in ("", "0.0.0.0") else bind)
-        self.own = frozenset([own]) if own is not None else frozenset()
+        self.own = own_address(sip.config.bind)
         self.resolved: dict[str, frozenset] = {}
         self._failing: set[str] = set()      # names whose lookup failed (told once)
-        self._task: asyncio.Task | None = None
+        self._task = None           # the asyncio task that keeps the names fresh
         bus.on(SettingsChanged, self.on_settings)
         self.apply()
 
@@ -158,17 +163,20 @@ class ServerTrust:
                 self._restart()
 
     def _restart(self) -> None:
+        import asyncio
         self.close()
         self._task = asyncio.get_running_loop().create_task(self._keep_fresh(),
                                                             name="server addresses")
 
     async def _keep_fresh(self) -> None:
+        import asyncio
         while True:
             ok = await self.resolve()
             await asyncio.sleep(RESOLVE_SECONDS if ok else RETRY_SECONDS)
 
     async def resolve(self) -> bool:
         """Look up every server name (at once, each bounded); True when all answered."""
+        import asyncio
         names = [h for h in server_hosts(self.settings) if address(h) is None]
         self.resolved = {h: a for h, a in self.resolved.items() if h in names}
         if not names:
@@ -185,6 +193,7 @@ class ServerTrust:
         return all(found)
 
     async def _lookup(self, name: str) -> frozenset:
+        import asyncio
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(

@@ -110,8 +110,9 @@ class FakeSip:
     def register(self, index: int, renew: bool = True, fresh: bool = False):
         return self._record("register", index=index, renew=renew, fresh=fresh)
 
-    def unregister_all(self, index: int, done: Callable[[int, str], None]):
-        return self._record("unregister_all", index=index)
+    def connect(self, index: int, *, unregister_first: bool, fresh: bool = False):
+        return self._record("connect", index=index, unregister_first=unregister_first,
+                            fresh=fresh)
 
     def keepalive(self, index: int, done: Callable[[int], None], *, own_address: bool = True):
         return self._record("keepalive", index=index, own_address=own_address)

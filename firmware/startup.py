@@ -1,0 +1,115 @@
+"""Start-up before the App: the settings, the log, SIP and the first REGISTER.
+
+`python -m firmware` calls `begin()` with nothing imported but what SIP needs, so the first
+REGISTER leaves before asyncio, the App, the features, drawing and the web are imported
+(`make bench`, start -> REGISTERED); the App then takes the running engine over
+(`App(early=...)`). An App that nobody started early calls `begin()` itself (tests/inproc.py).
+
+In this order:
+1. the data dir made the owner's; settings.toml read once (a bad value falls back to its
+   last good one: SettingsStore.load); the log set up as log.* says; "deskphone ... starting";
+2. the board file read and checked (a bad one stops the phone here, before anything runs).
+   Only its [audio] is used now: pjsua2's sound card, or pjsua2's null device; the App
+   builds the drivers;
+3. the SIP thread started, with the incoming policy and trust the settings give (the Phone
+   and ServerTrust keep them up to date once they exist) and each registering line's first
+   step queued: the boot unregister chained to the REGISTER on the SIP thread
+   (SipEngine.connect), or the REGISTER;
+4. what the SIP thread reports is held (Held) until the App's bus exists and Registration
+   has taken up the lines, then delivered in order: Registration sees every answer.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import board as boards
+from firmware.call.config import incoming_policy
+from firmware.events import Event
+from firmware.settings import ACCOUNTS, DIR_MODE, Settings, SettingsStore
+from firmware.settings_service import setup_logs
+from firmware.sip.accounts import line_spec
+from firmware.sip.engine import VERSION, SipConfig, SipEngine
+from firmware.sip.trust import own_address, trust_for
+
+log = logging.getLogger("deskphone")
+
+
+class Held:
+    """Events posted before the bus exists: kept in order, handed over at once, and from
+    then on passed straight through. Any thread may post."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._post: Callable[[Event], None] | None = None
+
+    def post(self, ev: Event) -> None:
+        with self._lock:
+            if self._post is None:
+                self._events.append(ev)
+            else:
+                self._post(ev)
+
+    def deliver(self, post: Callable[[Event], None]) -> None:
+        """Everything held to `post`, in order; then every later event."""
+        with self._lock:
+            for ev in self._events:
+                post(ev)
+            self._events.clear()
+            self._post = post
+
+
+@dataclass
+class Early:
+    """What begin() started, for the App to take over."""
+
+    store: SettingsStore
+    settings: Settings
+    sound: str | None            # the board's sound card (board.sound_device)
+    sip: SipEngine
+    started: concurrent.futures.Future   # SIP is up (or failed: SipError)
+    held: Held                   # the SIP thread's events until the bus exists
+    sent: frozenset[int]         # lines whose first step the SIP thread has queued
+
+
+def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
+    """Steps 1-4 of the module doc. Raises BoardError (nothing started then)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    store = SettingsStore(data_dir)
+    settings = store.load()
+    setup_logs(data_dir, settings, console=console)
+    log.info("deskphone %s starting: board %s, data %s", VERSION, board, data_dir)
+    spec, _ = boards.read(board)
+    sound = boards.sound_device(spec)
+    held = Held()
+    sip = SipEngine(config=sip_config(settings, sound), post=held.post)
+    sip.policy = incoming_policy(settings, trust_for(settings, {},
+                                                     own_address(settings.sip.bind)))
+    sent = []
+    for i in range(1, ACCOUNTS + 1):
+        a = settings.account[i]
+        if a.enable and a.user and a.server:       # as Registration._begin decides
+            sip.set_account(i, line_spec(a, a.server, a.expires))
+            sip.connect(i, unregister_first=settings.sip.unregister_on_boot)
+            sent.append(i)
+    started = sip.start()      # runs what is queued as soon as SIP is up
+    return Early(store=store, settings=settings, sound=sound, sip=sip, started=started,
+                 held=held, sent=frozenset(sent))
+
+
+def sip_config(settings: Settings, sound: str | None) -> SipConfig:
+    """The SIP engine's configuration: the settings, and the board's sound card (None:
+    pjsua2's null device)."""
+    s = settings.sip
+    return SipConfig(
+        port=s.port, bind=s.bind, rtp_port=s.rtp_port, rtp_ports=s.rtp_ports,
+        user_agent=s.user_agent, trace=settings.log.sip_trace, prack=s.prack,
+        session_timers=s.session_timers, session_expires=s.session_expires,
+        dtmf_payload=settings.phone.dtmf_payload, null_audio=sound is None,
+        sound_device=sound or "")

@@ -225,6 +225,17 @@ class Watcher:
             self.engine._dead.append(w.buddy)   # destroyed on this thread, after the callback
             w.buddy = None
 
+    def _lost(self, w: _Watch) -> None:
+        """The server ended a dialog subscription (481 to a refresh after a restart, or a
+        NOTIFY saying terminated). pjsua 2.15 subscribes such a buddy again by itself, but
+        for presence (fixed upstream after 2.15.1): the server's 489 to that SUBSCRIBE came
+        here as the answer to ours and left the lamp unknown for phone.blf_retry, whenever
+        it beat the BLF feature's own new subscription (a race of two 500 ms timers). So
+        the buddy goes as soon as pjsua is done with this message; that stops its timer,
+        and firmware/features/blf.py subscribes afresh."""
+        if w.event == "dialog" and not self.native:
+            self.engine._later.append(lambda: w.buddy is not None and self._drop(w))
+
     # -- what the tap (firmware/sip/taps.py) hands over -------------------------------------
 
     def on_notify(self, raw: bytes, received: float) -> None:
@@ -243,7 +254,10 @@ class Watcher:
         if mark == w.last:
             return                # a retransmission (we sit before the transaction layer)
         w.last = mark
-        self.post(BlfNotified(w.uri, body, h.get("subscription-state", ""), event, received))
+        state = h.get("subscription-state", "")
+        if state.split(";", 1)[0].strip().lower() == "terminated":
+            self._lost(w)
+        self.post(BlfNotified(w.uri, body, state, event, received))
 
     def on_response(self, raw: bytes) -> None:
         if not self.watches:
@@ -268,5 +282,7 @@ class Watcher:
             expires = 0
         if 200 <= code < 300 and expires == 0 and h.get("expires") is not None:
             return                # the answer to an unsubscribe
+        if code == 481:
+            self._lost(w)
         self.post(BlfSubscriptionChanged(w.uri, code, parts[2] if len(parts) > 2 else "",
                                          expires))

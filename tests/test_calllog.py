@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from firmware.bus import Bus
+from firmware.call.controls import Controls
 from firmware.features.calllog import CallLog
 from firmware.events import (CallEnded, CallIncoming, DialRequested, HookChanged, KeyPressed,
                              PageRequested)
@@ -29,16 +30,31 @@ MONO = 5000.0
 # --- the module on its own ---------------------------------------------------------------
 
 class Rig:
-    """A CallLog on a bus of its own; events are dispatched at once, posted ones queue."""
+    """A CallLog on a bus of its own; events are dispatched at once, posted ones queue.
+    Keys and the hook go where the Phone's keypad sends them (firmware/call/keypad.py):
+    the modes on its stack first (an open list), then the key's handler."""
 
     def __init__(self, data_dir, settings: Settings | None = None):
         self.loop = asyncio.new_event_loop()
         self.bus = Bus(self.loop)
         self.state = PhoneState(now=NOW, mono=MONO)
         self.settings = settings or Settings()
+        self.controls = Controls(self.state)
+        self.bus.on(KeyPressed, self.phone_key)
+        self.bus.on(HookChanged, self.phone_hook)
         self.log = CallLog(bus=self.bus, state=self.state, settings=self.settings,
-                           data_dir=data_dir, clock=lambda: (NOW, MONO))
+                           data_dir=data_dir, controls=self.controls,
+                           clock=lambda: (NOW, MONO))
         self._id = 0
+
+    def phone_key(self, ev: KeyPressed) -> None:
+        if self.controls.ask("pressed", ev):
+            ev.consumed = True
+        else:
+            self.controls.press(ev.key)
+
+    def phone_hook(self, ev: HookChanged) -> None:
+        ev.consumed = self.controls.ask("hook", ev.offhook)
 
     def ended(self, direction: str, number: str, *, answered: bool = False,
               missed: bool = False, name: str = "", account: int = 1, uri: str = "",

@@ -8,6 +8,7 @@ from firmware import features
 from firmware.call import model
 from firmware.call.controls import BLANK, Controls, Mode
 from firmware.call.state import Call, CallState, PhoneState
+from firmware.events import DiagnoseRequested
 from tests.fakes import build
 
 
@@ -54,6 +55,28 @@ def test_a_consult_transfer_joined_with_conf_leaves_only_the_conference_mode():
     assert rig.softkeys == ["", "", "", "End"]
     rig.hook(False)                           # conference_exit end_all: both end
     assert rig.state.modes == () and rig.calls() == {}
+
+
+def test_an_open_menu_a_call_list_and_a_test_are_modes_asked_about_keys_first():
+    rig = build()
+    rig.press("menu")
+    assert rig.state.modes == ("menu",) and rig.screen == "menu"
+    rig.press("1")                            # Call history: a digit picks, not predial
+    rig.press("1")                            # Missed calls: the list on top of the menu
+    assert rig.state.modes == ("call list", "menu") and rig.state.predial == ""
+    rig.press("cancel")                       # back to Call history: the list left
+    assert rig.state.modes == ("menu",)
+    rig.press("speaker")                      # a call key closes the menu, the Phone acts
+    assert rig.state.modes == () and rig.state.menu == [] and rig.screen == "dialing"
+    rig.press("speaker")
+    rig.bus.post(DiagnoseRequested("keys"))
+    rig.settle()
+    assert rig.state.modes == ("diagnose",)
+    rig.hook(True)                            # the keys test shows the hook, no dial tone
+    assert rig.state.diag_text == "Handset lifted" and rig.calls() == {}
+    rig.press("cancel")
+    rig.press("cancel")
+    assert rig.state.modes == () and rig.state.diag == ""
 
 
 def test_a_soft_key_whose_action_nobody_answers_is_blank():
@@ -116,7 +139,7 @@ def test_holding_a_call_that_is_not_connected_sends_no_hold():
 
 def test_which_features_load_is_data_and_each_has_setup():
     import importlib
-    for name in features.ON_TOP + features.AFTER_REGISTER:
+    for name in features.SCREENS + features.AFTER_REGISTER:
         assert callable(importlib.import_module(f"firmware.features.{name}").setup), name
 
 
@@ -124,5 +147,5 @@ def test_the_call_features_are_set_up_only_after_the_first_register():
     rig = build()
     loaded = features.load(bus=rig.bus, timers=rig.timers, sip=rig.sip, state=PhoneState(),
                            settings=rig.settings, data_dir=rig.data_dir, save=rig.save)
-    assert set(loaded.running) == set(features.ON_TOP)
+    assert set(loaded.running) == set(features.SCREENS)
     assert loaded.get("calllog") is not None and loaded.get("transfer") is None

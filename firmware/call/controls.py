@@ -9,6 +9,9 @@ being dialled, a conference, a page, a menu. A feature pushes a Mode when it bec
 active and pops it when it ends, so no hook starts with "am I active?". While pushed, a
 mode is asked first, newest first, about what it cares for:
 
+    pressed(ev)     any KeyPressed, before the Phone reads it: a screen on top (a menu
+                    page, a call list, a diagnose test) takes the keys it shows
+    hook(offhook)   the hook moved, before the Phone acts (the keys test shows it)
     key(name)       a key by name ("cancel", "transfer", ...) before the Phone's own
     line_key(line)  a line key
     hang_up()       the person hangs up (handset down, speaker off, line key hands-free)
@@ -18,7 +21,9 @@ mode is asked first, newest first, about what it cares for:
 
 Each returns True when it took the event; the next mode, then the Phone, is asked when
 it did not. A mode that gives a line key another function (memory keys) lists it in
-`reserves`: no call takes that line.
+`reserves`: no call takes that line. A mode whose end another feature may cause (the
+menu's pages are closed by a call list too) gives `ended`: once true, it leaves the
+stack by itself.
 
 SOFT KEYS come from the active modes, and stay a pure function of the state: after
 every change `publish()` writes into `PhoneState.soft` what the permanent soft keys and
@@ -48,15 +53,23 @@ class Mode:
     ACTIONS: frozenset[str] = frozenset()     # soft key actions `action()` answers
 
     def __init__(self, name: str = "", *, softkeys: Callable | None = None,
-                 reserves: frozenset[int] = frozenset(), **answers: Callable[..., bool]):
+                 reserves: frozenset[int] = frozenset(), ended: Callable[[], bool] | None = None,
+                 **answers: Callable[..., bool]):
         self.name = name or self.name
         self._softkeys = softkeys
+        self._ended = ended
         self.reserves = reserves or self.reserves
         self._answers = answers
 
     def _answer(self, question: str, *args) -> bool:
         fn = self._answers.get(question)
         return bool(fn(*args)) if fn is not None else False
+
+    def pressed(self, ev) -> bool:
+        return self._answer("pressed", ev)
+
+    def hook(self, offhook: bool) -> bool:
+        return self._answer("hook", offhook)
 
     def key(self, key: str) -> bool:
         return self._answer("key", key)
@@ -75,6 +88,9 @@ class Mode:
 
     def action(self, name: str) -> bool:
         return self._answer("action", name)
+
+    def ended(self) -> bool:
+        return self._ended is not None and self._ended()
 
     def softkeys(self, s: PhoneState) -> dict[str, dict[int, Cell]]:
         """screen -> {0..3: (label, action)}: the cells this mode shows now."""
@@ -126,6 +142,7 @@ class Controls:
 
     def ask(self, question: str, *args) -> bool:
         """Ask the modes, newest first, until one takes it."""
+        self._drop_ended()
         for mode in reversed(list(self.modes)):
             if getattr(mode, question)(*args):
                 return True
@@ -155,6 +172,7 @@ class Controls:
         """Write the soft keys of the permanent entries and the active modes into the
         state (after every batch of events, and at once on push/pop)."""
         s = self.state
+        self._drop_ended()
         rows: dict[str, dict[int, Cell]] = {k: dict(v) for k, v in self._soft.items()}
         for mode in self.modes:
             for screen, cells in mode.softkeys(s).items():
@@ -162,6 +180,11 @@ class Controls:
         s.soft = {screen: tuple(self._cell(cells.get(i)) for i in range(4))
                   for screen, cells in rows.items()}
         s.modes = self._names()
+
+    def _drop_ended(self) -> None:
+        for mode in [m for m in self.modes if m.ended()]:
+            self.modes.remove(mode)
+            log.debug("mode %s ended (%s)", mode.name, self._names())
 
     def _cell(self, cell: Cell | None) -> Cell | None:
         if cell is None or cell == BLANK:

@@ -2,8 +2,11 @@
 
 Each handler is one row (placing, answering, ending, hold/resume, mute, redial...) and
 turns the key into the Phone's commands (firmware/call/phone.py). The active modes
-(firmware/call/controls.py) are asked first about C, line keys, hanging up and soft keys
-they show; keys features add (TRANSFER, CONFERENCE) are found in the same tables.
+(firmware/call/controls.py) are asked first: a screen on top (a menu page, a call list,
+a diagnose test) about every key and the hook, the others about C, line keys, hanging
+up and soft keys they show; keys features add (TRANSFER, CONFERENCE, MENU) are found in
+the same tables. A key or hook move a screen took is marked `consumed` for the features
+listening after the Phone (memory keys, MESSAGE).
 """
 from __future__ import annotations
 
@@ -44,9 +47,10 @@ class Keypad:
     # -- keys ----------------------------------------------------------------------------
 
     def on_key(self, ev: KeyPressed) -> None:
-        if ev.consumed:           # a menu or a diagnose test on top took it
-            return
         s, c = self.state, self.phone.controls
+        if c.ask("pressed", ev):  # a menu, a call list or a diagnose test on top took it
+            ev.consumed = True
+            return
         s.notice = ""
         key = ev.key
         if key in "0123456789*#" and len(key) == 1:
@@ -126,6 +130,8 @@ class Keypad:
             self.phone.send()
         elif screen is Screen.RINGING:
             self.phone.answer_ringing()
+        elif screen is Screen.IDLE:
+            self.phone.controls.press("menu")   # OK on the standby screen opens the menu
 
     def key_speaker(self) -> None:
         s = self.state
@@ -255,10 +261,13 @@ class Keypad:
 
     def on_hook(self, ev: HookChanged) -> None:
         s = self.state
+        # a screen on top first: the keys test shows it (and nothing else happens), a
+        # call list makes its entry the pre-dialled number, a menu closes
+        ev.consumed = self.phone.controls.ask("hook", ev.offhook)
         if ev.offhook == s.offhook:
             return
         s.offhook = ev.offhook
-        if ev.consumed:           # the keys test shows it; nothing else happens
+        if ev.consumed:
             return
         s.notice = ""
         if ev.offhook:

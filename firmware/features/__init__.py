@@ -22,8 +22,9 @@ from typing import Any, Callable
 
 log = logging.getLogger("deskphone.features")
 
-# screens on top of the phone: set up before it, so they see a key first (a menu, a test)
-ON_TOP = ("diagnose", "calllog", "menu")
+# screens on top of the phone (a test, the call lists, the menu): set up with it; while
+# open, each is a mode on its stack that sees every key first
+SCREENS = ("diagnose", "calllog", "menu")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
                   "mwi")
@@ -88,12 +89,12 @@ class Features:
 
 def load(*, bus, timers, sip, state, settings, data_dir: Path, save: Callable[[dict], None],
          status: Callable[[str], list[str]] = lambda page: []) -> Features:
-    """The screens on top, then the Phone; the call features follow after_register()."""
+    """The Phone, then the screens on top; the call features follow after_register()."""
     from firmware.call.phone import Phone
     ctx = Context(bus=bus, timers=timers, state=state, settings=settings, sip=sip,
                   data_dir=Path(data_dir), status=status)
     features = Features(ctx)
-    features.setup(ON_TOP)
     ctx.phone = Phone(bus=bus, timers=timers, sip=sip, state=state, settings=settings,
                       save=save)
+    features.setup(SCREENS)
     return features

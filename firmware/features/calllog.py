@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 from firmware.bus import Bus, now
-from firmware.events import (CallEnded, CallIncoming, DialRequested, HookChanged,
-                             KeyPressed, PageRequested, SettingsChanged)
+from firmware.call.controls import Mode
+from firmware.events import (CallEnded, CallIncoming, DialRequested, KeyPressed,
+                             PageRequested, SettingsChanged)
 from firmware.call.dialling import target_uri
 from firmware.settings import ACCOUNTS, Settings, atomic_write
 from firmware.sip import split_uri, user_of
@@ -97,15 +98,16 @@ def setup(ctx) -> "CallLog":
     """The feature module's entry: a screen on top of the phone; the web finds it as
     "calllog" (GET/DELETE /api/calllog)."""
     log_ = CallLog(bus=ctx.bus, state=ctx.state, settings=ctx.settings,
-                   data_dir=ctx.data_dir)
+                   data_dir=ctx.data_dir, controls=ctx.phone.controls)
     ctx.provide("calllog", log_)
     return log_
 
 
 class CallLog:
     def __init__(self, *, bus: Bus, state: PhoneState, settings: Settings, data_dir: Path,
-                 clock: Callable[[], tuple[float, float]] = now):
+                 controls=None, clock: Callable[[], tuple[float, float]] = now):
         self.bus, self.state, self.settings = bus, state, settings
+        self.controls = controls
         self.clock = clock                  # (wall, monotonic)
         self.path = Path(data_dir) / "calllog.json"
         self.lists: dict[str, list[Entry]] = {name: [] for name in LISTS}
@@ -124,8 +126,13 @@ class CallLog:
             state.redial = self.lists["dialled"][0].number
         bus.on(CallIncoming, self.on_incoming)
         bus.on(CallEnded, self.on_call_ended)
-        bus.on(KeyPressed, self.on_key)
-        bus.on(HookChanged, self.on_hook)
+        # while a list is open it is a mode on the Phone's stack, asked about keys first
+        self.mode = Mode("call list", pressed=self.on_key, hook=self.on_hook,
+                         ended=lambda: not any(p.kind == "calllog" for p in state.menu))
+        if controls is not None:
+            for key in IDLE_KEYS:
+                controls.add_key(key, lambda key=key: self.key_standby(key))
+        bus.on(KeyPressed, self.on_standby_key, first=True)
         bus.on(PageRequested, self.on_page)
         bus.on(SettingsChanged, self.on_settings)
 
@@ -312,6 +319,8 @@ class CallLog:
             self.state.menu[-1] = page
         else:
             self.state.menu.append(page)
+        if self.controls is not None:
+            self.controls.push(self.mode)
         if kind == "missed":
             self.mark_seen()
 
@@ -320,27 +329,37 @@ class CallLog:
         if ev.page.startswith("calllog:") and kind in LISTS:
             self.open(kind)
 
-    def on_key(self, ev: KeyPressed) -> None:
-        if ev.consumed:
-            return
+    def on_standby_key(self, ev: KeyPressed) -> None:
+        """C on the standby screen clears "N Missed": looked at before the Phone acts on
+        C, on the screen the person saw (C on an ended call's screen clears nothing)."""
+        if ev.key == "cancel" and self.state.screen() is Screen.IDLE:
+            self.mark_seen()
+
+    def key_standby(self, key: str) -> None:
+        """down / left / right on the standby screen open a list (else they do nothing)."""
+        if self.state.screen() is Screen.IDLE:
+            self.open(IDLE_KEYS[key])
+
+    def on_key(self, ev: KeyPressed) -> bool:
+        """A key while a list is on top (asked by the Phone first): True when it took it.
+        A call key (line, speaker, headset...) or a ringing call closes the lists (and the
+        menu under them) and goes on to the Phone."""
         s = self.state
-        page = self._page()
-        if page is None:
-            if s.screen() is Screen.IDLE:
-                if ev.key in IDLE_KEYS:
-                    self.open(IDLE_KEYS[ev.key])
-                    ev.consumed = True
-                elif ev.key == "cancel":
-                    self.mark_seen()        # C on the standby screen clears "N Missed"
-            return
-        kind = page.key.split(".", 1)[1]
+        if s.diag or not s.menu or s.menu[-1].kind != "calllog":
+            return False                    # a test, or the menu's own page, on top
+        page = self._page()                 # None: a call rings, it takes the screen
         key = ev.key
-        if key in ("speaker", "headset") or key.startswith("line"):
+        if page is not None and key in LIST_KEYS:
+            self.list_key(page, key)
+            return True
+        if page is not None and (key in ("speaker", "headset") or key.startswith("line")):
             self._predial(page, int(key[4:]) if key[4:].isdigit() else None)
-            return                          # the Phone goes off-hook and dials it
-        if key not in LIST_KEYS:
-            return                          # a call key: the menu closes, the phone acts
-        ev.consumed = True
+        s.menu.clear()                      # the Phone goes off-hook and dials it
+        return False
+
+    def list_key(self, page: MenuPage, key: str) -> None:
+        s = self.state
+        kind = page.key.split(".", 1)[1]
         n = len(page.items)
         if key in ("up", "down") and n:
             page.index = (page.index + (-1 if key == "up" else 1)) % n
@@ -358,10 +377,15 @@ class CallLog:
         elif key == "menu":
             s.menu.clear()
 
-    def on_hook(self, ev: HookChanged) -> None:
+    def on_hook(self, offhook: bool) -> bool:
+        """Lifting the handset on a list calls its entry (the Phone dials the pre-dialled
+        number); any move of the hook closes the lists, as it closes the menu."""
         page = self._page()
-        if page is not None and ev.offhook and not ev.consumed:
+        if page is not None and offhook:
             self._predial(page, None)
+        if not self.state.diag:
+            self.state.menu.clear()
+        return False
 
     def _predial(self, page: MenuPage, line: int | None) -> None:
         """The entry becomes the pre-dialled number; the Phone, going off-hook on the

@@ -6,15 +6,17 @@
 - Sound: OK plays a 1 kHz tone on the handset, the speaker and the headset in turn.
 
 Reached from MENU > Diagnose and from the web page (POST /api/diagnose). While a test
-runs it takes every key; a ringing call ends it.
+runs it is a mode on the Phone's stack that takes every key (and, in the keys test, the
+hook); a ringing call ends it.
 """
 from __future__ import annotations
 
 import logging
 
 from firmware.bus import Bus, Timers
-from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, HookFlashed,
-                             KeyPressed, TimerFired)
+from firmware.call.controls import Mode
+from firmware.events import (CallIncoming, DiagnoseRequested, HookFlashed, KeyPressed,
+                             TimerFired)
 from firmware.keys import LABELS
 from firmware.present import LED_NAMES, diag_led
 from firmware.call.state import AudioDevice, PhoneState
@@ -31,16 +33,15 @@ SOUND_STEP = 1.5      # seconds per audio device
 
 def setup(ctx) -> "Diagnose":
     """The feature module's entry: a screen on top of the phone (nothing to close)."""
-    return Diagnose(bus=ctx.bus, timers=ctx.timers, state=ctx.state)
+    return Diagnose(bus=ctx.bus, timers=ctx.timers, state=ctx.state, phone=ctx.phone)
 
 
 class Diagnose:
-    def __init__(self, *, bus: Bus, timers: Timers, state: PhoneState):
-        self.bus, self.timers, self.state = bus, timers, state
+    def __init__(self, *, bus: Bus, timers: Timers, state: PhoneState, phone):
+        self.bus, self.timers, self.state, self.phone = bus, timers, state, phone
         self._last_key = ""
+        self.mode = Mode("diagnose", pressed=self.on_key, hook=self.on_hook)
         bus.on(DiagnoseRequested, self.on_request)
-        bus.on(KeyPressed, self.on_key)
-        bus.on(HookChanged, self.on_hook)
         bus.on(HookFlashed, self.on_flash)
         bus.on(CallIncoming, lambda ev: self.stop())
         bus.on(TimerFired, self.on_timer)
@@ -61,6 +62,7 @@ class Diagnose:
         s.diag_text = {"keys": "Press any key", "lcd": "OK: start  C: exit",
                        "lights": "OK: start  C: exit", "sound": "OK: start  C: exit"}[test]
         self._last_key = ""
+        self.phone.controls.push(self.mode)
         log.info("diagnose: %s", test)
 
     def stop(self) -> None:
@@ -71,27 +73,26 @@ class Diagnose:
             s.audio = AudioDevice.NONE
         self.timers.cancel("diag.step")
         s.diag, s.diag_step, s.diag_running, s.diag_text = "", 0, False, ""
+        self.phone.controls.pop(self.mode)
 
     # -- input -----------------------------------------------------------------------------
 
-    def on_key(self, ev: KeyPressed) -> None:
+    def on_key(self, ev: KeyPressed) -> bool:
+        """Every key while a test runs is the test's (True: taken)."""
         s = self.state
-        if not s.diag or ev.consumed:
-            return
-        ev.consumed = True
         key = ev.key
         if s.diag == "keys":
             if key == "cancel" and self._last_key == "cancel" and not ev.repeat:
                 self.stop()
-                return
+                return True
             s.diag_text = f"{LABELS.get(key, key)}  ({key})" if key in LABELS else key
             self._last_key = key
-            return
+            return True
         if key in ("cancel", "soft4"):
             self.stop()
-            return
+            return True
         if key not in ("ok", "soft1"):
-            return
+            return True
         if s.diag == "lcd":
             s.diag_step = (s.diag_step + 1) % len(LCD_PATTERNS) if s.diag_running else 0
             s.diag_running = True
@@ -102,11 +103,14 @@ class Diagnose:
             s.diag_running, s.diag_step = True, 0
             self._show_step()
             self.timers.start("diag.step", LIGHT_STEP if s.diag == "lights" else SOUND_STEP)
+        return True
 
-    def on_hook(self, ev: HookChanged) -> None:
+    def on_hook(self, offhook: bool) -> bool:
+        """The keys test shows the hook, and nothing else happens (True: taken)."""
         if self.state.diag == "keys":
-            ev.consumed = True
-            self.state.diag_text = "Handset lifted" if ev.offhook else "Handset replaced"
+            self.state.diag_text = "Handset lifted" if offhook else "Handset replaced"
+            return True
+        return False
 
     def on_flash(self, ev: HookFlashed) -> None:
         if self.state.diag == "keys":

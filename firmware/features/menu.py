@@ -10,6 +10,10 @@ status (Network, Lines, Software), Auto provision (provisioning/engine.py: statu
 it now) and Diagnose (Keys, LCD, Lights, Sound); later features
 add their own pages to MAIN. An entry "module:page" asks that module for the page
 (PageRequested); a page with a `kind` belongs to its module, which takes its keys.
+
+While a page is open the menu is a mode on the Phone's stack (firmware/call/controls.py)
+and is asked about every key first; MENU itself is a key it adds, and the Phone turns
+OK on the standby screen into it.
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ import logging
 from typing import Callable
 
 from firmware.bus import Bus
-from firmware.events import (CallIncoming, DiagnoseRequested, HookChanged, KeyPressed,
-                             PageRequested)
+from firmware.call.controls import Mode
+from firmware.events import CallIncoming, DiagnoseRequested, KeyPressed, PageRequested
 from firmware.call.state import MenuPage, PhoneState, Screen
 
 log = logging.getLogger("deskphone.menu")
@@ -44,15 +48,18 @@ ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
 
 def setup(ctx) -> "Menus":
     """The feature module's entry: a screen on top of the phone (nothing to close)."""
-    return Menus(bus=ctx.bus, state=ctx.state, status=ctx.status)
+    return Menus(bus=ctx.bus, state=ctx.state, status=ctx.status, controls=ctx.phone.controls)
 
 
 class Menus:
-    def __init__(self, *, bus: Bus, state: PhoneState, status: Callable[[str], list[str]]):
-        self.bus, self.state = bus, state
+    def __init__(self, *, bus: Bus, state: PhoneState, status: Callable[[str], list[str]],
+                 controls):
+        self.bus, self.state, self.controls = bus, state, controls
         self.status = status      # page key -> lines to read (App knows the network...)
-        bus.on(KeyPressed, self.on_key)
-        bus.on(HookChanged, self.close_for_calls)
+        # on the stack while a page is open; a call list may close the last page itself
+        self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
+                         ended=lambda: not state.menu)
+        controls.add_key("menu", self.key_menu)
         bus.on(CallIncoming, self.close_for_calls)
 
     # -- opening and closing ---------------------------------------------------------------
@@ -64,39 +71,44 @@ class Menus:
         else:
             self.state.menu.append(MenuPage(key, TEXT_TITLES.get(key, key),
                                             self.status(key), text=True))
+        self.controls.push(self.mode)
 
     def close(self) -> None:
         self.state.menu.clear()
+        self.controls.pop(self.mode)
 
-    def close_for_calls(self, ev) -> None:
+    def close_for_calls(self, *_) -> bool:
+        """A call comes in or the hook moves: the menu gives the screen back (not under
+        a diagnose test, which shows the hook itself)."""
         if self.state.menu and not self.state.diag:
             self.close()
+        return False
 
     # -- keys ------------------------------------------------------------------------------
 
-    def on_key(self, ev: KeyPressed) -> None:
+    def key_menu(self) -> None:
+        """MENU (or OK on the standby screen) with no menu open: open it, unless ringing."""
+        if not self.state.diag and self.state.screen() is not Screen.RINGING:
+            self.open("main")
+
+    def on_key(self, ev: KeyPressed) -> bool:
+        """A key while a page is open: True when the menu took it."""
         s = self.state
-        if ev.consumed or s.diag:
-            return
-        screen = s.screen()
-        if not s.menu:
-            if screen is not Screen.RINGING and (
-                    ev.key == "menu" or (ev.key == "ok" and screen is Screen.IDLE)):
-                self.open("main")
-                ev.consumed = True
-            return
-        if screen is Screen.RINGING or ev.key not in MENU_KEYS:
+        if s.diag or not s.menu:
+            return False
+        if s.screen() is Screen.RINGING or ev.key not in MENU_KEYS:
             self.close()              # a call key: the phone takes it from here
-            return
+            return False
         if s.menu[-1].kind:
-            return                    # a module's page (a call list): that module's keys
-        ev.consumed = True
+            return False              # a module's page (a call list): that module's keys
         page = s.menu[-1]
         key = ev.key
         if key == "menu":
             self.close()
         elif key in ("cancel", "soft4", "left"):
             s.menu.pop()
+            if not s.menu:
+                self.controls.pop(self.mode)
         elif key in ("up", "down"):
             step = -1 if key == "up" else 1
             if page.text:
@@ -109,6 +121,7 @@ class Menus:
         elif not page.text and key.isdigit() and 1 <= int(key) <= len(page.items):
             page.index = int(key) - 1
             self.enter(page, page.index)
+        return True
 
     def enter(self, page: MenuPage, index: int) -> None:
         _, entries = TREE[page.key]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -100,9 +101,11 @@ class App:
             self.registration.first_answers.set()
         early.held.deliver(self.bus.post_threadsafe)
         # Drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of imports) wait until
-        # every line's first REGISTER has its answer (at most 1 s), so they don't delay it.
+        # every line's first REGISTER has its answer (at most 1 s after SIP started), so
+        # they don't delay it.
         try:
-            await asyncio.wait_for(self.registration.first_answers.wait(), 1.0)
+            await asyncio.wait_for(self.registration.first_answers.wait(),
+                                   max(0.0, early.deadline - time.monotonic()))
         except asyncio.TimeoutError:
             pass
         self.features.after_register()
@@ -120,6 +123,7 @@ class App:
                 self.presenter.present()
         self.provisioner.start()
         log.info("phone ready")
+        gc.enable()                   # off during start-up (firmware/__main__.py)
         self._health = loop.create_task(self._report_healthy(listen), name="health")
         try:
             await self._stop.wait()

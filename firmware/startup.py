@@ -17,19 +17,26 @@ In this order:
    (SipEngine.connect), or the REGISTER;
 4. what the SIP thread reports is held (Held) until the App's bus exists and Registration
    has taken up the lines, then delivered in order: Registration sees every answer.
+
+`python -m firmware` then waits until every line's first REGISTER has its answer (at most
+FIRST_ANSWERS seconds after SIP started) before it imports the rest: the SIP thread needs
+Python (the GIL) between the round trips, and an import holds it for milliseconds at a time.
+The App's own wait for those answers (drawing and the web start after them) ends by the
+same deadline.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import board as boards
 from firmware.call.config import incoming_policy
-from firmware.events import Event
+from firmware.events import Event, RegistrationChanged, Unregistered
 from firmware.settings import ACCOUNTS, DIR_MODE, Settings, SettingsStore
 from firmware.settings_service import setup_logs
 from firmware.sip.accounts import line_spec
@@ -38,18 +45,31 @@ from firmware.sip.trust import own_address, trust_for
 
 log = logging.getLogger("deskphone")
 
+FIRST_ANSWERS = 1.0     # s after SIP started: the longest the rest waits for the REGISTERs
+
 
 class Held:
     """Events posted before the bus exists: kept in order, handed over at once, and from
-    then on passed straight through. Any thread may post."""
+    then on passed straight through. Any thread may post. `answered` is set once every
+    line in `lines` has the answer to its first REGISTER (or to its boot unregister, when
+    no REGISTER followed it at once: then Registration decides what comes next)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lines: frozenset[int] = frozenset()) -> None:
         self._lock = threading.Lock()
         self._events: list[Event] = []
         self._post: Callable[[Event], None] | None = None
+        self._waiting = set(lines)
+        self.answered = threading.Event()
+        if not lines:
+            self.answered.set()
 
     def post(self, ev: Event) -> None:
         with self._lock:
+            if self._waiting and (isinstance(ev, RegistrationChanged) or
+                                  isinstance(ev, Unregistered) and not ev.registering):
+                self._waiting.discard(ev.account)
+                if not self._waiting:
+                    self.answered.set()
             if self._post is None:
                 self._events.append(ev)
             else:
@@ -75,6 +95,11 @@ class Early:
     started: concurrent.futures.Future   # SIP is up (or failed: SipError)
     held: Held                   # the SIP thread's events until the bus exists
     sent: frozenset[int]         # lines whose first step the SIP thread has queued
+    deadline: float              # time.monotonic(): the first answers are waited for until
+
+    def wait_first_answers(self) -> None:
+        """Until every line's first REGISTER has its answer, SIP failed, or the deadline."""
+        self.held.answered.wait(max(0.0, self.deadline - time.monotonic()))
 
 
 def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
@@ -87,20 +112,20 @@ def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
     log.info("deskphone %s starting: board %s, data %s", VERSION, board, data_dir)
     spec, _ = boards.read(board)
     sound = boards.sound_device(spec)
-    held = Held()
+    sent = frozenset(i for i in range(1, ACCOUNTS + 1) if settings.account[i].enable and
+                     settings.account[i].user and settings.account[i].server)
+    held = Held(sent)
     sip = SipEngine(config=sip_config(settings, sound), post=held.post)
     sip.policy = incoming_policy(settings, trust_for(settings, {},
                                                      own_address(settings.sip.bind)))
-    sent = []
-    for i in range(1, ACCOUNTS + 1):
+    for i in sorted(sent):       # what Registration._begin and _connect send first
         a = settings.account[i]
-        if a.enable and a.user and a.server:       # as Registration._begin decides
-            sip.set_account(i, line_spec(a, a.server, a.expires))
-            sip.connect(i, unregister_first=settings.sip.unregister_on_boot)
-            sent.append(i)
+        sip.set_account(i, line_spec(a, a.server, a.expires))
+        sip.connect(i, unregister_first=settings.sip.unregister_on_boot)
     started = sip.start()      # runs what is queued as soon as SIP is up
+    started.add_done_callback(lambda f: f.exception() is None or held.answered.set())
     return Early(store=store, settings=settings, sound=sound, sip=sip, started=started,
-                 held=held, sent=frozenset(sent))
+                 held=held, sent=sent, deadline=time.monotonic() + FIRST_ANSWERS)
 
 
 def sip_config(settings: Settings, sound: str | None) -> SipConfig:

@@ -31,8 +31,9 @@ MONO = 5000.0
 
 class Rig:
     """A CallLog on a bus of its own; events are dispatched at once, posted ones queue.
-    Keys and the hook go where the Phone's keypad sends them (firmware/call/keypad.py):
-    the modes on its stack first (an open list), then the key's handler."""
+    It stands in for the Phone: keys and the hook go where its keypad sends them
+    (firmware/call/keypad.py), the modes on its stack first (an open list), then the key's
+    handler; `predial` is its command, without going off-hook."""
 
     def __init__(self, data_dir, settings: Settings | None = None):
         self.loop = asyncio.new_event_loop()
@@ -43,7 +44,7 @@ class Rig:
         self.bus.on(KeyPressed, self.phone_key)
         self.bus.on(HookChanged, self.phone_hook)
         self.log = CallLog(bus=self.bus, state=self.state, settings=self.settings,
-                           data_dir=data_dir, controls=self.controls,
+                           data_dir=data_dir, phone=self,
                            clock=lambda: (NOW, MONO))
         self._id = 0
 
@@ -55,6 +56,9 @@ class Rig:
 
     def phone_hook(self, ev: HookChanged) -> None:
         ev.consumed = self.controls.ask("hook", ev.offhook)
+
+    def predial(self, number: str, line: int) -> None:
+        self.state.predial, self.state.predial_line = number, line
 
     def ended(self, direction: str, number: str, *, answered: bool = False,
               missed: bool = False, name: str = "", account: int = 1, uri: str = "",

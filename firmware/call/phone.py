@@ -14,9 +14,9 @@ PUBLIC COMMANDS (all a feature may call; nothing with a leading underscore):
     answer(call, device)  answer_aside(call)  answer_ringing()  redirect(call, uri)
     hold(call)  resume(call)  unhold(call)  end_call(call)  hang_up()  drop(call)
     moved(call)  adopt(call_id, ...)  focus_on(call)  send_dtmf(call, digits)
-    transfer(call, uri)  transfer_to_call(call, other)  call_back(number)
-    use_device()  device_for_new_call()  release_device()  free_line(prefer)  connected()
-    target_for(account, number)  registered_lines()
+    transfer(call, uri)  transfer_to_call(call, other)  call_back(number, device=, headers=)
+    use_device(device, switch=)  device_for_new_call()  release_device()  free_line(prefer)
+    connected()  set_headset_mode(on)  predial(number, line)  target_for(account, number)
 
 Line keys are call appearances: a call takes the line key of its account when that is
 free, else the next free one (3 line keys = at most 3 calls, like the ES330).
@@ -33,7 +33,7 @@ from firmware.call import config, dialling, model
 from firmware.call.config import LINES
 from firmware.call.controls import Controls
 from firmware.call.dialplan import is_emergency
-from firmware.call.state import AudioDevice, Call, CallState, LineStatus, PhoneState
+from firmware.call.state import AudioDevice, Call, CallState, PhoneState
 from firmware.events import CallEnded, SettingsChanged
 from firmware.settings import Settings
 
@@ -81,10 +81,14 @@ class Phone:
             return AudioDevice.HEADSET
         return AudioDevice.SPEAKER
 
-    def use_device(self, device: AudioDevice | None = None) -> None:
-        """Take `device` (else the one for a new call) unless one is in use already."""
-        if self.state.audio is AudioDevice.NONE:
+    def use_device(self, device: AudioDevice | None = None, switch: bool = False) -> None:
+        """Take `device` (else a new call's) unless one is in use; switch: even so."""
+        if switch or self.state.audio is AudioDevice.NONE:
             self.state.audio = device or self.device_for_new_call()
+
+    def set_headset_mode(self, on: bool) -> None:
+        """New calls start on the headset while on (manual: HEADSET leaves the mode)."""
+        self.state.headset_mode = on
 
     def release_device(self) -> None:
         """Nothing is heard any more (speaker off, handset down, headset idle)."""
@@ -208,11 +212,17 @@ class Phone:
         self._place(call)
         return call
 
-    def call_back(self, number: str, line: int = 0) -> None:
-        """Dial `number` as the API would: on the device in use (or a new call's)."""
-        self.use_device()
+    def call_back(self, number: str, line: int = 0, *, device: AudioDevice | None = None,
+                  headers: dict | None = None, one_way: bool = False) -> Call | None:
+        """Dial `number` on the device in use (else `device`, else a new call's)."""
+        self.use_device(device)
         self.state.predial = ""
-        self.dial(number, line or self.settings.phone.default_account)
+        return self.dial(number, line or self.settings.phone.default_account,
+                         headers=headers, one_way=one_way)
+
+    def predial(self, number: str, line: int) -> None:
+        """`number` waits on the standby screen, to go out on `line` once off-hook."""
+        self.state.predial, self.state.predial_line = number, line
 
     def _dialler(self, call: Call):
         return dialling.dialler_for(self.settings, call.account, self.dialler,
@@ -387,9 +397,3 @@ class Phone:
     def transfer_to_call(self, call: Call, other: Call) -> None:
         """REFER the far end of `call` to the far end of `other` (with Replaces)."""
         self.sip.transfer_to_call(call.id, other.id)
-
-    # -- for the API -------------------------------------------------------------------------
-
-    def registered_lines(self) -> list[int]:
-        return [a.index for a in self.state.accounts if a.status in (LineStatus.REGISTERED,
-                                                                      LineStatus.DND)]

@@ -193,6 +193,11 @@ class PhoneState:
     def ringing(self) -> list[Call]:
         return [c for c in self.calls if c.state is CallState.RINGING]
 
+    def registered_lines(self) -> list[int]:
+        """The lines whose account is registered (DND too: it is registered)."""
+        return [a.index for a in self.accounts
+                if a.status in (LineStatus.REGISTERED, LineStatus.DND)]
+
     def snapshot(self) -> PhoneState:
         return dataclasses.replace(
             self,

@@ -66,7 +66,7 @@ class Answering:
             if device is AudioDevice.HANDSET and not s.offhook:
                 device = AudioDevice.SPEAKER     # the handset rests: hands-free instead
             if device is AudioDevice.HEADSET:
-                s.headset_mode = True
+                p.set_headset_mode(True)
             log.info("auto answer of call %d on the %s", call.id, device.value)
             p.answer(call, device)
         else:

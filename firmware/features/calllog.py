@@ -98,16 +98,15 @@ def setup(ctx) -> "CallLog":
     """The feature module's entry: a screen on top of the phone; the web finds it as
     "calllog" (GET/DELETE /api/calllog)."""
     log_ = CallLog(bus=ctx.bus, state=ctx.state, settings=ctx.settings,
-                   data_dir=ctx.data_dir, controls=ctx.phone.controls)
+                   data_dir=ctx.data_dir, phone=ctx.phone)
     ctx.provide("calllog", log_)
     return log_
 
 
 class CallLog:
     def __init__(self, *, bus: Bus, state: PhoneState, settings: Settings, data_dir: Path,
-                 controls=None, clock: Callable[[], tuple[float, float]] = now):
-        self.bus, self.state, self.settings = bus, state, settings
-        self.controls = controls
+                 phone, clock: Callable[[], tuple[float, float]] = now):
+        self.bus, self.state, self.settings, self.phone = bus, state, settings, phone
         self.clock = clock                  # (wall, monotonic)
         self.path = Path(data_dir) / "calllog.json"
         self.lists: dict[str, list[Entry]] = {name: [] for name in LISTS}
@@ -129,9 +128,8 @@ class CallLog:
         # while a list is open it is a mode on the Phone's stack, asked about keys first
         self.mode = Mode("call list", pressed=self.on_key, hook=self.on_hook,
                          ended=lambda: not any(p.kind == "calllog" for p in state.menu))
-        if controls is not None:
-            for key in IDLE_KEYS:
-                controls.add_key(key, lambda key=key: self.key_standby(key))
+        for key in IDLE_KEYS:
+            phone.controls.add_key(key, lambda key=key: self.key_standby(key))
         bus.on(KeyPressed, self.on_standby_key, first=True)
         bus.on(PageRequested, self.on_page)
         bus.on(SettingsChanged, self.on_settings)
@@ -319,8 +317,7 @@ class CallLog:
             self.state.menu[-1] = page
         else:
             self.state.menu.append(page)
-        if self.controls is not None:
-            self.controls.push(self.mode)
+        self.phone.controls.push(self.mode)
         if kind == "missed":
             self.mark_seen()
 
@@ -394,6 +391,5 @@ class CallLog:
         if not page.items or s.audio is not AudioDevice.NONE or s.calls:
             return
         number, entry_line = self.target(self.lists[page.key.split(".", 1)[1]][page.index])
-        s.predial = number
-        s.predial_line = line or entry_line or self.settings.phone.default_account
+        self.phone.predial(number, line or entry_line or self.settings.phone.default_account)
         s.menu.clear()

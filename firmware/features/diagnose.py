@@ -70,7 +70,7 @@ class Diagnose:
         if not s.diag:
             return
         if s.diag == "sound" and s.diag_running and not s.calls:
-            s.audio = AudioDevice.NONE
+            self.phone.release_device()
         self.timers.cancel("diag.step")
         s.diag, s.diag_step, s.diag_running, s.diag_text = "", 0, False, ""
         self.phone.controls.pop(self.mode)
@@ -142,13 +142,13 @@ class Diagnose:
             name, colour = diag_led(s.diag_step)
             s.diag_text = f"{name} {colour}"
         elif s.diag == "sound":
-            s.audio = SOUND_DEVICES[s.diag_step]
+            self.phone.use_device(SOUND_DEVICES[s.diag_step], switch=True)
             s.diag_text = f"1 kHz on the {s.audio.value}"
 
     def _halt(self) -> None:
         s = self.state
         self.timers.cancel("diag.step")
         if s.diag == "sound":
-            s.audio = AudioDevice.NONE
+            self.phone.release_device()
         s.diag_running, s.diag_step = False, 0
         s.diag_text = "OK: start  C: exit"

@@ -67,7 +67,7 @@ def setup(ctx) -> "MemoryKeys":
     finds it as ctx.provide'd "memkeys" (layout, lamps)."""
     keys = MemoryKeys(ctx.phone, data_dir=ctx.data_dir)
     keys.start()
-    for line in ctx.phone.registered_lines():      # registered before we were set up
+    for line in ctx.state.registered_lines():      # registered before we were set up
         keys.blf.registration(line, True)
     ctx.provide("memkeys", keys)
     return keys
@@ -205,12 +205,10 @@ class MemoryKeys:
 
     def _dial(self, number: str, key, headers: dict | None = None) -> None:
         p, s = self.phone, self.state
-        p.use_device()
-        s.predial = ""
         f = s.focused
         if f is not None and f.state is CallState.DIALING and not headers:
             p.drop(f)
-        call = p.dial(number, self._line(key), headers=headers)
+        call = p.call_back(number, self._line(key), headers=headers)
         if call is not None and key.label:
             call.name = call.name or key.label
 
@@ -230,8 +228,7 @@ class MemoryKeys:
             self.phone.typed(f)
             return
         if f is None:
-            s.predial = key.number + s.predial
-            s.predial_line = self._line(key)
+            self.phone.predial(key.number + s.predial, self._line(key))
 
     def press_dtmf(self, key) -> None:
         call = self._in_call()

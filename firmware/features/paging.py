@@ -167,11 +167,9 @@ class Paging:
     def on_intercom(self, ev: IntercomRequested) -> None:
         """Our Intercom/Paging key's call goes out with the auto-answer headers; a page
         is one-way (we only talk: a=sendonly, so the far end's room is not heard)."""
-        s, p = self.state, self.phone
-        p.use_device(AudioDevice.SPEAKER)
-        s.predial = ""
-        call = p.dial(ev.number, ev.account or p.settings.phone.default_account,
-                      headers=INTERCOM_HEADERS, one_way=ev.paging)
+        p = self.phone
+        call = p.call_back(ev.number, ev.account, device=AudioDevice.SPEAKER,
+                           headers=INTERCOM_HEADERS, one_way=ev.paging)
         if call is not None and call.uri:
             log.info("%s call %d to %s", "paging" if ev.paging else "intercom", call.id,
                      call.uri)

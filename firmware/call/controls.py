@@ -20,8 +20,13 @@ mode is asked first, newest first, about what it cares for:
     action(name)    a soft key's action (its own, or one it answers differently)
 
 Each returns True when it took the event; the next mode, then the Phone, is asked when
-it did not. A mode that gives a line key another function (memory keys) lists it in
-`reserves`: no call takes that line. A mode whose end another feature may cause (the
+it did not. One question is a query, answered by the newest mode that knows:
+
+    aside()         the call a mode keeps on hold for itself (a transfer's first call:
+                    CONF joins it with the one on screen)
+
+A mode that gives a line key another function (memory keys) lists it in `reserves`: no
+call takes that line. A mode whose end another feature may cause (the
 menu's pages are closed by a call list too) gives `ended`: once true, it leaves the
 stack by itself.
 
@@ -89,6 +94,10 @@ class Mode:
     def action(self, name: str) -> bool:
         return self._answer("action", name)
 
+    def aside(self) -> int | None:
+        fn = self._answers.get("aside")
+        return fn() if fn is not None else None
+
     def ended(self) -> bool:
         return self._ended is not None and self._ended()
 
@@ -147,6 +156,15 @@ class Controls:
             if getattr(mode, question)(*args):
                 return True
         return False
+
+    def query(self, question: str):
+        """The newest mode's answer that is not None (None when no mode knows)."""
+        self._drop_ended()
+        for mode in reversed(list(self.modes)):
+            answer = getattr(mode, question)()
+            if answer is not None:
+                return answer
+        return None
 
     def press(self, key: str) -> bool:
         """What a named key does: a mode first, then the key's handler (a memory key

@@ -57,9 +57,10 @@ class Conference:
         held = [c for c in s.calls if c.state is CallState.HELD]
         if s.conference:
             return
-        if s.transfer is not None and f is not None and f.state is CallState.CONNECTED \
-                and f.id != s.transfer:
-            other = s.call(s.transfer)       # the transfer becomes a conference (CallsJoined)
+        aside = p.controls.query("aside")    # a consult transfer's held call
+        if aside is not None and f is not None and f.state is CallState.CONNECTED \
+                and f.id != aside:
+            other = s.call(aside)            # the transfer becomes a conference (CallsJoined)
             if other is not None:
                 self.join(other, f)
             return

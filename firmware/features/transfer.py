@@ -75,6 +75,10 @@ class TransferMode(Mode):
     def hang_up(self) -> bool:
         return self.feature.hang_up()
 
+    def aside(self) -> int | None:
+        """The call held while the transfer is dialled or consulted (CONF joins it)."""
+        return self.feature.state.transfer
+
 
 class Transfer:
     def __init__(self, phone):

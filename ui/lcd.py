@@ -27,6 +27,7 @@ from PIL import Image, ImageChops
 
 from firmware.present import softkeys
 from firmware.call.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
+from firmware.sip.text import user_of
 from ui import icons
 from ui.font import BIG, CONDENSED, SMALL, Font, fold
 
@@ -178,19 +179,11 @@ def _label(a: Account) -> str:
     return a.label or a.user or f"Line {a.index}"
 
 
-def _uri_user(uri: str) -> str:
-    u = uri.strip().strip("<>")
-    for scheme in ("sips:", "sip:", "tel:"):
-        if u.lower().startswith(scheme):
-            u = u[len(scheme):]
-    return u.split(";")[0].split("@")[0]
-
-
 def _who(call: Call) -> tuple[str, str]:
     """(the far end as a person names it, the number under it or "")."""
-    number = call.number or _uri_user(call.uri)
+    number = call.number or user_of(call.uri)
     if number.lower().startswith(("sip:", "sips:", "tel:")) or "@" in number:
-        user = _uri_user(number)            # a dialled URI: the user big, the host under
+        user = user_of(number)              # a dialled URI: the user big, the host under
         host = number.split("@", 1)[1].split(";")[0] if "@" in number else ""
         return (call.name or user or number), host
     if call.name and call.name != number:

@@ -25,6 +25,7 @@ from firmware.call.signalling import REASONS
 from firmware.call.state import CallState, Screen
 from firmware.events import (CallProgressed, CallsJoined, CallTransferProgressed,
                              CallTransferred, TimerFired)
+from firmware.sip.text import user_of
 
 log = logging.getLogger("deskphone.transfer")
 
@@ -284,7 +285,7 @@ class Transfer:
         call = p.adopt(ev.new_call, line=line or 1, direction="in" if replaced else "out",
                        state=CallState.CONNECTED if replaced else CallState.CALLING,
                        account=old.account if old is not None else 0,
-                       uri=_clean(ev.target), number=_user(ev.target))
+                       uri=_clean(ev.target), number=user_of(ev.target))
         if by:
             self._callbacks[call.id] = (by, ev.old_call)
         log.info("call %d transferred: now call %d %s", ev.old_call, ev.new_call,
@@ -354,8 +355,3 @@ def _clean(uri: str) -> str:
     """A Refer-To value ('<sip:1003@pbx?Replaces=...>') as a plain URI."""
     return uri.strip().strip("<>").split(">", 1)[0].split("?", 1)[0]
 
-
-def _user(uri: str) -> str:
-    u = _clean(uri)
-    u = u.split(":", 1)[1] if u.lower().startswith(("sip:", "sips:")) else u
-    return u.split("@", 1)[0].split(";", 1)[0]

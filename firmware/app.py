@@ -93,22 +93,26 @@ class App:
         bus_task = loop.create_task(self.bus.run(), name="bus")
         try:
             await asyncio.wrap_future(early.started)
-            # the lines as their first step left them, then what the SIP thread said since
+            # the lines as their first step left them (the answers follow, see below)
             self.registration.start(sent=early.sent)
         except SipError as e:
             self.sip_error = str(e)
             self.state.errors.insert(0, f"SIP: {e}")
             self.registration.first_answers.set()
+        # The call features, drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of
+        # imports) wait until every line's first REGISTER has its answer (at most 1 s after
+        # SIP started; firmware/__main__.py has waited already), so they don't delay it.
+        # Then what the SIP thread said since it started reaches every part, in order, and
+        # the first frame shows the lines as those answers left them.
+        if not early.held.answered.is_set():
+            await asyncio.to_thread(early.wait_first_answers)
+        self.features.after_register()
         early.held.deliver(self.bus.post_threadsafe)
-        # Drawing (PIL, luma) and the web stack (aiohttp: ~120 ms of imports) wait until
-        # every line's first REGISTER has its answer (at most 1 s after SIP started), so
-        # they don't delay it.
         try:
             await asyncio.wait_for(self.registration.first_answers.wait(),
                                    max(0.0, early.deadline - time.monotonic()))
         except asyncio.TimeoutError:
             pass
-        self.features.after_register()
         self.presenter.start()
         listen = self.listen()
         if listen:

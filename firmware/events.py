@@ -6,8 +6,10 @@ them; the Phone state machine (firmware/call/phone.py) is the only consumer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from firmware.call.state import Call
+if TYPE_CHECKING:       # an annotation only: the SIP thread posts events before the first
+    from firmware.call.state import Call     # REGISTER, and needs no call state for it
 
 
 class Event:

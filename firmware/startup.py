@@ -11,10 +11,11 @@ In this order:
 2. the board file read and checked (a bad one stops the phone here, before anything runs).
    Only its [audio] is used now: pjsua2's sound card, or pjsua2's null device; the App
    builds the drivers;
-3. the SIP thread started, with the incoming policy and trust the settings give (the Phone
-   and ServerTrust keep them up to date once they exist) and each registering line's first
-   step queued: the boot unregister chained to the REGISTER on the SIP thread
-   (SipEngine.connect), or the REGISTER;
+3. the SIP thread started, with each registering line's first step queued: the boot
+   unregister chained to the REGISTER on the SIP thread (SipEngine.connect), or the
+   REGISTER. Until the Phone exists (it sets the incoming policy the settings give) a new
+   call is answered 480 Temporarily Unavailable, as a phone that is not up yet; trust is
+   in force from the start (the lines' servers may notify, sip.trusted_only holds);
 4. what the SIP thread reports is held (Held) until the App's bus exists and Registration
    has taken up the lines, then delivered in order: Registration sees every answer.
 
@@ -35,17 +36,18 @@ from pathlib import Path
 from typing import Callable
 
 import board as boards
-from firmware.call.config import incoming_policy
 from firmware.events import Event, RegistrationChanged, Unregistered
 from firmware.settings import ACCOUNTS, DIR_MODE, Settings, SettingsStore
 from firmware.settings_service import setup_logs
 from firmware.sip.accounts import line_spec
 from firmware.sip.engine import VERSION, SipConfig, SipEngine
+from firmware.sip.policy import IncomingPolicy
 from firmware.sip.trust import own_address, trust_for
 
 log = logging.getLogger("deskphone")
 
 FIRST_ANSWERS = 1.0     # s after SIP started: the longest the rest waits for the REGISTERs
+NOT_YET = 480           # a new call before the Phone exists: Temporarily Unavailable
 
 
 class Held:
@@ -116,8 +118,8 @@ def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
                      settings.account[i].user and settings.account[i].server)
     held = Held(sent)
     sip = SipEngine(config=sip_config(settings, sound), post=held.post)
-    sip.policy = incoming_policy(settings, trust_for(settings, {},
-                                                     own_address(settings.sip.bind)))
+    sip.policy = IncomingPolicy(dnd=NOT_YET, trust=trust_for(
+        settings, {}, own_address(settings.sip.bind)))
     for i in sorted(sent):       # what Registration._begin and _connect send first
         a = settings.account[i]
         sip.set_account(i, line_spec(a, a.server, a.expires))

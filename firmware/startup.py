@@ -16,14 +16,15 @@ In this order:
    REGISTER. Until the Phone exists (it sets the incoming policy the settings give) a new
    call is answered 480 Temporarily Unavailable, as a phone that is not up yet; trust is
    in force from the start (the lines' servers may notify, sip.trusted_only holds);
-4. what the SIP thread reports is held (Held) until the App's bus exists and Registration
-   has taken up the lines, then delivered in order: Registration sees every answer.
+4. what the SIP thread reports is held (Held) until the App's bus exists, Registration has
+   taken up the lines and the call features are set up, then delivered in order: every
+   part sees every answer (an MWI NOTIFY that came with the first REGISTER too).
 
 `python -m firmware` then waits until every line's first REGISTER has its answer (at most
 FIRST_ANSWERS seconds after SIP started) before it imports the rest: the SIP thread needs
 Python (the GIL) between the round trips, and an import holds it for milliseconds at a time.
-The App's own wait for those answers (drawing and the web start after them) ends by the
-same deadline.
+The App's own wait for those answers (the call features, drawing and the web start after
+them) ends by the same deadline.
 """
 from __future__ import annotations
 
@@ -92,7 +93,6 @@ class Early:
 
     store: SettingsStore
     settings: Settings
-    sound: str | None            # the board's sound card (board.sound_device)
     sip: SipEngine
     started: concurrent.futures.Future   # SIP is up (or failed: SipError)
     held: Held                   # the SIP thread's events until the bus exists
@@ -126,7 +126,7 @@ def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
         sip.connect(i, unregister_first=settings.sip.unregister_on_boot)
     started = sip.start()      # runs what is queued as soon as SIP is up
     started.add_done_callback(lambda f: f.exception() is None or held.answered.set())
-    return Early(store=store, settings=settings, sound=sound, sip=sip, started=started,
+    return Early(store=store, settings=settings, sip=sip, started=started,
                  held=held, sent=sent, deadline=time.monotonic() + FIRST_ANSWERS)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from firmware.events import DialRequested, KeyPressed, MessagesWaiting, TimerFired
+from firmware.events import DialRequested, MessagesWaiting, TimerFired
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,9 @@ ALERT_SECONDS = 2.0          # the "message" tone: one short ring burst
 
 def setup(ctx) -> "Mwi":
     """The feature module's entry (nothing to close)."""
-    return Mwi(bus=ctx.bus, timers=ctx.timers, state=ctx.state, settings=ctx.settings)
+    mwi = Mwi(bus=ctx.bus, timers=ctx.timers, state=ctx.state, settings=ctx.settings)
+    ctx.phone.controls.add_key("message", mwi.key_message)
+    return mwi
 
 
 class Mwi:
@@ -35,7 +37,6 @@ class Mwi:
         self.state = state
         self.settings = settings
         bus.on(MessagesWaiting, self.on_messages)
-        bus.on(KeyPressed, self.on_key, first=True)
         bus.on(TimerFired, self.on_timer)
 
     def on_messages(self, ev: MessagesWaiting) -> None:
@@ -60,11 +61,9 @@ class Mwi:
         acct = self.settings.account[line]
         return acct.voicemail or self.settings.phone.voicemail
 
-    def on_key(self, ev: KeyPressed) -> None:
-        if ev.consumed or ev.key != "message":
-            return
+    def key_message(self) -> None:
+        """MESSAGE (added to the Phone's keys: a menu or a test on top takes it first)."""
         s = self.state
-        ev.consumed = True
         s.message_alert = False
         if s.calls or s.predial:
             return                       # in a call the key does nothing (no second line)

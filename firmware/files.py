@@ -13,7 +13,6 @@ Standard library only and nothing else of the firmware: the boot supervisor
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -39,6 +38,7 @@ def atomic_file(path: Path | str, *, mode: int = 0o600,
     unique hidden one, `.NAME.XXXX.tmp`, that a reader can sweep up after a kill."""
     path = Path(path)
     if tmp is None:
+        import tempfile          # not on the way to the first REGISTER (3 ms)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     else:
         name = str(tmp)

@@ -2,7 +2,6 @@
 against it in bounded time, and what a new password may not be."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -27,7 +26,7 @@ def _pw_bytes(password: str) -> bytes:
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
-    dk = hashlib.pbkdf2_hmac("sha256", _pw_bytes(password), salt, _ITER)
+    dk = _pbkdf2("sha256", _pw_bytes(password), salt, _ITER)
     return f"pbkdf2_sha256${_ITER}${salt.hex()}${dk.hex()}"
 
 
@@ -61,7 +60,7 @@ def verify_password(password: str, stored: str) -> bool:
     except ValueError as e:
         log.warning("web.password_hash refused, nobody can sign in with it: %s", e)
         return False
-    return hmac.compare_digest(hashlib.pbkdf2_hmac("sha256", _pw_bytes(password), salt, iters),
+    return hmac.compare_digest(_pbkdf2("sha256", _pw_bytes(password), salt, iters),
                                digest)
 
 
@@ -84,3 +83,10 @@ def password_problem(new: str, user: str) -> str | None:
 _COMMON = {"password", "12345678", "123456789", "1234567890", "87654321", "11111111",
            "00000000", "qwertyui", "qwerty123", "admin123", "administrator", "rootroot",
            "iloveyou", "passw0rd", "password1", "letmein1", "abcd1234", "changeme"}
+
+
+def _pbkdf2(*args):
+    """hashlib, imported when a password is first hashed or checked (not on the way to the
+    first REGISTER: 2 ms)."""
+    import hashlib
+    return hashlib.pbkdf2_hmac(*args)

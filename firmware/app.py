@@ -2,10 +2,10 @@
 
 Where things go, for a newcomer:
 - a key press / hook change: board driver or web API -> KeyPressed/HookChanged on the bus
-  -> firmware/call/phone.py (Phone.on_key, Phone.on_hook);
-- a SIP event: pjsua2 callback in firmware/sip/engine.py -> event on the bus -> phone.py
-  (calls) or registration.py (REGISTER);
-- a setting: schema in firmware/settings.py, file DIR/settings.toml, changed through
+  -> firmware/call/keypad.py (the mode stack first, then the Phone's commands);
+- a SIP event: pjsua2 callback in firmware/sip/calls.py or accounts.py -> event on the bus
+  -> firmware/call/signalling.py (calls) or firmware/sip/registration.py (REGISTER);
+- a setting: schema in firmware/settings/schema.py, file DIR/settings.toml, changed through
   firmware/settings_service.py (web API, provisioning, LCD menus, SIGHUP), announced as
   SettingsChanged;
 - what is shown: firmware/presenter.py after every batch of events: ui/lcd.py draws the
@@ -13,7 +13,8 @@ Where things go, for a newcomer:
 - a web request: ui/web/ (sign-in, front panel, management) -> firmware/api.py, the one
   object the web talks to.
 
-The App itself only builds the parts, runs them and closes them.
+The App itself only builds the parts, runs them and closes them; docs/architecture.md has
+the whole walk.
 """
 from __future__ import annotations
 

@@ -217,7 +217,7 @@ class Keypad:
         ringing = self.state.ringing()
         if ringing:
             call = ringing[-1] if p.connected() else ringing[0]
-            p._rejected.add(call.id)
+            p.endings.refused(call.id)
             p.end_call(call)
 
     def key_mute(self) -> None:

@@ -53,3 +53,27 @@ def move(call: Call, move_: str) -> bool:
         return False
     call.state = to
     return True
+
+
+class Endings:
+    """How a call's end is to be told, decided when we end it: ended by us (no "ended by
+    far end" notice, no screen when it was not on show) and refused by us (a ringing call we
+    rejected, redirected or could not take is not a missed call). The Phone notes both here
+    and `close` reads them when pjsua reports the end."""
+
+    def __init__(self) -> None:
+        self._ours: set[int] = set()
+        self._refused: set[int] = set()
+
+    def ours(self, call_id: int) -> None:
+        self._ours.add(call_id)
+
+    def refused(self, call_id: int) -> None:
+        self._refused.add(call_id)
+
+    def close(self, call_id: int) -> tuple[bool, bool]:
+        """(ended by us, refused by us) for a call that has ended; forgotten after."""
+        mine, refused = call_id in self._ours, call_id in self._refused
+        self._ours.discard(call_id)
+        self._refused.discard(call_id)
+        return mine, refused

@@ -48,8 +48,7 @@ class Phone:
         self.settings = settings
         self.save = save          # persist a settings change (DND soft key)
         self.controls = Controls(state)
-        self._ending: set[int] = set()    # calls we hung up ourselves
-        self._rejected: set[int] = set()  # incoming calls we refused (not "missed")
+        self.endings = model.Endings()    # calls we hung up or refused ourselves
         self.keypad = Keypad(self)
         self.signalling = Signalling(self)
         bus.on(SettingsChanged, self.on_settings)
@@ -304,8 +303,8 @@ class Phone:
 
     def redirect(self, call: Call, target: str) -> None:
         """Send a ringing call elsewhere (302 Moved Temporarily): not a missed call."""
-        self._rejected.add(call.id)
-        self._ending.add(call.id)
+        self.endings.refused(call.id)
+        self.endings.ours(call.id)
         self.sip.redirect(call.id, target)
         self._remove(call)
 
@@ -354,9 +353,9 @@ class Phone:
         if call.state is CallState.DIALING or call.state is CallState.ENDED:
             self._remove(call)
             return
-        self._ending.add(call.id)
+        self.endings.ours(call.id)
         if call.state is CallState.RINGING:
-            self._rejected.add(call.id)
+            self.endings.refused(call.id)
             self.sip.hangup(call.id, self.settings.phone.reject_code)
         else:
             self.sip.hangup(call.id)
@@ -366,12 +365,12 @@ class Phone:
         """Take a call off the phone quietly: no "call ended" screen (a dial screen given
         up, a conference leg that left, a page that ended); its SIP end is no news."""
         if call.state not in (CallState.DIALING, CallState.ENDED) and call in self.state.calls:
-            self._ending.add(call.id)
+            self.endings.ours(call.id)
         self._remove(call)
 
     def moved(self, call: Call) -> None:
         """The call was transferred away: its end, when it comes, is no news."""
-        self._ending.add(call.id)
+        self.endings.ours(call.id)
 
     def adopt(self, call_id: int, *, line: int, direction: str, state: CallState,
               account: int, uri: str, number: str) -> Call:

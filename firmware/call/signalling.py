@@ -41,7 +41,7 @@ class Signalling:
         acct = ev.account if 1 <= ev.account <= ACCOUNTS else self.settings.phone.default_account
         line = p.free_line(acct)
         if line is None:
-            p._rejected.add(ev.call)
+            p.endings.refused(ev.call)
             p.sip.hangup(ev.call, 486)
             return
         for gone in [c for c in s.calls if c.state is CallState.ENDED]:
@@ -70,14 +70,14 @@ class Signalling:
         p = self.phone
         log.info("call %d from %s rang %d s unanswered: refused %d", call.id, call.uri,
                  round(p.now - call.started), UNAVAILABLE)
-        p._ending.add(call.id)
+        p.endings.ours(call.id)
         p.sip.hangup(call.id, UNAVAILABLE)
         p._remove(call, missed=True)
 
     def on_progress(self, ev: CallProgressed) -> None:
         call = self.state.call(ev.call)
         if call is None:
-            self.phone._ending.discard(ev.call)
+            self.phone.endings.close(ev.call)
             return
         call.code = ev.code or call.code
         if ev.remote_name and not call.name:
@@ -96,10 +96,8 @@ class Signalling:
 
     def _disconnected(self, call: Call, ev: CallProgressed) -> None:
         s, p = self.state, self.phone
-        mine = call.id in p._ending
-        p._ending.discard(call.id)
-        missed = call.state is CallState.RINGING and call.id not in p._rejected
-        p._rejected.discard(call.id)
+        mine, refused = p.endings.close(call.id)
+        missed = call.state is CallState.RINGING and not refused
         if mine or call.id != s.focus or s.audio is AudioDevice.NONE:
             if not mine and call.state in (CallState.CONNECTED, CallState.HELD):
                 s.notice = f"Line {call.line} ended by far end"

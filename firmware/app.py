@@ -1,7 +1,8 @@
 """The application: builds the parts, joins them, runs the event loop.
 
 Where things go, for a newcomer:
-- a key press / hook change: board driver or web API -> KeyPressed/HookChanged on the bus
+- a key press / hook change: board driver (the web page presses the sim board's) ->
+  KeyPressed/HookChanged on the bus
   -> firmware/call/keypad.py (the mode stack first, then the Phone's commands);
 - a SIP event: pjsua2 callback in firmware/sip/calls.py or accounts.py -> event on the bus
   -> firmware/call/signalling.py (calls) or firmware/sip/registration.py (REGISTER);

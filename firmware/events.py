@@ -23,7 +23,8 @@ class KeyPressed(Event):
     key: str                 # a name from firmware.keys.KEYS
     source: str = "keypad"   # keypad | api | panel
     repeat: bool = False     # auto-repeat of a held key (arrows, C, volume)
-    consumed: bool = False   # a screen on top (menu, diagnose) took it: the phone skips it
+    consumed: bool = False   # a screen on top (menu, diagnose) took it: listeners after the
+                             # Phone (memory keys, the provisioning page) leave it alone
 
 
 @dataclass

@@ -10,7 +10,7 @@ fails the run before anything is written: the phone goes on exactly as it was, a
 status (API, web page, LCD) and the log say which file and why.
 
 Triggers: at start (on_boot), on a timer (provisioning/schedule.py), now (web button, API,
-LCD menu), and NOTIFY Event: check-sync from the PBX (firmware/sip/pjc.py takes it off the wire).
+LCD menu), and NOTIFY Event: check-sync from the PBX (firmware/sip/taps.py takes it off the wire).
 """
 from __future__ import annotations
 

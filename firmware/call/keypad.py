@@ -6,7 +6,7 @@ turns the key into the Phone's commands (firmware/call/phone.py). The active mod
 a diagnose test) about every key and the hook, the others about C, line keys, hanging
 up and soft keys they show; keys features add (TRANSFER, CONFERENCE, MENU) are found in
 the same tables. A key or hook move a screen took is marked `consumed` for the features
-listening after the Phone (memory keys, MESSAGE).
+listening after the Phone (memory keys).
 """
 from __future__ import annotations
 

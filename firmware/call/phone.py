@@ -14,7 +14,8 @@ PUBLIC COMMANDS (all a feature may call; nothing with a leading underscore):
     answer(call, device)  answer_aside(call)  answer_ringing()  redirect(call, uri)
     hold(call)  resume(call)  unhold(call)  end_call(call)  hang_up()  drop(call)
     moved(call)  adopt(call_id, ...)  focus_on(call)  send_dtmf(call, digits)
-    transfer(call, uri)  transfer_to_call(call, other)  call_back(number, device=, headers=)
+    transfer(call, uri)  transfer_to_call(call, other)
+    call_back(number, line, device=, headers=, one_way=)
     use_device(device, switch=)  device_for_new_call()  release_device()  free_line(prefer)
     connected()  set_headset_mode(on)  predial(number, line)  target_for(account, number)
 

@@ -317,9 +317,11 @@ def read(name: str) -> tuple[dict, Path]:
     return spec, path
 
 
-def load(name: str, *, pin_factory=None, settings=None) -> Board:
+def load(name: str, *, pin_factory=None, settings=None,
+         checked: tuple[dict, Path] | None = None) -> Board:
     """Read, check and build a board. pin_factory overrides [board] pins (tests pass
-    gpiozero's MockFactory); settings carries debounce, flash hook time, contrast."""
-    spec, path = read(name)
+    gpiozero's MockFactory); settings carries debounce, flash hook time, contrast;
+    checked: what read(name) gave already (start-up reads the file before SIP starts)."""
+    spec, path = checked or read(name)
     build = importlib.import_module("board.build")
     return build.build(spec, path=path, pin_factory=pin_factory, settings=settings)

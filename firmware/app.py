@@ -79,8 +79,8 @@ class App:
         """Settings, log, SIP and the first REGISTER (firmware/startup.py, unless already
         started); build the parts around the running SIP engine; then drawing, the web page
         and provisioning; run until stop() or a signal; close."""
-        early = self.early or startup.begin(board=self.board_name, data_dir=self.data_dir,
-                                            console=self.console_log)
+        early = self.early = self.early or startup.begin(
+            board=self.board_name, data_dir=self.data_dir, console=self.console_log)
         self.store, self.settings, self.sip = early.store, early.settings, early.sip
         loop = asyncio.get_running_loop()
         try:
@@ -145,7 +145,8 @@ class App:
         self.bus = Bus(loop)
         self.timers = Timers(self.bus)
         self.board = boards.load(self.board_name, settings=self.settings,
-                                 pin_factory=self.pin_factory)   # the drivers, now
+                                 pin_factory=self.pin_factory,   # the drivers, now
+                                 checked=self.early.board)
         self._wire_board()
         self.config = SettingsService(store=self.store, state=self.state, bus=self.bus,
                                       data_dir=self.data_dir, console_log=self.console_log,

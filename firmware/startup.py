@@ -98,6 +98,7 @@ class Early:
     held: Held                   # the SIP thread's events until the bus exists
     sent: frozenset[int]         # lines whose first step the SIP thread has queued
     deadline: float              # time.monotonic(): the first answers are waited for until
+    board: tuple[dict, Path]     # the board file as read and checked (boards.read)
 
     def wait_first_answers(self) -> None:
         """Until every line's first REGISTER has its answer, SIP failed, or the deadline."""
@@ -112,8 +113,8 @@ def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
     settings = store.load()
     setup_logs(data_dir, settings, console=console)
     log.info("deskphone %s starting: board %s, data %s", VERSION, board, data_dir)
-    spec, _ = boards.read(board)
-    sound = boards.sound_device(spec)
+    board_file = boards.read(board)
+    sound = boards.sound_device(board_file[0])
     sent = frozenset(i for i in range(1, ACCOUNTS + 1) if settings.account[i].enable and
                      settings.account[i].user and settings.account[i].server)
     held = Held(sent)
@@ -126,7 +127,7 @@ def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
         sip.connect(i, unregister_first=settings.sip.unregister_on_boot)
     started = sip.start()      # runs what is queued as soon as SIP is up
     started.add_done_callback(lambda f: f.exception() is None or held.answered.set())
-    return Early(store=store, settings=settings, sip=sip, started=started,
+    return Early(store=store, settings=settings, sip=sip, started=started, board=board_file,
                  held=held, sent=sent, deadline=time.monotonic() + FIRST_ANSWERS)
 
 

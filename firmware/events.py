@@ -2,23 +2,87 @@
 
 Drivers (keys, hook), the SIP thread (pjsua2 callbacks), timers and the web API post
 them; the Phone state machine (firmware/call/phone.py) is the only consumer.
+
+An event class is written like a dataclass (annotated fields, defaults, `fresh(dict)` for
+a mutable one) and behaves like one (positional or keyword arguments, a missing or unknown
+one is a TypeError, repr, ==, match), but `Event` generates no code per class: the
+dataclass decorator costs ~8 ms at start-up for these 35 classes, before the first
+REGISTER leaves (`make bench`, start -> REGISTERED).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:       # an annotation only: the SIP thread posts events before the first
     from firmware.call.state import Call     # REGISTER, and needs no call state for it
 
 
+class fresh:        # noqa: N801 - reads as a default: `headers: dict = fresh(dict)`
+    """A field default made anew for each event (dataclasses' default_factory)."""
+
+    def __init__(self, factory: Callable[[], object]) -> None:
+        self.factory = factory
+
+
+_MISSING = object()
+
+
 class Event:
-    """Base class; handy for isinstance checks and logging."""
+    """Base class; handy for isinstance checks and logging. Subclasses list their fields
+    as annotations (see the module doc)."""
+
+    _fields: tuple[str, ...] = ()
+    _defaults: dict[str, object] = {}
+    __hash__ = None     # mutable and compared by value, as a dataclass
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        own = cls.__dict__.get("__annotations__", {})
+        cls._fields = tuple(dict.fromkeys(cls._fields + tuple(own)))
+        defaults = dict(cls._defaults)
+        for name in own:
+            value = cls.__dict__.get(name, _MISSING)
+            if value is _MISSING:
+                defaults.pop(name, None)
+                continue
+            defaults[name] = value
+            if isinstance(value, fresh):
+                delattr(cls, name)      # no event reads the factory instead of its own value
+        cls._defaults = defaults
+        cls.__match_args__ = cls._fields
+
+    def __init__(self, *args, **kwargs) -> None:
+        fields = self._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, "
+                            f"{len(args)} were given")
+        for name, value in zip(fields, args):
+            setattr(self, name, value)
+        for name, value in kwargs.items():
+            if name not in fields or name in fields[:len(args)]:
+                raise TypeError(f"{type(self).__name__}() got an unexpected or a second "
+                                f"value for {name!r}")
+            setattr(self, name, value)
+        for name in fields[len(args):]:
+            if name not in kwargs:
+                default = self._defaults.get(name, _MISSING)
+                if default is _MISSING:
+                    raise TypeError(f"{type(self).__name__}() is missing {name!r}")
+                setattr(self, name,
+                        default.factory() if isinstance(default, fresh) else default)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._fields)
 
 
 # --- from people (drivers, front panel, API) --------------------------------------------
 
-@dataclass
 class KeyPressed(Event):
     key: str                 # a name from firmware.keys.KEYS
     source: str = "keypad"   # keypad | api | panel
@@ -27,7 +91,6 @@ class KeyPressed(Event):
                              # Phone (memory keys, the provisioning page) leave it alone
 
 
-@dataclass
 class KeyHeld(Event):
     """A key kept down for hardware.long_press_ms (once per press)."""
 
@@ -35,29 +98,24 @@ class KeyHeld(Event):
     source: str = "keypad"
 
 
-@dataclass
 class KeyReleased(Event):
     key: str
     source: str = "keypad"
 
 
-@dataclass
 class HookChanged(Event):
     offhook: bool            # handset lifted
     consumed: bool = False
 
 
-@dataclass
 class HookFlashed(Event):
     """The hook was pressed briefly (shorter than hardware.flash_hook_ms)."""
 
 
-@dataclass
 class DiagnoseRequested(Event):
     test: str                # keys | lcd | lights | sound | "" (stop)
 
 
-@dataclass
 class DialRequested(Event):
     """Dial this number now (action URI from the API; later the call log, phone book)."""
 
@@ -67,14 +125,12 @@ class DialRequested(Event):
 
 # --- from the SIP thread ------------------------------------------------------------------
 
-@dataclass
 class RegistrationStarted(Event):
     account: int
     server: str
     renew: bool              # False: unregistering
 
 
-@dataclass
 class RegistrationChanged(Event):
     account: int
     server: str
@@ -86,7 +142,6 @@ class RegistrationChanged(Event):
     min_expires: int = 0     # a 423's Min-Expires
 
 
-@dataclass
 class MessagesWaiting(Event):
     """A message-summary NOTIFY (RFC 3842) for a line: subscribed or unsolicited."""
 
@@ -97,19 +152,17 @@ class MessagesWaiting(Event):
     source: str = ""         # who sent it
 
 
-@dataclass
 class CallIncoming(Event):
     call: int                # our call id
     account: int
     uri: str
     name: str
     number: str
-    headers: dict = field(default_factory=dict)   # lower-case name -> value of the INVITE
+    headers: dict = fresh(dict)   # lower-case name -> value of the INVITE
     source: str = ""         # ip:port the INVITE came from
     page: object = None      # firmware.features.paging.AutoAnswer: the INVITE asks to be answered
 
 
-@dataclass
 class CallRefused(Event):
     """An INVITE the SIP thread refused at once (DND, busy, blacklist, IP strategy...)."""
 
@@ -120,7 +173,6 @@ class CallRefused(Event):
     code: int
 
 
-@dataclass
 class CallForwarded(Event):
     """An INVITE answered 302 to the forward target (always / busy)."""
 
@@ -131,7 +183,6 @@ class CallForwarded(Event):
     target: str
 
 
-@dataclass
 class CallTransferProgressed(Event):
     """A transfer we asked for (REFER) moved on: code is the target's answer (NOTIFY)."""
 
@@ -141,14 +192,12 @@ class CallTransferProgressed(Event):
     final: bool
 
 
-@dataclass
 class CallsJoined(Event):
     """Calls were joined into a 3-way conference (a consult transfer ends that way)."""
 
     calls: tuple[int, ...]
 
 
-@dataclass
 class CallTransferred(Event):
     """The far end transferred us (REFER): `new_call` now calls `target`."""
 
@@ -158,7 +207,6 @@ class CallTransferred(Event):
     by: str                  # URI of the transferor, to call back if it fails
 
 
-@dataclass
 class CallProgressed(Event):
     """The INVITE session moved on: calling, early (18x), confirmed, disconnected."""
 
@@ -170,14 +218,12 @@ class CallProgressed(Event):
     remote_name: str = ""
 
 
-@dataclass
 class CallMediaChanged(Event):
     call: int
     active: bool             # audio flows
     remote_hold: bool        # far end holds us
 
 
-@dataclass
 class DtmfReceived(Event):
     call: int
     digit: str
@@ -185,7 +231,6 @@ class DtmfReceived(Event):
 
 # --- from inside ---------------------------------------------------------------------------
 
-@dataclass
 class CallEnded(Event):
     """A call left the phone (posted by the Phone; the call log files it).
 
@@ -198,30 +243,25 @@ class CallEnded(Event):
     missed: bool = False
 
 
-@dataclass
 class PageRequested(Event):
     """A menu entry opens a page another module draws ("calllog:missed", ...)."""
 
     page: str
 
 
-@dataclass
 class TimerFired(Event):
     name: str
     data: object = None
 
 
-@dataclass
 class SettingsChanged(Event):
     keys: list[str]
 
 
-@dataclass
 class PrimaryServerBack(Event):
     account: int
 
 
-@dataclass
 class Unregistered(Event):
     """The boot-time REGISTER Contact: * Expires: 0 was answered (code -1: not sent)."""
 
@@ -231,7 +271,6 @@ class Unregistered(Event):
     registering: bool = False   # the SIP thread sent the REGISTER at once (SipEngine.connect)
 
 
-@dataclass
 class KeepAliveAnswered(Event):
     """The registration keep-alive OPTIONS `seq` of a line got its final answer (code 0:
     none came, pjsip gave up)."""
@@ -241,7 +280,6 @@ class KeepAliveAnswered(Event):
     code: int
 
 
-@dataclass
 class ProvisionRequested(Event):
     """Someone asked for auto provisioning now: web button, API, LCD menu, or the PBX."""
 
@@ -249,7 +287,6 @@ class ProvisionRequested(Event):
     reboot: bool = False     # NOTIFY check-sync;reboot=true: restart afterwards
 
 
-@dataclass
 class CheckSyncReceived(Event):
     """The PBX sent an out-of-dialog NOTIFY Event: check-sync (answered 200 already)."""
 
@@ -257,7 +294,6 @@ class CheckSyncReceived(Event):
     source: str
 
 
-@dataclass
 class ProvisioningChanged(Event):
     """Auto provisioning moved on (a file fetched, a result): redraw what shows it."""
 
@@ -266,7 +302,6 @@ class ProvisioningChanged(Event):
 
 # --- between feature modules: programmable keys ask paging to act --------------------------
 
-@dataclass
 class IntercomRequested(Event):
     """An Intercom or Paging key: call `number` asking the far end to answer by itself
     (firmware/features/paging.py adds the auto-answer headers)."""
@@ -276,7 +311,6 @@ class IntercomRequested(Event):
     paging: bool = False     # a one-way page to a group, not a two-way intercom call
 
 
-@dataclass
 class MulticastPageRequested(Event):
     """A Paging key set to a multicast group: start sending the microphone there, or stop
     when a page to that group is already going out."""
@@ -284,7 +318,6 @@ class MulticastPageRequested(Event):
     address: str             # "239.1.1.1:5000"
 
 
-@dataclass
 class MulticastPageStarted(Event):
     """RTP arrived on a listened multicast group with nothing of higher priority playing
     (firmware/features/multicast.py receiver thread); replaces any lower-priority page."""
@@ -293,7 +326,6 @@ class MulticastPageStarted(Event):
     priority: int            # 1 = highest (position in paging.multicast)
 
 
-@dataclass
 class MulticastPageEnded(Event):
     """The group's RTP stopped (paging.multicast_end_ms of silence)."""
 
@@ -303,7 +335,6 @@ class MulticastPageEnded(Event):
 
 # --- BLF / BLA: dialog and presence subscriptions (firmware/features/blf.py) -----------------------
 
-@dataclass
 class BlfNotified(Event):
     """A NOTIFY for a watched number arrived (SIP thread). `body` is the raw dialog-info
     (or PIDF) XML, parsed on the loop; `state` is its Subscription-State header."""
@@ -315,7 +346,6 @@ class BlfNotified(Event):
     received: float = 0.0    # time.monotonic() when pjsip handed it over (latency bench)
 
 
-@dataclass
 class BlfSubscriptionChanged(Event):
     """A SUBSCRIBE for a watched URI was answered (or failed to be). code 2xx: accepted,
     `expires` granted; anything else: refused or unreachable, `reason` says what."""

@@ -2,10 +2,8 @@
 against it in bounded time, and what a new password may not be."""
 from __future__ import annotations
 
-import hmac
 import logging
 import re
-import secrets
 
 log = logging.getLogger("firmware.settings")
 
@@ -25,6 +23,7 @@ def _pw_bytes(password: str) -> bytes:
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    import secrets      # as hashlib below: not on the way to the first REGISTER
     salt = salt or secrets.token_bytes(16)
     dk = _pbkdf2("sha256", _pw_bytes(password), salt, _ITER)
     return f"pbkdf2_sha256${_ITER}${salt.hex()}${dk.hex()}"
@@ -53,6 +52,7 @@ def verify_password(password: str, stored: str) -> bool:
     """Checks `password` against a stored hash; empty stored = factory password 'root'.
     A stored hash outside the bounds of parse_password_hash matches nothing (and says so
     in the log) instead of costing unbounded time."""
+    import hmac         # as hashlib below: not on the way to the first REGISTER
     if not stored:
         return hmac.compare_digest(_pw_bytes(password), FACTORY_PASSWORD.encode())
     try:

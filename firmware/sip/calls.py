@@ -198,9 +198,8 @@ class CallCommands:
         msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
         call.source = ip = source_ip(source)
-        if self._gate is not None:
-            self._gate.call_seen()
-        verdict = self.policy.judge(msg, account=acc.index, calls=len(self.calls),
+        head = self._gate.call_seen(msg) if self._gate is not None else None
+        verdict = self.policy.judge(head or msg, account=acc.index, calls=len(self.calls),
                                     source_ip=ip)
         code, target = verdict.code, verdict.target
         self.calls[cid] = call          # until its DISCONNECTED callback (see _forget)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import logging
+import os
 import queue
 import re
-import secrets
 import socket
 import threading
 import time
@@ -217,7 +217,9 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.local_host = info.localName  # host:port used in Contact
         null = c.null_audio or self.ep.audDevManager().getDevCount() == 0
         if null:
-            self.ep.audDevManager().setNullDev()
+            # no clock until something plays (_Media): setNullDev here and setNoDev after
+            # would stop the null device's clock thread, ~20 ms before the first REGISTER
+            self.ep.audDevManager().setNoDev()
         self.ep.libStart()
         if not null and c.sound_device:
             self._pick_sound_device(c.sound_device)
@@ -252,7 +254,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             # OPTIONS to ourselves whose answer is read through pjsip_event
             host, port = self._wake_addr
             src = "%s:%d" % self._wake_sock.getsockname()
-            self._wake_sock.send(native.self_check_request(host, port, secrets.token_hex(8),
+            self._wake_sock.send(native.self_check_request(host, port, os.urandom(8).hex(),
                                                            src))
             native.check_event(0, f"sip:deskphone-event-check@{host}:{port}")
         self.started_at = time.monotonic()

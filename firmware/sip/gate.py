@@ -194,6 +194,9 @@ class Gate:
         self._allow_hdr = None
         self.refused = collections.Counter()     # status -> count, for the log and tests
         self._warn = logs.Limited(log)
+        # the head of the INVITE this packet is, when the gate let it in: pjsua offers it
+        # as a call before the next packet is read, and the policy reads it (call_seen)
+        self._invite: Message | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -213,12 +216,17 @@ class Gate:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def call_seen(self) -> None:
+    def call_seen(self, msg: str) -> Message | None:
         """pjsua handed an INVITE we let in to the application: it is one of the calls
         alive now. One that never shows up (pjsua refused it after opening its media)
-        counts for WINDOW seconds."""
+        counts for WINDOW seconds. Returns the INVITE's head as the gate read it when
+        `msg` (pjsua's copy of the INVITE) is that one, else None: a new call is parsed
+        once before its 180."""
         if self._pending:
             self._pending.popleft()
+        head, self._invite = self._invite, None
+        call_id = head.get("call-id") if head is not None else ""
+        return head if call_id and call_id in msg else None
 
     def call_ended(self, source: str = "", answered: bool = True) -> None:
         """A call's media went away (its handles are free WINDOW seconds later).
@@ -311,6 +319,7 @@ class Gate:
             self._busy_at = now
 
     def _front(self, rdata: int) -> int:
+        self._invite = None
         self._count_request()
         if native.rx_layout is not True:
             # the packet cannot be read on this build: only the media budget holds (an
@@ -367,7 +376,10 @@ class Gate:
             if code:
                 log.info("INVITE from %s refused (%d): %s", ip or "?", code, why)
                 return self._respond(rdata, code, why)
-        return self._admit(rdata, ip)
+        taken = self._admit(rdata, ip)
+        if not taken:
+            self._invite = fields
+        return taken
 
     def _admit(self, rdata: int, ip: str) -> int:
         """Let an INVITE reach pjsua (which opens its media) only within the budget."""

@@ -49,7 +49,7 @@ class _Media:
         # connected (0.3 % CPU idle). A real device closes itself when idle
         # (sndAutoCloseTime); for the null one we do it: no device while nothing plays.
         self.clock_when_needed = clock_when_needed
-        self.clock = True
+        self.clock = not clock_when_needed    # the engine starts a null device without one
         self.sinks: list = [adm.getPlaybackDevMedia()]
         self.sources: list = [adm.getCaptureDevMedia()]
         self.tone: pj.ToneGenerator | None = None

@@ -85,9 +85,11 @@ class IncomingPolicy:
             return 302, self.forward_busy
         return (refused or (486 if busy else 180)), ""
 
-    def judge(self, msg: str, *, account: int, calls: int, source_ip: str) -> Verdict:
-        """Ring, refuse, forward or answer by itself: the verdict on an INVITE's text."""
-        return _judge(self, msg, account=account, calls=calls, source_ip=source_ip)
+    def judge(self, msg: str | Message, *, account: int, calls: int,
+              source_ip: str) -> Verdict:
+        """Ring, refuse, forward or answer by itself: the verdict on an INVITE (its text,
+        or its head as the SIP gate read it)."""
+        return _judge(self, _parsed(msg), account=account, calls=calls, source_ip=source_ip)
 
     @property
     def reads_invite(self) -> bool:
@@ -139,11 +141,15 @@ def _seconds(text: str) -> int | None:
     return seconds if seconds <= MAX_ASKED_DELAY else None
 
 
-def _header_lines(msg: str) -> list[tuple[str, str]]:
+def _parsed(msg: str | Message) -> Message:
+    return msg if isinstance(msg, Message) else Message.parse(msg)
+
+
+def _header_lines(msg: str | Message) -> list[tuple[str, str]]:
     """(name, value) of every header, the comma-separated Alert-Info/Call-Info values
     split (one <uri>;params each)."""
     out = []
-    for name, value in Message.parse(msg).fields:
+    for name, value in _parsed(msg).fields:
         if name in ("alert-info", "call-info"):
             out += [(name, v.strip()) for v in re.split(r",(?=\s*<)", value)]
         else:
@@ -151,7 +157,7 @@ def _header_lines(msg: str) -> list[tuple[str, str]]:
     return out
 
 
-def auto_answer(msg: str) -> AutoAnswer | None:
+def auto_answer(msg: str | Message) -> AutoAnswer | None:
     """The auto-answer request of an INVITE, or None for an ordinary call. A header whose
     delay is malformed asks for nothing. Pure. The spellings taken are listed in
     firmware/features/paging.py."""
@@ -203,9 +209,9 @@ def is_anonymous(headers: dict, number: str) -> bool:
             or "anonymous.invalid" in headers.get("from", "").lower())
 
 
-def caller(msg: str) -> tuple[str, bool]:
+def caller(msg: str | Message) -> tuple[str, bool]:
     """(the caller's number, hidden?) of an INVITE, for the blacklist and anonymity."""
-    h = Message.parse(msg).headers()
+    h = _parsed(msg).headers()
     number = split_uri(h.get("from", ""))[2]
     return number, is_anonymous(h, number)
 
@@ -222,7 +228,7 @@ class Verdict:
     asked: AutoAnswer | None = None
 
 
-def _judge(policy: IncomingPolicy, msg: str, *, account: int, calls: int,
+def _judge(policy: IncomingPolicy, msg: Message, *, account: int, calls: int,
            source_ip: str) -> Verdict:
     """The policy's verdict on an INVITE's text, received from `source_ip` for line
     `account` while `calls` calls are up. Reads only what the policy needs (the From and

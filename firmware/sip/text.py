@@ -21,6 +21,9 @@ COMPACT = {
 }
 
 
+_BLANK_LINE = re.compile(r"\r?\n\r?\n")     # where the head ends
+
+
 def header_name(name: str) -> str:
     """A header name as the toolkit keys it: lower case, compact form expanded."""
     name = name.strip().lower()
@@ -41,27 +44,30 @@ class Message:
 
     @classmethod
     def parse(cls, text: str | bytes) -> Message:
+        # on the SIP thread for every new call before its 180 (the gate): kept lean
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         text = text.lstrip("\r\n")            # pjsip skips blank lines before a message
-        m = re.search(r"\r?\n\r?\n", text)
+        m = _BLANK_LINE.search(text)
         head, body = (text[:m.start()], text[m.end():]) if m else (text, "")
         lines = head.replace("\r\n", "\n").split("\n")
-        fields: list[list[str]] = []
+        fields: list[tuple[str, str]] = []
+        compact = COMPACT
         for line in lines[1:]:
             if line[:1] in (" ", "\t"):
                 if fields:
-                    fields[-1][1] += " " + line.strip()
+                    name, value = fields[-1]
+                    fields[-1] = (name, value + " " + line.strip())
                 continue
             name, sep, value = line.partition(":")
             if sep:
-                fields.append([header_name(name), value.strip()])
-        msg = cls(lines[0], tuple((n, v) for n, v in fields), body)
-        length = msg.get("content-length").strip()
-        if length.isdigit() and int(length) < len(body.encode()):
-            msg = cls(msg.first, msg.fields, body.encode()[:int(length)].decode("utf-8",
-                                                                               "replace"))
-        return msg
+                name = name.strip().lower()
+                fields.append((compact.get(name, name), value.strip()))
+        if body:
+            length = next((v for n, v in fields if n == "content-length"), "").strip()
+            if length.isdigit() and int(length) < len(body.encode()):
+                body = body.encode()[:int(length)].decode("utf-8", "replace")
+        return cls(lines[0], tuple(fields), body)
 
     def get(self, name: str, default: str = "") -> str:
         """The first value of header `name` (any spelling, compact or full)."""

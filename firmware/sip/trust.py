@@ -21,6 +21,7 @@ addresses and networks, no DNS on its path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import logging
 import socket
@@ -41,9 +42,11 @@ LOOKUP_TIMEOUT = 10        # one lookup may take this long; then the last addres
 _Addr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=256)
 def address(ip: str) -> _Addr | None:
     """A source address as pjsip reports it ("10.0.0.5", "::1", "fe80::1%eth0",
-    "::ffff:10.0.0.5") as one comparable value; None for anything else."""
+    "::ffff:10.0.0.5") as one comparable value; None for anything else. Remembered (the
+    few addresses a phone hears from, asked several times for each INVITE)."""
     try:
         addr = ipaddress.ip_address(ip.strip("[]").split("%", 1)[0])
     except ValueError:

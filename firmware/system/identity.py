@@ -7,7 +7,7 @@ The version lives in `firmware/VERSION` so that a firmware image carries its own
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 from pathlib import Path
 
 from firmware.system import netinfo
@@ -54,7 +54,7 @@ def mac_for(board_kind: str, data_dir: Path, configured: str = "") -> str:
             return kept
     except OSError:
         pass
-    raw = bytearray(secrets.token_bytes(6))
+    raw = bytearray(os.urandom(6))    # what secrets.token_bytes reads, without its import
     raw[0] = (raw[0] | 0x02) & 0xFE            # locally administered, unicast
     made = ":".join(f"{b:02x}" for b in raw)
     try:

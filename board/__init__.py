@@ -29,12 +29,12 @@ from __future__ import annotations
 import importlib
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from firmware.errors import BoardError
 from firmware.keys import KEYS, LED_NAMES
+from firmware.record import Record, field
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,8 +52,7 @@ LED_OUTPUTS = (*LED_NAMES, "backlight")
 BCM_PINS = range(0, 28)
 
 
-@dataclass
-class Board:
+class Board(Record):
     name: str
     keypad: Any
     hook: Any

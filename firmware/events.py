@@ -3,7 +3,7 @@
 Drivers (keys, hook), the SIP thread (pjsua2 callbacks), timers and the web API post
 them; the Phone state machine (firmware/call/phone.py) is the only consumer.
 
-An event class is written like a dataclass (annotated fields, defaults, `fresh(dict)` for
+An event class is written like a dataclass (annotated fields, defaults, `field(default_factory=dict)` for
 a mutable one) and behaves like one (positional or keyword arguments, a missing or unknown
 one is a TypeError, repr, ==, match), but `Event` generates no code per class: the
 dataclass decorator costs ~8 ms at start-up for these 35 classes, before the first
@@ -11,74 +11,16 @@ REGISTER leaves (`make bench`, start -> REGISTERED).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+
+from firmware.record import Record, field
 
 if TYPE_CHECKING:       # an annotation only: the SIP thread posts events before the first
     from firmware.call.state import Call     # REGISTER, and needs no call state for it
 
 
-class fresh:        # noqa: N801 - reads as a default: `headers: dict = fresh(dict)`
-    """A field default made anew for each event (dataclasses' default_factory)."""
-
-    def __init__(self, factory: Callable[[], object]) -> None:
-        self.factory = factory
-
-
-_MISSING = object()
-
-
-class Event:
-    """Base class; handy for isinstance checks and logging. Subclasses list their fields
-    as annotations (see the module doc)."""
-
-    _fields: tuple[str, ...] = ()
-    _defaults: dict[str, object] = {}
-    __hash__ = None     # mutable and compared by value, as a dataclass
-
-    def __init_subclass__(cls, **kw) -> None:
-        super().__init_subclass__(**kw)
-        own = cls.__dict__.get("__annotations__", {})
-        cls._fields = tuple(dict.fromkeys(cls._fields + tuple(own)))
-        defaults = dict(cls._defaults)
-        for name in own:
-            value = cls.__dict__.get(name, _MISSING)
-            if value is _MISSING:
-                defaults.pop(name, None)
-                continue
-            defaults[name] = value
-            if isinstance(value, fresh):
-                delattr(cls, name)      # no event reads the factory instead of its own value
-        cls._defaults = defaults
-        cls.__match_args__ = cls._fields
-
-    def __init__(self, *args, **kwargs) -> None:
-        fields = self._fields
-        if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, "
-                            f"{len(args)} were given")
-        for name, value in zip(fields, args):
-            setattr(self, name, value)
-        for name, value in kwargs.items():
-            if name not in fields or name in fields[:len(args)]:
-                raise TypeError(f"{type(self).__name__}() got an unexpected or a second "
-                                f"value for {name!r}")
-            setattr(self, name, value)
-        for name in fields[len(args):]:
-            if name not in kwargs:
-                default = self._defaults.get(name, _MISSING)
-                if default is _MISSING:
-                    raise TypeError(f"{type(self).__name__}() is missing {name!r}")
-                setattr(self, name,
-                        default.factory() if isinstance(default, fresh) else default)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self._fields)
+class Event(Record):
+    """Base class; handy for isinstance checks and logging."""
 
 
 # --- from people (drivers, front panel, API) --------------------------------------------
@@ -158,7 +100,7 @@ class CallIncoming(Event):
     uri: str
     name: str
     number: str
-    headers: dict = fresh(dict)   # lower-case name -> value of the INVITE
+    headers: dict = field(default_factory=dict)   # lower-case name -> value of the INVITE
     source: str = ""         # ip:port the INVITE came from
     page: object = None      # firmware.features.paging.AutoAnswer: the INVITE asks to be answered
 

@@ -32,12 +32,12 @@ import concurrent.futures
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import board as boards
 from firmware.events import Event, RegistrationChanged, Unregistered
+from firmware.record import Record
 from firmware.settings import ACCOUNTS, DIR_MODE, Settings, SettingsStore
 from firmware.settings_service import setup_logs
 from firmware.sip.accounts import line_spec
@@ -87,8 +87,7 @@ class Held:
             self._post = post
 
 
-@dataclass
-class Early:
+class Early(Record):
     """What begin() started, for the App to take over."""
 
     store: SettingsStore

@@ -11,7 +11,6 @@ docs/provisioning-files.md describes the columns with an example.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import os
 import re
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware import record
 from firmware.errors import SettingError
 from firmware.system.identity import MODEL, parse_mac
 from firmware.settings import ACCOUNTS, FIELDS, AccountSettings, check, flatten
@@ -34,7 +34,7 @@ from provisioning.keys import (MEMORY_KEYS, MEMORY_TYPES, MODULE_KEYS, MODULES,
 
 FILE_MODE = 0o644          # tftpd and web servers read as another user
 DIR_MODE = 0o755
-_ACCOUNT_FIELDS = {f.name for f in dataclasses.fields(AccountSettings)}
+_ACCOUNT_FIELDS = {f.name for f in record.fields(AccountSettings)}
 _LINE_COLUMN = re.compile(r"line([0-9]+)_([a-z_]+)")
 _MODEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 

@@ -1,8 +1,9 @@
 """Settings: one typed schema, validated on every way in, written atomically.
 
 `DIR/settings.toml` holds what differs from the factory defaults. Every section is a
-dataclass below; every field carries its default, its check and a line of help, and
-README's settings table is generated from the same fields (`python -m firmware settings`).
+Record (written like a dataclass) in schema.py; every field carries its default, its
+check and a line of help, and README's settings table is generated from the same fields
+(`python -m firmware settings`).
 
 A bad file or a bad value never stops the phone: a value that fails its check is
 replaced by the last good value of that key (or the default), a file that does not parse

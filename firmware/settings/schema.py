@@ -1,16 +1,17 @@
-"""The settings schema: one dataclass per section, one field per setting, each with its
+"""The settings schema: one Record per section, one field per setting, each with its
 default, its check and a line of help (README's table and the API's are made from them).
 
 FIELDS maps every dotted key ("account.1.expires") to its field, in schema order.
 
-The sections are compared value by value (SettingsStore.update, to_document), never as
-objects: eq=False and repr=False spare the generated methods (4 ms of every start).
+Sections are Records (firmware/record.py), not dataclasses: they are read before the first
+REGISTER, and dataclasses would cost ~7 ms of every start there. The sections are compared
+value by value (SettingsStore.update, to_document), never as objects (eq=False).
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from firmware.record import Field, Record, field, replace
 
 from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _listen,
                                       _mac, _multicast_group, _number_pattern, _server_url,
@@ -46,8 +47,7 @@ def _check_rule(value):
     from firmware.call.dialplan import check_rule
     return check_rule(value)
 
-@dataclass(eq=False, repr=False)
-class SipSettings:
+class SipSettings(Record, eq=False):
     """[sip]: the SIP stack: ports, transport, timers, who is trusted."""
     port: int = setting(5060, "SIP port (UDP) the phone listens on", min=1, max=65535, restart=True)
     bind: str = setting("0.0.0.0", "address SIP and RTP listen on; 0.0.0.0 = every interface",
@@ -92,8 +92,7 @@ class SipSettings:
                                min=0, max=1000)
 
 
-@dataclass(eq=False, repr=False)
-class AccountSettings:
+class AccountSettings(Record, eq=False):
     """[account.N]: one line (account) and its server."""
     enable: bool = setting(False, "use this account (line)")
     label: str = setting("", "name shown for the line on the LCD; empty = user", check=_text)
@@ -119,8 +118,7 @@ class AccountSettings:
                         "unasked light the Message LED either way")
 
 
-@dataclass(eq=False, repr=False)
-class PhoneSettings:
+class PhoneSettings(Record, eq=False):
     """[phone]: how calls are placed, answered, refused and shown."""
     dial_timeout: int = setting(5, "seconds after the last digit before the number is sent; "
                                 "0 = never", min=0, max=30)
@@ -201,8 +199,7 @@ class PhoneSettings:
                              "again", min=2, max=3600)
 
 
-@dataclass(eq=False, repr=False)
-class ForwardSettings:
+class ForwardSettings(Record, eq=False):
     """[forward]: call forwarding."""
     always: str = setting("", "forward every call to this number (manual: unconditional)",
                           check=_text)
@@ -214,8 +211,7 @@ class ForwardSettings:
                                      min=1, max=300)
 
 
-@dataclass(eq=False, repr=False)
-class DialplanSettings:
+class DialplanSettings(Record, eq=False):
     """[dialplan]: the digit map and dial rules (firmware/call/dialplan.py)."""
     digit_map: str = setting("", "digit map (Cisco/Linksys style, e.g. (*xx|[2-9]xxx|"
                              "9[2-9]xxxxxx|0.)); empty = none", check=_check_digit_map,
@@ -224,8 +220,7 @@ class DialplanSettings:
                            "ip=192.168.1.20\" (README: Dial plan)", check=_check_rule)
 
 
-@dataclass(eq=False, repr=False)
-class ProvisioningSettings:
+class ProvisioningSettings(Record, eq=False):
     """[provisioning]: where and when the phone fetches its files."""
     enable: bool = setting(True, "auto provisioning on (manual: Auto Provision)")
     url: str = setting("", "server and path of the files: tftp://, http://, https://, ftp:// "
@@ -269,8 +264,7 @@ class ProvisioningSettings:
                                   "(only from a configured server)")
 
 
-@dataclass(eq=False, repr=False)
-class HardwareSettings:
+class HardwareSettings(Record, eq=False):
     """[hardware]: key and hook timing, the MAC."""
     debounce_ms: int = setting(20, "keypad and hook switch debounce", min=1, max=200,
                                restart=True)
@@ -285,8 +279,7 @@ class HardwareSettings:
                        "network card's (sim board: made up once per data dir)", check=_mac)
 
 
-@dataclass(eq=False, repr=False)
-class LcdSettings:
+class LcdSettings(Record, eq=False):
     """[lcd]: contrast and backlight."""
     contrast: int = setting(5, "LCD contrast, 1-10", min=1, max=10)
     backlight: int = setting(8, "LCD backlight brightness, 0 (off) - 10", min=0, max=10)
@@ -294,8 +287,7 @@ class LcdSettings:
                                      "dims; 0 = always on", min=0, max=3600)
 
 
-@dataclass(eq=False, repr=False)
-class WebSettings:
+class WebSettings(Record, eq=False):
     """[web]: the web page and API and their sign-in."""
     listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
                           "(python -m firmware --http overrides)", check=_listen, restart=True)
@@ -305,8 +297,7 @@ class WebSettings:
                                  check=lambda v: v and parse_password_hash(v))
 
 
-@dataclass(eq=False, repr=False)
-class PagingSettings:
+class PagingSettings(Record, eq=False):
     """[paging]: intercom calls and multicast pages."""
     intercom: bool = setting(True, "answer calls that ask to be answered by themselves (auto-"
                              "answer headers: README \"Paging and intercom\"); off: they ring")
@@ -335,8 +326,7 @@ class PagingSettings:
                                  "network only)", min=1, max=255)
 
 
-@dataclass(eq=False, repr=False)
-class LogSettings:
+class LogSettings(Record, eq=False):
     """[log]: DIR/logs."""
     level: str = setting("info", "log level of DIR/logs/phone.log",
                          choices=("debug", "info", "warning", "error"))
@@ -347,8 +337,7 @@ class LogSettings:
     keep: int = setting(5, "rotated log files kept", min=1, max=100)
 
 
-@dataclass(eq=False, repr=False)
-class Settings:
+class Settings(Record, eq=False):
     """Every section; one object for the life of the process (SettingsStore)."""
     sip: SipSettings = field(default_factory=SipSettings)
     account: dict[int, AccountSettings] = field(
@@ -376,17 +365,17 @@ class Settings:
 
     def copy(self) -> Settings:
         return Settings(
-            sip=dataclasses.replace(self.sip),
-            account={i: dataclasses.replace(a) for i, a in self.account.items()},
-            phone=dataclasses.replace(self.phone),
-            forward=dataclasses.replace(self.forward),
-            dialplan=dataclasses.replace(self.dialplan),
-            provisioning=dataclasses.replace(self.provisioning),
-            hardware=dataclasses.replace(self.hardware),
-            lcd=dataclasses.replace(self.lcd),
-            web=dataclasses.replace(self.web),
-            log=dataclasses.replace(self.log),
-            paging=dataclasses.replace(self.paging),
+            sip=replace(self.sip),
+            account={i: replace(a) for i, a in self.account.items()},
+            phone=replace(self.phone),
+            forward=replace(self.forward),
+            dialplan=replace(self.dialplan),
+            provisioning=replace(self.provisioning),
+            hardware=replace(self.hardware),
+            lcd=replace(self.lcd),
+            web=replace(self.web),
+            log=replace(self.log),
+            paging=replace(self.paging),
         )
 
 
@@ -399,11 +388,11 @@ SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
 
 
-def fields() -> list[tuple[str, dataclasses.Field]]:
+def fields() -> list[tuple[str, Field]]:
     """Every setting as (dotted key, field), in schema order."""
     out = []
     for sec, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
+        for f in cls._fields.values():
             out.append((f"{sec}.{f.name}", f))
     return out
 

@@ -7,13 +7,12 @@ MessagesWaiting).
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import pjsua2 as pj
 
+from firmware.record import Record, replace
 from firmware.events import (MessagesWaiting, RegistrationChanged, RegistrationStarted,
                              Unregistered)
 from firmware.sip import native
@@ -30,8 +29,7 @@ log = logging.getLogger("deskphone.sip")
 NO_ANSWER = (0, 408, 502, 503, 504)
 
 
-@dataclass(frozen=True)
-class AccountSpec:
+class AccountSpec(Record, frozen=True):
     user: str
     auth_user: str = ""
     password: str = ""
@@ -166,7 +164,7 @@ class AccountCommands:
         a.idUri = (f'"{name}" <sip:{spec.user}@{host}>' if name else f"sip:{spec.user}@{host}")
         if anonymous:              # RFC 3323: an anonymous From, no registration
             a.idUri = '"Anonymous" <sip:anonymous@anonymous.invalid>'
-            spec = dataclasses.replace(spec, registrar="")
+            spec = replace(spec, registrar="")
         if spec.registrar:
             a.regConfig.registrarUri = sip_uri(spec.registrar)
             a.regConfig.timeoutSec = spec.expires

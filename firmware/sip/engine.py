@@ -21,7 +21,6 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import pjsua2 as pj
@@ -29,6 +28,7 @@ import pjsua2 as pj
 from firmware import logs
 from firmware.errors import SipError
 from firmware.events import CheckSyncReceived, Event
+from firmware.record import Record
 from firmware.sip import gate as pjgate, native
 from firmware.sip.accounts import AccountCommands, _Account
 from firmware.sip.calls import CallCommands, _Call
@@ -44,8 +44,7 @@ trace = logging.getLogger("deskphone.sip.trace")
 # --- what the Phone tells us ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SipConfig:
+class SipConfig(Record, frozen=True):
     port: int = 5060
     bind: str = "0.0.0.0"
     rtp_port: int = 11000

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
+from firmware.record import Record
 from firmware.sip.text import Message, params, split_uri
 from firmware.sip.trust import Trust
 
 
-@dataclass
-class IncomingPolicy:
+class IncomingPolicy(Record):
     """How the SIP thread answers a new INVITE before the Phone sees it (a fast 180, or a
     refusal, or a redirect), from settings the Phone keeps up to date, and whom it takes
     requests from at all (`trust`, kept by firmware/sip/trust.py). `decide` is pure."""
@@ -117,8 +116,7 @@ def _ip_in(ip: str, nets) -> bool:
 RING_ANSWER_DELAY = 2          # Alert-Info: Ring Answer rings this long, then answers
 
 
-@dataclass(frozen=True)
-class AutoAnswer:
+class AutoAnswer(Record, frozen=True):
     """What an INVITE asks for: answer after `delay` seconds; `emergency` passes DND."""
 
     delay: int
@@ -216,8 +214,7 @@ def caller(msg: str | Message) -> tuple[str, bool]:
     return number, is_anonymous(h, number)
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Record, frozen=True):
     """What the SIP thread does with a new INVITE: answer `code` (180 ring, 302 forward to
     `target`, else refuse); `page` is the auto-answer request honoured, `asked` the one the
     INVITE made (honoured or not: for the log)."""

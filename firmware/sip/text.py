@@ -8,7 +8,8 @@ Pure and small: no pjsua2 here, imported on the path to the first REGISTER.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from firmware.record import Record
 
 # RFC 3261 §7.3.3 and the extensions that define one (RFC 3265, 3515, 3892, 3841, 4028,
 # 4474, 3840): the short name a sender may use instead of the full one.
@@ -30,8 +31,7 @@ def header_name(name: str) -> str:
     return COMPACT.get(name, name)
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(Record, frozen=True):
     """A SIP message as text: its start line, its headers in order and its body.
 
     Lines may end in CRLF or LF alone; a line starting with blank space continues the

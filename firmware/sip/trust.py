@@ -20,14 +20,13 @@ addresses and networks, no DNS on its path.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
 import logging
 import socket
-from dataclasses import dataclass
 
 from firmware.events import SettingsChanged
+from firmware.record import Record, replace
 from firmware.settings import ACCOUNTS
 from firmware.sip.text import host_only
 
@@ -61,8 +60,7 @@ def networks(entries) -> tuple:
     return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
 
-@dataclass(frozen=True)
-class Trust:
+class Trust(Record, frozen=True):
     """Which sources may do what. Pure and fast: read by the SIP thread for every request
     that starts something (a call, an unsolicited NOTIFY)."""
 
@@ -144,7 +142,7 @@ class ServerTrust:
     def apply(self) -> Trust:
         """Give the SIP thread the Trust of the current settings and the cached names."""
         trust = trust_for(self.settings, self.resolved, self.own)
-        self.sip.policy = dataclasses.replace(self.sip.policy, trust=trust)
+        self.sip.policy = replace(self.sip.policy, trust=trust)
         self.sip.check_sync_from = (frozenset(str(a) for a in trust.servers)
                                     if self.settings.provisioning.accept_notify else None)
         return trust

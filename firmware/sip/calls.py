@@ -195,7 +195,8 @@ class CallCommands:
     def _incoming(self, acc: _Account, prm) -> None:
         """Answer 180 (or refuse, or redirect) first; read the rest of the INVITE after."""
         cid = self.new_call_id()
-        msg, source = prm.rdata.wholeMsg, prm.rdata.srcAddress
+        rdata = prm.rdata              # one SWIG copy of pjsua's rx data, not one per field
+        msg, source = rdata.wholeMsg, rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
         call.source = ip = source_ip(source)
         head = self._gate.call_seen(msg) if self._gate is not None else None

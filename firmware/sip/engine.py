@@ -223,7 +223,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         if not null and c.sound_device:
             self._pick_sound_device(c.sound_device)
         self.media = _Media(self, clock_when_needed=null)
-        self.taps = Taps(self._on_check_sync)
+        self.taps = Taps()
         if not self.taps.register():
             self.taps = None
         self._gate = pjgate.Gate(codecs=self._codecs(), calls_alive=lambda: len(self.calls),
@@ -232,7 +232,8 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
                                  allows_notify=lambda ip, ev: self.policy.allows_notify(ip,
                                                                                         ev),
                                  exempt=lambda ip: self.policy.trust.is_server(ip),
-                                 flood_limit=lambda: self.policy.flood_limit)
+                                 flood_limit=lambda: self.policy.flood_limit,
+                                 on_check_sync=self._on_check_sync)
         if not self._gate.register():
             log.warning("SIP gate not available: a burst of INVITEs can exhaust the media "
                         "sockets of this pjsip build")
@@ -269,7 +270,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         return frozenset(names)
 
     def _on_check_sync(self, reboot: bool, source: str) -> int:
-        """The answer to a PBX's NOTIFY Event: check-sync (firmware/sip/taps.py)."""
+        """The answer to a PBX's NOTIFY Event: check-sync (firmware/sip/gate.py)."""
         allowed = self.check_sync_from
         if allowed is None:
             log.info("NOTIFY check-sync from %s: not accepted (provisioning.accept_notify)",

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import functools
 import ipaddress
 import logging
 import re
@@ -43,7 +44,7 @@ from typing import Callable
 
 from firmware import logs
 from firmware.sip import native
-from firmware.sip.text import Message, token
+from firmware.sip.text import Message, token, via_host
 
 log = logging.getLogger("deskphone.sip.gate")
 
@@ -151,14 +152,18 @@ def _connection_ok(value: str) -> bool:
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
         return False
-    addr = parts[2].split("/", 1)[0]
+    return _address_ok(parts[1], parts[2].split("/", 1)[0])
+
+
+@functools.lru_cache(maxsize=256)     # the few addresses callers offer, before each 180
+def _address_ok(kind: str, addr: str) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         # a host name is allowed by RFC 4566 but pjmedia would have to resolve it
-        return parts[1] == "IP4" and re.fullmatch(r"[A-Za-z0-9.-]+", addr) is not None \
+        return kind == "IP4" and re.fullmatch(r"[A-Za-z0-9.-]+", addr) is not None \
             and not re.fullmatch(r"[0-9.]+", addr)
-    return ip.version == (4 if parts[1] == "IP4" else 6)
+    return ip.version == (4 if kind == "IP4" else 6)
 
 
 class Gate:
@@ -175,13 +180,15 @@ class Gate:
                  allows_source: Callable[[str], bool] = lambda ip: True,
                  allows_notify: Callable[[str, str], bool] = lambda ip, event: True,
                  exempt: Callable[[str], bool] = lambda ip: False,
-                 flood_limit: Callable[[], int] = lambda: 0):
+                 flood_limit: Callable[[], int] = lambda: 0,
+                 on_check_sync: Callable[[bool, str], int] = lambda reboot, source: 489):
         self.codecs = codecs
         self.calls_alive = calls_alive
         self.allows_source = allows_source
         self.allows_notify = allows_notify
         self.exempt = exempt
         self.flood_limit = flood_limit
+        self.on_check_sync = on_check_sync
         self._unanswered: dict[str, collections.deque[float]] = {}
         self._blocked: dict[str, float] = {}     # address -> when it was last heard from
         self._seen = 0                           # requests since memory was last given back
@@ -344,6 +351,13 @@ class Gate:
         event = token(fields.get("event"))
         src = native.source(rdata)
         ip = src[0] if src else ""
+        if seen_as == "NOTIFY" and event in ("check-sync", "resync"):
+            # a PBX asks the phone to fetch its provisioning files again (pjsua would
+            # answer 501); who may is the engine's to say (SipEngine._on_check_sync)
+            reboot = "reboot=true" in fields.get("event").replace(" ", "").lower()
+            code = self.on_check_sync(reboot, ip or via_host(fields.get("via")))
+            native.respond(rdata, code)
+            return 1
         if ip and not self.allows_source(ip):
             log.info("%s from %s refused (403): not a trusted server (sip.trusted_only)",
                      method, ip)

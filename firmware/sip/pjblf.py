@@ -127,6 +127,7 @@ class Watcher:
         self.post = post
         self.watches: dict[str, _Watch] = {}      # uri_key -> watch
         self._lib = None
+        self._taps = None
         self.native = hasattr(pj.Buddy, "subscribeDlgEvent")
         self.problem = ""          # why dialog BLF cannot work here ("" = it can)
 
@@ -150,9 +151,10 @@ class Watcher:
             lib.pjsua_buddy_subscribe_dlg_event.argtypes = [ctypes.c_int, ctypes.c_int]
             lib.pjsua_buddy_subscribe_dlg_event.restype = ctypes.c_int
         taps = getattr(self.engine, "taps", None)
-        if taps is None or not taps.listen(self):
+        if taps is None or not taps.listen(None):
             self.problem = "BLF NOTIFY reader not available: the SIP tap is not registered"
             return self.problem
+        self._taps = taps          # listened to while something is watched (_follow)
         try:
             granted = enlarge_receive_buffer(int(self.engine.local_host.rsplit(":", 1)[1]))
             log.debug("BLF: SIP socket receive buffer %d bytes", granted)
@@ -166,9 +168,8 @@ class Watcher:
         for w in list(self.watches.values()):
             self._drop(w)
         self.watches.clear()
-        taps = getattr(self.engine, "taps", None)
-        if taps is not None and taps.listener is self:
-            taps.listen(None)
+        if self._taps is not None and self._taps.listener is self:
+            self._taps.listen(None)
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ class Watcher:
             self._drop(old)
         w = _Watch(uri, account, event)
         self.watches[key] = w
+        self._follow()
         if event == "dialog" and self.problem:
             self.post(BlfSubscriptionChanged(uri, 0, self.problem))
             return
@@ -209,6 +211,13 @@ class Watcher:
         w = self.watches.pop(uri_key(uri), None)
         if w is not None:
             self._drop(w)
+        self._follow()
+
+    def _follow(self) -> None:
+        """The tap hands us NOTIFYs and SUBSCRIBE answers while something is watched;
+        otherwise pjsip calls no Python for them (every INVITE would pay for it)."""
+        if self._taps is not None:
+            self._taps.listen(self if self.watches else None)
 
     def _drop(self, w: _Watch) -> None:
         if w.buddy is not None:

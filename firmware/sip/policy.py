@@ -150,9 +150,13 @@ def _header_lines(msg: str | Message) -> list[tuple[str, str]]:
     for name, value in _parsed(msg).fields:
         if name in ("alert-info", "call-info"):
             out += [(name, v.strip()) for v in re.split(r",(?=\s*<)", value)]
-        else:
+        elif name in _ASKING:
             out.append((name, value))
     return out
+
+
+# the headers auto_answer reads (the rest of an INVITE is not looked at before its 180)
+_ASKING = frozenset({"priority", "answer-mode", "priv-answer-mode", "p-auto-answer"})
 
 
 def auto_answer(msg: str | Message) -> AutoAnswer | None:

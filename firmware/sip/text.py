@@ -72,7 +72,10 @@ class Message(Record, frozen=True):
     def get(self, name: str, default: str = "") -> str:
         """The first value of header `name` (any spelling, compact or full)."""
         name = header_name(name)
-        return next((v for n, v in self.fields if n == name), default)
+        for n, v in self.fields:
+            if n == name:
+                return v
+        return default
 
     def all(self, name: str) -> list[str]:
         """Every value of header `name`, in order."""

@@ -67,6 +67,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # the issue's aims
 AIM_RATIO = 1.10          # start->REGISTERED and INVITE->180 within 10 % of bare pjsua2
+AIM_HOUSE = {"start": 1.5, "invite_p95": 1.3}   # issue #11's: at most these x bare pjsua2
 AIM_CPU = 0.5             # idle CPU, % of one core
 AIM_RSS = 80.0            # MB
 
@@ -401,10 +402,13 @@ def print_table(rows: list[dict]) -> None:
 def aims(res: dict) -> list[dict]:
     out = []
 
-    def within(metric: str, ours: float | None, bare: float | None, what: str) -> None:
+    def within(metric: str, ours: float | None, bare: float | None, what: str,
+               most: float = AIM_RATIO) -> None:
         r = ratio(ours, bare)
-        met = r is not None and r <= AIM_RATIO
-        out.append({"aim": f"{metric} within 10% of bare pjsua2", "met": met,
+        met = r is not None and r <= most
+        aim = (f"{metric} within 10% of bare pjsua2" if most == AIM_RATIO else
+               f"{metric} at most {most:g}x bare pjsua2 (issue #11)")
+        out.append({"aim": aim, "met": met,
                     "detail": (f"ours {ours:.3f} ms vs bare {bare:.3f} ms = {r:.2f}x "
                                f"({'+' if r >= 1 else ''}{(r - 1) * 100:.0f}%, {what})"
                                if r is not None else "not measured")})
@@ -413,10 +417,14 @@ def aims(res: dict) -> list[dict]:
         st = res["start"]
         within("start->REGISTERED", st["ours"]["median_ms"], st["bare"]["median_ms"],
                "median")
+        within("start->REGISTERED", st["ours"]["median_ms"], st["bare"]["median_ms"],
+               "median", AIM_HOUSE["start"])
     if "invite_180" in res:
         inv = res["invite_180"]
         within("INVITE->180 p50", inv["ours"].get("p50"), inv["bare"].get("p50"), "p50")
         within("INVITE->180 p95", inv["ours"].get("p95"), inv["bare"].get("p95"), "p95")
+        within("INVITE->180 p95", inv["ours"].get("p95"), inv["bare"].get("p95"), "p95",
+               AIM_HOUSE["invite_p95"])
     if "idle" not in res:
         return out
     cpu = res["idle"]["ours"]["cpu_pct"]
@@ -524,8 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         "\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 2 starts, 10 calls, 5 s idle")
-    ap.add_argument("--starts", type=int, help="starts per UA (default 3; quick 2)")
-    ap.add_argument("--calls", type=int, help="INVITE->180 calls per UA (default 50; quick 10)")
+    ap.add_argument("--starts", type=int, help="starts per UA (default 7; quick 2)")
+    ap.add_argument("--calls", type=int, help="INVITE->180 calls per UA (default 100; quick 10)")
     ap.add_argument("--rate", type=float, default=10.0,
                     help="calls per second (one at a time; default 10: each INVITE finds "
                          "the UA idle)")
@@ -544,8 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps
     if 3 in steps:
         steps.add(2)
-    starts = args.starts or (2 if args.quick else 3)
-    calls = args.calls or (10 if args.quick else 50)
+    starts = args.starts or (2 if args.quick else 7)     # a median of 3 moved by 10 ms
+    calls = args.calls or (10 if args.quick else 100)    # p95 of 50 is the 3rd worst
     idle = args.idle if args.idle is not None else (
         5.0 if args.quick else float(os.environ.get("BENCH_IDLE_SECONDS", "30")))
 

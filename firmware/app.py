@@ -109,6 +109,7 @@ class App:
         if not early.held.answered.is_set():
             await asyncio.to_thread(early.wait_first_answers)
         self.features.after_register()
+        self.store.keep_good()        # the last good settings copy, after the first REGISTER
         early.held.deliver(self.bus.post_threadsafe)
         try:
             await asyncio.wait_for(self.registration.first_answers.wait(),

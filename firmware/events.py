@@ -3,11 +3,9 @@
 Drivers (keys, hook), the SIP thread (pjsua2 callbacks), timers and the web API post
 them; the Phone state machine (firmware/call/phone.py) is the only consumer.
 
-An event class is written like a dataclass (annotated fields, defaults, `field(default_factory=dict)` for
-a mutable one) and behaves like one (positional or keyword arguments, a missing or unknown
-one is a TypeError, repr, ==, match), but `Event` generates no code per class: the
-dataclass decorator costs ~8 ms at start-up for these 35 classes, before the first
-REGISTER leaves (`make bench`, start -> REGISTERED).
+Events are Records (firmware/record.py): written like dataclasses, built without them,
+because the SIP thread posts them before the first REGISTER is answered and what is
+imported before it leaves is on the clock (`make bench`, start -> REGISTERED).
 """
 from __future__ import annotations
 

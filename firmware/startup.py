@@ -109,7 +109,7 @@ def begin(*, board: str, data_dir: Path, console: bool = True) -> Early:
     data_dir = Path(data_dir)
     data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     store = SettingsStore(data_dir)
-    settings = store.load()
+    settings = store.load(keep_good_later=True)   # App.run keeps the good copy later
     setup_logs(data_dir, settings, console=console)
     log.info("deskphone %s starting: board %s, data %s", VERSION, board, data_dir)
     board_file = boards.read(board)

@@ -87,6 +87,23 @@ def test_a_file_that_does_not_parse_runs_on_the_last_good_settings(tmp_path):
     assert store.settings.account[1].user == "1001" and store.settings.sip.port == 5062
 
 
+def test_at_start_up_the_last_good_copy_is_kept_after_the_first_register(tmp_path):
+    """startup.begin loads with keep_good_later (no fsyncs before the first REGISTER); the
+    App keeps the copy afterwards, and a bad file later still falls back to it."""
+    (tmp_path / "settings.toml").write_text(ISSUE_EXAMPLE)
+    store = SettingsStore(tmp_path)
+    store.load(keep_good_later=True)
+    assert not (tmp_path / ".settings.good.toml").exists()
+    store.keep_good()
+    assert "5062" in (tmp_path / ".settings.good.toml").read_text()
+    (tmp_path / "settings.toml").write_text("[sip\nport = 1")
+    again = SettingsStore(tmp_path)
+    again.load(keep_good_later=True)
+    again.keep_good()                       # a file with problems is never kept as good
+    assert again.settings.sip.port == 5062 and again.unreadable
+    assert "5062" in (tmp_path / ".settings.good.toml").read_text()
+
+
 def test_unknown_keys_are_reported_not_fatal(tmp_path):
     store = store_with(tmp_path, "[sip]\nprot = 5062\nport = 5070\n")
     assert [p.key for p in store.problems] == ["sip.prot"]

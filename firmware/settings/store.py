@@ -9,8 +9,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from firmware.errors import SettingError, SettingsInvalid
 from firmware.files import atomic_write
 from firmware.settings.schema import DIR_MODE, FIELDS, FILE_MODE, MAX_FILE, Settings
@@ -37,9 +35,13 @@ class SettingsStore:
         self.problems: list[SettingError] = []
         self.unreadable = False       # settings.toml on disk is not what the phone runs
         self._good = b""              # what .settings.good.toml holds, as last read or written
+        self._good_pending = False    # load(keep_good_later=True) left keep_good() to do
 
-    def load(self) -> Settings:
-        """Read the file; never raises for bad content (see module doc)."""
+    def load(self, *, keep_good_later: bool = False) -> Settings:
+        """Read the file; never raises for bad content (see module doc). keep_good_later:
+        the last good copy is written by keep_good(), not now (start-up: a first start
+        would write it, two fsyncs, before the first REGISTER)."""
+        self._good_pending = False
         secure(self.dir, (self.path, self.good_path, self.bad_path))
         last_good = self._read_good()
         self.problems = []
@@ -84,9 +86,17 @@ class SettingsStore:
         assign(self.settings, settings)
         if self.problems:
             self._log_problems()
+        elif keep_good_later:
+            self._good_pending = True
         else:
             self._write_good(settings)
         return self.settings
+
+    def keep_good(self) -> None:
+        """Write the last good copy a load(keep_good_later=True) left to do, if any."""
+        if self._good_pending and not self.problems and not self.unreadable:
+            self._write_good(self.settings)
+        self._good_pending = False
 
     def update(self, values: dict[str, Any]) -> list[str]:
         """Validate and save a change; all or nothing. Returns the keys that changed."""
@@ -106,6 +116,7 @@ class SettingsStore:
         assign(self.settings, settings)
         self.problems = []
         self.unreadable = False
+        self._good_pending = False
         self._write_good(settings)
 
     def _run_on_last_good(self, last_good: Settings, why: str) -> Settings:
@@ -141,6 +152,7 @@ class SettingsStore:
     def _write_good(self, settings: Settings) -> None:
         """Keep `settings` as the last good copy; unchanged, it is not written again (every
         start would otherwise cost two fsyncs, and flash wear, before the first REGISTER)."""
+        import tomli_w      # writing: never on the way to the first REGISTER
         data = tomli_w.dumps(to_document(settings)).encode()
         if data == self._good:
             return

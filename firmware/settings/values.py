@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import tomli_w
-
 from firmware.errors import SettingError
 from firmware.settings.schema import FIELDS, MAX_ITEMS, MAX_NUMBER_TEXT, Settings
 
@@ -138,6 +136,7 @@ def settings_file(s: Settings, *, include_secrets: bool = True) -> bytes:
                 for p in parts:
                     node = node.get(p, {})
                 node.pop(last, None)
+    import tomli_w          # writing: never on the way to the first REGISTER
     return HEADER + tomli_w.dumps(doc).encode()
 
 

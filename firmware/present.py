@@ -36,6 +36,11 @@ def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].kind == "provision":
             return [("Now", "now"), _NONE, _NONE, ("Back", "back")]
+        if s.menu[-1].kind == "edit":         # the text editor: mode, save, erase, back
+            return [(s.menu[-1].data[0].label, "mode"), ("Save", "save"), ("<-", "erase"),
+                    ("Back", "back")]
+        if s.menu[-1].kind == "choice":
+            return [("OK", "ok"), _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].text:
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         return [("Enter", "enter"), _NONE, _NONE, ("Back", "back")]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import time
+import tomllib
 
 import pytest
 from PIL import Image
@@ -24,7 +25,7 @@ def lit(p) -> dict:
 def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
     phone.key("menu")
     text = phone.wait_screen("Menu")
-    assert "> 1 Call history" in text and "2 View status" in text and "3 Diagnose" in text
+    assert "> 1 Call history" in text and "4 View status" in text and "5 Diagnose" in text
     assert "Enter Back" in text
     phone.key("cancel")
     phone.wait(lambda s: s["screen"] == "idle")
@@ -34,7 +35,7 @@ def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
 
 def test_view_status_shows_the_lines_and_the_software(phone):
     phone.key("menu")
-    phone.key("2")                                          # a digit picks an entry
+    phone.key("4")                                          # a digit picks an entry
     phone.wait_screen("View status")
     phone.key("down")
     phone.key("ok")
@@ -72,7 +73,7 @@ def test_lifting_the_handset_in_the_menu_gives_dial_tone(phone):
 def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
     with PhoneProcess(tmp_path / "b", account={"user": "1002"}) as b:
         phone.key("menu")
-        phone.key("3")
+        phone.key("5")
         phone.wait_screen("Diagnose")
         b.dial(phone.uri("1001"))
         s = phone.wait(lambda s: s["screen"] == "ringing")
@@ -83,7 +84,7 @@ def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
 
 def test_diagnose_keys_shows_each_key_and_c_twice_exits(phone):
     phone.key("menu")
-    phone.key("3")
+    phone.key("5")
     phone.key("1")                                         # Diagnose > Keys
     phone.wait_screen("Keys test")
     phone.key("hold")
@@ -175,3 +176,29 @@ def test_the_ringer_switches_the_speaker_on(tmp_path, phone):
         assert s["route"] == "speaker" and s["audio"] == "none"
         phone.hook(True)
         phone.wait(lambda s: s["route"] == "handset")
+
+
+def test_a_sip_password_typed_on_the_lcd_registers_the_line(phones):
+    """§6 "Create an SIP account" on a real phone against Kamailio: the line was set up
+    with a wrong password; System setting > Advanced setting > (password: empty) > SIP
+    accounts > Account 1 > User password, typed with multi-tap, Submit changes: the
+    running account registers with it (and the settings file keeps it)."""
+    p = phones.start("1001", account={"password": "wrong"}, wait_registered=False)
+    p.wait(lambda s: s["accounts"][0]["status"] not in ("registering", "unregistering"),
+           what="the first REGISTER refused")
+    assert p.state()["accounts"][0]["status"] != "registered"
+    p.key("menu", "3", "2")
+    p.wait_screen("Advanced password")
+    p.key("ok", "1", "1", "5")                          # SIP accounts > Account 1 > password
+    p.wait_screen("User password")
+    # "secret" in letters (s e c r e t: no two letters on one key in a row), then 1001
+    p.key(*"7777", *"33", *"222", *"777", *"33", "8", "soft1", "soft1", *"1001")
+    p.wait_screen("[" + "*" * 10 + "]")                 # masked: "secret1001"
+    p.key("ok")
+    p.wait_screen("5 User password ****")
+    p.key(*["up"] * 5)                                  # round from 5 to 11 Submit changes
+    p.wait_screen("> 11 Submit changes")
+    p.key("ok")
+    p.wait_registered(1, timeout=15)
+    saved = tomllib.loads((p.data_dir / "settings.toml").read_text())
+    assert saved["account"]["1"]["password"] == "secret1001"

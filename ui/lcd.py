@@ -490,11 +490,60 @@ def _call_list(c: _Canvas, s: PhoneState) -> None:
         c.text(x_when, y, when, SMALL, ink=ink)
 
 
+def _editor(c: _Canvas, s: PhoneState) -> None:
+    """The text editor (ui/textentry.py): the value with its cursor, the field's help or
+    why the value was refused, wrapped."""
+    page = s.menu[-1]
+    editor = page.data[0]
+    _header(c, page.title, editor.label)
+    text, cursor = editor.shown(), editor.cursor
+    room = W - 6
+    start = 0
+    while SMALL.width(text[start:cursor]) > room:        # keep the cursor in sight
+        start += 1
+    shown = SMALL.fit(text[start:], room)
+    top, bottom = MENU_ROWS[0] - 2, MENU_ROWS[0] + SMALL.cell
+    for x0, y0, x1, y1 in ((0, top, W - 1, top), (0, bottom, W - 1, bottom),
+                           (0, top, 0, bottom), (W - 1, top, W - 1, bottom)):
+        c.box(x0, y0, x1, y1)                             # the field's frame
+    c.text(2, MENU_ROWS[0], shown, says=f"[{text}]")
+    x = 2 + SMALL.width(text[start:cursor])
+    if editor.choosing:                                   # the letter being chosen
+        x0 = 2 + SMALL.width(text[start:cursor - 1])
+        c.box(x0, MENU_ROWS[0] + SMALL.cell - 1, max(x0, x - 1), MENU_ROWS[0] + SMALL.cell - 1)
+    else:
+        c.box(x, MENU_ROWS[0] - 1, x, MENU_ROWS[0] + SMALL.cell - 2)
+    # why the value was refused (items[1]) in place of the field's help (items[0])
+    lines = _wrap(page.items[-1] if page.items else "", W)[:len(MENU_ROWS) - 2]
+    for y, line in zip(MENU_ROWS[2:], lines):
+        c.text(0, y, line)
+
+
+def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
+    """Words in lines no wider than `width` (a word wider than a line is cut)."""
+    lines: list[str] = []
+    line = ""
+    for word in fold(text).split():
+        candidate = f"{line} {word}" if line else word
+        if font.width(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = font.fit(word, width)
+    if line:
+        lines.append(line)
+    return lines
+
+
 def _menu(c: _Canvas, s: PhoneState) -> None:
     page = s.menu[-1]
     n = len(page.items)
     if page.kind == "calllog":
         _call_list(c, s)
+        return
+    if page.kind == "edit":
+        _editor(c, s)
         return
     if page.text:
         first = page.index
@@ -507,12 +556,17 @@ def _menu(c: _Canvas, s: PhoneState) -> None:
     _header(c, page.title, f"{page.index + 1}/{n}")
     first = min(max(0, page.index - len(MENU_ROWS) + 1), max(0, n - len(MENU_ROWS)))
     for y, i in zip(MENU_ROWS, range(first, n)):
-        label = SMALL.fit(f"{i + 1} {page.items[i]}", W - 4)
+        value = page.data[i] if not page.kind and i < len(page.data) else ""
+        value = SMALL.fit(fold(str(value)), W // 2) if value else ""
+        x_value = W - 2 - SMALL.width(value)
+        label = SMALL.fit(f"{i + 1} {page.items[i]}", (x_value - 4 if value else W) - 4)
+        ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
-            c.text(2, y, label, SMALL, ink=PAPER, says=f"> {label}")
-        else:
-            c.text(2, y, label)
+            ink = PAPER
+        c.text(2, y, label, SMALL, ink=ink, says=f"> {label}" if i == page.index else None)
+        if value:
+            c.text(x_value, y, value, SMALL, ink=ink)
 
 
 def _lcd_pattern(img: Image.Image, n: int) -> None:

@@ -8,7 +8,8 @@ before it, C held clears everything. A secret (a password) shows as '*' but for 
 letter being chosen.
 
 What may be typed follows the field (`kind`): "text" (anything), "number" (digits only),
-"ip" (digits and dots: * types a dot, as the manual's phones do), "dial" (0-9 * #);
+"ip" (digits and dots: * types a dot, as the manual's phones do), "dial" (0-9 * #).
+In a text field's 123 mode * is the dot first, * again the star (a host, an address);
 `max_len` bounds it. The editor is pure: the caller passes the time (monotonic seconds)
 and asks `due()` when to come back to let a pending letter stay.
 """
@@ -140,7 +141,7 @@ class TextEntry:
         if self.kind == "ip":
             return key if key.isdigit() else ("." if key == "*" else "")
         if self.mode == "123":
-            return key
+            return ".*" if key == "*" else key     # an address: * is the dot first
         if self.mode == "sym":
             return SYMBOLS[key]
         chars = LETTERS[key]

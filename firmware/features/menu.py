@@ -1,81 +1,108 @@
-"""The LCD menu (manual §6): MENU, or OK on the standby screen, opens it.
+"""The LCD menu (manual §6, "Use phone keypad to setting"): MENU, or OK on the standby
+screen, opens it.
 
-Up/down move, OK or Enter opens, C or Back goes back, a digit picks an entry. The
-menu sits on top of whatever the phone is doing: keys that belong to calls (line keys,
-speaker, headset, hold, the hook...) close it and go on to the phone, and a ringing call
-takes the screen, so a call is never lost because a menu was open.
+Up/down move, OK or Enter opens, C or Back goes back, a digit picks an entry. The pages
+are the menu model's (firmware/menus.py): the manual's tree over the settings schema.
+An entry that names a setting shows its value on the right and opens an editor: a list
+to pick from (on/off, choices) or the text editor (ui/textentry.py: multi-tap letters,
+numbers, addresses, masked passwords). OK or Save saves through the one settings path
+(SettingsService.update: the schema checks it, the file is written atomically, every
+part hears SettingsChanged); a refusal is shown on the editor with the schema's reason
+and nothing is saved. A SIP account page keeps its changes until "Submit changes".
+"System setting > Advanced setting" asks for the advanced password first (empty from the
+factory, as in the manual; once given, it holds until the menu closes).
 
-Pages: Call history (its three lists are drawn and run by firmware/features/calllog.py), View
-status (Network, Lines, Software), Auto provision (provisioning/engine.py: status, OK runs
-it now) and Diagnose (Keys, LCD, Lights, Sound); later features
-add their own pages to MAIN. An entry "module:page" asks that module for the page
-(PageRequested); a page with a `kind` belongs to its module, which takes its keys.
-
-While a page is open the menu is a mode on the Phone's stack (firmware/call/controls.py)
-and is asked about every key first; MENU itself is a key it adds, and the Phone turns
-OK on the standby screen into it.
+The menu sits on top of whatever the phone is doing: keys that belong to calls (line
+keys, speaker, headset, hold, the hook...) close it and go on to the phone, and a ringing
+call takes the screen, so a call is never lost because a menu was open. Pages of other
+modules ("calllog:missed", "provision:status") are asked for with PageRequested; a page
+with a `kind` of theirs takes its own keys. While a page is open the menu is a mode on
+the Phone's stack (firmware/call/controls.py) and is asked about every key first.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Callable
 
-from firmware.bus import Bus
+from firmware import menus
+from firmware.bus import Bus, Timers
 from firmware.call.controls import Mode
-from firmware.events import CallIncoming, DiagnoseRequested, KeyPressed, PageRequested
 from firmware.call.state import MenuPage, PhoneState, Screen
+from firmware.settings import check
+from firmware.errors import SettingError, SettingsInvalid
+from firmware.events import (CallIncoming, DiagnoseRequested, KeyHeld, KeyPressed,
+                             PageRequested, TimerFired)
+from ui.textentry import TextEntry
 
 log = logging.getLogger("deskphone.menu")
 
-# page key -> (title, [(entry label, page key, "diag:<test>" or "<module>:<page>")])
-TREE: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "main": ("Menu", [("Call history", "calllog"), ("View status", "status"),
-                      ("Diagnose", "diagnose"), ("Auto provision", "provision:status")]),
-    "calllog": ("Call history", [("Missed calls", "calllog:missed"),
-                                 ("Received calls", "calllog:received"),
-                                 ("Dialled numbers", "calllog:dialled")]),
-    "status": ("View status", [("Network", "status.network"), ("Lines", "status.lines"),
-                               ("Software", "status.software")]),
-    "diagnose": ("Diagnose", [("Keys", "diag:keys"), ("LCD", "diag:lcd"),
-                              ("Lights", "diag:lights"), ("Sound", "diag:sound")]),
-}
-TEXT_TITLES = {"status.network": "Network", "status.lines": "Lines",
-               "status.software": "Software"}
 MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
 ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
+EDITORS = ("choice", "edit")      # MenuPage.kind of the pages that change a value
+TAP_TIMER = "menu.multitap"
+ASK = "password"                  # the key of the advanced password's page
 
 
 def setup(ctx) -> "Menus":
     """The feature module's entry: a screen on top of the phone (nothing to close)."""
-    return Menus(bus=ctx.bus, state=ctx.state, status=ctx.status, controls=ctx.phone.controls)
+    return Menus(bus=ctx.bus, timers=ctx.timers, state=ctx.state, status=ctx.status,
+                 controls=ctx.phone.controls, settings=ctx.settings, update=ctx.update)
 
 
 class Menus:
-    def __init__(self, *, bus: Bus, state: PhoneState, status: Callable[[str], list[str]],
-                 controls):
-        self.bus, self.state, self.controls = bus, state, controls
+    def __init__(self, *, bus: Bus, timers: Timers, state: PhoneState,
+                 status: Callable[[str], list[str]], controls, settings,
+                 update: Callable[[dict], tuple[list[str], list[str]]]):
+        self.bus, self.timers, self.state, self.controls = bus, timers, state, controls
+        self.settings, self.update = settings, update
         self.status = status      # page key -> lines to read (App knows the network...)
+        self.draft: dict[str, object] = {}    # a submit page's changes, not saved yet
+        self.unlocked = False                 # the advanced password was given
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
         controls.add_key("menu", self.key_menu)
         bus.on(CallIncoming, self.close_for_calls)
+        bus.on(KeyHeld, self.on_held)
+        bus.on(TimerFired, self.on_timer)
 
     # -- opening and closing ---------------------------------------------------------------
 
     def open(self, key: str) -> None:
-        if key in TREE:
-            title, entries = TREE[key]
-            self.state.menu.append(MenuPage(key, title, [label for label, _ in entries]))
-        else:
-            self.state.menu.append(MenuPage(key, TEXT_TITLES.get(key, key),
-                                            self.status(key), text=True))
+        page = menus.TREE[key]
+        if page.role == "admin" and not self.unlocked:
+            self._edit(ASK, "Advanced password", TextEntry(secret=True, max_len=32),
+                       ["Empty from the factory: press Save"], then=key)
+            return
+        if page.text:
+            self._push(MenuPage(key, page.title, self.status(key), text=True))
+            return
+        self._push(MenuPage(key, page.title, [e.label for e in page.entries],
+                            data=self._values(page)))
+
+    def _push(self, page: MenuPage) -> None:
+        self.state.menu.append(page)
         self.controls.push(self.mode)
 
     def close(self) -> None:
         self.state.menu.clear()
+        self.draft.clear()
+        self.unlocked = False
+        self.timers.cancel(TAP_TIMER)
         self.controls.pop(self.mode)
+
+    def back(self) -> None:
+        gone = self.state.menu.pop()
+        if gone.kind == "edit":
+            self.timers.cancel(TAP_TIMER)
+        if menus.TREE.get(gone.key, menus.Page("")).submit:
+            self.draft.clear()                # left without "Submit changes": not saved
+        if not self.state.menu:
+            self.close()
+        else:
+            self._refresh(self.state.menu[-1])
 
     def close_for_calls(self, *_) -> bool:
         """A call comes in or the hook moves: the menu gives the screen back (not under
@@ -99,16 +126,15 @@ class Menus:
         if s.screen() is Screen.RINGING or ev.key not in MENU_KEYS:
             self.close()              # a call key: the phone takes it from here
             return False
-        if s.menu[-1].kind:
+        page, key = s.menu[-1], ev.key
+        if page.kind == "edit":
+            return self._edit_key(page, key)
+        if page.kind and page.kind != "choice":
             return False              # a module's page (a call list): that module's keys
-        page = s.menu[-1]
-        key = ev.key
         if key == "menu":
             self.close()
         elif key in ("cancel", "soft4", "left"):
-            s.menu.pop()
-            if not s.menu:
-                self.controls.pop(self.mode)
+            self.back()
         elif key in ("up", "down"):
             step = -1 if key == "up" else 1
             if page.text:
@@ -123,12 +149,153 @@ class Menus:
             self.enter(page, page.index)
         return True
 
+    def on_held(self, ev: KeyHeld) -> None:
+        """C held on the text editor clears what was typed."""
+        s = self.state
+        if s.menu and s.menu[-1].kind == "edit" and s.screen() is Screen.MENU:
+            s.menu[-1].data[0].hold(ev.key)
+
+    def on_timer(self, ev: TimerFired) -> None:
+        if ev.name == TAP_TIMER and self.state.menu and self.state.menu[-1].kind == "edit":
+            editor = self.state.menu[-1].data[0]
+            editor.tick(self.bus.loop.time())
+            self._tap_timer(editor)
+
     def enter(self, page: MenuPage, index: int) -> None:
-        _, entries = TREE[page.key]
-        target = entries[index][1]
-        if target.startswith("diag:"):
-            self.bus.post(DiagnoseRequested(target[5:]))
-        elif ":" in target:
-            self.bus.post(PageRequested(target))
+        if page.kind == "choice":
+            self._save(page, page.data[index])
+            return
+        entry = menus.TREE[page.key].entries[index]
+        if entry.setting:
+            self._open_setting(entry)
+        elif entry.page:
+            self.open(entry.page)
+        elif entry.action == "submit":
+            self._submit()
+        elif entry.action.startswith("diag:"):
+            self.bus.post(DiagnoseRequested(entry.action[5:]))
+        elif ":" in entry.action:
+            self.bus.post(PageRequested(entry.action))
+
+    # -- values ----------------------------------------------------------------------------
+
+    def _value(self, key: str):
+        return self.draft[key] if key in self.draft else self.settings.get(key)
+
+    def _values(self, page: menus.Page) -> list[str]:
+        """What each entry shows on the right: a setting's value, else nothing."""
+        return [menus.shown(e.setting, self._value(e.setting)) if e.setting else ""
+                for e in page.entries]
+
+    def _refresh(self, page: MenuPage) -> None:
+        tree = menus.TREE.get(page.key)
+        if tree is not None and not page.kind and not page.text:
+            page.data = self._values(tree)
+
+    def _open_setting(self, entry: menus.Entry) -> None:
+        key, value = entry.setting, self._value(entry.setting)
+        kind = menus.kind(key)
+        if kind in ("bool", "choice"):
+            options = list(menus.choices(key))
+            self._push(MenuPage(key, entry.label, [menus.shown(key, v) for v in options],
+                                index=options.index(value) if value in options else 0,
+                                kind="choice", data=options))
+            return
+        f = menus.FIELDS[key]
+        text = "" if kind == "secret" else str(value)
+        editor = TextEntry(text, kind={"number": "number", "ip": "ip"}.get(kind, "text"),
+                           secret=kind == "secret", max_len=f.metadata["max_len"],
+                           # an extension number or a forward target: digits first
+                           mode="123" if text.isdigit() else None)
+        self._edit(key, entry.label, editor, [menus.help_text(key)])
+
+    def _edit(self, key: str, title: str, editor: TextEntry, lines: list[str],
+              then: str = "") -> None:
+        """The text editor's page: data = [editor, the page to open after (a password)]."""
+        self._push(MenuPage(key, title, lines, kind="edit", data=[editor, then]))
+
+    def _edit_key(self, page: MenuPage, key: str) -> bool:
+        editor: TextEntry = page.data[0]
+        if key == "menu":
+            self.close()
+        elif key == "soft4" or (key == "cancel" and not editor.text):
+            self.back()
+        elif key == "soft1":
+            editor.next_mode()
+        elif key in ("ok", "soft2"):
+            editor.settle()
+            if page.key == ASK:
+                self._unlock(page, editor.text)
+            else:
+                self._save(page, editor.text)
+        elif key == "soft3":
+            editor.press("cancel", self.bus.loop.time())
         else:
-            self.open(target)
+            editor.press(key, self.bus.loop.time())
+        self._tap_timer(editor)
+        return True
+
+    def _tap_timer(self, editor: TextEntry) -> None:
+        due = editor.due()
+        if due is None:
+            self.timers.cancel(TAP_TIMER)
+        else:
+            self.timers.start(TAP_TIMER, max(0.0, due - self.bus.loop.time()))
+
+    def _save(self, page: MenuPage, value) -> None:
+        key = page.key
+        if isinstance(value, str) and menus.kind(key) == "number":
+            value = value.strip() or "0"
+        parent = menus.TREE[self.state.menu[-2].key]
+        if parent.submit:             # kept for "Submit changes", checked now all the same
+            try:
+                self.draft[key] = _checked(key, value)
+            except SettingsInvalid as e:
+                page.items[1:] = [e.problems[0].reason]
+                return
+            self.back()
+            return
+        try:
+            _, restart = self.update({key: value})
+        except SettingsInvalid as e:
+            page.items[1:] = [e.problems[0].reason]
+            return
+        self.back()
+        if restart:
+            self.state.notice = f"{page.title}: applies after a restart"
+
+    def _submit(self) -> None:
+        """"Submit changes" on an account page: everything changed on it, saved at once."""
+        page = self.state.menu[-1]
+        if not self.draft:
+            self.state.notice = "Nothing changed"
+            return
+        try:
+            changed, restart = self.update(dict(self.draft))
+        except SettingsInvalid as e:
+            self.state.notice = f"Not saved: {e.problems[0]}"
+            return
+        self.draft.clear()
+        self._refresh(page)
+        self.state.notice = f"{page.title} saved" + (": applies after a restart"
+                                                     if restart else "")
+        log.info("menu: %s submitted (%s)", page.title, ", ".join(changed))
+
+    def _unlock(self, page: MenuPage, typed: str) -> None:
+        want = self.settings.lcd.advanced_password
+        if not hmac.compare_digest(typed.encode(), want.encode()):
+            page.items[1:] = ["Wrong password"]
+            page.data[0].hold("cancel")
+            return
+        self.unlocked = True
+        then = page.data[1]
+        self.state.menu.pop()
+        self.open(then)
+
+
+def _checked(key: str, value):
+    """The value as the schema takes it (SettingsInvalid when it does not)."""
+    try:
+        return check(key, value)
+    except SettingError as e:
+        raise SettingsInvalid([e]) from None

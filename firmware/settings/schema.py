@@ -285,6 +285,9 @@ class LcdSettings(Record, eq=False):
     backlight: int = setting(8, "LCD backlight brightness, 0 (off) - 10", min=0, max=10)
     backlight_timeout: int = setting(60, "seconds without activity before the backlight "
                                      "dims; 0 = always on", min=0, max=3600)
+    advanced_password: str = setting("", "password of System setting > Advanced setting on "
+                                     "the LCD; empty as from the factory (manual §6)",
+                                     secret=True, max_len=32)
 
 
 class WebSettings(Record, eq=False):

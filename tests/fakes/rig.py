@@ -25,7 +25,8 @@ from firmware.call.state import Account, LineStatus, PhoneState
 from firmware.events import DialRequested, Event, HookChanged, HookFlashed, KeyHeld, \
     KeyPressed, SettingsChanged
 from firmware import features
-from firmware.settings import ACCOUNTS, Settings, apply, assign
+from firmware.errors import SettingsInvalid
+from firmware.settings import ACCOUNTS, FIELDS, Settings, apply, assign
 from tests.fakes.clock import FakeClock
 from tests.fakes.sip import FakeSip
 
@@ -58,7 +59,7 @@ class Rig:
         self.features = features.load(bus=self.bus, timers=self.timers, sip=self.sip,
                                       state=self.state, settings=self.settings,
                                       data_dir=self.data_dir, save=self.save,
-                                      status=lambda page: [page])
+                                      status=lambda page: [page], update=self.update)
         self.features.setup(FEATURES)
         self.phone = self.features.phone
         self.calllog = self.features.get("calllog")
@@ -182,6 +183,18 @@ class Rig:
         self.saved.append(values)
         assign(self.settings, _settings(values, base=self.settings))
         self.bus.post(SettingsChanged(list(values)))
+
+    def update(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """SettingsService.update as the menus use it: checked, all or nothing."""
+        new, problems = apply(self.settings, values)
+        if problems:
+            raise SettingsInvalid(problems)
+        changed = [k for k in FIELDS if new.get(k) != self.settings.get(k)]
+        self.saved.append(values)
+        assign(self.settings, new)
+        if changed:
+            self.bus.post(SettingsChanged(changed))
+        return changed, [k for k in changed if FIELDS[k].metadata["restart"]]
 
     def _registered(self) -> None:
         """What firmware/sip/registration.py shows once every enabled line registered."""

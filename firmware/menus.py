@@ -1,0 +1,150 @@
+"""The menu model: the manual's §6 tree ("Use phone keypad to setting") as data, over the
+one settings schema. The LCD menu (firmware/features/menu.py, drawn by ui/lcd.py) walks
+it; the web management pages render the same pages. A setting is added to both surfaces
+by naming its key in an entry here: its type, range, choices, help line and whether it
+applies only after a restart come from the schema (firmware/settings/schema.py, `field`).
+
+A page has a role: "user" pages are what the manual lets a desk user change; "admin"
+pages sit behind the advanced password on the LCD ("System setting > Advanced setting",
+factory empty as in the manual) and the administrator's sign-in on the web. A `submit`
+page (a SIP account) keeps its changes until "Submit changes", then saves them at once,
+so a line never registers with half of its new settings.
+"""
+from __future__ import annotations
+
+from firmware.record import Record
+from firmware.settings import ACCOUNTS, FIELDS
+
+
+class Entry(Record, frozen=True):
+    """One line of a page: a setting (`setting`: its key), a page further down (`page`), or
+    something to do (`action`: "submit", "defaults", "reboot", "module:page" for a page
+    another module draws, "diag:<test>")."""
+
+    label: str
+    setting: str = ""
+    page: str = ""
+    action: str = ""
+
+
+class Page(Record, frozen=True):
+    title: str
+    entries: tuple = ()
+    role: str = "user"           # user | admin
+    submit: bool = False         # changes wait for the "Submit changes" entry
+    text: bool = False           # a page to read (View status): lines from the status source
+
+
+def _account(n: int) -> Page:
+    """Manual §6, "Create an SIP account": every field of its table, then Submit changes."""
+    k = f"account.{n}."
+    return Page(f"Account {n}", (
+        Entry("Enable account", k + "enable"), Entry("Display name", k + "display_name"),
+        Entry("User name", k + "user"), Entry("Authen user", k + "auth_user"),
+        Entry("User password", k + "password"), Entry("Description", k + "label"),
+        Entry("SIP1", k + "server"), Entry("SIP2", k + "secondary_server"),
+        Entry("Outbound proxy", k + "outbound_proxy"), Entry("Refresh time", k + "expires"),
+        Entry("Submit changes", action="submit")), role="admin", submit=True)
+
+
+TREE: dict[str, Page] = {
+    "main": Page("Menu", (
+        Entry("Call history", page="calllog"), Entry("Function setting", page="function"),
+        Entry("System setting", page="system"), Entry("View status", page="status"),
+        Entry("Diagnose", page="diagnose"), Entry("Auto provision",
+                                                  action="provision:status"))),
+    "calllog": Page("Call history", (
+        Entry("Missed calls", action="calllog:missed"),
+        Entry("Received calls", action="calllog:received"),
+        Entry("Dialled numbers", action="calllog:dialled"))),
+    "function": Page("Function setting", (
+        Entry("Auto answer", page="autoanswer"), Entry("DND", page="dnd"),
+        Entry("Call forwarding", page="forward"))),
+    "autoanswer": Page("Auto answer", (
+        Entry("Auto answer", "phone.auto_answer"), Entry("Mode", "phone.auto_answer_mode"),
+        Entry("Answer after", "phone.auto_answer_delay"))),
+    "dnd": Page("DND", (Entry("All lines", "phone.dnd"),
+                        *(Entry(f"Line {n}", f"account.{n}.dnd")
+                          for n in range(1, ACCOUNTS + 1)))),
+    "forward": Page("Call forwarding", (
+        Entry("Unconditional", "forward.always"), Entry("Busy", "forward.busy"),
+        Entry("No answer", "forward.no_answer"),
+        Entry("No answer after", "forward.no_answer_seconds"))),
+    "system": Page("System setting", (
+        Entry("Phone setting", page="phone"), Entry("Advanced setting", page="advanced"))),
+    "phone": Page("Phone setting", (
+        Entry("Contrast", "lcd.contrast"), Entry("Backlight", "lcd.backlight"),
+        Entry("Backlight time", "lcd.backlight_timeout"),
+        Entry("Time format", "phone.time_format"))),
+    "advanced": Page("Advanced setting", (
+        Entry("SIP accounts", page="accounts"), Entry("Network", page="status.network"),
+        Entry("Advanced password", "lcd.advanced_password")), role="admin"),
+    "accounts": Page("SIP accounts", tuple(Entry(f"Account {n}", page=f"account.{n}")
+                                           for n in range(1, ACCOUNTS + 1)), role="admin"),
+    **{f"account.{n}": _account(n) for n in range(1, ACCOUNTS + 1)},
+    "status": Page("View status", (
+        Entry("Network", page="status.network"), Entry("Lines", page="status.lines"),
+        Entry("Software", page="status.software"))),
+    "status.network": Page("Network", text=True),
+    "status.lines": Page("Lines", text=True),
+    "status.software": Page("Software", text=True),
+    "diagnose": Page("Diagnose", (
+        Entry("Keys", action="diag:keys"), Entry("LCD", action="diag:lcd"),
+        Entry("Lights", action="diag:lights"), Entry("Sound", action="diag:sound"))),
+}
+
+
+# -- what a setting is, for a surface to show and edit it ------------------------------------
+
+def kind(key: str) -> str:
+    """How a setting is edited: "bool", "choice" (a list to pick from), "number", or a
+    text: "secret" (masked), "ip", "text"."""
+    f = FIELDS[key]
+    m = f.metadata
+    if isinstance(f.default, bool):
+        return "bool"
+    if m["choices"] is not None:
+        return "choice"
+    if isinstance(f.default, int):
+        return "number"
+    if m["secret"]:
+        return "secret"
+    if getattr(m["check"], "__name__", "") == "_ip":
+        return "ip"
+    return "text"
+
+
+def choices(key: str) -> tuple:
+    """The values a bool or choice setting may take, in the order shown."""
+    f = FIELDS[key]
+    if isinstance(f.default, bool):
+        return (True, False)
+    return tuple(f.metadata["choices"] or ())
+
+
+def shown(key: str, value) -> str:
+    """A value as a surface shows it (a secret never: only whether one is set)."""
+    if kind(key) == "secret":
+        return "****" if value else "(none)"
+    if isinstance(value, bool):
+        return "Enable" if value else "Disable"
+    if value == "" or value is None:
+        return "(none)"
+    return str(value)
+
+
+def help_text(key: str) -> str:
+    """The help line: the schema's, with the range and whether a restart is needed."""
+    m = FIELDS[key].metadata
+    parts = [m["doc"]]
+    if m["min"] is not None or m["max"] is not None:
+        parts.append(f"{m['min'] if m['min'] is not None else ''}-"
+                     f"{m['max'] if m['max'] is not None else ''}")
+    if m["restart"]:
+        parts.append("applies after a restart")
+    return "; ".join(parts)
+
+
+def page_settings(name: str) -> list[str]:
+    """The setting keys a page edits, in order (the web renders a page's form from it)."""
+    return [e.setting for e in TREE[name].entries if e.setting]

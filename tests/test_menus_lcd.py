@@ -1,0 +1,159 @@
+"""The manual's §6 ("Use phone keypad to setting") on the LCD, walked in-process as a person
+walks it: MENU, arrows or a digit, OK, C; what the LCD shows and what was saved.
+
+Each test names the manual's path. The settings go through the same checks as every other
+way in (firmware/settings: a refused value says why and nothing is saved); the real-phone
+path (SettingsService, the file, Kamailio) is in test_menu.py.
+"""
+from __future__ import annotations
+
+import pytest
+
+from firmware import menus
+from tests.fakes import build
+from ui.textentry import MULTITAP_S
+
+
+@pytest.fixture
+def rig(tmp_path):
+    return build(data_dir=tmp_path)
+
+
+def rows(rig) -> list[str]:
+    return rig.lcd.splitlines()
+
+
+def test_menu_or_ok_opens_the_tree_in_the_manuals_order(rig):
+    rig.press("menu")
+    assert rows(rig)[1:6] == ["> 1 Call history", "2 Function setting", "3 System setting",
+                              "4 View status", "5 Diagnose"]
+    rig.press("cancel")
+    assert rig.screen == "idle"
+    rig.press("ok")                                    # OK on the standby screen too
+    assert rig.state.menu[-1].title == "Menu"
+
+
+def test_function_setting_auto_answer_enable(rig):
+    """§4 "Auto-answer": MENU > Function setting > Auto answer > Enable."""
+    rig.press("menu", "2", "1")
+    assert "1 Auto answer Disable" in rig.lcd
+    rig.press("ok")
+    assert rig.softkeys == ["OK", "", "", "Back"] and "> 2 Disable" in rig.lcd
+    rig.press("up", "ok")
+    assert rig.settings.phone.auto_answer is True
+    assert "> 1 Auto answer Enable" in rig.lcd         # back on the page, the new value
+    rig.press("down", "ok", "down", "ok")                # Mode: handset
+    assert rig.settings.phone.auto_answer_mode == "handset"
+
+
+def test_function_setting_dnd_on_a_single_line(rig):
+    """§4 "Enable DND on a single line": MENU > Function setting > DND > (line) Enable."""
+    rig.press("menu", "2", "2")
+    assert "2 Line 1 Disable" in rig.lcd
+    rig.press("2", "1")                                  # Line 1, Enable
+    assert rig.settings.account[1].dnd is True and rig.settings.phone.dnd is False
+    assert rig.saved[-1] == {"account.1.dnd": True}
+
+
+def test_call_forwarding_number_typed_on_the_keypad(rig):
+    """§4 "Unconditional transfer": MENU > Function setting > VOIP call forwarding >
+    unconditional, the number typed and saved."""
+    rig.press("menu", "2", "3", "1")
+    assert rig.softkeys == ["abc", "Save", "<-", "Back"]
+    rig.press("soft1", "soft1")                          # abc -> ABC -> 123
+    assert rig.softkeys[0] == "123"
+    rig.press("2", "0", "0", "8", "soft2")
+    assert rig.settings.forward.always == "2008"
+    assert "1 Unconditional 2008" in rig.lcd
+
+
+def test_a_refused_value_says_why_and_nothing_is_saved(rig):
+    rig.press("menu", "2", "1", "3")                     # Auto answer > Answer after
+    rig.press("cancel", "9", "9", "9", "9", "ok")
+    assert rig.state.menu[-1].kind == "edit"             # still typing
+    assert "at most" in rig.lcd                          # the schema's reason, on the LCD
+    assert rig.settings.phone.auto_answer_delay == 3 and rig.saved == []
+    rig.press("soft4")
+    assert "3 Answer after 3" in rig.lcd
+
+
+def test_create_a_sip_account_and_submit_changes(rig):
+    """§6 "Create an SIP account": System setting > Advanced setting > (password, empty)
+    > SIP > Account > the fields > Submit changes."""
+    rig.press("menu", "3", "2")
+    assert rig.state.menu[-1].title == "Advanced password"
+    rig.press("ok")                                      # empty, as from the factory
+    rig.press("1", "2")                                  # SIP accounts > Account 2
+    assert "1 Enable acco" in rig.lcd and "Disable" in rig.lcd
+    rig.press("1", "1")                                  # Enable account: Enable
+    rig.press("3", "soft1", "soft1")                     # User name, in 123
+    rig.press("2", "0", "0", "9", "ok")
+    rig.press("5")                                       # User password: letters
+    rig.press("7", "2", "7", "7", "7", "7")              # p, a, s (7 four times)
+    assert "[**s]" in rig.lcd                            # masked but for the letter chosen
+    rig.press("ok")
+    rig.press("7")                                       # SIP1: letters first, then 123
+    rig.press("soft1", "soft1", *"10*0*0*7", "ok")       # in 123, * is the dot
+    assert "7 SIP1 10.0.0.7" in rig.lcd
+    assert rig.settings.account[2].enable is False       # nothing saved before Submit
+    rig.press("up", "up", "up", "up", "up", "up", "up")  # from SIP1 (7) round to 11
+    assert "> 11 Submit changes" in rig.lcd
+    rig.press("ok")
+    assert rig.settings.account[2].user == "2009" and rig.settings.account[2].enable
+    assert rig.settings.account[2].password == "pas"
+    assert rig.saved[-1] == {"account.2.enable": True, "account.2.user": "2009",
+                             "account.2.password": "pas", "account.2.server": "10.0.0.7"}
+    assert "saved" in rig.state.notice
+
+
+def test_leaving_an_account_page_without_submit_changes_saves_nothing(rig):
+    rig.press("menu", "3", "2", "ok", "1", "1", "3")     # Account 1 > User name
+    rig.press("4", "ok")
+    rig.press("cancel")                                  # back to SIP accounts: dropped
+    assert rig.settings.account[1].user == "1001" and rig.saved == []
+    rig.press("1")
+    assert "3 User name 1001" in rig.lcd
+
+
+def test_the_advanced_password_once_set_is_asked_for(rig):
+    rig.press("menu", "3", "2", "ok", "3")               # Advanced password
+    rig.press("soft1", "soft1", "4", "2", "soft2")       # "42"
+    assert rig.settings.lcd.advanced_password == "42"
+    rig.press("menu")                                    # closed: asked again next time
+    rig.press("menu", "3", "2", "soft1", "soft1", "4", "1", "ok")
+    assert "Wrong password" in rig.lcd and rig.state.menu[-1].kind == "edit"
+    rig.press("4", "2", "ok")
+    assert rig.state.menu[-1].title == "Advanced setting"
+
+
+def test_multi_tap_letters_stay_after_the_pause(rig):
+    rig.press("menu", "3", "2", "ok", "1", "1", "2")     # Account 1 > Display name
+    rig.hold_key("cancel")                               # C held clears
+    assert "[]" in rig.lcd
+    rig.press("5", "5", "5")                             # l
+    rig.advance(MULTITAP_S + 0.1)
+    rig.press("5", "5", "5")                             # l again, after the pause
+    assert "[ll]" in rig.lcd
+
+
+def test_a_ringing_call_takes_the_screen_from_an_editor(rig):
+    rig.press("menu", "2", "3", "1", "2")
+    rig.incoming("1002")
+    assert rig.screen == "ringing" and rig.state.menu == []
+    rig.press("soft1")                                   # Answer
+    assert rig.calls() == {"1002": "connected"}
+    assert rig.settings.forward.always == ""
+
+
+def test_every_setting_the_tree_names_exists_and_every_page_is_reachable():
+    reached, todo = set(), ["main"]
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        for e in menus.TREE[name].entries:
+            if e.setting:
+                assert e.setting in menus.FIELDS, e.setting
+                menus.kind(e.setting)
+            if e.page and e.page not in reached:
+                todo.append(e.page)
+    assert reached == set(menus.TREE)

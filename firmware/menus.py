@@ -73,9 +73,20 @@ TREE: dict[str, Page] = {
     "system": Page("System setting", (
         Entry("Phone setting", page="phone"), Entry("Advanced setting", page="advanced"))),
     "phone": Page("Phone setting", (
+        Entry("Ring type", page="ring"), Entry("Volume setting", page="volume"),
         Entry("Contrast", "lcd.contrast"), Entry("Backlight", "lcd.backlight"),
         Entry("Backlight time", "lcd.backlight_timeout"),
         Entry("Time format", "phone.time_format"))),
+    # manual §6 "Change the ring tone": it rings while the cursor moves (RING_TYPES)
+    "ring": Page("Ring type", (Entry("All lines", "volume.ring_type"),
+                               *(Entry(f"Line {n}", f"account.{n}.ring_type")
+                                 for n in range(1, ACCOUNTS + 1)))),
+    # manual §6 "Adjust the volume level": nine levels each
+    "volume": Page("Volume setting", (
+        Entry("Ring volume", "volume.ring"), Entry("Handset volume", "volume.handset"),
+        Entry("Handset mic", "volume.handset_mic"), Entry("Speaker volume", "volume.speaker"),
+        Entry("Speaker mic", "volume.speaker_mic"), Entry("Headset volume", "volume.headset"),
+        Entry("Headset mic", "volume.headset_mic"))),
     "advanced": Page("Advanced setting", (
         Entry("SIP accounts", page="accounts"), Entry("Network", page="status.network"),
         Entry("Advanced password", "lcd.advanced_password")), role="admin"),
@@ -122,8 +133,15 @@ def choices(key: str) -> tuple:
     return tuple(f.metadata["choices"] or ())
 
 
+# the settings whose choice list sounds the ring type under the cursor
+RING_TYPES = frozenset({"volume.ring_type",
+                        *(f"account.{n}.ring_type" for n in range(1, ACCOUNTS + 1))})
+
+
 def shown(key: str, value) -> str:
     """A value as a surface shows it (a secret never: only whether one is set)."""
+    if key in RING_TYPES:
+        return f"Ring {value}" if value else "As all lines"
     if kind(key) == "secret":
         return "****" if value else "(none)"
     if isinstance(value, bool):

@@ -11,7 +11,9 @@ from firmware.call.state import AudioDevice, CallState, PhoneState, Screen
 from firmware.keys import LED_NAMES
 
 # --- soft keys -----------------------------------------------------------------------------
-# (label, action) for soft1..soft4; an empty label is a key that does nothing here.
+# (label, action) for soft1..soft4; an empty label is a key that does nothing here. A
+# label fits its key: at most ui/lcd.py SOFT_LABEL px in the condensed face (six letters;
+# tests/test_lcd_longtext.py reads every label here and in the features).
 # Each screen has its own row; features add to it or change it (Xfer and Conf while
 # talking, the transfer's B Xfer and Cancel...) through the state's `soft` cells, which
 # firmware/call/controls.py writes from the active modes: this stays a pure function.
@@ -51,7 +53,7 @@ def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
                 ("Exit", "exit")]
     if screen is Screen.IDLE:
         return [("Redial", "redial") if s.redial else _NONE,
-                ("DND off", "dnd") if s.dnd else ("DND", "dnd"), _NONE, _NONE]
+                ("No DND", "dnd") if s.dnd else ("DND", "dnd"), _NONE, _NONE]
     return list(_ROWS.get(screen, [_NONE] * 4))
 
 
@@ -61,7 +63,7 @@ _ROWS = {
     Screen.CALLING: [_NONE, _NONE, _NONE, ("End", "end")],
     Screen.RINGING: [("Answer", "answer"), ("Reject", "reject"), _NONE, _NONE],
     Screen.TALKING: [("Hold", "hold"), _NONE, _NONE, ("End", "end")],
-    Screen.HELD: [("Resume", "resume"), _NONE, ("NewCall", "newcall"), ("End", "end")],
+    Screen.HELD: [("Resume", "resume"), _NONE, ("New", "newcall"), ("End", "end")],
     Screen.ENDED: [_NONE, _NONE, _NONE, ("End", "end")],
 }
 
@@ -165,7 +167,7 @@ def tone(s: PhoneState) -> str | None:
                                                                 CallState.HELD):
             return "callwaiting"
         return None
-    if s.ringing():
+    if s.ringing() or s.ring_preview:
         return "ring"
     if s.message_alert and s.audio is AudioDevice.NONE:
         return "message"
@@ -206,4 +208,23 @@ def audio_path(s: PhoneState) -> tuple[tuple[int, ...], bool, bool]:
 def volume(s: PhoneState) -> float:
     """Gain of what the person hears: level 5 of 9 is 1.0, each step 2 dB."""
     name = s.audio.value if s.audio is not AudioDevice.NONE else "ring"
-    return round(10 ** ((s.volumes.get(name, 5) - 5) * 2 / 20), 3)
+    return _gain(s.volumes.get(name, 5))
+
+
+def mic_volume(s: PhoneState) -> float:
+    """Gain of the microphone in use (handset, speaker or headset microphone)."""
+    if s.audio is AudioDevice.NONE:
+        return 1.0
+    return _gain(s.volumes.get(f"{s.audio.value}_mic", 5))
+
+
+def _gain(level: int) -> float:
+    return round(10 ** ((level - 5) * 2 / 20), 3)
+
+
+def ring_plan(s: PhoneState) -> str:
+    """Which ring the "ring" tone plays: the type being chosen in the menu, else the
+    ringing line's (account.N.ring_type, or volume.ring_type)."""
+    ringing = s.ringing()
+    kind = s.ring_preview or (s.ring_types.get(ringing[0].account, 1) if ringing else 1)
+    return "ring" if kind <= 1 else f"ring{kind}"

@@ -40,6 +40,8 @@ class Presenter:
         self._frame_key = b""
         self._path: tuple = ((), False)
         self._gain = 1.0
+        self._mic_gain = 1.0
+        self._plan: str | None = None     # the tone plan playing ("ring3" for tone "ring")
         self._subscribers: set[asyncio.Queue] = set()
         bus.on(TimerFired, self._on_timer)
         for ev_type in (KeyPressed, HookChanged, HookFlashed, CallIncoming):
@@ -99,12 +101,19 @@ class Presenter:
         tone = present.tone(snap)
         if tone != self.tone:
             self.tone = tone
-            self.sip.tone(tone)
             changed = True
+        plan = present.ring_plan(snap) if tone == "ring" else tone
+        if plan != self._plan:
+            self._plan = plan
+            self.sip.tone(plan)
         gain = present.volume(snap)
         if gain != self._gain:
             self._gain = gain
             self.sip.volume(gain)
+        mic = present.mic_volume(snap)
+        if mic != self._mic_gain:
+            self._mic_gain = mic
+            self.sip.mic_volume(mic)
         path = present.audio_path(snap)
         if path != self._path:
             self._path = path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware import menus
+from firmware import menus, present
 from tests.fakes import build
 from ui.textentry import MULTITAP_S
 
@@ -157,3 +157,46 @@ def test_every_setting_the_tree_names_exists_and_every_page_is_reachable():
             if e.page and e.page not in reached:
                 todo.append(e.page)
     assert reached == set(menus.TREE)
+
+
+def test_ring_type_rings_while_the_cursor_moves_and_ok_keeps_it(rig):
+    """§6 "Change the ring tone": System setting > Phone setting > Ring type; it rings the
+    type under the cursor, OK sets it, Back leaves it as it was (and stops ringing)."""
+    rig.press("menu", "3", "1", "1", "1")               # ... Ring type > All lines
+    assert rig.tone == "ring" and rig.state.ring_preview == 1
+    rig.press("down", "down")
+    assert rig.state.ring_preview == 3 and present.ring_plan(rig.state) == "ring3"
+    rig.press("soft4")                                  # Back: nothing kept, quiet
+    assert rig.tone is None and rig.settings.volume.ring_type == 1
+    rig.press("2", "down", "down", "ok")                # Line 1: Ring 2
+    assert rig.settings.account[1].ring_type == 2 and rig.tone is None
+    rig.press("menu")
+    rig.incoming("1002")                                # a call on line 1 rings type 2
+    assert rig.tone == "ring" and present.ring_plan(rig.state) == "ring2"
+
+
+def test_volume_setting_nine_levels_saved(rig):
+    """§6 "Adjust the volume level": System setting > Phone setting > Volume setting."""
+    rig.press("menu", "3", "1", "2")
+    assert rows(rig)[1:3] == ["> 1 Ring volume 5", "2 Handset volume 5"]
+    rig.press("2", "9")                                 # Handset volume: 9
+    assert rig.settings.volume.handset == 9 and rig.saved[-1] == {"volume.handset": 9}
+    assert rig.state.volumes["handset"] == 9
+    rig.press("menu")
+    rig.hook(True)                                      # the handset is loud now
+    assert present.volume(rig.state) == pytest.approx(10 ** (8 / 20), rel=1e-3)
+
+
+def test_up_at_idle_turns_the_ringer_up_and_it_is_kept(rig):
+    """§3: the volume (Up/Down at idle, VOL+/VOL-) sets the ring volume; it is saved."""
+    rig.press("up", "up")
+    assert rig.settings.volume.ring == 7 and "Volume ring 7/9" in rig.state.notice
+    rig.press("down", "down", "down")                   # right after Up, Down turns it down
+    assert rig.settings.volume.ring == 4 and rig.screen == "idle"
+    rig.advance(4)                                      # a moment later Down is the call log
+    rig.press("down")
+    assert rig.screen == "menu" and rig.settings.volume.ring == 4
+    rig.press("menu", "voldown")                        # VOL- at idle: the ringer too
+    assert rig.settings.volume.ring == 3
+    rig.press("menu", "2", "down")                      # in a menu the arrows move the cursor
+    assert rig.settings.volume.ring == 3

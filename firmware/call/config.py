@@ -21,6 +21,15 @@ def show(settings: Settings, s: PhoneState) -> None:
     s.time_format, s.date_format = p.time_format, p.date_format
     s.backlight = settings.lcd.backlight
     s.backlight_timeout = settings.lcd.backlight_timeout
+    v = settings.volume
+    s.volumes = {name: getattr(v, name) for name in VOLUMES}
+    s.ring_types = {i: settings.account[i].ring_type or v.ring_type
+                    for i in range(1, ACCOUNTS + 1)}
+
+
+# what the person hears and speaks into, each with its nine levels (volume.*)
+VOLUMES = ("ring", "handset", "handset_mic", "speaker", "speaker_mic", "headset",
+           "headset_mic")
 
 
 def incoming_policy(st: Settings, trust) -> IncomingPolicy:

@@ -13,11 +13,16 @@ from __future__ import annotations
 import logging
 
 from firmware.call.config import LINES
+from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, CallState, Screen
-from firmware.events import DialRequested, HookChanged, HookFlashed, KeyHeld, KeyPressed
+from firmware.events import (DialRequested, HookChanged, HookFlashed, KeyHeld, KeyPressed,
+                             TimerFired)
 from firmware.present import softkeys
 
 log = logging.getLogger("deskphone.phone")
+
+RING_VOLUME_S = 3.0               # Up at idle: how long Up/Down keep setting the ring volume
+RING_VOLUME_TIMER = "keypad.ring_volume"
 
 
 class Keypad:
@@ -28,7 +33,7 @@ class Keypad:
                 "speaker": self.key_speaker, "headset": self.key_headset, "hold": self.key_hold,
                 "mute": self.key_mute, "redial": self.key_redial, "ok": self.key_ok,
                 "cancel": self.key_cancel, "volup": lambda: self.volume(+1),
-                "voldown": lambda: self.volume(-1)}.items():
+                "voldown": lambda: self.volume(-1), "up": self.key_up}.items():
             c.add_key(key, handler)
         for action, handler in {
                 "redial": self.key_redial, "dnd": self.toggle_dnd, "send": phone.send,
@@ -43,6 +48,10 @@ class Keypad:
         bus.on(HookFlashed, self.on_flash)
         bus.on(KeyHeld, self.on_held)
         bus.on(DialRequested, self.on_dial_requested)
+        bus.on(TimerFired, self._on_timer)
+        # after Up at idle, Up and Down set the ring volume for a moment (key_up)
+        self.ring_volume = Mode("ring volume", pressed=self._ring_volume_key,
+                                hook=self._ring_volume_done)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -245,11 +254,40 @@ class Keypad:
             self.key_line(line)
 
     def volume(self, step: int) -> None:
-        """VOL+/VOL-: nine levels for the device in use, or for the ringer when idle."""
+        """VOL+/VOL-: nine levels for the device in use, or for the ringer when idle;
+        kept in volume.* (the next start has them)."""
         s = self.state
         name = s.audio.value if s.audio is not AudioDevice.NONE else "ring"
-        s.volumes[name] = max(1, min(9, s.volumes.get(name, 5) + step))
-        s.notice = f"Volume {name} {s.volumes[name]}/9"
+        level = max(1, min(9, s.volumes.get(name, 5) + step))
+        s.volumes[name] = level
+        s.notice = f"Volume {name} {level}/9"
+        if getattr(self.settings.volume, name) != level:
+            self.phone.save({f"volume.{name}": level})
+
+    def key_up(self) -> None:
+        """Up on the standby screen: the ring volume one step up (manual §3); for
+        RING_VOLUME_S seconds after, Up and Down both adjust it (Down alone opens a call
+        list). Elsewhere a screen on top (a menu, a call list) has taken Up already."""
+        if self.state.screen() is Screen.IDLE:
+            self.volume(+1)
+            self.phone.controls.push(self.ring_volume)
+            self.phone.timers.start(RING_VOLUME_TIMER, RING_VOLUME_S)
+
+    def _ring_volume_key(self, ev: KeyPressed) -> bool:
+        if ev.key in ("up", "down") and self.state.screen() is Screen.IDLE:
+            self.volume(+1 if ev.key == "up" else -1)
+            self.phone.timers.start(RING_VOLUME_TIMER, RING_VOLUME_S)
+            return True
+        self._ring_volume_done()
+        return False
+
+    def _ring_volume_done(self, *_) -> None:
+        self.phone.timers.cancel(RING_VOLUME_TIMER)
+        self.phone.controls.pop(self.ring_volume)
+
+    def _on_timer(self, ev: TimerFired) -> None:
+        if ev.name == RING_VOLUME_TIMER:
+            self._ring_volume_done()
 
     def toggle_dnd(self) -> None:
         self.phone.save({"phone.dnd": not self.settings.phone.dnd})

@@ -143,7 +143,10 @@ class PhoneState:
     redial: str = ""            # last number dialled
     dnd: bool = False           # global DND
     auto_answer: bool = False   # "AA" on the idle screen
-    volumes: dict[str, int] = field(default_factory=dict)   # ring/handset/... 0-9
+    keylock: str = ""           # the keyboard lock in force (phone.keylock), "" = unlocked
+    volumes: dict[str, int] = field(default_factory=dict)   # ring/handset/... 1-9 (volume.*)
+    ring_types: dict[int, int] = field(default_factory=dict)   # line -> ring type 1-5
+    ring_preview: int = 0       # a ring type being chosen in the menu: it plays (0 = none)
     notice: str = ""            # a short message for the status line (bad settings, ...)
     provisioning: str = ""      # what auto provisioning is doing now ("" = nothing)
     errors: list[str] = field(default_factory=list)  # settings problems: "key: reason"
@@ -206,7 +209,7 @@ class PhoneState:
             key_lamps=dict(self.key_lamps),
             pages=list(self.pages),
             errors=list(self.errors),
-            volumes=dict(self.volumes),
+            volumes=dict(self.volumes), ring_types=dict(self.ring_types),
             menu=[dataclasses.replace(p, items=list(p.items), data=list(p.data))
                   for p in self.menu],
             conference=list(self.conference),

@@ -87,13 +87,22 @@ class Menus:
         self.controls.push(self.mode)
 
     def close(self) -> None:
+        self.state.ring_preview = 0
         self.state.menu.clear()
         self.draft.clear()
         self.unlocked = False
         self.timers.cancel(TAP_TIMER)
         self.controls.pop(self.mode)
 
+    def _preview(self, page: MenuPage) -> None:
+        """A ring type list rings the type under the cursor (manual §6 "Ring type": "it
+        will auto ringing"); leaving it stops the ring."""
+        if page.kind == "choice" and page.key in menus.RING_TYPES:
+            self.state.ring_preview = page.data[page.index] or \
+                self.settings.volume.ring_type
+
     def back(self) -> None:
+        self.state.ring_preview = 0
         gone = self.state.menu.pop()
         if gone.kind == "edit":
             self.timers.cancel(TAP_TIMER)
@@ -142,6 +151,7 @@ class Menus:
                 page.index = max(0, min(last, page.index + step))
             elif page.items:
                 page.index = (page.index + step) % len(page.items)
+                self._preview(page)
         elif not page.text and key in ("ok", "soft1", "right"):
             self.enter(page, page.index)
         elif not page.text and key.isdigit() and 1 <= int(key) <= len(page.items):
@@ -200,6 +210,7 @@ class Menus:
             self._push(MenuPage(key, entry.label, [menus.shown(key, v) for v in options],
                                 index=options.index(value) if value in options else 0,
                                 kind="choice", data=options))
+            self._preview(self.state.menu[-1])
             return
         f = menus.FIELDS[key]
         text = "" if kind == "secret" else str(value)

@@ -116,6 +116,8 @@ class AccountSettings(Record, eq=False):
     mwi: bool = setting(False, "subscribe to message waiting (message-summary) at the "
                         "registrar (manual: Booking Voice Mail); messages the server sends "
                         "unasked light the Message LED either way")
+    ring_type: int = setting(0, "ring type of this line, 1-5; 0 = volume.ring_type",
+                             choices=(0, 1, 2, 3, 4, 5))
 
 
 class PhoneSettings(Record, eq=False):
@@ -290,6 +292,24 @@ class LcdSettings(Record, eq=False):
                                      secret=True, max_len=32)
 
 
+def _level(doc: str):
+    return setting(5, doc + ", 1-9 (5 = as made; each step 2 dB)", choices=tuple(range(1, 10)))
+
+
+class VolumeSettings(Record, eq=False):
+    """[volume]: manual §6 "Volume setting": nine levels each, kept across restarts (the
+    VOL keys, and Up/Down at idle for the ringer, change them too)."""
+    ring: int = _level("ring volume")
+    handset: int = _level("handset volume")
+    handset_mic: int = _level("handset microphone volume")
+    speaker: int = _level("hands-free speaker volume")
+    speaker_mic: int = _level("hands-free microphone volume")
+    headset: int = _level("headset volume")
+    headset_mic: int = _level("headset microphone volume")
+    ring_type: int = setting(1, "ring type of every line (manual §6 \"Ring type\"), 1-5",
+                             choices=(1, 2, 3, 4, 5))
+
+
 class WebSettings(Record, eq=False):
     """[web]: the web page and API and their sign-in."""
     listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
@@ -351,6 +371,7 @@ class Settings(Record, eq=False):
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     lcd: LcdSettings = field(default_factory=LcdSettings)
+    volume: VolumeSettings = field(default_factory=VolumeSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     paging: PagingSettings = field(default_factory=PagingSettings)
@@ -376,6 +397,7 @@ class Settings(Record, eq=False):
             provisioning=replace(self.provisioning),
             hardware=replace(self.hardware),
             lcd=replace(self.lcd),
+            volume=replace(self.volume),
             web=replace(self.web),
             log=replace(self.log),
             paging=replace(self.paging),
@@ -386,7 +408,7 @@ SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
                              "forward": ForwardSettings, "dialplan": DialplanSettings,
                              "provisioning": ProvisioningSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,
-                             "web": WebSettings, "log": LogSettings,
+                             "volume": VolumeSettings, "web": WebSettings, "log": LogSettings,
                              "paging": PagingSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
 

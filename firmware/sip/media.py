@@ -26,6 +26,11 @@ TONE_PLANS: dict[str, list[tuple[int, int, int, int]]] = {
     "reorder": [(480, 620, 250, 250)],
     "callwaiting": [(440, 0, 300, 9700)],
     "ring": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 10 + [(0, 0, 0, 3000)],
+    # the other ring types (volume.ring_type, account.N.ring_type): cadence and pitch
+    "ring2": [(800, 0, 400, 200), (800, 0, 400, 2000)],
+    "ring3": [(1400, 0, 100, 50)] * 6 + [(0, 0, 0, 2500)],
+    "ring4": [(660, 880, 1000, 0), (0, 0, 0, 2000)],
+    "ring5": [(1200, 0, 200, 100), (900, 0, 200, 100)] * 3 + [(0, 0, 0, 2500)],
     "test": [(1000, 0, 1000, 0)],      # diagnose: sound
     "message": [(1000, 0, 50, 0), (1250, 0, 50, 0)] * 8 + [(0, 0, 0, 30000)],  # new voice mail
     "warning": [(1400, 0, 100, 100)],  # a page is about to be heard (firmware/features/paging.py)
@@ -61,6 +66,7 @@ class _Media:
         self.players: list = []    # more for the person to hear (a multicast page)
         self.mic_sinks: list = []  # more to hear the microphone (a multicast page we send)
         self.gain = 1.0            # volume of everything the person hears
+        self.mic_gain = 1.0        # level of the microphone into the bridge
         # (source port, sink port) -> (source media, sink media)
         self.connected: dict[tuple[int, int], tuple] = {}
         self.refresh()
@@ -129,6 +135,7 @@ class _Media:
         old, self.mic = self.mic, None
         if freq:
             self.mic = self._generator([(freq, 0, 1000, 0)])
+            self.mic.adjustTxLevel(self.mic_gain)
         self.refresh()
         if old is not None:
             old.stop()
@@ -138,6 +145,12 @@ class _Media:
         self.gain = gain
         for sink in self.sinks:
             sink.adjustRxLevel(gain)
+
+    def set_mic_gain(self, gain: float) -> None:
+        """The microphone's level into the bridge (volume.*_mic)."""
+        self.mic_gain = gain
+        for source in self.sources + ([self.mic] if self.mic is not None else []):
+            source.adjustTxLevel(gain)       # the sim board's tone stands in for a voice
 
     def add_sink(self, media) -> None:
         self.sinks.append(media)
@@ -203,6 +216,9 @@ class MediaCommands:
 
     def volume(self, gain: float):
         return self.submit(lambda: self.media.set_gain(gain))
+
+    def mic_volume(self, gain: float):
+        return self.submit(lambda: self.media.set_mic_gain(gain))
 
     # -- the simulated board's microphone and ear ---------------------------------------------
 

@@ -196,6 +196,9 @@ class FakeSip:
     def volume(self, gain: float):
         return self._record("volume", gain=gain)
 
+    def mic_volume(self, gain: float):
+        return self._record("mic_volume", gain=gain)
+
     def attach_port(self, make: Callable, *, hear: bool) -> int:
         self._record("attach_port", hear=hear)
         return self.new_call_id()

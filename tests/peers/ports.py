@@ -1,9 +1,13 @@
 """Free local ports for test peers.
 
 Every peer a test starts listens on 127.0.0.1 on a port picked here, so two test runs at once
-on one machine never fight over a fixed port.  Ports come from the kernel (bind to port 0), are
-checked for every transport the peer will open, and are released before the peer binds them:
-a tiny race remains, which is why the peer helpers retry start-up on "address in use".
+on one machine never fight over a fixed port.  Ports are picked at random below the kernel's
+ephemeral range (32768-60999 by default) and checked for every transport the peer will open,
+then released before the peer binds them. Below that range the kernel never hands one of them
+to an unrelated bind(0) or an outgoing socket in the meantime (a phone's SIP port taken by
+another run's wake-up socket was seen: "SIP port ... is in use"); two runs picking the same
+port in the same instant is the tiny race left, which is why the peer helpers retry
+start-up on "address in use".
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ _KINDS = {"udp": (socket.SOCK_DGRAM,), "tcp": (socket.SOCK_STREAM,),
 # RTP blocks come from below the kernel's ephemeral range (32768-60999 by default), so the
 # kernel never hands one of them to an unrelated bind(0) while the peer is running.
 _BLOCK_RANGE = (20000, 32000)
+_PORT_RANGE = (10000, 20000)      # single ports (SIP, HTTP, TFTP...): below the RTP blocks
 
 
 def _can_bind(port: int, types: tuple[int, ...]) -> bool:
@@ -48,15 +53,10 @@ def free_port(kind: str = "udp", *, span: int = 1, attempts: int = 200) -> int:
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, not {kind!r}")
     types = _KINDS[kind]
+    lo, hi = _PORT_RANGE
+    rng = random.SystemRandom()
     for _ in range(attempts):
-        probe = socket.socket(socket.AF_INET, types[0])
-        try:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-        finally:
-            probe.close()
-        if port + span - 1 > 65535:
-            continue
+        port = rng.randrange(lo, hi - span)
         if all(_can_bind(p, types) for p in range(port, port + span)):
             return port
     raise RuntimeError(f"no free {kind} port (span {span}) on {HOST} after {attempts} tries")

@@ -59,7 +59,8 @@ TREE: dict[str, Page] = {
         Entry("Dialled numbers", action="calllog:dialled"))),
     "function": Page("Function setting", (
         Entry("Auto answer", page="autoanswer"), Entry("DND", page="dnd"),
-        Entry("Call forwarding", page="forward"))),
+        Entry("Call forwarding", page="forward"),
+        Entry("Keyboard lock", "phone.keylock"))),   # manual §7 "Key Board Lock"
     "autoanswer": Page("Auto answer", (
         Entry("Auto answer", "phone.auto_answer"), Entry("Mode", "phone.auto_answer_mode"),
         Entry("Answer after", "phone.auto_answer_delay"))),
@@ -89,7 +90,8 @@ TREE: dict[str, Page] = {
         Entry("Headset mic", "volume.headset_mic"))),
     "advanced": Page("Advanced setting", (
         Entry("SIP accounts", page="accounts"), Entry("Network", page="status.network"),
-        Entry("Advanced password", "lcd.advanced_password")), role="admin"),
+        Entry("Advanced password", "lcd.advanced_password"),
+        Entry("Unlock password", "phone.keylock_password")), role="admin"),
     "accounts": Page("SIP accounts", tuple(Entry(f"Account {n}", page=f"account.{n}")
                                            for n in range(1, ACCOUNTS + 1)), role="admin"),
     **{f"account.{n}": _account(n) for n in range(1, ACCOUNTS + 1)},

@@ -57,6 +57,16 @@ _ART = {
         .#####.
         ..###..
     """,
+    # The keys are locked (firmware/features/keylock.py): a padlock.
+    "lock": """
+        ..###..
+        .#...#.
+        .#...#.
+        #######
+        ###.###
+        ###.###
+        #######
+    """,
     # Audio path of the call.
     "handset": """
         ###....

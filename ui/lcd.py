@@ -288,6 +288,10 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
     right = W
     if s.auto_answer:
         right = c.text_right(W, STATUS_Y, "AA") - 5
+    if s.keylock:                     # the keys are locked (firmware/features/keylock.py)
+        right -= icons.SIZE
+        c.icon(right, STATUS_Y, "lock")
+        right -= 5
     accounts = [a for a in s.accounts if a.enabled]
     if not accounts:
         c.text(0, STATUS_Y, SMALL.fit("No account", right))

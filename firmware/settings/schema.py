@@ -162,6 +162,16 @@ class PhoneSettings(Record, eq=False):
                               "ip_strategy is on", check=_ip_or_net)
     emergency: tuple = setting(("911", "112"), "numbers that always dial at once, on any line",
                                check=_number_pattern)
+    # manual §7 Advance > Phone Setting > Basic "Key Board Lock" (firmware/features/keylock.py)
+    keylock: str = setting("off", "keyboard lock (manual: Key Board Lock): menu key, function "
+                           "keys (digits, speaker and call keys stay), all keys, or lock & "
+                           "answer (all keys, auto answer on); locks when set, a long # locks "
+                           "again; emergency numbers always dial",
+                           choices=("off", "menu key", "function keys", "all keys",
+                                    "lock & answer"))
+    keylock_password: str = setting("", "password that unlocks the keys, typed on the LCD; "
+                                    "empty as from the factory (manual): OK alone unlocks",
+                                    secret=True, check=_text, max_len=32)
     dtmf_mode: str = setting("rfc2833", "how keys are sent in a call",
                              choices=("rfc2833", "inband", "info", "auto"))
     dtmf_payload: int = setting(101, "RTP payload type of RFC 2833 events", min=96, max=127,

@@ -18,7 +18,8 @@ from firmware.settings import ACCOUNTS, FIELDS
 
 class Entry(Record, frozen=True):
     """One line of a page: a setting (`setting`: its key), a page further down (`page`), or
-    something to do (`action`: "submit", "defaults", "reboot", "module:page" for a page
+    something to do (`action`: "submit", "defaults", "reboot", "key:<key>" does what the
+    key does (the menu closes first: "key:message" calls voice mail), "module:page" for a page
     another module draws, "diag:<test>")."""
 
     label: str
@@ -71,6 +72,13 @@ TREE: dict[str, Page] = {
         Entry("Unconditional", "forward.always"), Entry("Busy", "forward.busy"),
         Entry("No answer", "forward.no_answer"),
         Entry("No answer after", "forward.no_answer_seconds"))),
+    # SERVICE (manual §3 "Open or Close the Services menu"): what a desk user changes most,
+    # the same settings as under Function setting
+    "services": Page("Services", (
+        Entry("DND", "phone.dnd"), Entry("Call forwarding", page="forward"),
+        Entry("Call voicemail", action="key:message"),
+        Entry("Auto answer", "phone.auto_answer"), Entry("DND per line", page="dnd"),
+        Entry("Voicemail number", "phone.voicemail"))),
     "system": Page("System setting", (
         Entry("Phone setting", page="phone"), Entry("Advanced setting", page="advanced"))),
     "phone": Page("Phone setting", (

@@ -23,6 +23,7 @@ from firmware.events import (CallIncoming, HookChanged, HookFlashed, KeyPressed,
 from firmware.system.identity import VERSION
 
 NOTICE_SECONDS = 4.0
+MARQUEE_SECONDS = 1.5     # a text too long for its rows shows its next part after this
 
 
 class Presenter:
@@ -39,6 +40,9 @@ class Presenter:
         self._started = False
         self._frame_key = b""
         self._path: tuple = ((), False)
+        self._step = 0                # which part of the texts shown in turns (ui/lcd.py)
+        self._paged: tuple = ()       # those texts, to start again when they change
+        self._turns = 1               # steps until each was shown whole
         self._gain = 1.0
         self._mic_gain = 1.0
         self._plan: str | None = None     # the tone plan playing ("ring3" for tone "ring")
@@ -71,12 +75,22 @@ class Presenter:
         if pushed or self._subscribers:
             self._notify(snap)
         self._schedule_tick(snap)
-        if snap.notice and not self.timers.active("notice"):
-            self.timers.start("notice", NOTICE_SECONDS)
+        if snap.notice and not self.timers.active("notice"):   # long enough to read it all
+            self.timers.start("notice", max(NOTICE_SECONDS, MARQUEE_SECONDS * self._turns))
 
     def _draw(self, snap: PhoneState) -> bool:
         from ui import lcd        # PIL: only once the phone has registered
-        frame = lcd.render(snap)
+        frame = lcd.render(snap, self._step)
+        if frame.paged != self._paged:    # other texts in turns: each from its first part
+            self._paged, self._turns = frame.paged, frame.turns
+            if self._step:
+                self._step = 0
+                frame = lcd.render(snap)
+        # the marquee: a timer steps the texts shown in turns, none while nothing moves
+        if frame.paged and not self.timers.active("marquee"):
+            self.timers.start("marquee", MARQUEE_SECONDS)
+        elif not frame.paged:
+            self.timers.cancel("marquee")
         key = frame.image.tobytes()
         if key == self._frame_key:
             return False
@@ -147,6 +161,8 @@ class Presenter:
     def _on_timer(self, ev: TimerFired) -> None:
         if ev.name == "notice":
             self.state.notice = ""
+        elif ev.name == "marquee":
+            self._step += 1           # drawn after this batch (present)
 
     def _activity(self, ev) -> None:
         """A key, the hook or a call: the backlight comes on (lcd.backlight_timeout)."""

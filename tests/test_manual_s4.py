@@ -350,7 +350,7 @@ def test_put_a_call_on_hold(rig, how):
     rig.use(how)
     assert rig.sip.wire[-1] == f"re-INVITE {call} hold"
     assert (rig.screen, rig.led("line1"), rig.heard) == ("held", GREEN_SLOW, ())
-    assert rig.softkeys == ["Resume", "", "NewCall", "End"]
+    assert rig.softkeys == ["Resume", "", "New", "End"]
 
 
 def test_hold_a_line_and_switch_to_another(rig):
@@ -411,7 +411,7 @@ def test_blind_transfer(rig, send):
     b = call_out(rig, B)
     rig.press("transfer")
     rig.soft("B Xfer")
-    assert rig.softkeys[1] == "Consult"
+    assert rig.softkeys[1] == "C Xfer"
     rig.dial(C)
     send_number(rig, send)
     assert rig.sip.wire[-1] == f"REFER {b} {uri(C)}"
@@ -483,12 +483,12 @@ def test_mute_does_nothing_without_a_call(rig):
 
 def test_global_dnd_refuses_calls_with_busy_until_switched_off(rig):
     """Do Not Disturb / "Enable global DND" (the DND soft key) and "Disable DND" (the
-    same key, now DND off): callers hear busy (486, phone.dnd_code); nothing rings."""
+    same key, now No DND): callers hear busy (486, phone.dnd_code); nothing rings."""
     rig.soft("DND")
-    assert rig.saved == [{"phone.dnd": True}] and rig.softkeys[1] == "DND off"
+    assert rig.saved == [{"phone.dnd": True}] and rig.softkeys[1] == "No DND"
     assert rig.incoming(B) is None
     assert rig.sip.wire[-1] == f"486 INVITE from {B}" and rig.screen == "idle"
-    rig.soft("DND off")
+    rig.soft("No DND")
     assert rig.softkeys[1] == "DND"
     assert rig.incoming(B) is not None and rig.screen == "ringing"
 

@@ -36,7 +36,7 @@ def test_transfer_is_a_mode_with_its_own_soft_keys_until_given_back():
     assert rig.state.modes == ("transfer",)
     assert rig.softkeys == ["Send", "B Xfer", "<-", "Cancel"]
     rig.soft("B Xfer")
-    assert rig.softkeys == ["Send", "Consult", "<-", "Cancel"]
+    assert rig.softkeys == ["Send", "C Xfer", "<-", "Cancel"]
     rig.press("cancel")                       # C on the empty Transfer to screen
     assert rig.state.modes == () and rig.screen == "talking"
     assert rig.calls() == {"1002": "connected"}

@@ -43,6 +43,7 @@ _EXTRA = {ch: _columns_of(art) for ch, art in _ART.items()}
 # narrowed by dropping one of two equal inner columns (``e`` 5 -> 4).
 _NARROW = {
     "f": [0x08, 0x7E, 0x09, 0x02],
+    "s": [0x48, 0x54, 0x24],     # "Answer", "Resume": six letters in a soft key
     "t": [0x04, 0x3F, 0x44, 0x20],
     "v": [0x1C, 0x60, 0x1C],
     "x": [0x6C, 0x10, 0x6C],

@@ -15,6 +15,12 @@ Layout (pixel rows; text rows are 8 px: 7 for capitals, 1 for descenders):
 Idle: below the rule the big clock and the date, centred in the room the bottom rows
 leave; the bottom rows are missed calls / voicemail and a notice (settings errors).
 
+Long texts: a status or error wider than its row is wrapped over the rows it may use, and
+what still does not fit is shown in turns (`_turn`): the frame of `step` k shows the k-th
+group of its lines, whole words, so the part that says what to do is never cut off.
+``Frame.paged`` names the texts shown in turns; firmware/presenter.py steps them with a
+timer while there are any (none: no timer). Soft key labels fit their key (`SOFT_LABEL`).
+
 Polarity: mode "1", 1 = paper (pixel off), 0 = ink, so a saved PNG reads like the LCD.
 ``Frame.device_image()`` gives the opposite polarity luma devices expect.
 """
@@ -46,12 +52,19 @@ KEYS_Y = 55
 class Frame:
     """One LCD frame: ``image`` (mode "1", 128x64), ``lines`` (its text), ``screen``."""
 
-    __slots__ = ("image", "lines", "screen")
+    __slots__ = ("image", "lines", "screen", "paged")
 
-    def __init__(self, image: Image.Image, lines: list[str], screen: str) -> None:
+    def __init__(self, image: Image.Image, lines: list[str], screen: str,
+                 paged: tuple[tuple[str, int], ...] = ()) -> None:
         self.image = image
         self.lines = lines
         self.screen = screen
+        self.paged = paged       # (text, turns) of each text too long for its rows
+
+    @property
+    def turns(self) -> int:
+        """Steps until every text shown in turns was shown whole (1: nothing moves)."""
+        return max((n for _, n in self.paged), default=1)
 
     @property
     def text(self) -> str:
@@ -77,9 +90,11 @@ class Frame:
 class _Canvas:
     """Draws on the frame and remembers what text went where."""
 
-    def __init__(self) -> None:
+    def __init__(self, step: int = 0) -> None:
         self.image = Image.new("1", (W, H), PAPER)
         self._items: list[tuple[int, int, int, str]] = []   # top, bottom, x, text
+        self.step = step                                    # which turn of long texts
+        self.paged: list[tuple[str, int]] = []              # texts shown in turns
 
     def text(self, x: int, y: int, text: str, font: Font = SMALL, ink: int = INK,
              says: str | None = None) -> int:
@@ -217,11 +232,25 @@ def _status_bar(c: _Canvas, s: PhoneState, line: int, account: int) -> None:
     c.box(0, RULE_Y, W - 1, RULE_Y)
 
 
+def _turn(c: _Canvas, text: str, width: int, rows: int = 1, font: Font = SMALL) -> list[str]:
+    """What of `text` its `rows` rows of `width` px show on this frame: the text when it
+    fits, else its wrapped lines, one group of `rows` per step (the frame notes the text
+    in `paged`, so the presenter moves it on). Never an empty list."""
+    text = fold(text)
+    if font.width(text) <= width:
+        return [text]
+    lines = _wrap(text, width, font)
+    groups = [lines[i:i + rows] for i in range(0, len(lines), rows)] or [[""]]
+    if len(groups) > 1:
+        c.paged.append((text, len(groups)))
+    return groups[c.step % len(groups)]
+
+
 def _title(c: _Canvas, title: str, right: str = "") -> None:
     x = W
     if right:
         x = c.text_right(W, TITLE_Y, right) - 4
-    c.text(0, TITLE_Y, SMALL.fit(title, x))
+    c.text(0, TITLE_Y, _turn(c, title, x)[0])
 
 
 def _party(c: _Canvas, primary: str, secondary: str) -> None:
@@ -229,9 +258,9 @@ def _party(c: _Canvas, primary: str, secondary: str) -> None:
     font, gap = (BIG, 4) if BIG.width(fold(primary)) <= W else (SMALL, 2)
     h = font.height + (gap + SMALL.height if secondary else 0)
     y = PARTY_Y + (PARTY_H - h) // 2
-    c.text_center(y, font.fit(primary, W), font)
+    c.text_center(y, primary if font is BIG else _turn(c, primary, W)[0], font)
     if secondary:
-        c.text_center(y + font.height + gap, SMALL.fit(secondary, W))
+        c.text_center(y + font.height + gap, _turn(c, secondary, W)[0])
 
 
 def _digits(c: _Canvas, digits: str) -> None:
@@ -253,33 +282,25 @@ def _info(c: _Canvas, s: PhoneState, text: str, mute: bool = True) -> None:
     if mute and s.mute:
         x = c.tag(0, INFO_Y, "Mute") + 4
     if text:
-        c.text(x, INFO_Y, SMALL.fit(text, W - x))
+        c.text(x, INFO_Y, _turn(c, text, W - x)[0])
+
+
+SOFT_BOX = 31                       # a soft key's inverted box: its 32 px cell but a gap
+SOFT_LABEL = SOFT_BOX - 2           # the widest label (CONDENSED) with a paper column each side
 
 
 def _softkeys(c: _Canvas, s: PhoneState) -> None:
-    """Four cells of 32 px under the four keys; a long label may borrow room from an
-    empty or short neighbour rather than be cut."""
-    cells = []
+    """Four cells of 32 px under the four keys, each label in its own key's box. Labels
+    are chosen to fit (tests/test_lcd_longtext.py checks every label the code has); one
+    that does not is cut, never drawn over a neighbour."""
     for i, (label, _action) in enumerate(softkeys(s)):
         if not label:
             continue
-        text = CONDENSED.fit(label, 60)
-        w = max(30, CONDENSED.width(text) + 4)
-        cells.append([32 * i + 16 - w // 2, w, text, i])
-    for k, cell in enumerate(cells):
-        lo = cells[k - 1][0] + cells[k - 1][1] + 2 if k else 0
-        cell[0] = max(cell[0], lo)
-    for k in reversed(range(len(cells))):
-        hi = cells[k + 1][0] - 2 if k + 1 < len(cells) else W
-        cells[k][0] = min(cells[k][0], hi - cells[k][1])
-    if cells and cells[0][0] < 0:          # no room to borrow: every label in its own cell
-        for cell in cells:
-            cell[2] = CONDENSED.fit(cell[2], 28)
-            cell[0], cell[1] = 32 * cell[3] + 1, 30
-    for x, w, text, _i in cells:
-        c.box(x, KEYS_Y, x + w - 1, H - 1, rounded=True)
-        c.text(x + (w - CONDENSED.width(text) + 1) // 2, KEYS_Y + 1, text, CONDENSED,
-               ink=PAPER)
+        text = CONDENSED.fit(label, SOFT_LABEL)
+        x = 32 * i
+        c.box(x, KEYS_Y, x + SOFT_BOX - 1, H - 1, rounded=True)
+        c.text(x + (SOFT_BOX - CONDENSED.width(text) + 1) // 2, KEYS_Y + 1, text,
+               CONDENSED, ink=PAPER)
 
 
 # --- screens --------------------------------------------------------------------------------
@@ -319,11 +340,12 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
     # Bottom rows first (they stack up from the soft keys), then the clock in the rest.
     y = INFO_Y
     notice = s.notice or s.provisioning or (s.errors[0] if s.errors else "")
-    if notice:
-        c.text(0, y, SMALL.fit(notice, W))
-        y -= 9
     missed = f"{s.missed} Missed" if s.missed > 0 and s.missed_call_display else ""
     mail = f"{s.voicemail} Voicemail" if s.voicemail > 0 else ""
+    if notice:       # two rows, or one under the missed calls row (the clock needs the rest)
+        for line in reversed(_turn(c, notice, W, 1 if missed or mail else 2)):
+            c.text(0, y, line)
+            y -= 9
     if missed or mail:
         if missed:
             c.text(0, y, missed)
@@ -451,7 +473,7 @@ def _header(c: _Canvas, title: str, right: str = "") -> None:
     x = W
     if right:
         x = c.text_right(W, STATUS_Y, right) - 4
-    c.text(0, STATUS_Y, SMALL.fit(title, x))
+    c.text(0, STATUS_Y, _turn(c, title, x)[0])
     c.box(0, RULE_Y, W - 1, RULE_Y)
 
 
@@ -485,7 +507,9 @@ def _call_list(c: _Canvas, s: PhoneState) -> None:
     for y, i in zip(MENU_ROWS, range(first, n)):
         when = fold(_when(s, page.data[i]) if i < len(page.data) else "")
         x_when = W - 2 - SMALL.width(when)
-        who = SMALL.fit(page.items[i], x_when - 4 - 2)
+        room = x_when - 4 - 2
+        who = _turn(c, page.items[i], room)[0] if i == page.index else \
+            SMALL.fit(page.items[i], room)
         ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
@@ -518,13 +542,14 @@ def _editor(c: _Canvas, s: PhoneState) -> None:
     else:
         c.box(x, MENU_ROWS[0] - 1, x, MENU_ROWS[0] + SMALL.cell - 2)
     # why the value was refused (items[1]) in place of the field's help (items[0])
-    lines = _wrap(page.items[-1] if page.items else "", W)[:len(MENU_ROWS) - 2]
+    lines = _turn(c, page.items[-1] if page.items else "", W, len(MENU_ROWS) - 2)
     for y, line in zip(MENU_ROWS[2:], lines):
         c.text(0, y, line)
 
 
 def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
-    """Words in lines no wider than `width` (a word wider than a line is cut)."""
+    """Words in lines no wider than `width`; a word wider than a line (an address, a
+    URI) is broken over lines, never cut."""
     lines: list[str] = []
     line = ""
     for word in fold(text).split():
@@ -534,7 +559,13 @@ def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
             continue
         if line:
             lines.append(line)
-        line = font.fit(word, width)
+        while font.width(word) > width:
+            cut = len(word) - 1
+            while cut > 1 and font.width(word[:cut]) > width:
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
     if line:
         lines.append(line)
     return lines
@@ -555,15 +586,17 @@ def _menu(c: _Canvas, s: PhoneState) -> None:
         _header(c, page.title, f"{first + 1}-{first + len(shown)}/{n}" if n > len(MENU_ROWS)
                 else "")
         for y, line in zip(MENU_ROWS, shown):
-            c.text(0, y, SMALL.fit(line, W))
+            c.text(0, y, _turn(c, line, W)[0])
         return
     _header(c, page.title, f"{page.index + 1}/{n}")
     first = min(max(0, page.index - len(MENU_ROWS) + 1), max(0, n - len(MENU_ROWS)))
     for y, i in zip(MENU_ROWS, range(first, n)):
+        # the selected row shows a cut label or value whole, in turns
+        fit = (lambda text, px: _turn(c, text, px)[0]) if i == page.index else SMALL.fit
         value = page.data[i] if not page.kind and i < len(page.data) else ""
-        value = SMALL.fit(fold(str(value)), W // 2) if value else ""
+        value = fit(fold(str(value)), W // 2) if value else ""
         x_value = W - 2 - SMALL.width(value)
-        label = SMALL.fit(f"{i + 1} {page.items[i]}", (x_value - 4 if value else W) - 4)
+        label = fit(f"{i + 1} {page.items[i]}", (x_value - 4 if value else W) - 4)
         ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
@@ -614,9 +647,10 @@ _SCREENS = {
 }
 
 
-def render(state: PhoneState) -> Frame:
-    """The frame the LCD shows for ``state``. Same state, same bytes."""
-    c = _Canvas()
+def render(state: PhoneState, step: int = 0) -> Frame:
+    """The frame the LCD shows for ``state``. Same state, same bytes. ``step``: which turn
+    of the texts too long for their rows (``Frame.paged``) to show."""
+    c = _Canvas(step)
     screen = state.screen()
     if screen == "idle":
         _idle(c, state)
@@ -631,7 +665,7 @@ def render(state: PhoneState) -> Frame:
     else:
         _SCREENS[screen](c, state, _shown_call(state, screen))
     _softkeys(c, state)
-    return Frame(c.image, c.lines(), screen)
+    return Frame(c.image, c.lines(), screen, tuple(c.paged))
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """The LCD menu (manual §6, "Use phone keypad to setting"): MENU, or OK on the standby
-screen, opens it.
+screen, opens it. DIRECTORY opens the directory (the call logs until the phone book lands)
+and SERVICE the services page (DND, forwarding, voicemail, auto answer); pressed again
+they close it (manual §3: "Open or Close the Services menu").
 
 Up/down move, OK or Enter opens, C or Back goes back, a digit picks an entry. The pages
 are the menu model's (firmware/menus.py): the manual's tree over the settings schema.
@@ -43,6 +45,7 @@ ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
 EDITORS = ("choice", "edit")      # MenuPage.kind of the pages that change a value
 TAP_TIMER = "menu.multitap"
 ASK = "password"                  # the key of the advanced password's page
+DIRECTORY = "calllog"             # the page DIRECTORY opens (the phone book's, once it lands)
 
 
 def setup(ctx) -> "Menus":
@@ -64,6 +67,10 @@ class Menus:
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
         controls.add_key("menu", self.key_menu)
+        controls.add_key("directory", lambda: self.key_page(DIRECTORY))
+        controls.add_key("service", lambda: self.key_page("services"))
+        self._open_at_press = False           # a page was open when the key went down
+        bus.on(KeyPressed, self._pressed, first=True)
         bus.on(CallIncoming, self.close_for_calls)
         bus.on(KeyHeld, self.on_held)
         bus.on(TimerFired, self.on_timer)
@@ -121,6 +128,19 @@ class Menus:
         return False
 
     # -- keys ------------------------------------------------------------------------------
+
+    def _pressed(self, ev: KeyPressed) -> None:
+        """Before anyone reads a key: was a page open? (a menu or call list on top closes
+        itself on a key that is not its own, before DIRECTORY or SERVICE is handled)"""
+        self._open_at_press = bool(self.state.menu)
+
+    def key_page(self, key: str) -> None:
+        """DIRECTORY, SERVICE: open their page, or close the menu they were pressed on.
+        Not over a ringing call or a test; over a call it opens, the call goes on."""
+        if self._open_at_press:
+            self.close()
+        elif not self.state.diag and self.state.screen() is not Screen.RINGING:
+            self.open(key)
 
     def key_menu(self) -> None:
         """MENU (or OK on the standby screen) with no menu open: open it, unless ringing."""
@@ -184,6 +204,9 @@ class Menus:
             self._submit()
         elif entry.action.startswith("diag:"):
             self.bus.post(DiagnoseRequested(entry.action[5:]))
+        elif entry.action.startswith("key:"):    # what a key does (MESSAGE: voice mail)
+            self.close()
+            self.controls.press(entry.action[4:])
         elif ":" in entry.action:
             self.bus.post(PageRequested(entry.action))
 

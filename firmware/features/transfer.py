@@ -58,7 +58,8 @@ class TransferMode(Mode):
         return True
 
     def softkeys(self, s) -> dict:
-        blind = ("Consult", "bxfer") if s.blind else ("B Xfer", "bxfer")
+        # back to a consult transfer ("C Xfer") or on to a blind one
+        blind = ("C Xfer", "bxfer") if s.blind else ("B Xfer", "bxfer")
         return {Screen.DIALING: {1: blind, 2: ("<-", "backspace"), 3: ("Cancel", "xcancel")},
                 Screen.CALLING: {1: ("Xfer", "xfer")},
                 Screen.TALKING: {0: ("Xfer", "xfer"), 1: ("Conf", "conf"), 2: BLANK}}

@@ -221,3 +221,25 @@ def test_the_lock_survives_a_restart(tmp_path):
     rig.press("menu", "ok")                              # unlocked, then restarted
     again = build({"phone.keylock": "all keys"}, data_dir=tmp_path)
     assert again.state.keylock == ""
+
+
+def test_a_password_with_letters_is_typed_multi_tap(tmp_path):
+    """The one editor: the mode soft key to abc, multi-tap letters, each staying by itself."""
+    rig = locked("all keys", tmp_path, **{"phone.keylock_password": "ab"})
+    rig.press("menu").soft("123").soft("Sym").press("2")   # 123 -> Sym -> abc: "a"
+    rig.advance(2).press("2", "2")                       # "a" stays; "b" by two taps
+    assert "[*b]" in rig.lcd                             # the letter being chosen shows
+    rig.advance(2)
+    assert "[**]" in rig.lcd
+    rig.soft("Unlock")
+    assert rig.state.keylock == ""
+
+
+def test_lock_and_answer_locks_even_when_auto_answer_cannot_be_saved(tmp_path):
+    rig = build(data_dir=tmp_path)
+
+    def full_disk(values):
+        raise OSError(28, "No space left on device")
+    rig.features.get("keylock").update = full_disk
+    rig.set({"phone.keylock": "lock & answer"})
+    assert rig.state.keylock == "lock & answer" and "could not be saved" in rig.state.notice

@@ -103,13 +103,15 @@ class KeyLock:
                 self.unlock()
             return
         self.state.keylock = kind
+        notice = LOCKED
         if kind == "lock & answer" and not self.settings.phone.auto_answer:
-            self.auto_answer_ours = True
-            self.update({"phone.auto_answer": True})
+            self.auto_answer_ours = self._auto_answer(True)
+            if not self.auto_answer_ours:
+                notice = "Keys locked; auto answer could not be saved"
         elif kind != "lock & answer":
             self._auto_answer_back()
         self.phone.controls.push(self.mode)
-        self.state.notice = LOCKED
+        self.state.notice = notice
         if keep:
             self._keep()
         log.info("keys locked: %s", kind)
@@ -128,7 +130,17 @@ class KeyLock:
     def _auto_answer_back(self) -> None:
         if self.auto_answer_ours:
             self.auto_answer_ours = False
-            self.update({"phone.auto_answer": False})
+            self._auto_answer(False)
+
+    def _auto_answer(self, on: bool) -> bool:
+        """Switch phone.auto_answer (saved, as the menu saves it); False when it could not
+        be saved (the keys lock all the same; the log says why)."""
+        try:
+            self.update({"phone.auto_answer": on})
+            return True
+        except Exception as e:  # noqa: BLE001 - a full disk must not leave the keys open
+            log.warning("keylock: auto answer %s not saved: %s", on, e)
+            return False
 
     def on_settings(self, ev: SettingsChanged) -> None:
         """A mode set (here or on the web) locks at once; Off unlocks."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from firmware.keys import EXPANSION, KEYS
 from firmware.settings import FIELDS, factory_values, public, settings_file
 from firmware.settings_service import CREDENTIALS
 from firmware.system import netinfo
-from firmware.system.identity import VERSION
+from firmware.system.identity import MODEL, VERSION
 
 DIAGNOSE_TESTS = ("keys", "lcd", "lights", "sound", "")
 
@@ -127,13 +128,7 @@ class Api:
         """The text of the View status pages (manual §6 "View status")."""
         app = self._app
         if page == "status.network":
-            lines = [f"{name} {addr}" for name, addr in netinfo.addresses()] or \
-                ["No network interface"]
-            mac = netinfo.mac()
-            sip_at = app.sip.local_host or f"off: {app.sip_error}"
-            web_at = app.listen()
-            return lines + ([f"MAC {mac}"] if mac else []) + [f"SIP {sip_at}",
-                                                              f"Web {web_at or 'off'}"]
+            return self._network_lines()
         if page == "status.lines":
             lines = []
             for a in app.state.accounts:
@@ -147,9 +142,31 @@ class Api:
                     lines.append(f"  {a.reason}")
             return lines
         up = int(time.monotonic() - app.started_mono)
-        return [f"deskphone {VERSION}", f"pjsua2 {app.sip.pj_version or '?'}",
-                f"Board {app.board.name}", f"Up {up // 86400}d {up // 3600 % 24}h "
-                                           f"{up // 60 % 60}m"]
+        return [f"Model {MODEL}", f"deskphone {VERSION}",
+                f"pjsua2 {app.sip.pj_version or '?'}", f"Board {app.board.name}",
+                f"Kernel {os.uname().release}", f"Upgraded {_upgraded()}",
+                f"Up {up // 86400}d {up // 3600 % 24}h {up // 60 % 60}m"]
+
+    def _network_lines(self) -> list[str]:
+        """View status > Network: each address with its mask, the gateway and DNS the OS
+        uses, how the address came (the sim board uses the PC's), the MAC provisioning
+        names its files by, and where SIP and the web listen."""
+        app = self._app
+        lines = []
+        route = netinfo.default_route()
+        for name, addr in netinfo.addresses():         # the manual's words: IP, Mask, GW
+            mask = netinfo.netmask(name) if name != "lo" else None
+            lines += [f"{name} {addr}"] + ([f" Mask {mask}"] if mask else [])
+        if not lines:
+            lines.append("No network interface")
+        if route:
+            lines.append(f"GW {route[1]}")
+        lines += [f"DNS {d}" for d in netinfo.dns_servers()] or ["DNS none"]
+        lines.append("Sim: the PC's network" if app.board.simulated
+                     else netinfo.address_source(route[0] if route else ""))
+        sip_at = app.sip.local_host or f"off: {app.sip_error}"
+        web_at = app.listen()
+        return lines + [f"MAC {app.mac}", f"SIP {sip_at}", f"Web {web_at or 'off'}"]
 
     # -- settings --------------------------------------------------------------------------
 
@@ -272,6 +289,20 @@ class Api:
             await asyncio.sleep(seconds)
             await asyncio.wrap_future(sip.record_stop(handle))
             return wav_sizes(Path(path).read_bytes())
+
+
+def _upgraded() -> str:
+    """When the firmware that runs was installed (View status > Software): the active A/B
+    slot's install time; "factory" for the tree the phone was installed with."""
+    from provisioning.slots import Slots, read_state
+    slots = Slots.from_env()
+    if slots is None:
+        return "not under firmware.boot"
+    try:
+        info = (read_state(slots.root).get("slots") or {}).get(slots.active()) or {}
+    except (OSError, ValueError):
+        return "unknown"
+    return str(info.get("installed", "factory"))[:16].replace("T", " ")
 
 
 def wav_sizes(data: bytes) -> bytes:

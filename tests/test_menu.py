@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 import tomllib
 
@@ -44,14 +45,29 @@ def test_view_status_shows_the_lines_and_the_software(phone):
     phone.key("cancel")
     phone.key("down")
     phone.key("ok")
-    text = phone.wait_screen("Software")
-    assert "deskphone" in text and "pjsua2 2." in text and "Board Simulated" in text
+    phone.wait_screen("Software")
+    text = read_all(phone)
+    assert "Model DP330" in text and "deskphone" in text and "pjsua2 2." in text
+    assert "Board Simulated" in text and f"Kernel {os.uname().release}" in text
+    assert "Upgraded " in text and "Up 0d 0h" in text
     phone.key("cancel")
     phone.key("up")
     phone.key("up")
     phone.key("ok")
-    text = phone.wait_screen("Network")
-    assert f"SIP {phone.addr}" in text
+    phone.wait_screen("Network")
+    text = read_all(phone)                                  # IP, mask, gateway, DNS, MAC
+    mac = phone.request("GET", "/api/provision")["mac"]     # the provisioning files' MAC
+    assert f"MAC {mac}" in text and f"SIP {phone.addr}" in text and "DNS " in text
+    assert "Sim: the PC's network" in text and " Mask " in text
+
+
+def read_all(phone, pages: int = 4) -> str:
+    """A text page read to its end with Down (five rows at a time), as a person reads it."""
+    seen = phone.screen()
+    for _ in range(pages * 5):
+        phone.key("down")
+        seen += "\n" + phone.screen()
+    return seen
 
 
 def test_a_call_key_closes_the_menu_and_does_its_job(phone):

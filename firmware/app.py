@@ -161,7 +161,8 @@ class App:
         self.features = features.load(
             bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
             settings=self.settings, data_dir=self.data_dir, save=self.config.save_from_phone,
-            status=self.api.status_lines, update=self.config.update)
+            status=self.api.status_lines, update=self.config.update,
+            restart=self.request_restart)
         self.phone = self.features.phone
         self.mac = identity.mac_for("sim" if self.board.simulated else "real", self.data_dir,
                                     self.settings.hardware.mac)

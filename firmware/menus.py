@@ -99,7 +99,9 @@ TREE: dict[str, Page] = {
     "advanced": Page("Advanced setting", (
         Entry("SIP accounts", page="accounts"), Entry("Network", page="status.network"),
         Entry("Advanced password", "lcd.advanced_password"),
-        Entry("Unlock password", "phone.keylock_password")), role="admin"),
+        Entry("Unlock password", "phone.keylock_password"),
+        Entry("Load default settings", action="defaults"), Entry("Reboot", action="reboot")),
+        role="admin"),
     "accounts": Page("SIP accounts", tuple(Entry(f"Account {n}", page=f"account.{n}")
                                            for n in range(1, ACCOUNTS + 1)), role="admin"),
     **{f"account.{n}": _account(n) for n in range(1, ACCOUNTS + 1)},
@@ -112,6 +114,14 @@ TREE: dict[str, Page] = {
     "diagnose": Page("Diagnose", (
         Entry("Keys", action="diag:keys"), Entry("LCD", action="diag:lcd"),
         Entry("Lights", action="diag:lights"), Entry("Sound", action="diag:sound"))),
+}
+
+
+# what the phone asks before an action that cannot be undone (soft keys: OK = yes, Back)
+CONFIRM = {
+    "defaults": ("Load default settings", "All settings go back to the factory's, accounts "
+                 "and passwords too; then the phone restarts."),
+    "reboot": ("Reboot", "The phone restarts now; calls end."),
 }
 
 

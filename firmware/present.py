@@ -41,7 +41,7 @@ def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
         if s.menu[-1].kind == "edit":         # the text editor: mode, save, erase, back
             return [(s.menu[-1].data[0].label, "mode"), ("Save", "save"), ("<-", "erase"),
                     ("Back", "back")]
-        if s.menu[-1].kind == "choice":
+        if s.menu[-1].kind in ("choice", "confirm"):
             return [("OK", "ok"), _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].text:
             return [_NONE, _NONE, _NONE, ("Back", "back")]

@@ -200,3 +200,29 @@ def test_up_at_idle_turns_the_ringer_up_and_it_is_kept(rig):
     assert rig.settings.volume.ring == 3
     rig.press("menu", "2", "down")                      # in a menu the arrows move the cursor
     assert rig.settings.volume.ring == 3
+
+
+def test_load_default_settings_asks_then_restarts_with_the_factory_settings(rig):
+    """§6 "Load default settings": Advanced setting > Load default settings > OK."""
+    rig.press("menu", "2", "2", "2", "1", "menu")       # line 1 in DND: not a default
+    rig.press("menu", "3", "2", "ok")                   # Advanced setting (password empty)
+    entries = rig.state.menu[-1].items
+    rig.press(str(entries.index("Load default settings") + 1))
+    assert "factory's" in rig.lcd and "restarts." in rig.lcd     # the whole question shows
+    assert rig.softkeys == ["OK", "", "", "Back"]
+    rig.press("soft4")                                  # Back: nothing happens
+    assert rig.settings.account[1].dnd is True and rig.restarts == 0
+    rig.press(str(entries.index("Load default settings") + 1), "ok")
+    assert rig.restarts == 1 and rig.state.menu == []
+    assert rig.settings.account[1].dnd is False and rig.settings.account[1].user == ""
+
+
+def test_reboot_asks_first(rig):
+    rig.press("menu", "3", "2", "ok")
+    entries = rig.state.menu[-1].items
+    rig.press(str(entries.index("Reboot") + 1))
+    assert "restarts" in rig.lcd
+    rig.press("cancel")
+    assert rig.restarts == 0 and rig.state.menu[-1].title == "Advanced setting"
+    rig.press(str(entries.index("Reboot") + 1), "soft1")
+    assert rig.restarts == 1 and rig.settings.account[1].user == "1001"

@@ -580,6 +580,11 @@ def _menu(c: _Canvas, s: PhoneState) -> None:
     if page.kind == "edit":
         _editor(c, s)
         return
+    if page.kind == "confirm":                 # Load default settings, Reboot: OK = yes
+        _header(c, page.title)
+        for y, line in zip(MENU_ROWS, _wrap(" ".join(page.items), W)):
+            c.text(0, y, line)
+        return
     if page.text:
         first = page.index
         shown = page.items[first:first + len(MENU_ROWS)]

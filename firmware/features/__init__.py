@@ -45,6 +45,7 @@ class Context:
     # a settings change made on the phone: (changed keys, those needing a restart);
     # SettingsInvalid when the schema refuses it (SettingsService.update)
     update: Callable[[dict], tuple[list[str], list[str]]] = lambda values: ([], [])
+    restart: Callable[[], None] = lambda: None     # stop; firmware.boot starts us again
     phone: Any = None
     provided: dict[str, Any] = field(default_factory=dict)
 
@@ -92,13 +93,16 @@ class Features:
 
 def load(*, bus, timers, sip, state, settings, data_dir: Path, save: Callable[[dict], None],
          status: Callable[[str], list[str]] = lambda page: [],
-         update: Callable[[dict], tuple[list[str], list[str]]] | None = None) -> Features:
+         update: Callable[[dict], tuple[list[str], list[str]]] | None = None,
+         restart: Callable[[], None] | None = None) -> Features:
     """The Phone, then the screens on top; the call features follow after_register()."""
     from firmware.call.phone import Phone
     ctx = Context(bus=bus, timers=timers, state=state, settings=settings, sip=sip,
                   data_dir=Path(data_dir), status=status)
     if update is not None:
         ctx.update = update
+    if restart is not None:
+        ctx.restart = restart
     features = Features(ctx)
     ctx.phone = Phone(bus=bus, timers=timers, sip=sip, state=state, settings=settings,
                       save=save)

@@ -31,7 +31,7 @@ from firmware import menus
 from firmware.bus import Bus, Timers
 from firmware.call.controls import Mode
 from firmware.call.state import MenuPage, PhoneState, Screen
-from firmware.settings import check
+from firmware.settings import check, factory_values
 from firmware.errors import SettingError, SettingsInvalid
 from firmware.events import (CallIncoming, DiagnoseRequested, KeyHeld, KeyPressed,
                              PageRequested, TimerFired)
@@ -51,15 +51,17 @@ DIRECTORY = "calllog"             # the page DIRECTORY opens (the phone book's, 
 def setup(ctx) -> "Menus":
     """The feature module's entry: a screen on top of the phone (nothing to close)."""
     return Menus(bus=ctx.bus, timers=ctx.timers, state=ctx.state, status=ctx.status,
-                 controls=ctx.phone.controls, settings=ctx.settings, update=ctx.update)
+                 controls=ctx.phone.controls, settings=ctx.settings, update=ctx.update,
+                 restart=ctx.restart)
 
 
 class Menus:
     def __init__(self, *, bus: Bus, timers: Timers, state: PhoneState,
                  status: Callable[[str], list[str]], controls, settings,
-                 update: Callable[[dict], tuple[list[str], list[str]]]):
+                 update: Callable[[dict], tuple[list[str], list[str]]],
+                 restart: Callable[[], None] = lambda: None):
         self.bus, self.timers, self.state, self.controls = bus, timers, state, controls
-        self.settings, self.update = settings, update
+        self.settings, self.update, self.restart = settings, update, restart
         self.status = status      # page key -> lines to read (App knows the network...)
         self.draft: dict[str, object] = {}    # a submit page's changes, not saved yet
         self.unlocked = False                 # the advanced password was given
@@ -158,6 +160,8 @@ class Menus:
         page, key = s.menu[-1], ev.key
         if page.kind == "edit":
             return self._edit_key(page, key)
+        if page.kind == "confirm":
+            return self._confirm_key(page, key)
         if page.kind and page.kind != "choice":
             return False              # a module's page (a call list): that module's keys
         if key == "menu":
@@ -202,6 +206,9 @@ class Menus:
             self.open(entry.page)
         elif entry.action == "submit":
             self._submit()
+        elif entry.action in menus.CONFIRM:
+            title, question = menus.CONFIRM[entry.action]
+            self._push(MenuPage(entry.action, title, [question], kind="confirm"))
         elif entry.action.startswith("diag:"):
             self.bus.post(DiagnoseRequested(entry.action[5:]))
         elif entry.action.startswith("key:"):    # what a key does (MESSAGE: voice mail)
@@ -314,6 +321,24 @@ class Menus:
         self.state.notice = f"{page.title} saved" + (": applies after a restart"
                                                      if restart else "")
         log.info("menu: %s submitted (%s)", page.title, ", ".join(changed))
+
+    def _confirm_key(self, page: MenuPage, key: str) -> bool:
+        """Load default settings, Reboot: OK does it, Back or C does not."""
+        if key in ("ok", "soft1"):
+            if page.key == "defaults":
+                log.warning("menu: load default settings (from the LCD)")
+                try:
+                    self.update(factory_values())
+                except SettingsInvalid as e:      # the factory values always pass
+                    page.items[1:] = [str(e)]
+                    return True
+            log.warning("menu: restart (from the LCD: %s)", page.title)
+            self.close()
+            self.state.notice = "Restarting..."
+            self.restart()
+        elif key in ("cancel", "soft4", "left", "menu"):
+            self.back() if key != "menu" else self.close()
+        return True
 
     def _unlock(self, page: MenuPage, typed: str) -> None:
         want = self.settings.lcd.advanced_password

@@ -53,13 +53,15 @@ class Rig:
         self.sip = FakeSip(self.bus.post)
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="rig-"))
         self.saved: list[dict] = []           # what the phone saved (the DND soft key)
+        self.restarts = 0                     # restarts asked for (the LCD's Reboot)
         self._registered()
         # as App.run: firmware/features/load builds the screens on top and the Phone, then
         # the call features this rig runs (the ones without sockets or a SIP thread)
         self.features = features.load(bus=self.bus, timers=self.timers, sip=self.sip,
                                       state=self.state, settings=self.settings,
                                       data_dir=self.data_dir, save=self.save,
-                                      status=lambda page: [page], update=self.update)
+                                      status=lambda page: [page], update=self.update,
+                                      restart=self._restart)
         self.features.setup(FEATURES)
         self.phone = self.features.phone
         self.calllog = self.features.get("calllog")
@@ -195,6 +197,9 @@ class Rig:
         if changed:
             self.bus.post(SettingsChanged(changed))
         return changed, [k for k in changed if FIELDS[k].metadata["restart"]]
+
+    def _restart(self) -> None:
+        self.restarts += 1
 
     def _registered(self) -> None:
         """What firmware/sip/registration.py shows once every enabled line registered."""

@@ -4,8 +4,10 @@ In one process: the whole phone (App, SIP thread included) on a board whose keyp
 matrix on gpiozero mock pins (tests/mockmatrix.py, the same wiring the keypad tests use)
 and whose display is a real LumaDisplay for each chip on a serial bus that only counts
 bytes. A key is pressed on the pins; the time runs until display.show() is handed the
-changed frame. Eight digits then eight C's, over and over: every press changes the
-pre-dial screen, as typing a number does (the first digit and the last C redraw it all).
+changed frame. Two screens: the pre-dial screen (eight digits then eight C's, over and
+over: every press changes it, as typing a number does; the first digit and the last C
+redraw it all) and the LCD menu (OK opens it, then 2 opens Function setting and C goes
+back, over and over: each press draws another page, as walking the menu does).
 
     python -m tests.bench_keys [--presses N]
 """
@@ -57,9 +59,21 @@ def percentile(xs: list[float], p: float) -> float:
     return xs[k]
 
 
-def measure(chip: str, presses: int, *, load=None) -> dict:
+def _dial_keys(i: int) -> str:
+    return "cancel" if i % 16 >= 8 else "5"
+
+
+def _menu_keys(i: int) -> str:
+    return "ok" if i == 0 else ("2" if i % 2 else "cancel")
+
+
+SCREENS = {"pre-dial": _dial_keys, "menu": _menu_keys}
+
+
+def measure(chip: str, presses: int, *, load=None, screen: str = "pre-dial") -> dict:
     """load(app): a context manager the presses run inside (e.g. a SIP flood at the
-    phone: tests/bench_flood.py)."""
+    phone: tests/bench_flood.py). screen: which keys are pressed (SCREENS)."""
+    keys = SCREENS[screen]
     work = Path(tempfile.mkdtemp(prefix=f"bench-keys-{chip}-"))
     extra = 'dc = 24\nrst = 25' if CHIPS[chip] == "spi" else ""
     (work / "board.toml").write_text(BOARD.format(
@@ -81,7 +95,7 @@ def measure(chip: str, presses: int, *, load=None) -> dict:
         display.show = show
         with load(app) if load else contextlib.nullcontext():
             for i in range(presses):
-                key = "cancel" if i % 16 >= 8 else "5"
+                key = keys(i)
                 shown.clear()
                 t0 = time.perf_counter()
                 matrix.press(key)
@@ -91,7 +105,10 @@ def measure(chip: str, presses: int, *, load=None) -> dict:
                 matrix.release(key)
                 matrix.wait_idle(2.0)
                 time.sleep(0.005)
-    return {"chip": chip, "interface": CHIPS[chip], "presses": presses,
+            pages = [p.title for p in app.state.menu]
+            if screen == "menu" and pages not in (["Menu"], ["Menu", "Function setting"]):
+                raise RuntimeError(f"the menu walk ended on {pages}: keys went elsewhere")
+    return {"chip": chip, "interface": CHIPS[chip], "presses": presses, "screen": screen,
             "p50_ms": round(percentile(latencies, 50), 3),
             "p99_ms": round(percentile(latencies, 99), 3),
             "max_ms": round(max(latencies), 3),
@@ -100,14 +117,17 @@ def measure(chip: str, presses: int, *, load=None) -> dict:
 
 
 def run(presses: int = 200) -> list[dict]:
-    return [measure(chip, presses) for chip in CHIPS]
+    return [measure(chip, presses, screen=screen) for screen in SCREENS for chip in CHIPS]
 
 
 def print_results(results: list[dict]) -> None:
-    print("| display | key edge -> frame p50 | p99 | max | bytes on the bus per update |")
-    print("|---------|-----------------------|-----|-----|-----------------------------|")
+    print("| display | screen | key edge -> frame p50 | p99 | max | bytes on the bus per "
+          "update |")
+    print("|---------|--------|-----------------------|-----|-----|---------------------"
+          "--------|")
     for r in results:
-        print(f"| {r['chip']} ({r['interface']}) | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms"
+        print(f"| {r['chip']} ({r['interface']}) | {r.get('screen', 'pre-dial')} | "
+              f"{r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms"
               f" | {r['max_ms']:.2f} ms | {r['bytes_per_update']} (full frame "
               f"{r['full_frame_bytes']}) |")
     worst = max(r["p99_ms"] for r in results)

@@ -129,7 +129,7 @@ CONFIRM = {
 
 def kind(key: str) -> str:
     """How a setting is edited: "bool", "choice" (a list to pick from), "number", or a
-    text: "secret" (masked), "ip", "text"."""
+    text: "secret" (masked), "ip", "dial" (keypad digits, * and # as they are), "text"."""
     f = FIELDS[key]
     m = f.metadata
     if isinstance(f.default, bool):
@@ -140,8 +140,11 @@ def kind(key: str) -> str:
         return "number"
     if m["secret"]:
         return "secret"
-    if getattr(m["check"], "__name__", "") == "_ip":
+    check = getattr(m["check"], "__name__", "")
+    if check == "_ip":
         return "ip"
+    if check == "_dial_code":       # a code to dial (voice mail, pickup): 0-9 * # as typed
+        return "dial"
     return "text"
 
 

@@ -226,3 +226,13 @@ def test_reboot_asks_first(rig):
     assert rig.restarts == 0 and rig.state.menu[-1].title == "Advanced setting"
     rig.press(str(entries.index("Reboot") + 1), "soft1")
     assert rig.restarts == 1 and rig.settings.account[1].user == "1001"
+
+
+def test_a_code_to_dial_takes_star_and_hash_as_typed(rig):
+    """SERVICE > Voicemail number: *97 typed as it is dialled (no letters, no dot)."""
+    rig.press("service")
+    entries = rig.state.menu[-1].items
+    rig.press(str(entries.index("Voicemail number") + 1))
+    assert rig.softkeys[0] == "123"
+    rig.press("*", "9", "7", "#", "ok")
+    assert rig.settings.phone.voicemail == "*97#"

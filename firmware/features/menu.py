@@ -244,7 +244,7 @@ class Menus:
             return
         f = menus.FIELDS[key]
         text = "" if kind == "secret" else str(value)
-        editor = TextEntry(text, kind={"number": "number", "ip": "ip"}.get(kind, "text"),
+        editor = TextEntry(text, kind=kind if kind in ("number", "ip", "dial") else "text",
                            secret=kind == "secret", max_len=f.metadata["max_len"],
                            # an extension number or a forward target: digits first
                            mode="123" if text.isdigit() else None)

@@ -145,7 +145,9 @@ class Api:
         return [f"Model {MODEL}", f"deskphone {VERSION}",
                 f"pjsua2 {app.sip.pj_version or '?'}", f"Board {app.board.name}",
                 f"Kernel {os.uname().release}", f"Upgraded {_upgraded()}",
-                f"Up {up // 86400}d {up // 3600 % 24}h {up // 60 % 60}m"]
+                f"Up {up // 86400}d {up // 3600 % 24}h {up // 60 % 60}m",
+                # where the time shown comes from; an SNTP failure (features/clock.py)
+                *([f"Time {app.state.time_status}"] if app.state.time_status else [])]
 
     def _network_lines(self) -> list[str]:
         """View status > Network: each address with its mask, the gateway and DNS the OS

@@ -12,6 +12,11 @@ so a line never registers with half of its new settings.
 """
 from __future__ import annotations
 
+import time
+from typing import Callable
+
+from firmware import timeofday
+from firmware.present import local_time
 from firmware.record import Record
 from firmware.settings import ACCOUNTS, FIELDS
 
@@ -61,7 +66,8 @@ TREE: dict[str, Page] = {
     "function": Page("Function setting", (
         Entry("Auto answer", page="autoanswer"), Entry("DND", page="dnd"),
         Entry("Call forwarding", page="forward"),
-        Entry("Keyboard lock", "phone.keylock"))),   # manual §7 "Key Board Lock"
+        Entry("Keyboard lock", "phone.keylock"),   # manual §7 "Key Board Lock"
+        Entry("Time & date", page="time"))),
     "autoanswer": Page("Auto answer", (
         Entry("Auto answer", "phone.auto_answer"), Entry("Mode", "phone.auto_answer_mode"),
         Entry("Answer after", "phone.auto_answer_delay"))),
@@ -72,6 +78,13 @@ TREE: dict[str, Page] = {
         Entry("Unconditional", "forward.always"), Entry("Busy", "forward.busy"),
         Entry("No answer", "forward.no_answer"),
         Entry("No answer after", "forward.no_answer_seconds"))),
+    # manual §6 "Time & date", §7 "Set Time" (firmware/timeofday.py, features/clock.py)
+    "time": Page("Time & date", (
+        Entry("Mode", "time.mode"), Entry("Server", "time.sntp_server"),
+        Entry("Update interval", "time.update_interval"),
+        Entry("Time zone", "time.time_zone"), Entry("DST", "time.dst"),
+        Entry("Time format", "phone.time_format"), Entry("Date format", "phone.date_format"),
+        Entry("Manual setting", action="manual time"))),
     # SERVICE (manual §3 "Open or Close the Services menu"): what a desk user changes most,
     # the same settings as under Function setting
     "services": Page("Services", (
@@ -123,6 +136,29 @@ CONFIRM = {
                  "and passwords too; then the phone restarts."),
     "reboot": ("Reboot", "The phone restarts now; calls end."),
 }
+
+# entries whose typed text becomes settings rather than one setting's value: the editor
+# starts from `start(state, now)`; `parse(text, state, now)` gives the settings to save, or
+# a ValueError saying why it is refused (firmware/features/menu.py)
+class Typed(Record, frozen=True):
+    hint: str
+    start: Callable
+    parse: Callable
+
+
+def _now_text(s, now: float) -> str:
+    lt = local_time(s, now)
+    return time.strftime(timeofday.MANUAL_FORMAT, lt) if lt else ""
+
+
+def _manual_time(text: str, s, now: float) -> dict:
+    """Time & date > Manual setting: the date and time the phone is to show, in the zone it
+    shows -> time.mode manual and how far that is ahead of the OS clock."""
+    return {"time.mode": "manual",
+            "time.manual_offset": timeofday.manual_shift(text, s.utc_offset, now)}
+
+
+TYPED = {"manual time": Typed("Date and time as YYYY-MM-DD HH:MM", _now_text, _manual_time)}
 
 
 # -- what a setting is, for a surface to show and edit it ------------------------------------

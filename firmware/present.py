@@ -7,8 +7,24 @@ through the API.
 """
 from __future__ import annotations
 
+import time
+
 from firmware.call.state import AudioDevice, CallState, PhoneState, Screen
 from firmware.keys import LED_NAMES
+from firmware.timeofday import local
+
+
+# --- the time shown --------------------------------------------------------------------------
+
+def local_time(s: PhoneState, t: float) -> time.struct_time | None:
+    """A wall clock time `t` (time.time(): the snapshot's `now`, a call's start) as the LCD
+    shows it: moved by the SNTP offset or the time set by hand, in the chosen time zone
+    (manual §6 "Time & date"); None for a time that cannot be shown."""
+    try:
+        return local(t + s.clock_shift, s.utc_offset)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return None
+
 
 # --- soft keys -----------------------------------------------------------------------------
 # (label, action) for soft1..soft4; an empty label is a key that does nothing here. A

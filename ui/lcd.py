@@ -31,7 +31,7 @@ import time
 
 from PIL import Image, ImageChops
 
-from firmware.present import softkeys
+from firmware.present import local_time, softkeys
 from firmware.call.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
 from firmware.sip.text import user_of
 from ui import icons
@@ -155,10 +155,7 @@ class _Canvas:
 # --- pieces shared by the screens -----------------------------------------------------------
 
 def _localtime(s: PhoneState) -> time.struct_time | None:
-    try:
-        return time.localtime(s.now)
-    except (OverflowError, OSError, ValueError):
-        return None
+    return local_time(s, s.now)      # the time zone and clock of Time & date
 
 
 def _clock(s: PhoneState) -> tuple[str, str]:
@@ -480,9 +477,8 @@ def _header(c: _Canvas, title: str, right: str = "") -> None:
 def _when(s: PhoneState, start: float) -> str:
     """A call's time in a call list: "14:05" today, "Mon 09:12" in the last week, else
     "03 Jun" (the snapshot's clock, never the system's)."""
-    try:
-        lt, today = time.localtime(start), time.localtime(s.now)
-    except (OverflowError, OSError, ValueError, TypeError):
+    lt, today = local_time(s, start), local_time(s, s.now)
+    if lt is None or today is None:
         return ""
     if s.time_format == 12:
         hhmm = f"{lt.tm_hour % 12 or 12}:{lt.tm_min:02d}{'am' if lt.tm_hour < 12 else 'pm'}"

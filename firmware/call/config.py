@@ -8,6 +8,7 @@ from firmware.call.dialling import target_uri
 from firmware.call.state import PhoneState
 from firmware.settings import ACCOUNTS, Settings
 from firmware.sip.policy import IncomingPolicy
+from firmware.timeofday import zone_offset
 
 LINES = 3                 # line keys: call appearances (ES330: at most 3 calls)
 
@@ -19,6 +20,10 @@ def show(settings: Settings, s: PhoneState) -> None:
     s.missed_call_display = p.missed_call_display
     s.call_waiting_tone = p.call_waiting_tone
     s.time_format, s.date_format = p.time_format, p.date_format
+    t = settings.time
+    s.utc_offset = zone_offset(t.time_zone, t.dst)
+    if t.mode != "sntp":          # SNTP's shift is firmware/features/clock.py's to set
+        s.clock_shift = float(t.manual_offset if t.mode == "manual" else 0)
     s.backlight = settings.lcd.backlight
     s.backlight_timeout = settings.lcd.backlight_timeout
     v = settings.volume

@@ -162,6 +162,13 @@ class PhoneState:
     call_waiting_tone: bool = True
     time_format: int = 24       # 24 or 12
     date_format: str = "%a %d %b"
+    # what moves the time shown (firmware/timeofday.py, present.local_time): seconds added to
+    # the OS clock (the SNTP offset of features/clock.py, or time.manual_offset: written by
+    # config.show but while time.mode is sntp), and the zone's seconds east of UTC with
+    # daylight saving (None: the OS's local time)
+    clock_shift: float = 0.0
+    utc_offset: int | None = None
+    time_status: str = ""       # where the time comes from, and an SNTP failure (View status)
     # programmable keys (firmware/features/blf.py, firmware/features/memkeys.py): key name -> lamp
     # idle | ringing | busy | held | unknown ("off" or absent: dark)
     key_lamps: dict[str, str] = field(default_factory=dict)

@@ -27,7 +27,7 @@ log = logging.getLogger("deskphone.features")
 SCREENS = ("diagnose", "calllog", "menu", "keylock")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
-                  "mwi")
+                  "mwi", "clock")
 
 
 @dataclass

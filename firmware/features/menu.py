@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from typing import Callable
 
 from firmware import menus
@@ -206,6 +207,11 @@ class Menus:
             self.open(entry.page)
         elif entry.action == "submit":
             self._submit()
+        elif entry.action in menus.TYPED:       # Time & date > Manual setting
+            typed = menus.TYPED[entry.action]
+            self._edit(entry.action, entry.label,
+                       TextEntry(typed.start(self.state, time.time()), mode="123"),
+                       [typed.hint])
         elif entry.action in menus.CONFIRM:
             title, question = menus.CONFIRM[entry.action]
             self._push(MenuPage(entry.action, title, [question], kind="confirm"))
@@ -267,6 +273,8 @@ class Menus:
             editor.settle()
             if page.key == ASK:
                 self._unlock(page, editor.text)
+            elif page.key in menus.TYPED:
+                self._save_typed(page, editor.text)
             else:
                 self._save(page, editor.text)
         elif key == "soft3":
@@ -304,6 +312,18 @@ class Menus:
         self.back()
         if restart:
             self.state.notice = f"{page.title}: applies after a restart"
+
+    def _save_typed(self, page: MenuPage, text: str) -> None:
+        """Typed text that becomes settings (Manual setting: a date and time): saved, or the
+        reason it is refused on the editor and nothing saved."""
+        try:
+            self.update(menus.TYPED[page.key].parse(text, self.state, time.time()))
+        except SettingsInvalid as e:
+            page.items[1:] = [e.problems[0].reason]
+        except ValueError as e:
+            page.items[1:] = [str(e)]
+        else:
+            self.back()
 
     def _submit(self) -> None:
         """"Submit changes" on an account page: everything changed on it, saved at once."""

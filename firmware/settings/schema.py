@@ -17,6 +17,7 @@ from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or
                                       _mac, _multicast_group, _number_pattern, _server_url,
                                       _sip_user, _text)
 from firmware.settings.passwords import parse_password_hash
+from firmware.timeofday import ZONES
 
 ACCOUNTS = 3  # the ES330 has three lines
 MAX_FILE = 1 << 20          # settings.toml: what differs from the defaults is a few KiB
@@ -211,6 +212,29 @@ class PhoneSettings(Record, eq=False):
                              "again", min=2, max=3600)
 
 
+class TimeSettings(Record, eq=False):
+    """[time]: manual §6 "Time & date", §7 "Set Time": where the time shown comes from and
+    its zone (firmware/timeofday.py; SNTP: firmware/features/clock.py). The OS clock itself
+    is never set; 12/24 h and the date's format are phone.time_format, phone.date_format."""
+    mode: str = setting("system", "where the time shown comes from (manual: Set Time Mode): "
+                        "system (the OS clock as it is), sntp (sntp_server's time), manual "
+                        "(Function setting > Time & date > Manual setting)",
+                        choices=("system", "sntp", "manual"))
+    sntp_server: str = setting("pool.ntp.org", "SNTP server, host or host:port (manual: SNTP "
+                               "Server)", check=_host_port)
+    update_interval: int = setting(3600, "seconds between SNTP queries (manual: Update "
+                                   "Interval); a failed one is tried again within a minute",
+                                   min=60, max=604800)
+    time_zone: str = setting("system", "time zone shown (manual: Time Zone-GMT): system (the "
+                             "OS's local time) or GMT-12:00 ... GMT+14:00",
+                             choices=("system", *ZONES))
+    dst: bool = setting(False, "daylight saving time: the time zone + 1 hour (manual: Daylight "
+                        "Saving Time); with time_zone system the OS's own rules apply")
+    manual_offset: int = setting(0, "seconds the time set by hand is ahead of the OS clock "
+                                 "(written by Manual setting; used while mode is manual)",
+                                 min=-4_000_000_000, max=4_000_000_000)
+
+
 class ForwardSettings(Record, eq=False):
     """[forward]: call forwarding."""
     always: str = setting("", "forward every call to this number (manual: unconditional)",
@@ -376,6 +400,7 @@ class Settings(Record, eq=False):
     account: dict[int, AccountSettings] = field(
         default_factory=lambda: {i: AccountSettings() for i in range(1, ACCOUNTS + 1)})
     phone: PhoneSettings = field(default_factory=PhoneSettings)
+    time: TimeSettings = field(default_factory=TimeSettings)
     forward: ForwardSettings = field(default_factory=ForwardSettings)
     dialplan: DialplanSettings = field(default_factory=DialplanSettings)
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
@@ -402,6 +427,7 @@ class Settings(Record, eq=False):
             sip=replace(self.sip),
             account={i: replace(a) for i, a in self.account.items()},
             phone=replace(self.phone),
+            time=replace(self.time),
             forward=replace(self.forward),
             dialplan=replace(self.dialplan),
             provisioning=replace(self.provisioning),
@@ -415,6 +441,7 @@ class Settings(Record, eq=False):
 
 
 SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
+                             "time": TimeSettings,
                              "forward": ForwardSettings, "dialplan": DialplanSettings,
                              "provisioning": ProvisioningSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,

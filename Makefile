@@ -26,12 +26,15 @@ PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
 
 # Debian packages: to build the venv, and the real peers the tests start.
 APT_RUN  := python3-venv $(if $(filter python3.%,$(PYTHON)),$(PYTHON)-venv)
+# the LCD's CJK bitmap font (phone.language zh; ui/faces.py): installed by run and test
+APT_FONTS := xfonts-wqy
 APT_TEST := kamailio kamailio-presence-modules sip-tester baresip chromium iproute2 \
-            tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl
+            tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl $(APT_FONTS)
 
 .PHONY: run test bench apt-run apt-test venv venv-test clean lint
 
 run: venv
+	@$(MAKE) --no-print-directory apt-run APT_RUN="$(APT_FONTS)"
 	@$(VPY) -m compileall -q firmware board drivers ui provisioning >/dev/null || true
 	$(VPY) -m firmware.boot --board $(BOARD) --data-dir $(DATA) --http $(HTTP)
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from firmware import timeofday
 from firmware.present import local_time
+from firmware import i18n
 from firmware.record import Record
 from firmware.settings import ACCOUNTS, FIELDS
 
@@ -96,7 +97,7 @@ TREE: dict[str, Page] = {
         Entry("Phone setting", page="phone"), Entry("Advanced setting", page="advanced"))),
     "phone": Page("Phone setting", (
         Entry("Ring type", page="ring"), Entry("Volume setting", page="volume"),
-        Entry("Contrast", "lcd.contrast"), Entry("Backlight", "lcd.backlight"),
+        Entry("Language", "phone.language"), Entry("Contrast", "lcd.contrast"), Entry("Backlight", "lcd.backlight"),
         Entry("Backlight time", "lcd.backlight_timeout"),
         Entry("Time format", "phone.time_format"))),
     # manual §6 "Change the ring tone": it rings while the cursor moves (RING_TYPES)
@@ -201,6 +202,8 @@ def shown(key: str, value) -> str:
     """A value as a surface shows it (a secret never: only whether one is set)."""
     if key in RING_TYPES:
         return f"Ring {value}" if value else "As all lines"
+    if key == "phone.language":
+        return i18n.name(value)           # each language by its own name: "中文"
     if kind(key) == "secret":
         return "****" if value else "(none)"
     if isinstance(value, bool):

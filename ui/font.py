@@ -104,6 +104,8 @@ class Font:
     keeps the table's 7-row lower case so it fits a soft key bar.
     """
 
+    fold = staticmethod(fold)     # what the face draws of a text (ui/faces.py: other scripts)
+
     def __init__(self, *, scale: int = 1, condensed: bool = False) -> None:
         self.scale = scale
         self.condensed = condensed
@@ -143,7 +145,7 @@ class Font:
 
     def fit(self, text: str, px: int) -> str:
         """The longest head of ``text`` that fits ``px``, with an ellipsis if cut."""
-        text = fold(text)
+        text = self.fold(text)
         if self.width(text) <= px:
             return text
         while text and self.width(text.rstrip() + ELLIPSIS) > px:
@@ -152,7 +154,7 @@ class Font:
 
     def tail(self, text: str, px: int) -> str:
         """The longest tail of ``text`` that fits ``px``, led by an ellipsis if cut."""
-        text = fold(text)
+        text = self.fold(text)
         if self.width(text) <= px:
             return text
         while text and self.width(ELLIPSIS + text) > px:

@@ -29,13 +29,16 @@ from __future__ import annotations
 import io
 import time
 
+from typing import NamedTuple
+
 from PIL import Image, ImageChops
 
 from firmware.present import local_time, softkeys
 from firmware.call.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
 from firmware.sip.text import user_of
 from ui import icons
-from ui.font import BIG, CONDENSED, SMALL, Font, fold
+from ui.faces import BIG, CONDENSED, SMALL, fold, speaking
+from ui.font import Font
 
 W, H = 128, 64
 PAPER, INK = 1, 0
@@ -47,6 +50,23 @@ PARTY_Y = 20
 PARTY_H = 25
 INFO_Y = 46
 KEYS_Y = 55
+
+
+class Grid(NamedTuple):
+    """Where the rows are: the constants above for the 8 px English faces; a language
+    whose faces are taller (CJK: 12 px, ui/faces.py) has fewer, taller rows."""
+    rule: int
+    title: int
+    party: int
+    party_h: int
+    info: int
+    keys: int
+    rows: tuple                   # menu entries
+    pitch: int                    # from one text row to the next
+
+
+GRIDS = {8: Grid(RULE_Y, TITLE_Y, PARTY_Y, PARTY_H, INFO_Y, KEYS_Y, (11, 20, 29, 38, 47), 9),
+         12: Grid(12, 14, 26, 12, 38, 51, (14, 26, 38), 12)}
 
 
 class Frame:
@@ -95,6 +115,7 @@ class _Canvas:
         self._items: list[tuple[int, int, int, str]] = []   # top, bottom, x, text
         self.step = step                                    # which turn of long texts
         self.paged: list[tuple[str, int]] = []              # texts shown in turns
+        self.g = GRIDS[SMALL.cell]                          # rows of the frame's faces
 
     def text(self, x: int, y: int, text: str, font: Font = SMALL, ink: int = INK,
              says: str | None = None) -> int:
@@ -226,7 +247,7 @@ def _status_bar(c: _Canvas, s: PhoneState, line: int, account: int) -> None:
             x = c.icon(0, STATUS_Y, tok) + 2
     name = _label(a) if a is not None else ("IP call" if account == 0 else "")
     c.text(x, STATUS_Y, SMALL.fit(f"L{line} {name}".strip(), right - x))
-    c.box(0, RULE_Y, W - 1, RULE_Y)
+    c.box(0, c.g.rule, W - 1, c.g.rule)
 
 
 def _turn(c: _Canvas, text: str, width: int, rows: int = 1, font: Font = SMALL) -> list[str]:
@@ -246,15 +267,18 @@ def _turn(c: _Canvas, text: str, width: int, rows: int = 1, font: Font = SMALL) 
 def _title(c: _Canvas, title: str, right: str = "") -> None:
     x = W
     if right:
-        x = c.text_right(W, TITLE_Y, right) - 4
-    c.text(0, TITLE_Y, _turn(c, title, x)[0])
+        x = c.text_right(W, c.g.title, right) - 4
+    c.text(0, c.g.title, _turn(c, title, x)[0])
 
 
 def _party(c: _Canvas, primary: str, secondary: str) -> None:
     """The far end, centred in rows 20-44: in the big face when it fits, the number under."""
-    font, gap = (BIG, 4) if BIG.width(fold(primary)) <= W else (SMALL, 2)
+    font, gap = (BIG, 4) if BIG.width(fold(primary)) <= W and BIG.cell <= c.g.party_h \
+        else (SMALL, 2)
+    if secondary and font.height + gap + SMALL.height > c.g.party_h:   # one row for both
+        primary, secondary = f"{fold(primary)} {fold(secondary)}", ""
     h = font.height + (gap + SMALL.height if secondary else 0)
-    y = PARTY_Y + (PARTY_H - h) // 2
+    y = c.g.party + (c.g.party_h - h) // 2
     c.text_center(y, primary if font is BIG else _turn(c, primary, W)[0], font)
     if secondary:
         c.text_center(y + font.height + gap, _turn(c, secondary, W)[0])
@@ -263,11 +287,11 @@ def _party(c: _Canvas, primary: str, secondary: str) -> None:
 def _digits(c: _Canvas, digits: str) -> None:
     """Digits being dialled with a cursor; the tail when they do not fit."""
     digits = fold(digits)
-    big = BIG.width(digits) + 2 + BIG.width("0") <= W - 2
+    big = BIG.width(digits) + 2 + BIG.width("0") <= W - 2 and BIG.cell <= c.g.party_h
     font = BIG if big else SMALL
     cursor = font.width("0")
     shown = digits if big else SMALL.tail(digits, W - 2 - cursor - 1)
-    y = PARTY_Y + (PARTY_H - font.height) // 2
+    y = c.g.party + (c.g.party_h - font.height) // 2
     x = c.text(1, y, shown, font, says=shown + "_") + (font.scale if shown else 0)
     c.box(x, y + font.height - font.scale, x + cursor - 1, y + font.height - 1)
 
@@ -277,9 +301,9 @@ def _info(c: _Canvas, s: PhoneState, text: str, mute: bool = True) -> None:
     text = s.notice or text
     x = 0
     if mute and s.mute:
-        x = c.tag(0, INFO_Y, "Mute") + 4
+        x = c.tag(0, c.g.info, "Mute") + 4
     if text:
-        c.text(x, INFO_Y, _turn(c, text, W - x)[0])
+        c.text(x, c.g.info, _turn(c, text, W - x)[0])
 
 
 SOFT_BOX = 31                       # a soft key's inverted box: its 32 px cell but a gap
@@ -295,8 +319,8 @@ def _softkeys(c: _Canvas, s: PhoneState) -> None:
             continue
         text = CONDENSED.fit(label, SOFT_LABEL)
         x = 32 * i
-        c.box(x, KEYS_Y, x + SOFT_BOX - 1, H - 1, rounded=True)
-        c.text(x + (SOFT_BOX - CONDENSED.width(text) + 1) // 2, KEYS_Y + 1, text,
+        c.box(x, c.g.keys, x + SOFT_BOX - 1, H - 1, rounded=True)
+        c.text(x + (SOFT_BOX - CONDENSED.width(text) + 1) // 2, c.g.keys + 1, text,
                CONDENSED, ink=PAPER)
 
 
@@ -332,26 +356,27 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
                 x = c.icon(x, STATUS_Y, tok) + 2
             c.text(x, STATUS_Y, SMALL.fit(label, end - x))
             x = end + 6
-    c.box(0, RULE_Y, W - 1, RULE_Y)
+    c.box(0, c.g.rule, W - 1, c.g.rule)
 
     # Bottom rows first (they stack up from the soft keys), then the clock in the rest.
-    y = INFO_Y
+    y = c.g.info
     notice = s.notice or s.provisioning or (s.errors[0] if s.errors else "")
     missed = f"{s.missed} Missed" if s.missed > 0 and s.missed_call_display else ""
     mail = f"{s.voicemail} Voicemail" if s.voicemail > 0 else ""
     if notice:       # two rows, or one under the missed calls row (the clock needs the rest)
         for line in reversed(_turn(c, notice, W, 1 if missed or mail else 2)):
             c.text(0, y, line)
-            y -= 9
+            y -= c.g.pitch
     if missed or mail:
         if missed:
             c.text(0, y, missed)
         if mail:
             c.text_right(W, y, mail)
-        y -= 9
-    lo, hi = RULE_Y + 2, y + 9 - 1          # a blank row under the rule and above the rows
+        y -= c.g.pitch
+    lo, hi = c.g.rule + 2, y + c.g.pitch - 1    # a blank row under the rule and above the rows
     gap = 4 if hi - lo >= BIG.height + 4 + SMALL.cell else 3
-    top = lo + (hi - lo - (BIG.height + gap + SMALL.cell)) // 2
+    dated = hi - lo >= BIG.height + gap + SMALL.cell     # no room under CJK rows: no date
+    top = lo + (hi - lo - (BIG.height + (gap + SMALL.cell if dated else 0))) // 2
     hhmm, ampm = _clock(s)
     w = BIG.width(hhmm) + (3 + SMALL.width(ampm) if ampm else 0)
     x = c.text((W - w) // 2, top, hhmm, BIG)
@@ -362,7 +387,8 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
         date = time.strftime(s.date_format, lt) if lt else ""
     except ValueError:
         date = ""
-    c.text_center(top + BIG.height + gap, SMALL.fit(date, W))
+    if dated:
+        c.text_center(top + BIG.height + gap, SMALL.fit(date, W))
 
 
 def _share(needs: list[int], room: int) -> list[int]:
@@ -462,7 +488,7 @@ def _ended(c: _Canvas, s: PhoneState, call: Call) -> None:
     _info(c, s, call.reason, mute=False)
 
 
-MENU_ROWS = (11, 20, 29, 38, 47)    # five entries between the rule and the soft keys
+MENU_ROWS = GRIDS[8].rows    # five entries between the rule and the soft keys
 
 
 def _header(c: _Canvas, title: str, right: str = "") -> None:
@@ -471,7 +497,7 @@ def _header(c: _Canvas, title: str, right: str = "") -> None:
     if right:
         x = c.text_right(W, STATUS_Y, right) - 4
     c.text(0, STATUS_Y, _turn(c, title, x)[0])
-    c.box(0, RULE_Y, W - 1, RULE_Y)
+    c.box(0, c.g.rule, W - 1, c.g.rule)
 
 
 def _when(s: PhoneState, start: float) -> str:
@@ -497,10 +523,10 @@ def _call_list(c: _Canvas, s: PhoneState) -> None:
     n = len(page.items)
     _header(c, page.title, f"{page.index + 1}/{n}" if n else "")
     if not n:
-        c.text(2, MENU_ROWS[0], f"No {page.title.lower()}")
+        c.text(2, c.g.rows[0], f"No {page.title.lower()}")
         return
-    first = min(max(0, page.index - len(MENU_ROWS) + 1), max(0, n - len(MENU_ROWS)))
-    for y, i in zip(MENU_ROWS, range(first, n)):
+    first = min(max(0, page.index - len(c.g.rows) + 1), max(0, n - len(c.g.rows)))
+    for y, i in zip(c.g.rows, range(first, n)):
         when = fold(_when(s, page.data[i]) if i < len(page.data) else "")
         x_when = W - 2 - SMALL.width(when)
         room = x_when - 4 - 2
@@ -526,20 +552,20 @@ def _editor(c: _Canvas, s: PhoneState) -> None:
     while SMALL.width(text[start:cursor]) > room:        # keep the cursor in sight
         start += 1
     shown = SMALL.fit(text[start:], room)
-    top, bottom = MENU_ROWS[0] - 2, MENU_ROWS[0] + SMALL.cell
+    top, bottom = c.g.rows[0] - 2, c.g.rows[0] + SMALL.cell
     for x0, y0, x1, y1 in ((0, top, W - 1, top), (0, bottom, W - 1, bottom),
                            (0, top, 0, bottom), (W - 1, top, W - 1, bottom)):
         c.box(x0, y0, x1, y1)                             # the field's frame
-    c.text(2, MENU_ROWS[0], shown, says=f"[{text}]")
+    c.text(2, c.g.rows[0], shown, says=f"[{text}]")
     x = 2 + SMALL.width(text[start:cursor])
     if editor.choosing:                                   # the letter being chosen
         x0 = 2 + SMALL.width(text[start:cursor - 1])
-        c.box(x0, MENU_ROWS[0] + SMALL.cell - 1, max(x0, x - 1), MENU_ROWS[0] + SMALL.cell - 1)
+        c.box(x0, c.g.rows[0] + SMALL.cell - 1, max(x0, x - 1), c.g.rows[0] + SMALL.cell - 1)
     else:
-        c.box(x, MENU_ROWS[0] - 1, x, MENU_ROWS[0] + SMALL.cell - 2)
+        c.box(x, c.g.rows[0] - 1, x, c.g.rows[0] + SMALL.cell - 2)
     # why the value was refused (items[1]) in place of the field's help (items[0])
-    lines = _turn(c, page.items[-1] if page.items else "", W, len(MENU_ROWS) - 2)
-    for y, line in zip(MENU_ROWS[2:], lines):
+    lines = _turn(c, page.items[-1] if page.items else "", W, len(c.g.rows) - 2)
+    for y, line in zip(c.g.rows[2:], lines):
         c.text(0, y, line)
 
 
@@ -578,20 +604,20 @@ def _menu(c: _Canvas, s: PhoneState) -> None:
         return
     if page.kind == "confirm":                 # Load default settings, Reboot: OK = yes
         _header(c, page.title)
-        for y, line in zip(MENU_ROWS, _wrap(" ".join(page.items), W)):
+        for y, line in zip(c.g.rows, _wrap(" ".join(page.items), W)):
             c.text(0, y, line)
         return
     if page.text:
         first = page.index
-        shown = page.items[first:first + len(MENU_ROWS)]
-        _header(c, page.title, f"{first + 1}-{first + len(shown)}/{n}" if n > len(MENU_ROWS)
+        shown = page.items[first:first + len(c.g.rows)]
+        _header(c, page.title, f"{first + 1}-{first + len(shown)}/{n}" if n > len(c.g.rows)
                 else "")
-        for y, line in zip(MENU_ROWS, shown):
+        for y, line in zip(c.g.rows, shown):
             c.text(0, y, _turn(c, line, W)[0])
         return
     _header(c, page.title, f"{page.index + 1}/{n}")
-    first = min(max(0, page.index - len(MENU_ROWS) + 1), max(0, n - len(MENU_ROWS)))
-    for y, i in zip(MENU_ROWS, range(first, n)):
+    first = min(max(0, page.index - len(c.g.rows) + 1), max(0, n - len(c.g.rows)))
+    for y, i in zip(c.g.rows, range(first, n)):
         # the selected row shows a cut label or value whole, in turns
         fit = (lambda text, px: _turn(c, text, px)[0]) if i == page.index else SMALL.fit
         value = page.data[i] if not page.kind and i < len(page.data) else ""
@@ -651,21 +677,22 @@ _SCREENS = {
 def render(state: PhoneState, step: int = 0) -> Frame:
     """The frame the LCD shows for ``state``. Same state, same bytes. ``step``: which turn
     of the texts too long for their rows (``Frame.paged``) to show."""
-    c = _Canvas(step)
-    screen = state.screen()
-    if screen == "idle":
-        _idle(c, state)
-    elif screen == "predial":
-        _predial(c, state)
-    elif screen == "menu":
-        _menu(c, state)
-    elif screen == "diag":
-        _diag(c, state)
-    elif screen == "paging":
-        _paging(c, state)
-    else:
-        _SCREENS[screen](c, state, _shown_call(state, screen))
-    _softkeys(c, state)
+    with speaking(state.language):          # phone.language: faces and words
+        c = _Canvas(step)
+        screen = state.screen()
+        if screen == "idle":
+            _idle(c, state)
+        elif screen == "predial":
+            _predial(c, state)
+        elif screen == "menu":
+            _menu(c, state)
+        elif screen == "diag":
+            _diag(c, state)
+        elif screen == "paging":
+            _paging(c, state)
+        else:
+            _SCREENS[screen](c, state, _shown_call(state, screen))
+        _softkeys(c, state)
     return Frame(c.image, c.lines(), screen, tuple(c.paged))
 
 

@@ -20,6 +20,7 @@ def show(settings: Settings, s: PhoneState) -> None:
     s.missed_call_display = p.missed_call_display
     s.call_waiting_tone = p.call_waiting_tone
     s.time_format, s.date_format = p.time_format, p.date_format
+    s.language = p.language
     t = settings.time
     s.utc_offset = zone_offset(t.time_zone, t.dst)
     if t.mode != "sntp":          # SNTP's shift is firmware/features/clock.py's to set

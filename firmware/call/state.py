@@ -162,6 +162,7 @@ class PhoneState:
     call_waiting_tone: bool = True
     time_format: int = 24       # 24 or 12
     date_format: str = "%a %d %b"
+    language: str = "en"        # phone.language: what the LCD speaks (firmware/i18n.py)
     # what moves the time shown (firmware/timeofday.py, present.local_time): seconds added to
     # the OS clock (the SNTP offset of features/clock.py, or time.manual_offset: written by
     # config.show but while time.mode is sntp), and the zone's seconds east of UTC with

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from firmware.i18n import languages
 from firmware.record import Field, Record, field, replace
 
 from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _listen,
@@ -182,6 +183,8 @@ class PhoneSettings(Record, eq=False):
     default_account: int = setting(1, "account used when going off-hook", min=1, max=ACCOUNTS)
     ended_screen: int = setting(3, "seconds the 'call ended' screen stays on speaker/headset "
                                 "(only a screen: the next call replaces it)", min=0, max=60)
+    language: str = setting("en", "language of the LCD: en, or a language with a catalog in "
+                            "firmware/locale (zh: Chinese)", choices=languages())
     time_format: int = setting(24, "clock on the idle screen: 24 or 12 hour", choices=(12, 24))
     date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen",
                                check=_text)

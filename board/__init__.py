@@ -149,7 +149,10 @@ ALLOWED = {
     "display": {"driver", "interface", "port", "address", "device", "dc", "rst",
                 "backlight", "rotate"},
     "audio": {"driver", "enable", "device"},
+    # optional: may the phone change the OS network (firmware/system/network.py)
+    "network": {"apply", "connection"},
 }
+NETWORK_APPLY = ("none", "nmcli")
 
 
 def check(spec: dict, where: _Where) -> None:
@@ -160,7 +163,10 @@ def check(spec: dict, where: _Where) -> None:
     for name in spec:
         if name not in ALLOWED and name != "keys":
             fail(name, f"unknown section [{name}]: the sections are "
-                       f"{', '.join(['board', *PARTS, 'keys'])}")
+                       f"{', '.join(['board', *PARTS, 'keys', 'network'])}")
+    apply = spec.get("network", {}).get("apply", "none")
+    if apply not in NETWORK_APPLY:
+        fail("network.apply", f"must be one of {', '.join(NETWORK_APPLY)} (got {apply!r})")
     for part in PARTS:
         sec = spec.get(part)
         if not isinstance(sec, dict):

@@ -162,7 +162,7 @@ class App:
             bus=self.bus, timers=self.timers, sip=self.sip, state=self.state,
             settings=self.settings, data_dir=self.data_dir, save=self.config.save_from_phone,
             status=self.api.status_lines, update=self.config.update,
-            restart=self.request_restart)
+            restart=self.request_restart, board_spec=self.board.spec)
         self.phone = self.features.phone
         self.mac = identity.mac_for("sim" if self.board.simulated else "real", self.data_dir,
                                     self.settings.hardware.mac)

@@ -111,11 +111,19 @@ TREE: dict[str, Page] = {
         Entry("Speaker mic", "volume.speaker_mic"), Entry("Headset volume", "volume.headset"),
         Entry("Headset mic", "volume.headset_mic"))),
     "advanced": Page("Advanced setting", (
-        Entry("SIP accounts", page="accounts"), Entry("Network", page="status.network"),
+        Entry("SIP accounts", page="accounts"), Entry("Network", page="network"),
         Entry("Advanced password", "lcd.advanced_password"),
         Entry("Unlock password", "phone.keylock_password"),
         Entry("Load default settings", action="defaults"), Entry("Reboot", action="reboot")),
         role="admin"),
+    # manual §6 "Network Setting": kept until Submit changes, then applied as the board
+    # allows (firmware/features/network.py says on the LCD what happened)
+    "network": Page("Network", (
+        Entry("View", page="status.network"), Entry("Type", "network.mode"),
+        Entry("IP", "network.ip"), Entry("Mask", "network.mask"), Entry("GW", "network.gateway"),
+        Entry("DNS1", "network.dns1"), Entry("DNS2", "network.dns2"),
+        Entry("Web address", "web.listen"), Entry("Submit changes", action="submit")),
+        role="admin", submit=True),
     "accounts": Page("SIP accounts", tuple(Entry(f"Account {n}", page=f"account.{n}")
                                            for n in range(1, ACCOUNTS + 1)), role="admin"),
     **{f"account.{n}": _account(n) for n in range(1, ACCOUNTS + 1)},
@@ -178,7 +186,7 @@ def kind(key: str) -> str:
     if m["secret"]:
         return "secret"
     check = getattr(m["check"], "__name__", "")
-    if check == "_ip":
+    if check in ("_ip", "_ipv4_or_none"):
         return "ip"
     if check == "_dial_code":       # a code to dial (voice mail, pickup): 0-9 * # as typed
         return "dial"

@@ -27,7 +27,7 @@ log = logging.getLogger("deskphone.features")
 SCREENS = ("diagnose", "calllog", "menu", "keylock")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
-                  "mwi", "clock")
+                  "mwi", "network", "clock")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Context:
     # SettingsInvalid when the schema refuses it (SettingsService.update)
     update: Callable[[dict], tuple[list[str], list[str]]] = lambda values: ([], [])
     restart: Callable[[], None] = lambda: None     # stop; firmware.boot starts us again
+    board_spec: dict = field(default_factory=dict)  # the board file (what it lets us change)
     phone: Any = None
     provided: dict[str, Any] = field(default_factory=dict)
 
@@ -94,7 +95,8 @@ class Features:
 def load(*, bus, timers, sip, state, settings, data_dir: Path, save: Callable[[dict], None],
          status: Callable[[str], list[str]] = lambda page: [],
          update: Callable[[dict], tuple[list[str], list[str]]] | None = None,
-         restart: Callable[[], None] | None = None) -> Features:
+         restart: Callable[[], None] | None = None,
+         board_spec: dict | None = None) -> Features:
     """The Phone, then the screens on top; the call features follow after_register()."""
     from firmware.call.phone import Phone
     ctx = Context(bus=bus, timers=timers, state=state, settings=settings, sip=sip,
@@ -103,6 +105,7 @@ def load(*, bus, timers, sip, state, settings, data_dir: Path, save: Callable[[d
         ctx.update = update
     if restart is not None:
         ctx.restart = restart
+    ctx.board_spec = board_spec or {}
     features = Features(ctx)
     ctx.phone = Phone(bus=bus, timers=timers, sip=sip, state=state, settings=settings,
                       save=save)

@@ -32,6 +32,16 @@ def _ip(value: str) -> None:
         raise ValueError(f"'{value}' is not an IP address (use 0.0.0.0 for all interfaces)") from None
 
 
+def _ipv4_or_none(value: str) -> None:
+    """An IPv4 address, or empty (none)."""
+    if not value:
+        return
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IPv4 address like 192.168.0.200") from None
+
+
 def _listen(value: str) -> None:
     if not value:
         return  # web server off

@@ -14,8 +14,8 @@ from typing import Any, Callable
 from firmware.i18n import languages
 from firmware.record import Field, Record, field, replace
 
-from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _listen,
-                                      _mac, _multicast_group, _number_pattern, _server_url,
+from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _ipv4_or_none,
+                                      _listen, _mac, _multicast_group, _number_pattern, _server_url,
                                       _sip_user, _text)
 from firmware.settings.passwords import parse_password_hash
 from firmware.timeofday import ZONES
@@ -347,6 +347,19 @@ class VolumeSettings(Record, eq=False):
                              choices=(1, 2, 3, 4, 5))
 
 
+class NetworkSettings(Record, eq=False):
+    """[network]: manual §6 "Network Setting" (Type, IP, Mask, GW, DNS1, DNS2). Applied as
+    the board file's [network] apply says (firmware/system/network.py); the sim board
+    keeps them and says it leaves the PC's network alone."""
+    mode: str = setting("dhcp", "how the phone gets its address: dhcp or static",
+                        choices=("dhcp", "static"))
+    ip: str = setting("", "static IP address", check=_ipv4_or_none)
+    mask: str = setting("", "static subnet mask, e.g. 255.255.255.0", check=_ipv4_or_none)
+    gateway: str = setting("", "static default gateway", check=_ipv4_or_none)
+    dns1: str = setting("", "primary DNS server (static)", check=_ipv4_or_none)
+    dns2: str = setting("", "secondary DNS server (static)", check=_ipv4_or_none)
+
+
 class WebSettings(Record, eq=False):
     """[web]: the web page and API and their sign-in."""
     listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
@@ -410,6 +423,7 @@ class Settings(Record, eq=False):
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     lcd: LcdSettings = field(default_factory=LcdSettings)
     volume: VolumeSettings = field(default_factory=VolumeSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     paging: PagingSettings = field(default_factory=PagingSettings)
@@ -437,6 +451,7 @@ class Settings(Record, eq=False):
             hardware=replace(self.hardware),
             lcd=replace(self.lcd),
             volume=replace(self.volume),
+            network=replace(self.network),
             web=replace(self.web),
             log=replace(self.log),
             paging=replace(self.paging),
@@ -448,7 +463,8 @@ SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
                              "forward": ForwardSettings, "dialplan": DialplanSettings,
                              "provisioning": ProvisioningSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,
-                             "volume": VolumeSettings, "web": WebSettings, "log": LogSettings,
+                             "volume": VolumeSettings, "network": NetworkSettings,
+                             "web": WebSettings, "log": LogSettings,
                              "paging": PagingSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
 

@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {"account.1.enable": True, "account.1.user": "1001",
                             "account.1.server": SERVER, "account.1.display_name": "Alice"}
 
 
+SIM_BOARD = {"board": {"name": "Simulated desk phone"}}     # what board/sim.toml gives
+
+
 class Rig:
     def __init__(self, settings: dict[str, Any] | None = None, data_dir: Path | None = None):
         self.clock = FakeClock()
@@ -61,7 +64,7 @@ class Rig:
                                       state=self.state, settings=self.settings,
                                       data_dir=self.data_dir, save=self.save,
                                       status=lambda page: [page], update=self.update,
-                                      restart=self._restart)
+                                      restart=self._restart, board_spec=SIM_BOARD)
         self.features.setup(FEATURES)
         self.phone = self.features.phone
         self.calllog = self.features.get("calllog")

@@ -182,9 +182,12 @@ def test_volume_setting_nine_levels_saved(rig):
     rig.press("2", "9")                                 # Handset volume: 9
     assert rig.settings.volume.handset == 9 and rig.saved[-1] == {"volume.handset": 9}
     assert rig.state.volumes["handset"] == 9
+    rig.press("3", "1")                                 # Handset mic: 1
+    assert rig.settings.volume.handset_mic == 1
     rig.press("menu")
-    rig.hook(True)                                      # the handset is loud now
+    rig.hook(True)                                      # the handset is loud, its mic low
     assert present.volume(rig.state) == pytest.approx(10 ** (8 / 20), rel=1e-3)
+    assert present.mic_volume(rig.state) == pytest.approx(10 ** (-8 / 20), rel=1e-3)
 
 
 def test_up_at_idle_turns_the_ringer_up_and_it_is_kept(rig):

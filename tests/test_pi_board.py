@@ -62,20 +62,22 @@ def test_keys_on_the_matrix_reach_the_lcd(rig):
 
 def test_lifting_the_handset_gives_dial_tone_red_line1_and_the_handset_route(rig):
     app, phone, matrix, hook, factory = rig
+    enable = SPEC["audio"]["enable"]
     hook.set(True)                                        # NO contact: closes when lifted
     phone.wait(lambda: app.state.screen() == "dialing", what="the dial screen")
-    assert app.presenter.tone == "dial"
+    # the presenter applies a state after the batch that made it, on the loop's thread:
+    # what the board shows is waited for, not read the instant the state changed
+    phone.wait(lambda: app.presenter.tone == "dial", what="dial tone")
     phone.wait(lambda: lit(app).get("line1") == ("red", "on"), what="line1 red")
     bits = app.board.leds.mask
     line1 = SPEC["leds"]["map"]["line1"]
     assert bits >> line1["red"] & 1 and not bits >> line1["green"] & 1
-    enable = SPEC["audio"]["enable"]
-    assert factory.pin(enable["handset"]).state == 1
+    phone.wait(lambda: factory.pin(enable["handset"]).state == 1, what="the handset route")
     assert factory.pin(enable["speaker"]).state == 0
     hook.set(False)
     phone.wait(lambda: app.state.screen() == "idle", what="idle again")
-    assert factory.pin(enable["handset"]).state == 0
-    assert chain_bits(app) >> line1["red"] & 1 == 0
+    phone.wait(lambda: factory.pin(enable["handset"]).state == 0, what="the handset off")
+    phone.wait(lambda: chain_bits(app) >> line1["red"] & 1 == 0, what="line1 dark")
 
 
 def test_a_hook_flash_is_not_a_hang_up(rig):

@@ -7,6 +7,8 @@ the LCD text, the LEDs, the tone and a recording of the earpiece.
 """
 from __future__ import annotations
 
+import re
+import statistics
 import time
 
 from tests import audio
@@ -376,6 +378,37 @@ def test_an_outgoing_call_to_a_sipp_callee_goes_through_the_outbound_proxy(phone
     relayed = [e for e in kamailio.events() if e["kind"] == "SIPREQ"
                and e.get("m") == "INVITE" and far.addr in (e.get("ru") or "")]
     assert relayed and relayed[0]["fu"] == "1001"
+
+
+def test_the_handset_mic_volume_is_what_the_far_end_hears(phones):
+    """§6 Volume setting > Handset mic: level 1 is 8 dB below level 5 at the far end; the
+    change reaches a call in progress (SettingsChanged) and is kept in settings.toml."""
+    def level() -> float:        # the median of 100 ms windows: a late packet moves nothing
+        return statistics.median(audio.levels(b.listen(1.0), 0.1))
+
+    a, b = phones.start("1001"), phones.start("1002")
+    connect(a, b)
+    a.mic(1000)
+    b.wait(lambda s: audio.hears(b.listen(0.3), 1000), what="b hears a's microphone")
+    before = level()
+    a.settings({"volume.handset_mic": 1})
+    b.wait(lambda s: level() < before * 0.6, what="a's microphone quieter")
+    assert 0.35 < level() / before < 0.45                  # -8 dB: four 2 dB steps
+    assert "handset_mic = 1" in (a.data_dir / "settings.toml").read_text()
+
+
+def test_the_offer_puts_the_manuals_codecs_first(p2p_phones, tmp_path):
+    """Manual "Audio": G.722, G.711A, G.711U lead the offer a callee sees (Speex and the
+    rest this pjsua has follow)."""
+    a = p2p_phones.start("1001", server=False)
+    with Sipp(tmp_path / "sipp", scenario="uas_answer.xml") as far:
+        a.hook(True)
+        a.dial(f"sip:bob@{far.addr}")
+        a.wait(talking)
+        a.hook(False)
+        assert far.wait() == 0, far.messages()[-2000:]
+        offer = re.search(r"m=audio \d+ RTP/AVP ([\d ]+)", far.messages()).group(1).split()
+    assert offer[:3] == ["9", "8", "0"]                   # G722, PCMA, PCMU
 
 
 def test_after_the_far_end_hangs_up_c_gives_a_fresh_dial_tone(phones):

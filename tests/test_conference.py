@@ -14,11 +14,10 @@ def everyone_hears_everyone(a, b, c) -> None:
     b.mic(B_TONE)
     c.mic(C_TONE)
     # Each phone listens for a second, again (bounded) while it does not hear exactly the
-    # other two. The tones cross the calls' speech codec (Speex, 16 kHz, pjsua's first
-    # choice), which now and then drops one of the two tones A mixes for B or C, or lets a
-    # leg's tone fade, for a second or so, while A's bridge holds both legs at full level
-    # and every RTP packet arrives. One listen at once caught such a second now and then
-    # ({1500} == {700, 1500}); which phone is connected to which is not in doubt.
+    # other two. Until the phone put G.722 first (SipEngine.CODEC_ORDER) the calls spoke
+    # Speex, which smeared steady tones (two or three copies beating, one of two mixed
+    # tones dropped for a second); the bounded re-listen stays for the first second of a
+    # leg. Which phone is connected to which is not in doubt.
     heard = {}
 
     def hears(p, others) -> bool:

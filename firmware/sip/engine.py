@@ -222,6 +222,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.ep.libStart()
         if not null and c.sound_device:
             self._pick_sound_device(c.sound_device)
+        self._order_codecs()
         self.media = _Media(self, clock_when_needed=null)
         self.taps = Taps()
         if not self.taps.register():
@@ -260,6 +261,18 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
+
+    # manual "Audio": "G.722, G.711A, G.711U, G.723, and G.729A" — the desk phone's codecs
+    # come first in every offer and answer (pjsua would put Speex first: it smears a steady
+    # tone and is not what a PBX expects); the rest this pjsua has stay, after them
+    CODEC_ORDER = ("G722/16000", "PCMA/8000", "PCMU/8000")
+
+    def _order_codecs(self) -> None:
+        for rank, codec in enumerate(self.CODEC_ORDER):
+            try:
+                self.ep.codecSetPriority(codec, 254 - rank)
+            except pj.Error as e:
+                log.info("codec %s not in this pjsua (%s)", codec, e.info())
 
     def _codecs(self) -> frozenset[str]:
         """Names (lower case) of the audio codecs this pjsua offers, for the gate."""

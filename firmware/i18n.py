@@ -22,7 +22,6 @@ A catalog's header may name the LCD font its script needs ("X-LCD-Font: wqy", ui
 """
 from __future__ import annotations
 
-import ast
 import functools
 import re
 from pathlib import Path
@@ -90,6 +89,7 @@ def read_po(text: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _string(quoted: str) -> str:
+    import ast          # catalogs are read when first drawn: ast stays off the start-up path
     value = ast.literal_eval(quoted.strip())
     if not isinstance(value, str):
         raise ValueError(f"not a string: {quoted!r}")

@@ -279,6 +279,8 @@ SPECIAL = {
     "sip.trusted": ("10.0.0.5", "10.0.1.0/24"), "paging.intercom_allow": ("10.0.2.9",),
     "phone.pickup_code": "*97", "phone.directed_pickup_code": "*98",
     "phone.park_code": "*85", "phone.park_retrieve_code": "*86",
+    "network.ip": "192.168.0.200", "network.mask": "255.255.255.0",
+    "network.gateway": "192.168.0.1", "network.dns1": "192.168.0.1", "network.dns2": "9.9.9.9",
 }
 
 

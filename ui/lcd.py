@@ -603,8 +603,8 @@ def _menu(c: _Canvas, s: PhoneState) -> None:
         _editor(c, s)
         return
     if page.kind == "confirm":                 # Load default settings, Reboot: OK = yes
-        _header(c, page.title)
-        for y, line in zip(c.g.rows, _wrap(" ".join(page.items), W)):
+        _header(c, page.title)                 # the question in turns if the rows are few
+        for y, line in zip(c.g.rows, _turn(c, " ".join(page.items), W, len(c.g.rows))):
             c.text(0, y, line)
         return
     if page.text:

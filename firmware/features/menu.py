@@ -43,7 +43,6 @@ log = logging.getLogger("deskphone.menu")
 MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
 ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
-EDITORS = ("choice", "edit")      # MenuPage.kind of the pages that change a value
 TAP_TIMER = "menu.multitap"
 ASK = "password"                  # the key of the advanced password's page
 DIRECTORY = "calllog"             # the page DIRECTORY opens (the phone book's, once it lands)
@@ -356,8 +355,10 @@ class Menus:
             self.close()
             self.state.notice = "Restarting..."
             self.restart()
-        elif key in ("cancel", "soft4", "left", "menu"):
-            self.back() if key != "menu" else self.close()
+        elif key == "menu":
+            self.close()
+        elif key in ("cancel", "soft4", "left"):
+            self.back()
         return True
 
     def _unlock(self, page: MenuPage, typed: str) -> None:

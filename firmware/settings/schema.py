@@ -440,22 +440,13 @@ class Settings(Record, eq=False):
         return getattr(self.section(sec), name)
 
     def copy(self) -> Settings:
-        return Settings(
-            sip=replace(self.sip),
-            account={i: replace(a) for i, a in self.account.items()},
-            phone=replace(self.phone),
-            time=replace(self.time),
-            forward=replace(self.forward),
-            dialplan=replace(self.dialplan),
-            provisioning=replace(self.provisioning),
-            hardware=replace(self.hardware),
-            lcd=replace(self.lcd),
-            volume=replace(self.volume),
-            network=replace(self.network),
-            web=replace(self.web),
-            log=replace(self.log),
-            paging=replace(self.paging),
-        )
+        """Every section copied (the accounts each), so changing the copy leaves this."""
+        copied = {}
+        for name in self._names:
+            value = getattr(self, name)
+            copied[name] = ({i: replace(a) for i, a in value.items()}
+                            if isinstance(value, dict) else replace(value))
+        return Settings(**copied)
 
 
 SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,

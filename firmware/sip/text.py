@@ -52,7 +52,6 @@ class Message(Record, frozen=True):
         head, body = (text[:m.start()], text[m.end():]) if m else (text, "")
         lines = head.replace("\r\n", "\n").split("\n")
         fields: list[tuple[str, str]] = []
-        compact = COMPACT
         for line in lines[1:]:
             if line[:1] in (" ", "\t"):
                 if fields:
@@ -61,8 +60,7 @@ class Message(Record, frozen=True):
                 continue
             name, sep, value = line.partition(":")
             if sep:
-                name = name.strip().lower()
-                fields.append((compact.get(name, name), value.strip()))
+                fields.append((header_name(name), value.strip()))
         if body:
             length = next((v for n, v in fields if n == "content-length"), "").strip()
             if length.isdigit() and int(length) < len(body.encode()):

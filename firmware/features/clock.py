@@ -28,6 +28,7 @@ import struct
 import time
 
 from firmware.events import Event, SettingsChanged, TimerFired
+from firmware.sip.text import split_host_port
 
 log = logging.getLogger("deskphone.clock")
 
@@ -149,13 +150,8 @@ def _split(server: str) -> tuple[str, int]:
     """"host", "host:port", "[v6]:port" (time.sntp_server, checked by the schema)."""
     if not server:
         raise ValueError("no SNTP server set")
-    if server.startswith("["):
-        host, _, rest = server[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else NTP_PORT
-    if server.count(":") == 1:
-        host, _, port = server.partition(":")
-        return host, int(port)
-    return server, NTP_PORT
+    host, port = split_host_port(server)
+    return host, int(port) if port else NTP_PORT
 
 
 def ntp_time(t: float) -> bytes:

@@ -82,6 +82,19 @@ class Rig:
     def dial(self, digits: str) -> Rig:
         return self.press(*digits)
 
+    def walk(self, *labels: str) -> Rig:
+        """The LCD menu by its entries' names, as the manual writes a path ("MENU > Function
+        setting > DND"): MENU first when no page is open, then for each name the arrows to
+        it and OK. Tests written this way keep working when an entry is added above."""
+        if not self.state.menu:
+            self.press("menu")
+        for label in labels:
+            page = self.state.menu[-1]
+            assert label in page.items, f"no entry {label!r} on {page.title!r}: {page.items}"
+            steps = (page.items.index(label) - page.index) % len(page.items)
+            self.press(*["down"] * steps, "ok")
+        return self
+
     def hold_key(self, key: str) -> Rig:
         """Keep a key down (long press)."""
         return self.post(KeyHeld(key))

@@ -56,10 +56,17 @@ def _account(n: int) -> Page:
 
 TREE: dict[str, Page] = {
     "main": Page("Menu", (
+        Entry("Phone book", page="phonebook"),
         Entry("Call history", page="calllog"), Entry("Function setting", page="function"),
         Entry("System setting", page="system"), Entry("View status", page="status"),
         Entry("Diagnose", page="diagnose"), Entry("Auto provision",
                                                   action="provision:status"))),
+    # manual §5 "Using the phone book" (DIRECTORY opens it too): the books auto provisioning
+    # loads, drawn by firmware/features/directory.py; the call logs one press away
+    "phonebook": Page("Phone book", (
+        Entry("Personal phone book", action="directory:personal"),
+        Entry("Enterprise phone book", action="directory:enterprise"),
+        Entry("Call history", page="calllog"))),
     "calllog": Page("Call history", (
         Entry("Missed calls", action="calllog:missed"),
         Entry("Received calls", action="calllog:received"),

@@ -6,7 +6,7 @@ and whose display is a real LumaDisplay for each chip on a serial bus that only 
 bytes. A key is pressed on the pins; the time runs until display.show() is handed the
 changed frame. Two screens: the pre-dial screen (eight digits then eight C's, over and
 over: every press changes it, as typing a number does; the first digit and the last C
-redraw it all) and the LCD menu (OK opens it, then 2 opens Function setting and C goes
+redraw it all) and the LCD menu (OK opens it, then 3 opens Function setting and C goes
 back, over and over: each press draws another page, as walking the menu does).
 
     python -m tests.bench_keys [--presses N]
@@ -64,7 +64,7 @@ def _dial_keys(i: int) -> str:
 
 
 def _menu_keys(i: int) -> str:
-    return "ok" if i == 0 else ("2" if i % 2 else "cancel")
+    return "ok" if i == 0 else ("3" if i % 2 else "cancel")
 
 
 SCREENS = {"pre-dial": _dial_keys, "menu": _menu_keys}

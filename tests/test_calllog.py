@@ -306,7 +306,7 @@ def test_opening_missed_calls_marks_them_seen(ab):
     a, b = ab
     missed_call(b, a, "1001")
     a.key("menu")
-    a.key("1")                                                # Call history
+    a.key("2")                                                # Call history
     a.wait_screen("Call history")
     a.key("1")                                                # Missed calls
     a.wait_screen("> 1002")

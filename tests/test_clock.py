@@ -23,7 +23,7 @@ from tests.phone import PhoneProcess
 pytestmark = pytest.mark.usefixtures("utc")
 
 NOW = float(calendar.timegm((2024, 6, 3, 14, 5, 0)))     # Mon 03 Jun 2024 14:05 UTC
-TIME_PAGE = ("menu", "2", "5")          # MENU > Function setting > Time & date
+TIME_PAGE = ("menu", "3", "5")          # MENU > Function setting > Time & date
 
 
 def rows(rig) -> list[str]:
@@ -257,5 +257,5 @@ def test_sntp_moves_the_idle_clock_and_forged_answers_are_ignored(tmp_path):
             assert _hhmm(7200) not in screen
 
             # View status > Software says where the time comes from
-            phone.key("menu", "4", "3", *["down"] * 6)
+            phone.key("menu", "5", "3", *["down"] * 6)
             phone.wait_screen("+3600")

@@ -182,16 +182,16 @@ def rows(rig) -> list[str]:
 def test_the_main_menu_in_chinese():
     rig = build(settings={"phone.language": ZH})
     rig.press("menu")
-    assert rows(rig) == ["菜单 1/6", "> 1 通话记录", "2 功能设置", "3 系统设置", "进入 返回"]
+    assert rows(rig) == ["菜单 1/7", "> 1 电话簿", "2 通话记录", "3 功能设置", "进入 返回"]
     rig.press("down", "down", "down")                 # three rows: the list scrolls
-    assert rows(rig)[0] == "菜单 4/6" and rows(rig)[3] == "> 4 查看状态"
+    assert rows(rig)[0] == "菜单 4/7" and rows(rig)[3] == "> 4 系统设置"
     rig.press("cancel", "cancel")
     assert "无账号" not in rig.lcd                   # line 1 is registered: its label shows
 
 
 def test_language_is_chosen_from_the_menu_and_the_screen_changes_at_once():
     rig = build()
-    rig.press("menu", "3", "1")                      # System setting > Phone setting
+    rig.walk("System setting").press("1")            # System setting > Phone setting
     assert "3 Language English" in rig.lcd
     rig.press("3")
     assert rows(rig)[:3] == ["Language 1/2", "> 1 English", "2 Chinese"]
@@ -257,7 +257,7 @@ def test_without_the_font_file_the_phone_shows_english_and_says_why(monkeypatch,
     try:
         rig = build(settings={"phone.language": ZH})
         rig.press("menu")
-        assert rows(rig)[:2] == ["Menu 1/6", "> 1 Call history"]
+        assert rows(rig)[:2] == ["Menu 1/7", "> 1 Phone book"]
         assert "no font for language 'zh'" in caplog.text
     finally:
         faces.faces_for.cache_clear()

@@ -190,12 +190,12 @@ def test_the_menu_sets_the_mode_and_it_locks(tmp_path):
     """MENU > Function setting > Keyboard lock > all keys: saved, and it locks once the
     menu is left; System setting > Advanced setting > Unlock password sets the password."""
     rig = build(data_dir=tmp_path)
-    rig.press("menu", "3", "2", "ok")                     # Advanced setting (empty password)
+    rig.walk("System setting").press("2", "ok")  # Advanced setting (empty password)
     entries = rig.state.menu[-1].items
     rig.press(str(entries.index("Unlock password") + 1))
     rig.soft("abc").soft("ABC").press("4", "2", "ok")     # 123 mode, then the digits
     assert rig.settings.phone.keylock_password == "42"
-    rig.press("menu", "menu", "2")
+    rig.press("menu").walk("Function setting")
     entries = rig.state.menu[-1].items
     rig.press(str(entries.index("Keyboard lock") + 1))
     assert rig.state.menu[-1].items == ["off", "menu key", "function keys", "all keys",

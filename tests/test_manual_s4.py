@@ -168,7 +168,7 @@ def test_dialling_from_the_call_log(rig, entry, made, nav, way):
     made(rig)
     assert rig.screen == "idle"
     if way == "menu":
-        rig.press("ok", "1", entry)                # the menu, Call history, the list
+        rig.press("ok", "2", entry)                # the menu, 2 Call history, the list
     else:
         rig.press(nav)
     assert rig.screen == "menu" and B in rig.lcd

@@ -26,7 +26,7 @@ def lit(p) -> dict:
 def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
     phone.key("menu")
     text = phone.wait_screen("Menu")
-    assert "> 1 Call history" in text and "4 View status" in text and "5 Diagnose" in text
+    assert "> 1 Phone book" in text and "5 View status" in text and "2 Call history" in text
     assert "Enter Back" in text
     phone.key("cancel")
     phone.wait(lambda s: s["screen"] == "idle")
@@ -36,7 +36,7 @@ def test_menu_and_ok_open_the_menu_and_c_goes_back(phone):
 
 def test_view_status_shows_the_lines_and_the_software(phone):
     phone.key("menu")
-    phone.key("4")                                          # a digit picks an entry
+    phone.key("5")                                          # a digit picks an entry
     phone.wait_screen("View status")
     phone.key("down")
     phone.key("ok")
@@ -89,7 +89,7 @@ def test_lifting_the_handset_in_the_menu_gives_dial_tone(phone):
 def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
     with PhoneProcess(tmp_path / "b", account={"user": "1002"}) as b:
         phone.key("menu")
-        phone.key("5")
+        phone.key("6")
         phone.wait_screen("Diagnose")
         b.dial(phone.uri("1001"))
         s = phone.wait(lambda s: s["screen"] == "ringing")
@@ -100,7 +100,7 @@ def test_a_ringing_call_takes_the_screen_from_the_menu(tmp_path, phone):
 
 def test_diagnose_keys_shows_each_key_and_c_twice_exits(phone):
     phone.key("menu")
-    phone.key("5")
+    phone.key("6")
     phone.key("1")                                         # Diagnose > Keys
     phone.wait_screen("Keys test")
     phone.key("hold")
@@ -203,7 +203,7 @@ def test_a_sip_password_typed_on_the_lcd_registers_the_line(phones):
     p.wait(lambda s: s["accounts"][0]["status"] not in ("registering", "unregistering"),
            what="the first REGISTER refused")
     assert p.state()["accounts"][0]["status"] != "registered"
-    p.key("menu", "3", "2")
+    p.key("menu", "4", "2")
     p.wait_screen("Advanced password")
     p.key("ok", "1", "1", "5")                          # SIP accounts > Account 1 > password
     p.wait_screen("User password")

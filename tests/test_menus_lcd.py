@@ -25,8 +25,8 @@ def rows(rig) -> list[str]:
 
 def test_menu_or_ok_opens_the_tree_in_the_manuals_order(rig):
     rig.press("menu")
-    assert rows(rig)[1:6] == ["> 1 Call history", "2 Function setting", "3 System setting",
-                              "4 View status", "5 Diagnose"]
+    assert rows(rig)[1:6] == ["> 1 Phone book", "2 Call history", "3 Function setting",
+                              "4 System setting", "5 View status"]
     rig.press("cancel")
     assert rig.screen == "idle"
     rig.press("ok")                                    # OK on the standby screen too
@@ -35,7 +35,7 @@ def test_menu_or_ok_opens_the_tree_in_the_manuals_order(rig):
 
 def test_function_setting_auto_answer_enable(rig):
     """§4 "Auto-answer": MENU > Function setting > Auto answer > Enable."""
-    rig.press("menu", "2", "1")
+    rig.walk("Function setting").press("1")
     assert "1 Auto answer Disable" in rig.lcd
     rig.press("ok")
     assert rig.softkeys == ["OK", "", "", "Back"] and "> 2 Disable" in rig.lcd
@@ -48,7 +48,7 @@ def test_function_setting_auto_answer_enable(rig):
 
 def test_function_setting_dnd_on_a_single_line(rig):
     """§4 "Enable DND on a single line": MENU > Function setting > DND > (line) Enable."""
-    rig.press("menu", "2", "2")
+    rig.walk("Function setting").press("2")
     assert "2 Line 1 Disable" in rig.lcd
     rig.press("2", "1")                                  # Line 1, Enable
     assert rig.settings.account[1].dnd is True and rig.settings.phone.dnd is False
@@ -58,7 +58,7 @@ def test_function_setting_dnd_on_a_single_line(rig):
 def test_call_forwarding_number_typed_on_the_keypad(rig):
     """§4 "Unconditional transfer": MENU > Function setting > VOIP call forwarding >
     unconditional, the number typed and saved."""
-    rig.press("menu", "2", "3", "1")
+    rig.walk("Function setting").press("3", "1")
     assert rig.softkeys == ["abc", "Save", "<-", "Back"]
     rig.press("soft1", "soft1")                          # abc -> ABC -> 123
     assert rig.softkeys[0] == "123"
@@ -68,7 +68,7 @@ def test_call_forwarding_number_typed_on_the_keypad(rig):
 
 
 def test_a_refused_value_says_why_and_nothing_is_saved(rig):
-    rig.press("menu", "2", "1", "3")                     # Auto answer > Answer after
+    rig.walk("Function setting").press("1", "3")       # Auto answer > Answer after
     rig.press("cancel", "9", "9", "9", "9", "ok")
     assert rig.state.menu[-1].kind == "edit"             # still typing
     assert "at most" in rig.lcd                          # the schema's reason, on the LCD
@@ -80,7 +80,7 @@ def test_a_refused_value_says_why_and_nothing_is_saved(rig):
 def test_create_a_sip_account_and_submit_changes(rig):
     """§6 "Create an SIP account": System setting > Advanced setting > (password, empty)
     > SIP > Account > the fields > Submit changes."""
-    rig.press("menu", "3", "2")
+    rig.walk("System setting").press("2")
     assert rig.state.menu[-1].title == "Advanced password"
     rig.press("ok")                                      # empty, as from the factory
     rig.press("1", "2")                                  # SIP accounts > Account 2
@@ -107,7 +107,7 @@ def test_create_a_sip_account_and_submit_changes(rig):
 
 
 def test_leaving_an_account_page_without_submit_changes_saves_nothing(rig):
-    rig.press("menu", "3", "2", "ok", "1", "1", "3")     # Account 1 > User name
+    rig.walk("System setting").press("2", "ok", "1", "1", "3")  # Account 1 > User name
     rig.press("4", "ok")
     rig.press("cancel")                                  # back to SIP accounts: dropped
     assert rig.settings.account[1].user == "1001" and rig.saved == []
@@ -116,18 +116,18 @@ def test_leaving_an_account_page_without_submit_changes_saves_nothing(rig):
 
 
 def test_the_advanced_password_once_set_is_asked_for(rig):
-    rig.press("menu", "3", "2", "ok", "3")               # Advanced password
+    rig.walk("System setting").press("2", "ok", "3")  # Advanced password
     rig.press("soft1", "soft1", "4", "2", "soft2")       # "42"
     assert rig.settings.lcd.advanced_password == "42"
     rig.press("menu")                                    # closed: asked again next time
-    rig.press("menu", "3", "2", "soft1", "soft1", "4", "1", "ok")
+    rig.walk("System setting").press("2", "soft1", "soft1", "4", "1", "ok")
     assert "Wrong password" in rig.lcd and rig.state.menu[-1].kind == "edit"
     rig.press("4", "2", "ok")
     assert rig.state.menu[-1].title == "Advanced setting"
 
 
 def test_multi_tap_letters_stay_after_the_pause(rig):
-    rig.press("menu", "3", "2", "ok", "1", "1", "2")     # Account 1 > Display name
+    rig.walk("System setting").press("2", "ok", "1", "1", "2")  # Account 1 > Display name
     rig.hold_key("cancel")                               # C held clears
     assert "[]" in rig.lcd
     rig.press("5", "5", "5")                             # l
@@ -137,7 +137,7 @@ def test_multi_tap_letters_stay_after_the_pause(rig):
 
 
 def test_a_ringing_call_takes_the_screen_from_an_editor(rig):
-    rig.press("menu", "2", "3", "1", "2")
+    rig.walk("Function setting").press("3", "1", "2")
     rig.incoming("1002")
     assert rig.screen == "ringing" and rig.state.menu == []
     rig.press("soft1")                                   # Answer
@@ -162,7 +162,7 @@ def test_every_setting_the_tree_names_exists_and_every_page_is_reachable():
 def test_ring_type_rings_while_the_cursor_moves_and_ok_keeps_it(rig):
     """§6 "Change the ring tone": System setting > Phone setting > Ring type; it rings the
     type under the cursor, OK sets it, Back leaves it as it was (and stops ringing)."""
-    rig.press("menu", "3", "1", "1", "1")               # ... Ring type > All lines
+    rig.walk("System setting").press("1", "1", "1")  # ... Ring type > All lines
     assert rig.tone == "ring" and rig.state.ring_preview == 1
     rig.press("down", "down")
     assert rig.state.ring_preview == 3 and present.ring_plan(rig.state) == "ring3"
@@ -177,7 +177,7 @@ def test_ring_type_rings_while_the_cursor_moves_and_ok_keeps_it(rig):
 
 def test_volume_setting_nine_levels_saved(rig):
     """§6 "Adjust the volume level": System setting > Phone setting > Volume setting."""
-    rig.press("menu", "3", "1", "2")
+    rig.walk("System setting").press("1", "2")
     assert rows(rig)[1:3] == ["> 1 Ring volume 5", "2 Handset volume 5"]
     rig.press("2", "9")                                 # Handset volume: 9
     assert rig.settings.volume.handset == 9 and rig.saved[-1] == {"volume.handset": 9}
@@ -201,14 +201,14 @@ def test_up_at_idle_turns_the_ringer_up_and_it_is_kept(rig):
     assert rig.screen == "menu" and rig.settings.volume.ring == 4
     rig.press("menu", "voldown")                        # VOL- at idle: the ringer too
     assert rig.settings.volume.ring == 3
-    rig.press("menu", "2", "down")                      # in a menu the arrows move the cursor
+    rig.walk("Function setting").press("down")        # in a menu the arrows move the cursor
     assert rig.settings.volume.ring == 3
 
 
 def test_load_default_settings_asks_then_restarts_with_the_factory_settings(rig):
     """§6 "Load default settings": Advanced setting > Load default settings > OK."""
-    rig.press("menu", "2", "2", "2", "1", "menu")       # line 1 in DND: not a default
-    rig.press("menu", "3", "2", "ok")                   # Advanced setting (password empty)
+    rig.walk("Function setting").press("2", "2", "1", "menu")  # line 1 in DND: not a default
+    rig.walk("System setting").press("2", "ok")  # Advanced setting (password empty)
     entries = rig.state.menu[-1].items
     rig.press(str(entries.index("Load default settings") + 1))
     assert "factory's" in rig.lcd and "restarts." in rig.lcd     # the whole question shows
@@ -221,7 +221,7 @@ def test_load_default_settings_asks_then_restarts_with_the_factory_settings(rig)
 
 
 def test_reboot_asks_first(rig):
-    rig.press("menu", "3", "2", "ok")
+    rig.walk("System setting").press("2", "ok")
     entries = rig.state.menu[-1].items
     rig.press(str(entries.index("Reboot") + 1))
     assert "restarts" in rig.lcd

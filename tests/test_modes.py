@@ -61,7 +61,7 @@ def test_an_open_menu_a_call_list_and_a_test_are_modes_asked_about_keys_first():
     rig = build()
     rig.press("menu")
     assert rig.state.modes == ("menu",) and rig.screen == "menu"
-    rig.press("1")                            # Call history: a digit picks, not predial
+    rig.press("2")                            # Call history: a digit picks, not predial
     rig.press("1")                            # Missed calls: the list on top of the menu
     assert rig.state.modes == ("call list", "menu") and rig.state.predial == ""
     rig.press("cancel")                       # back to Call history: the list left

@@ -67,7 +67,7 @@ def test_applied_through_nmcli_on_a_board_that_says_so(nmcli):
 def test_on_the_sim_board_the_lcd_says_the_pcs_network_is_left_alone(tmp_path):
     """System setting > Advanced setting > Network: Type static, IP, Mask, Submit changes."""
     rig = build(data_dir=tmp_path)
-    rig.press("menu", "3", "2", "ok")                    # Advanced setting (password empty)
+    rig.walk("System setting").press("2", "ok")  # Advanced setting (password empty)
     rig.press(str(rig.state.menu[-1].items.index("Network") + 1))
     assert rig.state.menu[-1].title == "Network" and "2 Type dhcp" in rig.lcd
     rig.press("2", "2")                                  # Type: static

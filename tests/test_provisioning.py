@@ -269,10 +269,10 @@ def test_provision_now_from_the_api_and_from_the_lcd_menu(tmp_path, tftpd):
         phone.request("POST", "/api/provision")
         assert provisioned(phone)["last"]["trigger"] == "now"
         assert _settings(phone)["account.1.display_name"] == "First"
-        # MENU > 6 Auto provision shows the last result; OK runs it again
+        # MENU > 7 Auto provision shows the last result; OK runs it again
         tftpd.put("p/00268b1a2b3c.xml", _mac_xml("Second"))
         phone.key("menu")
-        phone.key("6")
+        phone.key("7")
         text = phone.wait_screen("Auto provision")
         assert "OK: applied 00268b1a2b3c.xml" in text.replace("\n", " ") or "OK" in text
         phone.key("ok")

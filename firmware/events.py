@@ -80,6 +80,11 @@ class RegistrationChanged(Event):
     expires: int
     network: bool = True     # False when the request could not be sent at all
     min_expires: int = 0     # a 423's Min-Expires
+    # a 2xx's Date header (RFC 3261 §20.17: the registrar's clock, as it came; "" when none)
+    # and time.time() when that answer arrived: time.mode "sip" shows the server's time
+    # (firmware/features/clock.py)
+    date: str = ""
+    received: float = 0.0
 
 
 class MessagesWaiting(Event):

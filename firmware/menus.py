@@ -179,6 +179,11 @@ TYPED = {"manual time": Typed("Date and time as YYYY-MM-DD HH:MM", _now_text, _m
 
 # -- what a setting is, for a surface to show and edit it ------------------------------------
 
+# text settings the LCD offers as a list to pick from (manual §7 "Date Format ... you can
+# select in the list"); the schema still takes any text (the web, provisioning, the file),
+# and a value not in the list shows as it is
+PICKS = {"phone.date_format": timeofday.DATE_FORMATS}
+
 def kind(key: str) -> str:
     """How a setting is edited: "bool", "choice" (a list to pick from), "number", or a
     text: "secret" (masked), "ip", "dial" (keypad digits, * and # as they are), "text"."""
@@ -186,7 +191,7 @@ def kind(key: str) -> str:
     m = f.metadata
     if isinstance(f.default, bool):
         return "bool"
-    if m["choices"] is not None:
+    if m["choices"] is not None or key in PICKS:
         return "choice"
     if isinstance(f.default, int):
         return "number"
@@ -205,7 +210,7 @@ def choices(key: str) -> tuple:
     f = FIELDS[key]
     if isinstance(f.default, bool):
         return (True, False)
-    return tuple(f.metadata["choices"] or ())
+    return tuple(f.metadata["choices"] or PICKS.get(key, ()))
 
 
 # the settings whose choice list sounds the ring type under the cursor
@@ -219,6 +224,8 @@ def shown(key: str, value) -> str:
         return f"Ring {value}" if value else "As all lines"
     if key == "phone.language":
         return i18n.name(value)           # each language by its own name: "中文"
+    if key == "phone.date_format" and value in timeofday.DATE_FORMATS:
+        return time.strftime(value)       # today's date in it: "Sun 06 Dec", "06/12/2026"
     if kind(key) == "secret":
         return "****" if value else "(none)"
     if isinstance(value, bool):

@@ -7,6 +7,7 @@ setting's time.manual_offset) in a zone (PhoneState.utc_offset: the chosen GMT z
 an hour of daylight saving, or None for the OS's own local time). `local` turns a shifted
 time into what the LCD draws; firmware/present.py `local_time` is what ui/lcd.py calls.
 Nothing here is imported before the first REGISTER but ZONES (the schema's choices).
+DATE_FORMATS is the date formats' pick list; `sip_date` reads a SIP server's Date header.
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ ZONE_MINUTES = {f"GMT{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}
 ZONES = tuple(ZONE_MINUTES)          # "GMT-12:00" ... "GMT+14:00"
 
 MANUAL_FORMAT = "%Y-%m-%d %H:%M"     # what Manual setting shows and takes
+# the manual's "Date Format ... you can select in the list" (§7), in the Escene order that
+# its DateFormat 0..8 numbers (provisioning/escene.py): the LCD's pick list; phone.date_format
+# still takes any strftime text (the web, provisioning, the file)
+DATE_FORMATS = ("%d %m %a", "%m %d %a", "%a %b %d", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y",
+                "%m/%d/%y", "%d %b %Y", "%a %d %b")
 YEARS = (2000, 2099)
 
 
@@ -76,3 +82,25 @@ def manual_shift(text: str, utc_offset: int | None, now: float) -> int:
     else:
         t = calendar.timegm((year, month, day, hour, minute, 0)) - utc_offset
     return math.ceil(t - now)
+
+
+def sip_date(text: str) -> float:
+    """A SIP Date header (RFC 3261 §20.17, "Sat, 13 Nov 2010 23:29:00 GMT") -> Unix time;
+    ValueError saying what is wrong (no header, not a date, a day that does not exist, a
+    year outside YEARS: a server with a dead clock battery must not move the phone)."""
+    from email.utils import mktime_tz, parsedate_tz
+    if not text:
+        raise ValueError("no Date header")
+    parts = parsedate_tz(text)
+    if parts is None or parts[9] is None:
+        raise ValueError(f"Date {text!r} is no RFC 1123 date")
+    if not YEARS[0] <= parts[0] <= YEARS[1]:
+        raise ValueError(f"Date {text!r}: year outside {YEARS[0]}-{YEARS[1]}")
+    try:
+        import calendar
+        if not 1 <= parts[2] <= calendar.monthrange(parts[0], parts[1])[1] or \
+                parts[3] > 23 or parts[4] > 59 or parts[5] > 60:
+            raise ValueError
+        return float(mktime_tz(parts))
+    except (ValueError, OverflowError, calendar.IllegalMonthError):
+        raise ValueError(f"Date {text!r} is no date") from None

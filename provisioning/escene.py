@@ -23,6 +23,7 @@ from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReference
 from defusedxml.ElementTree import DefusedXMLParser
 
 from firmware.errors import SettingError
+from firmware import timeofday
 from firmware.settings import ACCOUNTS, FIELDS, Settings, check, flatten, hash_password
 from provisioning import crypto
 from provisioning.errors import BadFile, DecryptError
@@ -371,8 +372,7 @@ def _write_blf_transfer(v: dict[str, Any]) -> dict[str, str]:
 
 
 RETURN_CODES = enum((486, 480, 603), also={"486": 486, "480": 480, "603": 603})
-DATE_FORMATS = enum(("%d %m %a", "%m %d %a", "%a %b %d", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y",
-                     "%m/%d/%y", "%d %b %Y", "%a %d %b"))
+DATE_FORMATS = enum(timeofday.DATE_FORMATS)      # DateFormat 0..8: the LCD's list too
 
 
 def _account_rules(n: int) -> list[Rule]:

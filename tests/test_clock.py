@@ -259,3 +259,103 @@ def test_sntp_moves_the_idle_clock_and_forged_answers_are_ignored(tmp_path):
             # View status > Software says where the time comes from
             phone.key("menu", "5", "3", *["down"] * 6)
             phone.wait_screen("+3600")
+
+
+# -- the SIP server's time (manual §6 "Time & date": SIP server) -------------------------------
+
+SERVER_DATE = "Wed, 21 Oct 2015 12:00:00 GMT"
+
+
+def registered(rig, date: str, code: int = 200):
+    """The registrar's answer to our REGISTER, carrying `date`, arriving at NOW."""
+    from firmware.events import RegistrationChanged
+    from tests.fakes.rig import SERVER
+    rig.post(RegistrationChanged(1, SERVER, code, "OK" if code < 300 else "Unauthorized",
+                                 code < 300, 600 if code < 300 else 0, date=date,
+                                 received=NOW))
+
+
+def test_time_mode_sip_server_shows_the_registrars_date(tmp_path, caplog):
+    """time.mode sip: the Date of the 2xx to our REGISTER is the time shown (RFC 3261
+    §20.17); another answer, or one without a good Date, changes nothing and is logged once."""
+    rig = build({"time.mode": "sip"}, data_dir=tmp_path)
+    rig.state.now = NOW
+    assert idle(rig)[1:3] == ["14:05", "Mon 03 Jun"]        # no answer with a Date yet
+    assert "waiting for a REGISTER answer" in rig.state.time_status
+    registered(rig, SERVER_DATE)
+    assert idle(rig)[1:3] == ["12:00", "Wed 21 Oct"]
+    assert "SIP server 192.0.2.10 ok" in rig.state.time_status
+    rig.state.now = NOW + 90                                   # the clock runs on from there
+    assert idle(rig)[1] == "12:01"
+
+    registered(rig, "Thu, 22 Oct 2015 08:00:00 GMT", code=401)  # not a 2xx: ignored
+    for bad in ("", "yesterday", "Sat, 31 Feb 2015 08:00:00 GMT"):
+        registered(rig, bad)                                   # kept, said, logged once
+        assert idle(rig)[1:3] == ["12:01", "Wed 21 Oct"]
+    assert "(last time kept)" in rig.state.time_status
+    assert "is no date" in rig.state.time_status
+    assert [r.getMessage() for r in caplog.records if "SIP server" in r.getMessage()] == [
+        "SIP server 192.0.2.10: no Date header; the time shown stays as it is"]
+
+
+def test_sip_server_is_chosen_on_the_time_and_date_page(rig):
+    """A Date seen while the mode was system counts once the person picks SIP server."""
+    registered(rig, SERVER_DATE)
+    assert idle(rig)[1] == "14:05"                             # system: the OS clock
+    rig.walk("Function setting", "Time & date", "Mode")
+    assert rows(rig)[1:5] == ["> 1 system", "2 sntp", "3 sip", "4 manual"]
+    rig.press("down", "down", "ok")
+    assert rig.saved[-1] == {"time.mode": "sip"} and "> 1 Mode sip" in rows(rig)
+    assert idle(rig)[1:3] == ["12:00", "Wed 21 Oct"]
+    rig.walk("Function setting", "Time & date", "Mode")
+    assert rows(rig)[3] == "> 3 sip"                          # the list opens at the mode
+    rig.press("up", "up", "ok")                               # back to system
+    assert idle(rig)[1:3] == ["14:05", "Mon 03 Jun"]
+
+
+# -- Date format: the manual's list (§7 "Date Format ... you can select in the list") ------------
+
+def test_date_format_is_picked_from_a_list_of_todays_date(rig):
+    rig.walk("Function setting", "Time & date").press(*["down"] * 6)
+    assert rows(rig)[5].startswith("> 7 Date") and rows(rig)[5].endswith(
+        time.strftime("%a %d %b"))                             # today's date, as shown
+    rig.press("ok")
+    page = rig.state.menu[-1]
+    assert page.kind == "choice" and page.items == [time.strftime(f)
+                                                    for f in timeofday.DATE_FORMATS]
+    assert page.items[page.index] == time.strftime("%a %d %b")     # the one in use
+    assert time.strftime("%d/%m/%Y") in page.items and time.strftime("%Y-%m-%d") in page.items
+    rig.walk(time.strftime("%Y-%m-%d"))
+    assert rig.saved[-1] == {"phone.date_format": "%Y-%m-%d"}
+    assert idle(rig)[2] == "2024-06-03"
+
+
+def test_a_date_format_not_in_the_list_shows_as_it_is_and_stays(tmp_path):
+    """Any strftime text is taken (the web, provisioning, the file); the LCD shows it as it
+    is and Back leaves it."""
+    rig = build({"phone.date_format": "%d.%m.%Y"}, data_dir=tmp_path)
+    rig.state.now = NOW
+    assert idle(rig)[2] == "03.06.2024"
+    rig.walk("Function setting", "Time & date").press(*["down"] * 6)
+    assert rows(rig)[5].startswith("> 7 Date") and rows(rig)[5].endswith("%d.%m.%Y")
+    rig.press("ok", "cancel")
+    assert rig.settings.phone.date_format == "%d.%m.%Y" and rig.saved == []
+
+
+def test_the_sip_server_date_reaches_the_real_phone(tmp_path):
+    """A real registrar (sipp) answers REGISTER 200 with a Date: the phone in time mode sip
+    shows that date and time on its LCD."""
+    from tests.peers.sipp import Sipp
+    server = Sipp(tmp_path / "reg", scenario="uas_register_date.xml",
+                  keys={"server_date": SERVER_DATE}, timeout=30, calls=20)
+    server.start()
+    try:
+        settings = {"time.mode": "sip", "phone.date_format": "%Y-%m-%d"}
+        with PhoneProcess(tmp_path / "p", account={"user": "1001", "server": server.addr},
+                          settings=settings) as phone:
+            phone.wait_registered(1)
+            screen = phone.wait_screen("2015-10-21")
+            assert screen.splitlines()[1] in ("12:00", "12:01"), screen
+    finally:
+        server.stop()
+    assert "Date: " + SERVER_DATE in server.messages()

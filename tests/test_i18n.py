@@ -118,7 +118,8 @@ def menu_words() -> set[str]:
         found.add(page.title)
         for e in page.entries:
             found.add(e.label)
-            if e.setting and e.setting != "phone.language":
+            # a language by its own name, a date format as today's date: not catalog words
+            if e.setting and e.setting not in ("phone.language", "phone.date_format"):
                 found.add(menus.help_text(e.setting))
                 if menus.kind(e.setting) in ("bool", "choice"):
                     found.update(menus.shown(e.setting, v) for v in menus.choices(e.setting))
@@ -276,3 +277,25 @@ def test_chinese_soft_key_labels_fit_their_key():
     small = faces.faces_for(ZH)[2]
     wide = {label: small.width(i18n.tr(label, ZH)) for label in soft_key_labels()}
     assert not {k: v for k, v in wide.items() if v > SOFT_LABEL}
+
+
+SOFTWARE = ["Model ES330", "deskphone 0.2.0", "pjsua2 2.15.1", "Board Simulated desk phone",
+            "Kernel 6.1.0", "Upgraded 2026-12-01", "Up 0d 1h 5m", "Time OS clock"]
+
+
+@pytest.mark.parametrize("lang, shown", [(ZH, 3), ("en", 5)])
+def test_view_status_scrolls_to_its_last_line_in_each_language(lang, shown):
+    """A text page scrolls by the rows the LCD shows in the language (ui/lcd.py
+    page_rows: three of CJK's taller rows, five in English): ↓ reaches the last line."""
+    rig = build(settings={"phone.language": lang})
+    rig.menus.status = lambda page: SOFTWARE if page == "status.software" else [page]
+    rig.walk("View status", "Software")              # the model's names, in any language
+    first = rows(rig)
+    assert first[1] == "Model ES330"
+    rig.press(*["down"] * 10)                        # more than enough: it stops at the end
+    last = rows(rig)
+    n = len(SOFTWARE)
+    assert last[0].endswith(f"{n - shown + 1}-{n}/{n}"), last
+    assert last[shown] == i18n.tr("Time OS clock", lang), last     # the last line, drawn
+    rig.press("up")
+    assert rows(rig)[shown] == SOFTWARE[-2]

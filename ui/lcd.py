@@ -491,6 +491,14 @@ def _ended(c: _Canvas, s: PhoneState, call: Call) -> None:
 MENU_ROWS = GRIDS[8].rows    # five entries between the rule and the soft keys
 
 
+def page_rows(language: str) -> int:
+    """Rows a menu page shows at once in `language` (five in English, three in CJK's taller
+    faces): what a text page scrolls by (firmware/features/menu.py), so its last line can
+    be reached and is drawn whatever the language."""
+    with speaking(language):
+        return len(GRIDS[SMALL.cell].rows)
+
+
 def _header(c: _Canvas, title: str, right: str = "") -> None:
     """Menus and tests: the title where the status bar is, and the rule."""
     x = W

@@ -23,7 +23,7 @@ def show(settings: Settings, s: PhoneState) -> None:
     s.language = p.language
     t = settings.time
     s.utc_offset = zone_offset(t.time_zone, t.dst)
-    if t.mode != "sntp":          # SNTP's shift is firmware/features/clock.py's to set
+    if t.mode in ("system", "manual"):   # SNTP's and the SIP server's shift: features/clock.py
         s.clock_shift = float(t.manual_offset if t.mode == "manual" else 0)
     s.backlight = settings.lcd.backlight
     s.backlight_timeout = settings.lcd.backlight_timeout

@@ -15,6 +15,13 @@ LOG_EVERY seconds while it stays the same, and asked again within RETRY seconds.
 query's socket is a connected UDP socket on an ephemeral port, open only while asking:
 the phone listens on nothing for it.
 
+While time.mode is "sip" (manual: "SIP server") the time shown is the registrar's: the
+Date header of each 2xx answer to our REGISTER (RFC 3261 §20.17; the SIP thread carries it
+on RegistrationChanged with the moment it arrived), of any line, the latest counting. Its
+offset from the OS clock becomes the shift as SNTP's does; the last good one is kept (a
+switch to "sip" shows it at once). An answer without a Date, or with one that is no date,
+changes nothing; it is logged once (again only after a good one) and shown in the status.
+
 In time.mode "system" or "manual" this module does nothing but say so in the status;
 config.show (firmware/call/config.py) sets the shift from the settings then.
 """
@@ -27,7 +34,8 @@ import socket
 import struct
 import time
 
-from firmware.events import Event, SettingsChanged, TimerFired
+from firmware import timeofday
+from firmware.events import Event, RegistrationChanged, SettingsChanged, TimerFired
 from firmware.sip.text import split_host_port
 
 log = logging.getLogger("deskphone.clock")
@@ -58,7 +66,11 @@ class Clock:
         self.generation = 0                   # queries of older settings are ignored
         self.task: asyncio.Task | None = None
         self._logged: tuple[str, float] = ("", 0.0)   # last failure logged, when (mono)
+        self.sip_offset: float | None = None  # the registrar's Date minus our clock (s)
+        self.sip_server = ""                  # the registrar it came from
+        self._sip_logged = False              # a bad Date was logged (once, until a good one)
         bus.on(TimerFired, self.on_timer)
+        bus.on(RegistrationChanged, self.on_registration)
         bus.on(SettingsChanged, self.on_settings)
         bus.on(TimeAnswered, self.on_answer)
         self.restart()
@@ -70,6 +82,9 @@ class Clock:
         self.generation += 1
         self._stop()
         t = self.settings.time
+        if t.mode == "sip":
+            self._show_sip()
+            return
         if t.mode != "sntp":
             self.state.time_status = "set by hand" if t.mode == "manual" else "OS clock"
             return
@@ -106,6 +121,38 @@ class Clock:
             self.bus.post(TimeAnswered(generation, None, _reason(e)))
         else:
             self.bus.post(TimeAnswered(generation, offset))
+
+    # -- the SIP server's time (time.mode "sip") ---------------------------------------------
+
+    def on_registration(self, ev: RegistrationChanged) -> None:
+        """A 2xx to our REGISTER: its Date is the server's clock when it arrived."""
+        if not 200 <= ev.code < 300:
+            return
+        try:                                  # a Date names a whole second: its middle
+            offset = timeofday.sip_date(ev.date) + 0.5 - ev.received
+        except ValueError as e:
+            if self.settings.time.mode != "sip":
+                return                        # not asked for: a server without Date is fine
+            self.state.time_status = f"SIP server {ev.server}: {e}" + (
+                "" if self.sip_offset is None else " (last time kept)")
+            if not self._sip_logged:
+                log.warning("SIP server %s: %s; the time shown stays as it is", ev.server, e)
+                self._sip_logged = True
+            return
+        first = self.sip_offset is None
+        self.sip_offset, self.sip_server, self._sip_logged = offset, ev.server, False
+        if self.settings.time.mode == "sip":
+            (log.info if first else log.debug)("SIP server %s: Date %r, offset %+.1f s",
+                                               ev.server, ev.date, offset)
+            self._show_sip()
+
+    def _show_sip(self) -> None:
+        if self.sip_offset is None:
+            self.state.clock_shift = 0.0
+            self.state.time_status = "SIP server: waiting for a REGISTER answer with a Date"
+            return
+        self.state.clock_shift = self.sip_offset
+        self.state.time_status = f"SIP server {self.sip_server} ok, {self.sip_offset:+.1f} s"
 
     # -- what came back --------------------------------------------------------------------
 

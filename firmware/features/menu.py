@@ -42,7 +42,6 @@ log = logging.getLogger("deskphone.menu")
 
 MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
-ROWS = 5          # entries the LCD shows at once (ui/lcd.py MENU_ROWS)
 TAP_TIMER = "menu.multitap"
 ASK = "password"                  # the key of the advanced password's page
 DIRECTORY = "calllog"             # the page DIRECTORY opens (the phone book's, once it lands)
@@ -170,8 +169,9 @@ class Menus:
             self.back()
         elif key in ("up", "down"):
             step = -1 if key == "up" else 1
-            if page.text:
-                last = max(0, len(page.items) - ROWS)
+            if page.text:             # scrolls by the rows the LCD shows in this language
+                from ui.lcd import page_rows      # PIL: drawing has loaded it by now
+                last = max(0, len(page.items) - page_rows(s.language))
                 page.index = max(0, min(last, page.index + step))
             elif page.items:
                 page.index = (page.index + step) % len(page.items)

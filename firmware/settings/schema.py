@@ -186,7 +186,8 @@ class PhoneSettings(Record, eq=False):
     language: str = setting("en", "language of the LCD: en, or a language with a catalog in "
                             "firmware/locale (zh: Chinese)", choices=languages())
     time_format: int = setting(24, "clock on the idle screen: 24 or 12 hour", choices=(12, 24))
-    date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen",
+    date_format: str = setting("%a %d %b", "strftime format of the date on the idle screen "
+                               "(the LCD offers the manual's list; any format is taken)",
                                check=_text)
     missed_call_display: bool = setting(True, "show the missed call count on the idle screen")
     voicemail: str = setting("", "voice mail number of lines without their own "
@@ -220,9 +221,10 @@ class TimeSettings(Record, eq=False):
     its zone (firmware/timeofday.py; SNTP: firmware/features/clock.py). The OS clock itself
     is never set; 12/24 h and the date's format are phone.time_format, phone.date_format."""
     mode: str = setting("system", "where the time shown comes from (manual: Set Time Mode): "
-                        "system (the OS clock as it is), sntp (sntp_server's time), manual "
-                        "(Function setting > Time & date > Manual setting)",
-                        choices=("system", "sntp", "manual"))
+                        "system (the OS clock as it is), sntp (sntp_server's time), sip (the "
+                        "Date of the registrar's answer to our REGISTER; manual: SIP server), "
+                        "manual (Function setting > Time & date > Manual setting)",
+                        choices=("system", "sntp", "sip", "manual"))
     sntp_server: str = setting("pool.ntp.org", "SNTP server, host or host:port (manual: SNTP "
                                "Server)", check=_host_port)
     update_interval: int = setting(3600, "seconds between SNTP queries (manual: Update "

@@ -8,6 +8,7 @@ MessagesWaiting).
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Callable
 
 import pjsua2 as pj
@@ -99,9 +100,10 @@ class _Account(pj.Account):
         reason = prm.reason
         if prm.status != 0 and prm.code in (408, 502, 503):
             reason = self.engine.ep.utilStrError(prm.status)
+        date, received = _server_date(prm)
         self.engine.post(RegistrationChanged(
             self.index, self.spec.registrar, prm.code, reason, bool(info.regIsActive),
-            int(prm.expiration), network, min_expires))
+            int(prm.expiration), network, min_expires, date, received))
 
     def onIncomingCall(self, prm):
         self.engine._guard(self.engine._incoming, self, prm)
@@ -121,6 +123,22 @@ class _Account(pj.Account):
         waiting, new, old = parse_summary(Message.parse(prm.rdata.wholeMsg).body)
         self.engine.post(MessagesWaiting(self.index, waiting, new, old,
                                          prm.rdata.srcAddress))
+
+
+def _server_date(prm) -> tuple[str, float]:
+    """The Date header of a 2xx answer to our REGISTER (the registrar's clock: the manual's
+    time mode "SIP server") and when it arrived; ("", 0.0) for any other answer. Read as
+    text here; firmware/features/clock.py judges it."""
+    if not 200 <= prm.code < 300:
+        return "", 0.0
+    received = time.time()
+    try:
+        msg = Message.parse(prm.rdata.wholeMsg)
+    except AttributeError:
+        return "", received
+    if not msg.get("cseq").upper().endswith("REGISTER"):
+        return "", received
+    return msg.get("date"), received
 
 
 class AccountCommands:

@@ -75,7 +75,10 @@ TREE: dict[str, Page] = {
         Entry("Auto answer", page="autoanswer"), Entry("DND", page="dnd"),
         Entry("Call forwarding", page="forward"),
         Entry("Keyboard lock", "phone.keylock"),   # manual §7 "Key Board Lock"
-        Entry("Time & date", page="time"))),
+        Entry("Time & date", page="time"),
+        # manual §6 "Expansion Installation / Settings": module and P1-P12 keys, drawn from
+        # the key layout by firmware/features/expansion.py
+        Entry("Expansion", action="expansion:modules"))),
     "autoanswer": Page("Auto answer", (
         Entry("Auto answer", "phone.auto_answer"), Entry("Mode", "phone.auto_answer_mode"),
         Entry("Answer after", "phone.auto_answer_delay"))),
@@ -136,7 +139,8 @@ TREE: dict[str, Page] = {
     **{f"account.{n}": _account(n) for n in range(1, ACCOUNTS + 1)},
     "status": Page("View status", (
         Entry("Network", page="status.network"), Entry("Lines", page="status.lines"),
-        Entry("Software", page="status.software"))),
+        Entry("Software", page="status.software"),
+        Entry("Expansion", action="expansion:status"))),
     "status.network": Page("Network", text=True),
     "status.lines": Page("Lines", text=True),
     "status.software": Page("Software", text=True),

@@ -48,10 +48,13 @@ DIRECTORY = "calllog"             # the page DIRECTORY opens (the phone book's, 
 
 
 def setup(ctx) -> "Menus":
-    """The feature module's entry: a screen on top of the phone (nothing to close)."""
-    return Menus(bus=ctx.bus, timers=ctx.timers, state=ctx.state, status=ctx.status,
+    """The feature module's entry: a screen on top of the phone (nothing to close); the
+    modules whose pages it walks find it as ctx.provide'd "menu" (`own`)."""
+    menu = Menus(bus=ctx.bus, timers=ctx.timers, state=ctx.state, status=ctx.status,
                  controls=ctx.phone.controls, settings=ctx.settings, update=ctx.update,
                  restart=ctx.restart)
+    ctx.provide("menu", menu)
+    return menu
 
 
 class Menus:
@@ -64,6 +67,7 @@ class Menus:
         self.status = status      # page key -> lines to read (App knows the network...)
         self.draft: dict[str, object] = {}    # a submit page's changes, not saved yet
         self.unlocked = False                 # the advanced password was given
+        self.owners: dict[str, object] = {}   # pages another module builds (`own`)
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
@@ -195,7 +199,20 @@ class Menus:
             editor.tick(self.bus.loop.time())
             self._tap_timer(editor)
 
+    def own(self, prefix: str, owner) -> None:
+        """Pages whose key starts with `prefix` ("expansion", "expansion.key") are built by
+        `owner` (firmware/features/expansion.py): walked here like any page, but what OK on
+        an entry does is `owner.enter(page, index)`, a typed value `owner.save(page, text)`."""
+        self.owners[prefix] = owner
+
+    def _owner(self, key: str):
+        return self.owners.get(key.partition(".")[0])
+
     def enter(self, page: MenuPage, index: int) -> None:
+        owner = self._owner(page.key)
+        if owner is not None:
+            owner.enter(page, index)
+            return
         if page.kind == "choice":
             self._save(page, page.data[index])
             return
@@ -274,6 +291,8 @@ class Menus:
                 self._unlock(page, editor.text)
             elif page.key in menus.TYPED:
                 self._save_typed(page, editor.text)
+            elif self._owner(page.key) is not None:
+                self._owner(page.key).save(page, editor.text)
             else:
                 self._save(page, editor.text)
         elif key == "soft3":

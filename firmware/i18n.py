@@ -140,8 +140,10 @@ def _tr(text: str, lang: str) -> str:
             return f"{cat.exact[text[:at]]}; {_tr(text[at + 2:], lang)}"
         at = text.find("; ", at + 2)
     number, sep, rest = text.partition(" ")
-    if sep and number.isdigit() and rest in cat.exact:
-        return f"{number} {cat.exact[rest]}"
+    if sep and number.isdigit():          # a numbered entry: "2 Office: 2001", "3 Line 2"
+        said = _tr(rest, lang)
+        if said != rest:
+            return f"{number} {said}"
     return text
 
 

@@ -29,9 +29,10 @@ def call_out(rig) -> int:
     return call
 
 
-def test_directory_at_idle_opens_the_call_history(rig):
+def test_directory_at_idle_opens_the_phone_book_and_the_call_history_beside_it(rig):
     rig.press("directory")
-    assert rows(rig)[0] == "Call history 1/3"
+    assert rows(rig)[0] == "Phone book 1/3" and rows(rig)[3] == "3 Call history"
+    rig.press("3")                                       # the call logs, one press away
     assert rows(rig)[1:4] == ["> 1 Missed calls", "2 Received calls", "3 Dialled numbers"]
     rig.press("ok")                                      # Missed calls: the list
     assert rig.state.menu[-1].kind == "calllog"

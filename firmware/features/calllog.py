@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from firmware import pages
 from firmware.bus import Bus, now
 from firmware.call.controls import Mode
 from firmware.events import (CallEnded, CallIncoming, DialRequested, KeyPressed,
@@ -294,10 +295,7 @@ class CallLog:
     # -- the screens ---------------------------------------------------------------------------
 
     def _page(self) -> MenuPage | None:
-        s = self.state
-        if s.menu and s.menu[-1].kind == "calllog" and s.screen() is Screen.MENU:
-            return s.menu[-1]
-        return None
+        return pages.top(self.state, "calllog")
 
     def _fill(self, page: MenuPage) -> None:
         entries = self.lists[page.key.split(".", 1)[1]]
@@ -340,19 +338,9 @@ class CallLog:
     def on_key(self, ev: KeyPressed) -> bool:
         """A key while a list is on top (asked by the Phone first): True when it took it.
         A call key (line, speaker, headset...) or a ringing call closes the lists (and the
-        menu under them) and goes on to the Phone."""
-        s = self.state
-        if s.diag or not s.menu or s.menu[-1].kind != "calllog":
-            return False                    # a test, or the menu's own page, on top
-        page = self._page()                 # None: a call rings, it takes the screen
-        key = ev.key
-        if page is not None and key in LIST_KEYS:
-            self.list_key(page, key)
-            return True
-        if page is not None and (key in ("speaker", "headset") or key.startswith("line")):
-            self._predial(page, int(key[4:]) if key[4:].isdigit() else None)
-        s.menu.clear()                      # the Phone goes off-hook and dials it
-        return False
+        menu under them) and goes on to the Phone (firmware/pages.py)."""
+        return pages.key(self.state, "calllog", ev.key, LIST_KEYS, self.list_key,
+                         self._predial)
 
     def list_key(self, page: MenuPage, key: str) -> None:
         s = self.state
@@ -377,12 +365,7 @@ class CallLog:
     def on_hook(self, offhook: bool) -> bool:
         """Lifting the handset on a list calls its entry (the Phone dials the pre-dialled
         number); any move of the hook closes the lists, as it closes the menu."""
-        page = self._page()
-        if page is not None and offhook:
-            self._predial(page, None)
-        if not self.state.diag:
-            self.state.menu.clear()
-        return False
+        return pages.hook(self.state, "calllog", offhook, self._predial)
 
     def _predial(self, page: MenuPage, line: int | None) -> None:
         """The entry becomes the pre-dialled number; the Phone, going off-hook on the

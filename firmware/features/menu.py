@@ -1,5 +1,5 @@
 """The LCD menu (manual §6, "Use phone keypad to setting"): MENU, or OK on the standby
-screen, opens it. DIRECTORY opens the directory (the call logs until the phone book lands)
+screen, opens it. DIRECTORY opens the phone book page (the books and Call history)
 and SERVICE the services page (DND, forwarding, voicemail, auto answer); pressed again
 they close it (manual §3: "Open or Close the Services menu").
 
@@ -44,7 +44,7 @@ MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "so
              "soft3", "soft4", *"0123456789*#"}
 TAP_TIMER = "menu.multitap"
 ASK = "password"                  # the key of the advanced password's page
-DIRECTORY = "calllog"             # the page DIRECTORY opens (the phone book's, once it lands)
+DIRECTORY = "phonebook"           # the page DIRECTORY opens: the phone book (and call history)
 
 
 def setup(ctx) -> "Menus":

@@ -10,7 +10,9 @@ import json
 
 import pytest
 
+from firmware import menus
 from tests.fakes import build
+from tests.phone import PhoneProcess
 from ui.lcd import render
 
 
@@ -158,11 +160,21 @@ def test_install_says_what_it_means_on_this_board(rig):
 def test_view_status_expansion_counts_the_keys_set(rig):
     set_key(rig, "Module 3", "Key 1", "Speed dial", number="1003")
     rig.walk("Submit changes")
+    rig.walk("Key 2", "Mode", "Asterisk BLF").walk("Account", "Line 2")   # line 2 is off
+    rig.walk("Number").press(*"1005", "ok").walk("Submit changes")
     rig.press("menu")
     rig.walk("View status", "Expansion")
-    assert rig.state.menu[-1].items == ["Modules in use: 1 of 6", "Module 3: 1 of 32 keys",
-                                        "P1-P12: 0 of 12 keys"]
-    assert "Module 3: 1 of 32 keys" in rig.lcd
+    assert rig.state.menu[-1].items == ["Modules in use: 1 of 6", "Module 3: 2 of 32 keys",
+                                        "P1-P12: 0 of 12 keys",
+                                        "e3.2: line 2 has no server to watch 1005 on"]
+    assert "Module 3: 2 of 32 keys" in rig.lcd
+
+
+def test_before_the_programmable_keys_run_the_page_says_so(tmp_path):
+    rig = build(data_dir=tmp_path)                       # memkeys not set up yet
+    rig.walk("Function setting", "Expansion")
+    assert rig.state.menu[-1].items == ["Programmable keys start once the lines have registered"]
+    assert "Programmable keys" in rig.lcd and rig.state.menu[-1].text
 
 
 def test_the_expansion_pages_in_chinese(tmp_path):
@@ -170,3 +182,29 @@ def test_the_expansion_pages_in_chinese(tmp_path):
     rig.features.setup(("memkeys",))
     rig.walk("Function setting", "Expansion", "Module 1", "Key 1")
     assert rows(rig)[0].startswith("扩展台 1 按键 1") and "> 1 模式 无" in rig.lcd
+
+
+# --- the real phone (its App, web API and files): one walk, by digits as a person may ----------
+
+def _digit(page: str, label: str) -> str:
+    return str([e.label for e in menus.TREE[page].entries].index(label) + 1)
+
+
+def test_a_key_set_on_the_real_phones_lcd_is_the_layout_the_api_and_panel_see(tmp_path):
+    with PhoneProcess(tmp_path / "a", account={"user": "1001"}) as phone:
+        phone.key("menu", _digit("main", "Function setting"),
+                  _digit("function", "Expansion"))
+        phone.wait_screen("Install")
+        phone.key("3", "1")                               # Module 1 > Key 1
+        phone.wait_screen("Module 1 Key 1")
+        phone.key("1", "2")                               # Mode: Speed dial
+        phone.wait_screen("Mode Speed dial")
+        phone.key("4", *"1003", "ok")                     # Number
+        phone.wait_screen("Number 1003")
+        phone.key("5")                                    # Submit changes
+        phone.wait_screen("Key 1 Dial: 1003")
+        assert phone.request("GET", "/api/keys/layout")["memory"] == [
+            {"index": 0, "module": 1, "type": "speed_dial", "number": "1003", "label": "",
+             "account": None}]
+        assert phone.request("GET", "/api/keys/state")["modules"] == [1]   # the panel's
+        assert "e1.1" in phone.leds()

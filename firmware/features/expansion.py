@@ -18,6 +18,7 @@ BLF subscriptions follow at once); a refusal is shown with its reason, nothing s
 from __future__ import annotations
 
 import logging
+import re
 
 from firmware.call.state import MenuPage
 from firmware.events import PageRequested
@@ -93,10 +94,7 @@ class Expansion:
         owner, _, page = ev.page.partition(":")
         if owner != OWNER:
             return
-        if self.keys() is None:
-            self.state.notice = "Programmable keys start once the lines have registered"
-            return
-        if page == "status":                      # View status > Expansion
+        if self.keys() is None or page == "status":     # View status > Expansion
             self.state.menu.append(MenuPage("expansion.status", "Expansion",
                                             self.status_lines(), text=True))
         else:                                     # Function setting > Expansion
@@ -104,14 +102,19 @@ class Expansion:
             self.refresh()
 
     def status_lines(self) -> list[str]:
-        """View status > Expansion: the modules in use and how many keys each has set."""
+        """View status > Expansion: the modules in use, how many keys each has set, and
+        the keys whose lamp cannot work, with why (no number, no server on that line)."""
+        keys = self.keys()
+        if keys is None:                  # until the first REGISTER has its answer
+            return ["Programmable keys start once the lines have registered"]
         memory = self.memory()
         used = sorted({k.module for k in memory if k.module > 0})
         lines = [f"Modules in use: {len(used)} of {MODULES}"]
         lines += [f"Module {m}: {sum(k.module == m for k in memory)} of {MODULE_KEYS} keys"
                   for m in used]
         lines.append(f"P1-P12: {sum(k.module == 0 for k in memory)} of {MEMORY_KEYS} keys")
-        return lines
+        return lines + [f"{k.name}: {keys.blf.why(k.name)}" for k in memory
+                        if keys.blf.why(k.name)]
 
     def refresh(self) -> None:
         """The values on the right of the pages of ours that are open."""
@@ -218,12 +221,11 @@ class Expansion:
             count, problems = keys.replace_layout(doc)
         except OSError as e:
             problems = [f"{self.key}: cannot write the key file ({e.strerror or e})"]
-        if problems:
-            why = problems[0].split(": ", 1)[-1]
+        if problems:                  # "memory[3] (e1.2): number must ..." -> "e1.2: ..."
+            why = re.sub(r"^memory\[\d+\] \((\S+)\)", r"\1", problems[0])
             log.info("LCD: key %s refused: %s", self.key, problems[0])
             self.state.menu.append(MenuPage("expansion.refused", "Not saved",
-                                            [f"{self.key}: {why}", "C: back to the key"],
-                                            text=True))
+                                            [why, "C: back to the key"], text=True))
             return
         log.info("LCD: key %s set (%s; %d keys)", self.key, d["type"] or "none", count)
         self.menu.back()

@@ -18,8 +18,10 @@ The menu sits on top of whatever the phone is doing: keys that belong to calls (
 keys, speaker, headset, hold, the hook...) close it and go on to the phone, and a ringing
 call takes the screen, so a call is never lost because a menu was open. Pages of other
 modules ("calllog:missed", "provision:status") are asked for with PageRequested; a page
-with a `kind` of theirs takes its own keys. While a page is open the menu is a mode on
-the Phone's stack (firmware/call/controls.py) and is asked about every key first.
+with a `kind` of theirs takes its own keys; a module whose pages this walker walks
+(Function setting > Expansion) is their owner (`own`): it says what OK and a typed value
+do. While a page is open the menu is a mode on the Phone's stack
+(firmware/call/controls.py) and is asked about every key first.
 """
 from __future__ import annotations
 

@@ -179,3 +179,17 @@ def test_a_contact_without_a_name_shows_its_number_one_without_a_number_says_so(
     assert rows(rig)[:2] == ["Nobody", "No number"] and rig.softkeys == ["", "", "", "Back"]
     rig.press("send", "cancel", "up").soft("Dial")
     assert rig.sip.invited("5550")
+
+
+def test_a_call_from_the_phone_book_locks_advanced_setting_again(rig):
+    """The advanced password holds until the menu closes - also when a call from the
+    phone book (or a call list) closed it."""
+    rig.set({"lcd.advanced_password": "42"})
+    rig.walk("System setting", "Advanced setting").press("soft1", "soft1", "4", "2", "ok")
+    assert rig.state.menu[-1].title == "Advanced setting"
+    rig.press("cancel", "cancel").walk("Phone book", "Enterprise phone book", "Support")
+    rig.soft("Dial")
+    assert rig.state.menu == [] and rig.sip.invited("2002")
+    rig.hook(True).hook(False)
+    rig.walk("System setting", "Advanced setting")
+    assert rig.state.menu[-1].title == "Advanced password"

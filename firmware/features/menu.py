@@ -97,6 +97,11 @@ class Menus:
                             data=self._values(page)))
 
     def _push(self, page: MenuPage) -> None:
+        if not self.state.menu:
+            # opened afresh: a page another module drew (a call list, the phone book) may
+            # have closed the menu for a call without close(): the password is asked again
+            self.draft.clear()
+            self.unlocked = False
         self.state.menu.append(page)
         self.controls.push(self.mode)
 

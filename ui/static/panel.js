@@ -202,6 +202,14 @@
     if (t.closest("input, textarea, select, form")) return;
     if (t.closest("button") && (e.key === "Enter" || e.key === " ")) return;  // the button's own
     if (e.key === " ") { e.preventDefault(); if (!e.repeat) toggleHook(); return; }
+    if (state && state.screen === "menu" && /^[a-z]$/i.test(e.key)) {
+      // In the LCD menu a letter is what a person means to type, not S = speaker or
+      // C = back: those would close the menu (and lose an account half typed).
+      e.preventDefault();
+      showNotice("Letters are typed on the dial pad: tap 2 for a, twice for b, …; " +
+                 "soft key 1 switches abc / ABC / 123 / Sym. Esc or ⌫ is the C key.");
+      return;
+    }
     const key = keyFor(e);
     if (!key || !keyEls.has(key)) return;
     e.preventDefault();
@@ -320,6 +328,9 @@
       if (label) label.textContent = a.enabled ? (a.label || a.user) : "";
       return li;
     }));
+
+    // no line in use: say where an account is added (the LCD only says "No account")
+    $("#setup-hint").hidden = (s.accounts || []).some((a) => a.enabled);
 
     const errors = $("#errors");
     errors.hidden = !(s.errors && s.errors.length);

@@ -337,11 +337,13 @@ class Gate:
             return self._leftover(rdata, seen_as, "?")
         # Only requests outside a dialog get here: the dialog layer (priority 32) has
         # taken or answered (481) every request whose To has a tag, as pjsip parsed it.
-        seen_as = self._method(rdata)                 # what pjsip will act on
+        raw, src = native.received(rdata)
+        method = _first_word(raw)
+        # what pjsip will act on: a method we know, spelt as RFC 3261 spells it and
+        # followed by a space, is what pjsip parsed too; anything else, pjsip says
+        seen_as = method if method in KNOWN else self._method(rdata)
         if seen_as in ("", "ACK"):
             return 1 if seen_as == "ACK" else 0      # a stray ACK is never answered
-        raw = native.raw_packet(rdata)
-        method = _first_word(raw)
         invite = seen_as.upper() == "INVITE"
         if method not in KNOWN and method.upper() in KNOWN:
             # methods are case-sensitive (RFC 3261 7.1); pjsip would take "invite" as INVITE
@@ -349,7 +351,6 @@ class Gate:
         head, _, body = raw.lstrip(b"\r\n").partition(b"\r\n\r\n")
         fields = Message.parse(head)
         event = token(fields.get("event"))
-        src = native.source(rdata)
         ip = src[0] if src else ""
         if seen_as == "NOTIFY" and event in ("check-sync", "resync"):
             # a PBX asks the phone to fetch its provisioning files again (pjsua would

@@ -313,12 +313,15 @@ def self_check_request(host: str, port: int, token: str, src: str = "") -> bytes
 src_layout: bool | None = None
 
 
-def source(rdata: int) -> tuple[str, int] | None:
-    """(address, port) a received message came from, or None when unchecked/unknown."""
+def received(rdata: int) -> tuple[bytes, tuple[str, int] | None]:
+    """raw_packet and source in one read of the rx_data (the gate's per-request path)."""
     if not src_layout:
-        return None
+        return raw_packet(rdata), None
     pkt = _RxPacket.from_address(rdata)
-    return pkt.src_name.decode("ascii", "replace"), pkt.src_port
+    n = pkt.len
+    raw = (ctypes.string_at(rdata + _PACKET_AT, n) if 0 < n <= _MAX_PKT
+           else ctypes.string_at(rdata + _PACKET_AT, _MAX_PKT).split(b"\0", 1)[0])
+    return raw, (pkt.src_name.decode("ascii", "replace"), pkt.src_port)
 
 
 def _check_source(rdata: int, raw: bytes) -> None:

@@ -11,7 +11,8 @@ features and notices keep their English strings and nothing else has to ask. A t
 looked up:
   1. exactly ("Incoming call", "Call history", "Save");
   2. against the catalog's format messages, msgids with ``{name}`` fields
-     ("{n} Missed", "Transfer failed: {why} ({code})"): the fields are translated in
+     ("{n} Missed", "Transfer failed: {why} ({code})"), the most specific (most literal
+     text) first, whatever the catalog's order: the fields are translated in
      turn, so "Account 2 saved" reads through "{page} saved" and "Account {n}";
   3. as "<head>: <rest>" (a status line "IP: 10.0.0.5", a title before a reason), as
      "<help>; <more>" (a help line with its range) and as a numbered entry "3 Call
@@ -36,11 +37,19 @@ class Catalog:
     def __init__(self, messages: dict[str, str], header: dict[str, str]) -> None:
         self.header = header
         self.exact = {k: v for k, v in messages.items() if v and "{" not in k}
-        self.formats = [(_pattern(k), v) for k, v in messages.items() if v and "{" in k]
+        # the most specific first: "Line {n} ended by far end" before "Line {n}" (whose
+        # field would swallow " ended by far end"), whatever order the catalog has them in
+        self.formats = [(_pattern(k), v) for k, v in sorted(
+            ((k, v) for k, v in messages.items() if v and "{" in k), key=_specificity)]
 
     @property
     def font(self) -> str:
         return self.header.get("X-LCD-Font", "")
+
+
+def _specificity(message: tuple[str, str]) -> int:
+    """Sort key of a format message: more literal text (outside the fields) first."""
+    return -len(re.sub(r"\{\w+\}", "", message[0]))
 
 
 def _pattern(msgid: str) -> re.Pattern:

@@ -26,12 +26,19 @@ class Entry(Record, frozen=True):
     """One line of a page: a setting (`setting`: its key), a page further down (`page`), or
     something to do (`action`: "submit", "defaults", "reboot", "key:<key>" does what the
     key does (the menu closes first: "key:message" calls voice mail), "module:page" for a page
-    another module draws, "diag:<test>")."""
+    another module draws, "diag:<test>"). `typing`: how a typed setting is best typed
+    (TYPING): "number" starts the editor in 123 even when empty (an extension number),
+    "address" says how ':' is typed (host:port)."""
 
     label: str
     setting: str = ""
     page: str = ""
     action: str = ""
+    typing: str = ""
+
+
+# the editor's input hints (firmware/features/menu.py): the mode it starts in, a help line
+TYPING = {"number": ("123", ""), "address": ("", "In 123, * is . then * then :")}
 
 
 class Page(Record, frozen=True):
@@ -47,10 +54,13 @@ def _account(n: int) -> Page:
     k = f"account.{n}."
     return Page(f"Account {n}", (
         Entry("Enable account", k + "enable"), Entry("Display name", k + "display_name"),
-        Entry("User name", k + "user"), Entry("Authen user", k + "auth_user"),
+        Entry("User name", k + "user", typing="number"),
+        Entry("Authen user", k + "auth_user", typing="number"),
         Entry("User password", k + "password"), Entry("Description", k + "label"),
-        Entry("SIP1", k + "server"), Entry("SIP2", k + "secondary_server"),
-        Entry("Outbound proxy", k + "outbound_proxy"), Entry("Refresh time", k + "expires"),
+        Entry("SIP1", k + "server", typing="address"),
+        Entry("SIP2", k + "secondary_server", typing="address"),
+        Entry("Outbound proxy", k + "outbound_proxy", typing="address"),
+        Entry("Refresh time", k + "expires"),
         Entry("Submit changes", action="submit")), role="admin", submit=True)
 
 
@@ -86,8 +96,9 @@ TREE: dict[str, Page] = {
                         *(Entry(f"Line {n}", f"account.{n}.dnd")
                           for n in range(1, ACCOUNTS + 1)))),
     "forward": Page("Call forwarding", (
-        Entry("Unconditional", "forward.always"), Entry("Busy", "forward.busy"),
-        Entry("No answer", "forward.no_answer"),
+        Entry("Unconditional", "forward.always", typing="number"),
+        Entry("Busy", "forward.busy", typing="number"),
+        Entry("No answer", "forward.no_answer", typing="number"),
         Entry("No answer after", "forward.no_answer_seconds"))),
     # manual §6 "Time & date", §7 "Set Time" (firmware/timeofday.py, features/clock.py)
     "time": Page("Time & date", (

@@ -54,9 +54,11 @@ def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].kind == "provision":
             return [("Now", "now"), _NONE, _NONE, ("Back", "back")]
-        if s.menu[-1].kind == "edit":         # the text editor: mode, save, erase, back
+        if s.menu[-1].kind == "edit":
+            # the text editor: the input mode in use (as the title row shows it; pressed,
+            # the next), save, erase, and Cancel: back without what was typed
             return [(s.menu[-1].data[0].label, "mode"), ("Save", "save"), ("<-", "erase"),
-                    ("Back", "back")]
+                    ("Cancel", "back")]
         if s.menu[-1].kind in ("choice", "confirm"):
             return [("OK", "ok"), _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].text:

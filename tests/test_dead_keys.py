@@ -57,7 +57,7 @@ def test_service_opens_the_services_page_and_dnd_changes_there(rig):
 
 def test_service_reaches_forwarding_auto_answer_and_line_dnd(rig):
     rig.press("service", "2", "1")                       # Call forwarding > Unconditional
-    rig.press("soft1", "soft1", "2", "0", "0", "8", "soft2")
+    rig.press("2", "0", "0", "8", "soft2")                # a number: typed in 123 at once
     assert rig.settings.forward.always == "2008"
     rig.press("cancel", "4", "1")                        # Auto answer: Enable
     assert rig.settings.phone.auto_answer is True

@@ -150,7 +150,7 @@ def test_the_right_password_unlocks_a_wrong_one_does_not(tmp_path):
     rig = locked("all keys", tmp_path, **{"phone.keylock_password": "2580"})
     rig.press("menu")
     assert "Type the unlock" in rig.lcd
-    assert rig.softkeys == ["123", "Unlock", "<-", "Back"]
+    assert rig.softkeys == ["123", "Unlock", "<-", "Cancel"]
     rig.press("1", "2", "3", "4")
     assert "[****]" in rig.lcd                           # masked
     rig.soft("Unlock")

@@ -23,6 +23,13 @@ def rows(rig) -> list[str]:
     return rig.lcd.splitlines()
 
 
+def seen(rig) -> str:
+    """Everything the LCD shows over the turns of its long texts (ui/lcd.py Frame.paged)."""
+    from ui import lcd
+    snap = rig.state.snapshot()
+    return "\n".join(lcd.render(snap, step).text for step in range(lcd.render(snap).turns))
+
+
 def test_menu_or_ok_opens_the_tree_in_the_manuals_order(rig):
     rig.press("menu")
     assert rows(rig)[1:6] == ["> 1 Phone book", "2 Call history", "3 Function setting",
@@ -59,9 +66,7 @@ def test_call_forwarding_number_typed_on_the_keypad(rig):
     """§4 "Unconditional transfer": MENU > Function setting > VOIP call forwarding >
     unconditional, the number typed and saved."""
     rig.walk("Function setting").press("3", "1")
-    assert rig.softkeys == ["abc", "Save", "<-", "Back"]
-    rig.press("soft1", "soft1")                          # abc -> ABC -> 123
-    assert rig.softkeys[0] == "123"
+    assert rig.softkeys == ["123", "Save", "<-", "Cancel"]  # a number: digits first
     rig.press("2", "0", "0", "8", "soft2")
     assert rig.settings.forward.always == "2008"
     assert "1 Unconditional 2008" in rig.lcd
@@ -84,9 +89,9 @@ def test_create_a_sip_account_and_submit_changes(rig):
     assert rig.state.menu[-1].title == "Advanced password"
     rig.press("ok")                                      # empty, as from the factory
     rig.press("1", "2")                                  # SIP accounts > Account 2
-    assert "1 Enable" in rig.lcd and "Disable" in rig.lcd
+    assert "> 1 Enable account" in rig.lcd and "> Disable" in seen(rig)  # row in turns
     rig.press("1", "1")                                  # Enable account: Enable
-    rig.press("3", "soft1", "soft1")                     # User name, in 123
+    rig.press("3")                                       # User name, in 123 from the start
     rig.press("2", "0", "0", "9", "ok")
     rig.press("5")                                       # User password: letters
     rig.press("7", "2", "7", "7", "7", "7")              # p, a, s (7 four times)
@@ -109,7 +114,10 @@ def test_create_a_sip_account_and_submit_changes(rig):
 def test_leaving_an_account_page_without_submit_changes_saves_nothing(rig):
     rig.walk("System setting").press("2", "ok", "1", "1", "3")  # Account 1 > User name
     rig.press("4", "ok")
-    rig.press("cancel")                                  # back to SIP accounts: dropped
+    rig.press("cancel")                                  # leaving: asked first
+    assert "Submit changes?" in rig.lcd and rig.softkeys == ["OK", "", "", "Back"]
+    rig.press("soft4")                                   # Back: discarded
+    assert rig.state.menu[-1].title == "SIP accounts"
     assert rig.settings.account[1].user == "1001" and rig.saved == []
     rig.press("1")
     assert "3 User name 1001" in rig.lcd

@@ -360,7 +360,8 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
 
     # Bottom rows first (they stack up from the soft keys), then the clock in the rest.
     y = c.g.info
-    notice = s.notice or s.provisioning or (s.errors[0] if s.errors else "")
+    notice = s.notice or s.provisioning or (s.errors[0] if s.errors else "") or \
+        ("" if accounts else ADD_ACCOUNT)
     missed = f"{s.missed} Missed" if s.missed > 0 and s.missed_call_display else ""
     mail = f"{s.voicemail} Voicemail" if s.voicemail > 0 else ""
     if notice:       # two rows, or one under the missed calls row (the clock needs the rest)
@@ -389,6 +390,10 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
         date = ""
     if dated:
         c.text_center(top + BIG.height + gap, SMALL.fit(date, W))
+
+
+# the standby screen of a phone with no enabled account: where one is added (in turns)
+ADD_ACCOUNT = "Add an account: MENU > System setting > Advanced setting > SIP accounts"
 
 
 def _share(needs: list[int], room: int) -> list[int]:
@@ -566,9 +571,11 @@ def _editor(c: _Canvas, s: PhoneState) -> None:
         c.box(x0, y0, x1, y1)                             # the field's frame
     c.text(2, c.g.rows[0], shown, says=f"[{text}]")
     x = 2 + SMALL.width(text[start:cursor])
-    if editor.choosing:                                   # the letter being chosen
-        x0 = 2 + SMALL.width(text[start:cursor - 1])
-        c.box(x0, c.g.rows[0] + SMALL.cell - 1, max(x0, x - 1), c.g.rows[0] + SMALL.cell - 1)
+    if editor.choosing and cursor > start:  # the letter being chosen: inverted, so it
+        x0 = 2 + SMALL.width(text[start:cursor - 1])     # reads as not typed yet
+        y = c.g.rows[0]
+        c.box(x0 - 1, y - 1, max(x0, x), y + SMALL.cell - 1)
+        c.image.paste(PAPER, (x0, y), SMALL.mask(fold(text[cursor - 1])))
     else:
         c.box(x, c.g.rows[0] - 1, x, c.g.rows[0] + SMALL.cell - 2)
     # why the value was refused (items[1]) in place of the field's help (items[0])
@@ -593,6 +600,10 @@ def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
             cut = len(word) - 1
             while cut > 1 and font.width(word[:cut]) > width:
                 cut -= 1
+            # an address breaks before its ':' (the port), '@', '/', ';' or '.' if one is
+            # in the line's second half: "sip.example.com" / ":5060", not "...:50" / "60"
+            cut = max([p for p in (word.rfind(ch, cut // 2, cut) for ch in ":@/;.")
+                       if p > 0] or [cut])
             lines.append(word[:cut])
             word = word[cut:]
         line = word
@@ -623,20 +634,30 @@ def _menu(c: _Canvas, s: PhoneState) -> None:
         for y, line in zip(c.g.rows, shown):
             c.text(0, y, _turn(c, line, W)[0])
         return
-    _header(c, page.title, f"{page.index + 1}/{n}")
+    # a notice ("Account 1 saved", "Line 1: registered") takes the title row a while
+    # (firmware/presenter.py clears it), in turns when long; every entry stays in sight
+    _header(c, s.notice or page.title, "" if s.notice else f"{page.index + 1}/{n}")
     first = min(max(0, page.index - len(c.g.rows) + 1), max(0, n - len(c.g.rows)))
     for y, i in zip(c.g.rows, range(first, n)):
-        # the selected row shows a cut label or value whole, in turns
-        fit = (lambda text, px: _turn(c, text, px)[0]) if i == page.index else SMALL.fit
-        value = page.data[i] if not page.kind and i < len(page.data) else ""
-        value = fit(fold(str(value)), W // 2) if value else ""
-        x_value = W - 2 - SMALL.width(value)
-        label = fit(f"{i + 1} {page.items[i]}", (x_value - 4 if value else W) - 4)
+        value = fold(str(page.data[i])) if not page.kind and i < len(page.data) else ""
+        label = fold(f"{i + 1} {page.items[i]}")
         ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
             ink = PAPER
-        c.text(2, y, label, SMALL, ink=ink, says=f"> {label}" if i == page.index else None)
+            if SMALL.width(label) + (6 + SMALL.width(value) if value else 0) > W - 4:
+                # too long for the row: label and value as one text in turns, so a label
+                # is never cut to a word beside its value, nor a value's end (a port) hidden
+                shown = _turn(c, f"{label} {value}" if value else label, W - 4)[0]
+                c.text(2, y, shown, SMALL, ink=ink, says=f"> {shown}")
+                continue
+            c.text(2, y, label, SMALL, ink=ink, says=f"> {label}")
+            if value:
+                c.text(W - 2 - SMALL.width(value), y, value, SMALL, ink=ink)
+            continue
+        value = SMALL.fit(value, W // 2) if value else ""
+        x_value = W - 2 - SMALL.width(value)
+        c.text(2, y, SMALL.fit(label, (x_value - 4 if value else W) - 4), SMALL, ink=ink)
         if value:
             c.text(x_value, y, value, SMALL, ink=ink)
 

@@ -9,7 +9,8 @@ letter being chosen.
 
 What may be typed follows the field (`kind`): "text" (anything), "number" (digits only),
 "ip" (digits and dots: * types a dot, as the manual's phones do), "dial" (0-9 * #).
-In a text field's 123 mode * is the dot first, * again the star (a host, an address);
+In a text field's 123 mode * is the dot first, * again the star, a third time the colon
+(a host, an address, "host:port"); Sym's 1 is . : @ / too;
 `max_len` bounds it. The editor is pure: the caller passes the time (monotonic seconds)
 and asks `due()` when to come back to let a pending letter stay.
 """
@@ -141,7 +142,7 @@ class TextEntry:
         if self.kind == "ip":
             return key if key.isdigit() else ("." if key == "*" else "")
         if self.mode == "123":
-            return ".*" if key == "*" else key     # an address: * is the dot first
+            return ".*:" if key == "*" else key    # an address: dot, star, colon (host:port)
         if self.mode == "sym":
             return SYMBOLS[key]
         chars = LETTERS[key]

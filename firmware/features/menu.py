@@ -37,7 +37,7 @@ from firmware.call.state import MenuPage, PhoneState, Screen
 from firmware.settings import check, factory_values
 from firmware.errors import SettingError, SettingsInvalid
 from firmware.events import (CallIncoming, DiagnoseRequested, KeyHeld, KeyPressed,
-                             PageRequested, TimerFired)
+                             PageRequested, RegistrationChanged, TimerFired)
 from ui.textentry import TextEntry
 
 log = logging.getLogger("deskphone.menu")
@@ -47,6 +47,8 @@ MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "so
 TAP_TIMER = "menu.multitap"
 ASK = "password"                  # the key of the advanced password's page
 DIRECTORY = "phonebook"           # the page DIRECTORY opens: the phone book (and call history)
+LEAVE = "unsubmitted"             # the question on leaving a submit page with changes
+ASK_LEAVE = "Submit changes? OK: submit, Back: discard"
 
 
 def setup(ctx) -> "Menus":
@@ -70,6 +72,7 @@ class Menus:
         self.draft: dict[str, object] = {}    # a submit page's changes, not saved yet
         self.unlocked = False                 # the advanced password was given
         self.owners: dict[str, object] = {}   # pages another module builds (`own`)
+        self.watch = 0            # the line just submitted: its registration is told (notice)
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
@@ -81,6 +84,7 @@ class Menus:
         bus.on(CallIncoming, self.close_for_calls)
         bus.on(KeyHeld, self.on_held)
         bus.on(TimerFired, self.on_timer)
+        bus.on(RegistrationChanged, self.on_registration)
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -102,6 +106,7 @@ class Menus:
             # have closed the menu for a call without close(): the password is asked again
             self.draft.clear()
             self.unlocked = False
+            self.watch = 0
         self.state.menu.append(page)
         self.controls.push(self.mode)
 
@@ -120,7 +125,20 @@ class Menus:
             self.state.ring_preview = page.data[page.index] or \
                 self.settings.volume.ring_type
 
+    def _ask_first(self, then: str) -> bool:
+        """Leaving a submit page (Back, C, MENU) with changes not submitted: ask whether to
+        submit them (manual's phones: "Save changes?"), never drop them silently. True when
+        the question is shown; `then` ("back", "close") is what follows the answer."""
+        top = self.state.menu[-1] if self.state.menu else None
+        if not self.draft or top is None or top.kind or \
+                not menus.TREE.get(top.key, menus.Page("")).submit:
+            return False
+        self._push(MenuPage(LEAVE, top.title, [ASK_LEAVE], kind="confirm", data=[then]))
+        return True
+
     def back(self) -> None:
+        if self._ask_first("back"):
+            return
         self.state.ring_preview = 0
         gone = self.state.menu.pop()
         if gone.kind == "edit":
@@ -175,7 +193,8 @@ class Menus:
         if page.kind and page.kind != "choice":
             return False              # a module's page (a call list): that module's keys
         if key == "menu":
-            self.close()
+            if not self._ask_first("close"):
+                self.close()
         elif key in ("cancel", "soft4", "left"):
             self.back()
         elif key in ("up", "down"):
@@ -273,11 +292,13 @@ class Menus:
             return
         f = menus.FIELDS[key]
         text = "" if kind == "secret" else str(value)
+        # the model's input hint: an extension number starts in 123 even when empty
+        mode, hint = menus.TYPING.get(entry.typing, ("", ""))
         editor = TextEntry(text, kind=kind if kind in ("number", "ip", "dial") else "text",
                            secret=kind == "secret", max_len=f.metadata["max_len"],
-                           # an extension number or a forward target: digits first
-                           mode="123" if text.isdigit() else None)
-        self._edit(key, entry.label, editor, [menus.help_text(key)])
+                           mode=mode or ("123" if text.isdigit() else None))
+        self._edit(key, entry.label, editor,
+                   ["; ".join(t for t in (menus.help_text(key), hint) if t)])
 
     def _edit(self, key: str, title: str, editor: TextEntry, lines: list[str],
               then: str = "") -> None:
@@ -287,6 +308,11 @@ class Menus:
     def _edit_key(self, page: MenuPage, key: str) -> bool:
         editor: TextEntry = page.data[0]
         if key == "menu":
+            if self.draft:            # on an account page's field: its changes first
+                self.timers.cancel(TAP_TIMER)
+                self.state.menu.pop()
+                if self._ask_first("close"):
+                    return True
             self.close()
         elif key == "soft4" or (key == "cancel" and not editor.text):
             self.back()
@@ -327,6 +353,7 @@ class Menus:
             except SettingsInvalid as e:
                 page.items[1:] = [e.problems[0].reason]
                 return
+            self._enable_new(key)
             self.back()
             return
         try:
@@ -350,25 +377,74 @@ class Menus:
         else:
             self.back()
 
-    def _submit(self) -> None:
-        """"Submit changes" on an account page: everything changed on it, saved at once."""
+    def _enable_new(self, key: str) -> None:
+        """A new account (user and server empty when the page opened) gets Enable account
+        = Enable as soon as both are typed: the person filling in a line wants it to work,
+        as a desk phone's wizard does; the row shows it before Submit, and Disable can
+        still be chosen. An account that had them keeps the Enable it has."""
+        head, _, field = key.rpartition(".")
+        if not head.startswith("account.") or field not in ("user", "server"):
+            return
+        k = head + "."
+        if self.settings.get(k + "user") or self.settings.get(k + "server") or \
+                k + "enable" in self.draft or self._value(k + "enable"):
+            return
+        if self._value(k + "user") and self._value(k + "server"):
+            self.draft[k + "enable"] = True
+
+    def _submit(self) -> bool:
+        """"Submit changes" on an account page: everything changed on it, saved at once;
+        the LCD says so, then how the line's registration goes (on_registration). True
+        when it was saved (or there was nothing to save)."""
         page = self.state.menu[-1]
         if not self.draft:
             self.state.notice = "Nothing changed"
-            return
+            return True
         try:
             changed, restart = self.update(dict(self.draft))
         except SettingsInvalid as e:
             self.state.notice = f"Not saved: {e.problems[0]}"
-            return
+            return False
         self.draft.clear()
         self._refresh(page)
         self.state.notice = f"{page.title} saved" + (": applies after a restart"
                                                      if restart else "")
+        if page.key.startswith("account."):
+            n = int(page.key.partition(".")[2])
+            k = f"account.{n}."
+            if not self.settings.get(k + "enable"):
+                if self.settings.get(k + "user") and self.settings.get(k + "server"):
+                    self.state.notice = f"{page.title} saved but disabled: set Enable account"
+            elif not restart:
+                self.watch = n
+                self.state.notice = f"{page.title} saved; Line {n}: registering..."
         log.info("menu: %s submitted (%s)", page.title, ", ".join(changed))
+        return True
+
+    def on_registration(self, ev: RegistrationChanged) -> None:
+        """After Submit changes: the line's first answer, on the LCD a while ("Line 1:
+        registered", or why not)."""
+        if not self.watch or ev.account != self.watch or not self.state.menu:
+            return
+        self.watch = 0
+        said = "registered" if ev.active else (ev.reason or "not registered") + \
+            (f" ({ev.code})" if ev.code else "")
+        self.state.notice = f"Line {ev.account}: {said}"
 
     def _confirm_key(self, page: MenuPage, key: str) -> bool:
-        """Load default settings, Reboot: OK does it, Back or C does not."""
+        """Load default settings, Reboot: OK does it, Back or C does not. Leaving a page
+        with changes (LEAVE): OK submits them, Back or C drops them; then on as asked."""
+        if page.key == LEAVE:
+            if key in ("ok", "soft1", "cancel", "soft4", "left", "menu"):
+                self.state.menu.pop()
+                if key in ("ok", "soft1") and not self._submit():
+                    return True           # refused: the page stays, the notice says why
+                self.draft.clear()
+                if page.data[0] == "close" or key == "menu":
+                    self.close()
+                else:
+                    self.back()
+            return True
         if key in ("ok", "soft1"):
             if page.key == "defaults":
                 log.warning("menu: load default settings (from the LCD)")

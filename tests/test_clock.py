@@ -116,7 +116,7 @@ def test_manual_setting_sets_the_date_and_time_typed_and_keeps_it(tmp_path):
     editor = rig.state.menu[-1].data[0]
     shown = time.strftime("%Y-%m-%d %H:%M", time.gmtime(rig.state.now + 8 * 3600))
     assert editor.text == shown                       # the time shown now, to edit
-    assert rig.softkeys == ["123", "Save", "<-", "Back"]
+    assert rig.softkeys == ["123", "Save", "<-", "Cancel"]
     rig.hold_key("cancel")                            # C held clears
     rig.press(*"203005010930", "soft2")               # 2030-05-01 09:30, Save
     assert rig.settings.time.mode == "manual"

@@ -84,6 +84,6 @@ def test_the_way_to_the_first_register_imports_no_dataclasses_asyncio_or_web():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=True).stdout.split()
     for heavy in ("dataclasses", "inspect", "ast", "asyncio", "logging.handlers", "hashlib",
-                  "tomli_w",
+                  "tomli_w", "tomlkit", "firmware.settings.layout",
                   "firmware.app", "firmware.call.phone", "aiohttp", "PIL", "gpiozero"):
         assert heavy not in out, heavy

@@ -1,6 +1,7 @@
 """DIR/settings.toml on disk: loading it (a bad value keeps its last good one, an unreadable
-file leaves the phone on the last good settings), saving a change atomically, keeping the
-last good copy, and the modes of the data dir and the files holding passwords."""
+file leaves the phone on the last good settings), saving a change atomically with the
+administrator's comments and layout kept (firmware/settings/layout.py), keeping the last
+good copy, and the modes of the data dir and the files holding passwords."""
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,8 @@ from typing import Any
 from firmware.errors import SettingError, SettingsInvalid
 from firmware.files import atomic_write
 from firmware.settings.schema import DIR_MODE, FIELDS, FILE_MODE, MAX_FILE, Settings
-from firmware.settings.values import (_short, apply, assign, flatten, settings_file,
-                                      to_document)
+from firmware.settings.values import (_short, apply, assign, factory_values, flatten,
+                                      settings_file, to_document)
 
 log = logging.getLogger("firmware.settings")
 
@@ -109,7 +110,7 @@ class SettingsStore:
         return changed
 
     def save(self, settings: Settings) -> None:
-        data = settings_file(settings)
+        data = self._edited(settings)
         if self.unreadable:
             self._keep_bad()
         atomic_write(self.path, data)
@@ -118,6 +119,28 @@ class SettingsStore:
         self.unreadable = False
         self._good_pending = False
         self._write_good(settings)
+
+    def _edited(self, settings: Settings) -> bytes:
+        """settings.toml holding `settings`: the file on disk with only the changed keys
+        edited (its comments and layout kept: firmware/settings/layout.py), or a fresh
+        one when there is none. A file that no longer reads as TOML (edited by hand since
+        it was loaded) counts as unreadable: save keeps it as settings.toml.bad first."""
+        from firmware.settings.layout import keep_layout    # tomlkit: only when saving
+        if not self.unreadable:
+            try:
+                text = _read_bounded(self.path).decode("utf-8")
+                tomllib.loads(text)
+            except FileNotFoundError:
+                return settings_file(settings)
+            except (OSError, _TooBig, ValueError, RecursionError, MemoryError):
+                self.unreadable = True
+            else:
+                if text.strip():
+                    edited = keep_layout(text, {k: settings.get(k) for k in FIELDS},
+                                         factory_values())
+                    if edited is not None:
+                        return edited
+        return settings_file(settings)
 
     def _run_on_last_good(self, last_good: Settings, why: str) -> Settings:
         self.unreadable = True

@@ -55,6 +55,11 @@ def line_spec(s: AccountSettings, server: str, expires: int) -> AccountSpec:
                        mwi=s.mwi)
 
 
+def _identity(spec: AccountSpec) -> tuple:
+    """What a pjsua account cannot change in place (see AccountCommands._set_account)."""
+    return spec.registrar, spec.user, spec.proxy, spec.auth_user, spec.password
+
+
 def refresh_margin(expires: int) -> int:
     """Seconds before expiry that pjsip should send the refresh REGISTER."""
     return max(1, min(30, expires // 10))
@@ -203,8 +208,10 @@ class AccountCommands:
     def _set_account(self, index: int, spec: AccountSpec | None):
         """Create, change or remove account `index`.
 
-        A new registrar, user or proxy gets a fresh pjsua account (a modified one keeps
-        sending REGISTERs to the old server); calls in progress are not touched.
+        A new registrar, user, proxy or credentials get a fresh pjsua account (a modified
+        one keeps sending REGISTERs to the old server, and pjsip's cached Authorization
+        answered a refresh with the old password: the line said "registered" with a
+        password the server no longer takes); calls in progress are not touched.
         """
         twin = self.accounts.get(self.ANON + index)
         if twin is not None and (spec is None or not spec.anonymous):
@@ -213,9 +220,7 @@ class AccountCommands:
             twin.shutdown()
             del twin
         acc = self.accounts.get(index)
-        if acc is not None and (spec is None or (acc.spec.registrar, acc.spec.user,
-                                                 acc.spec.proxy) != (spec.registrar, spec.user,
-                                                                     spec.proxy)):
+        if acc is not None and (spec is None or _identity(acc.spec) != _identity(spec)):
             # Destroy it now, before a new account can take its pjsua slot: a late
             # destructor would delete whatever account holds the slot by then. Nothing
             # may keep a reference (not even a traceback of a pj.Error being handled).

@@ -43,6 +43,7 @@ class Presenter:
         self._step = 0                # which part of the texts shown in turns (ui/lcd.py)
         self._paged: tuple = ()       # those texts, to start again when they change
         self._turns = 1               # steps until each was shown whole
+        self._notice = ""             # the notice whose time is running
         self._gain = 1.0
         self._mic_gain = 1.0
         self._plan: str | None = None     # the tone plan playing ("ring3" for tone "ring")
@@ -75,7 +76,10 @@ class Presenter:
         if pushed or self._subscribers:
             self._notify(snap)
         self._schedule_tick(snap)
-        if snap.notice and not self.timers.active("notice"):   # long enough to read it all
+        if snap.notice and (snap.notice != self._notice or not self.timers.active("notice")):
+            # a new notice gets its own time, long enough to read it all ("Account 1 saved;
+            # Line 1: registering..." followed by "Line 1: registered" is read in full)
+            self._notice = snap.notice
             self.timers.start("notice", max(NOTICE_SECONDS, MARQUEE_SECONDS * self._turns))
 
     def _draw(self, snap: PhoneState) -> bool:

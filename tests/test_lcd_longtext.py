@@ -313,3 +313,18 @@ def test_a_long_notice_stays_until_every_part_was_shown(tmp_path):
     assert rig.state.notice                          # still there for its last part
     rig.advance(1.0)
     assert not rig.state.notice and not rig.timers.active("marquee")
+
+
+def test_a_notice_that_changes_gets_its_own_time(tmp_path):
+    """"Account 1 saved; Line 1: registering..." then, a second later, "Line 1: registered":
+    the second is shown its full time, not what was left of the first's."""
+    rig, presenter = presented(tmp_path)
+    rig.state.notice = "Account 1 saved"
+    presenter.present()
+    rig.advance(NOTICE_SECONDS - 0.5)
+    rig.state.notice = "Line 1: registered"
+    presenter.present()
+    rig.advance(1.0)                                 # past the first notice's end
+    assert rig.state.notice == "Line 1: registered"
+    rig.advance(NOTICE_SECONDS)
+    assert not rig.state.notice

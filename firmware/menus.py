@@ -265,3 +265,160 @@ def help_text(key: str) -> str:
 def page_settings(name: str) -> list[str]:
     """The setting keys a page edits, in order (the web renders a page's form from it)."""
     return [e.setting for e in TREE[name].entries if e.setting]
+
+
+# -- the web management pages (manual §7 "Web Settings") ---------------------------------------
+# The same Page and Entry over the same setting keys, grouped and named as the manual's web
+# pages are (ui/web/pages.py renders them: label, help, kind, choices, range and the restart
+# notice all come from the schema through kind/choices/shown/help_text above). Actions only
+# the web uses: "group" (a heading inside a page), "later:<why>" (a field of the manual this
+# phone does not act on yet: shown greyed with why, never accepted), "link:<url>" (a page
+# served elsewhere). "defaults" and "reboot" are the LCD's actions (CONFIRM says what they
+# do). A status page is a text page naming the View status pages (TREE) it shows.
+
+def _later(label: str, why: str) -> Entry:
+    return Entry(label, action=f"later:{why}")
+
+
+def _group(label: str) -> Entry:
+    return Entry(label, action="group")
+
+
+_TRANSPORTS = "UDP only for now; TCP and TLS come with the SIP transports issue"
+_STUN = "comes with the NAT traversal (STUN) issue"
+_SRTP = "comes with the SRTP issue"
+_NOT_YET = "not a setting of this phone yet"
+
+
+def _web_account(n: int) -> Page:
+    """Manual §7 "SIP Account": its fields in its order. [sip] settings serve every line:
+    their label says so."""
+    k = f"account.{n}."
+    return Page(f"SIP Account {n}", (
+        _group("SIP Setting"),
+        Entry("Enable", k + "enable"), Entry("Display Name", k + "display_name"),
+        Entry("Username", k + "user"), Entry("Authenticate Name", k + "auth_user"),
+        Entry("Password", k + "password"), Entry("Label", k + "label"),
+        Entry("SIP Server", k + "server"), Entry("Secondary Server", k + "secondary_server"),
+        Entry("Outbound Proxy Server", k + "outbound_proxy"),
+        _later("Secondary Outbound Proxy Server", _NOT_YET),
+        Entry("Polling Interval Time Of Registration (all lines)", "sip.retry_interval"),
+        _later("NAT Traversal", _STUN), _later("STUN Server", _STUN),
+        _later("Subscribe Period", _NOT_YET),
+        Entry("Register Expire Time", k + "expires"),
+        _later("SIP Transport", _TRANSPORTS),
+        _group("Call"),
+        Entry("Do Not Disturb", k + "dnd"), Entry("Anonymous Call", k + "anonymous"),
+        Entry("Anonymous Call Rejection", k + "anonymous_reject"),
+        Entry("Use Session Timer (all lines)", "sip.session_timers"),
+        Entry("Session Timer (all lines)", "sip.session_expires"),
+        Entry("Ring Type", k + "ring_type"),
+        Entry("UDP Keep-alive Interval (all lines)", "sip.keepalive_interval"),
+        Entry("Voice Mail Number", k + "voicemail"),
+        Entry("Booking Voice Mail", k + "mwi"),
+        _group("Security"),
+        _later("SIP Encryption", _TRANSPORTS), _later("RTP Encryption", _SRTP),
+        Entry("RTP Port Range: first port (all lines)", "sip.rtp_port"),
+        Entry("RTP Port Range: ports (all lines)", "sip.rtp_ports")),
+        role="admin", submit=True)
+
+
+WEB: dict[str, Page] = {
+    # the page list (manual §7's left-hand menu); a group heads the pages under it
+    "index": Page("Web Settings", (
+        Entry("Status", page="status"),
+        _group("SIP Account"),
+        *(Entry(f"Account {n}", page=f"account.{n}") for n in range(1, ACCOUNTS + 1)),
+        Entry("Network", page="network"),
+        Entry("Programmable Keys", action="link:/manage#keys"),
+        Entry("Audio", page="audio"), Entry("Phone Book", page="phonebook"),
+        _group("Advance"),
+        Entry("Phone Setting", page="phone"), Entry("Call", page="call"),
+        Entry("VOIP Call Forward", page="forward"), Entry("Set Time", page="time"),
+        Entry("Dial Plan", page="dialplan"), Entry("IP Strategy", page="ipstrategy"),
+        _group("Phone Maintenance"),
+        Entry("Password", action="link:/password"), Entry("Log", page="log"),
+        Entry("Default Setting", page="defaults"),
+        Entry("Auto Provision", action="link:/manage#provision"),
+        Entry("Firmware Upgrade", action="link:/manage#firmware"),
+        Entry("Configuration Backup", action="link:/manage#backup"),
+        Entry("Reboot", page="reboot"))),
+    "status": Page("Phone Status", (
+        Entry("Lines", page="status.lines"), Entry("Network", page="status.network"),
+        Entry("Software", page="status.software")), text=True),
+    **{f"account.{n}": _web_account(n) for n in range(1, ACCOUNTS + 1)},
+    "network": Page("Network", (
+        Entry("IP Setting", "network.mode"), Entry("IP Address", "network.ip"),
+        Entry("Netmask", "network.mask"), Entry("Gateway", "network.gateway"),
+        Entry("Primary DNS", "network.dns1"), Entry("Secondary DNS", "network.dns2"),
+        Entry("Web address and HTTP Port", "web.listen")), role="admin", submit=True),
+    "audio": Page("Audio", (
+        _group("Audio Codecs"),
+        _later("Enabled codecs", "G.722, G.711A and G.711U are offered, in this order; "
+                                 "choosing them comes later"),
+        _group("Volume"),
+        Entry("Ring Volume", "volume.ring"), Entry("Handset Volume", "volume.handset"),
+        Entry("Handset Mic", "volume.handset_mic"), Entry("Speaker Volume", "volume.speaker"),
+        Entry("Speaker Mic", "volume.speaker_mic"), Entry("Headset Volume", "volume.headset"),
+        Entry("Headset Mic", "volume.headset_mic"), Entry("Ring Type", "volume.ring_type"))),
+    "phonebook": Page("Phone Book", (Entry("Ban List", "phone.blacklist"),)),
+    "phone": Page("Phone Setting", (
+        _group("Basic"),
+        Entry("Called No Answer Time", "phone.ring_timeout"),
+        Entry("DTMF", "phone.dtmf_mode"), Entry("Pound Send Method", "phone.send_key"),
+        Entry("RFC 2833 Pay Load", "phone.dtmf_payload"),
+        Entry("Back Light", "lcd.backlight"), Entry("Back Light Time", "lcd.backlight_timeout"),
+        Entry("Contrast", "lcd.contrast"), Entry("Language", "phone.language"),
+        Entry("Key Board Lock", "phone.keylock"),
+        Entry("Key Board Unlock Password", "phone.keylock_password"),
+        Entry("Advanced Password (LCD)", "lcd.advanced_password"),
+        _group("Other"),
+        Entry("Check When Upgrade Software", "provisioning.check_md5"),
+        Entry("BLF Mode", "phone.blf_mode")), role="admin"),
+    "call": Page("Call", (
+        Entry("Hot Number", "phone.hotline"), Entry("Hot Line Delay", "phone.hotline_delay"),
+        Entry("Call Waiting", "phone.call_waiting"),
+        Entry("Call Waiting Tone", "phone.call_waiting_tone"),
+        Entry("Auto Answer", "phone.auto_answer"),
+        Entry("Auto Answer Mode", "phone.auto_answer_mode"),
+        Entry("Auto Answer Delay", "phone.auto_answer_delay"),
+        Entry("Pickup Code", "phone.pickup_code"), Entry("Message", "phone.voicemail"),
+        Entry("Play Voice Mail Tone", "phone.voicemail_tone"),
+        Entry("Miss Call Display", "phone.missed_call_display"),
+        Entry("Call List Save", "phone.call_log_size"), Entry("Do Not Disturb", "phone.dnd"),
+        Entry("Transfer Mode", "phone.transfer_mode"),
+        Entry("Conference Exit Result", "phone.conference_exit"),
+        Entry("Return Code When Refuse", "phone.reject_code"),
+        Entry("Return Code When DND", "phone.dnd_code"),
+        Entry("Flash Hook Time", "hardware.flash_hook_ms"),
+        Entry("Dial Timeout", "phone.dial_timeout"),
+        Entry("Emergency Numbers", "phone.emergency"))),
+    "forward": Page("VOIP Call Forward", (
+        Entry("All Ways", "forward.always"), Entry("If Busy", "forward.busy"),
+        Entry("If No Answer", "forward.no_answer"),
+        Entry("No Answer Time", "forward.no_answer_seconds"))),
+    "time": Page("Set Time", (
+        Entry("Set Time Mode", "time.mode"), Entry("SNTP Server", "time.sntp_server"),
+        Entry("Update Interval", "time.update_interval"),
+        Entry("Daylight Saving Time", "time.dst"), Entry("Time Format", "phone.time_format"),
+        Entry("Date Format", "phone.date_format"), Entry("Time Zone-GMT", "time.time_zone")),
+        role="admin"),
+    "dialplan": Page("Dial Plan", (
+        Entry("Dial Plan Rules", "dialplan.rules"), Entry("Digit Map", "dialplan.digit_map")),
+        role="admin"),
+    "ipstrategy": Page("IP Strategy", (
+        Entry("IP Strategy", "phone.ip_strategy"), Entry("Allowed IPs", "phone.ip_allow")),
+        role="admin"),
+    "log": Page("Log", (
+        Entry("Log Level", "log.level"), Entry("SIP Trace", "log.sip_trace"),
+        Entry("Log File Size (KiB)", "log.max_kb"), Entry("Log Files Kept", "log.keep")),
+        role="admin"),
+    "defaults": Page("Default Setting", (Entry("Reset to Factory Setting", action="defaults"),),
+                     role="admin"),
+    "reboot": Page("Reboot", (Entry("Reboot", action="reboot"),), role="admin"),
+}
+
+
+def web_pages() -> list[str]:
+    """The web pages with a form or text, in the order of the page list."""
+    return [e.page for e in WEB["index"].entries if e.page]

@@ -11,7 +11,6 @@ an entry added above (the Phone book at the top of the main menu) does not break
 from __future__ import annotations
 
 import re
-from base64 import b64encode
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from playwright.sync_api import expect, sync_playwright    # missing: fail, neve
 
 # Kamailio with users 1001..1004, passwords secret1001..
 from tests.peers.fixtures import kamailio, peers  # noqa: F401  (pytest finds them)
+from tests.browser import first_sign_in
 from tests.phone import PhoneProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -134,18 +134,7 @@ def test_a_newcomer_adds_an_account_and_calls_through_it_with_clicks_only(
     page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
 
     # signing in: the factory login, then a password of our own before anything else
-    page.goto(fresh.base + "/")
-    expect(page).to_have_url(fresh.base + "/login")
-    page.fill("input[name=user]", "root")
-    page.fill("input[name=password]", "root")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(fresh.base + "/password")
-    page.fill("input[name=old]", "root")
-    page.fill("input[name=new]", NEW_PASSWORD)
-    page.fill("input[name=again]", NEW_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(fresh.base + "/")
-    fresh.auth = "Basic " + b64encode(f"root:{NEW_PASSWORD}".encode()).decode()  # for its API
+    first_sign_in(page, fresh, NEW_PASSWORD)
 
     # the standby screen says there is no account and where one is added; the panel too
     expect(lcd(page)).to_contain_text("No account")

@@ -2,7 +2,9 @@
 sign-in. The routes are split by who uses them: ui/web/signin.py (the guard in front of
 every request, sign-in, sessions, password), ui/web/panel.py (the front panel and remote
 control), ui/web/manage.py (settings, provisioning, firmware, keys, backup, call log,
-phone book). Every route talks to the phone through one object, firmware.api.Api.
+phone book), ui/web/pages.py (the manual's §7 web pages: /settings, /settings/<page>,
+plain HTML forms rendered from firmware/menus.py WEB). Every route talks to the phone
+through one object, firmware.api.Api.
 
 Everything except the login page and static files needs a login: HTTP Basic (API
 clients, tests) or the session cookie the login form sets (the browser panel). The
@@ -55,6 +57,9 @@ API (JSON unless said otherwise):
                       "label": "Bob", "account": 1}]}  replaces the programmable keys
   GET  /api/keys/state   {"modules": [1], "keys": {"p1": {"lamp": "idle", "why": ...}}}
   GET  /ws[?csrf=TOKEN]  pushes {"state": ..., "leds": ..., "png": base64} on every change
+  GET  /settings  /settings/<page>  the manual's §7 pages (HTML); POST a page's form
+                      (a `csrf` field): saved as PATCH /api/settings saves, 303 back to the
+                      page, or 400 with each refused field's reason beside it
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
   GET  /api/sim/listen?seconds=1  WAV of what the person hears
@@ -66,7 +71,7 @@ import sys
 
 from aiohttp import web
 
-from ui.web import manage, panel, signin
+from ui.web import manage, pages, panel, signin
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
 
@@ -82,7 +87,7 @@ def build(api) -> web.Application:
     wa.on_response_prepare.append(signin.security_headers)
     wa.on_shutdown.append(panel.close_sockets)
     wa.on_cleanup.append(_stop_hasher)
-    for table in (signin.routes, panel.routes, manage.routes):
+    for table in (signin.routes, panel.routes, manage.routes, pages.routes):
         wa.add_routes(table)
     if api.simulated:
         wa.add_routes(panel.sim_routes)

@@ -18,6 +18,7 @@ from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or
                                       _listen, _mac, _multicast_group, _number_pattern, _server_url,
                                       _sip_user, _text)
 from firmware.settings.passwords import parse_password_hash
+from firmware.sip import codecs as codec_names   # pure (no pjsua2): what sip.codecs may hold
 from firmware.timeofday import ZONES
 
 ACCOUNTS = 3  # the ES330 has three lines
@@ -88,6 +89,13 @@ class SipSettings(Record, eq=False):
     trusted: tuple = setting((), "more addresses or networks treated as the lines' servers "
                              "(a second PBX node, a voice mail or paging server), e.g. "
                              "10.0.0.5 or 10.0.1.0/24", check=_ip_or_net)
+    # manual §7 "Audio" > Audio Codecs: the Enabled list (firmware/sip/codecs.py)
+    codecs: tuple = setting(codec_names.FACTORY,
+                            "audio codecs offered and accepted, preferred first (manual: "
+                            "Audio Codecs, Enabled list); one not listed is disabled. Names: "
+                            "G722, PCMA (G.711A), PCMU (G.711U), G729, G7231, GSM, iLBC, "
+                            "speex[/rate], opus...; one this build lacks is skipped (logged)",
+                            check=codec_names.check_name, max=20, max_len=24)
     flood_limit: int = setting(20, "an address that is not a line's server and leaves this "
                                "many calls unanswered within 2 s (a scanner, a flood) has its "
                                "calls refused (503) until it is quiet for 60 s; 0 = off",

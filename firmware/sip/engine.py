@@ -29,7 +29,7 @@ from firmware import logs
 from firmware.errors import SipError
 from firmware.events import CheckSyncReceived, Event
 from firmware.record import Record
-from firmware.sip import gate as pjgate, native
+from firmware.sip import codecs as pjcodecs, gate as pjgate, native
 from firmware.sip.accounts import AccountCommands, _Account
 from firmware.sip.calls import CallCommands, _Call
 from firmware.sip.media import MediaCommands, _Media
@@ -57,6 +57,7 @@ class SipConfig(Record, frozen=True):
     session_timers: bool = False
     session_expires: int = 1800
     sound_device: str = ""      # ALSA device name (board [audio] device); "" = default
+    codecs: tuple = pjcodecs.FACTORY    # enabled codecs, preferred first (sip.codecs)
 
 
 
@@ -117,6 +118,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.started_at = 0.0
         self.taps: Taps | None = None      # our module before pjsip's layers (BLF reads it)
         self._gate: pjgate.Gate | None = None
+        self.offered: frozenset[str] = frozenset()   # enabled codecs' names (the gate's)
         self._refusals = logs.Limited(log, per_minute=30)
         # run on the SIP thread before anything is torn down (firmware/sip/pjblf.py's buddies)
         self.closers: list[Callable[[], None]] = []
@@ -172,6 +174,9 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             self._destroy()
             return
         self._started.set_result(self.local_host)
+        import os as _os
+        if _os.environ.get("SIP_CPU"):
+            _os.sched_setaffinity(0, {int(_os.environ["SIP_CPU"])})
         try:
             self._drain()               # queued before SIP was up (firmware/startup.py)
             self._flush()
@@ -227,7 +232,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.taps = Taps()
         if not self.taps.register():
             self.taps = None
-        self._gate = pjgate.Gate(codecs=self._codecs(), calls_alive=lambda: len(self.calls),
+        self._gate = pjgate.Gate(codecs=self.offered, calls_alive=lambda: len(self.calls),
                                  # the Phone replaces the policy as settings change
                                  allows_source=lambda ip: self.policy.allows_source(ip),
                                  allows_notify=lambda ip, ev: self.policy.allows_notify(ip,
@@ -262,25 +267,28 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
 
-    # manual "Audio": "G.722, G.711A, G.711U, G.723, and G.729A" — the desk phone's codecs
-    # come first in every offer and answer (pjsua would put Speex first: it smears a steady
-    # tone and is not what a PBX expects); the rest this pjsua has stay, after them
-    CODEC_ORDER = ("G722/16000", "PCMA/8000", "PCMU/8000")
+    def _order_codecs(self, names: tuple[str, ...] | None = None) -> None:
+        """Enable the listed codecs in their order, disable the rest (firmware/sip/codecs.py;
+        manual "Audio"). A list of which this pjsua has none would leave every call
+        refused 488: then the factory list is used and the log says why."""
+        names = self.config.codecs if names is None else tuple(names)
+        ids = [ci.codecId for ci in self.ep.codecEnum2()]
+        prio, missing = pjcodecs.priorities(ids, names)
+        if missing:
+            log.info("codecs not in this pjsua, skipped: %s", ", ".join(missing))
+        if not any(prio.values()):
+            log.warning("none of the codecs %s is in this pjsua: using %s", ", ".join(names)
+                        or "(none)", ", ".join(pjcodecs.FACTORY))
+            prio, _ = pjcodecs.priorities(ids, pjcodecs.FACTORY)
+        for cid, p in prio.items():
+            self.ep.codecSetPriority(cid, p)
+        self.offered = pjcodecs.offered(prio)
+        if self._gate is not None:
+            self._gate.codecs = self.offered      # an offer of disabled codecs only: 488
 
-    def _order_codecs(self) -> None:
-        for rank, codec in enumerate(self.CODEC_ORDER):
-            try:
-                self.ep.codecSetPriority(codec, 254 - rank)
-            except pj.Error as e:
-                log.info("codec %s not in this pjsua (%s)", codec, e.info())
-
-    def _codecs(self) -> frozenset[str]:
-        """Names (lower case) of the audio codecs this pjsua offers, for the gate."""
-        names = set()
-        for ci in self.ep.codecEnum2():
-            if ci.priority:
-                names.add(ci.codecId.split("/", 1)[0].lower())
-        return frozenset(names)
+    def codecs(self, names: tuple[str, ...]) -> concurrent.futures.Future:
+        """sip.codecs changed: new calls offer and accept these (calls up keep theirs)."""
+        return self.submit(self._order_codecs, tuple(names))
 
     def _on_check_sync(self, reboot: bool, source: str) -> int:
         """The answer to a PBX's NOTIFY Event: check-sync (firmware/sip/gate.py)."""

@@ -182,7 +182,7 @@ class Gate:
                  exempt: Callable[[str], bool] = lambda ip: False,
                  flood_limit: Callable[[], int] = lambda: 0,
                  on_check_sync: Callable[[bool, str], int] = lambda reboot, source: 489):
-        self.codecs = codecs
+        self.codecs = codecs        # enabled ones; SipEngine._order_codecs keeps it to sip.codecs
         self.calls_alive = calls_alive
         self.allows_source = allows_source
         self.allows_notify = allows_notify

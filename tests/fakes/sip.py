@@ -209,6 +209,9 @@ class FakeSip:
     def sim_mic(self, freq: int | None):
         return self._record("sim_mic", freq=freq)
 
+    def codecs(self, names: tuple[str, ...]):
+        return self._record("codecs", names=tuple(names))
+
     def record_start(self, path: str):
         return self._record("record_start", path=path)
 

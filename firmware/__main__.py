@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="web page and API address (overrides web.listen; '' = off)")
     p.add_argument("--quiet", action="store_true", help="no warnings on stderr")
     p.add_argument("--markdown", action="store_true", help="settings: print a README table")
+    p.add_argument("--role", choices=("admin", "user"), default="admin",
+                   help="passwd: whose web password (the user then changes it at the next "
+                        "sign-in; firmware/roles.py)")
+    p.add_argument("--user", metavar="NAME", help="passwd: a new login name for that role")
     args = p.parse_args(argv)
 
     if args.command == "settings":
@@ -54,19 +58,28 @@ def main(argv: list[str] | None = None) -> int:
         from firmware.settings import SettingsStore, hash_password, password_problem
         store = SettingsStore(args.data_dir)
         store.load()
-        pw = getpass.getpass("new web password: ") if sys.stdin.isatty() else \
-            sys.stdin.readline().rstrip("\n")
-        problem = password_problem(pw, store.settings.web.user)
+        w, user = store.settings.web, args.role == "user"
+        name = args.user or (w.user_name if user else w.user)
+        if name == (w.user if user else w.user_name):
+            print(f"'{name}' is the other role's login name: choose another", file=sys.stderr)
+            return 2
+        pw = getpass.getpass(f"new web password of the {args.role} ({name}): ") \
+            if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        problem = password_problem(pw, name)
         if problem:
             print(problem, file=sys.stderr)
             return 2
+        values = {"web.user_name": name, "web.user_password_hash": hash_password(pw),
+                  "web.user_must_change": True} if user else \
+            {"web.user": name, "web.password_hash": hash_password(pw)}
         try:
-            store.update({"web.password_hash": hash_password(pw)})
+            store.update(values)
         except SettingsInvalid as e:
             print(e, file=sys.stderr)
             return 2
         # a running phone reads the new hash at its next sign-in check (no restart, no HUP)
-        print(f"saved in {store.path}; a running phone uses it from the next sign-in")
+        print(f"saved in {store.path}; a running phone uses it from the next sign-in"
+              + (f" ({name} chooses their own password there)" if user else ""))
         return 0
 
     # Start-up allocates much and frees little: no garbage collection until the phone is

@@ -167,7 +167,8 @@ class Api:
         lines.append("Sim: the PC's network" if app.board.simulated
                      else netinfo.address_source(route[0] if route else ""))
         sip_at = app.sip.local_host or f"off: {app.sip_error}"
-        web_at = app.listen()
+        from firmware.system.weblisten import urls      # what a person types
+        web_at = " ".join(urls(app.listen()))
         return lines + [f"MAC {app.mac}", f"SIP {sip_at}", f"Web {web_at or 'off'}"]
 
     # -- settings --------------------------------------------------------------------------

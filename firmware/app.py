@@ -227,9 +227,12 @@ class App:
             self.board.hook.when_flashed = lambda: post(HookFlashed())
 
     def listen(self) -> str:
-        """Where the web page listens ('' = off): --http, else web.listen."""
-        return self.http_override if self.http_override is not None else \
-            self.settings.web.listen
+        """Where the web page listens ('' = off): --http, else web.listen ("auto": the
+        board's choice, firmware/system/weblisten.py)."""
+        from firmware.system import weblisten
+        w = self.settings.web
+        listen = self.http_override if self.http_override is not None else w.listen
+        return weblisten.resolve(listen, w.port, simulated=self.board.simulated)
 
     def _reload_settings(self) -> None:
         """SIGHUP: settings.toml again, shown at once."""

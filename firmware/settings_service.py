@@ -20,7 +20,10 @@ from firmware.settings import FIELDS, check, factory_values
 
 log = logging.getLogger("deskphone")
 
-CREDENTIALS = ("web.user", "web.password_hash")
+# who may sign in (both roles, firmware/roles.py): changed only with a password (ui/web/signin.py,
+# python -m firmware passwd), never by PATCH /api/settings or a restored backup
+CREDENTIALS = ("web.user", "web.password_hash", "web.user_name", "web.user_password_hash",
+               "web.user_must_change")
 MAX_READ = 1 << 20     # bytes of settings.toml read for the credentials
 
 

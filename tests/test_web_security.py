@@ -476,6 +476,8 @@ def test_in_chromium_the_factory_password_is_changed_first_and_other_sites_canno
             page.fill("input[name=new]", "Front-desk-42")
             page.fill("input[name=again]", "Front-desk-42")
             page.click("#change button[type=submit]")
+            expect(page).to_have_url(p.base + "/guide")         # the config guide, skipped
+            page.click("button[name=skip]")
             expect(page).to_have_url(p.base + "/")
             # the panel works: its WebSocket and its POSTs carry the session's CSRF token
             page.wait_for_selector("#lcd[src^='data:image/png;base64,']")

@@ -372,12 +372,23 @@ class NetworkSettings(Record, eq=False):
 
 class WebSettings(Record, eq=False):
     """[web]: the web page and API and their sign-in."""
-    listen: str = setting("127.0.0.1:8080", "address:port of the web page and API; empty = off "
-                          "(python -m firmware --http overrides)", check=_listen, restart=True)
-    user: str = setting("root", "web and API login name", check=_sip_user)
-    password_hash: str = setting("", "hash of the web password; empty = factory password 'root'"
-                                 " (set it with: python -m firmware passwd)", secret=True,
-                                 check=lambda v: v and parse_password_hash(v))
+    listen: str = setting("auto", "address:port of the web page and API; auto = the board's "
+                          "(a phone: every address on web.port; the sim board: 127.0.0.1:8080);"
+                          " empty = off (python -m firmware --http overrides)",
+                          check=lambda v: v == "auto" or _listen(v), restart=True)
+    port: int = setting(80, "HTTP Port (manual: Network > Port Management): the web page's port"
+                        " when web.listen is auto on a phone", min=1, max=65535, restart=True)
+    user: str = setting("root", "administrator's web and API login name", check=_sip_user)
+    password_hash: str = setting("", "hash of the administrator's web password; empty = factory "
+                                 "password 'root' (set it with: python -m firmware passwd)",
+                                 secret=True, check=lambda v: v and parse_password_hash(v))
+    user_name: str = setting("user", "the user role's login name (the desk user: forwarding, "
+                             "DND, ring, volumes...; firmware/roles.py)", check=_sip_user)
+    user_password_hash: str = setting("", "hash of the user role's password; empty = the user "
+                                      "cannot sign in (python -m firmware passwd --role user)",
+                                      secret=True, check=lambda v: v and parse_password_hash(v))
+    user_must_change: bool = setting(False, "the user's password was set by the administrator:"
+                                     " the user changes it at the next sign-in")
 
 
 class PagingSettings(Record, eq=False):

@@ -71,7 +71,7 @@ import sys
 
 from aiohttp import web
 
-from ui.web import manage, pages, panel, signin
+from ui.web import guide, manage, pages, panel, signin
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
 
@@ -87,7 +87,7 @@ def build(api) -> web.Application:
     wa.on_response_prepare.append(signin.security_headers)
     wa.on_shutdown.append(panel.close_sockets)
     wa.on_cleanup.append(_stop_hasher)
-    for table in (signin.routes, panel.routes, manage.routes, pages.routes):
+    for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes):
         wa.add_routes(table)
     if api.simulated:
         wa.add_routes(panel.sim_routes)
@@ -107,9 +107,10 @@ async def start(api, listen: str) -> web.AppRunner:
     site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
     await site.start()
     w = api.web
-    line = (f"web page and API on http://{listen}/ (sign in as {w.user}"
+    from firmware.system.weblisten import urls
+    line = (f"web page and API on {' '.join(urls(listen))} (sign in as {w.user}"
             + (" with the factory password 'root': it must be changed at the first sign-in)"
-               if not w.password_hash else ")"))
+               if not w.password_hash else ")") + f"; listening on {listen}")
     log.info("%s", line)
     if api.console_log:
         print(f"deskphone: {line}", file=sys.stderr, flush=True)   # what `make run` shows

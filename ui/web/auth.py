@@ -1,5 +1,8 @@
-"""Who is signed in: sessions, the CSRF token of each, the throttle on wrong passwords and
-the worker thread that checks them (the rules: ui/web/__init__.py and README "Security")."""
+"""Who is signed in, and as which role: sessions (each with its role and CSRF token), the
+two accounts (the administrator: web.user / web.password_hash; the user: web.user_name /
+web.user_password_hash, off while that is empty), the throttle on wrong passwords and the
+worker thread that checks them (the rules: ui/web/__init__.py and README "Security"; what
+each role may do: firmware/roles.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from firmware.roles import ADMIN, USER
 from firmware.settings import atomic_write, verify_password
 
 log = logging.getLogger("deskphone.web")
@@ -133,6 +137,21 @@ class Hasher:
 class Session:
     csrf: str
     started: float
+    role: str = ADMIN
+
+
+def account(w, role: str) -> tuple[str, str]:
+    """(login name, stored hash) of a role's account in the web.* settings `w`."""
+    return (w.user, w.password_hash) if role == ADMIN else (w.user_name, w.user_password_hash)
+
+
+def role_named(w, user: str) -> str | None:
+    """The role whose login name is `user`; the user role only while it has a password."""
+    if user == w.user:
+        return ADMIN
+    if w.user_password_hash and user == w.user_name:
+        return USER
+    return None
 
 
 class Auth:
@@ -147,9 +166,16 @@ class Auth:
 
     # -- credentials ----------------------------------------------------------------------
 
-    def factory(self) -> bool:
-        """Signed in with the factory password, which must be changed before anything else."""
-        return not self.api.web.password_hash
+    def must_change(self, role: str) -> bool:
+        """The role's password must be changed before anything else: the administrator's
+        factory password, or a user password the administrator set."""
+        w = self.api.web
+        return not w.password_hash if role == ADMIN else bool(w.user_must_change)
+
+    def drop_sessions(self, role: str, keep: str = "") -> None:
+        """Sign out every session of `role` but `keep` (after its password changed)."""
+        self.sessions = {t: s for t, s in self.sessions.items()
+                         if s.role != role or t == keep}
 
     def credentials_from_disk(self) -> None:
         """`python -m firmware passwd` may have changed the web user or password while the
@@ -158,43 +184,45 @@ class Auth:
         if self.api.credentials_from_disk():
             self.sessions.clear()
 
-    async def check(self, request: web.Request, user: str, password: str) -> bool:
-        """True for the right user and password. Raises Refused (nothing checked) while a
-        count this sign-in answers to is waiting, or when the checker is busy."""
+    async def check(self, request: web.Request, user: str, password: str) -> str | None:
+        """The role of the right user name and password, None for a wrong one. Raises
+        Refused (nothing checked) while a count this sign-in answers to is waiting, or when
+        the checker is busy."""
         self.credentials_from_disk()      # the middleware did too; /login comes here first
         w = self.api.web
         source = request.remote or "?"
-        keys = Throttle.keys(source, user if user == w.user else None,
-                             known_device=self.known_device(request))
+        role = role_named(w, user)
+        keys = Throttle.keys(source, user if role else None,
+                             known_device=role is not None and self.known_device(request, role))
         wait = self.throttle.wait(keys)
         if wait > 0:
             raise Refused(429, f"too many wrong passwords: try again in {math.ceil(wait)} s "
                                "(a page that is signed in already keeps working)", wait)
-        stored = w.password_hash
+        name, stored = account(w, role or ADMIN)   # an unknown name costs the same check
         tag = hmac.new(self._key, f"{user}\0{password}\0{stored}".encode(
             "utf-8", "surrogatepass"), hashlib.sha256).digest()
-        if tag in self._ok_cache:
-            return True
+        if role and tag in self._ok_cache:
+            return role
         right = await self.hasher.run(verify_password, password, stored)
-        if right and hmac.compare_digest(user.encode("utf-8", "surrogatepass"),
-                                         w.user.encode()):
+        if right and role and hmac.compare_digest(user.encode("utf-8", "surrogatepass"),
+                                                  name.encode()):
             if len(self._ok_cache) > 32:
                 self._ok_cache.clear()
             self._ok_cache.add(tag)
             self.throttle.succeeded(source)
-            return True
-        self.throttle.failed(Throttle.keys(source, user if user == w.user else None,
+            return role
+        self.throttle.failed(Throttle.keys(source, user if role else None,
                                            known_device=False))
         log.warning("wrong user name or password from %s", source)
-        return False
+        return None
 
     # -- sessions, devices, CSRF ----------------------------------------------------------
 
-    def new_session(self) -> tuple[str, Session]:
+    def new_session(self, role: str = ADMIN) -> tuple[str, Session]:
         while len(self.sessions) >= MAX_SESSIONS:
             self.sessions.pop(next(iter(self.sessions)))
         token = secrets.token_urlsafe(32)
-        self.sessions[token] = Session(secrets.token_urlsafe(32), time.monotonic())
+        self.sessions[token] = Session(secrets.token_urlsafe(32), time.monotonic(), role)
         return token, self.sessions[token]
 
     def session(self, request: web.Request) -> Session | None:
@@ -207,21 +235,21 @@ class Auth:
         and overall throttle later."""
         resp.set_cookie(SESSION, token, httponly=True, samesite="Strict", path="/")
         resp.set_cookie(CSRF_COOKIE, sess.csrf, samesite="Strict", path="/")
-        resp.set_cookie(DEVICE_COOKIE, self._device_token(), httponly=True,
+        resp.set_cookie(DEVICE_COOKIE, self._device_token(sess.role), httponly=True,
                         samesite="Strict", path="/", max_age=DEVICE_AGE)
 
-    def _device_token(self) -> str:
-        w = self.api.web
-        mac = hmac.new(self._device_key, f"device\0{w.user}\0{w.password_hash}".encode(),
+    def _device_token(self, role: str) -> str:
+        name, stored = account(self.api.web, role)
+        mac = hmac.new(self._device_key, f"device\0{role}\0{name}\0{stored}".encode(),
                        hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def known_device(self, request: web.Request) -> bool:
-        """A browser that signed in with the current password before (a password change
-        makes every device unknown again)."""
+    def known_device(self, request: web.Request, role: str) -> bool:
+        """A browser that signed in to `role`'s account with its current password before (a
+        password change makes every device unknown again)."""
         given = request.cookies.get(DEVICE_COOKIE, "")
         return bool(given) and hmac.compare_digest(given.encode(),
-                                                   self._device_token().encode())
+                                                   self._device_token(role).encode())
 
     async def csrf_ok(self, request: web.Request, sess: Session) -> bool:
         given = request.headers.get(CSRF_HEADER) or request.query.get("csrf", "")

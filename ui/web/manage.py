@@ -10,7 +10,8 @@ from aiohttp import web
 
 from firmware.errors import SettingsInvalid
 from firmware.api import CREDENTIALS
-from ui.web.common import API, STATIC, error, json_body, read_body, settings_refused
+from firmware.roles import USER, may_change
+from ui.web.common import API, STATIC, error, json_body, read_body, role_of, settings_refused
 
 RESTORE_MAX = 1 << 20  # bytes of a settings backup
 
@@ -26,7 +27,10 @@ async def manage_page(request):
 
 @routes.get("/api/settings")
 async def get_settings(request):
-    return web.json_response(request.app[API].settings_json())
+    doc = request.app[API].settings_json()
+    if role_of(request) == USER:     # the user sees what they may change (firmware/roles.py)
+        doc["settings"] = {k: v for k, v in doc["settings"].items() if may_change(USER, k)}
+    return web.json_response(doc)
 
 
 @routes.patch("/api/settings")

@@ -1,6 +1,6 @@
 """What the browser tests share: Debian's chromium (a missing one fails, never skips) and
 the first sign-in of a phone fresh from the factory (root / root, then the forced change
-of the password)."""
+of the password, then the config guide skipped)."""
 from __future__ import annotations
 
 from base64 import b64encode
@@ -33,5 +33,7 @@ def first_sign_in(page, phone, new_password: str) -> None:
     page.fill("input[name=new]", new_password)
     page.fill("input[name=again]", new_password)
     page.click("button[type=submit]")
+    expect(page).to_have_url(phone.base + "/guide")     # the config guide (ui/web/guide.py)
+    page.click("button[name=skip]")
     expect(page).to_have_url(phone.base + "/")
     phone.auth = "Basic " + b64encode(f"root:{new_password}".encode()).decode()

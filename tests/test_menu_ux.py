@@ -155,6 +155,20 @@ def test_menu_on_a_field_of_a_changed_account_asks_too(rig):
     assert rig.state.menu == [] and rig.saved == []
 
 
+def test_menu_on_a_choice_list_or_view_of_a_changed_page_asks_too(rig):
+    """MENU on Enable account's list (or Network > View) under typed changes: the page
+    comes back and asks; it closed and dropped them."""
+    account(rig, 1).walk("User name").press("9", "ok")
+    rig.walk("Enable account").press("menu")            # MENU on a choice list
+    assert "Submit changes?" in seen(rig) and rig.saved == []
+    rig.press("ok")
+    assert rig.settings.account[1].user == "10019" and rig.state.menu == []
+    rig.walk("System setting", "Advanced setting").press("ok")
+    rig.walk("Network", "DNS2").press(*"9*9*9*9", "ok")      # 9.9.9.9
+    rig.walk("View").press("menu")                      # MENU on the status it opens
+    assert "Submit changes?" in seen(rig) and len(rig.saved) == 1
+
+
 def test_leaving_without_changes_asks_nothing(rig):
     account(rig, 1).press("cancel")
     assert rig.state.menu[-1].title == "SIP accounts"

@@ -150,6 +150,21 @@ class Menus:
         else:
             self._refresh(self.state.menu[-1])
 
+    def leave(self) -> None:
+        """MENU on any page: the menu closes. Under a submit page with changes (on its
+        editor, a choice list, Network > View), that page comes back first and asks
+        (_ask_first), so MENU never drops them unasked."""
+        if self.draft:
+            menu = self.state.menu
+            while menu and (menu[-1].kind or
+                            not menus.TREE.get(menu[-1].key, menus.Page("")).submit):
+                menu.pop()
+            self.timers.cancel(TAP_TIMER)
+            self.state.ring_preview = 0
+            if self._ask_first("close"):
+                return
+        self.close()
+
     def close_for_calls(self, *_) -> bool:
         """A call comes in or the hook moves: the menu gives the screen back (not under
         a diagnose test, which shows the hook itself)."""
@@ -193,8 +208,7 @@ class Menus:
         if page.kind and page.kind != "choice":
             return False              # a module's page (a call list): that module's keys
         if key == "menu":
-            if not self._ask_first("close"):
-                self.close()
+            self.leave()
         elif key in ("cancel", "soft4", "left"):
             self.back()
         elif key in ("up", "down"):
@@ -308,12 +322,7 @@ class Menus:
     def _edit_key(self, page: MenuPage, key: str) -> bool:
         editor: TextEntry = page.data[0]
         if key == "menu":
-            if self.draft:            # on an account page's field: its changes first
-                self.timers.cancel(TAP_TIMER)
-                self.state.menu.pop()
-                if self._ask_first("close"):
-                    return True
-            self.close()
+            self.leave()
         elif key == "soft4" or (key == "cancel" and not editor.text):
             self.back()
         elif key == "soft1":

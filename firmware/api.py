@@ -25,6 +25,7 @@ from firmware.system import netinfo
 from firmware.system.identity import MODEL, VERSION
 
 DIAGNOSE_TESTS = ("keys", "lcd", "lights", "sound", "")
+LOGS = ("phone.log", "sip.log")     # DIR/logs: the firmware's log, the SIP trace (log.sip_trace)
 
 
 class Api:
@@ -214,6 +215,17 @@ class Api:
         return changed, restart, kept
 
     # -- management --------------------------------------------------------------------------
+
+    def log_files(self, name: str) -> list[Path] | None:
+        """The Log page's downloads (manual §7 Maintenance > Log): DIR/logs/NAME's rotated
+        files, oldest first, then NAME itself, those that exist; None for a NAME that is not
+        one of LOGS (firmware/logs.py writes them)."""
+        if name not in LOGS:
+            return None
+        folder = self.data_dir / "logs"
+        rotated = sorted((int(p.name.rpartition(".")[2]), p) for p in folder.glob(name + ".*")
+                         if p.name.rpartition(".")[2].isdigit())
+        return [p for _, p in reversed(rotated)] + [p for p in (folder / name,) if p.exists()]
 
     def calllog(self) -> dict:
         return self._feature("calllog").document()

@@ -27,7 +27,7 @@ log = logging.getLogger("deskphone.features")
 SCREENS = ("diagnose", "calllog", "directory", "menu", "expansion", "keylock")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
-                  "mwi", "network", "clock", "codecs")
+                  "mwi", "network", "clock", "sipsettings")
 
 
 @dataclass

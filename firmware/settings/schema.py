@@ -424,8 +424,7 @@ class LogSettings(Record, eq=False):
     """[log]: DIR/logs."""
     level: str = setting("info", "log level of DIR/logs/phone.log",
                          choices=("debug", "info", "warning", "error"))
-    sip_trace: bool = setting(False, "write every SIP message to DIR/logs/sip.log",
-                              restart=True)
+    sip_trace: bool = setting(False, "write every SIP message to DIR/logs/sip.log (at once)")
     max_kb: int = setting(1024, "size of a log file before it is rotated (KiB)", min=16,
                           max=1048576)
     keep: int = setting(5, "rotated log files kept", min=1, max=100)

@@ -174,9 +174,6 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             self._destroy()
             return
         self._started.set_result(self.local_host)
-        import os as _os
-        if _os.environ.get("SIP_CPU"):
-            _os.sched_setaffinity(0, {int(_os.environ["SIP_CPU"])})
         try:
             self._drain()               # queued before SIP was up (firmware/startup.py)
             self._flush()
@@ -205,9 +202,12 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         cfg.uaConfig.userAgent = c.user_agent or f"deskphone/{VERSION}"
         self._writer = _LogWriter()
         cfg.logConfig.writer = self._writer
-        # the writer is pjsua2's "console": it only gets what consoleLevel lets through
-        cfg.logConfig.level = cfg.logConfig.consoleLevel = 5 if c.trace else 2
-        cfg.logConfig.msgLogging = c.trace
+        # the writer is pjsua2's "console": it gets what pjlib's level lets through. The
+        # message logger is always on and pjlib's level decides (log.sip_trace, live:
+        # sip_trace()); at level 2 pjsua's PJ_LOG(4) of a message returns before formatting
+        cfg.logConfig.consoleLevel = 5
+        cfg.logConfig.level = self.TRACE if c.trace else self.QUIET
+        cfg.logConfig.msgLogging = True
         cfg.medConfig.hasIoqueue = False
         cfg.medConfig.threadCnt = 0
         cfg.medConfig.noVad = True
@@ -266,6 +266,13 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.started_at = time.monotonic()
         self.pj_version = self.ep.libVersion().full
         log.info("SIP up on %s (pjsua2 %s)", self.local_host, self.pj_version)
+
+    TRACE, QUIET = 5, 2      # pjlib log levels: every SIP message / pjsip's errors only
+
+    def sip_trace(self, on: bool) -> concurrent.futures.Future:
+        """log.sip_trace changed: every SIP message to DIR/logs/sip.log from now on, or none
+        (firmware/logs.py adds and removes the file's handler)."""
+        return self.submit(native.log_level, self.TRACE if on else self.QUIET)
 
     def _order_codecs(self, names: tuple[str, ...] | None = None) -> None:
         """Enable the listed codecs in their order, disable the rest (firmware/sip/codecs.py;

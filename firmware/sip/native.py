@@ -59,9 +59,16 @@ def available() -> bool:
 
 def quiet() -> None:
     """No pjlib banner on stdout before our log writer is installed."""
+    log_level(0)
+
+
+def log_level(level: int) -> bool:
+    """pjlib's log level, at any time (pjsua2 sets it only at libInit): 5 lets the SIP
+    message trace through (log.sip_trace), 2 only errors. False: not reachable."""
     lib = _load()
     if lib:
-        lib.pj_log_set_level(ctypes.c_int(0))
+        lib.pj_log_set_level(ctypes.c_int(level))
+    return bool(lib)
 
 
 class PjStr(ctypes.Structure):

@@ -212,6 +212,9 @@ class FakeSip:
     def codecs(self, names: tuple[str, ...]):
         return self._record("codecs", names=tuple(names))
 
+    def sip_trace(self, on: bool):
+        return self._record("sip_trace", on=on)
+
     def record_start(self, path: str):
         return self._record("record_start", path=path)
 

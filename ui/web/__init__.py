@@ -52,6 +52,9 @@ API (JSON unless said otherwise):
                       or JSON {"url": "tftp://host/dir/IMAGE"}: checked, installed into the
                       other slot, the phone restarts when idle (docs/upgrade.md)
   GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts
+  GET  /api/logs       the logs the Log page links to: name, url, files, bytes
+  GET  /api/logs/phone.log  /api/logs/sip.log  the log as an attachment: its rotated files
+                      (oldest first) then the current one (administrator)
   GET  /api/keys/layout  programmable keys (from <account>_Extern.xml or PUT)
   PUT  /api/keys/layout  {"memory": [{"key": "p1", "type": "blf", "number": "1002",
                       "label": "Bob", "account": 1}]}  replaces the programmable keys

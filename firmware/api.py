@@ -177,7 +177,17 @@ class Api:
     def settings_json(self) -> dict:
         return {"settings": public(self._app.settings),
                 "errors": [{"key": p.key, "reason": p.reason}
-                           for p in self._app.store.problems]}
+                           for p in self._app.store.problems],
+                "restart_pending": self.pending_restart()}
+
+    def pending_restart(self) -> list[str]:
+        """Saved settings waiting for a restart to apply (schema: restart=True)."""
+        return self._app.config.pending_restart()
+
+    def restart(self) -> None:
+        """Restart the phone as the LCD's Reboot does: the App stops with RESTART_CODE and
+        firmware.boot starts it again (on the event loop's thread)."""
+        self._app.request_restart()
 
     def update_settings(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
         """(changed, needing a restart); raises SettingsInvalid (nothing changed)."""

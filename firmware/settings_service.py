@@ -42,15 +42,25 @@ class SettingsService:
         self.data_dir, self.console_log = data_dir, console_log
         self.sip_error = sip_error
         self._seen_file: tuple | None = None
+        self._credentials_changed: list[str] = []   # from disk, not yet told to the web
+        # what the settings that apply only at start were when the phone started
+        self._started_with = {k: self.settings.get(k) for k, f in FIELDS.items()
+                              if f.metadata["restart"]}
 
     def update(self, values: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Validate, save atomically, apply: (changed keys, those needing a restart).
         Raises SettingsInvalid (nothing changed)."""
+        self._read_credentials()    # a password `passwd` just saved is not written back over
         changed = self.store.update(values)
         if changed:
             self._applied(changed)
         restart = [k for k in changed if FIELDS[k].metadata["restart"]]
         return changed, restart
+
+    def pending_restart(self) -> list[str]:
+        """Saved settings that apply only after a restart and differ from the ones the
+        phone started with (the web's "needs a restart" notice and Restart button)."""
+        return [k for k, v in self._started_with.items() if self.settings.get(k) != v]
 
     def save_from_phone(self, values: dict[str, Any]) -> None:
         """A change made on the phone's keys: a refusal is a notice on the LCD."""
@@ -65,6 +75,7 @@ class SettingsService:
         before = {k: self.settings.get(k) for k in FIELDS}
         self.store.load()
         changed = [k for k in FIELDS if self.settings.get(k) != before[k]]
+        self._credentials_changed += [k for k in changed if k in CREDENTIALS]
         self.show_problems()
         if changed:
             self._applied(changed)
@@ -86,31 +97,37 @@ class SettingsService:
 
     def credentials_from_disk(self) -> list[str]:
         """`python -m firmware passwd` writes settings.toml while the phone runs: take the
-        web user and hash from it when the file changed (its stat), before a password is
-        checked. Only these two keys; the rest waits for a HUP or a restart. Returns the
-        keys that changed (every web session signs in again)."""
+        web credentials from it when the file changed (its stat), before a password is
+        checked. Only these keys; the rest waits for a HUP or a restart. Returns the keys
+        changed on disk since the last call, by passwd or by a hand edit and SIGHUP (every
+        web session signs in again); a change made through the web is not among them (the
+        Password page signs out the other sessions itself)."""
+        self._read_credentials()
+        changed, self._credentials_changed = self._credentials_changed, []
+        return changed
+
+    def _read_credentials(self) -> None:
         path = self.store.path
         try:
             st = path.stat()
         except OSError:
-            return []
+            return
         seen = (st.st_mtime_ns, st.st_size, st.st_ino)
         if seen == self._seen_file:
-            return []
+            return
         self._seen_file = seen
         try:
             if st.st_size > MAX_READ:
-                return []
+                return
             text = path.read_text("utf-8")
             if not text.strip():
-                return []             # empty: not the factory password (the store warns)
+                return      # empty: not the factory password (the store warns)
             doc = tomllib.loads(text)
         except (OSError, ValueError, RecursionError):
-            return []                 # the store reports a broken file at its next load
+            return          # the store reports a broken file at its next load
         section = doc.get("web") if isinstance(doc.get("web"), dict) else {}
         w = self.settings.web
         factory = factory_values()
-        changed = []
         for key in CREDENTIALS:
             name = key.split(".")[1]
             try:
@@ -120,7 +137,6 @@ class SettingsService:
                 continue
             if value != getattr(w, name):
                 setattr(w, name, value)
-                changed.append(key)
+                self._credentials_changed.append(key)
                 log.info("%s changed in settings.toml: in use from now on; every web "
                          "session signs in again", key)
-        return changed

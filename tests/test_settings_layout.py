@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import tomllib
+from types import SimpleNamespace
 
-from firmware.settings import SettingsStore
+from firmware.settings import SettingsStore, verify_password
 from firmware.settings.layout import keep_layout
 from firmware.settings.values import factory_values
+from firmware.settings_service import SettingsService
+from tests.phone import password_hash
 
 COMMENTED = """\
 # Reception phone, set up by Dana (ext. 4410). Ask before changing the accounts!
@@ -157,3 +160,28 @@ def test_an_edit_that_would_not_read_back_is_refused_and_the_caller_writes_afres
     assert "written afresh" in caplog.text
     assert keep_layout("[sip]\nport = 5062 # c\n", values, factory_values()) == \
         b"[sip]\nport = 5070 # c\n"
+
+
+def test_a_save_on_the_phone_after_passwd_keeps_the_new_password(tmp_path):
+    """`python -m firmware passwd` (another process) saves a password; a setting changed on
+    the phone's keys before anyone signs in again must not write the old one back."""
+    store = store_with(tmp_path, COMMENTED)
+    service = SettingsService(store=store, state=SimpleNamespace(errors=[], notice=""),
+                              bus=SimpleNamespace(post=lambda ev: None), data_dir=tmp_path,
+                              console_log=False, sip_error=lambda: "")
+    passwd = SettingsStore(tmp_path)
+    passwd.load()
+    passwd.update({"web.password_hash": password_hash("From-the-box-9")})
+    service.update({"account.1.label": "Desk"})
+    on_disk_now = SettingsStore(tmp_path).load()
+    assert verify_password("From-the-box-9", on_disk_now.web.password_hash)
+    assert on_disk_now.account[1].label == "Desk"
+    # the web still hears of it once: every session signed in with the old one ends
+    assert service.credentials_from_disk() == ["web.password_hash"]
+    assert service.credentials_from_disk() == []
+    # a hand edit and SIGHUP too
+    text = on_disk(tmp_path).replace(on_disk_now.web.password_hash, password_hash("By-hand-4410"))
+    (tmp_path / "settings.toml").write_text(text)
+    service.reload()
+    assert service.credentials_from_disk() == ["web.password_hash"]
+    assert verify_password("By-hand-4410", store.settings.web.password_hash)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+import urllib.parse
 
 import pytest
 
 from tests.peers.kamailio import Kamailio
-from tests.phone import PhoneProcess
+from tests.phone import TEST_PASSWORD, PhoneError, PhoneProcess, password_hash
+from tests.test_web_security import basic, call, own, sign_in
 
 ALICE = {"user": "1001", "password": "secret1001", "display_name": "Alice"}
 
@@ -73,3 +76,76 @@ def test_a_new_server_and_user_register_there_at_once(tmp_path, kam):
                10, "1002 registered")
         assert other.registered_contacts("1002") == [f"sip:1002@{a.addr};ob"]
         a.wait_screen("[reg] 1002", 3)
+
+
+def test_a_web_password_changed_by_hand_and_sighup_is_used_and_ends_old_sessions(tmp_path):
+    """`python -m firmware passwd` is used at the next sign-in (tests/test_web_security.py);
+    a hand edit of the password followed by SIGHUP is too, and the browsers signed in with
+    the old one sign in again."""
+    with PhoneProcess(tmp_path / "pw", account={"user": "1001"}) as p:
+        _, cookies = sign_in(p, TEST_PASSWORD)
+        assert call(p, "GET", "/api/state", cookies=cookies).status == 200
+        path = p.data_dir / "settings.toml"
+        path.write_text(path.read_text().replace(password_hash(TEST_PASSWORD),
+                                                 password_hash("By-hand-and-HUP-4")))
+        os.kill(p.proc.pid, signal.SIGHUP)
+        # no request before the phone read the file on SIGHUP (a request would have it read
+        # the credentials itself): this is the SIGHUP's way in
+        log = p.data_dir / "logs" / "phone.log"
+        deadline = time.monotonic() + 10
+        while "settings changed: web.password_hash" not in log.read_text() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert p.status("GET", "/api/state")[0] == 401                    # the old one is gone
+        assert p.status("GET", "/api/state", auth=basic("root", "By-hand-and-HUP-4"))[0] == 200
+        assert call(p, "GET", "/api/state", cookies=cookies).status == 401
+
+
+def test_saved_settings_waiting_for_a_restart_are_listed_and_post_restart_restarts(tmp_path):
+    """The web's "needs a restart" notice and Restart button: GET /api/settings lists what
+    waits; POST /api/restart restarts the phone under firmware.boot as the LCD's Reboot
+    does, and then nothing waits."""
+    p = PhoneProcess(tmp_path / "a", module="firmware.boot",
+                     module_args=["--slots", str(tmp_path / "slots"), "--"])
+    p.out = tmp_path / "a.out"
+    with p:
+        assert p.request("GET", "/api/settings")["restart_pending"] == []
+        reply = p.settings({"hardware.long_press_ms": 900})
+        assert reply["restart_needed"] == reply["restart_pending"] == ["hardware.long_press_ms"]
+        reply = p.settings({"account.1.label": "Desk"})          # applies at once
+        assert reply["restart_needed"] == [] and \
+            reply["restart_pending"] == ["hardware.long_press_ms"]
+        assert p.request("GET", "/api/settings")["restart_pending"] == ["hardware.long_press_ms"]
+        before = p.state()["pid"]
+        _, cookies = sign_in(p, TEST_PASSWORD)        # a browser: its CSRF token or nothing
+        assert call(p, "POST", "/api/restart", cookies=cookies, headers=own(p)).status == 403
+        assert p.state()["pid"] == before
+        # the web pages' Restart button: a plain form with the session's token
+        form = urllib.parse.urlencode({"csrf": cookies["deskphone_csrf"]}).encode()
+        a = call(p, "POST", "/api/restart", cookies=cookies, body=form, headers={
+            **own(p), "Content-Type": "application/x-www-form-urlencoded"})
+        assert a.status == 202 and b"Restarting" in a.body
+        before = wait_up_again(p, before)
+        doc = p.request("GET", "/api/settings")
+        assert doc["restart_pending"] == [] and doc["settings"]["hardware.long_press_ms"] == 900
+        log = (p.data_dir / "logs" / "phone.log").read_text()
+        assert "restart requested from the web" in log and "hardware.long_press_ms" in log
+        # a script: JSON
+        code, body = p.status("POST", "/api/restart")
+        assert (code, body) == (202, {"restarting": True, "restart_pending": []})
+        wait_up_again(p, before)
+
+
+def wait_up_again(p: PhoneProcess, before: int, timeout: float = 30.0) -> int:
+    """The pid of the phone that answers after the one with pid `before`. Bounded: the old
+    process answers until it stops, then nothing until the new one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid = p.state()["pid"]
+            if pid != before:
+                return pid
+        except (OSError, PhoneError):
+            pass
+        time.sleep(0.1)
+    raise PhoneError(f"the phone did not come back in {timeout} s\n{p.output()}\n{p.log_tail()}")

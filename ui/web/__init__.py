@@ -37,7 +37,9 @@ API (JSON unless said otherwise):
                       "Paging and intercom"); {"multicast": "239.1.1.1:5000"} starts or
                       stops a multicast page of the microphone (like a Paging key)
   GET  /api/screen.png  /api/screen.txt  /api/leds  /api/state
-  GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}
+  GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}; both list
+                      under "restart_pending" the saved settings waiting for a restart
+  POST /api/restart   restarts the phone as the LCD's Reboot does (administrator; 202)
   POST /api/password  {"old": "...", "new": "..."[, "user": "..."]} (>= 8 characters)
   POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
   GET  /api/calllog   {"missed": [...], "received": [...], "dialled": [...]}, newest first

@@ -4,16 +4,20 @@ log and the phone book."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from aiohttp import web
 
 from firmware.errors import SettingsInvalid
-from firmware.api import CREDENTIALS, LOGS
+from firmware.api import CREDENTIALS
 from firmware.roles import USER, may_change
-from ui.web.common import API, STATIC, error, json_body, read_body, role_of, settings_refused
+from ui.web.common import (API, STATIC, error, html_page, json_body, read_body, role_of,
+                           settings_refused)
 
 RESTORE_MAX = 1 << 20  # bytes of a settings backup
+
+log = logging.getLogger("deskphone.web")
 
 routes = web.RouteTableDef()
 
@@ -44,7 +48,30 @@ async def patch_settings(request):
         changed, restart = request.app[API].update_settings(body)
     except SettingsInvalid as e:
         return settings_refused(e)
-    return web.json_response({"changed": changed, "restart_needed": restart})
+    return web.json_response({"changed": changed, "restart_needed": restart,
+                              "restart_pending": request.app[API].pending_restart()})
+
+
+@routes.post("/api/restart")
+async def restart(request):
+    """Restart the phone now, as the LCD's Reboot (MENU > System setting > Advanced
+    setting > Reboot) does: what GET /api/settings lists under restart_pending applies
+    then; calls end. The answer is sent before the phone stops: JSON, or for a web page's
+    Restart button (a plain form post) a page saying where to go once it is back."""
+    api = request.app[API]
+    pending = api.pending_restart()
+    if request.content_type == "application/x-www-form-urlencoded":
+        resp = html_page("Restarting", '<main class="box"><h1>Restarting</h1><p>The phone '
+                         'restarts now; it answers again in a few seconds: <a href="/settings">'
+                         'back to the settings</a>.</p></main>', status=202)
+    else:
+        resp = web.json_response({"restarting": True, "restart_pending": pending}, status=202)
+    await resp.prepare(request)
+    await resp.write_eof()
+    log.warning("restart requested from the web by %s (waiting for it: %s)", request.remote,
+                ", ".join(pending) or "nothing")
+    api.restart()
+    return resp
 
 
 @routes.get("/api/backup")
@@ -178,57 +205,3 @@ async def clear_calllog(request):
 @routes.get("/api/phonebook")
 async def phonebook(request):
     return web.json_response(request.app[API].phonebook(request.query.get("q", "")))
-
-
-# -- logs (manual §7 Phone Maintenance > Log) ----------------------------------------------------
-
-LOG_CHUNK = 64 * 1024     # bytes read at a time: a log is streamed, never held whole
-
-
-@routes.get("/api/logs")
-async def logs_index(request):
-    """What the Log page links to: each log, its files and size."""
-    api = request.app[API]
-    out = []
-    for name in LOGS:
-        files = api.log_files(name)
-        out.append({"name": name, "url": f"/api/logs/{name}", "files": len(files),
-                    "bytes": sum(_size(p) for p in files)})
-    return web.json_response({"logs": out})
-
-
-@routes.get("/api/logs/{name}")
-async def download_log(request):
-    """DIR/logs/phone.log or sip.log as one file to save (an attachment): the rotated
-    files, oldest first, then the current one — up to log.keep + 1 files of log.max_kb."""
-    name = request.match_info["name"]
-    files = request.app[API].log_files(name)
-    if files is None:
-        return error(404, f"no log {name!r}: the logs are {', '.join(LOGS)}")
-    if not files:
-        return error(404, f"no {name} yet" + (": turn SIP Trace on (log.sip_trace, the Log "
-                                              "page), make the call, then download it"
-                                              if name == "sip.log" else ""))
-    resp = web.StreamResponse(headers={
-        "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="{name}"'})
-    await resp.prepare(request)
-    for path in files:
-        try:
-            f = await asyncio.to_thread(open, path, "rb")
-        except OSError:
-            continue               # rotated away since it was listed
-        try:
-            while chunk := await asyncio.to_thread(f.read, LOG_CHUNK):
-                await resp.write(chunk)
-        finally:
-            f.close()
-    await resp.write_eof()
-    return resp
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

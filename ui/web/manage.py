@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from firmware.errors import SettingsInvalid
-from firmware.api import CREDENTIALS
+from firmware.api import CREDENTIALS, LOGS
 from firmware.roles import USER, may_change
 from ui.web.common import (API, STATIC, error, html_page, json_body, read_body, role_of,
                            settings_refused)
@@ -205,3 +205,57 @@ async def clear_calllog(request):
 @routes.get("/api/phonebook")
 async def phonebook(request):
     return web.json_response(request.app[API].phonebook(request.query.get("q", "")))
+
+
+# -- logs (manual §7 Phone Maintenance > Log) ----------------------------------------------------
+
+LOG_CHUNK = 64 * 1024     # bytes read at a time: a log is streamed, never held whole
+
+
+@routes.get("/api/logs")
+async def logs_index(request):
+    """What the Log page links to: each log, its files and size."""
+    api = request.app[API]
+    out = []
+    for name in LOGS:
+        files = api.log_files(name)
+        out.append({"name": name, "url": f"/api/logs/{name}", "files": len(files),
+                    "bytes": sum(_size(p) for p in files)})
+    return web.json_response({"logs": out})
+
+
+@routes.get("/api/logs/{name}")
+async def download_log(request):
+    """DIR/logs/phone.log or sip.log as one file to save (an attachment): the rotated
+    files, oldest first, then the current one — up to log.keep + 1 files of log.max_kb."""
+    name = request.match_info["name"]
+    files = request.app[API].log_files(name)
+    if files is None:
+        return error(404, f"no log {name!r}: the logs are {', '.join(LOGS)}")
+    if not files:
+        return error(404, f"no {name} yet" + (": turn SIP Trace on (log.sip_trace, the Log "
+                                              "page), make the call, then download it"
+                                              if name == "sip.log" else ""))
+    resp = web.StreamResponse(headers={
+        "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{name}"'})
+    await resp.prepare(request)
+    for path in files:
+        try:
+            f = await asyncio.to_thread(open, path, "rb")
+        except OSError:
+            continue               # rotated away since it was listed
+        try:
+            while chunk := await asyncio.to_thread(f.read, LOG_CHUNK):
+                await resp.write(chunk)
+        finally:
+            f.close()
+    await resp.write_eof()
+    return resp
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

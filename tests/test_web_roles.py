@@ -205,6 +205,10 @@ def test_the_user_signs_in_changes_their_settings_and_is_refused_the_rest(tmp_pa
         assert "forward.always" in shown and "account.1.server" not in shown
         who = await (await client.get("/api/session")).json()
         assert who == {"user": "user", "role": "user", "must_change": False}
+        # the web pages (ui/web/pages.py): the user's only, by the same rule
+        listed = await (await client.get("/settings")).text()
+        assert 'href="/settings/forward"' in listed and 'href="/settings/network"' not in listed
+        assert (await client.get("/settings/network", allow_redirects=False)).status == 403
     run(t, tmp_path, **with_user())
 
 

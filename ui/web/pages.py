@@ -17,12 +17,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from firmware import menus
+from firmware import menus, roles
 from firmware.errors import SettingsInvalid
 from firmware.menus import WEB, Page
 from firmware.settings import FIELDS, factory_values
 from firmware.settings_service import CREDENTIALS
-from ui.web import html
+from ui.web import common, html
 from ui.web.common import API, AUTH
 
 log = logging.getLogger("deskphone.web")
@@ -33,16 +33,14 @@ CLEAR = ":clear"        # a secret's "remove it" box: <key>:clear
 
 
 def role_of(request: web.Request) -> str:
-    """The signed-in web user's role: the session's (HTTP Basic and sessions without one:
-    the administrator)."""
-    sess = request.app[AUTH].session(request)
-    return getattr(sess, "role", "admin")
+    """The signed-in role, session or HTTP Basic (ui/web/signin.py's guard sets it)."""
+    return common.role_of(request)
 
 
 def can_see(role: str, page: Page) -> bool:
-    """Whether `role` may see and change `page`: the administrator every page, a desk user
-    the model's "user" pages."""
-    return role == "admin" or page.role == "user"
+    """Whether `role` may see and change `page`: the one rule of firmware/roles.py (the
+    administrator every page, the user the pages reached through user pages only)."""
+    return roles.can_see(role, page)
 
 
 def kind(key: str) -> str:
@@ -90,6 +88,7 @@ def _respond(request, name: str, title: str, body: str, role: str,
 # -- the pages ---------------------------------------------------------------------------------
 
 @routes.get("/settings")
+@common.for_user                # the user sees the user's pages (can_see), 403 for the rest
 async def index(request):
     role = role_of(request)
     body = ('<p>The phone\'s settings as the manual\'s web pages group them (§7). Each '
@@ -99,6 +98,7 @@ async def index(request):
 
 
 @routes.get("/settings/{name}")
+@common.for_user
 async def show(request):
     name = request.match_info["name"]
     page, role = _page(request, name)
@@ -113,6 +113,7 @@ async def show(request):
 
 
 @routes.post("/settings/{name}")
+@common.for_user
 async def save(request):
     name = request.match_info["name"]
     page, role = _page(request, name)

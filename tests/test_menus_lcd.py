@@ -153,6 +153,26 @@ def test_a_ringing_call_takes_the_screen_from_an_editor(rig):
     assert rig.settings.forward.always == ""
 
 
+def test_a_minute_without_a_key_goes_back_to_idle_and_the_call_goes_on(rig):
+    """Issue 12: "a timeout back to idle that never loses a call"; typed changes wait."""
+    from firmware.features.menu import IDLE_S
+    rig.walk("Function setting", "DND")
+    rig.advance(IDLE_S - 1).press("down").advance(IDLE_S - 1)   # a key: a minute more
+    assert rig.state.menu[-1].title == "DND"
+    rig.advance(2)
+    assert rig.state.menu == [] and rig.screen == "idle"
+    rig.incoming("1002")
+    rig.press("soft1")                                   # Answer
+    rig.walk("Phone book", "Call history")
+    rig.advance(IDLE_S + 1)
+    assert rig.state.menu == [] and rig.calls() == {"1002": "connected"}
+    assert rig.screen == "talking"
+    rig.hook(False)
+    rig.walk("Function setting", "Call forwarding", "Unconditional").press("2")
+    rig.advance(IDLE_S + 1)                              # an editor with text waits
+    assert "[2" in rig.lcd
+
+
 def test_every_setting_the_tree_names_exists_and_every_page_is_reachable():
     reached, todo = set(), ["main", "services"]       # what MENU and SERVICE open
     while todo:

@@ -45,6 +45,8 @@ log = logging.getLogger("deskphone.menu")
 MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
 TAP_TIMER = "menu.multitap"
+IDLE_TIMER = "menu.idle"
+IDLE_S = 60                       # seconds without a key before the menu gives the screen back
 ASK = "password"                  # the key of the advanced password's page
 DIRECTORY = "phonebook"           # the page DIRECTORY opens: the phone book (and call history)
 LEAVE = "unsubmitted"             # the question on leaving a submit page with changes
@@ -109,6 +111,7 @@ class Menus:
             self.watch = 0
         self.state.menu.append(page)
         self.controls.push(self.mode)
+        self.timers.start(IDLE_TIMER, IDLE_S)
 
     def close(self) -> None:
         self.state.ring_preview = 0
@@ -165,6 +168,20 @@ class Menus:
                 return
         self.close()
 
+    def idle(self) -> None:
+        """IDLE_S without a key: back to the standby or call screen, whatever page is open
+        (a call list, the phone book too; a call goes on). Not while something typed waits:
+        an account's changes for Submit, an editor (a password being looked up is not lost)."""
+        s = self.state
+        if not s.menu or s.diag:
+            return
+        if self.draft or s.menu[-1].kind == "edit":
+            self.timers.start(IDLE_TIMER, IDLE_S)
+            return
+        log.info("menu: %d s without a key, closed", IDLE_S)
+        s.menu.clear()                # the modes of pages other modules drew end with it
+        self.close()
+
     def close_for_calls(self, *_) -> bool:
         """A call comes in or the hook moves: the menu gives the screen back (not under
         a diagnose test, which shows the hook itself)."""
@@ -178,6 +195,8 @@ class Menus:
         """Before anyone reads a key: was a page open? (a menu or call list on top closes
         itself on a key that is not its own, before DIRECTORY or SERVICE is handled)"""
         self._open_at_press = bool(self.state.menu)
+        if self.state.menu:
+            self.timers.start(IDLE_TIMER, IDLE_S)     # any key on any page: not idle yet
 
     def key_page(self, key: str) -> None:
         """DIRECTORY, SERVICE: open their page, or close the menu they were pressed on.
@@ -234,6 +253,8 @@ class Menus:
             s.menu[-1].data[0].hold(ev.key)
 
     def on_timer(self, ev: TimerFired) -> None:
+        if ev.name == IDLE_TIMER:
+            self.idle()
         if ev.name == TAP_TIMER and self.state.menu and self.state.menu[-1].kind == "edit":
             editor = self.state.menu[-1].data[0]
             editor.tick(self.bus.loop.time())

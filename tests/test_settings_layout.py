@@ -185,3 +185,15 @@ def test_a_save_on_the_phone_after_passwd_keeps_the_new_password(tmp_path):
     service.reload()
     assert service.credentials_from_disk() == ["web.password_hash"]
     assert verify_password("By-hand-4410", store.settings.web.password_hash)
+
+
+def test_without_tomlkit_a_save_still_works_written_afresh(tmp_path, monkeypatch, caplog):
+    """A phone whose venv lacks tomlkit (installed by hand from an older requirements.txt)
+    still saves; the log says the comments went."""
+    store = store_with(tmp_path, COMMENTED)
+    monkeypatch.setitem(__import__("sys").modules, "tomlkit", None)
+    with caplog.at_level(logging.WARNING):
+        store.update({"account.1.label": "Desk"})
+    assert "written afresh" in caplog.text
+    assert on_disk(tmp_path).startswith("# deskphone settings")
+    assert SettingsStore(tmp_path).load().account[1].label == "Desk"

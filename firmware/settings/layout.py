@@ -34,10 +34,10 @@ def keep_layout(text: str, values: dict[str, Any], defaults: dict[str, Any]) -> 
     default the administrator wrote out stays); one that changed is set, or removed when
     it went back to its default (`defaults`); a key the phone does not know goes (it was
     reported at load); a setting not in the file yet is added when it is not the default."""
-    import tomlkit      # writing: never on the way to the first REGISTER
     values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
     want, factory = _plain(values), _plain(defaults)
     try:
+        import tomlkit  # writing: never on the way to the first REGISTER; missing: afresh
         doc = tomlkit.parse(text)
         present = _keys(doc, (), DEPTH)
         for path in present:

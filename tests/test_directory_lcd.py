@@ -10,7 +10,6 @@ import pytest
 
 from provisioning.phonebook import Contact, Group, Phonebook
 from tests.fakes import build
-from ui import lcd
 
 BOB = Contact("Bob", "Builder", office="2001", mobile="13800138000", other="3003",
               group="Sales")
@@ -37,18 +36,12 @@ def rows(rig) -> list[str]:
     return rig.lcd.splitlines()
 
 
-def seen(rig) -> str:
-    """Everything the LCD shows over the turns of its long texts (ui/lcd.py Frame.paged)."""
-    snap = rig.state.snapshot()
-    return "\n".join(lcd.render(snap, step).text for step in range(lcd.render(snap).turns))
-
-
 def test_menu_phone_book_lists_the_books_and_call_history(rig):
     rig.walk("Phone book")
     assert rows(rig)[:4] == ["Phone book 1/3", "> 1 Personal phone book",
                              "2 Enterprise phone bo…", "3 Call history"]
     rig.press("down")                                   # the selected row shows it whole
-    assert "> 2 Enterprise phone" in seen(rig) and "> book" in seen(rig)
+    assert "> 2 Enterprise phone" in rig.seen and "> book" in rig.seen
     rig.press("3")                                      # the call logs, one press away
     assert rig.state.menu[-1].title == "Call history"
 
@@ -58,7 +51,7 @@ def test_view_all_shows_the_names_and_a_contact_with_three_numbers_is_dialled(ri
     so "call options"; the mobile one is chosen and called on the default line."""
     rig.walk("Phone book", "Enterprise phone book")
     assert rows(rig)[1:5] == ["> 1 View all", "2 Sales", "3 Support", "4 Board"]
-    assert "Enterprise phone 1/4" in seen(rig) and "book 1/4" in seen(rig)   # the title
+    assert "Enterprise phone 1/4" in rig.seen and "book 1/4" in rig.seen   # the title
     rig.walk("View all")
     assert rows(rig)[1:3] == ["> 1 Ana Lima", "2 Bob Builder"]        # by name
     assert rig.softkeys == ["Enter", "Dial", "", "Back"]
@@ -107,12 +100,12 @@ def test_lifting_the_handset_on_a_number_calls_it(rig):
 
 def test_an_empty_group_and_an_empty_book_say_so(rig):
     rig.walk("Phone book", "Enterprise phone book", "Board")
-    assert "No contacts in this" in seen(rig) and "group." in seen(rig)     # in turns
+    assert "No contacts in this" in rig.seen and "group." in rig.seen     # in turns
     rig.press("cancel", "cancel")
     rig.walk("Personal phone book")                     # nothing provisioned
     assert rows(rig)[0] == "Personal phone book"
     assert "No contacts." in rig.lcd and "Auto provision loads" in rig.lcd
-    assert "them." in seen(rig)                         # the rest of the line, in turns
+    assert "them." in rig.seen                         # the rest of the line, in turns
     assert rig.softkeys == ["", "", "", "Back"]
     rig.press("ok", "soft1", "send")                    # nothing to dial: nothing happens
     assert rig.sip.commands("make_call") == [] and rig.screen == "menu"
@@ -130,10 +123,10 @@ def test_a_long_name_turns_on_its_row_and_in_the_title(rig):
     rig.walk("Phone book", "Enterprise phone book", "View all")
     rig.press("up")                                     # round to Zoë, the last
     assert rows(rig)[3].startswith("> 3 Zoe") and "Smythe" not in rig.lcd   # one turn
-    assert "Smythe" in seen(rig)                        # ... and the rest in the next
+    assert "Smythe" in rig.seen                        # ... and the rest in the next
     rig.press("ok")                                     # her number: the name is the title
     assert rows(rig)[:2] == ["Zoe 1/1", "> 1 Mobile: 2004"]    # (the LCD's face has no ë)
-    assert rig.state.menu[-1].title == ZOE.name and "omery-Smythe 1/1" in seen(rig)
+    assert rig.state.menu[-1].title == ZOE.name and "omery-Smythe 1/1" in rig.seen
 
 
 def test_directory_opens_the_phone_book_and_closes_it_again(rig):

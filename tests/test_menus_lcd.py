@@ -23,13 +23,6 @@ def rows(rig) -> list[str]:
     return rig.lcd.splitlines()
 
 
-def seen(rig) -> str:
-    """Everything the LCD shows over the turns of its long texts (ui/lcd.py Frame.paged)."""
-    from ui import lcd
-    snap = rig.state.snapshot()
-    return "\n".join(lcd.render(snap, step).text for step in range(lcd.render(snap).turns))
-
-
 def test_menu_or_ok_opens_the_tree_in_the_manuals_order(rig):
     rig.press("menu")
     assert rows(rig)[1:6] == ["> 1 Phone book", "2 Call history", "3 Function setting",
@@ -89,7 +82,7 @@ def test_create_a_sip_account_and_submit_changes(rig):
     assert rig.state.menu[-1].title == "Advanced password"
     rig.press("ok")                                      # empty, as from the factory
     rig.press("1", "2")                                  # SIP accounts > Account 2
-    assert "> 1 Enable account" in rig.lcd and "> Disable" in seen(rig)  # row in turns
+    assert "> 1 Enable account" in rig.lcd and "> Disable" in rig.seen  # row in turns
     rig.press("1", "1")                                  # Enable account: Enable
     rig.press("3")                                       # User name, in 123 from the start
     rig.press("2", "0", "0", "9", "ok")

@@ -179,6 +179,14 @@ class Rig:
         from ui import lcd
         return lcd.render(self.state.snapshot()).text
 
+    @property
+    def seen(self) -> str:
+        """Everything the LCD shows over the turns of its long texts (ui/lcd.py Frame.paged):
+        a row too long for the LCD is read whole, as a person waiting a few seconds does."""
+        from ui import lcd
+        snap = self.state.snapshot()
+        return "\n".join(lcd.render(snap, step).text for step in range(lcd.render(snap).turns))
+
     def calls(self) -> dict[str, str]:
         """number -> call state, for every call on the phone."""
         return {c.number: c.state.value for c in self.state.calls}

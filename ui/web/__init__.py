@@ -12,10 +12,15 @@ password is checked against a salted PBKDF2 hash (settings web.password_hash; em
 the factory password 'root', as in the manual) in one worker thread, never on the event
 loop. What a security reviewer asks of the sign-in (README "Security"):
 - the factory password opens only the page that changes it (/password, POST
-  /api/password); everything else answers 403 (API) or sends the browser there;
-- credentials change only with the current password: POST /api/password, or
-  `python -m firmware passwd` as the box's owner (read at the next sign-in check);
-  PATCH /api/settings and restoring a backup never touch web.user / web.password_hash;
+  /api/password); everything else answers 403 (API) or sends the browser there; the
+  administrator's browser then goes through the config guide (ui/web/guide.py);
+- two roles (firmware/roles.py): the administrator (web.user) everything; the user
+  (web.user_name, off until the administrator sets a password, which the user changes at
+  the first sign-in) the routes ui/web/common.py opens to them (USER_ROUTES, @for_user)
+  and the user's settings; anything else answers the user 403 saying why;
+- credentials change only with the current password: POST /api/password, the Password
+  page, or `python -m firmware passwd [--role user]` as the box's owner (read at the next
+  sign-in check); PATCH /api/settings and restoring a backup never touch web.*;
 - wrong passwords are counted per source address, for the account and overall; past a
   free allowance every further failure doubles the wait (429 + Retry-After, capped). A
   signed-in session is never throttled, and a browser that signed in before (a device
@@ -40,7 +45,12 @@ API (JSON unless said otherwise):
   GET  /api/settings   PATCH /api/settings {"account.1.expires": 600, ...}; both list
                       under "restart_pending" the saved settings waiting for a restart
   POST /api/restart   restarts the phone as the LCD's Reboot does (administrator; 202)
-  POST /api/password  {"old": "...", "new": "..."[, "user": "..."]} (>= 8 characters)
+  POST /api/password  {"old": "...", "new": "..."[, "user": "..."][, "role": "user"]}
+                      (>= 8 characters; "role": "user": the administrator sets the user's)
+  GET  /api/session   {"user": ..., "role": "admin"|"user", "must_change": false}
+  GET  /password  POST /password   the Password page (a plain form; each role its own)
+  GET  /guide  /guide/network  /guide/account  /guide/finish  POST each, POST /guide/skip:
+                      the config guide (administrator; plain forms)
   POST /api/diagnose  {"test": "keys"|"lcd"|"lights"|"sound"|""}  (manual §6 Diagnose)
   GET  /api/calllog   {"missed": [...], "received": [...], "dialled": [...]}, newest first
   DELETE /api/calllog[?list=missed|received|dialled]  clear the call log (or one list)

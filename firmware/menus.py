@@ -351,7 +351,8 @@ WEB: dict[str, Page] = {
         Entry("IP Setting", "network.mode"), Entry("IP Address", "network.ip"),
         Entry("Netmask", "network.mask"), Entry("Gateway", "network.gateway"),
         Entry("Primary DNS", "network.dns1"), Entry("Secondary DNS", "network.dns2"),
-        Entry("Web address and HTTP Port", "web.listen")), role="admin", submit=True),
+        Entry("Web address", "web.listen"), Entry("HTTP Port", "web.port")),
+        role="admin", submit=True),
     "audio": Page("Audio", (
         _group("Audio Codecs"),
         _later("Enabled codecs", "G.722, G.711A and G.711U are offered, in this order; "

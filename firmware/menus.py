@@ -355,8 +355,7 @@ WEB: dict[str, Page] = {
         role="admin", submit=True),
     "audio": Page("Audio", (
         _group("Audio Codecs"),
-        _later("Enabled codecs", "G.722, G.711A and G.711U are offered, in this order; "
-                                 "choosing them comes later"),
+        Entry("Enabled Codecs (first = preferred)", "sip.codecs"),
         _group("Volume"),
         Entry("Ring Volume", "volume.ring"), Entry("Handset Volume", "volume.handset"),
         Entry("Handset Mic", "volume.handset_mic"), Entry("Speaker Volume", "volume.speaker"),
@@ -412,7 +411,9 @@ WEB: dict[str, Page] = {
         role="admin"),
     "log": Page("Log", (
         Entry("Log Level", "log.level"), Entry("SIP Trace", "log.sip_trace"),
-        Entry("Log File Size (KiB)", "log.max_kb"), Entry("Log Files Kept", "log.keep")),
+        Entry("Log File Size (KiB)", "log.max_kb"), Entry("Log Files Kept", "log.keep"),
+        Entry("Download the phone log", action="link:/api/logs/phone.log"),
+        Entry("Download the SIP trace", action="link:/api/logs/sip.log")),
         role="admin"),
     "defaults": Page("Default Setting", (Entry("Reset to Factory Setting", action="defaults"),),
                      role="admin"),

@@ -53,6 +53,9 @@ class Api:
     def update_settings(self, values):
         return self.config.update(values)
 
+    def pending_restart(self):
+        return self.config.pending_restart()
+
     def status_lines(self, page):
         return {"status.lines": ["L1 1001 registered", "  127.0.0.1:5060"],
                 "status.network": ["lo 127.0.0.1"],
@@ -286,6 +289,9 @@ def test_a_setting_that_needs_a_restart_says_so_and_offers_the_restart(phone):
         assert "needs a restart to take effect: phone.dtmf_payload" in text
         restart = Form(text).forms["/api/restart"]
         assert ("csrf", client.csrf) in restart
+        # the phone's pending list: every page says so until the restart
+        assert "needs a restart to take effect: phone.dtmf_payload" in await get(
+            client, "/settings/call")
     phone(t)
 
 
@@ -318,6 +324,14 @@ def test_default_setting_asks_first_then_keeps_the_web_sign_in(phone):
         assert r.status == 200 and "Factory settings saved (2 changed)" in text
         assert api.file() == {}
         assert 'action="/api/restart"' in text
+    phone(t)
+
+
+def test_the_log_page_links_its_downloads(phone):
+    async def t(client, api):
+        text = await get(client, "/settings/log")
+        assert '<a href="/api/logs/phone.log">Download the phone log</a>' in text
+        assert '<a href="/api/logs/sip.log">Download the SIP trace</a>' in text
     phone(t)
 
 

@@ -63,8 +63,8 @@ def notice(text: str, kind: str = "ok") -> str:
 
 
 def restart_form(keys: list[str], csrf: str) -> str:
-    """Settings saved that act only after a restart, and the button that does it
-    (POST /api/restart)."""
+    """Settings saved that act only after a restart (the phone's pending list), and the
+    button that does it (POST /api/restart)."""
     names = ", ".join(keys)
     return (f'<form method="post" action="/api/restart" class="notice restart" '
             f'role="status"><p>Saved; needs a restart to take effect: {esc(names)}.</p>'

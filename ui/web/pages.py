@@ -106,9 +106,9 @@ async def show(request):
     top = ""
     if "saved" in q:
         top = html.notice("Saved." if q["saved"] != "0" else "Nothing changed.")
-        restart = [k for k in q.get("restart", "").split(",") if k in FIELDS]
-        if restart:
-            top += html.restart_form(restart, _csrf(request))
+    pending = request.app[API].pending_restart()
+    if pending and not page.text:
+        top += html.restart_form(pending, _csrf(request))
     return _respond(request, name, page.title, top + _body(request, name, page), role)
 
 
@@ -135,10 +135,7 @@ async def save(request):
                         top + _body(request, name, page, form=form, errors=errors),
                         role, status=400)
     log.info("web page %s: saved %s", name, ", ".join(changed) or "nothing changed")
-    query = {"saved": str(len(changed))}
-    if restart:
-        query["restart"] = ",".join(restart)
-    raise web.HTTPSeeOther(f"/settings/{name}?{urlencode(query)}")
+    raise web.HTTPSeeOther(f"/settings/{name}?{urlencode({'saved': len(changed)})}")
 
 
 def _defaults(request, page: Page, role: str, form) -> web.Response:
@@ -154,7 +151,8 @@ def _defaults(request, page: Page, role: str, form) -> web.Response:
     log.warning("web: reset to factory settings (%d changed)", len(changed))
     top = html.notice(f"Factory settings saved ({len(changed)} changed); the web sign-in "
                       "is kept.")
-    top += html.restart_form(restart or ["every setting"], _csrf(request))
+    top += html.restart_form(request.app[API].pending_restart() or ["every setting"],
+                             _csrf(request))
     return _respond(request, "defaults", page.title, top, role)
 
 
@@ -213,6 +211,9 @@ def _body(request, name: str, page: Page, *, form=None, errors: dict | None = No
             fieldset = True
         elif e.action.startswith("later:"):
             rows.append(html.later_row(e.label, e.action[6:]))
+        elif e.action.startswith("link:"):
+            rows.append(f'<p class="link-row"><a href="{html.esc(e.action[5:])}">'
+                        f'{html.esc(e.label)}</a></p>')
         elif e.setting and e.setting not in CREDENTIALS:
             rows.append(_row(e.label, e.setting, current, form, errors))
     if fieldset:

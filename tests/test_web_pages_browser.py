@@ -64,6 +64,14 @@ def test_every_page_opens_from_the_page_list(phone, page):
     expect(page.locator("section.status pre").nth(2)).to_contain_text("Up ")
 
 
+def test_the_status_page_follows_the_lines_without_a_reload(phone, page):
+    page.goto(phone.base + "/settings/status")
+    lines = page.locator("section.status pre").first
+    expect(lines).to_contain_text("L3 off")
+    phone.settings({"account.3.enable": True, "account.3.user": "1003"})
+    expect(lines).to_contain_text("L3 1003", timeout=10_000)     # status.js: every 3 s
+
+
 def test_an_account_typed_in_the_browser_reaches_the_file_and_the_api(phone, page):
     page.goto(phone.base + "/settings/account.2")
     page.check("#f-account-2-enable")

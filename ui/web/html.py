@@ -15,13 +15,15 @@ def esc(value) -> str:
     return escape(str(value), quote=True)
 
 
-def document(title: str, body: str, *, nav: str, csrf: str) -> str:
-    """A whole page: the header (front panel, maintenance, log out), the page list, `body`."""
+def document(title: str, body: str, *, nav: str, csrf: str, script: str = "") -> str:
+    """A whole page: the header (front panel, maintenance, log out), the page list, `body`;
+    `script`: a small script of ui/static that helps (never one a form needs)."""
+    js = f'<script src="/static/{esc(script)}" defer></script>' if script else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>deskphone — {esc(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/static/pages.css">
-<link rel="icon" href="data:,"></head>
+<link rel="icon" href="data:,">{js}</head>
 <body class="web-pages">
 <header class="top"><a class="brand" href="/settings">deskphone</a>
 <nav class="tools"><a href="/">Front panel</a> <a href="/manage">Maintenance</a>

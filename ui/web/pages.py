@@ -80,7 +80,8 @@ def _page(request: web.Request, name: str) -> tuple[Page, str]:
 
 def _respond(request, name: str, title: str, body: str, role: str,
              status: int = 200) -> web.Response:
-    text = html.document(title, body, nav=_nav(role, name), csrf=_csrf(request))
+    live = "status.js" if WEB.get(name, WEB["index"]).text else ""    # live status only
+    text = html.document(title, body, nav=_nav(role, name), csrf=_csrf(request), script=live)
     return web.Response(text=text, content_type="text/html", status=status,
                         headers={"Cache-Control": "no-store"})
 

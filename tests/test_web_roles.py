@@ -358,3 +358,27 @@ def test_passwd_sets_either_roles_password(tmp_path, monkeypatch, capsys):
     assert main(["passwd", "--role", "user", "--user", "root",
                  "--data-dir", str(tmp_path)]) == 2                   # the admin's name
     assert "other role's login name" in capsys.readouterr().err
+
+
+def test_passwd_for_the_user_takes_effect_in_the_running_phone(tmp_path, monkeypatch):
+    import base64
+
+    from tests.phone import PhoneProcess
+
+    def basic(user, pw):
+        return "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+
+    with PhoneProcess(tmp_path / "p", password=ADMIN_PW) as p:
+        assert p.status("GET", "/api/settings", auth=basic("user", USER_PW))[0] == 401
+        monkeypatch.setattr("sys.stdin", io.StringIO(USER_PW + "\n"))
+        assert main(["passwd", "--role", "user", "--data-dir", str(p.data_dir)]) == 0
+        # at once, no restart, no HUP: the user signs in, and must choose their own first
+        code, reply = p.status("GET", "/api/settings", auth=basic("user", USER_PW))
+        assert code == 403 and "administrator set this password" in reply["error"]
+        code, reply = p.status("POST", "/api/password", {"old": USER_PW, "new": "Mine-pass-9"},
+                               auth=basic("user", USER_PW))
+        assert code == 200, reply
+        code, reply = p.status("GET", "/api/settings", auth=basic("user", "Mine-pass-9"))
+        assert code == 200 and "forward.always" in reply["settings"]
+        assert "account.1.server" not in reply["settings"]
+        assert p.status("GET", "/api/state")[0] == 200              # the administrator's kept

@@ -70,8 +70,8 @@ def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
         return [("Stop", "stop") if s.diag_running else ("Start", "start"), _NONE, _NONE,
                 ("Exit", "exit")]
     if screen is Screen.IDLE:
-        return [("Redial", "redial") if s.redial else _NONE,
-                ("No DND", "dnd") if s.dnd else ("DND", "dnd"), _NONE, _NONE]
+        dnd = (("No DND", "dnd") if s.dnd else ("DND", "dnd")) if s.dnd_softkey else _NONE
+        return [("Redial", "redial") if s.redial else _NONE, dnd, _NONE, _NONE]
     return list(_ROWS.get(screen, [_NONE] * 4))
 
 
@@ -180,6 +180,8 @@ def tone(s: PhoneState) -> str | None:
         if f.state is CallState.RINGBACK and not f.media:
             return "ringback"
         if f.state is CallState.ENDED:
+            if f.connected_at and not s.hangup_tone:
+                return None          # a call that was talking ended: silence (phone.hangup_tone)
             return "busy" if f.code in BUSY_CODES else "reorder"
         if s.ringing() and s.call_waiting_tone and f.state in (CallState.CONNECTED,
                                                                 CallState.HELD):

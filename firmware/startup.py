@@ -139,4 +139,4 @@ def sip_config(settings: Settings, sound: str | None) -> SipConfig:
         user_agent=s.user_agent, trace=settings.log.sip_trace, prack=s.prack,
         session_timers=s.session_timers, session_expires=s.session_expires,
         dtmf_payload=settings.phone.dtmf_payload, null_audio=sound is None,
-        sound_device=sound or "", codecs=s.codecs)
+        sound_device=sound or "", codecs=s.codecs, qos_sip=s.qos_sip, qos_voice=s.qos_voice)

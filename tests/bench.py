@@ -32,6 +32,9 @@ from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), e
    delay 0, baresip answermode=auto, bare pjsua2 --answer), a fresh process each; sipp
    `uac_call.xml` calls it straight at its SIP port, N calls at R/s (default 150 at 4/s),
    100 ms of talk then BYE; sipp's own count of successful calls (issue #10 item 10).
+8. web management (tests/bench_web.py): every management page's load p50/p95 on our phone,
+   and key -> frame over the /ws stream alone and while another client saves settings
+   (issue #13: page load p95 <= 100 ms; key -> frame p99 unchanged).
 
 Prints a table with ratios and the issue's aims (met / missed: measured, never asserted),
 and writes everything, raw samples included, to bench-results/bench-<timestamp>.json.
@@ -54,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tests import bench_blf, bench_flood, bench_keys
+from tests import bench_blf, bench_flood, bench_keys, bench_web
 from tests.peers import Baresip, Kamailio, PeerError, Sipp, free_port, free_port_block
 from tests.peers._process import PeerProcess
 from tests.peers.kamailio import DEFAULT_USERS
@@ -499,8 +502,8 @@ def _steps(text: str) -> set[int]:
             out.update(range(int(lo), int(hi or lo) + 1))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of steps: {text!r}") from None
-    if not out or not out <= set(range(1, 8)):
-        raise argparse.ArgumentTypeError(f"steps are 1 to 7: {text!r}")
+    if not out or not out <= set(range(1, 9)):
+        raise argparse.ArgumentTypeError(f"steps are 1 to 8: {text!r}")
     return out
 
 
@@ -543,8 +546,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="step 7: sequential short calls per UA (default 150; quick 40)")
     ap.add_argument("--seq-rate", type=float, default=4.0,
                     help="step 7: calls per second (default 4)")
-    ap.add_argument("--steps", default="1-7", type=_steps, metavar="LIST",
-                    help="which steps run, e.g. 1 or 1,2 or 1-3 (default: all, 1-7); "
+    ap.add_argument("--steps", default="1-8", type=_steps, metavar="LIST",
+                    help="which steps run, e.g. 1 or 1,2 or 1-3 (default: all, 1-8); "
                          "step 3 needs step 2's running UAs")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, traces)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
@@ -622,6 +625,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"7. sequential short calls answered ({seq_calls} at {args.seq_rate:g}/s, "
                   f"{SEQ_TALK_MS} ms talk, each UA answering by itself)")
             res["sequential"] = measure_sequential(kam, work, seq_calls, args.seq_rate)
+        if 8 in steps:
+            print("8. web management: page loads, key -> frame while settings are saved")
+            ua = start_ours(work / "web", kam)
+            try:
+                wait_registered(kam, ua)
+                wait_ours_idle(ua)
+                res["web"] = bench_web.run(ua.phone, loads=5 if args.quick else 20,
+                                           presses=30 if args.quick else 100)
+            finally:
+                ua.stop()
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)
@@ -662,6 +675,10 @@ def main(argv: list[str] | None = None) -> int:
         if "flood" in res:
             print()
             bench_flood.print_results(res["flood"], TITLES)
+        if "web" in res:
+            print()
+            print("Web management (ours):")
+            bench_web.print_results(res["web"])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1, default=str))

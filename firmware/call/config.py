@@ -19,6 +19,7 @@ def show(settings: Settings, s: PhoneState) -> None:
     s.dnd = p.dnd
     s.missed_call_display = p.missed_call_display
     s.call_waiting_tone = p.call_waiting_tone
+    s.dnd_softkey, s.hangup_tone = p.dnd_softkey, p.hangup_tone
     s.time_format, s.date_format = p.time_format, p.date_format
     s.language = p.language
     t = settings.time

@@ -160,6 +160,8 @@ class PhoneState:
     backlight_timeout: int = 60  # lcd.backlight_timeout
     last_activity: float = 0.0  # monotonic time of the last key, hook change or call
     call_waiting_tone: bool = True
+    dnd_softkey: bool = True    # phone.dnd_softkey: the idle screen's DND soft key
+    hangup_tone: bool = True    # phone.hangup_tone: a tone after the far end ends a call
     time_format: int = 24       # 24 or 12
     date_format: str = "%a %d %b"
     language: str = "en"        # phone.language: what the LCD speaks (firmware/i18n.py)

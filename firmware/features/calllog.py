@@ -139,9 +139,12 @@ class CallLog:
 
     def load(self) -> None:
         """Read DIR/calllog.json; never raises: a bad file is kept aside, the log starts
-        empty."""
+        empty. With phone.call_log_save off the file is removed instead (Call List Save)."""
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
             stale.unlink(missing_ok=True)       # left by a write that was killed
+        if not self.settings.phone.call_log_save:
+            self._remove()
+            return
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -182,9 +185,18 @@ class CallLog:
 
     def save(self) -> None:
         """Write the file on the writer thread (one at a time, in order): a slow SD card
-        never holds up a key or a call. The process waits for it before it exits."""
+        never holds up a key or a call. The process waits for it before it exits. With
+        phone.call_log_save off nothing is written: the lists live in memory only."""
+        if not self.settings.phone.call_log_save:
+            return
         data = json.dumps({"version": 1, **self.document()}, indent=1).encode() + b"\n"
         self._written = self._writer.submit(self._write, data)
+
+    def _remove(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("call log %s cannot be removed: %s", self.path, e.strerror or e)
 
     def _write(self, data: bytes) -> None:
         try:
@@ -270,6 +282,11 @@ class CallLog:
         self._changed()
 
     def on_settings(self, ev: SettingsChanged) -> None:
+        if "phone.call_log_save" in ev.keys:     # on: written now; off: the file goes
+            if self.settings.phone.call_log_save:
+                self.save()
+            else:
+                self._written = self._writer.submit(self._remove)   # after any pending write
         if "phone.call_log_size" not in ev.keys:
             return
         size = self.settings.phone.call_log_size

@@ -89,6 +89,12 @@ class SipSettings(Record, eq=False):
     trusted: tuple = setting((), "more addresses or networks treated as the lines' servers "
                              "(a second PBX node, a voice mail or paging server), e.g. "
                              "10.0.0.5 or 10.0.1.0/24", check=_ip_or_net)
+    # manual §7 Advance > Phone Setting > QoS: DSCP marks for the office switch's queues
+    qos_sip: int = setting(26, "DSCP of the SIP packets the phone sends, 0-63 (manual: Sip "
+                           "QoS; 26 = AF31, 0 = unmarked)", min=0, max=63, restart=True)
+    qos_voice: int = setting(46, "DSCP of the RTP voice packets the phone sends, 0-63 "
+                             "(manual: Voice QoS; 46 = EF, 0 = unmarked)", min=0, max=63,
+                             restart=True)
     # manual §7 "Audio" > Audio Codecs: the Enabled list (firmware/sip/codecs.py)
     codecs: tuple = setting(codec_names.FACTORY,
                             "audio codecs offered and accepted, preferred first (manual: "
@@ -188,6 +194,9 @@ class PhoneSettings(Record, eq=False):
                                 restart=True)
     call_log_size: int = setting(100, "entries kept in each call list (missed, received, "
                                  "dialled)", min=10, max=1000)
+    call_log_save: bool = setting(True, "keep the call lists in DIR/calllog.json across "
+                                  "restarts (manual: Call List Save); off: in memory only, "
+                                  "the file is removed")
     default_account: int = setting(1, "account used when going off-hook", min=1, max=ACCOUNTS)
     ended_screen: int = setting(3, "seconds the 'call ended' screen stays on speaker/headset "
                                 "(only a screen: the next call replaces it)", min=0, max=60)
@@ -198,6 +207,10 @@ class PhoneSettings(Record, eq=False):
                                "(the LCD offers the manual's list; any format is taken)",
                                check=_text)
     missed_call_display: bool = setting(True, "show the missed call count on the idle screen")
+    dnd_softkey: bool = setting(True, "the DND soft key on the idle screen (manual: DND Soft "
+                                "key); off: DND only from the menu, the web or a DND key")
+    hangup_tone: bool = setting(True, "after the far end ends a call, the busy tone until the "
+                                "handset is put down (manual: Play Hang up Tone); off: silence")
     voicemail: str = setting("", "voice mail number of lines without their own "
                              "(manual: Message code)", check=_dial_code)
     voicemail_tone: bool = setting(False, "ring briefly when a new voice message arrives "

@@ -146,6 +146,14 @@ def _server_date(prm) -> tuple[str, float]:
     return msg.get("date"), received
 
 
+def mark(tc: pj.TransportConfig, dscp: int) -> None:
+    """DSCP on the sockets of a transport (sip.qos_sip, sip.qos_voice: the office switch
+    queues voice first); 0 leaves them unmarked."""
+    if dscp:
+        tc.qosParams.flags = pj.PJ_QOS_PARAM_HAS_DSCP
+        tc.qosParams.dscp_val = dscp
+
+
 class AccountCommands:
     """SipEngine's account commands (a mixin: the engine holds the state they use)."""
 
@@ -155,6 +163,7 @@ class AccountCommands:
         mt = pj.TransportConfig()
         mt.port = self.config.rtp_port
         mt.portRange = self.config.rtp_ports
+        mark(mt, self.config.qos_voice)        # manual: Voice QoS
         if self.config.bind not in ("", "0.0.0.0"):
             mt.boundAddress = self.config.bind
         return mt

@@ -30,7 +30,7 @@ from firmware.errors import SipError
 from firmware.events import CheckSyncReceived, Event
 from firmware.record import Record
 from firmware.sip import codecs as pjcodecs, gate as pjgate, native
-from firmware.sip.accounts import AccountCommands, _Account
+from firmware.sip.accounts import AccountCommands, _Account, mark
 from firmware.sip.calls import CallCommands, _Call
 from firmware.sip.media import MediaCommands, _Media
 from firmware.sip.policy import IncomingPolicy
@@ -58,6 +58,8 @@ class SipConfig(Record, frozen=True):
     session_expires: int = 1800
     sound_device: str = ""      # ALSA device name (board [audio] device); "" = default
     codecs: tuple = pjcodecs.FACTORY    # enabled codecs, preferred first (sip.codecs)
+    qos_sip: int = 0            # DSCP of SIP packets (sip.qos_sip; 0 = unmarked)
+    qos_voice: int = 0          # DSCP of RTP packets (sip.qos_voice)
 
 
 
@@ -214,6 +216,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.ep.libInit(cfg)
         tc = pj.TransportConfig()
         tc.port = c.port
+        mark(tc, c.qos_sip)             # manual: Sip QoS
         if c.bind not in ("", "0.0.0.0"):
             tc.boundAddress = c.bind
         self._transport = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)

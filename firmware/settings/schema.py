@@ -209,8 +209,9 @@ class PhoneSettings(Record, eq=False):
     missed_call_display: bool = setting(True, "show the missed call count on the idle screen")
     dnd_softkey: bool = setting(True, "the DND soft key on the idle screen (manual: DND Soft "
                                 "key); off: DND only from the menu, the web or a DND key")
-    hangup_tone: bool = setting(True, "after the far end ends a call, the busy tone until the "
-                                "handset is put down (manual: Play Hang up Tone); off: silence")
+    hangup_tone: bool = setting(True, "after the far end ends a call that was talking, the "
+                                "fast busy tone until the handset is put down (manual: Play "
+                                "Hang up Tone); off: silence")
     voicemail: str = setting("", "voice mail number of lines without their own "
                              "(manual: Message code)", check=_dial_code)
     voicemail_tone: bool = setting(False, "ring briefly when a new voice message arrives "

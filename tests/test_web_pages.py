@@ -281,6 +281,35 @@ def test_lists_are_one_entry_a_line(phone):
     phone(t)
 
 
+def test_dial_plan_rules_are_a_table_to_add_edit_and_delete(phone):
+    async def t(client, api):
+        form = dict(Form(await get(client, "/settings/dialplan")).forms["/settings/dialplan"])
+        assert form["dialplan.rules:rows"] == "2"                  # two empty rows to add
+        form.update({"dialplan.rules.0.prefix": "9", "dialplan.rules.0.delete": "1",
+                     "dialplan.rules.1.prefix": "8", "dialplan.rules.1.ip": "192.168.1.20"})
+        await post(client, "/settings/dialplan", form)
+        assert api.file()["dialplan"]["rules"] == ["prefix=9 delete=1@0",
+                                                   "prefix=8 ip=192.168.1.20"]
+        # shown again as rows; the first edited, the second deleted, a third added
+        form = dict(Form(await get(client, "/settings/dialplan")).forms["/settings/dialplan"])
+        assert (form["dialplan.rules:rows"], form["dialplan.rules.1.ip"]) == ("4", "192.168.1.20")
+        form.update({"dialplan.rules.0.insert": "00", "dialplan.rules.1.remove": "on",
+                     "dialplan.rules.2.prefix": "0", "dialplan.rules.2.insert": "00"})
+        await post(client, "/settings/dialplan", form)
+        assert api.file()["dialplan"]["rules"] == ["prefix=9 insert=00@0 delete=1@0",
+                                                   "prefix=0 insert=00@0"]
+        # a row the dial plan refuses: its reason beside the table, nothing saved
+        form = dict(Form(await get(client, "/settings/dialplan")).forms["/settings/dialplan"])
+        form.update({"dialplan.rules.2.prefix": "7"})
+        r = await post(client, "/settings/dialplan", form)
+        text = await r.text()
+        assert r.status == 400
+        assert "a rule needs insert=, delete= or ip=" in field_div(text, "dialplan.rules")
+        assert 'value="7"' in field_div(text, "dialplan.rules")     # kept to be corrected
+        assert len(api.file()["dialplan"]["rules"]) == 2
+    phone(t)
+
+
 def test_a_setting_that_needs_a_restart_says_so_and_offers_the_restart(phone):
     async def t(client, api):
         form = dict(Form(await get(client, "/settings/phone")).forms["/settings/phone"])

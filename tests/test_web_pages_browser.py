@@ -80,7 +80,7 @@ def test_an_account_typed_in_the_browser_reaches_the_file_and_the_api(phone, pag
     page.fill("#f-account-2-password", "Pa55-sip")
     page.select_option("#f-account-2-ring_type", "3")
     page.click("button:text('Save')")
-    expect(page.locator(".notice")).to_have_text("Saved.")
+    expect(page.locator(".notice.ok")).to_have_text("Saved.")
     acc = saved(phone)["account"]["2"]
     assert (acc["enable"], acc["display_name"], acc["user"], acc["password"],
             acc["ring_type"]) == (True, "Front desk", "1002", "Pa55-sip", 3)
@@ -99,7 +99,7 @@ def test_the_accounts_password_never_comes_back_to_the_browser(phone, page):
     assert "Never-shown-7" not in page.content()
     page.fill("#f-account-1-label", "Sales")          # saving the page keeps the password
     page.click("button:text('Save')")
-    expect(page.locator(".notice")).to_have_text("Saved.")
+    expect(page.locator(".notice.ok")).to_have_text("Saved.")
     assert saved(phone)["account"]["1"]["password"] == "Never-shown-7"
 
 
@@ -139,3 +139,17 @@ def test_fields_of_a_later_issue_are_greyed_and_say_why(phone, page):
     box = page.get_by_role("textbox", name="SIP Transport: not available")
     expect(box).to_be_disabled()
     expect(box.locator("xpath=..")).to_contain_text("TCP and TLS come with")
+
+
+def test_a_dial_plan_rule_is_added_in_the_table(phone, page):
+    page.goto(phone.base + "/settings/dialplan")
+    page.get_by_label("Rule 1 Prefix").fill("9")
+    page.get_by_label("Rule 1 Delete Length").fill("1")
+    page.click("button:text('Save')")
+    expect(page.locator(".notice.ok")).to_have_text("Saved.")
+    assert saved(phone)["dialplan"]["rules"] == ["prefix=9 delete=1@0"]
+    expect(page.get_by_label("Rule 1 Prefix")).to_have_value("9")
+    page.get_by_label("Delete rule 1").check()
+    page.click("button:text('Save')")
+    expect(page.locator(".notice.ok")).to_have_text("Saved.")
+    assert phone.request("GET", "/api/settings")["settings"]["dialplan.rules"] == []

@@ -96,6 +96,10 @@ def widget(key: str, kind: str, value, *, typed: bool = False) -> str:
             f'<option value="{esc(c)}"{" selected" if str(c) == current else ""}>'
             f'{esc(menus.shown(key, c))}</option>' for c in options)
         return f'<select {common}>{opts}</select>'
+    if kind == "rules":                     # the Dial Plan table (it uses esc from here)
+        from ui.web import dialtable
+        rows = value if typed else dialtable.saved_rows(value)
+        return dialtable.table(rows, f"{fid}-help {fid}-err")
     if kind == "list":
         text = value if typed else "\n".join(value or ())
         return f'<textarea {common} rows="4">{esc(text)}</textarea>'

@@ -22,7 +22,7 @@ from firmware.errors import SettingsInvalid
 from firmware.menus import WEB, Page
 from firmware.settings import FIELDS, factory_values
 from firmware.settings_service import CREDENTIALS
-from ui.web import common, html
+from ui.web import common, dialtable, html
 from ui.web.common import API, AUTH
 
 log = logging.getLogger("deskphone.web")
@@ -44,7 +44,10 @@ def can_see(role: str, page: Page) -> bool:
 
 
 def kind(key: str) -> str:
-    """How the web edits a setting: menus.kind, and "list" for a list (one per line)."""
+    """How the web edits a setting: menus.kind, "list" for a list (one per line), "rules"
+    for the dial plan's rules (a table: ui/web/dialtable.py)."""
+    if key == dialtable.KEY:
+        return "rules"
     return "list" if isinstance(FIELDS[key].default, tuple) else menus.kind(key)
 
 
@@ -173,7 +176,10 @@ def form_values(page: Page, form) -> dict:
     for key in page_keys(page):
         k = kind(key)
         raw = form.get(key)
-        if k == "bool":
+        if k == "rules":
+            if form.get(key + ":rows") is not None:
+                values[key] = [dialtable.rule_text(r) for r in dialtable.typed_rows(form)]
+        elif k == "bool":
             values[key] = raw is not None
         elif k == "secret":
             if form.get(key + CLEAR) is not None:
@@ -232,6 +238,8 @@ def _row(label: str, key: str, current: dict, form, errors: dict) -> str:
         value, typed = form.get(key) is not None, True
     elif k == "secret":
         value, typed = "", True           # never echoed, not even what was typed
+    elif k == "rules":
+        value, typed = dialtable.typed_rows(form), True
     else:
         value, typed = form.get(key, ""), True
     return html.field_row(label, key, k, value, error=errors.get(key, ""), typed=typed)

@@ -151,6 +151,12 @@ async def post(client, path: str, fields, *, follow: bool = False):
                              allow_redirects=follow)
 
 
+async def form_of(client, name: str) -> dict:
+    """The form of /settings/<name> as the browser would send it (name -> value)."""
+    path = f"/settings/{name}"
+    return dict(Form(await get(client, path)).forms[path])
+
+
 def field_div(text: str, key: str) -> str:
     m = re.search(rf'<div class="field[^"]*" data-key="{re.escape(key)}">.*?</div></div>',
                   text, re.S)
@@ -216,7 +222,7 @@ def test_each_form_sent_back_unchanged_saves_nothing(phone, name):
 
 def test_a_field_saved_on_a_page_reaches_the_settings_file_and_the_api(phone):
     async def t(client, api):
-        form = dict(Form(await get(client, "/settings/account.2")).forms["/settings/account.2"])
+        form = await form_of(client, "account.2")
         form.update({"account.2.display_name": "Front desk", "account.2.user": "1002",
                      "account.2.enable": "on", "account.2.ring_type": "3",
                      "account.2.expires": "600"})
@@ -232,7 +238,7 @@ def test_a_field_saved_on_a_page_reaches_the_settings_file_and_the_api(phone):
 
 def test_a_bad_value_is_shown_beside_its_field_and_nothing_is_saved(phone):
     async def t(client, api):
-        form = dict(Form(await get(client, "/settings/account.1")).forms["/settings/account.1"])
+        form = await form_of(client, "account.1")
         form.update({"account.1.display_name": "Reception", "account.1.expires": "5",
                      "account.1.server": "no such host:99999"})
         r = await post(client, "/settings/account.1", form)
@@ -272,7 +278,7 @@ def test_an_accounts_password_never_reaches_the_browser_and_empty_keeps_it(phone
 
 def test_lists_are_one_entry_a_line(phone):
     async def t(client, api):
-        form = dict(Form(await get(client, "/settings/phonebook")).forms["/settings/phonebook"])
+        form = await form_of(client, "phonebook")
         form["phone.blacklist"] = "1900*\r\n\r\n  5551234 \r\n"
         await post(client, "/settings/phonebook", form)
         assert api.file()["phone"]["blacklist"] == ["1900*", "5551234"]
@@ -283,7 +289,7 @@ def test_lists_are_one_entry_a_line(phone):
 
 def test_dial_plan_rules_are_a_table_to_add_edit_and_delete(phone):
     async def t(client, api):
-        form = dict(Form(await get(client, "/settings/dialplan")).forms["/settings/dialplan"])
+        form = await form_of(client, "dialplan")
         assert form["dialplan.rules:rows"] == "2"                  # two empty rows to add
         form.update({"dialplan.rules.0.prefix": "9", "dialplan.rules.0.delete": "1",
                      "dialplan.rules.1.prefix": "8", "dialplan.rules.1.ip": "192.168.1.20"})
@@ -291,7 +297,7 @@ def test_dial_plan_rules_are_a_table_to_add_edit_and_delete(phone):
         assert api.file()["dialplan"]["rules"] == ["prefix=9 delete=1@0",
                                                    "prefix=8 ip=192.168.1.20"]
         # shown again as rows; the first edited, the second deleted, a third added
-        form = dict(Form(await get(client, "/settings/dialplan")).forms["/settings/dialplan"])
+        form = await form_of(client, "dialplan")
         assert (form["dialplan.rules:rows"], form["dialplan.rules.1.ip"]) == ("4", "192.168.1.20")
         form.update({"dialplan.rules.0.insert": "00", "dialplan.rules.1.remove": "on",
                      "dialplan.rules.2.prefix": "0", "dialplan.rules.2.insert": "00"})
@@ -299,7 +305,7 @@ def test_dial_plan_rules_are_a_table_to_add_edit_and_delete(phone):
         assert api.file()["dialplan"]["rules"] == ["prefix=9 insert=00@0 delete=1@0",
                                                    "prefix=0 insert=00@0"]
         # a row the dial plan refuses: its reason beside the table, nothing saved
-        form = dict(Form(await get(client, "/settings/dialplan")).forms["/settings/dialplan"])
+        form = await form_of(client, "dialplan")
         form.update({"dialplan.rules.2.prefix": "7"})
         r = await post(client, "/settings/dialplan", form)
         text = await r.text()
@@ -312,7 +318,7 @@ def test_dial_plan_rules_are_a_table_to_add_edit_and_delete(phone):
 
 def test_a_setting_that_needs_a_restart_says_so_and_offers_the_restart(phone):
     async def t(client, api):
-        form = dict(Form(await get(client, "/settings/phone")).forms["/settings/phone"])
+        form = await form_of(client, "phone")
         form["phone.dtmf_payload"] = "110"
         r = await post(client, "/settings/phone", form, follow=True)
         text = await r.text()
@@ -327,7 +333,7 @@ def test_a_setting_that_needs_a_restart_says_so_and_offers_the_restart(phone):
 
 def test_a_form_without_the_csrf_token_is_refused(phone):
     async def t(client, api):
-        form = dict(Form(await get(client, "/settings/forward")).forms["/settings/forward"])
+        form = await form_of(client, "forward")
         del form["csrf"]
         form["forward.always"] = "1009"
         r = await post(client, "/settings/forward", form)

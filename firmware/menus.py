@@ -401,7 +401,11 @@ WEB: dict[str, Page] = {
         Entry("Sip QoS", "sip.qos_sip"), Entry("Voice QoS", "sip.qos_voice"),
         _group("Other"),
         Entry("Check When Upgrade Software", "provisioning.check_md5"),
-        Entry("BLF Mode", "phone.blf_mode")), role="admin"),
+        Entry("BLF Mode", "phone.blf_mode"),
+        _group("Keys"),
+        Entry("Long Press (ms)", "hardware.long_press_ms"),
+        Entry("Key Repeat (ms)", "hardware.repeat_ms"),
+        Entry("Key Debounce (ms)", "hardware.debounce_ms")), role="admin"),
     "call": Page("Call", (
         Entry("Hot Number", "phone.hotline"), Entry("Hot Line Delay", "phone.hotline_delay"),
         Entry("Call Waiting", "phone.call_waiting"),

@@ -218,6 +218,21 @@ def test_each_form_sent_back_unchanged_saves_nothing(phone, name):
     phone(t)
 
 
+def test_every_setting_lives_on_a_page_of_the_lcd_or_the_web():
+    """One model for both surfaces: a setting added to the schema gets a page in
+    firmware/menus.py (TREE or WEB). Kept elsewhere, and why: auto provisioning's on
+    /manage (its own form and status); the web sign-in on the Password page (it changes
+    only with the current password); time.manual_offset is what the LCD's Time & date >
+    Manual setting writes from the date typed."""
+    from firmware.menus import TREE
+    from firmware.settings_service import CREDENTIALS
+    elsewhere = {*CREDENTIALS, "time.manual_offset"}
+    on_a_page = {e.setting for tree in (TREE, WEB) for p in tree.values()
+                 for e in p.entries if e.setting}
+    assert [k for k in FIELDS if k not in on_a_page and k not in elsewhere
+            and not k.startswith("provisioning.")] == []
+
+
 # --- saving -------------------------------------------------------------------------------------
 
 def test_a_field_saved_on_a_page_reaches_the_settings_file_and_the_api(phone):

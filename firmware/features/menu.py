@@ -75,7 +75,6 @@ class Menus:
         self.unlocked = False                 # the advanced password was given
         self.owners: dict[str, object] = {}   # pages another module builds (`own`)
         self.watch = 0            # the line just submitted: its registration is told (notice)
-        self.saved_here: set[str] = set()     # keys this menu saved since it opened
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
@@ -110,7 +109,6 @@ class Menus:
             self.draft.clear()
             self.unlocked = False
             self.watch = 0
-            self.saved_here.clear()
         self.state.menu.append(page)
         self.controls.push(self.mode)
         self.timers.start(IDLE_TIMER, IDLE_S)
@@ -120,24 +118,8 @@ class Menus:
         self.state.menu.clear()
         self.draft.clear()
         self.unlocked = False
-        self.saved_here.clear()
         self.timers.cancel(TAP_TIMER)
         self.controls.pop(self.mode)
-
-    def _apply(self, values: dict) -> tuple[list[str], list[str]]:
-        """Save through the one settings path, remembering what this menu changed."""
-        changed, restart = self.update(values)
-        self.saved_here.update(changed)
-        return changed, restart
-
-    def made_here(self, key: str) -> bool:
-        """Did this open menu save `key`? (The keyboard lock asks when it hears the change:
-        a lock chosen here engages when the menu is left, one set elsewhere closes it.)
-        Asked once per change."""
-        if key in self.saved_here:
-            self.saved_here.discard(key)
-            return True
-        return False
 
     def _preview(self, page: MenuPage) -> None:
         """A ring type list rings the type under the cursor (manual §6 "Ring type": "it
@@ -405,7 +387,7 @@ class Menus:
             self.back()
             return
         try:
-            _, restart = self._apply({key: value})
+            _, restart = self.update({key: value})
         except SettingsInvalid as e:
             page.items[1:] = [e.problems[0].reason]
             return
@@ -417,7 +399,7 @@ class Menus:
         """Typed text that becomes settings (Manual setting: a date and time): saved, or the
         reason it is refused on the editor and nothing saved."""
         try:
-            self._apply(menus.TYPED[page.key].parse(text, self.state, time.time()))
+            self.update(menus.TYPED[page.key].parse(text, self.state, time.time()))
         except SettingsInvalid as e:
             page.items[1:] = [e.problems[0].reason]
         except ValueError as e:
@@ -449,7 +431,7 @@ class Menus:
             self.state.notice = "Nothing changed"
             return True
         try:
-            changed, restart = self._apply(dict(self.draft))
+            changed, restart = self.update(dict(self.draft))
         except SettingsInvalid as e:
             self.state.notice = f"Not saved: {e.problems[0]}"
             return False

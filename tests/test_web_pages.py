@@ -48,7 +48,8 @@ class Api:
         return []
 
     def settings_json(self):
-        return {"settings": public(self.store.settings), "errors": []}
+        return {"settings": public(self.store.settings), "errors": [
+            {"key": p.key, "reason": p.reason} for p in self.store.problems]}
 
     def update_settings(self, values):
         return self.config.update(values)
@@ -288,6 +289,16 @@ def test_an_accounts_password_never_reaches_the_browser_and_empty_keeps_it(phone
         form.update({"account.1.password": "", "account.1.password:clear": "on"})
         await post(client, "/settings/account.1", form)
         assert "password" not in api.file().get("account", {}).get("1", {})
+    phone(t)
+
+
+def test_a_bad_value_in_the_file_is_named_beside_its_field(phone):
+    async def t(client, api):
+        (api.data_dir / "settings.toml").write_text("[forward]\nno_answer_seconds = 0\n")
+        api.store.load()
+        div = field_div(await get(client, "/settings/forward"), "forward.no_answer_seconds")
+        assert "In settings.toml: must be at least 1 (got 0); using 20" in div
+        assert 'value="20"' in div                        # the value in use
     phone(t)
 
 

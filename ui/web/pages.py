@@ -208,8 +208,12 @@ def _body(request, name: str, page: Page, *, form=None, errors: dict | None = No
                         'value="yes" required> Yes, reset every setting</label>')
     if name == "reboot":
         return _confirm(request, "reboot", "/api/restart", "")
-    current = api.settings_json()["settings"]
-    errors = errors or {}
+    shown = api.settings_json()
+    current = shown["settings"]
+    # a bad value in settings.toml (the phone uses the last good one, shown) is said
+    # beside its field; what this form's save refused comes first
+    errors = {p["key"]: f"In settings.toml: {p['reason']} (the value shown)"
+              for p in shown["errors"]} | (errors or {})
     rows, fieldset = [], False
     for e in page.entries:
         if e.action == "group":

@@ -233,14 +233,16 @@ RING_TYPES = frozenset({"volume.ring_type",
                         *(f"account.{n}.ring_type" for n in range(1, ACCOUNTS + 1))})
 
 
-def shown(key: str, value) -> str:
-    """A value as a surface shows it (a secret never: only whether one is set)."""
+def shown(key: str, value, when: time.struct_time | None = None) -> str:
+    """A value as a surface shows it (a secret never: only whether one is set). `when`: the
+    phone's time now (present.local_time: its zone and shift), for a date format's example
+    to match the standby screen's date; without it the OS's local time."""
     if key in RING_TYPES:
         return f"Ring {value}" if value else "As all lines"
     if key == "phone.language":
         return i18n.name(value)           # each language by its own name: "中文"
     if key == "phone.date_format" and value in timeofday.DATE_FORMATS:
-        return time.strftime(value)       # today's date in it: "Sun 06 Dec", "06/12/2026"
+        return time.strftime(value, when or time.localtime())   # today: "Sun 06 Dec"
     if kind(key) == "secret":
         return "****" if value else "(none)"
     if isinstance(value, bool):

@@ -325,17 +325,31 @@ def test_sip_server_is_chosen_on_the_time_and_date_page(rig):
 # -- Date format: the manual's list (§7 "Date Format ... you can select in the list") ------------
 
 def test_date_format_is_picked_from_a_list_of_todays_date(rig):
+    """The examples are the phone's today (Mon 03 Jun 2024 here), as the standby shows it."""
     rig.walk("Function setting", "Time & date").press(*["down"] * 6)
-    assert read(rig, 5) == "> 7 Date format " + time.strftime("%a %d %b")   # today, as shown
+    assert read(rig, 5) == "> 7 Date format Mon 03 Jun"           # today, as shown
     rig.press("ok")
     page = rig.state.menu[-1]
-    assert page.kind == "choice" and page.items == [time.strftime(f)
+    today = time.gmtime(NOW)
+    assert page.kind == "choice" and page.items == [time.strftime(f, today)
                                                     for f in timeofday.DATE_FORMATS]
-    assert page.items[page.index] == time.strftime("%a %d %b")     # the one in use
-    assert time.strftime("%d/%m/%Y") in page.items and time.strftime("%Y-%m-%d") in page.items
-    rig.walk(time.strftime("%Y-%m-%d"))
+    assert page.items[page.index] == "Mon 03 Jun"                  # the one in use
+    assert "03/06/2024" in page.items and "2024-06-03" in page.items
+    rig.walk("2024-06-03")
     assert rig.saved[-1] == {"phone.date_format": "%Y-%m-%d"}
     assert idle(rig)[2] == "2024-06-03"
+
+
+def test_date_format_examples_are_in_the_phones_time_zone(tmp_path):
+    """GMT+14:00: 14:05 UTC on Mon 03 Jun is Tue 04 Jun on the phone; the list says so,
+    as the standby screen does, whatever the PC's own zone."""
+    rig = build({"time.time_zone": "GMT+14:00", "phone.date_format": "%Y-%m-%d"},
+                data_dir=tmp_path)
+    rig.state.now = NOW
+    assert idle(rig)[2] == "2024-06-04"
+    rig.walk("Function setting", "Time & date", "Date format")
+    page = rig.state.menu[-1]
+    assert page.items[page.index] == "2024-06-04" and "Tue 04 Jun" in page.items
 
 
 def test_a_date_format_not_in_the_list_shows_as_it_is_and_stays(tmp_path):

@@ -38,6 +38,7 @@ from firmware.settings import check, factory_values
 from firmware.errors import SettingError, SettingsInvalid
 from firmware.events import (CallIncoming, DiagnoseRequested, KeyHeld, KeyPressed,
                              PageRequested, RegistrationChanged, TimerFired)
+from firmware.present import local_time
 from ui.textentry import TextEntry
 
 log = logging.getLogger("deskphone.menu")
@@ -75,6 +76,7 @@ class Menus:
         self.unlocked = False                 # the advanced password was given
         self.owners: dict[str, object] = {}   # pages another module builds (`own`)
         self.watch = 0            # the line just submitted: its registration is told (notice)
+        self.saved_here: set[str] = set()     # keys this menu saved since it opened
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
@@ -109,6 +111,7 @@ class Menus:
             self.draft.clear()
             self.unlocked = False
             self.watch = 0
+            self.saved_here.clear()
         self.state.menu.append(page)
         self.controls.push(self.mode)
         self.timers.start(IDLE_TIMER, IDLE_S)
@@ -118,8 +121,24 @@ class Menus:
         self.state.menu.clear()
         self.draft.clear()
         self.unlocked = False
+        self.saved_here.clear()
         self.timers.cancel(TAP_TIMER)
         self.controls.pop(self.mode)
+
+    def _apply(self, values: dict) -> tuple[list[str], list[str]]:
+        """Save through the one settings path, remembering what this menu changed."""
+        changed, restart = self.update(values)
+        self.saved_here.update(changed)
+        return changed, restart
+
+    def made_here(self, key: str) -> bool:
+        """Did this open menu save `key`? (The keyboard lock asks when it hears the change:
+        a lock chosen here engages when the menu is left, one set elsewhere closes it.)
+        Asked once per change."""
+        if key in self.saved_here:
+            self.saved_here.discard(key)
+            return True
+        return False
 
     def _preview(self, page: MenuPage) -> None:
         """A ring type list rings the type under the cursor (manual §6 "Ring type": "it
@@ -307,8 +326,14 @@ class Menus:
 
     def _values(self, page: menus.Page) -> list[str]:
         """What each entry shows on the right: a setting's value, else nothing."""
-        return [menus.shown(e.setting, self._value(e.setting)) if e.setting else ""
+        today = self._today()
+        return [menus.shown(e.setting, self._value(e.setting), today) if e.setting else ""
                 for e in page.entries]
+
+    def _today(self):
+        """The phone's time now, as the standby screen shows it (its zone, the SNTP or
+        hand-set shift): a date format's example is today's date there."""
+        return local_time(self.state, self.state.now or time.time())
 
     def _refresh(self, page: MenuPage) -> None:
         tree = menus.TREE.get(page.key)
@@ -319,8 +344,8 @@ class Menus:
         key, value = entry.setting, self._value(entry.setting)
         kind = menus.kind(key)
         if kind in ("bool", "choice"):
-            options = list(menus.choices(key))
-            self._push(MenuPage(key, entry.label, [menus.shown(key, v) for v in options],
+            options, today = list(menus.choices(key)), self._today()
+            self._push(MenuPage(key, entry.label, [menus.shown(key, v, today) for v in options],
                                 index=options.index(value) if value in options else 0,
                                 kind="choice", data=options))
             self._preview(self.state.menu[-1])
@@ -387,7 +412,7 @@ class Menus:
             self.back()
             return
         try:
-            _, restart = self.update({key: value})
+            _, restart = self._apply({key: value})
         except SettingsInvalid as e:
             page.items[1:] = [e.problems[0].reason]
             return
@@ -399,7 +424,7 @@ class Menus:
         """Typed text that becomes settings (Manual setting: a date and time): saved, or the
         reason it is refused on the editor and nothing saved."""
         try:
-            self.update(menus.TYPED[page.key].parse(text, self.state, time.time()))
+            self._apply(menus.TYPED[page.key].parse(text, self.state, time.time()))
         except SettingsInvalid as e:
             page.items[1:] = [e.problems[0].reason]
         except ValueError as e:
@@ -431,7 +456,7 @@ class Menus:
             self.state.notice = "Nothing changed"
             return True
         try:
-            changed, restart = self.update(dict(self.draft))
+            changed, restart = self._apply(dict(self.draft))
         except SettingsInvalid as e:
             self.state.notice = f"Not saved: {e.problems[0]}"
             return False

@@ -243,3 +243,28 @@ def test_lock_and_answer_locks_even_when_auto_answer_cannot_be_saved(tmp_path):
     rig.features.get("keylock").update = full_disk
     rig.set({"phone.keylock": "lock & answer"})
     assert rig.state.keylock == "lock & answer" and "could not be saved" in rig.state.notice
+
+
+def test_a_lock_set_elsewhere_closes_an_open_menu(tmp_path):
+    """The web (or provisioning) sets a mode while a menu is open on the LCD: the menu
+    closes at once, so its Keyboard lock > off cannot unlock without the password."""
+    rig = build(data_dir=tmp_path)
+    rig.walk("Function setting", "Keyboard lock")
+    rig.set({"phone.keylock": "all keys"})
+    assert rig.state.keylock == "all keys" and rig.screen == "idle"
+    assert "[lock]" in rig.lcd
+    rig.press("menu")                                    # MENU: the unlock page, no menu
+    assert unlock_page(rig) and "Function setting" not in rig.lcd
+    rig.press("cancel")
+    assert rig.settings.phone.keylock == "all keys" and rig.state.keylock == "all keys"
+
+
+def test_a_lock_set_in_the_menu_waits_until_it_is_left(tmp_path):
+    """Keyboard lock > menu key chosen in the menu: the menu stays until it is left."""
+    rig = build(data_dir=tmp_path)
+    rig.walk("Function setting", "Keyboard lock", "menu key")
+    assert rig.state.keylock == "menu key" and rig.state.menu[-1].title == "Function setting"
+    rig.press("menu")
+    assert rig.screen == "idle"
+    rig.press("menu")
+    assert unlock_page(rig)

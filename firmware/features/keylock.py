@@ -27,7 +27,9 @@ emergency call on screen takes its digits (a service's menu).
 LOCKING: setting a mode locks at once (the manual re-arms the lock by setting it again);
 a long # on the standby screen locks again with the mode set (as Escene and Yealink desk
 phones do); the lock survives a restart (DIR/keylock.json: pulling the plug does not
-unlock). While locked this is a Mode on the Phone's stack (firmware/call/controls.py)
+unlock). A menu open on the LCD closes as the lock engages (its Keyboard lock > off
+would unlock without the password), unless the mode was chosen in it: then the lock
+engages as the menu is left. While locked this is a Mode on the Phone's stack (firmware/call/controls.py)
 asked about every key first; "Locked" (a padlock) shows on the standby screen.
 
 UNLOCKING: MENU ("The Menu key can open it"), or OK on the standby screen, opens "Unlock
@@ -79,6 +81,7 @@ class KeyLock:
         self.bus, self.timers, self.state = ctx.bus, ctx.timers, ctx.state
         self.settings, self.update, self.phone = ctx.settings, ctx.update, ctx.phone
         self.path = Path(ctx.data_dir) / "keylock.json"
+        self.menu = ctx.provided.get("menu")   # the LCD menu (features/menu.py), if loaded
         self.auto_answer_ours = False       # lock & answer switched auto answer on
         self.mode = Mode("keylock", pressed=self.on_key, key=self.on_named, hook=self.on_hook,
                          placing=self.on_placing, softkeys=self.softkeys)
@@ -143,9 +146,18 @@ class KeyLock:
             return False
 
     def on_settings(self, ev: SettingsChanged) -> None:
-        """A mode set (here or on the web) locks at once; Off unlocks."""
-        if "phone.keylock" in ev.keys:
-            self.lock()
+        """A mode set (here or on the web) locks at once; Off unlocks. A menu open on the
+        LCD closes as it locks (else its Keyboard lock > off would unlock without the
+        password), unless the mode was chosen in that menu: then the lock engages when
+        it is left (on_key lets an open menu keep its keys)."""
+        if "phone.keylock" not in ev.keys:
+            return
+        ours = self.menu is not None and self.menu.made_here("phone.keylock")
+        if self.kind != "off" and self.state.menu and not ours:
+            if self.menu is not None:
+                self.menu.close()
+            self.state.menu.clear()
+        self.lock()
 
     def on_held(self, ev: KeyHeld) -> None:
         """A long # on the standby screen locks (its short press typed a # there first)."""

@@ -264,11 +264,6 @@ def help_text(key: str) -> str:
     return "; ".join(parts)
 
 
-def page_settings(name: str) -> list[str]:
-    """The setting keys a page edits, in order (the web renders a page's form from it)."""
-    return [e.setting for e in TREE[name].entries if e.setting]
-
-
 # -- the web management pages (manual §7 "Web Settings") ---------------------------------------
 # The same Page and Entry over the same setting keys, grouped and named as the manual's web
 # pages are (ui/web/pages.py renders them: label, help, kind, choices, range and the restart

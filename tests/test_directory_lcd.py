@@ -186,3 +186,17 @@ def test_a_call_from_the_phone_book_locks_advanced_setting_again(rig):
     rig.hook(True).hook(False)
     rig.walk("System setting", "Advanced setting")
     assert rig.state.menu[-1].title == "Advanced password"
+
+
+def test_a_long_text_page_scrolls_to_its_last_line_in_chinese(tmp_path):
+    """A phone book text page longer than the LCD scrolls by the rows it shows in the
+    language (three in Chinese, five in English: ui/lcd.py page_rows), so Down reaches
+    its last line in every language."""
+    from firmware.call.state import MenuPage
+    rig = build({"phone.language": "zh"}, data_dir=tmp_path)
+    lines = [f"{n} 号" for n in range(1, 7)]
+    rig.features.get("directory")._push(MenuPage("directory.personal", "Personal phone book",
+                                                 lines, text=True, kind="directory"))
+    assert "6 号" not in rig.lcd
+    rig.press(*["down"] * 6)
+    assert "6 号" in rig.lcd and "4 号" in rig.lcd

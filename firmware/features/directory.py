@@ -36,7 +36,6 @@ BOOKS = {"personal": "Personal phone book", "enterprise": "Enterprise phone book
 KIND = "directory"
 PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "send", "soft1",
              "soft2", "soft3", "soft4", *"0123456789*#"}
-ROWS = 5          # text lines the LCD shows at once (ui/lcd.py MENU_ROWS)
 # a contact's numbers as the manual's phone book names them (NO.1-3), in the order shown
 NUMBERS = (("office", "Office"), ("mobile", "Mobile"), ("other", "Other"))
 
@@ -161,8 +160,9 @@ class Directory:
             s.menu.clear()
         elif key in ("up", "down"):
             step = -1 if key == "up" else 1
-            if page.text:
-                page.index = max(0, min(max(0, n - ROWS), page.index + step))
+            if page.text:             # scrolls by the rows the LCD shows in this language
+                from ui.lcd import page_rows      # PIL: drawing has loaded it by now
+                page.index = max(0, min(max(0, n - page_rows(s.language)), page.index + step))
             elif n:
                 page.index = (page.index + step) % n
         elif page.text:

@@ -133,12 +133,33 @@ def test_a_bad_number_is_refused_with_the_reason_and_nothing_is_saved(rig):
     assert saved(rig)[-1]["number"] == "224.0.1.1" and saved(rig)[-1]["type"] == "paging"
 
 
-def test_leaving_a_key_without_submit_changes_saves_nothing(rig):
+def test_leaving_a_key_with_changes_asks_to_submit_them(rig):
+    """Back or MENU on a key page with changes asks "Submit changes?", as an account page
+    does: Back drops them, OK saves them; a key left unchanged asks nothing."""
     set_key(rig, "Memory keys", "P3", "Asterisk BLF", number="1002")
-    rig.press("cancel")                                  # back to the list: dropped
+    rig.press("cancel")                                  # Back: the question
+    assert "Submit changes?" in rig.seen and rig.softkeys == ["OK", "", "", "Back"]
+    rig.press("cancel")                                  # Back again: dropped
     assert saved(rig) == [] and "> 3 P3" in rig.lcd and "BLF" not in rig.lcd
     rig.walk("P3")
     assert "1 Mode None" in rig.lcd and "4 Number (none)" in rig.lcd
+    rig.press("cancel")                                  # nothing changed: no question
+    assert rig.state.menu[-1].title == "Memory keys"
+    rig.walk("P3", "Mode", "Speed dial").walk("Number").press("1", "0", "0", "2", "ok")
+    rig.walk("Name").press("menu")                       # MENU on an editor: the question
+    assert "Submit changes?" in rig.seen
+    rig.press("ok")                                      # OK: saved, and the menu closes
+    assert saved(rig) == [{"index": 2, "module": 0, "type": "speed_dial", "number": "1002",
+                           "label": "", "account": None}]
+    assert rig.screen == "idle" and rig.state.notice == "Key p3 saved"
+
+
+def test_a_refused_key_asked_on_leaving_stays_with_the_reason(rig):
+    set_key(rig, "Module 1", "Key 2", "Speed dial")      # no number: refused on submit
+    rig.press("menu", "ok")
+    assert rig.state.menu[-1].title == "Not saved" and saved(rig) == []
+    rig.press("cancel")                                  # back to the key, the draft kept
+    assert rig.state.menu[-1].title == "Module 1 Key 2" and "1 Mode Speed dial" in rig.lcd
 
 
 def test_mode_none_clears_a_key_and_the_other_keys_stay(rig):

@@ -10,8 +10,8 @@ it, firmware/features/memkeys.py `modules`). The Install entry says so on the sc
 The pages are the menu walker's (firmware/features/menu.py: arrows, OK, C, the choice list,
 the text editor), with this module as their owner (`Menus.own`): it builds them from the
 key layout and is asked what OK on an entry does and what a typed value becomes. A key's
-changes wait in `draft` for "Submit changes" (as a SIP account page); leaving without it
-saves nothing. Submit saves through the same path and checks as `PUT /api/keys/layout`
+changes wait in `draft` for "Submit changes" (as a SIP account page); leaving with changes
+(Back, C, MENU) asks "Submit changes?" (`changed`), as an account page does. Submit saves through the same path and checks as `PUT /api/keys/layout`
 (memkeys `replace_layout`: `check_layout`, DATA/keys.json written atomically, the keys and
 BLF subscriptions follow at once); a refusal is shown with its reason, nothing saved.
 """
@@ -67,6 +67,7 @@ class Expansion:
         self.module = 0                           # the module whose list is open (0: P keys)
         self.key = ""                             # the key whose page is open: "e1.5"
         self.draft: dict = {}                     # that key's values until Submit
+        self.stored: dict = {}                    # ... and as they are saved
         ctx.bus.on(PageRequested, self.on_page)
         sim = ctx.board_spec.get("keypad", {}).get("driver") == "sim" or \
             ctx.board_spec.get("board", {}).get("name", "").lower().startswith("simulated")
@@ -153,6 +154,7 @@ class Expansion:
         k = self._set(self.module).get(self.key)
         self.draft = {"type": k.type if k else "", "account": k.account if k else None,
                       "label": k.label if k else "", "number": k.number if k else ""}
+        self.stored = dict(self.draft)
         title = f"Module {self.module} Key {index + 1}" if self.module else f"P{index + 1}"
         self.state.menu.append(MenuPage("expansion.key", title, ["Mode", "Account", "Name",
                                                                  "Number", "Submit changes"]))
@@ -178,9 +180,15 @@ class Expansion:
         elif page.key == "expansion.key":
             self._field(index)
 
+    def changed(self, page: MenuPage) -> bool:
+        """The walker asks before leaving a page (Back, C, MENU): a key page with changes
+        not submitted asks "Submit changes?" as an account page does."""
+        return page.key == "expansion.key" and self.draft != self.stored
+
     def _field(self, index: int) -> None:
         if index >= len(FIELDS):
-            self.submit()
+            if self.submit():
+                self.menu.back()
             return
         field, d = FIELDS[index], self.draft
         key, label = f"expansion.key.{field}", ["Mode", "Account", "Name", "Number"][index]
@@ -208,9 +216,10 @@ class Expansion:
         self.menu.back()
         self.refresh()
 
-    def submit(self) -> None:
-        """Submit changes: the whole layout with this key as drafted, through memkeys'
-        replace_layout (PUT /api/keys/layout's path). Refused: the reason, nothing saved."""
+    def submit(self) -> bool:
+        """Submit changes (the entry, or OK on the walker's "Submit changes?"): the whole
+        layout with this key as drafted, through memkeys' replace_layout (PUT
+        /api/keys/layout's path). Refused: the reason on a page, nothing saved, False."""
         keys, d = self.keys(), self.draft
         doc = keys.layout.to_json()               # the other keys as they are
         doc["memory"] = [e for e, k in zip(doc["memory"], keys.layout.memory)
@@ -226,8 +235,9 @@ class Expansion:
             log.info("LCD: key %s refused: %s", self.key, problems[0])
             self.state.menu.append(MenuPage("expansion.refused", "Not saved",
                                             [why, "C: back to the key"], text=True))
-            return
+            return False
         log.info("LCD: key %s set (%s; %d keys)", self.key, d["type"] or "none", count)
-        self.menu.back()
+        self.stored = dict(d)
         self.refresh()
         self.state.notice = f"Key {self.key} saved"
+        return True

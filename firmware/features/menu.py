@@ -20,7 +20,7 @@ call takes the screen, so a call is never lost because a menu was open. Pages of
 modules ("calllog:missed", "provision:status") are asked for with PageRequested; a page
 with a `kind` of theirs takes its own keys; a module whose pages this walker walks
 (Function setting > Expansion) is their owner (`own`): it says what OK and a typed value
-do. While a page is open the menu is a mode on the Phone's stack
+do, and whether a page's changes wait for Submit (`changed`: then leaving it asks too). While a page is open the menu is a mode on the Phone's stack
 (firmware/call/controls.py) and is asked about every key first.
 """
 from __future__ import annotations
@@ -147,19 +147,31 @@ class Menus:
             self.state.ring_preview = page.data[page.index] or \
                 self.settings.volume.ring_type
 
+    def _waiting(self, page: MenuPage) -> bool:
+        """Changes made on `page` that wait for "Submit changes": a submit page's draft
+        (a SIP account), or what the page's owner says (`owner.changed(page)`: an
+        expansion key)."""
+        if page.kind:
+            return False
+        owner = self._owner(page.key)
+        if owner is not None:
+            changed = getattr(owner, "changed", None)
+            return bool(changed is not None and changed(page))
+        return bool(self.draft) and menus.TREE.get(page.key, menus.Page("")).submit
+
     def _ask_first(self, then: str) -> bool:
-        """Leaving a submit page (Back, C, MENU) with changes not submitted: ask whether to
+        """Leaving a page with changes not submitted (Back, C, MENU): ask whether to
         submit them (manual's phones: "Save changes?"), never drop them silently. True when
         the question is shown; `then` ("back", "close") is what follows the answer."""
         top = self.state.menu[-1] if self.state.menu else None
-        if not self.draft or top is None or top.kind or \
-                not menus.TREE.get(top.key, menus.Page("")).submit:
+        if top is None or not self._waiting(top):
             return False
         self._push(MenuPage(LEAVE, top.title, [ASK_LEAVE], kind="confirm", data=[then]))
         return True
 
-    def back(self) -> None:
-        if self._ask_first("back"):
+    def back(self, ask: bool = True) -> None:
+        """Back to the page below (ask: first whether changes waiting here are submitted)."""
+        if ask and self._ask_first("back"):
             return
         self.state.ring_preview = 0
         gone = self.state.menu.pop()
@@ -173,14 +185,13 @@ class Menus:
             self._refresh(self.state.menu[-1])
 
     def leave(self) -> None:
-        """MENU on any page: the menu closes. Under a submit page with changes (on its
-        editor, a choice list, Network > View), that page comes back first and asks
-        (_ask_first), so MENU never drops them unasked."""
-        if self.draft:
-            menu = self.state.menu
-            while menu and (menu[-1].kind or
-                            not menus.TREE.get(menu[-1].key, menus.Page("")).submit):
-                menu.pop()
+        """MENU on any page: the menu closes. Under a page with changes waiting (on its
+        editor, a choice list, Network > View, a refusal), that page comes back first and
+        asks (_ask_first), so MENU never drops them unasked."""
+        menu = self.state.menu
+        waiting = [i for i, page in enumerate(menu) if self._waiting(page)]
+        if waiting:
+            del menu[waiting[-1] + 1:]
             self.timers.cancel(TAP_TIMER)
             self.state.ring_preview = 0
             if self._ask_first("close"):
@@ -194,7 +205,7 @@ class Menus:
         s = self.state
         if not s.menu or s.diag:
             return
-        if self.draft or s.menu[-1].kind == "edit":
+        if self.draft or s.menu[-1].kind == "edit" or any(map(self._waiting, s.menu)):
             self.timers.start(IDLE_TIMER, IDLE_S)
             return
         log.info("menu: %d s without a key, closed", IDLE_S)
@@ -492,13 +503,15 @@ class Menus:
         if page.key == LEAVE:
             if key in ("ok", "soft1", "cancel", "soft4", "left", "menu"):
                 self.state.menu.pop()
-                if key in ("ok", "soft1") and not self._submit():
-                    return True           # refused: the page stays, the notice says why
+                owner = self._owner(self.state.menu[-1].key)
+                if key in ("ok", "soft1") and not (owner.submit() if owner is not None
+                                                   else self._submit()):
+                    return True           # refused: the page stays, saying why
                 self.draft.clear()
                 if page.data[0] == "close" or key == "menu":
                     self.close()
                 else:
-                    self.back()
+                    self.back(ask=False)
             return True
         if key in ("ok", "soft1"):
             if page.key == "defaults":

@@ -268,3 +268,18 @@ def test_a_lock_set_in_the_menu_waits_until_it_is_left(tmp_path):
     assert rig.screen == "idle"
     rig.press("menu")
     assert unlock_page(rig)
+
+
+def test_directory_on_the_unlock_page_does_what_the_mode_allows(tmp_path):
+    """[Menu Key] leaves every other key working: DIRECTORY on the unlock page opens the
+    phone book as on the standby screen. [Function Keys] locks it: "Keys locked"."""
+    rig = locked("menu key", tmp_path)
+    rig.press("menu")
+    assert unlock_page(rig)
+    rig.press("directory")
+    assert rig.state.menu[-1].title == "Phone book" and rig.state.keylock == "menu key"
+    rig.press("directory")                               # pressed again: closed
+    assert rig.screen == "idle"
+    rig = locked("function keys", tmp_path / "f")
+    rig.press("menu", "directory")
+    assert rig.state.menu == [] and rig.state.notice.startswith("Keys locked")

@@ -177,6 +177,8 @@ class KeyLock:
             if self._page_key(page, ev.key):
                 return True
             self._close_page()
+            if self._free(ev.key) and self.menu is not None:
+                self.menu.standby_key()   # DIRECTORY ("menu key" mode): the phone book
         elif self.state.menu:
             return False              # a page opened before the lock: its own keys
         if self._free(ev.key):

@@ -228,6 +228,13 @@ class Menus:
         if self.state.menu:
             self.timers.start(IDLE_TIMER, IDLE_S)     # any key on any page: not idle yet
 
+    def standby_key(self) -> None:
+        """The page that was open when this key went down was not the menu's and closed
+        itself for it, the key to do what it does on the standby screen (the keyboard
+        lock's unlock page: DIRECTORY in "menu key" mode): DIRECTORY and SERVICE then open
+        their page instead of closing the one that was open."""
+        self._open_at_press = False
+
     def key_page(self, key: str) -> None:
         """DIRECTORY, SERVICE: open their page, or close the menu they were pressed on.
         Not over a ringing call or a test; over a call it opens, the call goes on."""

@@ -34,6 +34,9 @@ class Entry(Record, frozen=True):
     setting: str = ""
     page: str = ""
     action: str = ""
+    # "admin": only the administrator changes this setting, even on a page the user sees
+    # (the codec list on Audio, the emergency numbers on Call); "" = the page's role
+    role: str = ""
     typing: str = ""
 
 
@@ -377,7 +380,7 @@ WEB: dict[str, Page] = {
         Entry("Call Park Retrieve Code", "phone.park_retrieve_code")), role="admin"),
     "audio": Page("Audio", (
         _group("Audio Codecs"),
-        Entry("Enabled Codecs (first = preferred)", "sip.codecs"),
+        Entry("Enabled Codecs (first = preferred)", "sip.codecs", role="admin"),
         _group("Volume"),
         Entry("Ring Volume", "volume.ring"), Entry("Handset Volume", "volume.handset"),
         Entry("Handset Mic", "volume.handset_mic"), Entry("Speaker Volume", "volume.speaker"),
@@ -410,7 +413,7 @@ WEB: dict[str, Page] = {
         Entry("Auto Answer", "phone.auto_answer"),
         Entry("Auto Answer Mode", "phone.auto_answer_mode"),
         Entry("Auto Answer Delay", "phone.auto_answer_delay"),
-        Entry("Pickup Code", "phone.pickup_code"), Entry("Message", "phone.voicemail"),
+        Entry("Pickup Code", "phone.pickup_code", role="admin"), Entry("Message", "phone.voicemail"),
         Entry("Play Voice Mail Tone", "phone.voicemail_tone"),
         Entry("Miss Call Display", "phone.missed_call_display"),
         Entry("Call List Save", "phone.call_log_save"),
@@ -419,11 +422,11 @@ WEB: dict[str, Page] = {
         Entry("Play Hang Up Tone", "phone.hangup_tone"),
         Entry("Transfer Mode", "phone.transfer_mode"),
         Entry("Conference Exit Result", "phone.conference_exit"),
-        Entry("Return Code When Refuse", "phone.reject_code"),
-        Entry("Return Code When DND", "phone.dnd_code"),
-        Entry("Flash Hook Time", "hardware.flash_hook_ms"),
+        Entry("Return Code When Refuse", "phone.reject_code", role="admin"),
+        Entry("Return Code When DND", "phone.dnd_code", role="admin"),
+        Entry("Flash Hook Time", "hardware.flash_hook_ms", role="admin"),
         Entry("Dial Timeout", "phone.dial_timeout"),
-        Entry("Emergency Numbers", "phone.emergency"),
+        Entry("Emergency Numbers", "phone.emergency", role="admin"),
         Entry("Default Account", "phone.default_account"),
         Entry("Blind Transfer Call Back", "phone.blind_transfer_callback"),
         Entry("Call Ended Screen", "phone.ended_screen"))),

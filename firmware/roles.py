@@ -9,8 +9,9 @@ WEB, the web's). A page's `role` there is what the LCD asks the advanced passwor
 the web the administrator's sign-in; a page below an "admin" page is the administrator's
 too, whatever its own role says (the LCD reaches it only through the password). So:
 - a page is the user's when some path from a top page reaches it through user pages only;
-- a setting is the user's when it is an entry of one of the user's pages; every other
-  setting (and every setting on no page at all) is the administrator's alone.
+- a setting is the user's when it is an entry of one of the user's pages, unless the entry
+  itself says "admin" (Entry.role: the codec list on Audio, the emergency numbers on Call);
+  every other setting (and every setting on no page at all) is the administrator's alone.
 A setting moves to the user by putting it on a user page of the menu model: the LCD, the
 web pages (`can_see`) and PATCH /api/settings (`may_change`) follow at once.
 """
@@ -58,7 +59,7 @@ def user_settings() -> frozenset[str]:
     they change on the web too)."""
     return frozenset(e.setting for tree, pages in _trees().items()
                      for name, p in pages.items() if page_roles(tree)[name] == USER
-                     for e in p.entries if e.setting)
+                     for e in p.entries if e.setting and e.role != ADMIN)
 
 
 def page_role(page, tree: str = "lcd") -> str:

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from firmware import roles
 from firmware.menus import WEB, web_pages
 from firmware.settings import FIELDS, SettingsStore, public
 from firmware.settings_service import SettingsService
@@ -42,7 +43,8 @@ class Api:
             store=self.store, state=SimpleNamespace(errors=[], notice=""),
             bus=SimpleNamespace(post=self.events.append), data_dir=data_dir,
             console_log=False, sip_error=lambda: "")
-        self.web = SimpleNamespace(user="root", password_hash="not the factory's")
+        self.web = SimpleNamespace(user="root", password_hash="not the factory's",
+                                   user_must_change=False)
 
     def credentials_from_disk(self):
         return []
@@ -120,13 +122,14 @@ class Form(HTMLParser):
             fields[-1] = (name, text + data)
 
 
-def run(test):
-    """Run `test(client, api)` against the pages of a fresh phone's settings."""
+def run(test, role: str = "admin"):
+    """Run `test(client, api)` against the pages of a fresh phone's settings, signed in
+    as `role`."""
     async def go(tmp):
         api = Api(tmp)
         async with TestClient(TestServer(build(api))) as client:
             auth = client.server.app[AUTH]
-            token, sess = auth.new_session()
+            token, sess = auth.new_session(role)
             client.session.cookie_jar.update_cookies({SESSION: token})
             client.csrf = sess.csrf
             client.headers = {"Origin": str(client.make_url("")).rstrip("/")}
@@ -413,3 +416,27 @@ def test_a_desk_user_sees_only_the_user_pages():
     nav = pages._nav("user", "call")
     assert "/settings/account.1" not in nav and "/manage" not in nav
     assert 'href="/settings/call" aria-current="page"' in nav and "/password" in nav
+
+
+def test_on_a_users_page_the_administrators_fields_are_shown_locked_and_never_saved(tmp_path):
+    """Audio's codec list and Call's emergency numbers sit on pages the desk user opens
+    (volumes, call waiting), but only the administrator changes them (Entry.role)."""
+    for key in ("sip.codecs", "phone.emergency", "hardware.flash_hook_ms"):
+        assert not roles.may_change("user", key) and roles.may_change("admin", key), key
+    assert roles.may_change("user", "volume.ring") and roles.may_change("user",
+                                                                       "phone.call_waiting")
+
+    async def t(client, api):
+        text = await get(client, "/settings/audio")
+        codecs = field_div(text, "sip.codecs") if 'data-key="sip.codecs"' in text else ""
+        assert not codecs                            # no form field for it
+        assert "Only the administrator changes this." in text
+        form = await form_of(client, "audio")
+        assert "sip.codecs" not in form and "volume.ring" in form
+        form["sip.codecs"] = "PCMU/8000"             # sent anyway: ignored for the user
+        form["volume.ring"] = "3"
+        r = await post(client, "/settings/audio", form)
+        assert r.status == 303, await r.text()
+        saved = api.file()
+        assert saved["volume"]["ring"] == 3 and "codecs" not in saved.get("sip", {})
+    asyncio.run(run(t, role="user")(tmp_path))

@@ -131,6 +131,15 @@ def field_row(label: str, key: str, kind: str, value, *, error: str = "",
             f'<p class="help" id="{fid}-help">{esc(menus.help_text(key))}</p></div></div>')
 
 
+def locked_row(label: str, value, why: str) -> str:
+    """A setting the signed-in role may see but not change: its value, greyed, and why; no
+    name, so it is never sent (the save ignores it for this role too)."""
+    shown = "\n".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    return (f'<div class="field later"><label>{esc(label)}</label><div class="input">'
+            f'<input type="text" disabled value="{esc("" if shown is None else shown)}" '
+            f'aria-label="{esc(label)}"><p class="help">{esc(why)}</p></div></div>')
+
+
 def later_row(label: str, why: str) -> str:
     """A field of the manual this phone does not act on yet: greyed, with why; it has no
     name, so it is never sent."""

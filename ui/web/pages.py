@@ -127,7 +127,7 @@ async def save(request):
         return _defaults(request, page, role, form)
     if not page_keys(page):
         raise web.HTTPMethodNotAllowed("POST", ["GET"])
-    values = form_values(page, form)
+    values = form_values(page, form, role)
     try:
         changed, restart = api.update_settings(values)
     except SettingsInvalid as e:
@@ -162,18 +162,20 @@ def _defaults(request, page: Page, role: str, form) -> web.Response:
 
 # -- what a page holds -----------------------------------------------------------------------------
 
-def page_keys(page: Page) -> list[str]:
-    """The settings a page's form edits (never the web sign-in: POST /api/password)."""
-    return [e.setting for e in page.entries if e.setting and e.setting not in CREDENTIALS]
+def page_keys(page: Page, role: str = roles.ADMIN) -> list[str]:
+    """The settings a page's form edits for `role` (never the web sign-in: POST
+    /api/password; for the user, only what roles.may_change lets them)."""
+    return [e.setting for e in page.entries if e.setting and e.setting not in CREDENTIALS
+            and roles.may_change(role, e.setting)]
 
 
-def form_values(page: Page, form) -> dict:
+def form_values(page: Page, form, role: str = roles.ADMIN) -> dict:
     """The settings a posted form asks for, as the schema takes them: a checkbox that is
     not sent is off, a choice is matched to its typed value (anything else goes to the
     schema as typed, to be refused with its reason), a list is one entry per line, an
     empty secret is unchanged. Fields of other pages are ignored."""
     values = {}
-    for key in page_keys(page):
+    for key in page_keys(page, role):
         k = kind(key)
         raw = form.get(key)
         if k == "rules":
@@ -214,6 +216,7 @@ def _body(request, name: str, page: Page, *, form=None, errors: dict | None = No
     # beside its field; what this form's save refused comes first
     errors = {p["key"]: f"In settings.toml: {p['reason']} (the value shown)"
               for p in shown["errors"]} | (errors or {})
+    role = role_of(request)
     rows, fieldset = [], False
     for e in page.entries:
         if e.action == "group":
@@ -225,6 +228,9 @@ def _body(request, name: str, page: Page, *, form=None, errors: dict | None = No
         elif e.action.startswith("link:"):
             rows.append(f'<p class="link-row"><a href="{html.esc(e.action[5:])}">'
                         f'{html.esc(e.label)}</a></p>')
+        elif e.setting and e.setting not in CREDENTIALS and not roles.may_change(role, e.setting):
+            rows.append(html.locked_row(e.label, current.get(e.setting),
+                                        "Only the administrator changes this."))
         elif e.setting and e.setting not in CREDENTIALS:
             rows.append(_row(e.label, e.setting, current, form, errors))
     if fieldset:

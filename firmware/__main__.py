@@ -39,15 +39,18 @@ def main(argv: list[str] | None = None) -> int:
 
         from firmware.settings import FIELDS
         if args.markdown:
-            print("| key | default | meaning |\n| --- | --- | --- |")
+            from firmware.menus import where
+            print("| key | default | meaning | where (LCD menu, web page) |\n"
+                  "| --- | --- | --- | --- |")
         for key, f in FIELDS.items():
             if key.startswith(("account.2.", "account.3.")):
                 continue          # the same as account.1
             default = "" if f.metadata["secret"] else json.dumps(f.default)
             doc = f.metadata["doc"] + (" (after restart)" if f.metadata["restart"] else "")
             if args.markdown:
+                place = where(key).replace("Account 1", "Account N").replace("account.1", "account.N")
                 key = key.replace("account.1.", "account.N.")
-                print(f"| `{key}` | `{default}` | {doc} |".replace("``", ""))
+                print(f"| `{key}` | `{default}` | {doc} | {place} |".replace("``", ""))
             else:
                 print(f"{key:32} {default:18} {doc}")
         return 0

@@ -469,3 +469,52 @@ WEB: dict[str, Page] = {
 def web_pages() -> list[str]:
     """The web pages with a form or text, in the order of the page list."""
     return [e.page for e in WEB["index"].entries if e.page]
+
+
+def _lcd_paths() -> dict[str, str]:
+    """Setting key -> its LCD path from MENU ("Function setting > DND > Line 1"), the first
+    found walking the tree in the order a person sees it."""
+    out: dict[str, str] = {}
+    todo: list[tuple[str, tuple[str, ...]]] = [("main", ())]
+    seen: set[str] = set()
+    while todo:
+        name, path = todo.pop(0)
+        if name in seen or name not in TREE:
+            continue
+        seen.add(name)
+        for e in TREE[name].entries:
+            if e.setting:
+                out.setdefault(e.setting, " > ".join((*path, e.label)))
+            elif e.page:
+                todo.append((e.page, (*path, e.label)))
+    return out
+
+
+def _web_places() -> dict[str, str]:
+    """Setting key -> the web page it is on, as the page list names it, and its address
+    ("Call (/settings/call)")."""
+    out: dict[str, str] = {}
+    for e in WEB["index"].entries:
+        for f in WEB[e.page].entries if e.page in WEB else ():
+            if f.setting:
+                out.setdefault(f.setting, f"{e.label} (/settings/{e.page})")
+    return out
+
+
+# settings changed through a page that is not a form of the model: the sign-in's own pages,
+# the management page's provisioning section, the LCD's typed date and time
+_ELSEWHERE = {"provisioning.": ("", "Auto Provision (/manage#provision)"),
+              "web.user": ("", "Password (/password)"),
+              "web.password_hash": ("", "Password (/password)"),
+              "time.manual_offset": ("Function setting > Time & date > Manual setting", "")}
+
+
+def where(key: str) -> str:
+    """Where a person changes a setting: its LCD path and its web page ("" on neither; the
+    README's settings table, `python -m firmware settings --markdown`)."""
+    lcd, web = _lcd_paths().get(key, ""), _web_places().get(key, "")
+    for prefix, (lcd_there, web_there) in _ELSEWHERE.items():
+        if key.startswith(prefix):
+            lcd, web = lcd or lcd_there, web or web_there
+    return "; ".join(p for p in (f"LCD: {lcd}" if lcd else "",
+                                 f"web: {web}" if web else "") if p)

@@ -40,3 +40,16 @@ def test_every_path_docs_architecture_names_exists():
                            text))
     assert named, "the pattern no longer finds the paths"
     assert not [p for p in sorted(named) if not (ROOT / p).exists()]
+
+
+def test_the_settings_table_says_where_each_desk_setting_is_changed():
+    """Issue 13: the README's settings table says on which web page and LCD menu each
+    setting lives (firmware.menus.where, from the one menu model)."""
+    from firmware.menus import where
+    assert where("phone.dnd") == ("LCD: Function setting > DND > All lines; "
+                                  "web: Call (/settings/call)")
+    assert where("account.1.password").startswith(
+        "LCD: System setting > Advanced setting > SIP accounts > Account 1 > User password")
+    assert where("provisioning.url") == "web: Auto Provision (/manage#provision)"
+    text = (ROOT / "README.md").read_text()
+    assert "| `forward.always` |" in text and "web: VOIP Call Forward (/settings/forward)" in text

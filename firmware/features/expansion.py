@@ -11,9 +11,10 @@ The pages are the menu walker's (firmware/features/menu.py: arrows, OK, C, the c
 the text editor), with this module as their owner (`Menus.own`): it builds them from the
 key layout and is asked what OK on an entry does and what a typed value becomes. A key's
 changes wait in `draft` for "Submit changes" (as a SIP account page); leaving with changes
-(Back, C, MENU) asks "Submit changes?" (`changed`), as an account page does. Submit saves through the same path and checks as `PUT /api/keys/layout`
-(memkeys `replace_layout`: `check_layout`, DATA/keys.json written atomically, the keys and
-BLF subscriptions follow at once); a refusal is shown with its reason, nothing saved.
+(Back, C, MENU) asks "Submit changes?" (`changed`), as an account page does. Submit
+saves through the same path and checks as `PUT /api/keys/layout` (memkeys
+`replace_layout`: `check_layout`, DATA/keys.json written atomically, the keys and BLF
+subscriptions follow at once); a refusal is shown with its reason, nothing saved.
 """
 from __future__ import annotations
 

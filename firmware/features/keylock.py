@@ -29,8 +29,9 @@ a long # on the standby screen locks again with the mode set (as Escene and Yeal
 phones do); the lock survives a restart (DIR/keylock.json: pulling the plug does not
 unlock). A menu open on the LCD closes as the lock engages (its Keyboard lock > off
 would unlock without the password), unless the mode was chosen in it: then the lock
-engages as the menu is left. While locked this is a Mode on the Phone's stack (firmware/call/controls.py)
-asked about every key first; "Locked" (a padlock) shows on the standby screen.
+engages as the menu is left. While locked this is a Mode on the Phone's stack
+(firmware/call/controls.py) asked about every key first; "Locked" (a padlock) shows on
+the standby screen.
 
 UNLOCKING: MENU ("The Menu key can open it"), or OK on the standby screen, opens "Unlock
 keys": the password typed with the one editor (ui/textentry.py, masked, digits first),

@@ -33,7 +33,7 @@ def rows(rig) -> list[str]:
 
 def read(rig, row: int) -> str:
     """A row as read over its turns: the selected row shows a label and value too wide
-    for it in turns (ui/lcd.py _menu), "> 7 Date format Sun 06" then "> Dec"."""
+    for it in turns (ui/lcd_menu.py), "> 7 Date format Sun 06" then "> Dec"."""
     from ui import lcd
     snap = rig.state.snapshot()
     turns = [lcd.render(snap, t).text.splitlines()[row] for t in range(lcd.render(snap).turns)]
@@ -112,7 +112,7 @@ def test_the_call_lists_show_times_in_the_zone_chosen(tmp_path):
     rig = build({"time.time_zone": "GMT+05:45"}, data_dir=tmp_path)
     assert rig.state.utc_offset == 5 * 3600 + 45 * 60
     rig.state.now = NOW
-    from ui.lcd import _when
+    from ui.lcd_menu import _when
     assert _when(rig.state.snapshot(), NOW - 60) == "19:49"
 
 

@@ -190,7 +190,7 @@ def test_a_call_from_the_phone_book_locks_advanced_setting_again(rig):
 
 def test_a_long_text_page_scrolls_to_its_last_line_in_chinese(tmp_path):
     """A phone book text page longer than the LCD scrolls by the rows it shows in the
-    language (three in Chinese, five in English: ui/lcd.py page_rows), so Down reaches
+    language (three in Chinese, five in English: ui/lcd_menu.py page_rows), so Down reaches
     its last line in every language."""
     from firmware.call.state import MenuPage
     rig = build({"phone.language": "zh"}, data_dir=tmp_path)

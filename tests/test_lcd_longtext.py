@@ -22,7 +22,8 @@ from firmware.presenter import MARQUEE_SECONDS, NOTICE_SECONDS, Presenter
 from tests.fakes import build
 from ui import textentry
 from ui.font import CONDENSED, ELLIPSIS, SMALL
-from ui.lcd import H, KEYS_Y, MENU_ROWS, SOFT_BOX, SOFT_LABEL, W, render
+from ui.lcd import H, KEYS_Y, SOFT_BOX, SOFT_LABEL, W, render
+from ui.lcd_menu import MENU_ROWS
 
 pytestmark = pytest.mark.usefixtures("utc")      # tests/conftest.py
 

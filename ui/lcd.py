@@ -21,6 +21,10 @@ group of its lines, whole words, so the part that says what to do is never cut o
 ``Frame.paged`` names the texts shown in turns; firmware/presenter.py steps them with a
 timer while there are any (none: no timer). Soft key labels fit their key (`SOFT_LABEL`).
 
+The menu pages (entries and values, text pages, the editor, questions, the call lists) are
+drawn by ui/lcd_menu.py on this module's canvas; here: the frame, the canvas, the rows,
+the status bar, titles and soft keys, the idle and call screens, diagnose and `render`.
+
 Polarity: mode "1", 1 = paper (pixel off), 0 = ink, so a saved PNG reads like the LCD.
 ``Frame.device_image()`` gives the opposite polarity luma devices expect.
 """
@@ -493,97 +497,6 @@ def _ended(c: _Canvas, s: PhoneState, call: Call) -> None:
     _info(c, s, call.reason, mute=False)
 
 
-MENU_ROWS = GRIDS[8].rows    # five entries between the rule and the soft keys
-
-
-def page_rows(language: str) -> int:
-    """Rows a menu page shows at once in `language` (five in English, three in CJK's taller
-    faces): what a text page scrolls by (firmware/features/menu.py), so its last line can
-    be reached and is drawn whatever the language."""
-    with speaking(language):
-        return len(GRIDS[SMALL.cell].rows)
-
-
-def _header(c: _Canvas, title: str, right: str = "") -> None:
-    """Menus and tests: the title where the status bar is, and the rule."""
-    x = W
-    if right:
-        x = c.text_right(W, STATUS_Y, right) - 4
-    c.text(0, STATUS_Y, _turn(c, title, x)[0])
-    c.box(0, c.g.rule, W - 1, c.g.rule)
-
-
-def _when(s: PhoneState, start: float) -> str:
-    """A call's time in a call list: "14:05" today, "Mon 09:12" in the last week, else
-    "03 Jun" (the snapshot's clock, never the system's)."""
-    lt, today = local_time(s, start), local_time(s, s.now)
-    if lt is None or today is None:
-        return ""
-    if s.time_format == 12:
-        hhmm = f"{lt.tm_hour % 12 or 12}:{lt.tm_min:02d}{'am' if lt.tm_hour < 12 else 'pm'}"
-    else:
-        hhmm = f"{lt.tm_hour:02d}:{lt.tm_min:02d}"
-    if (lt.tm_year, lt.tm_yday) == (today.tm_year, today.tm_yday):
-        return hhmm
-    if 0 <= s.now - start < 6 * 86400:
-        return f"{time.strftime('%a', lt)} {hhmm}"
-    return time.strftime("%d %b", lt)
-
-
-def _call_list(c: _Canvas, s: PhoneState) -> None:
-    """Missed / received / dialled calls: who (name or number) and when, one per row."""
-    page = s.menu[-1]
-    n = len(page.items)
-    _header(c, page.title, f"{page.index + 1}/{n}" if n else "")
-    if not n:
-        c.text(2, c.g.rows[0], f"No {page.title.lower()}")
-        return
-    first = min(max(0, page.index - len(c.g.rows) + 1), max(0, n - len(c.g.rows)))
-    for y, i in zip(c.g.rows, range(first, n)):
-        when = fold(_when(s, page.data[i]) if i < len(page.data) else "")
-        x_when = W - 2 - SMALL.width(when)
-        room = x_when - 4 - 2
-        who = _turn(c, page.items[i], room)[0] if i == page.index else \
-            SMALL.fit(page.items[i], room)
-        ink = INK
-        if i == page.index:
-            c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
-            ink = PAPER
-        c.text(2, y, who, SMALL, ink=ink, says=f"> {who}" if i == page.index else None)
-        c.text(x_when, y, when, SMALL, ink=ink)
-
-
-def _editor(c: _Canvas, s: PhoneState) -> None:
-    """The text editor (ui/textentry.py): the value with its cursor, the field's help or
-    why the value was refused, wrapped."""
-    page = s.menu[-1]
-    editor = page.data[0]
-    _header(c, page.title, editor.label)
-    text, cursor = editor.shown(), editor.cursor
-    room = W - 6
-    start = 0
-    while SMALL.width(text[start:cursor]) > room:        # keep the cursor in sight
-        start += 1
-    shown = SMALL.fit(text[start:], room)
-    top, bottom = c.g.rows[0] - 2, c.g.rows[0] + SMALL.cell
-    for x0, y0, x1, y1 in ((0, top, W - 1, top), (0, bottom, W - 1, bottom),
-                           (0, top, 0, bottom), (W - 1, top, W - 1, bottom)):
-        c.box(x0, y0, x1, y1)                             # the field's frame
-    c.text(2, c.g.rows[0], shown, says=f"[{text}]")
-    x = 2 + SMALL.width(text[start:cursor])
-    if editor.choosing and cursor > start:  # the letter being chosen: inverted, so it
-        x0 = 2 + SMALL.width(text[start:cursor - 1])     # reads as not typed yet
-        y = c.g.rows[0]
-        c.box(x0 - 1, y - 1, max(x0, x), y + SMALL.cell - 1)
-        c.image.paste(PAPER, (x0, y), SMALL.mask(fold(text[cursor - 1])))
-    else:
-        c.box(x, c.g.rows[0] - 1, x, c.g.rows[0] + SMALL.cell - 2)
-    # why the value was refused (items[1]) in place of the field's help (items[0])
-    lines = _turn(c, page.items[-1] if page.items else "", W, len(c.g.rows) - 2)
-    for y, line in zip(c.g.rows[2:], lines):
-        c.text(0, y, line)
-
-
 def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
     """Words in lines no wider than `width`; a word wider than a line (an address, a
     URI) is broken over lines, never cut."""
@@ -612,54 +525,13 @@ def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
     return lines
 
 
-def _menu(c: _Canvas, s: PhoneState) -> None:
-    page = s.menu[-1]
-    n = len(page.items)
-    if page.kind == "calllog":
-        _call_list(c, s)
-        return
-    if page.kind == "edit":
-        _editor(c, s)
-        return
-    if page.kind == "confirm":                 # Load default settings, Reboot: OK = yes
-        _header(c, page.title)                 # the question in turns if the rows are few
-        for y, line in zip(c.g.rows, _turn(c, " ".join(page.items), W, len(c.g.rows))):
-            c.text(0, y, line)
-        return
-    if page.text:
-        first = page.index
-        shown = page.items[first:first + len(c.g.rows)]
-        _header(c, page.title, f"{first + 1}-{first + len(shown)}/{n}" if n > len(c.g.rows)
-                else "")
-        for y, line in zip(c.g.rows, shown):
-            c.text(0, y, _turn(c, line, W)[0])
-        return
-    # a notice ("Account 1 saved", "Line 1: registered") takes the title row a while
-    # (firmware/presenter.py clears it), in turns when long; every entry stays in sight
-    _header(c, s.notice or page.title, "" if s.notice else f"{page.index + 1}/{n}")
-    first = min(max(0, page.index - len(c.g.rows) + 1), max(0, n - len(c.g.rows)))
-    for y, i in zip(c.g.rows, range(first, n)):
-        value = fold(str(page.data[i])) if not page.kind and i < len(page.data) else ""
-        label = fold(f"{i + 1} {page.items[i]}")
-        ink = INK
-        if i == page.index:
-            c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
-            ink = PAPER
-            if SMALL.width(label) + (6 + SMALL.width(value) if value else 0) > W - 4:
-                # too long for the row: label and value as one text in turns, so a label
-                # is never cut to a word beside its value, nor a value's end (a port) hidden
-                shown = _turn(c, f"{label} {value}" if value else label, W - 4)[0]
-                c.text(2, y, shown, SMALL, ink=ink, says=f"> {shown}")
-                continue
-            c.text(2, y, label, SMALL, ink=ink, says=f"> {label}")
-            if value:
-                c.text(W - 2 - SMALL.width(value), y, value, SMALL, ink=ink)
-            continue
-        value = SMALL.fit(value, W // 2) if value else ""
-        x_value = W - 2 - SMALL.width(value)
-        c.text(2, y, SMALL.fit(label, (x_value - 4 if value else W) - 4), SMALL, ink=ink)
-        if value:
-            c.text(x_value, y, value, SMALL, ink=ink)
+def _header(c: _Canvas, title: str, right: str = "") -> None:
+    """Menus and tests: the title where the status bar is, and the rule."""
+    x = W
+    if right:
+        x = c.text_right(W, STATUS_Y, right) - 4
+    c.text(0, STATUS_Y, _turn(c, title, x)[0])
+    c.box(0, c.g.rule, W - 1, c.g.rule)
 
 
 def _lcd_pattern(img: Image.Image, n: int) -> None:
@@ -714,7 +586,7 @@ def render(state: PhoneState, step: int = 0) -> Frame:
         elif screen == "predial":
             _predial(c, state)
         elif screen == "menu":
-            _menu(c, state)
+            lcd_menu.draw(c, state)
         elif screen == "diag":
             _diag(c, state)
         elif screen == "paging":
@@ -744,6 +616,10 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"--- {name}.png ({frame.screen})")
         print(frame.text)
     return 0
+
+
+# the menu pages draw with the canvas and pieces above (a cycle: imported last)
+from ui import lcd_menu  # noqa: E402
 
 
 if __name__ == "__main__":

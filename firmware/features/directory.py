@@ -161,7 +161,7 @@ class Directory:
         elif key in ("up", "down"):
             step = -1 if key == "up" else 1
             if page.text:             # scrolls by the rows the LCD shows in this language
-                from ui.lcd import page_rows      # PIL: drawing has loaded it by now
+                from ui.lcd_menu import page_rows     # PIL: drawing loaded it by now
                 page.index = max(0, min(max(0, n - page_rows(s.language)), page.index + step))
             elif n:
                 page.index = (page.index + step) % n

@@ -20,8 +20,9 @@ call takes the screen, so a call is never lost because a menu was open. Pages of
 modules ("calllog:missed", "provision:status") are asked for with PageRequested; a page
 with a `kind` of theirs takes its own keys; a module whose pages this walker walks
 (Function setting > Expansion) is their owner (`own`): it says what OK and a typed value
-do, and whether a page's changes wait for Submit (`changed`: then leaving it asks too). While a page is open the menu is a mode on the Phone's stack
-(firmware/call/controls.py) and is asked about every key first.
+do, and whether a page's changes wait for Submit (`changed`: then leaving it asks too).
+While a page is open the menu is a mode on the Phone's stack (firmware/call/controls.py)
+and is asked about every key first.
 """
 from __future__ import annotations
 
@@ -270,7 +271,7 @@ class Menus:
         elif key in ("up", "down"):
             step = -1 if key == "up" else 1
             if page.text:             # scrolls by the rows the LCD shows in this language
-                from ui.lcd import page_rows      # PIL: drawing has loaded it by now
+                from ui.lcd_menu import page_rows     # PIL: drawing loaded it by now
                 last = max(0, len(page.items) - page_rows(s.language))
                 page.index = max(0, min(last, page.index + step))
             elif page.items:
@@ -363,7 +364,8 @@ class Menus:
         kind = menus.kind(key)
         if kind in ("bool", "choice"):
             options, today = list(menus.choices(key)), self._today()
-            self._push(MenuPage(key, entry.label, [menus.shown(key, v, today) for v in options],
+            self._push(MenuPage(key, entry.label, [menus.shown(key, v, today)
+                                                     for v in options],
                                 index=options.index(value) if value in options else 0,
                                 kind="choice", data=options))
             self._preview(self.state.menu[-1])

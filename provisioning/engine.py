@@ -385,7 +385,10 @@ class Provisioner:
             del parsed.values[key]
             parsed.ignored.append(f"{key}: set on the phone itself, not by a server")
         for line in parsed.ignored:
-            log.info("%s: ignored %s", name, line)
+            if line not in parsed.skipped:
+                log.info("%s: ignored %s", name, line)
+        for line in parsed.skipped:     # set by the file, not applied; the rest is (escene.py)
+            self._note(f"{name}: {line}", logging.WARNING)
         if parsed.problems:
             res.status = "failed"
             res.detail = "; ".join(parsed.problems[:5])

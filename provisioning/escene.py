@@ -24,7 +24,9 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from firmware.errors import SettingError
 from firmware import timeofday
-from firmware.settings import ACCOUNTS, FIELDS, Settings, check, flatten, hash_password
+from firmware.settings import (ACCOUNTS, FIELDS, Settings, check, flatten, hash_password,
+                               password_problem)
+from firmware.sip import codecs as codec_names
 from provisioning import crypto
 from provisioning.errors import BadFile, DecryptError
 from provisioning.keys import (MEMORY_KEYS, MEMORY_TYPES, MODULE_KEYS, MODULES,
@@ -143,7 +145,10 @@ def _hostport(value: str) -> tuple[str, str]:
     return v.lower(), ""
 
 
-Note = Callable[[str], None]
+Note = Callable[..., None]
+"""A rule's notes: note(text) for the log; note(text, skipped=True) for a value the file sets
+that is not applied (a codec this phone lacks, a weak web password): the provisioning run's
+report names those (ConfigResult.skipped)."""
 
 
 @dataclass(frozen=True)
@@ -347,12 +352,123 @@ def _write_aes(v: dict[str, Any]) -> dict[str, str]:
     return {"AESEnable": "1" if key else "0", "AESKey": key}
 
 
-def _read_web_password(a: dict[str, str], note: Note) -> dict[str, Any]:
-    pw = a["Password"]
+def _web_password(attr: str, pw: str | None, name: str | None, role: str,
+                  note: Note) -> str | None:
+    """The hash of a web password from the file, or None (noted) when it is not taken: empty,
+    or one the Password page would refuse (`password_problem`: short, the login name,
+    'root', a common one). A weak password from a PBX template (Escene's factory root/root,
+    user/user) would otherwise open the web to anyone, without the forced change the
+    factory password has. Never stored plain; the password itself is never in a note."""
+    if pw is None:
+        return None
     if not pw:
-        note("Password is empty: the web password is left unchanged")
+        note(f"{attr} is empty: the {role}'s web password is left unchanged")
+        return None
+    problem = password_problem(pw, (name or "").strip())
+    if problem:
+        why = problem.replace("the new password", "it").replace("; nothing changed", "")
+        note(f"{attr}: not applied, the {role}'s web password is left unchanged: {why}",
+             skipped=True)
+        return None
+    return hash_password(pw)
+
+
+def _read_web_password(a: dict[str, str], note: Note) -> dict[str, Any]:
+    """`Password`: the administrator's. A password the server set is the administrator's
+    own (the server is theirs): no forced change, as after the Password page."""
+    digest = _web_password("Password", a.get("Password"), a.get("UsrName"), "administrator",
+                           note)
+    return {"web.password_hash": digest} if digest else {}
+
+
+def _read_web_user(a: dict[str, str], note: Note) -> dict[str, Any]:
+    """`User`/`UserPassword` (manual §7 "Password": the User role, firmware/roles.py) ->
+    web.user_name / web.user_password_hash, treated as the administrator's `UsrName` /
+    `Password`: hashed, empty or weak -> unchanged. A server's user password is not one the
+    user must change first (web.user_must_change off): the server writes it again at every
+    check, so a forced change would be undone by the next one — like the administrator's,
+    it is the server's to manage. A `User` equal to `UsrName` would be the administrator's
+    login: the user account is left as it is."""
+    name = a.get("User")
+    if name is not None and not name.strip():
+        note("User is empty: the user role's login name is left unchanged")
+        name = None
+    if name is not None and name.strip() == (a.get("UsrName") or "").strip():
+        note(f"User={name!r} is the administrator's login name (UsrName): the user role's "
+             f"name and password are left unchanged", skipped=True)
         return {}
-    return {"web.password_hash": hash_password(pw)}
+    out: dict[str, Any] = {} if name is None else {"web.user_name": name.strip()}
+    digest = _web_password("UserPassword", a.get("UserPassword"),
+                           name if name is not None else "user", "user role", note)
+    if digest:
+        out.update({"web.user_password_hash": digest, "web.user_must_change": False})
+    return out
+
+
+def _write_web_user(v: dict[str, Any]) -> dict[str, str]:
+    """Only the login name: passwords never leave as text (their hashes go in
+    <deskphones> with the secrets)."""
+    return {"User": v["web.user_name"]} if "web.user_name" in v else {}
+
+
+# Escene's codec names (SipDSPs enableCodeN / disableCodeN) -> ours (firmware/sip/codecs.py)
+ESCENE_CODECS = {"G722": "G722", "G711A": "PCMA", "G711U": "PCMU", "G729A": "G729",
+                 "G729": "G729", "G723": "G7231", "G7231": "G7231", "G723.1": "G7231",
+                 "iLBC": "iLBC", "GSM": "GSM"}
+_CODEC_TO_ESCENE = {"G722": "G722", "PCMA": "G711A", "PCMU": "G711U", "G729": "G729A",
+                    "G7231": "G723"}
+_CODEC_SLOTS = 20                   # sip.codecs holds at most 20 names
+_ENABLE = tuple(f"enableCode{i}" for i in range(_CODEC_SLOTS))
+_DISABLE = tuple(f"disableCode{i}" for i in range(_CODEC_SLOTS))
+
+
+def _codec_of(name: str) -> str | None:
+    """Our name for a codec of the file: Escene's spelling (G711A) or ours (PCMA,
+    speex/16000), any case; None when this firmware knows no such codec."""
+    known = {k.lower(): v for k, v in ESCENE_CODECS.items()}
+    if name.lower() in known:
+        return known[name.lower()]
+    try:
+        codec_names.check_name(name)
+    except ValueError:
+        return None
+    base, sep, rate = name.partition("/")
+    canon = next(k for k in codec_names.KNOWN if k.lower() == base.lower())
+    return canon + sep + rate
+
+
+def _read_codecs(a: dict[str, str], note: Note) -> dict[str, Any]:
+    """`enableCode0..` in number order -> sip.codecs (first = preferred; what is not enabled
+    is disabled, so `disableCodeN` only lists the rest). A name this firmware does not know
+    is noted and skipped, never a problem: the rest of the list and of the file apply."""
+    names: list[str] = []
+    for attr in _ENABLE:
+        raw = (a.get(attr) or "").strip()
+        if not raw:
+            continue
+        ours = _codec_of(raw)
+        if ours is None:
+            note(f"{attr}={raw!r}: no such codec in this firmware; skipped (the manual's "
+                 f"G722, G711A, G711U, G729A, G723, or a sip.codecs name)", skipped=True)
+        elif ours not in names:
+            names.append(ours)
+    if not names:
+        if any(a.get(attr, "").strip() for attr in _ENABLE):
+            note("no enabled codec this firmware knows: sip.codecs left unchanged",
+                 skipped=True)
+        return {}
+    return {"sip.codecs": tuple(names)}
+
+
+def _write_codecs(v: dict[str, Any]) -> dict[str, str]:
+    """sip.codecs as enableCodeN (Escene's names where it has one, ours otherwise), and
+    the manual's codecs not in the list as disableCodeN, so an Escene phone reads the
+    same choice."""
+    names = v["sip.codecs"]
+    attrs = {f"enableCode{i}": _CODEC_TO_ESCENE.get(n, n) for i, n in enumerate(names)}
+    off = [e for ours, e in _CODEC_TO_ESCENE.items() if ours not in names]
+    attrs.update({f"disableCode{i}": e for i, e in enumerate(off)})
+    return attrs
 
 
 def _read_blf_transfer(a: dict[str, str], note: Note) -> dict[str, Any]:
@@ -451,6 +567,9 @@ SECTIONS: list[Section] = [
         switched_rule("UnAnswer", "UnAnswerNum", "forward.no_answer"),
         Rule(("BLFTransferEnable", "BLFTransferMode"), ("phone.blf_transfer",),
              _read_blf_transfer, _write_blf_transfer),
+        simple("DNDSoftkeyEnable", "phone.dnd_softkey", "flag"),
+        simple("SIPQos", "sip.qos_sip", "int"),
+        simple("RTPQos", "sip.qos_voice", "int"),
     ]),
     Section("lcds", "lcd", lambda i: [
         simple("Contrast", "lcd.contrast", "int"),
@@ -461,7 +580,14 @@ SECTIONS: list[Section] = [
     ]),
     Section("passwords", "password", lambda i: [
         simple("UsrName", "web.user"),
-        Rule(("Password",), ("web.password_hash",), _read_web_password, lambda v: {}),
+        Rule(("Password", "UsrName"), ("web.password_hash",), _read_web_password,
+             lambda v: {}),
+        Rule(("User", "UserPassword", "UsrName"),
+             ("web.user_name", "web.user_password_hash", "web.user_must_change"),
+             _read_web_user, _write_web_user),
+    ]),
+    Section("SipDSPs", "dsp", lambda i: [
+        Rule(_ENABLE + _DISABLE, ("sip.codecs",), _read_codecs, _write_codecs),
     ]),
     Section("DTMEFs", "DTMF", lambda i: [
         simple("DTMFSendType", "phone.dtmf_mode", "enum",
@@ -482,7 +608,6 @@ SECTIONS: list[Section] = [
 
 # sections we know and do not use, and why (one log line each)
 UNUSED_SECTIONS = {
-    "SipDSPs": "codecs, volumes and jitter buffer are fixed in this firmware",
     "SysTimes": "time and time zone come from the operating system (NTP)",
     "Networks": "the network is configured by the operating system",
     "NATs": "no PC port on this phone",
@@ -503,19 +628,22 @@ UNUSED_SECTIONS = {
 
 OURS = ("deskphones", "deskphone")   # our own section: <deskphone key="..." value="..."/>
 _QUIET = {"id", "ID"}
-_SECRET_ATTRS = {"password", "aeskey"}     # never echoed into logs
+_SECRET_ATTRS = {"password", "aeskey", "userpassword"}     # never echoed into logs
 
 
 @dataclass
 class ConfigResult:
     """What a settings file says. `values` are checked and ready for
-    `firmware.settings.apply`; `ignored` is for the log (INFO); any `problems` mean the
-    file is bad and nothing of it may be applied. `kind` is 'escene' or 'toml' (a TOML
+    `firmware.settings.apply`; `ignored` is for the log (INFO); `skipped`, a part of
+    `ignored`, the values the file sets that are not applied while the rest is (an unknown
+    codec, a weak web password): for the run's report; any `problems` mean the file is bad
+    and nothing of it may be applied. `kind` is 'escene' or 'toml' (a TOML
     backup lists only what differs from the defaults: restore it onto factory settings)."""
     values: dict[str, Any] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     kind: str = "escene"
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -598,7 +726,8 @@ def _read_element(section: Section, sec: ET.Element, elem: ET.Element, lines: di
                                                       else f'"{v}"')
                          for a, v in present.items())
         try:
-            out = rule.read(present, lambda text: res.ignored.append(f"{where}: {text}"))
+            out = rule.read(present, lambda text, skipped=False:
+                            _noted(res, f"{where}: {text}", skipped))
         except ValueError as e:
             res.problems.append(f"{where}: {shown}: {e}")
             continue
@@ -617,6 +746,12 @@ def _read_element(section: Section, sec: ET.Element, elem: ET.Element, lines: di
     rest = [orig for low, (orig, _) in attrs.items() if low not in used and orig not in _QUIET]
     if rest:
         res.ignored.append(f"{where}: not used by this phone: {', '.join(rest)}")
+
+
+def _noted(res: ConfigResult, text: str, skipped: bool) -> None:
+    res.ignored.append(text)
+    if skipped:
+        res.skipped.append(text)
 
 
 def _decode_ours(key: str, text: str) -> Any:

@@ -105,12 +105,79 @@ def test_the_web_password_is_stored_hashed(mac_file):
     assert verify_password("Adm1n-pass", v["web.password_hash"])
 
 
+def test_the_codec_order_becomes_sip_codecs(mac_file):
+    # enableCode0..2 = G722, G711A, G711U: the manual's names; disableCodeN is the rest
+    assert mac_file.values["sip.codecs"] == ("G722", "PCMA", "PCMU")
+
+
+def test_a_codec_this_phone_lacks_is_named_and_skipped_the_rest_applies():
+    r = config('<all><SipDSPs><dsp enableCode0="G711U" enableCode1="AMR-X" enableCode2="g722"'
+               ' enableCode3="speex/16000" enableCode4="G729" disableCode0="G723"/></SipDSPs>'
+               '<calls><call callwaiting="0"/></calls></all>')
+    assert r.problems == []
+    assert r.values == {"sip.codecs": ("PCMU", "G722", "speex/16000", "G729"),
+                        "phone.call_waiting": False}
+    assert r.ignored == ["SipDSPs/dsp (line 1): enableCode1='AMR-X': no such codec in this "
+                         "firmware; skipped (the manual's G722, G711A, G711U, G729A, G723, or "
+                         "a sip.codecs name)"]
+    assert r.skipped == r.ignored              # the run's report names it (engine.py)
+
+
+def test_a_codec_list_with_no_known_codec_leaves_sip_codecs_alone():
+    r = config('<all><SipDSPs><dsp enableCode0="X1" enableCode1=""/></SipDSPs></all>')
+    assert r.problems == [] and r.values == {}
+    assert any("sip.codecs left unchanged" in i for i in r.ignored)
+
+
+def test_qos_and_the_dnd_soft_key_come_from_calls(mac_file):
+    assert mac_file.values["sip.qos_sip"] == 26 and mac_file.values["sip.qos_voice"] == 46
+    r = config('<all><calls><call SIPQos="10" RTPQos="34" DNDSoftkeyEnable="0"/></calls></all>')
+    assert r.values == {"sip.qos_sip": 10, "sip.qos_voice": 34, "phone.dnd_softkey": False}
+    r = config('<all><calls><call SIPQos="64"/></calls></all>')      # DSCP is 0-63
+    assert r.problems and "SIPQos" in r.problems[0]
+
+
+def test_the_user_role_comes_from_user_and_userpassword():
+    r = config('<all><passwords><password UsrName="admin" Password="Adm1n-pass" User="desk"'
+               ' UserPassword="Desk-pass-9"/></passwords></all>')
+    assert r.problems == [] and r.ignored == []
+    v = r.values
+    assert v["web.user_name"] == "desk"
+    assert "Desk-pass-9" not in v["web.user_password_hash"]
+    assert verify_password("Desk-pass-9", v["web.user_password_hash"])
+    assert v["web.user_must_change"] is False       # the server's, like the admin's password
+    settings, problems = apply(Settings(), v)
+    assert problems == [] and settings.web.user_name == "desk"
+
+
+def test_a_weak_web_password_is_not_applied_and_said_so(mac_file):
+    # the sample carries Escene's factory user/user: the user role stays off
+    assert "web.user_password_hash" not in mac_file.values
+    assert mac_file.values["web.user_name"] == "user"
+    assert any("UserPassword: not applied, the user role's web password is left unchanged"
+               in i for i in mac_file.ignored)
+    r = config('<all><passwords><password UsrName="root" Password="root"/></passwords></all>')
+    assert r.problems == [] and "web.password_hash" not in r.values
+    assert r.ignored == ["passwords/password (line 1): Password: not applied, the "
+                         "administrator's web password is left unchanged: it must have at "
+                         "least 8 characters"]
+    assert r.skipped == r.ignored
+
+
+def test_a_user_named_as_the_administrator_is_left_alone():
+    r = config('<all><passwords><password UsrName="admin" User="admin"'
+               ' UserPassword="Desk-pass-9"/></passwords></all>')
+    assert r.problems == [] and r.values == {"web.user": "admin"}
+    assert "is the administrator's login name" in r.ignored[0]
+
+
 def test_unknown_and_unused_sections_are_listed_not_fatal(mac_file):
     ignored = "\n".join(mac_file.ignored)
     assert "Wallpapers (line 44): unknown section; ignored" in ignored
     assert "SysTimes (line 26): not used" in ignored
     assert "SipDSPs" in ignored and "Cwmps" in ignored
-    assert "LinkUse" in ignored and "SIPQos" in ignored      # attributes we have no use for
+    assert "LinkUse" in ignored and "LLDP" in ignored        # attributes we have no use for
+    assert "JITTERBUFFER" in ignored                          # SipDSPs: only the codecs are used
 
 
 def test_lines_beyond_the_third_are_ignored_with_a_note(mac_file):
@@ -273,6 +340,8 @@ SPECIAL = {
     "provisioning.aes_key": "s3cret key", "hardware.mac": "00:26:8b:01:02:03",
     "web.listen": "0.0.0.0:8081", "web.user": "admin",
     "web.password_hash": hash_password("admin-pw", salt=b"0123456789abcdef"),
+    "web.user_password_hash": hash_password("desk-pw-1", salt=b"fedcba9876543210"),
+    "web.user_name": "desk", "sip.codecs": ("PCMU", "G729", "opus", "speex/16000"),
     "phone.blacklist": ("1900*", "5551234"), "phone.ip_allow": ("10.0.0.0/8",),
     "phone.emergency": ("112",), "dialplan.rules": ("prefix=9 delete=1",),
     "paging.multicast": ("239.1.1.1:5000", "239.1.1.2:5001"),
@@ -332,6 +401,12 @@ def test_the_export_uses_escene_fields_first(everything_changed):
     assert '<deskphone key="phone.dial_timeout"' not in text      # DialOutMaxTime has it
     assert '<deskphone key="phone.date_format" value="%d.%m.%Y" />' in text  # no Escene code
     assert '<deskphone key="sip.bind" value="127.0.0.1" />' in text
+    # the codec order in Escene's names where it has one; the manual's others disabled
+    assert ('<dsp enableCode0="G711U" enableCode1="G729A" enableCode2="opus" '
+            'enableCode3="speex/16000" disableCode0="G722" disableCode1="G711A" '
+            'disableCode2="G723" />') in text
+    assert '<password UsrName="admin" User="desk" />' in text   # passwords only as hashes
+    assert 'SIPQos="27" RTPQos="47"' in text and 'key="sip.codecs"' not in text
 
 
 def test_an_escene_date_format_goes_in_the_escene_field():

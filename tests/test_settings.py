@@ -157,6 +157,20 @@ def test_secrets_are_masked_for_the_api(tmp_path):
     assert set(shown) == set(FIELDS)
 
 
+def test_a_secret_of_the_wrong_type_is_refused_without_its_value(tmp_path):
+    """A SIP password written unquoted (password = 12345678) is refused, and the reason —
+    shown in GET /api/settings (the desk user's too), beside the web field, on the LCD and
+    in the log — says what is wrong without the password itself."""
+    store = store_with(tmp_path, ISSUE_EXAMPLE.replace('password = "secret"',
+                                                       "password = 12345678"))
+    (problem,) = store.problems
+    assert problem.key == "account.1.password" and "string" in problem.reason
+    assert "12345678" not in str(problem)
+    with pytest.raises(SettingsInvalid) as e:
+        store.update({"provisioning.aes_key": 87654321})
+    assert "87654321" not in str(e.value) and "string" in str(e.value)
+
+
 def test_web_passwords_are_stored_hashed():
     stored = hash_password("s3cret!")
     assert "s3cret" not in stored and stored.startswith("pbkdf2_sha256$")

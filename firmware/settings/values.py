@@ -28,7 +28,9 @@ def check(key: str, value: Any) -> Any:
                 raise SettingError(key, f"must be a whole number (got {_short(value)})")
     elif want is str:
         if not isinstance(value, str):
-            raise SettingError(key, f"must be a string in quotes (got {_short(value)})")
+            # a secret's value is never repeated: the reason is read by the desk user too
+            got = f"a {type(value).__name__}" if m["secret"] else _short(value)
+            raise SettingError(key, f"must be a string in quotes (got {got})")
         _check_length(key, value, m["max_len"])
     elif want is tuple:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

@@ -193,6 +193,11 @@ class Api:
         """(changed, needing a restart); raises SettingsInvalid (nothing changed)."""
         return self._app.config.update(values)
 
+    async def settings_flushed(self) -> str | None:
+        """Every settings change so far is on disk: None, or why settings.toml could not be
+        written (the change is in use; the next save tries again). The loop runs on."""
+        return await self._app.config.flushed()
+
     def credentials_from_disk(self) -> list[str]:
         return self._app.config.credentials_from_disk()
 

@@ -203,6 +203,8 @@ class App:
         self.provisioner.close()
         if self.web is not None:
             await self.web.cleanup()
+        if self.config is not None:
+            await asyncio.to_thread(self.config.flush)     # a save still being written
         self.registration.close()
         self.trust.close()
         self.features.close()

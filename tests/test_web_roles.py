@@ -127,6 +127,7 @@ class Api:
 
     web = property(lambda self: self.store.settings.web)
     update_settings = property(lambda self: self.config.update)
+    settings_flushed = property(lambda self: self.config.flushed)
     credentials_from_disk = property(lambda self: self.config.credentials_from_disk)
 
     def settings_json(self):

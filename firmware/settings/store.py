@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ class SettingsStore:
         self.unreadable = False       # settings.toml on disk is not what the phone runs
         self._good = b""              # what .settings.good.toml holds, as last read or written
         self._good_pending = False    # load(keep_good_later=True) left keep_good() to do
+        # held while `settings` changes on the loop and while the writer thread copies it
+        # (firmware/settings/writer.py), never during file work
+        self.lock = threading.RLock()
 
     def load(self, *, keep_good_later: bool = False) -> Settings:
         """Read the file; never raises for bad content (see module doc). keep_good_later:
@@ -100,21 +104,46 @@ class SettingsStore:
         self._good_pending = False
 
     def update(self, values: dict[str, Any]) -> list[str]:
-        """Validate and save a change; all or nothing. Returns the keys that changed."""
-        new, problems = apply(self.settings, values)
-        if problems:
-            raise SettingsInvalid(problems)
-        changed = [k for k in FIELDS if new.get(k) != self.settings.get(k)]
+        """Validate and save a change; all or nothing (a write that fails raises and
+        changes nothing). Returns the keys that changed. `python -m firmware passwd` and
+        the tests; the running phone uses change() and write_current() instead."""
+        new, changed = self._checked(values)
         if changed:
             self.save(new)
         return changed
 
+    def change(self, values: dict[str, Any]) -> list[str]:
+        """Validate a change and apply it in memory only (all or nothing; raises
+        SettingsInvalid): the running phone's save, whose file work write_current() does
+        in firmware/settings/writer.py's thread, off the event loop."""
+        new, changed = self._checked(values)
+        if changed:
+            with self.lock:
+                assign(self.settings, new)
+        return changed
+
+    def _checked(self, values: dict[str, Any]) -> tuple[Settings, list[str]]:
+        new, problems = apply(self.settings, values)
+        if problems:
+            raise SettingsInvalid(problems)
+        return new, [k for k in FIELDS if new.get(k) != self.settings.get(k)]
+
     def save(self, settings: Settings) -> None:
+        self._write_file(settings)
+        assign(self.settings, settings)
+
+    def write_current(self) -> None:
+        """Write the settings in memory as they are now (a snapshot taken under the lock,
+        so never half of a change); raises OSError. The writer thread's one job."""
+        with self.lock:
+            snapshot = self.settings.copy()
+        self._write_file(snapshot)
+
+    def _write_file(self, settings: Settings) -> None:
         data = self._edited(settings)
         if self.unreadable:
             self._keep_bad()
         atomic_write(self.path, data)
-        assign(self.settings, settings)
         self.problems = []
         self.unreadable = False
         self._good_pending = False

@@ -48,6 +48,11 @@ async def patch_settings(request):
         changed, restart = request.app[API].update_settings(body)
     except SettingsInvalid as e:
         return settings_refused(e)
+    # 200 means on disk: the writer thread's fsync is awaited, the loop draws keys meanwhile
+    unsaved = await request.app[API].settings_flushed()
+    if unsaved:
+        return error(507, f"in use but not saved: settings.toml cannot be written "
+                          f"({unsaved}); the next save tries again", changed=changed)
     return web.json_response({"changed": changed, "restart_needed": restart,
                               "restart_pending": request.app[API].pending_restart()})
 

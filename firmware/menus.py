@@ -331,6 +331,7 @@ WEB: dict[str, Page] = {
         *(Entry(f"Account {n}", page=f"account.{n}") for n in range(1, ACCOUNTS + 1)),
         Entry("Network", page="network"),
         Entry("Programmable Keys", page="keys"),
+        Entry("Expansion Module", action="link:/keys/module/1"),
         Entry("Audio", page="audio"), Entry("Phone Book", page="phonebook"),
         _group("Advance"),
         Entry("Phone Setting", page="phone"), Entry("Call", page="call"),
@@ -340,9 +341,9 @@ WEB: dict[str, Page] = {
         _group("Phone Maintenance"),
         Entry("Password", action="link:/password"), Entry("Log", page="log"),
         Entry("Default Setting", page="defaults"),
-        Entry("Auto Provision", action="link:/manage#provision"),
-        Entry("Firmware Upgrade", action="link:/manage#firmware"),
-        Entry("Configuration Backup", action="link:/manage#backup"),
+        Entry("Auto Provision", page="provision"),
+        Entry("Firmware Upgrade", action="link:/maintenance/firmware"),
+        Entry("Configuration Backup", action="link:/maintenance/backup"),
         Entry("Reboot", page="reboot"))),
     "status": Page("Phone Status", (
         Entry("Lines", page="status.lines"), Entry("Network", page="status.network"),
@@ -370,9 +371,11 @@ WEB: dict[str, Page] = {
         Entry("Emergency Pages In DND", "paging.dnd_emergency"),
         Entry("Longest Answer Delay", "paging.max_delay")),
         role="admin", submit=True),
-    # manual §7 "Programmable Keys": the keys themselves are the table on /manage
+    # manual §7 "Programmable Keys": the keys themselves are tables of their own, a form a
+    # page (ui/web/keyspage.py: /keys, /keys/module/<n>)
     "keys": Page("Programmable Keys", (
-        Entry("Memory keys and expansion modules", action="link:/manage#keys"),
+        Entry("Memory Keys P1-P12", action="link:/keys"),
+        Entry("Expansion Module Keys", action="link:/keys/module/1"),
         Entry("BLF Transfer", "phone.blf_transfer"),
         Entry("BLF Retry", "phone.blf_retry"),
         Entry("Directed Pickup Code", "phone.directed_pickup_code"),
@@ -460,6 +463,34 @@ WEB: dict[str, Page] = {
         Entry("Download the phone log", action="link:/api/logs/phone.log"),
         Entry("Download the SIP trace", action="link:/api/logs/sip.log")),
         role="admin"),
+    # manual §7 "Auto Provision": its fields (ui/web/maintenance.py shows Auto Provision
+    # Now and the last run's result above the form)
+    "provision": Page("Auto Provision", (
+        _group("Server"),
+        Entry("Auto Provision", "provisioning.enable"),
+        Entry("Protocol", "provisioning.protocol"),
+        Entry("Software Server URL", "provisioning.url"),
+        Entry("Username", "provisioning.username"), Entry("Password", "provisioning.password"),
+        Entry("Server Timeout (s)", "provisioning.timeout"),
+        Entry("Server From DHCP Option 66", "provisioning.dhcp_option66"),
+        Entry("HTTPS CA Certificates (PEM file)", "provisioning.ca_file"),
+        Entry("AES Key", "provisioning.aes_key"),
+        Entry("Download Filename (MAC case)", "provisioning.filename_case"),
+        _group("What"),
+        Entry("Auto Download Software", "provisioning.firmware"),
+        Entry("Auto Download Config File", "provisioning.config"),
+        Entry("Auto Download Expansion", "provisioning.expansion"),
+        Entry("Auto Download Enterprise Phonebook", "provisioning.enterprise_phonebook"),
+        Entry("Auto Download Personal Phonebook", "provisioning.personal_phonebook"),
+        Entry("New Firmware Healthy Within (s)", "provisioning.health_seconds"),
+        _group("When"),
+        Entry("Booting Checked", "provisioning.on_boot"),
+        Entry("Timing Auto Provision", "provisioning.periodic"),
+        Entry("Auto Provision Frequency (hours)", "provisioning.frequency_hours"),
+        Entry("Auto Provision Time", "provisioning.time"),
+        Entry("Random Delay (s)", "provisioning.random_delay"),
+        Entry("When The PBX Asks (NOTIFY check-sync)", "provisioning.accept_notify")),
+        role="admin"),
     "defaults": Page("Default Setting", (Entry("Reset to Factory Setting", action="defaults"),),
                      role="admin"),
     "reboot": Page("Reboot", (Entry("Reboot", action="reboot"),), role="admin"),
@@ -502,9 +533,8 @@ def _web_places() -> dict[str, str]:
 
 
 # settings changed through a page that is not a form of the model: the sign-in's own pages,
-# the management page's provisioning section, the LCD's typed date and time
-_ELSEWHERE = {"provisioning.": ("", "Auto Provision (/manage#provision)"),
-              "web.user": ("", "Password (/password)"),
+# the LCD's typed date and time
+_ELSEWHERE = {"web.user": ("", "Password (/password)"),
               "web.password_hash": ("", "Password (/password)"),
               "time.manual_offset": ("Function setting > Time & date > Manual setting", "")}
 

@@ -50,6 +50,6 @@ def test_the_settings_table_says_where_each_desk_setting_is_changed():
                                   "web: Call (/settings/call)")
     assert where("account.1.password").startswith(
         "LCD: System setting > Advanced setting > SIP accounts > Account 1 > User password")
-    assert where("provisioning.url") == "web: Auto Provision (/manage#provision)"
+    assert where("provisioning.url") == "web: Auto Provision (/settings/provision)"
     text = (ROOT / "README.md").read_text()
     assert "| `forward.always` |" in text and "web: VOIP Call Forward (/settings/forward)" in text

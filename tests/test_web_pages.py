@@ -59,6 +59,10 @@ class Api:
     def pending_restart(self):
         return self.config.pending_restart()
 
+    def provision_status(self):          # the Auto Provision page's panel
+        return {"running": False, "last": None, "next_text": "at 02:00", "mac": "",
+                "log": []}
+
     def status_lines(self, page):
         return {"status.lines": ["L1 1001 registered", "  127.0.0.1:5060"],
                 "status.network": ["lo 127.0.0.1"],
@@ -177,7 +181,7 @@ def test_the_page_list_names_every_page_of_the_model_in_the_manuals_order(phone)
         assert names == web_pages()
         for group in ("SIP Account", "Advance", "Phone Maintenance"):
             assert f'<li class="group">{group}</li>' in text
-        assert 'href="/password"' in text and 'href="/manage#provision"' in text
+        assert 'href="/password"' in text and 'href="/maintenance/firmware"' in text
     phone(t)
 
 
@@ -224,17 +228,15 @@ def test_each_form_sent_back_unchanged_saves_nothing(phone, name):
 
 def test_every_setting_lives_on_a_page_of_the_lcd_or_the_web():
     """One model for both surfaces: a setting added to the schema gets a page in
-    firmware/menus.py (TREE or WEB). Kept elsewhere, and why: auto provisioning's on
-    /manage (its own form and status); the web sign-in on the Password page (it changes
-    only with the current password); time.manual_offset is what the LCD's Time & date >
-    Manual setting writes from the date typed."""
+    firmware/menus.py (TREE or WEB). Kept elsewhere, and why: the web sign-in on the
+    Password page (it changes only with the current password); time.manual_offset is what
+    the LCD's Time & date > Manual setting writes from the date typed."""
     from firmware.menus import TREE
     from firmware.settings_service import CREDENTIALS
     elsewhere = {*CREDENTIALS, "time.manual_offset"}
     on_a_page = {e.setting for tree in (TREE, WEB) for p in tree.values()
                  for e in p.entries if e.setting}
-    assert [k for k in FIELDS if k not in on_a_page and k not in elsewhere
-            and not k.startswith("provisioning.")] == []
+    assert [k for k in FIELDS if k not in on_a_page and k not in elsewhere] == []
 
 
 # --- saving -------------------------------------------------------------------------------------

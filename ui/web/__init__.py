@@ -3,7 +3,9 @@ sign-in. The routes are split by who uses them: ui/web/signin.py (the guard in f
 every request, sign-in, sessions, password), ui/web/panel.py (the front panel and remote
 control), ui/web/manage.py (settings, provisioning, firmware, keys, backup, call log,
 phone book), ui/web/pages.py (the manual's §7 web pages: /settings, /settings/<page>,
-plain HTML forms rendered from firmware/menus.py WEB). Every route talks to the phone
+plain HTML forms rendered from firmware/menus.py WEB), ui/web/keyspage.py (the key tables
+of Programmable Keys and Expansion Module), ui/web/maintenance.py (Auto Provision Now,
+Firmware Upgrade, Configuration Backup as plain forms). Every route talks to the phone
 through one object, firmware.api.Api.
 
 Everything except the login page and static files needs a login: HTTP Basic (API
@@ -75,6 +77,12 @@ API (JSON unless said otherwise):
   GET  /settings  /settings/<page>  the manual's §7 pages (HTML); POST a page's form
                       (a `csrf` field): saved as PATCH /api/settings saves, 303 back to the
                       page, or 400 with each refused field's reason beside it
+  GET  /keys  /keys/module/<1-6>  the memory keys and an expansion module's keys (HTML);
+                      POST the table: saved as PUT /api/keys/layout saves, 303 back, or
+                      400 with each refused key's reason beside its row
+  POST /maintenance/provision  Auto Provision Now from /settings/provision (303 back)
+  GET  /maintenance/firmware  POST (multipart: image[, md5] or url): Firmware Upgrade
+  GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
   GET  /api/sim/listen?seconds=1  WAV of what the person hears
@@ -86,7 +94,7 @@ import sys
 
 from aiohttp import web
 
-from ui.web import guide, manage, pages, panel, signin
+from ui.web import guide, keyspage, maintenance, manage, pages, panel, signin
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
 
@@ -102,7 +110,8 @@ def build(api) -> web.Application:
     wa.on_response_prepare.append(signin.security_headers)
     wa.on_shutdown.append(panel.close_sockets)
     wa.on_cleanup.append(_stop_hasher)
-    for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes):
+    for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes,
+                  keyspage.routes, maintenance.routes):
         wa.add_routes(table)
     if api.simulated:
         wa.add_routes(panel.sim_routes)

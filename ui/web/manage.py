@@ -94,29 +94,49 @@ async def backup(request):
 
 @routes.post("/api/restore")
 async def restore(request):
-    from provisioning import escene
-    from provisioning.errors import ProvisionError
     name = request.query.get("name", "backup")[:100]
     data = await read_body(request, RESTORE_MAX)
     if data is None:
         return error(413, f"a backup is at most {RESTORE_MAX // 1024} KiB")
     try:
+        return web.json_response(restore_backup(request.app[API], data, name))
+    except RestoreRefused as e:
+        return web.json_response({"error": e.message, **e.details}, status=400)
+
+
+class RestoreRefused(Exception):
+    """A backup not applied (nothing changed): `message`, and `details` as the JSON reply
+    lists them ("problems": the file's bad values, "errors": the settings refused)."""
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
+def restore_backup(api, data: bytes, name: str) -> dict:
+    """Apply a backup file, all of it or nothing (POST /api/restore, the Configuration
+    Backup page): what changed, what needs a restart, what the file had that is not used,
+    the credentials kept. Raises RestoreRefused."""
+    from provisioning import escene
+    from provisioning.errors import ProvisionError
+    try:
         parsed = escene.import_backup(data, name)
     except ProvisionError as e:
-        return error(400, f"{e}; nothing changed")
+        raise RestoreRefused(f"{e}; nothing changed")
     if parsed.problems:
-        return error(400, "the file has bad values; nothing changed",
-                     problems=parsed.problems)
+        raise RestoreRefused("the file has bad values; nothing changed",
+                             problems=parsed.problems)
     try:
-        changed, restart, kept = request.app[API].restore(parsed.values, parsed.kind)
+        changed, restart, kept = api.restore(parsed.values, parsed.kind)
     except SettingsInvalid as e:
-        return settings_refused(e, "; nothing changed")
+        raise RestoreRefused(f"{e}; nothing changed", errors=[
+            {"key": p.key, "reason": p.reason} for p in e.problems])
     out = {"changed": changed, "restart_needed": restart, "ignored": parsed.ignored}
     if kept:
         out["kept"] = kept
         out["note"] = ("the web user and password were kept as they are: a backup never "
                        "changes them; use POST /api/password (or the Password page)")
-    return web.json_response(out)
+    return out
 
 
 # -- provisioning and firmware ------------------------------------------------------------------
@@ -150,16 +170,25 @@ async def firmware(request):
         data = await read_body(request, MAX_IMAGE)
         if data is None:
             return error(413, f"an image is at most {MAX_IMAGE >> 20} MiB")
-        path = api.upload_path(name)
-        await asyncio.to_thread(path.write_bytes, data)
-        job = dict(path=path, md5=md5)
+        job = dict(name=name, data=data, md5=md5)
     try:
-        message = await api.upgrade(**job)
+        message = await (install_upload(api, **job) if "data" in job else api.upgrade(**job))
     except ProvisionError as e:
-        if "path" in job:
-            job["path"].unlink(missing_ok=True)
         return error(400, f"{e}; the phone keeps its firmware")
     return web.json_response({"ok": True, "message": message}, status=202)
+
+
+async def install_upload(api, name: str, data: bytes, md5: str | None) -> str:
+    """An uploaded image kept and installed (POST /api/firmware, the Firmware Upgrade page):
+    what happened; raises ProvisionError (the upload is removed, the firmware stays)."""
+    from provisioning.errors import ProvisionError
+    path = api.upload_path(Path(name).name[:120] or "upload")
+    await asyncio.to_thread(path.write_bytes, data)
+    try:
+        return await api.upgrade(path=path, md5=md5)
+    except ProvisionError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 # -- programmable keys ---------------------------------------------------------------------------

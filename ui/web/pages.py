@@ -31,6 +31,10 @@ routes = web.RouteTableDef()
 
 CLEAR = ":clear"        # a secret's "remove it" box: <key>:clear
 
+# what a page shows above its form besides the settings, by page name: a function of the
+# request giving HTML (ui/web/maintenance.py: Auto Provision Now and the last run's result)
+PANELS: dict = {}
+
 
 def role_of(request: web.Request) -> str:
     """The signed-in role, session or HTTP Basic (ui/web/signin.py's guard sets it)."""
@@ -113,6 +117,8 @@ async def show(request):
     pending = request.app[API].pending_restart()
     if pending and not page.text:
         top += html.restart_form(pending, _csrf(request))
+    if name in PANELS:
+        top += PANELS[name](request)
     return _respond(request, name, page.title, top + _body(request, name, page), role)
 
 

@@ -49,6 +49,15 @@ def test_a_name_that_is_no_codec_is_refused_with_the_names_that_are(bad):
     assert "G722" in str(e.value) and "PCMU" in str(e.value)
 
 
+def test_an_empty_list_is_refused_not_taken_for_the_factory_one():
+    """The Audio page's Enabled list cleared and saved: the phone would fall back to the
+    factory list while the page showed none enabled; it is refused with why instead."""
+    with pytest.raises(SettingError) as e:
+        check("sip.codecs", [])
+    assert "at least 1" in str(e.value)
+    assert check("sip.codecs", ["PCMU"]) == ("PCMU",)
+
+
 # -- live, on the in-process rig --------------------------------------------------------------
 
 def test_a_new_list_goes_to_the_sip_thread_at_once():

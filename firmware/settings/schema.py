@@ -33,7 +33,7 @@ def setting(default: Any, doc: str, *, min: int | None = None, max: int | None =
             choices: tuple | None = None, check: Callable[[Any], None] | None = None,
             secret: bool = False, restart: bool = False, max_len: int = MAX_TEXT):
     """A schema field: its default, its checks and a line of help for README and the API.
-    max_len bounds a string (or each entry of a list), min/max a number, max a list."""
+    max_len bounds a string (or each entry of a list), min/max a number or a list's entries."""
     return field(default=default, metadata=dict(doc=doc, min=min, max=max, choices=choices,
                                                 check=check, secret=secret, restart=restart,
                                                 max_len=max_len))
@@ -101,7 +101,7 @@ class SipSettings(Record, eq=False):
                             "Audio Codecs, Enabled list); one not listed is disabled. Names: "
                             "G722, PCMA (G.711A), PCMU (G.711U), G729, G7231, GSM, iLBC, "
                             "speex[/rate], opus...; one this build lacks is skipped (logged)",
-                            check=codec_names.check_name, max=20, max_len=24)
+                            check=codec_names.check_name, min=1, max=20, max_len=24)
     flood_limit: int = setting(20, "an address that is not a line's server and leaves this "
                                "many calls unanswered within 2 s (a scanner, a flood) has its "
                                "calls refused (503) until it is quiet for 60 s; 0 = off",

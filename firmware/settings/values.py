@@ -40,6 +40,8 @@ def check(key: str, value: Any) -> Any:
         most = m["max"] if m["max"] is not None else MAX_ITEMS
         if len(value) > most:
             raise SettingError(key, f"at most {most} entries (got {len(value)})")
+        if m["min"] is not None and len(value) < m["min"]:
+            raise SettingError(key, f"at least {m['min']} entries (got {len(value)})")
         for item in value:
             _check_length(key, item, m["max_len"])
         if m["check"] is not None:

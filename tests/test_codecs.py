@@ -58,6 +58,13 @@ def test_an_empty_list_is_refused_not_taken_for_the_factory_one():
     assert check("sip.codecs", ["PCMU"]) == ("PCMU",)
 
 
+def test_a_name_in_any_case_is_kept_as_pjsua_and_the_exports_name_it():
+    """'pcmu' typed on the Audio page selects PCMU; it is saved as PCMU, so an Escene
+    export writes it as G711U (not 'pcmu' beside a disableCode G711U)."""
+    assert check("sip.codecs", ["pcmu", "SPEEX/16000", "ilbc"]) == ("PCMU", "speex/16000",
+                                                                    "iLBC")
+
+
 # -- live, on the in-process rig --------------------------------------------------------------
 
 def test_a_new_list_goes_to_the_sip_thread_at_once():

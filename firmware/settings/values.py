@@ -45,11 +45,14 @@ def check(key: str, value: Any) -> Any:
         for item in value:
             _check_length(key, item, m["max_len"])
         if m["check"] is not None:
+            spelled = []
             for item in value:
                 try:
-                    m["check"](item)
+                    canonical = m["check"](item)   # a check may give the one spelling
                 except ValueError as e:
                     raise SettingError(key, f"{item!r}: {e}") from None
+                spelled.append(item if canonical is None else canonical)
+            value = tuple(spelled)
         return value
     if m["min"] is not None and value < m["min"]:
         raise SettingError(key, f"must be at least {m['min']} (got {value})")

@@ -34,12 +34,15 @@ FACTORY = ("G722", "PCMA", "PCMU", "speex/16000", "speex/8000", "speex/32000", "
 TOP = 254          # priority of the first codec (255 is pjsua's "highest", left free)
 
 
-def check_name(value: str) -> None:
-    """A codec name of sip.codecs: a known codec, optionally /clock rate (speex/16000)."""
+def check_name(value: str) -> str:
+    """A codec name of sip.codecs: a known codec, optionally /clock rate (speex/16000), in
+    any case; returned as KNOWN spells it, so the saved list and the exports that map it
+    to Escene's names (provisioning/escene.py) see one spelling."""
     base, sep, rate = value.partition("/")
     if base.lower() not in _KNOWN_LOWER or (sep and not re.fullmatch(r"[0-9]{4,6}", rate)):
         raise ValueError(f"'{value}' is not a codec name: use {', '.join(KNOWN)} (a clock "
                          f"rate may follow, e.g. speex/16000)")
+    return _KNOWN_LOWER[base.lower()] + sep + rate
 
 
 def matches(name: str, codec_id: str) -> bool:

@@ -171,6 +171,19 @@ def test_a_secret_of_the_wrong_type_is_refused_without_its_value(tmp_path):
     assert "87654321" not in str(e.value) and "string" in str(e.value)
 
 
+@pytest.mark.parametrize("key", ["web.user", "web.user_name"])
+def test_a_web_login_name_is_one_http_basic_can_send(key, tmp_path):
+    """HTTP Basic sends "name:password" and splits at the first ':' — a login name that is
+    empty or holds a ':' (POST /api/password {"user": ...}, passwd --user) would lock the
+    API's clients out, or make the empty name a login."""
+    store = store_with(tmp_path, "")
+    for bad in ("", "ad:min"):
+        with pytest.raises(SettingsInvalid) as e:
+            store.update({key: bad})
+        assert key in str(e.value) and "':'" in str(e.value)
+    assert store.update({key: "admin2"}) == [key]
+
+
 def test_web_passwords_are_stored_hashed():
     stored = hash_password("s3cret!")
     assert "s3cret" not in stored and stored.startswith("pbkdf2_sha256$")

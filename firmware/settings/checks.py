@@ -58,6 +58,14 @@ def _sip_user(value: str) -> None:
         raise ValueError("must not contain spaces, '@', '<', '>' or quotes (the part before @)")
 
 
+def _login_name(value: str) -> None:
+    """A web login name: HTTP Basic sends "name:password" and splits at the first ':', so
+    a name with one (or none at all) could not sign in the API's clients."""
+    if not value or ":" in value:
+        raise ValueError("must be a name without ':' (HTTP Basic sends name:password)")
+    _sip_user(value)
+
+
 def _number_pattern(value: str) -> None:
     """A number or a prefix with a trailing * (blacklist, emergency numbers)."""
     body = value[:-1] if value.endswith("*") else value

@@ -15,8 +15,8 @@ from firmware.i18n import languages
 from firmware.record import Field, Record, field, replace
 
 from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _ipv4_or_none,
-                                      _listen, _mac, _multicast_group, _number_pattern, _server_url,
-                                      _sip_user, _text)
+                                      _listen, _login_name, _mac, _multicast_group, _number_pattern,
+                                      _server_url, _sip_user, _text)
 from firmware.settings.passwords import parse_password_hash
 from firmware.sip import codecs as codec_names   # pure (no pjsua2): what sip.codecs may hold
 from firmware.timeofday import ZONES
@@ -392,12 +392,12 @@ class WebSettings(Record, eq=False):
                           check=lambda v: v == "auto" or _listen(v), restart=True)
     port: int = setting(80, "HTTP Port (manual: Network > Port Management): the web page's port"
                         " when web.listen is auto on a phone", min=1, max=65535, restart=True)
-    user: str = setting("root", "administrator's web and API login name", check=_sip_user)
+    user: str = setting("root", "administrator's web and API login name", check=_login_name)
     password_hash: str = setting("", "hash of the administrator's web password; empty = factory "
                                  "password 'root' (set it with: python -m firmware passwd)",
                                  secret=True, check=lambda v: v and parse_password_hash(v))
     user_name: str = setting("user", "the user role's login name (the desk user: forwarding, "
-                             "DND, ring, volumes...; firmware/roles.py)", check=_sip_user)
+                             "DND, ring, volumes...; firmware/roles.py)", check=_login_name)
     user_password_hash: str = setting("", "hash of the user role's password; empty = the user "
                                       "cannot sign in (python -m firmware passwd --role user)",
                                       secret=True, check=lambda v: v and parse_password_hash(v))

@@ -285,6 +285,8 @@ def test_a_refused_password_says_why_beside_its_field_and_changes_nothing(tmp_pa
             beside = re.search(rf'<div class="field bad"><label for="f-{field}">.*?</div>',
                                page, re.S)
             assert beside and words in beside.group(0), page
+            # no password typed comes back in the page (README: secrets never rendered)
+            assert USER_PW not in page and "Other-pass" not in page, page
         assert api.web.user_password_hash == before
     run(t, tmp_path, **with_user())
 

@@ -473,6 +473,8 @@ def test_in_chromium_the_factory_password_is_changed_first_and_other_sites_canno
             page.fill("input[name=again]", "rootroot")
             page.click("#change button[type=submit]")
             expect(page.locator("#failed")).to_contain_text("most common ones")
+            expect(page.locator("input[name=old]")).to_have_value("")   # never sent back
+            page.fill("input[name=old]", "root")
             page.fill("input[name=new]", "Front-desk-42")
             page.fill("input[name=again]", "Front-desk-42")
             page.click("#change button[type=submit]")

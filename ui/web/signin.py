@@ -364,11 +364,10 @@ def _password_form(request: web.Request, who: str = "", problems: dict | None = 
         return "".join((
             form_field(prefix + "user", "Username", typed("user") or name,
                        problem=bad.get("user", ""), attrs='autocomplete="username" required'),
-            # the current password typed stays when something else was refused: only the
-            # refused field is typed again (the page is never cached: no-store)
+            # no password typed is ever sent back in a page (as the settings pages' secrets)
             form_field(prefix + "old", "Old Password" if mine else
-                       "Your (administrator's) password", "" if "old" in bad else typed("old"),
-                       kind="password", problem=bad.get("old", ""),
+                       "Your (administrator's) password", kind="password",
+                       problem=bad.get("old", ""),
                        attrs='autocomplete="current-password" required'
                              + (" autofocus" if mine else "")),
             form_field(prefix + "new", "New Password", kind="password",

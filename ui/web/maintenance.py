@@ -217,8 +217,9 @@ async def backup_page(request, top: str = "", status: int = 200):
                 '</option></select>', "XML restores on this phone and Escene's; settings."
                 "toml is this phone's own file"),
         secrets=("With passwords", '<input type="checkbox" name="secrets" id="f-secrets" '
-                 'value="1">', "The SIP, provisioning and LCD passwords too; keep the "
-                 "file safe. The web sign-in is never in a backup")) +
+                 'value="1">', "The SIP accounts', provisioning's, LCD and keyboard lock "
+                 "passwords and the AES key too; keep the file safe. The web sign-in is "
+                 "never in a backup")) +
         '<div class="actions"><button type="submit">Download</button></div></form>')
     restore = _fields(backup=("Backup file", '<input type="file" name="backup" id="f-backup" '
                               'required accept=".xml,.toml,.cfg,.txt">',

@@ -6,7 +6,8 @@ from __future__ import annotations
 from base64 import b64encode
 from pathlib import Path
 
-from playwright.sync_api import expect    # missing: fail, never skip
+import pytest
+from playwright.sync_api import expect, sync_playwright    # missing: fail, never skip
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -18,6 +19,17 @@ def launch(playwright):
     assert Path(CHROMIUM).exists(), (f"this test needs Debian's chromium at {CHROMIUM}: "
                                      "sudo apt-get install chromium")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+@pytest.fixture
+def browser():
+    """One headless chromium for a test (import it into the test module); closed after."""
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 def first_sign_in(page, phone, new_password: str) -> None:

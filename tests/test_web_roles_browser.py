@@ -12,26 +12,16 @@ import re
 from base64 import b64encode
 
 import pytest
-from playwright.sync_api import expect, sync_playwright    # missing: fail, never skip
+from playwright.sync_api import expect    # missing: fail, never skip
 
 # Kamailio with users 1001..1004, passwords secret1001..
 from tests.peers.fixtures import kamailio, peers  # noqa: F401  (pytest finds them)
-from tests.browser import first_sign_in, launch
+from tests.browser import browser, first_sign_in  # noqa: F401  (browser: a fixture)
 from tests.phone import PhoneProcess
 
 pytestmark = pytest.mark.timeout(180)
 
 ADMIN_PW = "Admin-pass-1"
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        b = launch(p)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def sign_in(page, phone, user: str, password: str) -> None:

@@ -23,7 +23,8 @@ from firmware.settings import SettingsStore, hash_password, public, verify_passw
 from firmware.settings_service import SettingsService
 from firmware.system import weblisten
 from ui.web import build
-from ui.web.auth import CSRF_COOKIE
+from ui.web.auth import CSRF_COOKIE, SESSION
+from ui.web.common import AUTH
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -169,6 +170,10 @@ async def sign_in(client, user: str, password: str) -> str:
     return r.headers["Location"]
 
 
+def cookie(client, name: str) -> str:
+    return next(c.value for c in client.session.cookie_jar if c.key == name)
+
+
 def csrf(client) -> dict:
     token = next(c.value for c in client.session.cookie_jar if c.key == CSRF_COOKIE)
     return client.origin | {"X-CSRF-Token": token}
@@ -260,10 +265,16 @@ def test_the_administrator_sets_the_users_password_and_the_user_changes_it_first
         r = await client.post("/api/password", json={"old": "Temporary-7", "new": "Mine-pass-9",
                                                      "role": "admin"}, headers=csrf(client))
         assert r.status == 403
+        held = cookie(client, SESSION)
         r = await form(client, "/password", {"who": "self", "user": "desk", "old": "Temporary-7",
                                              "new": "Mine-pass-9", "again": "Mine-pass-9"})
         assert r.status == 303 and r.headers["Location"] == "/"
         assert not api.web.user_must_change
+        # the session that could only change the password is not the one that does the rest:
+        # a new session token, the one held before the change signs in no more
+        sessions = client.server.app[AUTH].sessions
+        assert cookie(client, SESSION) != held and held not in sessions
+        assert sessions[cookie(client, SESSION)].role == "user"
         assert verify_password("Mine-pass-9", api.web.user_password_hash)
         assert (await client.get("/api/settings")).status == 200
     run(t, tmp_path, **{"web.password_hash": hash_password(ADMIN_PW)})

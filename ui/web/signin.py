@@ -283,11 +283,13 @@ async def change_password(request: web.Request, *, old: str, new: str, name: str
 
 
 def _signed_in_again(request: web.Request, resp: web.StreamResponse) -> None:
-    """After a change of one's own password: this session stays, with a new device cookie."""
+    """After a change of one's own password: signed in still, with a new session (token and
+    CSRF) and device cookie. The old token goes: a session that could only change the
+    factory password, or one seen before the change, never holds the new rights."""
     auth: Auth = request.app[AUTH]
-    mine = request.cookies.get(SESSION, "")
-    if mine in auth.sessions:
-        auth.signed_in(resp, mine, auth.sessions[mine])
+    old = auth.sessions.pop(request.cookies.get(SESSION, ""), None)
+    if old is not None:
+        auth.signed_in(resp, *auth.new_session(old.role))
 
 
 @routes.post("/api/password")

@@ -132,8 +132,9 @@ class Api:
     credentials_from_disk = property(lambda self: self.config.credentials_from_disk)
 
     def settings_json(self):
-        return {"settings": public(self.store.settings), "errors": [],
-                "restart_pending": []}
+        return {"settings": public(self.store.settings), "errors": [
+            {"key": p.key, "reason": p.reason} for p in self.store.problems],
+            "restart_pending": []}
 
     def pending_restart(self):
         return []
@@ -207,8 +208,14 @@ def test_the_user_signs_in_changes_their_settings_and_is_refused_the_rest(tmp_pa
         saved = api.file()
         assert saved["forward"]["always"] == "1009" and "account" not in saved
         assert "dnd" not in saved.get("phone", {})
-        shown = (await (await client.get("/api/settings")).json())["settings"]
-        assert "forward.always" in shown and "account.1.server" not in shown
+        shown = (await (await client.get("/api/settings")).json())
+        assert "forward.always" in shown["settings"] and "account.1.server" not in shown["settings"]
+        # a bad value of the administrator's in the file: its reason (the value in it) is theirs
+        (api.data_dir / "settings.toml").write_text('[account.1]\nserver = 5060\n'
+                                                    '[forward]\nbusy = 12\n')
+        api.store.load()
+        errors = (await (await client.get("/api/settings")).json())["errors"]
+        assert [e["key"] for e in errors] == ["forward.busy"], errors
         who = await (await client.get("/api/session")).json()
         assert who == {"user": "user", "role": "user", "must_change": False}
         # the web pages (ui/web/pages.py): the user's only, by the same rule

@@ -34,6 +34,10 @@ async def get_settings(request):
     doc = request.app[API].settings_json()
     if role_of(request) == USER:     # the user sees what they may change (firmware/roles.py)
         doc["settings"] = {k: v for k, v in doc["settings"].items() if may_change(USER, k)}
+        # and only those settings' problems: a reason repeats the value the file holds
+        doc["errors"] = [e for e in doc["errors"] if may_change(USER, e["key"])]
+        doc["restart_pending"] = [k for k in doc.get("restart_pending", ())
+                                  if may_change(USER, k)]
     return web.json_response(doc)
 
 

@@ -68,7 +68,7 @@ def hang_up(caller, callee) -> None:
 def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
         browser, tmp_path, kamailio, bob, tftpd):  # noqa: F811
     with PhoneProcess(tmp_path / "desk", factory=True) as phone:
-        page = browser.new_context().new_page()
+        page = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
         first_sign_in(page, phone, ADMIN_PW)
 
         # SIP Account 1 and 2: both lines register, as Phone Status shows
@@ -80,6 +80,15 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
             page.fill(f"#f-account-{n}-password", f"secret{user}")
             page.fill(f"#f-account-{n}-server", kamailio.addr)
             save(page)
+            # the page itself says whether the line took (Refresh: a plain page)
+            state = page.locator("section.line-state pre")
+            for _ in range(60):                                         # <= ~15 s
+                if re.match(rf"L{n} {user} registered", state.inner_text()):
+                    break
+                page.wait_for_timeout(250)
+                with page.expect_navigation():
+                    page.get_by_role("link", name="Refresh").click()
+            expect(state).to_have_text(re.compile(rf"L{n} {user} registered"))
         open_page(page, phone, "Status", "Phone Status")
         lines = page.locator("section.status pre").first
         expect(lines).to_contain_text(re.compile(r"L1 1001 registered"), timeout=15_000)
@@ -103,6 +112,7 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
 
         # Dial Plan: prefix 9, delete 1 digit: 91003 reaches Bob as 1003
         open_page(page, phone, "Dial Plan", "Dial Plan")
+        expect(page.get_by_label("Rule 1 Delete Position")).to_be_in_viewport()  # not cut off
         page.get_by_label("Rule 1 Prefix").fill("9")
         page.get_by_label("Rule 1 Delete Length").fill("1")
         page.get_by_label("Rule 1 Delete Position").fill("0")
@@ -177,6 +187,9 @@ def test_the_desk_user_changes_only_the_users_settings(browser, tmp_path):
         user.click("#change button[type=submit]")
         expect(user).to_have_url(phone.base + "/")
 
+        # the user's header: no Maintenance link that would answer 403
+        user.goto(phone.base + "/settings")
+        expect(user.locator("header").get_by_role("link", name="Maintenance")).to_have_count(0)
         # forwarding, DND and the volumes: the user's
         open_page(user, phone, "VOIP Call Forward", "VOIP Call Forward")
         user.fill("input[name='forward.always']", "1009")

@@ -72,7 +72,11 @@ def table(rows: list[dict], described_by: str) -> str:
                   f'aria-label="Delete rule {i + 1}"></td>' if i < len(rows) - BLANK_ROWS
                   else "<td>new</td>")
         body.append(f"<tr><th scope=\"row\">{i + 1}</th>{cells}{remove}</tr>")
-    return (f'<div class="rules" aria-describedby="{described_by}"><table><thead><tr>'
+    return ('<p class="help">A number that starts with Prefix: first Insert Number is put '
+            'in after the first Insert Position digits (0 = in front), then Delete Length '
+            'digits are removed after the first Delete Position digits (0 = from the first); '
+            'IP calls that address directly. Tick Delete to remove a rule.</p>'
+            f'<div class="rules" aria-describedby="{described_by}"><table><thead><tr>'
             f'<th scope="col">ID</th>{head}<th scope="col">Delete</th></tr></thead><tbody>'
             + "".join(body) + f'</tbody></table><input type="hidden" name="{KEY}:rows" '
             f'value="{len(rows)}"></div>')

@@ -15,10 +15,13 @@ def esc(value) -> str:
     return escape(str(value), quote=True)
 
 
-def document(title: str, body: str, *, nav: str, csrf: str, script: str = "") -> str:
+def document(title: str, body: str, *, nav: str, csrf: str, script: str = "",
+             admin: bool = True) -> str:
     """A whole page: the header (front panel, maintenance, log out), the page list, `body`;
-    `script`: a small script of ui/static that helps (never one a form needs)."""
+    `script`: a small script of ui/static that helps (never one a form needs). The desk
+    user's header has no Maintenance link: /manage answers them 403."""
     js = f'<script src="/static/{esc(script)}" defer></script>' if script else ""
+    manage = ' <a href="/manage">Maintenance</a>' if admin else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>deskphone — {esc(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -26,7 +29,7 @@ def document(title: str, body: str, *, nav: str, csrf: str, script: str = "") ->
 <link rel="icon" href="data:,">{js}</head>
 <body class="web-pages">
 <header class="top"><a class="brand" href="/settings">deskphone</a>
-<nav class="tools"><a href="/">Front panel</a> <a href="/manage">Maintenance</a>
+<nav class="tools"><a href="/">Front panel</a>{manage}
 <form method="post" action="/logout">{csrf_field(csrf)}<button type="submit" class="link">Log out</button></form></nav>
 </header>
 <div class="frame">

@@ -88,7 +88,8 @@ def _page(request: web.Request, name: str) -> tuple[Page, str]:
 def _respond(request, name: str, title: str, body: str, role: str,
              status: int = 200) -> web.Response:
     live = "status.js" if WEB.get(name, WEB["index"]).text else ""    # live status only
-    text = html.document(title, body, nav=_nav(role, name), csrf=_csrf(request), script=live)
+    text = html.document(title, body, nav=_nav(role, name), csrf=_csrf(request), script=live,
+                         admin=role == "admin")
     return web.Response(text=text, content_type="text/html", status=status,
                         headers={"Cache-Control": "no-store"})
 
@@ -268,6 +269,27 @@ def _confirm(request, action: str, url: str, extra: str) -> str:
             f'{html.csrf_field(_csrf(request))}<p>{html.esc(text)}</p>{extra}'
             f'<div class="actions"><button type="submit" class="danger">{html.esc(title)}'
             '</button></div></form>')
+
+
+def _line_panel(n: int):
+    """Above SIP Account n's form: the line as Phone Status shows it (state, server, why
+    not registered), so the administrator who saved an account sees whether it took
+    without going to another page."""
+    def panel(request) -> str:
+        lines, mine = [], False
+        for ln in request.app[API].status_lines("status.lines"):
+            if not ln.startswith(" "):
+                mine = ln.startswith(f"L{n} ")
+            if mine:
+                lines.append(ln)
+        return (f'<section class="status line-state"><h2>Line {n}</h2>'
+                f'<pre>{html.esc(chr(10).join(lines))}</pre><p><a href="">Refresh</a> · '
+                '<a href="/settings/status">Phone Status</a></p></section>')
+    return panel
+
+
+PANELS.update({name: _line_panel(int(name.split(".")[1])) for name in WEB
+               if name.startswith("account.")})
 
 
 def _status(api, page: Page) -> str:

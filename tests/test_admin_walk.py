@@ -71,7 +71,11 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
         page = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
         first_sign_in(page, phone, ADMIN_PW)
 
-        # SIP Account 1 and 2: both lines register, as Phone Status shows
+        # SIP Account 1 and 2: both lines register, as Phone Status shows; the page says
+        # when a line is off
+        open_page(page, phone, "Account 1", "SIP Account 1")
+        expect(page.locator("section.line-state pre")).to_have_text(
+            "L1 off\n  Enable is not ticked: the line is not used")
         for n, user in ((1, "1001"), (2, "1002")):
             open_page(page, phone, f"Account {n}", f"SIP Account {n}")
             page.check(f"#f-account-{n}-enable")
@@ -192,6 +196,10 @@ def test_the_desk_user_changes_only_the_users_settings(browser, tmp_path):
         expect(user.locator("header").get_by_role("link", name="Maintenance")).to_have_count(0)
         # forwarding, DND and the volumes: the user's
         open_page(user, phone, "VOIP Call Forward", "VOIP Call Forward")
+        user.fill("input[name='forward.always']", "10 09")          # a slip: refused
+        user.get_by_role("button", name="Save", exact=True).click()
+        expect(user.locator('.field[data-key="forward.always"] .error')).to_contain_text(
+            "without spaces")
         user.fill("input[name='forward.always']", "1009")
         save(user)
         open_page(user, phone, "Call", "Call")

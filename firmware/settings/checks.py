@@ -73,6 +73,13 @@ def _number_pattern(value: str) -> None:
         raise ValueError("must be a number, a user name, or a prefix ending in * (e.g. 1900*)")
 
 
+def _target(value: str) -> None:
+    """A forward target as dialling takes it (firmware/call/dialling.py target_uri): a
+    number, user@host or a sip: address; a space made a URI the phone could not send."""
+    if any(ch.isspace() or ch in "<>\"" for ch in value):
+        raise ValueError("must be a number, user@host or a sip: address, without spaces")
+
+
 def _ip_or_net(value: str) -> None:
     try:
         ipaddress.ip_network(value, strict=False)

@@ -16,7 +16,7 @@ from firmware.record import Field, Record, field, replace
 
 from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _ipv4_or_none,
                                       _listen, _login_name, _mac, _multicast_group, _number_pattern,
-                                      _server_url, _sip_user, _text)
+                                      _server_url, _sip_user, _target, _text)
 from firmware.settings.passwords import parse_password_hash
 from firmware.sip import codecs as codec_names   # pure (no pjsua2): what sip.codecs may hold
 from firmware.timeofday import ZONES
@@ -265,11 +265,11 @@ class TimeSettings(Record, eq=False):
 class ForwardSettings(Record, eq=False):
     """[forward]: call forwarding."""
     always: str = setting("", "forward every call to this number (manual: unconditional)",
-                          check=_text)
+                          check=_target)
     busy: str = setting("", "forward when busy (a call up and call waiting off, or DND)",
-                        check=_text)
+                        check=_target)
     no_answer: str = setting("", "forward a call not answered in no_answer_seconds",
-                             check=_text)
+                             check=_target)
     no_answer_seconds: int = setting(20, "seconds a call rings before no-answer forwarding",
                                      min=1, max=300)
 

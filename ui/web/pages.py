@@ -282,6 +282,8 @@ def _line_panel(n: int):
                 mine = ln.startswith(f"L{n} ")
             if mine:
                 lines.append(ln)
+        if lines == [f"L{n} off"]:          # typed, saved, and nothing happens: say why
+            lines.append("  Enable is not ticked: the line is not used")
         return (f'<section class="status line-state"><h2>Line {n}</h2>'
                 f'<pre>{html.esc(chr(10).join(lines))}</pre><p><a href="">Refresh</a> · '
                 '<a href="/settings/status">Phone Status</a></p></section>')

@@ -118,6 +118,9 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
         open_page(page, phone, "Dial Plan", "Dial Plan")
         expect(page.get_by_label("Rule 1 Delete Position")).to_be_in_viewport()  # not cut off
         page.get_by_label("Rule 1 Prefix").fill("9")
+        page.get_by_role("button", name="Save", exact=True).click()     # a prefix alone
+        expect(page.locator('.field[data-key="dialplan.rules"] .error')).to_have_text(
+            "Rule 1: a rule needs Insert, Delete or IP besides Prefix")
         page.get_by_label("Rule 1 Delete Length").fill("1")
         page.get_by_label("Rule 1 Delete Position").fill("0")
         save(page)
@@ -145,6 +148,7 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
         tftpd.put(f"p/{mac}.xml",
                   b'<all><sipUsers><sipUser id="1" UserName="Reception"/></sipUsers></all>')
         open_page(page, phone, "Auto Provision", "Auto Provision")
+        expect(page.locator("main")).to_contain_text("Save changes below first")
         page.select_option("select[name='provisioning.protocol']", "tftp")
         page.fill("input[name='provisioning.url']", tftpd.url("p"))
         save(page)

@@ -341,7 +341,8 @@ def test_dial_plan_rules_are_a_table_to_add_edit_and_delete(phone):
         r = await post(client, "/settings/dialplan", form)
         text = await r.text()
         assert r.status == 400
-        assert "a rule needs insert=, delete= or ip=" in field_div(text, "dialplan.rules")
+        assert ("Rule 3: a rule needs Insert, Delete or IP besides Prefix"   # the table's
+                in field_div(text, "dialplan.rules"))                          # words
         assert 'value="7"' in field_div(text, "dialplan.rules")     # kept to be corrected
         assert len(api.file()["dialplan"]["rules"]) == 2
     phone(t)

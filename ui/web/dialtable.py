@@ -5,6 +5,8 @@ rows become the rule strings the schema checks ("prefix=9 delete=1@0", firmware/
 dialplan.py), so a bad row is refused with the dial plan's own reason."""
 from __future__ import annotations
 
+import re
+
 from firmware.call.dialplan import parse_rule
 from firmware.settings import MAX_ITEMS
 from ui.web.html import esc
@@ -57,6 +59,24 @@ def rule_text(row: dict) -> str:
     if row.get("ip"):
         words.append(f"ip={row['ip']}")
     return " ".join(words)
+
+
+_WORDS = {"prefix": "Prefix", "insert": "Insert", "delete": "Delete", "ip": "IP"}
+
+
+def explain(reason: str, rows: list[dict]) -> str:
+    """The dial plan's reason for a refused rule in the table's words: which row, and
+    its columns instead of the rule string's keys ("'prefix=9': a rule needs insert=,
+    delete= or ip= besides prefix=" -> "Rule 1: a rule needs Insert, Delete or IP besides
+    Prefix")."""
+    said = re.match(r"'([^']*)': (.*)", reason, re.S)
+    if not said:
+        return reason
+    text, why = said.groups()
+    n = next((i + 1 for i, r in enumerate(rows) if rule_text(r) == text), None)
+    why = re.sub(r"\b(prefix|insert|delete|ip)=([^\s,:]*)",
+                 lambda w: _WORDS[w[1]] + (f" '{w[2]}'" if w[2] else ""), why)
+    return f"Rule {n}: {why}" if n else why
 
 
 def table(rows: list[dict], described_by: str) -> str:

@@ -102,7 +102,10 @@ def provision_panel(request) -> str:
     out = []
     if "now" in request.query:
         out.append(notice("Auto provisioning started; Refresh shows how it went."))
-    out.append(_form("/maintenance/provision", "", "Auto Provision Now", request))
+    # a form of its own: what is typed below and not saved is not sent (nor kept)
+    out.append(_form("/maintenance/provision", '<p class="help">Checks the server with the '
+                     'saved settings: Save changes below first.</p>', "Auto Provision Now",
+                     request))
     if st.get("running"):
         out.append(notice(f"Running: {st.get('progress') or 'starting'}"))
     last = st.get("last")

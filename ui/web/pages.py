@@ -259,7 +259,10 @@ def _row(label: str, key: str, current: dict, form, errors: dict) -> str:
         value, typed = dialtable.typed_rows(form), True
     else:
         value, typed = form.get(key, ""), True
-    return html.field_row(label, key, k, value, error=errors.get(key, ""), typed=typed)
+    error = errors.get(key, "")
+    if k == "rules" and error:
+        error = dialtable.explain(error, value)
+    return html.field_row(label, key, k, value, error=error, typed=typed)
 
 
 def _confirm(request, action: str, url: str, extra: str) -> str:

@@ -105,12 +105,15 @@ def test_the_sip_trace_goes_on_and_off_at_once_and_downloads(phone):
     assert code == 404 and "turn SIP Trace on" in text
     reply = phone.settings({"log.sip_trace": True})
     assert reply["restart_needed"] == []
+    # the SIP thread switches it a moment after the reply; the phone's log says when
+    until(lambda: "SIP trace on" in download(phone, "phone.log")[1], "trace on", phone)
     seen = options(phone)
     until(lambda: seen in download(phone, "sip.log")[1], "the OPTIONS in sip.log", phone)
     _, text, headers = download(phone, "sip.log")
     assert headers["Content-Disposition"] == 'attachment; filename="sip.log"'
     assert "RX" in text and "TX" in text and "SIP/2.0 200" in text, text[-2000:]
     phone.settings({"log.sip_trace": False})
+    until(lambda: "SIP trace off" in download(phone, "phone.log")[1], "trace off", phone)
     unseen = options(phone)
     after = options(phone)          # a second exchange: the first is surely past the trace
     _, text, _ = download(phone, "sip.log")

@@ -37,5 +37,12 @@ class SipSettings:
             self.ctx.sip.codecs(names)
         if "log.sip_trace" in ev.keys:
             on = self.ctx.settings.log.sip_trace
-            log.info("SIP trace %s", "on: DIR/logs/sip.log" if on else "off")
-            self.ctx.sip.sip_trace(on)
+            # said once the SIP thread has it: from that line on, what the log says holds
+            self.ctx.sip.sip_trace(on).add_done_callback(lambda f: _said(f, on))
+
+
+def _said(done, on: bool) -> None:
+    if done.exception() is not None:
+        log.warning("SIP trace not switched %s: %s", "on" if on else "off", done.exception())
+    else:
+        log.info("SIP trace %s", "on: DIR/logs/sip.log" if on else "off")

@@ -132,6 +132,8 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
         open_page(page, phone, "Programmable Keys", "Programmable Keys")
         page.get_by_role("link", name="Memory Keys P1-P12").click()
         page.get_by_label("P1 Mode").select_option("speed_dial")
+        page.locator("form.keys button[type=submit]").click()           # no number yet
+        expect(page.locator('tr[data-key="p1"] .error')).to_contain_text("needs a number")
         page.get_by_label("P1 Name").fill("Bob")
         page.get_by_label("P1 Number").fill("1003")
         page.locator("form.keys button[type=submit]").click()

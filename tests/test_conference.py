@@ -14,7 +14,7 @@ def everyone_hears_everyone(a, b, c) -> None:
     b.mic(B_TONE)
     c.mic(C_TONE)
     # Each phone listens for a second, again (bounded) while it does not hear exactly the
-    # other two. Until the phone put G.722 first (SipEngine.CODEC_ORDER) the calls spoke
+    # other two. Until the phone put G.722 first (now sip.codecs' factory list) the calls spoke
     # Speex, which smeared steady tones (two or three copies beating, one of two mixed
     # tones dropped for a second); the bounded re-listen stays for the first second of a
     # leg. Which phone is connected to which is not in doubt.

@@ -49,6 +49,9 @@ class Api:
     def credentials_from_disk(self):
         return []
 
+    async def settings_flushed(self):
+        return await self.config.flushed()
+
     def settings_json(self):
         return {"settings": public(self.store.settings), "errors": [
             {"key": p.key, "reason": p.reason} for p in self.store.problems]}
@@ -443,3 +446,25 @@ def test_on_a_users_page_the_administrators_fields_are_shown_locked_and_never_sa
         saved = api.file()
         assert saved["volume"]["ring"] == 3 and "codecs" not in saved.get("sip", {})
     asyncio.run(run(t, role="user")(tmp_path))
+
+
+def test_a_save_that_cannot_reach_the_disk_says_so_instead_of_saved(phone):
+    """"Saved." means on disk (the writer thread's write awaited, as PATCH does): a file
+    that cannot be written says the change is in use but not saved."""
+    async def t(client, api):
+        path = api.data_dir / "settings.toml"
+        if path.exists():
+            path.unlink()
+        path.mkdir()                                 # a directory where the file goes
+        form = await form_of(client, "forward")
+        form["forward.always"] = "1009"
+        r = await post(client, "/settings/forward", form)
+        text = await r.text()
+        assert r.status == 507, text
+        assert "In use but not saved" in text and "Saved." not in text
+        path.rmdir()
+        form["forward.always"] = "1010"
+        r = await post(client, "/settings/forward", form)
+        assert r.status == 303                       # the next save writes it
+        assert api.file()["forward"]["always"] == "1010"
+    phone(t)

@@ -146,6 +146,13 @@ async def save(request):
                         top + _body(request, name, page, form=form, errors=errors),
                         role, status=400)
     log.info("web page %s: saved %s", name, ", ".join(changed) or "nothing changed")
+    # "Saved." means on disk, as PATCH's 200 does: the writer thread's write is awaited
+    unsaved = await api.settings_flushed()
+    if unsaved:
+        top = html.notice(f"In use but not saved: settings.toml cannot be written "
+                          f"({unsaved}); the next save tries again.", "error")
+        return _respond(request, name, page.title, top + _body(request, name, page), role,
+                        status=507)
     raise web.HTTPSeeOther(f"/settings/{name}?{urlencode({'saved': len(changed)})}")
 
 

@@ -110,7 +110,8 @@ class SettingsService:
             self.update(values)
         except Exception as e:  # noqa: BLE001
             self.state.notice = f"Cannot save: {e}"
-            log.warning("saving %s: %s", values, e)
+            # the keys only: a SIP password typed on the LCD never goes into phone.log
+            log.warning("saving %s: %s", ", ".join(values), e)
 
     def reload(self) -> None:
         """SIGHUP: read settings.toml again (bad values keep their last good value)."""

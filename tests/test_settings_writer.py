@@ -160,3 +160,18 @@ def test_sighup_reload_waits_for_the_pending_write(tmp_path):
         assert svc.settings.phone.call_log_size == 170
         assert on_disk(tmp_path)["phone"]["call_log_size"] == 170
     run(tmp_path, body)
+
+
+def test_a_refused_change_from_the_keys_logs_its_keys_not_its_values(tmp_path, caplog):
+    """A password typed on the LCD with a value the schema refuses: the idle screen says
+    why, phone.log names the setting, never what was typed."""
+    store = SettingsStore(tmp_path)
+    store.load()
+    state = SimpleNamespace(errors=[], notice="")
+    service = SettingsService(store=store, state=state, bus=SimpleNamespace(post=lambda e: 0),
+                              data_dir=tmp_path, console_log=False, sip_error=lambda: "")
+    secret = "hunter2-secret-77"
+    with caplog.at_level("WARNING"):
+        service.save_from_phone({"account.1.password": secret, "account.1.expires": -5})
+    assert state.notice.startswith("Cannot save")
+    assert "account.1.password" in caplog.text and secret not in caplog.text

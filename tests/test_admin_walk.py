@@ -70,6 +70,9 @@ def test_an_administrator_sets_up_the_phone_in_the_browser_alone(
     with PhoneProcess(tmp_path / "desk", factory=True) as phone:
         page = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
         first_sign_in(page, phone, ADMIN_PW)
+        # from the front panel the sign-in ends on, the settings are one link away
+        page.get_by_role("link", name="Web Settings").click()
+        expect(page.locator("h1")).to_have_text("Web Settings")
 
         # SIP Account 1 and 2: both lines register, as Phone Status shows; the page says
         # when a line is off
@@ -197,8 +200,11 @@ def test_the_desk_user_changes_only_the_users_settings(browser, tmp_path):
         user.click("#change button[type=submit]")
         expect(user).to_have_url(phone.base + "/")
 
-        # the user's header: no Maintenance link that would answer 403
-        user.goto(phone.base + "/settings")
+        # no Maintenance link that would answer 403, on the front panel or the pages
+        user.wait_for_selector("#lcd[src^='data:image/png;base64,']")
+        expect(user.locator("#manage-link")).to_have_count(0)
+        user.get_by_role("link", name="Web Settings").click()
+        expect(user.locator("h1")).to_have_text("Web Settings")
         expect(user.locator("header").get_by_role("link", name="Maintenance")).to_have_count(0)
         # forwarding, DND and the volumes: the user's
         open_page(user, phone, "VOIP Call Forward", "VOIP Call Forward")

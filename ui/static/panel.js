@@ -388,4 +388,9 @@
 
   connect();
   loadExpansion();          // names of the memory keys, and the modules if any
+  // the desk user's panel: no Maintenance link, /manage would answer them 403
+  fetch("/api/session", { credentials: "same-origin", cache: "no-store" })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((s) => { if (s && s.role !== "admin") document.getElementById("manage-link").remove(); })
+    .catch(() => {});
 })();

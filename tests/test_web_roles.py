@@ -403,3 +403,26 @@ def test_passwd_for_the_user_takes_effect_in_the_running_phone(tmp_path, monkeyp
         assert code == 200 and "forward.always" in reply["settings"]
         assert "account.1.server" not in reply["settings"]
         assert p.status("GET", "/api/state")[0] == 200              # the administrator's kept
+
+
+def test_a_sign_in_unused_for_a_working_day_ends(tmp_path, monkeypatch):
+    """A browser left signed in on a shared desk is no open door: a session unused for
+    SESSION_IDLE ends (the next page asks to sign in again); one in use goes on."""
+    from ui.web import auth as auth_module
+    clock = [1000.0]
+    monkeypatch.setattr(auth_module.time, "monotonic", lambda: clock[0])
+
+    async def t(client, api):
+        assert await sign_in(client, "root", ADMIN_PW) in ("/", "/guide")
+        r = await client.get("/api/session", headers={"Sec-Fetch-Mode": "cors"})
+        assert r.status == 200
+        clock[0] += auth_module.SESSION_IDLE - 60          # used just before the end
+        r = await client.get("/api/session", headers={"Sec-Fetch-Mode": "cors"})
+        assert r.status == 200
+        clock[0] += auth_module.SESSION_IDLE - 60          # counted from that use
+        assert (await client.get("/api/session", headers={"Sec-Fetch-Mode": "cors"})).status \
+            == 200
+        clock[0] += auth_module.SESSION_IDLE + 1           # then left alone
+        r = await client.get("/settings", allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"] == "/login"
+    run(t, tmp_path, **with_user())

@@ -30,6 +30,7 @@ CSRF_COOKIE = "deskphone_csrf"      # not HttpOnly: the page sends it back as X-
 DEVICE_COOKIE = "deskphone_device"  # a browser that signed in before (see Throttle)
 CSRF_HEADER = "X-CSRF-Token"
 MAX_SESSIONS = 64
+SESSION_IDLE = 8 * 3600             # a sign-in unused this long ends (a working day)
 DEVICE_AGE = 365 * 86400
 
 
@@ -138,6 +139,10 @@ class Session:
     csrf: str
     started: float
     role: str = ADMIN
+    seen: float = 0.0               # monotonic time of its last request (SESSION_IDLE)
+
+    def __post_init__(self):
+        self.seen = self.seen or self.started
 
 
 def account(w, role: str) -> tuple[str, str]:
@@ -226,8 +231,25 @@ class Auth:
         return token, self.sessions[token]
 
     def session(self, request: web.Request) -> Session | None:
+        """The request's session, if it holds: one unused for SESSION_IDLE has ended (a
+        browser left signed in on a shared desk does not stay an open door)."""
         token = request.cookies.get(SESSION)
-        return self.sessions.get(token) if token else None
+        if not self.live(token or ""):
+            return None
+        sess = self.sessions[token]
+        sess.seen = time.monotonic()
+        return sess
+
+    def live(self, token: str) -> bool:
+        """Whether the session `token` still holds (the front panel's stream asks before
+        every frame; only a request counts as use)."""
+        sess = self.sessions.get(token)
+        if sess is not None and time.monotonic() - sess.seen > SESSION_IDLE:
+            del self.sessions[token]
+            log.info("a %s session ended after %d hours unused", sess.role,
+                     SESSION_IDLE // 3600)
+            return False
+        return sess is not None
 
     def signed_in(self, resp: web.StreamResponse, token: str, sess: Session) -> None:
         """The cookies of a new session: the session (HttpOnly), its CSRF token (for the

@@ -160,7 +160,7 @@ def _sign_in_watch(request: web.Request):
     def still_signed_in() -> bool:
         auth.credentials_from_disk()
         if by_cookie:
-            return token in auth.sessions
+            return auth.live(token)
         return (w.user, w.password_hash) == signed_as
     return still_signed_in
 

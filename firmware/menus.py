@@ -324,15 +324,17 @@ def _web_account(n: int) -> Page:
 
 
 WEB: dict[str, Page] = {
-    # the page list (manual §7's left-hand menu); a group heads the pages under it
+    # the page list (manual §7's left-hand menu); a group heads the pages under it, so the
+    # manual's single pages come first and its three groups after them (in a flat list a
+    # page after "SIP Account"'s accounts would read as one of them)
     "index": Page("Web Settings", (
         Entry("Status", page="status"),
-        _group("SIP Account"),
-        *(Entry(f"Account {n}", page=f"account.{n}") for n in range(1, ACCOUNTS + 1)),
         Entry("Network", page="network"),
         Entry("Programmable Keys", page="keys"),
         Entry("Expansion Module", action="link:/keys/module/1"),
         Entry("Audio", page="audio"), Entry("Phone Book", page="phonebook"),
+        _group("SIP Account"),
+        *(Entry(f"Account {n}", page=f"account.{n}") for n in range(1, ACCOUNTS + 1)),
         _group("Advance"),
         Entry("Phone Setting", page="phone"), Entry("Call", page="call"),
         Entry("VOIP Call Forward", page="forward"), Entry("Set Time", page="time"),

@@ -185,6 +185,11 @@ def test_the_page_list_names_every_page_of_the_model_in_the_manuals_order(phone)
         for group in ("SIP Account", "Advance", "Phone Maintenance"):
             assert f'<li class="group">{group}</li>' in text
         assert 'href="/password"' in text and 'href="/maintenance/firmware"' in text
+        # under "SIP Account" come the accounts and nothing else before the next heading
+        accounts = text.split('<li class="group">SIP Account</li>', 1)[1].split(
+            '<li class="group">', 1)[0]
+        assert re.findall(r'href="/settings/([\w.]+)"', accounts) == [
+            f"account.{n}" for n in range(1, 4)]
     phone(t)
 
 

@@ -102,15 +102,20 @@ def test_an_empty_group_and_an_empty_book_say_so(rig):
     rig.walk("Phone book", "Enterprise phone book", "Board")
     assert "No contacts in this" in rig.seen and "group." in rig.seen     # in turns
     rig.press("cancel", "cancel")
-    rig.walk("Personal phone book")                     # nothing provisioned
-    assert rows(rig)[0] == "Personal phone book"
-    assert "No contacts." in rig.lcd and "Auto provision loads" in rig.lcd
-    assert "them." in rig.seen                         # the rest of the line, in turns
+    rig.walk("Personal phone book", "View all")         # nothing provisioned nor added
+    assert rows(rig)[:2] == ["View all", "No contacts."]
     assert rig.softkeys == ["", "", "", "Back"]
     rig.press("ok", "soft1", "send")                    # nothing to dial: nothing happens
     assert rig.sip.commands("make_call") == [] and rig.screen == "menu"
-    rig.press("cancel")
+    rig.press("cancel", "cancel")
     assert rig.state.menu[-1].title == "Phone book"
+
+
+def test_an_empty_enterprise_book_says_what_fills_it(tmp_path):
+    rig = build(data_dir=tmp_path)
+    rig.walk("Phone book", "Enterprise phone book")
+    assert "No contacts." in rig.lcd and "Auto provision loads" in rig.lcd
+    assert "them." in rig.seen                         # the rest of the line, in turns
 
 
 def test_a_damaged_book_says_what_brings_it_back(rig):
@@ -158,7 +163,7 @@ def test_the_phone_book_in_chinese(tmp_path):
     assert rig.softkeys == ["Dial", "", "", "Back"]     # labels: translated when drawn
     assert rows(rig)[-1].startswith("拨号")
     rig.press("cancel", "cancel", "cancel")
-    rig.walk("Personal phone book")
+    rig.walk("Personal phone book", "View all")
     assert "无联系人。" in rig.lcd
 
 

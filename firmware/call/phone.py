@@ -36,6 +36,7 @@ from firmware.call.controls import Controls
 from firmware.call.dialplan import is_emergency
 from firmware.call.state import AudioDevice, Call, CallState, PhoneState
 from firmware.events import CallEnded, SettingsChanged
+from firmware.names import Names
 from firmware.settings import Settings
 
 log = logging.getLogger("deskphone.phone")
@@ -50,6 +51,7 @@ class Phone:
         self.save = save          # persist a settings change (DND soft key)
         self.controls = Controls(state)
         self.endings = model.Endings()    # calls we hung up or refused ourselves
+        self.names = Names()      # who a number is (firmware/names.py): the call's name
         self.keypad = Keypad(self)
         self.signalling = Signalling(self)
         bus.on(SettingsChanged, self.on_settings)
@@ -117,6 +119,8 @@ class Phone:
         call = Call(id=kw.pop("id", None) or self.sip.new_call_id(), line=line,
                     account=kw.pop("account", dialling.account_for_line(self.settings, line)),
                     direction=direction, state=state, started=self.now, **kw)
+        # a contact's name before the SIP display name (personal, enterprise, LDAP...)
+        call.name = self.names.name_for(call.number) or call.name
         self.state.calls.append(call)
         return call
 

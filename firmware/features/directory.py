@@ -2,18 +2,25 @@
 
 MENU (or OK) > Phone book, or DIRECTORY, opens the menu model's "phonebook" page
 (firmware/menus.py): Personal phone book, Enterprise phone book, Call history. A book is
-what auto provisioning stored (DATA/phonebook/personal.json and enterprise.json, written
-by provisioning/phonebook.py `Phonebook.save`), read afresh each time a book is opened.
-Read-only for now: editing on the phone comes with the phone book's own issue.
+what firmware/phonebooks.py keeps (`Books`: auto provisioning's personal.json and
+enterprise.json, and the user's own contacts, own.json), looked at again each time a book
+is opened. The enterprise book and provisioned contacts are read-only; the user's own are
+edited through the pages of firmware/features/contacts.py (Add contact, Edit, the groups).
+This module makes the Books (handed on as ctx.provide'd "phonebooks") and gives the Phone
+its names (`phone.names`: personal, then enterprise; firmware/names.py).
 
 The pages are MenuPages of kind "directory" on top of the menu (drawn by ui/lcd.py as
 any list: a long name turns on its selected row and in the title):
     book      "View all", then its groups (manual: "select View ALL, or a contact who
-              belong to a group")
+              belong to a group"); the personal book then Add contact, Add group,
+              Modify group, Delete group (the manual's entries on that page)
     contacts  by name (a contact without a name by its first number); OK opens the
               contact, the Dial soft key (or the send key) calls it - at once when it has
               one number, else through its numbers ("call options")
-    numbers   "Office: 2001", "Mobile: ...", "Other: ..."; OK, Dial or send calls it
+    numbers   "Office: 2001", "Mobile: ...", "Other: ..."; OK, Dial or send calls it;
+              a contact of the user's then Edit and Delete (asked first)
+    groups    Modify group / Delete group: the user's own groups to pick from
+    delete    "Delete Bob Builder?": OK deletes, C keeps
 An empty book says so and what fills it. The call goes out as a call list's does
 (DialRequested) on the contact's line (its accountid) when that line is on, else on the
 default one; lifting the handset, the speaker, headset or a line key on a number calls
@@ -28,6 +35,7 @@ from firmware import pages
 from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, MenuPage
 from firmware.events import DialRequested, KeyPressed, PageRequested
+from firmware.phonebooks import BookError, Books
 from firmware.settings import ACCOUNTS
 
 log = logging.getLogger("deskphone.directory")
@@ -38,11 +46,20 @@ PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "send", "sof
              "soft2", "soft3", "soft4", *"0123456789*#"}
 # a contact's numbers as the manual's phone book names them (NO.1-3), in the order shown
 NUMBERS = (("office", "Office"), ("mobile", "Mobile"), ("other", "Other"))
+# the personal book page's entries after its groups -> what OK does (the contact editor's
+# pages, firmware/features/contacts.py; the own groups to pick from)
+EDITS = {"Add contact": "add", "Add group": "group", "Modify group": "rename",
+         "Delete group": "delete"}
 
 
 def setup(ctx) -> "Directory":
-    """The feature module's entry: a screen on top of the phone (nothing to close)."""
-    return Directory(ctx)
+    """The feature module's entry: a screen on top of the phone (nothing to close); the
+    books for the others (the contact editor, the search, the web) as "phonebooks"."""
+    directory = Directory(ctx)
+    ctx.provide("phonebooks", directory.books)
+    ctx.provide("directory", directory)
+    ctx.phone.names.add("phonebook", directory.books.name_for)
+    return directory
 
 
 class _PageMode(Mode):
@@ -55,7 +72,7 @@ class Directory:
     def __init__(self, ctx):
         self.bus, self.state, self.settings, self.phone = (ctx.bus, ctx.state, ctx.settings,
                                                            ctx.phone)
-        self.dir = Path(ctx.data_dir) / "phonebook"
+        self.books = Books(Path(ctx.data_dir))
         self.mode = _PageMode("phone book", pressed=self.on_key, hook=self.on_hook,
                               softkeys=self.softkeys,
                               ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
@@ -63,17 +80,20 @@ class Directory:
 
     # -- the books -------------------------------------------------------------------------
 
-    def load(self, which: str):
-        """The stored book (provisioning.phonebook.Phonebook), or None and why not."""
-        from provisioning.phonebook import Phonebook      # not on the way to the first REGISTER
-        path = self.dir / f"{which}.json"
-        try:
-            return Phonebook.load(path), ""
-        except FileNotFoundError:
-            return Phonebook(), ""
-        except (OSError, ValueError, TypeError) as e:
-            log.warning("phone book %s cannot be read: %s", path, e)
-            return None, "unreadable"
+    def reopen(self, keep_top: bool = False) -> None:
+        """After a change of the personal book: back to its page, drawn afresh (the lists
+        above it named contacts by their place, which has changed). keep_top: the page on
+        top (the contact editor) stays above it, for the walker to leave."""
+        menu = self.state.menu
+        at = next((i for i, p in enumerate(menu) if p.key == "directory.personal"), None)
+        if at is None:
+            return
+        index, top = menu[at].index, menu[-1]
+        del menu[at:]
+        self.open_book("personal")
+        menu[-1].index = min(index, max(0, len(menu[-1].items) - 1))
+        if keep_top:
+            menu.append(top)
 
     # -- the pages -------------------------------------------------------------------------
 
@@ -87,44 +107,90 @@ class Directory:
         self.phone.controls.push(self.mode)
 
     def open_book(self, which: str) -> None:
-        book, trouble = self.load(which)
+        books = self.books
+        books.refresh()
         title = BOOKS[which]
-        if trouble:
+        if books.trouble.get(which):
             self._push(MenuPage(f"directory.{which}", title,
                                 ["Phone book unreadable.", "Auto provision loads it again."],
                                 text=True, kind=KIND))
-        elif not book.contacts:
+            return
+        everyone = books.listed(which)                  # sorted by name, accents folded
+        if not everyone and which == "enterprise":
             self._push(MenuPage(f"directory.{which}", title,
                                 ["No contacts.", "Auto provision loads them."],
                                 text=True, kind=KIND))
-        else:
-            everyone = book.search("")                  # sorted by name, accents folded
-            lists = [everyone] + [[c for c in everyone if c.group == g.name]
-                                  for g in book.groups]
-            self._push(MenuPage(f"directory.{which}", title,
-                                ["View all", *(g.name for g in book.groups)],
-                                kind=KIND, data=lists))
+            return
+        groups = books.groups(which)
+        lists: list = [everyone] + [[x for x in everyone if x.contact.group == g]
+                                    for g in groups]
+        items = ["View all", *groups]
+        if which == "personal":                         # the manual's entries of this page
+            items += list(EDITS)
+            lists += list(EDITS.values())
+        self._push(MenuPage(f"directory.{which}", title, items, kind=KIND, data=lists))
 
     def open_contacts(self, title: str, contacts: list) -> None:
         if not contacts:
-            self._push(MenuPage("directory.contacts", title, ["No contacts in this group."],
-                                text=True, kind=KIND))
+            self._push(MenuPage("directory.contacts", title,
+                                ["No contacts in this group." if title != "View all"
+                                 else "No contacts."], text=True, kind=KIND))
             return
-        self._push(MenuPage("directory.contacts", title, [_who(c) for c in contacts],
+        self._push(MenuPage("directory.contacts", title, [_who(x.contact) for x in contacts],
                             kind=KIND, data=contacts))
 
-    def open_numbers(self, contact) -> None:
+    def open_numbers(self, listed) -> None:
+        contact = listed.contact
         title = _who(contact)
         numbers = [(label, getattr(contact, attr)) for attr, label in NUMBERS
                    if getattr(contact, attr)]
-        if not numbers:
+        line = self._line(contact.account)
+        items = [f"{label}: {number}" for label, number in numbers]
+        data: list = [(number, line) for _, number in numbers]
+        if listed.own:                  # the user's own: Edit, Delete (provisioned: read-only)
+            items += ["Edit", "Delete"]
+            data += [("edit", listed), ("delete", listed)]
+        if not items:
             self._push(MenuPage("directory.numbers", title, ["No number"], text=True,
                                 kind=KIND))
             return
-        line = self._line(contact.account)
-        self._push(MenuPage("directory.numbers", title,
-                            [f"{label}: {number}" for label, number in numbers], kind=KIND,
-                            data=[(number, line) for _, number in numbers]))
+        self._push(MenuPage("directory.numbers", title, items, kind=KIND, data=data))
+
+    def open_groups(self, purpose: str) -> None:
+        """Modify group / Delete group: the user's own groups (provisioned ones are
+        read-only, changed where they come from)."""
+        own = self.books.own_groups()
+        title = "Modify group" if purpose == "rename" else "Delete group"
+        if not own:
+            self._push(MenuPage("directory.groups", title,
+                                ["No groups of your own.", "Add group makes one."],
+                                text=True, kind=KIND))
+            return
+        self._push(MenuPage("directory.groups", title, own, kind=KIND,
+                            data=[(purpose, g) for g in own]))
+
+    def ask_delete(self, what: str, target) -> None:
+        """Delete is asked first: OK deletes, C keeps."""
+        name = _who(target.contact) if what == "contact" else target
+        self._push(MenuPage("directory.delete", "Delete",
+                            [f"Delete {name}?", "OK: delete, C: keep"],
+                            text=True, kind=KIND, data=[what, target]))
+
+    def delete(self, page: MenuPage) -> None:
+        what, target = page.data
+        try:
+            if what == "contact":
+                self.books.delete(target.index)
+            else:
+                self.books.delete_group(target)
+        except (BookError, OSError, IndexError) as e:
+            page.items = [str(e), "C: back"]
+            page.data = ["refused", None]
+            return
+        log.info("phone book: %s %s deleted", what,
+                 _who(target.contact) if what == "contact" else target)
+        self.state.notice = "Deleted"
+        self.reopen()
 
     def _line(self, account: int | None) -> int:
         """The contact's line when it is on, else 0: the default line."""
@@ -165,6 +231,9 @@ class Directory:
                 page.index = max(0, min(max(0, n - page_rows(s.language)), page.index + step))
             elif n:
                 page.index = (page.index + step) % n
+        elif page.key == "directory.delete" and key in ("ok", "soft1") and \
+                page.data[0] != "refused":
+            self.delete(page)
         elif page.text:
             return
         elif key.isdigit() and 1 <= int(key) <= n:
@@ -181,8 +250,22 @@ class Directory:
         chosen = page.data[page.index]
         if page.key == "directory.contacts":
             self.open_numbers(chosen)
+        elif page.key == "directory.numbers" and chosen[0] == "edit":
+            self.bus.post(PageRequested(f"contacts:edit:{chosen[1].index}"))
+        elif page.key == "directory.numbers" and chosen[0] == "delete":
+            self.ask_delete("contact", chosen[1])
         elif page.key == "directory.numbers":
             self._dial(*chosen)
+        elif page.key == "directory.groups":
+            purpose, group = chosen
+            if purpose == "delete":
+                self.ask_delete("group", group)
+            else:
+                self.bus.post(PageRequested(f"contacts:rename:{group}"))
+        elif chosen in ("rename", "delete"):             # Modify group, Delete group
+            self.open_groups(chosen)
+        elif isinstance(chosen, str):                    # Add contact, Add group
+            self.bus.post(PageRequested(f"contacts:{chosen}"))
         else:                                            # a book: everyone, or a group
             self.open_contacts(page.items[page.index], chosen)
 
@@ -205,9 +288,10 @@ class Directory:
         if page.text or not page.data:
             return None
         if page.key == "directory.numbers":
-            return page.data[page.index]
+            chosen = page.data[page.index]
+            return None if chosen[0] in ("edit", "delete") else chosen
         if page.key == "directory.contacts":
-            contact = page.data[page.index]
+            contact = page.data[page.index].contact
             if len(contact.numbers) == 1:
                 return contact.numbers[0], self._line(contact.account)
         return None

@@ -1,0 +1,263 @@
+"""The phone books as the phone keeps them (manual §5 "Using the phone book", §7 Phone Book):
+what the LCD pages, the idle search, the caller names and the web read, and the one place
+the personal book is changed.
+
+Three files in DATA/phonebook/, each written whole and atomically (firmware/files.py: a kill
+-9 or a power cut at any moment leaves the old file or the new one):
+    enterprise.json  auto provisioning's Enterprise_Phonebook.xml (provisioning/phonebook.py)
+    personal.json    auto provisioning's <account>_Phonebook.xml
+    own.json         what the desk user added on this phone (Add contact, Add group)
+
+Provisioning and the user's own edits live side by side, never over each other. The
+manual's phone lets a provisioned personal book replace whatever the user typed; on a desk
+phone that re-provisions every night that loses a person's contacts without a word. Here
+provisioning replaces only its own file (personal.json): its contacts and groups show in
+the personal book marked as provisioned and are read-only on the phone (change them where
+they come from); the user's own contacts and groups (own.json) are theirs to add, edit and
+delete, and survive every provisioning run. Both count towards the personal book's 300.
+
+A damaged own.json is kept aside as own.json.bad with a warning and the book starts empty
+(as the call log does); a damaged provisioned file is reported as unreadable until the next
+provisioning run writes it again. `version` changes whenever what the books hold changes
+(an edit here, a provisioning run seen by `refresh`): the search index is rebuilt from it
+once per change, never per key.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from firmware.files import atomic_write
+
+log = logging.getLogger("deskphone.phonebook")
+
+CAPACITY = {"personal": 300, "enterprise": 800}       # the manual's limits
+NUMBER_MAX = 19                                       # digits in a number (manual §7)
+NAME_MAX = 32
+FILES = ("personal", "enterprise", "own")
+_NUMBER = re.compile(r"\+?[0-9*#]{1,%d}" % NUMBER_MAX)
+NUMBER_FIELDS = ("mobile", "office", "other")
+
+
+class BookError(ValueError):
+    """A change refused, with what a person reads ("Phone book full: 300 contacts")."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A contact as the books list it: `book` "personal" or "enterprise"; `own` True for
+    the user's own (editable, `index` into own.json's contacts)."""
+    contact: object           # provisioning.phonebook.Contact
+    book: str
+    own: bool = False
+    index: int = -1
+
+
+def check_contact(c) -> None:
+    """BookError when a contact cannot be stored: no name and no number, a number that is
+    not 1-19 digits (* # and a leading + allowed), a name too long or on two lines."""
+    for label, value in (("First name", c.first_name), ("Last name", c.last_name)):
+        if len(value) > NAME_MAX:
+            raise BookError(f"{label}: at most {NAME_MAX} characters")
+        if any(ch in value for ch in "\r\n\t"):
+            raise BookError(f"{label}: a single line")
+    for f in NUMBER_FIELDS:
+        value = getattr(c, f)
+        if value and not _NUMBER.fullmatch(value):
+            raise BookError(f"{f.capitalize()}: 1-{NUMBER_MAX} digits (0-9 * #)")
+    if not (c.first_name or c.last_name) and not c.numbers:
+        raise BookError("A contact needs a name or a number")
+    if c.account is not None and not 1 <= c.account <= 3:
+        raise BookError("Line: 1-3, or Auto")
+
+
+class Books:
+    """The three files, read when they change on disk (`refresh`), and the personal book's
+    edits (add, edit, delete, groups), each saved at once."""
+
+    def __init__(self, data_dir: Path):
+        self.dir = Path(data_dir) / "phonebook"
+        self.version = 0
+        self.trouble: dict[str, str] = {}        # book -> why it cannot be read
+        self._books: dict = {}                   # file name -> Phonebook
+        self._seen: dict[str, tuple] = {}        # file name -> (mtime_ns, size, inode)
+        self.refresh()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _stat(self, name: str) -> tuple:
+        try:
+            st = os.stat(self.dir / f"{name}.json")
+        except OSError:
+            return ()
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def refresh(self) -> bool:
+        """Read the files that changed since last time (provisioning rewrote one); True
+        when something did. Cheap when nothing changed: three stat calls."""
+        changed = False
+        for name in FILES:
+            sig = self._stat(name)
+            if name in self._books and sig == self._seen.get(name):
+                continue
+            self._seen[name] = sig
+            self._books[name] = self._load(name)
+            changed = True
+        if changed:
+            self.version += 1
+        return changed
+
+    def _load(self, name: str):
+        from provisioning.phonebook import Phonebook    # not on the way to the first REGISTER
+        path = self.dir / f"{name}.json"
+        if name == "own":
+            for stale in self.dir.glob(".own.json.*.tmp"):
+                stale.unlink(missing_ok=True)            # a write killed half way
+        self.trouble.pop(name, None)
+        try:
+            return Phonebook.load(path)
+        except FileNotFoundError:
+            return Phonebook()
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            if name == "own":
+                bad = path.with_name(path.name + ".bad")
+                log.warning("own phone book %s is damaged (%s): kept as %s, starting empty",
+                            path, e, bad.name)
+                try:
+                    os.replace(path, bad)
+                except OSError as e2:
+                    log.warning("cannot rename %s: %s", path, e2)
+                self._seen[name] = self._stat(name)
+            else:
+                log.warning("phone book %s cannot be read: %s", path, e)
+                self.trouble[name] = "unreadable"
+            return Phonebook()
+
+    def book(self, name: str):
+        """A file's Phonebook as read ("personal", "enterprise", "own")."""
+        return self._books[name]
+
+    def listed(self, which: str) -> list[Listed]:
+        """A book's contacts, sorted by name: the personal book is the provisioned ones and
+        the user's own together."""
+        from provisioning.phonebook import _fold
+        if which == "enterprise":
+            out = [Listed(c, which) for c in self._books["enterprise"].contacts]
+        else:
+            out = [Listed(c, which) for c in self._books["personal"].contacts]
+            out += [Listed(c, which, True, i) for i, c in
+                    enumerate(self._books["own"].contacts)]
+        return sorted(out, key=lambda x: (_fold(x.contact.name), x.contact.numbers))
+
+    def groups(self, which: str) -> list[str]:
+        """Group names of a book: provisioned first, then the user's own."""
+        names = [g.name for g in self._books[which].groups]
+        if which == "personal":
+            names += [g.name for g in self._books["own"].groups if g.name not in names]
+        return names
+
+    def own_groups(self) -> list[str]:
+        return [g.name for g in self._books["own"].groups]
+
+    def count(self, which: str) -> int:
+        n = len(self._books[which].contacts)
+        return n + len(self._books["own"].contacts) if which == "personal" else n
+
+    # -- the user's own contacts and groups ------------------------------------------------
+
+    def _save(self, book) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"version": 1, **book.to_json()}, indent=1,
+                          ensure_ascii=False).encode("utf-8") + b"\n"
+        atomic_write(self.dir / "own.json", data)
+        self._books["own"] = book
+        self._seen["own"] = self._stat("own")
+        self.version += 1
+
+    def _own(self):
+        from provisioning.phonebook import Phonebook
+        own = self._books["own"]
+        return Phonebook(groups=list(own.groups), contacts=list(own.contacts))
+
+    def add(self, contact) -> None:
+        """A new contact of the user's; BookError when the book is full or it is wrong."""
+        self.refresh()
+        if self.count("personal") >= CAPACITY["personal"]:
+            raise BookError(f"Phone book full: {CAPACITY['personal']} contacts")
+        check_contact(contact)
+        self._check_group(contact.group)
+        own = self._own()
+        own.contacts.append(contact)
+        self._save(own)
+
+    def edit(self, index: int, contact) -> None:
+        check_contact(contact)
+        self._check_group(contact.group)
+        own = self._own()
+        own.contacts[index] = contact
+        self._save(own)
+
+    def delete(self, index: int) -> None:
+        own = self._own()
+        del own.contacts[index]
+        self._save(own)
+
+    def _check_group(self, name: str) -> None:
+        if name and name not in self.groups("personal"):
+            raise BookError(f"No group {name!r}")
+
+    def _group_name(self, name: str) -> str:
+        name = name.strip()
+        if not name:
+            raise BookError("A group needs a name")
+        if len(name) > NAME_MAX or any(ch in name for ch in "\r\n\t"):
+            raise BookError(f"Group name: one line, at most {NAME_MAX} characters")
+        return name
+
+    def add_group(self, name: str) -> None:
+        from provisioning.phonebook import Group
+        name = self._group_name(name)
+        if name in self.groups("personal"):
+            raise BookError(f"Group {name!r} exists already")
+        own = self._own()
+        own.groups.append(Group(name))
+        self._save(own)
+
+    def rename_group(self, old: str, new: str) -> None:
+        """A group of the user's renamed; its contacts follow. Provisioned groups are
+        read-only (BookError)."""
+        new = self._group_name(new)
+        if old not in self.own_groups():
+            raise BookError(f"Group {old!r} is provisioned: read-only")
+        if new != old and new in self.groups("personal"):
+            raise BookError(f"Group {new!r} exists already")
+        own = self._own()
+        own.groups = [replace(g, name=new) if g.name == old else g for g in own.groups]
+        own.contacts = [replace(c, group=new) if c.group == old else c
+                        for c in own.contacts]
+        self._save(own)
+
+    def delete_group(self, name: str) -> None:
+        """A group of the user's deleted; its contacts stay, in no group."""
+        if name not in self.own_groups():
+            raise BookError(f"Group {name!r} is provisioned: read-only")
+        own = self._own()
+        own.groups = [g for g in own.groups if g.name != name]
+        own.contacts = [replace(c, group="") if c.group == name else c for c in own.contacts]
+        self._save(own)
+
+    # -- names -----------------------------------------------------------------------------
+
+    def name_for(self, number: str) -> str:
+        """The name of the first contact with `number`: the personal book (the user's own
+        first), then the enterprise book; "" when none has it."""
+        self.refresh()
+        for name in ("own", "personal", "enterprise"):
+            for c in self._books[name].contacts:
+                if number in c.numbers and c.name:
+                    return c.name
+        return ""

@@ -71,7 +71,7 @@ def test_a_registrar_that_lost_us_and_refuses_us_now_is_not_shown_as_registered(
         assert acc["code"] in (403, 404) or "lost" in acc["reason"], acc
         a.wait(lambda s: s["accounts"][0]["code"] == 403, SLACK, "the server's refusal")
         assert "[unreg] 1001" in a.screen()
-        assert "account.1" in line(a)["reason"]         # says what to check
+        assert "Account 1's user name" in line(a)["reason"]   # says what to check
 
 
 def test_a_registrar_gone_silent_is_shown_within_keepalive_plus_failover_timeout(
@@ -133,3 +133,15 @@ def test_a_pbx_answering_options_itself_is_kept_alive_without_registering_again_
             assert line(a)["status"] == "registered"
     finally:
         server.stop()
+
+
+def test_a_refusal_names_the_fields_as_the_account_pages_do():
+    """The LCD's and the web's account pages say "User name", "Authen user"/"Authenticate
+    Name", "SIP1"/"SIP Server": a reason naming `account.1.auth_user` sent a person to a
+    file they may never have seen."""
+    from firmware.sip.registration import explain
+    for code in (401, 403, 404, 408):
+        text = explain(code, "", "pbx.example.com:5060", 2)
+        assert "Account 2's" in text and "account.2" not in text, text
+    assert "user name, authentication name and password" in explain(401, "", "s", 1)
+    assert "SIP server and the network" in explain(408, "", "s", 1)

@@ -79,18 +79,20 @@ class _Line:
 
 
 def explain(code: int, reason: str, server: str, index: int) -> str:
-    """A failure as a person reads it, with what to do next."""
-    key = f"account.{index}"
+    """A failure as a person reads it, with what to do next — the fields named as the
+    account's LCD and web pages name them, not by their keys in settings.toml."""
+    acc = f"Account {index}'s"
     if code in (401, 407):
-        return f"Wrong user or password ({code}): check {key}.user, auth_user and password"
+        return (f"Wrong user or password ({code}): check {acc} user name, authentication "
+                f"name and password")
     if code == 403:
-        return f"Refused by the server (403): check {key}.user and password"
+        return f"Refused by the server (403): check {acc} user name and password"
     if code == 404:
-        return f"Unknown user (404): check {key}.user and {key}.server"
+        return f"Unknown user (404): check {acc} user name and SIP server"
     if code in NO_ANSWER:
         extra = f" ({reason})" if reason and code not in (408,) and reason != "Request Timeout" \
             else ""
-        return f"No answer from {server}{extra}: check {key}.server and the network"
+        return f"No answer from {server}{extra}: check {acc} SIP server and the network"
     if code == 423:
         return "Interval too brief (423): registering again with a longer expiry"
     return f"{reason or 'Registration failed'} ({code})"

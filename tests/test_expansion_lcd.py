@@ -115,9 +115,9 @@ def test_a_bad_number_is_refused_with_the_reason_and_nothing_is_saved(rig):
     before = (rig.data_dir / "keys.json").read_bytes()
     rig.walk("Key 2", "Mode", "Speed dial").walk("Submit changes")     # no number typed
     assert rig.state.menu[-1].title == "Not saved"
-    assert rig.state.menu[-1].items[0] == "e1.2: a speed_dial key needs a number"
+    assert rig.state.menu[-1].items[0] == "e1.2: a Speed dial key needs a number"
     shown = turns(rig)                                   # the long line, in turns
-    assert "e1.2: a speed_dial key" in shown and "needs a number" in shown
+    assert "e1.2: a Speed dial key" in shown and "needs a number" in shown
     assert (rig.data_dir / "keys.json").read_bytes() == before
     rig.press("cancel")                                  # back to the key, the draft kept
     assert rig.state.menu[-1].title == "Module 1 Key 2" and "1 Mode Speed dial" in rig.lcd

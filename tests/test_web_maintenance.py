@@ -149,7 +149,7 @@ def test_a_refused_key_says_why_beside_its_row_and_nothing_is_saved(phone):
         r = await post(client, "/keys", fields)
         text = await r.text()
         assert r.status == 400 and "Nothing was saved" in text
-        assert "a blf key needs a number" in row(text, "p3")
+        assert "an Asterisk BLF key needs a number" in row(text, "p3")
         assert "number must be one line of text" in row(text, "p4")
         assert 'value="Carol"' in row(text, "p3")          # what was typed stays
         assert "role=\"alert\"" not in row(text, "p1")

@@ -44,7 +44,7 @@ def test_keys_set_in_the_table_work_and_provisioning_is_set_from_the_browser(pho
             page.select_option('select[name="p3.type"]', "blf")
             page.click("form.keys button[type=submit]")
             expect(page.locator('tr[data-key="p3"] td.error')).to_contain_text(
-                "a blf key needs a number")
+                "an Asterisk BLF key needs a number")
             assert not (a.data_dir / "keys.json").exists()
 
             page.select_option('select[name="p3.type"]', "")

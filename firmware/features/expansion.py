@@ -37,6 +37,21 @@ MODES = (("", "None"), ("speed_dial", "Speed dial"), ("blf", "Asterisk BLF"),
 SHORT = {"speed_dial": "Dial", "blf": "BLF", "speed_dial_prefix": "Prefix", "dtmf": "DTMF",
          "bla": "BLA", "paging": "Page", "intercom": "Intercom", "call_park": "Park",
          "pickup": "Pickup", "group": "Group"}
+_TYPE_WORD = re.compile(r"\b(?:(an?) )?(" + "|".join(t for t, _ in MODES if t) + r"|group)\b")
+
+
+def in_words(problem: str) -> str:
+    """check_layout's reason as the Mode list says it ("a blf key needs a number" -> "an
+    Asterisk BLF key needs a number"): the LCD's and the web's key pages show it."""
+    names = dict(MODES) | {"group": "Group"}
+
+    def word(m: re.Match) -> str:
+        name = names[m.group(2)]
+        article = ("an " if name[0] in "AEIOU" else "a ") if m.group(1) else ""
+        return article + name
+    return _TYPE_WORD.sub(word, problem)
+
+
 FIELDS = ("type", "account", "label", "number")     # the key page's entries, in order
 ACCOUNTS = (None, 1, 2, 3)                          # None: the phone chooses (Escene 127)
 MAX_TEXT = 64
@@ -232,7 +247,7 @@ class Expansion:
         except OSError as e:
             problems = [f"{self.key}: cannot write the key file ({e.strerror or e})"]
         if problems:                  # "memory[3] (e1.2): number must ..." -> "e1.2: ..."
-            why = re.sub(r"^memory\[\d+\] \((\S+)\)", r"\1", problems[0])
+            why = in_words(re.sub(r"^memory\[\d+\] \((\S+)\)", r"\1", problems[0]))
             log.info("LCD: key %s refused: %s", self.key, problems[0])
             self.state.menu.append(MenuPage("expansion.refused", "Not saved",
                                             [why, "C: back to the key"], text=True))

@@ -17,7 +17,7 @@ import re
 
 from aiohttp import web
 
-from firmware.features.expansion import ACCOUNTS, MAX_TEXT, MODES, key_name
+from firmware.features.expansion import ACCOUNTS, MAX_TEXT, MODES, in_words, key_name
 from ui.web import pages
 from ui.web.common import API
 from ui.web.html import csrf_field, esc, notice
@@ -85,7 +85,7 @@ def problems_by_key(problems: list[str], names) -> tuple[dict[str, str], list[st
     for p in problems:
         m = re.match(r"(?:memory\[\d+\] \()?(p\d+|e\d\.\d+)\)?: (.*)", p)
         if m and m.group(1) in names:
-            rows.setdefault(m.group(1), m.group(2))
+            rows.setdefault(m.group(1), in_words(m.group(2)))
         else:
             rest.append(p)
     return rows, rest

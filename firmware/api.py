@@ -48,6 +48,12 @@ class Api:
         return self._app.settings.web
 
     @property
+    def lcd_locked(self) -> bool:
+        """Whether the LCD's Advanced setting asks a password (lcd.advanced_password set):
+        the Password page says what an empty one means once the desk user can sign in."""
+        return bool(self._app.settings.lcd.advanced_password)
+
+    @property
     def simulated(self) -> bool:
         return self._app.board.simulated
 

@@ -127,6 +127,7 @@ class Api:
                                       console_log=False, sip_error=lambda: "")
 
     web = property(lambda self: self.store.settings.web)
+    lcd_locked = property(lambda self: bool(self.store.settings.lcd.advanced_password))
     update_settings = property(lambda self: self.config.update)
     settings_flushed = property(lambda self: self.config.flushed)
     credentials_from_disk = property(lambda self: self.config.credentials_from_disk)
@@ -425,4 +426,18 @@ def test_a_sign_in_unused_for_a_working_day_ends(tmp_path, monkeypatch):
         clock[0] += auth_module.SESSION_IDLE + 1           # then left alone
         r = await client.get("/settings", allow_redirects=False)
         assert r.status == 302 and r.headers["Location"] == "/login"
+    run(t, tmp_path, **with_user())
+
+
+def test_the_users_password_form_says_when_the_lcds_advanced_setting_is_open(tmp_path):
+    """The desk user may work the front panel (it is their phone): with the LCD's advanced
+    password empty, as from the factory, that reaches Advanced setting — the administrator
+    is told where they set the user's password, and not once it is set."""
+    async def t(client, api):
+        assert await sign_in(client, "root", ADMIN_PW) == "/"
+        page = await (await client.get("/password")).text()
+        assert 'id="lcd-open"' in page and 'href="/settings/phone"' in page
+        api.store.update({"lcd.advanced_password": "4711"})
+        page = await (await client.get("/password")).text()
+        assert 'id="lcd-open"' not in page
     run(t, tmp_path, **with_user())

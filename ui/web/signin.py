@@ -395,9 +395,15 @@ def _password_form(request: web.Request, who: str = "", problems: dict | None = 
                  else "the user must change it at the next sign-in" if w.user_must_change
                  else "the user has chosen their own")
         done = request.query.get("done") == "user"
+        open_lcd = ("" if request.app[API].lcd_locked else
+                    '<p class="problem" id="lcd-open">The phone&#39;s Advanced setting '
+                    "(accounts, network, load default settings) has no password yet: the "
+                    "desk user reaches it at the phone and through the front panel. Set one "
+                    'on <a href="/settings/phone">Advance &gt; Phone Setting</a> (Advanced '
+                    "Password (LCD)).</p>")
         body += [f'<form method="post" action="/password" id="user"><h2>User</h2>'
                  f'<p class="hint">The desk user: forwarding, DND, ring, volumes, phone book, '
-                 f'call settings. {escape(state.capitalize())}.</p>',
+                 f'call settings. {escape(state.capitalize())}.</p>', open_lcd,
                  '<p class="ok" role="status">The user\'s password is set.</p>' if done else "",
                  csrf_field(request), '<input type="hidden" name="who" value="user">',
                  fields("u_", False, w.user_name),

@@ -79,7 +79,8 @@ TREE: dict[str, Page] = {
     "phonebook": Page("Phone book", (
         Entry("Personal phone book", action="directory:personal"),
         Entry("Enterprise phone book", action="directory:enterprise"),
-        Entry("Call history", page="calllog"))),
+        Entry("Call history", page="calllog"),
+        Entry("Fuzzy search", "phone.fuzzy_search"))),
     "calllog": Page("Call history", (
         Entry("Missed calls", action="calllog:missed"),
         Entry("Received calls", action="calllog:received"),

@@ -417,7 +417,7 @@ def _predial(c: _Canvas, s: PhoneState) -> None:
     _status_bar(c, s, s.predial_line, s.predial_line)
     _title(c, "Pre-dial")
     _digits(c, s.predial)
-    _info(c, s, "Lift handset to call")
+    _info(c, s, _found(s) or "Lift handset to call")
 
 
 def _dialing(c: _Canvas, s: PhoneState, call: Call) -> None:
@@ -427,7 +427,16 @@ def _dialing(c: _Canvas, s: PhoneState, call: Call) -> None:
     else:
         _title(c, "Enter number")
     _digits(c, call.number)
-    _info(c, s, _others(s, call))
+    _info(c, s, _found(s) or _others(s, call))
+
+
+def _found(s: PhoneState) -> str:
+    """Fuzzy search (firmware/features/search.py): the hit picked, else the first, and
+    how many; the arrows go through them."""
+    if not s.search:
+        return ""
+    at = max(0, s.search_pick)
+    return f"{'>' if s.search_pick >= 0 else ''}{at + 1}/{len(s.search)} {s.search[at].label}"
 
 
 def _calling(c: _Canvas, s: PhoneState, call: Call) -> None:

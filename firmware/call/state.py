@@ -137,6 +137,8 @@ class PhoneState:
     mute: bool = False
     predial: str = ""           # digits typed on-hook (pre-dial)
     predial_line: int = 1       # line the pre-dialled number will go out on
+    search: list = field(default_factory=list)   # idle search hits (replaced, never changed)
+    search_pick: int = -1       # the hit an arrow picked (-1: none; OK dials the digits)
     missed: int = 0             # missed calls since last looked at
     voicemail: int = 0          # new messages waiting
     message_alert: bool = False  # a new message just came: the short "message" ring

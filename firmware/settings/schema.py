@@ -171,6 +171,9 @@ class PhoneSettings(Record, eq=False):
     conference_exit: str = setting("end_all", "when we leave a 3-way conference: end_all "
                                    "or transfer (the other two stay connected)",
                                    choices=("end_all", "transfer"))
+    fuzzy_search: bool = setting(True, "digits typed at idle also show the names they "
+                                 "spell on the keypad and the numbers they are in (phone "
+                                 "books, call log); Up/Down pick one (manual: fuzzy search)")
     blacklist: tuple = setting((), "callers refused (numbers, or prefixes ending in *)",
                                check=_number_pattern)
     ip_strategy: bool = setting(False, "accept calls only from the addresses in ip_allow")

@@ -20,6 +20,18 @@ from provisioning.escene import AUTO_LINE, xml_bytes, element_where, parse_xml
 
 MAX_BYTES = 8 << 20           # 800 contacts (the manual's limit) take ~250 KiB
 MAX_CONTACTS = 2000
+# the manual's capacities (firmware/phonebooks.py CAPACITY): what a file loads, the rest
+# is reported and left out ("Phone book full: 800 contacts")
+CAPACITY = {"enterprise": 800, "personal": 300}
+
+
+def capacity(name: str) -> int:
+    """The contacts a file of this name may hold: Enterprise_Phonebook.xml 800, a
+    personal `<account>_Phonebook.xml` 300, anything else MAX_CONTACTS."""
+    low = name.lower()
+    if low.startswith("enterprise"):
+        return CAPACITY["enterprise"]
+    return CAPACITY["personal"] if low.endswith("_phonebook.xml") else MAX_CONTACTS
 
 _DIAL = re.compile(r"\+?[0-9*#]+")
 _LAYOUT = re.compile(r"[\s().\-/]")
@@ -129,6 +141,7 @@ def parse_phonebook(data: bytes, *, name: str, max_bytes: int = MAX_BYTES) -> Ph
     problems: list[str] = []
     groups: dict[str, Group] = {}
     unused: set[str] = set()
+    limit = capacity(name)
     for sec in root:
         low = sec.tag.lower()
         if low not in ("phonegroups", "phonebooks"):
@@ -149,8 +162,8 @@ def parse_phonebook(data: bytes, *, name: str, max_bytes: int = MAX_BYTES) -> Ph
                                           (a.get("ringtype") or "").strip())
             elif low == "phonebooks" and elem.tag.lower() == "book":
                 unused.update(k for k in elem.attrib if k.lower() not in _BOOK_ATTRS)
-                if len(book.contacts) >= MAX_CONTACTS:
-                    book.ignored.append(f"{where}: more than {MAX_CONTACTS} contacts; the "
+                if len(book.contacts) >= limit:
+                    book.ignored.append(f"{where}: Phone book full: {limit} contacts; the "
                                         f"rest are ignored")
                     break
                 try:

@@ -107,3 +107,13 @@ def test_name_for_personal_before_enterprise(tmp_path):
     assert books.name_for("2001") == "Ent"
     books.add(Contact("Mine", mobile="2001"))
     assert books.name_for("2001") == "Mine" and books.name_for("9999") == ""
+
+
+def test_a_provisioned_book_loads_up_to_its_capacity_and_says_the_rest_is_left_out():
+    from provisioning.phonebook import parse_phonebook
+    books = "".join(f'<book FirstName="C{i}" OfficeNum="{1000 + i}"/>' for i in range(801))
+    xml = f"<all><PhoneBooks>{books}</PhoneBooks></all>".encode()
+    book = parse_phonebook(xml, name="Enterprise_Phonebook.xml")
+    assert len(book.contacts) == 800
+    assert any("Phone book full: 800 contacts; the rest are ignored" in i for i in book.ignored)
+    assert len(parse_phonebook(xml, name="2101_Phonebook.xml").contacts) == 300

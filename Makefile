@@ -29,7 +29,8 @@ APT_RUN  := python3-venv $(if $(filter python3.%,$(PYTHON)),$(PYTHON)-venv)
 # the LCD's CJK bitmap font (phone.language zh; ui/faces.py): installed by run and test
 APT_FONTS := xfonts-wqy
 APT_TEST := kamailio kamailio-presence-modules sip-tester baresip chromium iproute2 \
-            tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl $(APT_FONTS)
+            tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl slapd ldap-utils \
+            $(APT_FONTS)
 
 .PHONY: run test bench apt-run apt-test venv venv-test clean lint
 
@@ -66,9 +67,9 @@ apt-run:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
 # The tests start their own servers on 127.0.0.1; the system services these packages may
-# start on install (nginx on :80, vsftpd on :21, dnsmasq, tftpd) are stopped and disabled,
+# start on install (nginx on :80, vsftpd on :21, dnsmasq, tftpd, slapd) are stopped and disabled,
 # only for packages installed here.
-SERVICES := nginx vsftpd dnsmasq tftpd-hpa
+SERVICES := nginx vsftpd dnsmasq tftpd-hpa slapd
 
 apt-test:
 	@missing=$$(for p in $(APT_TEST); do dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || echo $$p; done); \

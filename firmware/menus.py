@@ -324,6 +324,28 @@ def _web_account(n: int) -> Page:
         role="admin", submit=True)
 
 
+def _web_ldap() -> Page:
+    """Phone Book > LDAP (manual, LDAP appendix): [ldap], its lookups, the second server."""
+    def server(k: str) -> tuple[Entry, ...]:
+        return (Entry("Server Address", k + "server"), Entry("Port", k + "port"),
+                Entry("Base", k + "base"), Entry("User Name", k + "user"),
+                Entry("Password", k + "password"), Entry("Security", k + "security"),
+                Entry("CA Certificates (PEM file)", k + "ca_file"),
+                Entry("LDAP Name Filter", k + "name_filter"),
+                Entry("LDAP Number Filter", k + "number_filter"),
+                Entry("LDAP Name Attributes", k + "name_attributes"),
+                Entry("LDAP Number Attributes", k + "number_attributes"),
+                Entry("Max.Hits (0 = all)", k + "max_hits"),
+                Entry("Protocol Version", k + "version"), Entry("Timeout (s)", k + "timeout"))
+    return Page("LDAP", (
+        _group("LDAP Server"), *server("ldap."),
+        Entry("LDAP Lookup for Incoming Call", "ldap.incoming"),
+        Entry("LDAP Lookup for PreDial/Dial", "ldap.dial"),
+        Entry("LDAP Sorting Results", "ldap.sort"),
+        Entry("Search Delay (ms)", "ldap.delay_ms"),
+        _group("Second LDAP Server"), *server("ldap2.")), role="admin")
+
+
 WEB: dict[str, Page] = {
     # the page list (manual §7's left-hand menu); a group heads the pages under it, so the
     # manual's single pages come first and its three groups after them (in a flat list a
@@ -334,6 +356,7 @@ WEB: dict[str, Page] = {
         Entry("Programmable Keys", page="keys"),
         Entry("Expansion Module", action="link:/keys/module/1"),
         Entry("Audio", page="audio"), Entry("Phone Book", page="phonebook"),
+        Entry("LDAP", page="ldap"),                     # the manual's Phone Book > LDAP
         _group("SIP Account"),
         *(Entry(f"Account {n}", page=f"account.{n}") for n in range(1, ACCOUNTS + 1)),
         _group("Advance"),
@@ -497,6 +520,7 @@ WEB: dict[str, Page] = {
     "defaults": Page("Default Setting", (Entry("Reset to Factory Setting", action="defaults"),),
                      role="admin"),
     "reboot": Page("Reboot", (Entry("Reboot", action="reboot"),), role="admin"),
+    "ldap": _web_ldap(),
 }
 
 

@@ -85,5 +85,6 @@ def test_the_way_to_the_first_register_imports_no_dataclasses_asyncio_or_web():
                          text=True, timeout=60, check=True).stdout.split()
     for heavy in ("dataclasses", "inspect", "ast", "asyncio", "logging.handlers", "hashlib",
                   "tomli_w", "tomlkit", "firmware.settings.layout",
-                  "firmware.app", "firmware.call.phone", "aiohttp", "PIL", "gpiozero"):
+                  "firmware.app", "firmware.call.phone", "aiohttp", "PIL", "gpiozero",
+                  "ldap3", "pyasn1", "firmware.directory.ldap"):
         assert heavy not in out, heavy

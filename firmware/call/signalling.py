@@ -51,6 +51,19 @@ class Signalling:
         p.timers.start(f"phone.ring.{ev.call}", self._ring_limit(ev), ev.call)
         log.info("incoming call %d from %s <%s> on line %d", ev.call, ev.name, ev.uri, line)
 
+    def named(self, call_id: int, number: str, name: str) -> bool:
+        """A slow source (LDAP: firmware/features/ldap.py) found the far end's name after
+        the call began to ring (or went out): the screens and the call log show it from now
+        on. Not when the call is gone, its id is another call's by now (another number), or
+        a phone book named it (firmware/names.py: the books come before LDAP)."""
+        call = self.state.call(call_id)
+        if call is None or call.number != number or call.state is CallState.ENDED:
+            return False
+        if self.phone.names.name_for(number):
+            return False
+        call.name = name
+        return True
+
     def _ring_limit(self, ev: CallIncoming) -> float:
         """Seconds this call may ring (RFC 3261 Timer C in spirit): bounded, so INVITEs
         nobody answers or cancels cannot hold the lines; no-answer forwarding, auto answer

@@ -28,7 +28,7 @@ SCREENS = ("diagnose", "calllog", "directory", "menu", "expansion", "contacts", 
            "keylock")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
-                  "mwi", "network", "clock", "sipsettings")
+                  "mwi", "network", "clock", "sipsettings", "ldap")
 
 
 @dataclass

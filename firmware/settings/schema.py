@@ -447,6 +447,54 @@ class LogSettings(Record, eq=False):
     keep: int = setting(5, "rotated log files kept", min=1, max=100)
 
 
+def _ldap_check(what: str):
+    """firmware/directory/ldap.py's check, imported when an [ldap] value is first checked."""
+    def check(value):
+        from firmware.directory import ldap
+        return getattr(ldap, f"check_{what}")(value)
+    return check
+
+
+class LdapServerSettings(Record, eq=False):
+    """[ldap2]: a second LDAP server, searched after [ldap]'s (manual §1 "LDAP(2)")."""
+    server: str = setting("", "LDAP server's DNS name or IP address; empty = not used",
+                          check=_ldap_check("host"))
+    port: int = setting(389, "LDAP server port (389; LDAPS: 636)", min=1, max=65535)
+    base: str = setting("", "search base, e.g. ou=people,dc=example,dc=com", check=_text)
+    user: str = setting("", "bind DN (simple bind); empty = anonymous", check=_text)
+    password: str = setting("", "bind password", secret=True, check=_text)
+    name_filter: str = setting("(|(cn=%)(sn=%))", "filter of a name search: % or %s is what "
+                               "was typed + * (a prefix), escaped (RFC 4515)",
+                               check=_ldap_check("filter"))
+    number_filter: str = setting("(|(telephoneNumber=%)(mobile=%)(homePhone=%))", "filter of "
+                                 "a number search, % or %s as in name_filter",
+                                 check=_ldap_check("filter"))
+    name_attributes: tuple = setting(("cn",), "attributes of a hit's name, the first one "
+                                     "the entry has is shown", min=1, max=10,
+                                     check=_ldap_check("attribute"))
+    number_attributes: tuple = setting(("telephoneNumber", "mobile", "homePhone"),
+                                       "attributes of a hit's numbers", min=1, max=10,
+                                       check=_ldap_check("attribute"))
+    max_hits: int = setting(50, "most hits asked of the server; 0 = all", min=0, max=32000)
+    version: int = setting(3, "LDAP protocol version of the bind", choices=(2, 3))
+    security: str = setting("none", "none, starttls (on the port) or ldaps (TLS from the "
+                            "start)", choices=("none", "starttls", "ldaps"))
+    ca_file: str = setting("", "CA certificates (PEM file) the server's certificate is "
+                           "checked against; empty = the system's", check=_text)
+    timeout: int = setting(3, "seconds to connect and to wait for each answer", min=1, max=30)
+
+
+class LdapSettings(LdapServerSettings, eq=False):
+    """[ldap]: the LDAP phone book (manual: LDAP appendix); [ldap2] a second server."""
+    incoming: bool = setting(False, "look the caller's number up while a call rings (the "
+                             "name is shown when it comes; the ring never waits)")
+    dial: bool = setting(False, "look a number we call up as the call goes out (the name "
+                         "on the calling and talking screens; manual: lookup for dial)")
+    sort: bool = setting(False, "sort hits by name (by number when they have no name)")
+    delay_ms: int = setting(0, "wait after the last key before searching (manual: search "
+                            "delay)", min=0, max=2000)
+
+
 class Settings(Record, eq=False):
     """Every section; one object for the life of the process (SettingsStore)."""
     sip: SipSettings = field(default_factory=SipSettings)
@@ -464,6 +512,8 @@ class Settings(Record, eq=False):
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     paging: PagingSettings = field(default_factory=PagingSettings)
+    ldap: LdapSettings = field(default_factory=LdapSettings)
+    ldap2: LdapServerSettings = field(default_factory=LdapServerSettings)
 
     # dotted access: "account.1.expires"
     def section(self, name: str):
@@ -493,7 +543,8 @@ SECTIONS: dict[str, type] = {"sip": SipSettings, "phone": PhoneSettings,
                              "hardware": HardwareSettings, "lcd": LcdSettings,
                              "volume": VolumeSettings, "network": NetworkSettings,
                              "web": WebSettings, "log": LogSettings,
-                             "paging": PagingSettings}
+                             "paging": PagingSettings, "ldap": LdapSettings,
+                             "ldap2": LdapServerSettings}
 SECTIONS.update({f"account.{i}": AccountSettings for i in range(1, ACCOUNTS + 1)})
 
 

@@ -1,0 +1,1 @@
+"""The directory's servers: LDAP (ldap.py). The phone books themselves: firmware/phonebooks.py."""

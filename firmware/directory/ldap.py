@@ -1,0 +1,202 @@
+"""LDAP searches of the manual's LDAP appendix ([ldap] and [ldap2] in settings.toml).
+
+`search(servers, typed, kind)` asks each configured server in turn and returns the hits
+with, when a server failed, a reason a person can read ("LDAP 10.0.0.5:389: wrong bind
+user or password"). It blocks (up to each server's timeout for the connect and for every
+answer), so it runs in a worker thread, never on the loop: firmware/features/ldap.py
+hands it to one.
+
+The filter is the administrator's template with `%` or `%s` replaced by what the person
+typed, escaped as RFC 4515 says (`*`, `(`, `)`, `\\`, NUL), then `*`: a prefix search, as
+the manual's examples read ("(|(cn=%s)(sn=%s))": cn or sn starting with the prefix).
+
+ldap3 (a pure-Python client) is imported at the first search, so a phone without LDAP
+never loads it; the settings checks here need nothing from it. Every call into ldap3 is
+inside `except Exception`: a peer that is not an LDAP server makes it raise a bare KeyError
+from its ASN.1 decoder, and nothing a server sends may reach the phone as an exception.
+"""
+from __future__ import annotations
+
+import re
+
+from firmware.record import Record
+
+MAX_TYPED = 64            # characters of a search: a name or a number, never more
+_ESCAPES = {"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\0": r"\00"}
+_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+")
+
+
+class Hit(Record, frozen=True):
+    """One entry found: its name (the first name attribute it has) and its numbers."""
+    name: str
+    numbers: tuple = ()
+
+
+class Answer(Record, frozen=True):
+    """What a search found; `reason` says why a server gave nothing ("" = all answered)."""
+    hits: tuple = ()
+    reason: str = ""
+
+
+# -- the settings' checks (firmware/settings/schema.py) ------------------------------------
+
+def check_host(value: str) -> None:
+    if value and not re.fullmatch(r"[A-Za-z0-9.:_-]+|\[[0-9A-Fa-f:.]+\]", value):
+        raise ValueError(f"'{value}' is not a host name or IP address (e.g. ldap.example.com)")
+
+
+def check_filter(value: str) -> None:
+    """An LDAP filter in parentheses, balanced, as RFC 4515 writes it ("" = none)."""
+    if not value:
+        return
+    depth = 0
+    for ch in value:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            break
+    if not (value.startswith("(") and value.endswith(")")) or depth != 0:
+        raise ValueError(f"'{value}' is not an LDAP filter: it must be in parentheses, each "
+                         "opened one closed, e.g. (|(cn=%)(sn=%))")
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be a single line")
+
+
+def check_attribute(value: str) -> None:
+    if not _ATTRIBUTE.fullmatch(value):
+        raise ValueError("an attribute name is letters, digits and '-' (e.g. telephoneNumber)")
+
+
+# -- filters --------------------------------------------------------------------------------
+
+def escape(typed: str) -> str:
+    """What a person typed, safe inside a filter's value (RFC 4515 section 3)."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in typed)
+
+
+def build_filter(template: str, typed: str) -> str:
+    """The template with each % or %s replaced by the escaped prefix and '*' (one pass:
+    a % the person typed is never replaced again)."""
+    value = escape(typed[:MAX_TYPED]) + "*"
+    return re.sub(r"%s?", lambda m: value, template)
+
+
+def servers(settings) -> list:
+    """The configured servers' sections, [ldap] first ([ldap2]: the second)."""
+    return [s for s in (settings.ldap, settings.ldap2) if s.server]
+
+
+# -- searching ------------------------------------------------------------------------------
+
+def search(sections: list, typed: str, kind: str = "name", sort: bool = False) -> Answer:
+    """Hits for `typed` from every server (kind "name" or "number"); blocks: a worker's."""
+    hits: list[Hit] = []
+    reasons = []
+    for cfg in sections:
+        found, reason = _search_one(cfg, typed, kind)
+        hits.extend(found)
+        if reason:
+            reasons.append(reason)
+    if not sections:
+        reasons.append("LDAP: no server is set (Phone Book > LDAP)")
+    if sort:
+        hits.sort(key=lambda h: (not h.name, h.name.casefold(), h.numbers))
+    return Answer(tuple(hits), "; ".join(reasons))
+
+
+def caller_name(sections: list, number: str) -> tuple[str, str]:
+    """(name, reason) of the entry one of whose numbers is `number` (spaces, dashes,
+    dots and brackets aside); ("", reason) when none is."""
+    want = _digits(number)
+    if not want:
+        return "", ""
+    answer = search(sections, number, "number")
+    for hit in answer.hits:
+        if hit.name and any(_digits(n) == want for n in hit.numbers):
+            return hit.name, answer.reason
+    return "", answer.reason
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"[\s().-]", "", number)
+
+
+def _search_one(cfg, typed: str, kind: str) -> tuple[list[Hit], str]:
+    where = f"LDAP {cfg.server}:{cfg.port}"
+    template = cfg.name_filter if kind == "name" else cfg.number_filter
+    if not template:
+        return [], f"{where}: no {kind} filter is set"
+    conn = None
+    try:
+        import ldap3
+        conn = _connect(ldap3, cfg)
+        if cfg.security == "starttls" and not conn.start_tls():
+            return [], f"{where}: StartTLS refused ({_result(conn)})"
+        if not conn.bind():
+            code = conn.result.get("result") if conn.result else None
+            return [], (f"{where}: wrong bind user or password" if code == 49
+                        else f"{where}: bind refused ({_result(conn)})")
+        name_attrs, number_attrs = list(cfg.name_attributes), list(cfg.number_attributes)
+        conn.search(cfg.base, build_filter(template, typed), ldap3.SUBTREE,
+                    attributes=name_attrs + number_attrs, size_limit=cfg.max_hits,
+                    time_limit=cfg.timeout)
+        code = conn.result.get("result") if conn.result else None
+        hits = [_hit(e.get("attributes", {}), name_attrs, number_attrs)
+                for e in conn.response or () if e.get("type") == "searchResEntry"]
+        if code not in (0, 4):            # 4: more than max hits, the first ones came
+            return hits, f"{where}: search failed ({_result(conn)})"
+        return hits, ""
+    except Exception as e:  # noqa: BLE001 - see the module doc: nothing reaches the phone
+        return [], f"{where}: {_why(e, cfg)}"
+    finally:
+        if conn is not None:
+            try:
+                conn.unbind()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+
+def _connect(ldap3, cfg):
+    """An open connection (not bound): both timeouts always set, TLS checked."""
+    tls = None
+    if cfg.security != "none":
+        import ssl
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=cfg.ca_file or None)
+    server = ldap3.Server(cfg.server, port=cfg.port, use_ssl=cfg.security == "ldaps", tls=tls,
+                          get_info=ldap3.NONE, connect_timeout=cfg.timeout)
+    conn = ldap3.Connection(server, user=cfg.user or None, password=cfg.password or None,
+                            version=cfg.version, receive_timeout=cfg.timeout, read_only=True,
+                            auto_referrals=False, raise_exceptions=False)
+    conn.open()
+    return conn
+
+
+def _hit(attributes, name_attrs: list[str], number_attrs: list[str]) -> Hit:
+    """Attribute names compared without case (the manual writes "Mobile", servers "mobile")."""
+    values = {k.lower(): v if isinstance(v, list) else [v] for k, v in attributes.items()}
+    name = next((str(values[a.lower()][0]) for a in name_attrs if values.get(a.lower())), "")
+    numbers = tuple(str(n) for a in number_attrs for n in values.get(a.lower()) or () if n)
+    return Hit(name, numbers)
+
+
+def _result(conn) -> str:
+    r = conn.result or {}
+    return f"{r.get('result')} {r.get('description', '')} {r.get('message', '')}".strip()
+
+
+def _why(e: Exception, cfg) -> str:
+    """An exception from ldap3 (or under it) in a person's words."""
+    text = str(e)
+    kind = type(e).__name__
+    if "timed out" in text or "timeout" in text.lower():
+        return f"no answer within {cfg.timeout} s"
+    if kind == "LDAPSocketOpenError":
+        if "certificate" in text.lower() or "ssl" in text.lower():
+            return f"TLS failed: {text}"
+        return f"cannot connect: {text}"
+    if kind == "LDAPSocketReceiveError":
+        return f"the connection broke: {text}"
+    if kind in ("KeyError", "PyAsn1Error", "IndexError", "TypeError", "ValueError"):
+        return f"the server's answer is not LDAP ({kind})"
+    if kind == "LDAPStartTLSError" or "ssl" in kind.lower():
+        return f"TLS failed: {text}"
+    return f"{kind}: {text}"

@@ -1,0 +1,131 @@
+"""LDAP lookups of the far end's number (manual, LDAP appendix 3.2.13 and 3.2.15: settings
+ldap.incoming and ldap.dial).
+
+While a call rings, the caller's number is looked up on the LDAP servers ([ldap], [ldap2])
+and the name found is shown on the ringing screen and kept in the call log; with ldap.dial
+a number we call is looked up as it goes out (the calling and talking screens, the dialled
+list). The ring never waits for it: the SIP thread has answered 180 and the Phone shows
+the call before this handler runs (it is subscribed after them), and the search runs in a
+worker thread (firmware/directory/ldap.py blocks up to the server's timeout). The answer
+comes back to the loop as a CallerLooked event; one for a call that is gone, or for a call
+id that is another call's by now, is dropped (Signalling.named).
+
+`search(typed, kind, done)` is the same worker for the LCD and the web ("ldap" in
+Features.get): `done(answer)` is called on the loop with a firmware.directory.ldap.Answer.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from firmware.call.state import CallState
+from firmware.directory import ldap
+from firmware.events import CallEnded, CallIncoming, Event
+from firmware.record import replace
+
+log = logging.getLogger("deskphone.ldap")
+
+# an outgoing call's states in which its number is looked up (not while it is typed)
+LOOKED_UP = (CallState.CALLING, CallState.RINGBACK, CallState.CONNECTED, CallState.HELD)
+WORKERS = 2       # a silent server holds one for its timeout; a second lookup still runs
+
+
+class LdapAnswered(Event):
+    """A search done in the worker, back on the loop: `done` gets the answer."""
+    done: object
+    answer: object
+
+
+class CallerLooked(Event):
+    """The lookup of a ringing call's number ended (name "" = nobody found)."""
+    call: int
+    number: str
+    name: str
+    reason: str
+    token: object
+
+
+def setup(ctx) -> "Ldap":
+    feature = Ldap(ctx)
+    ctx.provide("ldap", feature)
+    return feature
+
+
+class Ldap:
+    def __init__(self, ctx):
+        self.bus, self.settings, self.phone = ctx.bus, ctx.settings, ctx.phone
+        self._pool: ThreadPoolExecutor | None = None     # made at the first search
+        self._asked: dict[int, object] = {}   # call id -> its lookup's token, until it ends
+        ctx.bus.on(CallIncoming, self.on_incoming)
+        ctx.bus.on(CallerLooked, self.on_looked)
+        ctx.bus.on(LdapAnswered, lambda ev: ev.done(ev.answer))
+        ctx.bus.on(CallEnded, lambda ev: self._asked.pop(ev.call.id, None))
+        ctx.bus.after.append(self._dialled)
+
+    def _servers(self) -> list:
+        """Copies of the configured servers' settings: the worker reads them, not the live
+        ones a save may change meanwhile."""
+        return [replace(s) for s in ldap.servers(self.settings)]
+
+    def _submit(self, fn: Callable, *args) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="ldap")
+        self._pool.submit(fn, *args)
+
+    # -- the caller's name ---------------------------------------------------------------------
+
+    def on_incoming(self, ev: CallIncoming) -> None:
+        if self.settings.ldap.incoming and self.phone.state.call(ev.call):
+            self._ask(ev.call, ev.number)
+
+    def _dialled(self) -> None:
+        """After each batch: a call we placed (INVITE sent) and not yet asked about."""
+        if not self.settings.ldap.dial:
+            return
+        for c in self.phone.state.calls:
+            if c.direction == "out" and c.id not in self._asked and c.state in LOOKED_UP:
+                self._ask(c.id, c.number)
+
+    def _ask(self, call: int, number: str) -> None:
+        servers = self._servers()
+        if not (servers and number):
+            return
+        token = object()
+        self._asked[call] = token
+        self._submit(self._look_up, servers, call, number, token)
+
+    def _look_up(self, servers: list, call: int, number: str, token: object) -> None:
+        """In the worker: never raises (ldap.caller_name catches what the server does)."""
+        try:
+            name, reason = ldap.caller_name(servers, number)
+        except Exception as e:  # noqa: BLE001 - a bug here must not lose the event
+            name, reason = "", f"LDAP lookup failed: {e!r}"
+        self.bus.post_threadsafe(CallerLooked(call, number, name, reason, token))
+
+    def on_looked(self, ev: CallerLooked) -> None:
+        if self._asked.get(ev.call) is not ev.token:
+            log.info("LDAP: %s for call %d came after it ended: dropped", ev.number, ev.call)
+            return
+        if ev.reason:
+            log.warning("LDAP lookup of %s: %s", ev.number, ev.reason)
+        if ev.name and self.phone.signalling.named(ev.call, ev.number, ev.name):
+            log.info("LDAP: call %d from %s is %s", ev.call, ev.number, ev.name)
+
+    # -- searches from the LCD and the web -----------------------------------------------------
+
+    def search(self, typed: str, kind: str, done: Callable[[ldap.Answer], None]) -> None:
+        """Search in the worker; `done(answer)` on the loop (kind: "name" or "number")."""
+        servers, sort = self._servers(), self.settings.ldap.sort
+
+        def run() -> None:
+            try:
+                answer = ldap.search(servers, typed, kind, sort)
+            except Exception as e:  # noqa: BLE001
+                answer = ldap.Answer((), f"LDAP search failed: {e!r}")
+            self.bus.post_threadsafe(LdapAnswered(done, answer))
+        self._submit(run)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -307,6 +307,14 @@ def test_a_number_we_call_gets_its_ldap_name_with_lookup_for_dial(slapd):
     assert "Johanna" not in rig.seen
 
 
+def test_the_search_the_lcd_and_the_web_use_answers_on_the_loop(slapd):
+    rig = _rig(slapd, **{"ldap.sort": True})
+    got = []
+    rig.features.get("ldap").search("Jo", "name", got.append)
+    rig.settle()
+    assert [names(a) for a in got] == [["Jo Adams", "Johanna Berg", "John Smith", "Mary Jones"]]
+
+
 # --- a real phone: the name while it rings, and a silent server never delays the ring ------
 
 def _ldap_settings(port: int, **extra) -> dict:

@@ -16,7 +16,8 @@ Features.get): `done(answer)` is called on the loop with a firmware.directory.ld
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from typing import Callable
 
 from firmware.call.state import CallState
@@ -55,7 +56,7 @@ def setup(ctx) -> "Ldap":
 class Ldap:
     def __init__(self, ctx):
         self.bus, self.settings, self.phone = ctx.bus, ctx.settings, ctx.phone
-        self._pool: ThreadPoolExecutor | None = None     # made at the first search
+        self._jobs: queue.SimpleQueue | None = None      # the workers', from the first search
         self._asked: dict[int, object] = {}   # call id -> its lookup's token, until it ends
         ctx.bus.on(CallIncoming, self.on_incoming)
         ctx.bus.on(CallerLooked, self.on_looked)
@@ -69,9 +70,23 @@ class Ldap:
         return [replace(s) for s in ldap.servers(self.settings)]
 
     def _submit(self, fn: Callable, *args) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="ldap")
-        self._pool.submit(fn, *args)
+        """Run fn(*args) in a worker: daemon threads, so a lookup waiting on a silent server
+        never holds up the phone's exit (a ThreadPoolExecutor's are joined at exit)."""
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            for n in range(WORKERS):
+                threading.Thread(target=self._work, args=(self._jobs,), name=f"ldap-{n}",
+                                 daemon=True).start()
+        self._jobs.put((fn, args))
+
+    @staticmethod
+    def _work(jobs: queue.SimpleQueue) -> None:
+        while (job := jobs.get()) is not None:
+            fn, args = job
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - the jobs catch their own; a worker lives on
+                log.exception("LDAP worker")
 
     # -- the caller's name ---------------------------------------------------------------------
 
@@ -127,5 +142,6 @@ class Ldap:
         self._submit(run)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._jobs is not None:
+            for _ in range(WORKERS):
+                self._jobs.put(None)

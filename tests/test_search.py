@@ -119,3 +119,10 @@ def test_the_index_is_built_ahead_not_on_the_first_digit(rig):
     assert built is not None and len(built) == 4          # 4 contacts, a number each
     rig.dial("5")
     assert search.index is built and rig.state.search
+
+
+def test_a_number_typed_by_hand_is_named_from_the_books_when_it_goes_out(rig):
+    rig.hook(True).dial("2002").press("ok")               # Kim Lee's office, typed
+    assert rig.sip.invited("2002") and "Kim Lee" in rig.lcd
+    rig.hook(False)
+    assert rig.features.get("calllog").lists["dialled"][0].name == "Kim Lee"

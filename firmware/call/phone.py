@@ -270,6 +270,7 @@ class Phone:
                                   "No server for this line: dial an IP address or sip: URI")
             return
         call.uri = uri
+        call.name = call.name or self.names.name_for(call.number)   # typed: now it is known
         if self.controls.ask("placing", call):
             return
         if not model.move(call, "send"):

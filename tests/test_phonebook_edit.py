@@ -193,3 +193,15 @@ def test_a_ringing_call_from_a_contact_shows_its_name_and_the_log_keeps_it(rig):
     log = rig.features.get("calllog")
     assert log.lists["received"][0].name == "Joanna"
     assert log.lists["missed"][0].name == "Kim Lee"
+
+
+def test_the_editor_pages_in_chinese(tmp_path):
+    rig = build({"phone.language": "zh"}, data_dir=tmp_path)
+    rig.walk("Phone book", "Personal phone book")
+    assert "添加联系人" in rig.seen and "添加群组" in rig.seen
+    rig.walk("Add contact")
+    assert "名" in rig.lcd and "姓" in rig.lcd
+    rig.walk("Office")
+    type_text(rig, "2001")
+    rig.press("ok").walk("Save")
+    assert "已保存: 2001" in rig.seen

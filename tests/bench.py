@@ -35,6 +35,8 @@ from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), e
 8. web management (tests/bench_web.py): every management page's load p50/p95 on our phone,
    and key -> frame over the /ws stream alone and while another client saves settings
    (issue #13: page load p95 <= 100 ms; key -> frame p99 unchanged).
+9. LDAP (tests/bench_ldap.py): our INVITE -> 180 with the lookup for incoming calls off,
+   then on with an LDAP server that never answers (issue #14: p95 unchanged).
 
 Prints a table with ratios and the issue's aims (met / missed: measured, never asserted),
 and writes everything, raw samples included, to bench-results/bench-<timestamp>.json.
@@ -57,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tests import bench_blf, bench_flood, bench_keys, bench_web
+from tests import bench_blf, bench_flood, bench_keys, bench_ldap, bench_web
 from tests.peers import Baresip, Kamailio, PeerError, Sipp, free_port, free_port_block
 from tests.peers._process import PeerProcess
 from tests.peers.kamailio import DEFAULT_USERS
@@ -121,12 +123,13 @@ class UA:
     alive: Callable[[], bool] = lambda: True
 
 
-def start_ours(workdir: Path, kam: Kamailio, auto_answer: bool = False) -> UA:
+def start_ours(workdir: Path, kam: Kamailio, auto_answer: bool = False,
+               settings: dict | None = None) -> UA:
     user = USERS["ours"]
     p = PhoneProcess(workdir, account={"user": user, "password": DEFAULT_USERS[user],
                                        "server": kam.addr, "display_name": "Bench"},
-                     settings={"phone.auto_answer": True, "phone.auto_answer_delay": 0}
-                     if auto_answer else None)
+                     settings={**({"phone.auto_answer": True, "phone.auto_answer_delay": 0}
+                                  if auto_answer else {}), **(settings or {})})
     p.write_settings()
     t0 = time.time()
     p.start(write=False, wait=False)
@@ -502,8 +505,8 @@ def _steps(text: str) -> set[int]:
             out.update(range(int(lo), int(hi or lo) + 1))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of steps: {text!r}") from None
-    if not out or not out <= set(range(1, 9)):
-        raise argparse.ArgumentTypeError(f"steps are 1 to 8: {text!r}")
+    if not out or not out <= set(range(1, 10)):
+        raise argparse.ArgumentTypeError(f"steps are 1 to 9: {text!r}")
     return out
 
 
@@ -546,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="step 7: sequential short calls per UA (default 150; quick 40)")
     ap.add_argument("--seq-rate", type=float, default=4.0,
                     help="step 7: calls per second (default 4)")
-    ap.add_argument("--steps", default="1-8", type=_steps, metavar="LIST",
-                    help="which steps run, e.g. 1 or 1,2 or 1-3 (default: all, 1-8); "
+    ap.add_argument("--steps", default="1-9", type=_steps, metavar="LIST",
+                    help="which steps run, e.g. 1 or 1,2 or 1-3 (default: all, 1-9); "
                          "step 3 needs step 2's running UAs")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, traces)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
@@ -635,6 +638,12 @@ def main(argv: list[str] | None = None) -> int:
                                            presses=30 if args.quick else 100)
             finally:
                 ua.stop()
+        if 9 in steps:
+            print("9. INVITE -> 180, LDAP lookup for incoming calls off / on (server silent)")
+            res["ldap"] = bench_ldap.run(
+                work / "ldap", lambda d, settings: start_ours(d, kam, settings=settings),
+                lambda ua: (wait_registered(kam, ua), wait_ours_idle(ua)),
+                lambda ua: measure_invite_180(ua, work, calls, args.rate))
         ok = True
     except (BenchError, PeerError, PhoneError) as e:
         print(f"bench failed: {e}", file=sys.stderr)
@@ -679,6 +688,9 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print("Web management (ours):")
             bench_web.print_results(res["web"])
+        if "ldap" in res:
+            print()
+            bench_ldap.print_results(res["ldap"])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1, default=str))

@@ -15,7 +15,7 @@ from firmware.directory import ldap
 from firmware.errors import SettingError
 from firmware.settings import Settings, check
 from tests.fakes import build
-from tests.peers.slapd import ADMIN, BASE, PASSWORD, Slapd
+from tests.peers.slapd import ADMIN, BASE, PASSWORD, SilentServer, Slapd
 
 PEOPLE_BASE = f"ou=people,{BASE}"
 
@@ -63,36 +63,9 @@ def names(answer: ldap.Answer) -> list[str]:
     return [h.name for h in answer.hits]
 
 
-class Silent:
-    """A TCP server that accepts and never says a word (a hung LDAP server)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = threading.Event()
-        self._held = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self._held.append(conn)
-            self.accepted.set()
-
-    def close(self):
-        self.sock.close()
-        for c in self._held:
-            c.close()
-
-
 @pytest.fixture
 def silent():
-    s = Silent()
+    s = SilentServer()
     yield s
     s.close()
 

@@ -15,14 +15,16 @@ Features.get): `done(answer)` is called on the loop with a firmware.directory.ld
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
+import sys
 import threading
 from typing import Callable
 
 from firmware.call.state import CallState
 from firmware.directory import ldap
-from firmware.events import CallEnded, CallIncoming, Event
+from firmware.events import CallEnded, CallIncoming, Event, SettingsChanged
 from firmware.record import replace
 
 log = logging.getLogger("deskphone.ldap")
@@ -63,6 +65,14 @@ class Ldap:
         ctx.bus.on(LdapAnswered, lambda ev: ev.done(ev.answer))
         ctx.bus.on(CallEnded, lambda ev: self._asked.pop(ev.call.id, None))
         ctx.bus.after.append(self._dialled)
+        ctx.bus.on(SettingsChanged, self._warm_up)
+        self._warm_up()
+
+    def _warm_up(self, ev: SettingsChanged | None = None) -> None:
+        """Import ldap3 in a worker once a server is set, before the first call needs it:
+        the import holds the GIL for ~0.1 s, which the SIP thread's 180 would wait on."""
+        if ldap.servers(self.settings) and "ldap3" not in sys.modules:
+            self._submit(importlib.import_module, "ldap3")
 
     def _servers(self) -> list:
         """Copies of the configured servers' settings: the worker reads them, not the live
@@ -111,7 +121,10 @@ class Ldap:
         self._submit(self._look_up, servers, call, number, token)
 
     def _look_up(self, servers: list, call: int, number: str, token: object) -> None:
-        """In the worker: never raises (ldap.caller_name catches what the server does)."""
+        """In the worker: never raises (ldap.caller_name catches what the server does). A
+        lookup whose call ended while it waited for a worker is not made at all."""
+        if self._asked.get(call) is not token:
+            return
         try:
             name, reason = ldap.caller_name(servers, number)
         except Exception as e:  # noqa: BLE001 - a bug here must not lose the event

@@ -14,6 +14,7 @@ import base64
 import shutil
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 from .ports import HOST, free_port
@@ -162,3 +163,33 @@ class Slapd(Peer):
             except OSError:
                 return False
         return True
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never sends a byte: an LDAP
+    server that hangs (the lookup waits out its timeout). `accepted`: set at the first."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind((HOST, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.count = 0
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+            self.count += 1
+            self.accepted.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self._held:
+            c.close()

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.markdown:
                 place = where(key).replace("Account 1", "Account N").replace("account.1", "account.N")
                 key = key.replace("account.1.", "account.N.")
-                print(f"| `{key}` | `{default}` | {doc} | {place} |".replace("``", ""))
+                cell = default.replace("|", "\\|")    # GFM: a | ends a cell, even in code
+                print(f"| `{key}` | `{cell}` | {doc} | {place} |".replace("``", ""))
             else:
                 print(f"{key:32} {default:18} {doc}")
         return 0

@@ -86,6 +86,8 @@ def test_bad_filters_and_attributes_are_refused_by_the_settings():
     for bad in ("cn=%", "(cn=%", "(cn=%))(", "(cn=%)\n"):
         with pytest.raises(SettingError, match="LDAP filter|single line"):
             check("ldap2.name_filter", bad)
+    with pytest.raises(SettingError, match="several filters: join them"):
+        check("ldap.name_filter", "(cn=%)(sn=%)")
     with pytest.raises(SettingError, match="attribute"):
         check("ldap.number_attributes", ["telephoneNumber", "tel number"])
     with pytest.raises(SettingError, match="host"):
@@ -149,6 +151,13 @@ def test_a_wrong_bind_password_is_a_reason(slapd):
     assert answer.reason == f"LDAP 127.0.0.1:{slapd.port}: wrong bind user or password"
     assert names(search(_settings(slapd.port, user=ADMIN, password=PASSWORD), "John")) == \
         ["John Smith"]
+
+
+def test_the_servers_refusals_are_reasons_with_its_words(slapd):
+    v2 = search(_settings(slapd.port, version=2), "Jo")       # slapd allows no LDAPv2 bind
+    assert v2.hits == () and "bind refused (2 protocolError" in v2.reason
+    base = search(_settings(slapd.port, base="dc=nothere,dc=org"), "Jo")
+    assert base.hits == () and base.reason.endswith("search failed (32 noSuchObject)")
 
 
 def test_a_server_that_is_down_fails_at_once_with_a_reason(slapd):

@@ -49,14 +49,19 @@ def check_filter(value: str) -> None:
     """An LDAP filter in parentheses, balanced, as RFC 4515 writes it ("" = none)."""
     if not value:
         return
-    depth = 0
-    for ch in value:
+    depth, closed_at = 0, []
+    for i, ch in enumerate(value):
         depth += (ch == "(") - (ch == ")")
         if depth < 0:
             break
+        if depth == 0:
+            closed_at.append(i)
     if not (value.startswith("(") and value.endswith(")")) or depth != 0:
         raise ValueError(f"'{value}' is not an LDAP filter: it must be in parentheses, each "
                          "opened one closed, e.g. (|(cn=%)(sn=%))")
+    if closed_at[0] != len(value) - 1:
+        raise ValueError(f"'{value}' is several filters: join them with (&...) (all) or "
+                         "(|...) (any), e.g. (|(cn=%)(sn=%))")
     if "\n" in value or "\r" in value:
         raise ValueError("must be a single line")
 

@@ -350,6 +350,9 @@ SPECIAL = {
     "phone.park_code": "*85", "phone.park_retrieve_code": "*86",
     "network.ip": "192.168.0.200", "network.mask": "255.255.255.0",
     "network.gateway": "192.168.0.1", "network.dns1": "192.168.0.1", "network.dns2": "9.9.9.9",
+    **{f"{s}.{k}": v for s in ("ldap", "ldap2") for k, v in (
+        ("name_filter", "(cn=%s*)"), ("number_filter", "(telephoneNumber=%)"),
+        ("name_attributes", ("displayName",)), ("number_attributes", ("mobile", "pager")))},
 }
 
 

@@ -11,11 +11,13 @@ must: SIGHUP, shutdown); flushed() is the same for a coroutine, without blocking
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:          # start-up imports no asyncio before the first REGISTER
+    import asyncio
 
 log = logging.getLogger("firmware.settings")
 WRITING_SWITCH = 0.0005    # seconds: the GIL's switch interval while a write runs (_attempt)

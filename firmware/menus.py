@@ -342,7 +342,7 @@ def _web_ldap() -> Page:
         Entry("LDAP Lookup for Incoming Call", "ldap.incoming"),
         Entry("LDAP Lookup for PreDial/Dial", "ldap.dial"),
         Entry("LDAP Sorting Results", "ldap.sort"),
-        Entry("Search Delay (ms)", "ldap.delay_ms"),
+        _later("Search Delay (ms)", "comes with the LDAP search from the LCD and the web"),
         _group("Second LDAP Server"), *server("ldap2.")), role="admin")
 
 

@@ -491,8 +491,8 @@ class LdapSettings(LdapServerSettings, eq=False):
     dial: bool = setting(False, "look a number we call up as the call goes out (the name "
                          "on the calling and talking screens; manual: lookup for dial)")
     sort: bool = setting(False, "sort hits by name (by number when they have no name)")
-    delay_ms: int = setting(0, "wait after the last key before searching (manual: search "
-                            "delay)", min=0, max=2000)
+    # the manual's Search Delay waits for the LDAP search from the LCD and the web (issue 14):
+    # a setting nothing reads would be accepted and ignored
 
 
 class Settings(Record, eq=False):

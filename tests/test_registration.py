@@ -140,7 +140,7 @@ def test_a_wrong_password_is_reported_with_what_to_do(tmp_path, kam):
         s = a.wait(lambda s: s["accounts"][0]["code"] in (401, 403), 10)
         acc = s["accounts"][0]
         assert acc["status"] == "not_registered"
-        assert "password" in acc["reason"] and "account.1" in acc["reason"]
+        assert "password" in acc["reason"] and "Account 1's" in acc["reason"]
         assert "[unreg]" in a.screen()
 
 

@@ -54,7 +54,7 @@ class Phone:
         self.names = Names()      # who a number is (firmware/names.py): the call's name
         self.keypad = Keypad(self)
         self.signalling = Signalling(self)
-        bus.on(SettingsChanged, self.on_settings)
+        bus.on(SettingsChanged, lambda ev: self.apply_settings())
         bus.after.insert(0, self.settle)
         self.apply_settings()
 
@@ -65,9 +65,6 @@ class Phone:
         self.dialler, self.dialler_p2p = dialling.diallers(self.settings)
         config.show(self.settings, self.state)
         self.sip.policy = config.incoming_policy(self.settings, self.sip.policy.trust)
-
-    def on_settings(self, ev: SettingsChanged) -> None:
-        self.apply_settings()
 
     # -- lines and devices ---------------------------------------------------------------------
 
@@ -119,8 +116,7 @@ class Phone:
         call = Call(id=kw.pop("id", None) or self.sip.new_call_id(), line=line,
                     account=kw.pop("account", dialling.account_for_line(self.settings, line)),
                     direction=direction, state=state, started=self.now, **kw)
-        # a contact's name before the SIP display name (personal, enterprise, LDAP...)
-        call.name = self.names.name_for(call.number) or call.name
+        call.name = self.names.name_for(call.number) or call.name   # a contact's over SIP's
         self.state.calls.append(call)
         return call
 

@@ -299,3 +299,22 @@ def test_view_status_scrolls_to_its_last_line_in_each_language(lang, shown):
     assert last[shown] == i18n.tr("Time OS clock", lang), last     # the last line, drawn
     rig.press("up")
     assert rows(rig)[shown] == SOFTWARE[-2]
+
+
+def test_the_idle_date_and_a_registration_failure_in_chinese(tmp_path):
+    """In Chinese the standby screen's date names its day and month in Chinese (strftime
+    writes them in English), and a line's refusal reads in Chinese with what to check."""
+    rig = build({"phone.language": "zh"}, data_dir=tmp_path)
+    lines = rig.lcd.splitlines()
+    assert "周四 01 1月" in lines and "Thu" not in rig.lcd        # 1970-01-01, the rig's clock
+    en = build(data_dir=tmp_path / "en")
+    assert "Thu 01 Jan" in en.lcd.splitlines()                     # English as it was
+    said = i18n.tr("Wrong user or password (401): check Account 2's user name, "
+                   "authentication name and password", "zh")
+    assert said == "用户名或密码错误 (401):请检查账号 2 的用户名、认证名和密码"
+    assert i18n.tr("No answer from pbx.example.com:5060: check Account 1's SIP server and "
+                   "the network", "zh").startswith("pbx.example.com:5060 无应答")
+    from firmware.sip.registration import explain
+    for code in (401, 403, 404, 408):              # every reason explain() gives is in zh.po
+        text = explain(code, "", "pbx.example.com:5060", 3)
+        assert i18n.tr(text, "zh") != text, text

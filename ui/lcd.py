@@ -31,6 +31,7 @@ Polarity: mode "1", 1 = paper (pixel off), 0 = ink, so a saved PNG reads like th
 from __future__ import annotations
 
 import io
+import re
 import time
 
 from typing import NamedTuple
@@ -389,11 +390,20 @@ def _idle(c: _Canvas, s: PhoneState) -> None:
         c.text(x + 3, top + BIG.height - SMALL.height, ampm)
     lt = _localtime(s)
     try:
-        date = time.strftime(s.date_format, lt) if lt else ""
+        date = _DAY_MONTH.sub(lambda m: fold(m.group(0)),
+                              time.strftime(s.date_format, lt)) if lt else ""
     except ValueError:
         date = ""
     if dated:
         c.text_center(top + BIG.height + gap, SMALL.fit(date, W))
+
+
+# day and month names strftime writes in English (%a %A %b %B): each goes through the
+# catalog on its own (fold: "Thu" -> "周四"), the digits and separators stay as formatted
+_DAY_MONTH = re.compile(r"\b(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\b|"
+                        r"\b(?:January|February|March|April|May|June|July|August|September|"
+                        r"October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|"
+                        r"Dec)\b")
 
 
 # the standby screen of a phone with no enabled account: where one is added (in turns)

@@ -635,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
                 wait_registered(kam, ua)
                 wait_ours_idle(ua)
                 res["web"] = bench_web.run(ua.phone, loads=5 if args.quick else 20,
-                                           presses=30 if args.quick else 100)
+                                           presses=40 if args.quick else 200)
             finally:
                 ua.stop()
         if 9 in steps:

@@ -447,6 +447,7 @@ WEB: dict[str, Page] = {
         Entry("Miss Call Display", "phone.missed_call_display"),
         Entry("Call List Save", "phone.call_log_save"),
         Entry("Call List Size", "phone.call_log_size"), Entry("Do Not Disturb", "phone.dnd"),
+        Entry("Fuzzy Search", "phone.fuzzy_search"),
         Entry("DND Soft Key", "phone.dnd_softkey"),
         Entry("Play Hang Up Tone", "phone.hangup_tone"),
         Entry("Transfer Mode", "phone.transfer_mode"),

@@ -430,6 +430,8 @@ WEB: dict[str, Page] = {
         Entry("Sip QoS", "sip.qos_sip"), Entry("Voice QoS", "sip.qos_voice"),
         _group("Other"),
         Entry("Check When Upgrade Software", "provisioning.check_md5"),
+        _later("Headset Mode", "not built: the headset key chooses the headset call by call"),
+        _later("Ring Type On Seat Mode", "not built: no seat (headset-only) mode yet"),
         Entry("BLF Mode", "phone.blf_mode"),
         _group("Keys"),
         Entry("Long Press (ms)", "hardware.long_press_ms"),
@@ -448,6 +450,8 @@ WEB: dict[str, Page] = {
         Entry("Call List Save", "phone.call_log_save"),
         Entry("Call List Size", "phone.call_log_size"), Entry("Do Not Disturb", "phone.dnd"),
         Entry("Fuzzy Search", "phone.fuzzy_search"),
+        _later("Transfer Code", "not needed: this phone transfers with SIP REFER (the "
+               "TRANSFER key, Transfer Mode below), which takes no code"),
         Entry("DND Soft Key", "phone.dnd_softkey"),
         Entry("Play Hang Up Tone", "phone.hangup_tone"),
         Entry("Transfer Mode", "phone.transfer_mode"),

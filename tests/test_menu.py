@@ -216,5 +216,11 @@ def test_a_sip_password_typed_on_the_lcd_registers_the_line(phones):
     p.wait_screen("> 11 Submit changes")
     p.key("ok")
     p.wait_registered(1, timeout=15)
-    saved = tomllib.loads((p.data_dir / "settings.toml").read_text())
+    # the settings writer puts it in the file a moment after the change is in use
+    deadline = time.monotonic() + 5
+    while True:
+        saved = tomllib.loads((p.data_dir / "settings.toml").read_text())
+        if saved["account"]["1"]["password"] == "secret1001" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert saved["account"]["1"]["password"] == "secret1001"

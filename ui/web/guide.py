@@ -162,6 +162,7 @@ async def save_step(request):
         problems = {p.key: p.reason for p in e.problems}
         shown = {k: v for k, v in values.items() if not FIELDS[k].metadata["secret"]}
         return _step_page(request, name, problems, shown, status=400)
+    await request.app[API].settings_flushed()       # the next step starts from the file
     raise web.HTTPSeeOther(NEXT[name])
 
 

@@ -131,7 +131,9 @@ async def save(request):
     form = await request.post()
     api = request.app[API]
     if name == "defaults":
-        return _defaults(request, page, role, form)
+        answer = _defaults(request, page, role, form)
+        await api.settings_flushed()                # "Factory settings saved": on disk
+        return answer
     if not page_keys(page):
         raise web.HTTPMethodNotAllowed("POST", ["GET"])
     values = form_values(page, form, role)

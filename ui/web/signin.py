@@ -273,6 +273,9 @@ async def change_password(request: web.Request, *, old: str, new: str, name: str
         p = e.problems[0] if e.problems else None
         raise PasswordRefused(400, f"{p.reason if p else e}; nothing changed",
                               "user" if p and p.key.endswith(("user", "user_name")) else "new")
+    # on disk before the answer: a restart right after must not bring the old one back (a
+    # write that fails is on the idle screen, and the new password is in use meanwhile)
+    await api.settings_flushed()
     log.info("web password of the %s role changed by the %s from %s", target, me,
              request.remote)
     if factory:

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Callable
 
 from tests import bench_blf, bench_flood, bench_keys, bench_ldap, bench_web
+from tests.bench_stats import percentile
 from tests.peers import Baresip, Kamailio, PeerError, Sipp, free_port, free_port_block
 from tests.peers._process import PeerProcess
 from tests.peers.kamailio import DEFAULT_USERS
@@ -342,17 +343,6 @@ def measure_idle(uas: list[UA], seconds: float) -> dict[str, dict]:
                         "wall_s": wall, "rss_max_mb": max(rss[ua.name]),
                         "rss_start_mb": rss[ua.name][0], "rss_end_mb": rss[ua.name][-1]}
     return out
-
-
-def percentile(xs: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    s = sorted(xs)
-    if len(s) == 1:
-        return s[0]
-    k = (len(s) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 # --- report -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench_stats import percentile
 from tests.peers import Sipp
 from tests.phone import PhoneProcess
 
@@ -36,16 +37,6 @@ IDLE_S = float(os.environ.get("BENCH_BLF_IDLE", "10"))
 def _ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
-
-
-def _pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def keys() -> list[dict]:
@@ -94,7 +85,8 @@ def run(work: Path) -> dict:
             "notifies_expected": expected, "notifies_seen": got,
             "lost": max(0, expected - got),
             "lamps_idle_at_end": lamps.count("idle"), "lamps": len(lamps),
-            "latency_p50_ms": round(_pct(lat, 50), 3), "latency_p99_ms": round(_pct(lat, 99), 3),
+            "latency_p50_ms": round(percentile(lat, 50), 3),
+            "latency_p99_ms": round(percentile(lat, 99), 3),
             "latency_max_ms": round(max(lat), 3) if lat else None,
             "cpu_pct": round(100.0 * ticks / CLK_TCK / wall, 1), "wall_s": round(wall, 1),
             "rate_per_s": round(got / wall, 1) if wall else None})

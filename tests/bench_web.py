@@ -30,19 +30,12 @@ import time
 
 import aiohttp
 
+from tests.bench_stats import percentile
+
 SAVE_EVERY = 0.05            # seconds between two saves of the busy client
 BLOCKS = 4                   # alone / saving blocks, alternating
 SAVED = "phone.call_log_size"   # a setting no screen shows: the frames are the keys' own
 _LINK = re.compile(r'href="(/settings/[\w./-]+)"')
-
-
-def _pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 async def _pages(s: aiohttp.ClientSession, base: str) -> list[str]:
@@ -140,14 +133,14 @@ async def _run(base: str, user: str, password: str, loads: int, presses: int) ->
             busy += times
             saves += n
     every = [t for ts in loaded.values() for t in ts]
-    worst = max(loaded, key=lambda p: _pct(loaded[p], 95))
+    worst = max(loaded, key=lambda p: percentile(loaded[p], 95))
     return {"pages": len(pages), "loads_each": loads,
-            "page_p50_ms": statistics.median(every), "page_p95_ms": _pct(every, 95),
-            "worst_page": worst, "worst_page_p95_ms": _pct(loaded[worst], 95),
-            "per_page_p95_ms": {p: round(_pct(t, 95), 3) for p, t in loaded.items()},
-            "key_frame_quiet": {"p50_ms": statistics.median(quiet), "p99_ms": _pct(quiet, 99),
+            "page_p50_ms": statistics.median(every), "page_p95_ms": percentile(every, 95),
+            "worst_page": worst, "worst_page_p95_ms": percentile(loaded[worst], 95),
+            "per_page_p95_ms": {p: round(percentile(t, 95), 3) for p, t in loaded.items()},
+            "key_frame_quiet": {"p50_ms": statistics.median(quiet), "p99_ms": percentile(quiet, 99),
                                 "samples_ms": [round(x, 3) for x in quiet]},
-            "key_frame_saving": {"p50_ms": statistics.median(busy), "p99_ms": _pct(busy, 99),
+            "key_frame_saving": {"p50_ms": statistics.median(busy), "p99_ms": percentile(busy, 99),
                                  "saves": saves, "samples_ms": [round(x, 3) for x in busy]}}
 
 

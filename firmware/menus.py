@@ -12,6 +12,7 @@ so a line never registers with half of its new settings.
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import Callable
 
@@ -534,6 +535,7 @@ def web_pages() -> list[str]:
     return [e.page for e in WEB["index"].entries if e.page]
 
 
+@functools.cache                  # the model is fixed: walked once, not once per setting
 def _lcd_paths() -> dict[str, str]:
     """Setting key -> its LCD path from MENU ("Function setting > DND > Line 1"), the first
     found walking the tree in the order a person sees it."""
@@ -553,6 +555,7 @@ def _lcd_paths() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def _web_places() -> dict[str, str]:
     """Setting key -> the web page it is on, as the page list names it, and its address
     ("Call (/settings/call)")."""

@@ -138,14 +138,16 @@ def locked_row(label: str, value, why: str) -> str:
     """A setting the signed-in role may see but not change: its value, greyed, and why; no
     name, so it is never sent (the save ignores it for this role too)."""
     shown = "\n".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-    return (f'<div class="field later"><label>{esc(label)}</label><div class="input">'
-            f'<input type="text" disabled value="{esc("" if shown is None else shown)}" '
-            f'aria-label="{esc(label)}"><p class="help">{esc(why)}</p></div></div>')
+    return _greyed(label, "" if shown is None else shown, label, why)
 
 
 def later_row(label: str, why: str) -> str:
     """A field of the manual this phone does not act on yet: greyed, with why; it has no
     name, so it is never sent."""
+    return _greyed(label, "", f"{label}: not available", why)
+
+
+def _greyed(label: str, value, aria: str, why: str) -> str:
     return (f'<div class="field later"><label>{esc(label)}</label><div class="input">'
-            f'<input type="text" disabled value="" aria-label="{esc(label)}: not available">'
+            f'<input type="text" disabled value="{esc(value)}" aria-label="{esc(aria)}">'
             f'<p class="help">{esc(why)}</p></div></div>')

@@ -286,6 +286,12 @@ class Api:
             out[which] = [dataclasses.asdict(c) for c in contacts]
         return out
 
+    async def ldap_search(self, typed: str, kind: str = "name"):
+        """LDAP search (web: /phonebook/ldap, /api/ldap): both servers, in a thread
+        (firmware/directory/ldap.py search_off_loop); a firmware.directory.ldap.Answer."""
+        from firmware.directory import ldap
+        return await ldap.search_off_loop(self._app.settings, typed, kind)
+
     def key_layout(self) -> dict:
         from provisioning.keys import KeyLayout
         try:

@@ -80,6 +80,7 @@ TREE: dict[str, Page] = {
     "phonebook": Page("Phone book", (
         Entry("Personal phone book", action="directory:personal"),
         Entry("Enterprise phone book", action="directory:enterprise"),
+        Entry("LDAP", action="directory:ldap"),     # firmware/features/ldapsearch.py
         Entry("Call history", page="calllog"),
         Entry("Fuzzy search", "phone.fuzzy_search"))),
     "calllog": Page("Call history", (
@@ -343,7 +344,7 @@ def _web_ldap() -> Page:
         Entry("LDAP Lookup for Incoming Call", "ldap.incoming"),
         Entry("LDAP Lookup for PreDial/Dial", "ldap.dial"),
         Entry("LDAP Sorting Results", "ldap.sort"),
-        _later("Search Delay (ms)", "comes with the LDAP search from the LCD and the web"),
+        Entry("Search Delay (ms)", "ldap.search_delay"),
         _group("Second LDAP Server"), *server("ldap2.")), role="admin")
 
 
@@ -358,6 +359,7 @@ WEB: dict[str, Page] = {
         Entry("Expansion Module", action="link:/keys/module/1"),
         Entry("Audio", page="audio"), Entry("Phone Book", page="phonebook"),
         Entry("LDAP", page="ldap"),                     # the manual's Phone Book > LDAP
+        Entry("LDAP Search", action="link:/phonebook/ldap"),    # ui/web/ldapsearch.py
         _group("SIP Account"),
         *(Entry(f"Account {n}", page=f"account.{n}") for n in range(1, ACCOUNTS + 1)),
         _group("Advance"),

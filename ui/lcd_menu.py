@@ -76,6 +76,15 @@ def _editor(c: _Canvas, s: PhoneState) -> None:
     page = s.menu[-1]
     editor = page.data[0]
     _header(c, page.title, editor.label)
+    _field(c, editor)
+    # why the value was refused (items[1]) in place of the field's help (items[0])
+    lines = _turn(c, page.items[-1] if page.items else "", W, len(c.g.rows) - 2)
+    for y, line in zip(c.g.rows[2:], lines):
+        c.text(0, y, line)
+
+
+def _field(c: _Canvas, editor) -> None:
+    """The editor's value on the first row, framed, with its cursor."""
     text, cursor = editor.shown(), editor.cursor
     room = W - 6
     start = 0
@@ -95,10 +104,39 @@ def _editor(c: _Canvas, s: PhoneState) -> None:
         c.image.paste(PAPER, (x0, y), SMALL.mask(fold(text[cursor - 1])))
     else:
         c.box(x, c.g.rows[0] - 1, x, c.g.rows[0] + SMALL.cell - 2)
-    # why the value was refused (items[1]) in place of the field's help (items[0])
-    lines = _turn(c, page.items[-1] if page.items else "", W, len(c.g.rows) - 2)
-    for y, line in zip(c.g.rows[2:], lines):
-        c.text(0, y, line)
+
+
+def _ldap_search(c: _Canvas, s: PhoneState) -> None:
+    """Phone book > LDAP > Search (firmware/features/ldapsearch.py): the field, then the
+    hits (name, first number on the right; the chosen one inverted) or what the search
+    says ("Searching…", "No match", a server's trouble) - below the hits when some came."""
+    page = s.menu[-1]
+    editor, status, hits, _ = page.data
+    _header(c, page.title, editor.label)
+    _field(c, editor)
+    rows = c.g.rows[1:]
+    if status and hits:
+        rows, last = rows[:-1], rows[-1]
+        c.text(0, last, _turn(c, status, W)[0])
+    elif status:
+        for y, line in zip(rows, _turn(c, status, W, len(rows))):
+            c.text(0, y, line)
+    n = len(hits)
+    first = min(max(0, page.index - len(rows) + 1), max(0, n - len(rows)))
+    for y, i in zip(rows, range(first, n)):
+        hit = hits[i]
+        number = SMALL.fit(hit.numbers[0], W // 2) if hit.numbers and hit.name else ""
+        x_number = W - 2 - SMALL.width(number)
+        room = (x_number - 4 if number else W - 2) - 2
+        name = hit.name or (hit.numbers[0] if hit.numbers else "")
+        ink = INK
+        if i == page.index:
+            c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
+            ink = PAPER
+        shown = _turn(c, name, room)[0] if i == page.index else SMALL.fit(name, room)
+        c.text(2, y, shown, SMALL, ink=ink, says=f"> {shown}" if i == page.index else None)
+        if number:
+            c.text(x_number, y, number, SMALL, ink=ink)
 
 
 def draw(c: _Canvas, s: PhoneState) -> None:
@@ -111,6 +149,9 @@ def draw(c: _Canvas, s: PhoneState) -> None:
         return
     if page.kind == "edit":
         _editor(c, s)
+        return
+    if page.kind == "ldap" and page.key == "ldap.search":
+        _ldap_search(c, s)
         return
     if page.kind == "confirm":                 # Load default settings, Reboot: OK = yes
         _header(c, page.title)                 # the question in turns if the rows are few

@@ -17,9 +17,10 @@ from its ASN.1 decoder, and nothing a server sends may reach the phone as an exc
 """
 from __future__ import annotations
 
+import asyncio
 import re
 
-from firmware.record import Record
+from firmware.record import Record, replace
 
 MAX_TYPED = 64            # characters of a search: a name or a number, never more
 _ESCAPES = {"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\0": r"\00"}
@@ -108,20 +109,30 @@ def search(sections: list, typed: str, kind: str = "name", sort: bool = False) -
     return Answer(tuple(hits), "; ".join(reasons))
 
 
+async def search_off_loop(settings, typed: str, kind: str = "name") -> Answer:
+    """`search` of the configured servers from a coroutine (the web): in a thread, so a
+    silent server holds that thread for its timeout, never the event loop. The servers'
+    settings are copied first: a save meanwhile does not change them under the search."""
+    sections = [replace(s) for s in servers(settings)]
+    return await asyncio.to_thread(search, sections, typed[:MAX_TYPED], kind,
+                                   settings.ldap.sort)
+
+
 def caller_name(sections: list, number: str) -> tuple[str, str]:
     """(name, reason) of the entry one of whose numbers is `number` (spaces, dashes,
     dots and brackets aside); ("", reason) when none is."""
-    want = _digits(number)
+    want = digits(number)
     if not want:
         return "", ""
     answer = search(sections, number, "number")
     for hit in answer.hits:
-        if hit.name and any(_digits(n) == want for n in hit.numbers):
+        if hit.name and any(digits(n) == want for n in hit.numbers):
             return hit.name, answer.reason
     return "", answer.reason
 
 
-def _digits(number: str) -> str:
+def digits(number: str) -> str:
+    """A number as dialled: without the spaces, dashes, dots and brackets of a directory."""
     return re.sub(r"[\s().-]", "", number)
 
 
@@ -197,7 +208,9 @@ def _why(e: Exception, cfg) -> str:
     if kind == "LDAPSocketOpenError":
         if "certificate" in text.lower() or "ssl" in text.lower():
             return f"TLS failed: {text}"
-        return f"cannot connect: {text}"
+        errno = re.search(r"\[Errno -?\d+\] ([^'\])\]]+)", text)    # the OS's words
+        return f"cannot connect ({errno[1].strip().lower()})" if errno else \
+            f"cannot connect: {text}"
     if kind == "LDAPSocketReceiveError":
         return f"the connection broke: {text}"
     if kind in ("KeyError", "PyAsn1Error", "IndexError", "TypeError", "ValueError"):

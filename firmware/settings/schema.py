@@ -491,8 +491,9 @@ class LdapSettings(LdapServerSettings, eq=False):
     dial: bool = setting(False, "look a number we call up as the call goes out (the name "
                          "on the calling and talking screens; manual: lookup for dial)")
     sort: bool = setting(False, "sort hits by name (by number when they have no name)")
-    # the manual's Search Delay waits for the LDAP search from the LCD and the web (issue 14):
-    # a setting nothing reads would be accepted and ignored
+    search_delay: int = setting(0, "ms the LCD's LDAP search waits after the last key (a key "
+                                "within it starts the wait again; manual: Search Delay)",
+                                min=0, max=2000)
 
 
 class Settings(Record, eq=False):

@@ -5,8 +5,8 @@ control), ui/web/manage.py (settings, provisioning, firmware, keys, backup, call
 phone book), ui/web/pages.py (the manual's §7 web pages: /settings, /settings/<page>,
 plain HTML forms rendered from firmware/menus.py WEB), ui/web/keyspage.py (the key tables
 of Programmable Keys and Expansion Module), ui/web/maintenance.py (Auto Provision Now,
-Firmware Upgrade, Configuration Backup as plain forms). Every route talks to the phone
-through one object, firmware.api.Api.
+Firmware Upgrade, Configuration Backup as plain forms), ui/web/ldapsearch.py (Phone Book >
+LDAP Search). Every route talks to the phone through one object, firmware.api.Api.
 
 Everything except the login page and static files needs a login: HTTP Basic (API
 clients, tests) or the session cookie the login form sets (the browser panel). The
@@ -66,6 +66,8 @@ API (JSON unless said otherwise):
                       or JSON {"url": "tftp://host/dir/IMAGE"}: checked, installed into the
                       other slot, the phone restarts when idle (docs/upgrade.md)
   GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts
+  GET  /api/ldap?q=TEXT[&kind=name|number]  {"hits": [{"name", "numbers"}], "reason"}:
+                      both LDAP servers searched (in a thread, with their timeouts)
   GET  /api/logs       the logs the Log page links to: name, url, files, bytes
   GET  /api/logs/phone.log  /api/logs/sip.log  the log as an attachment: its rotated files
                       (oldest first) then the current one (administrator)
@@ -83,6 +85,8 @@ API (JSON unless said otherwise):
   POST /maintenance/provision  Auto Provision Now from /settings/provision (303 back)
   GET  /maintenance/firmware  POST (multipart: image[, md5] or url): Firmware Upgrade
   GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
+  GET  /phonebook/ldap[?q=TEXT&kind=name|number]  Phone Book > LDAP Search (HTML; both
+                      roles; a plain GET form, the hits in a table: ui/web/ldapsearch.py)
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
   GET  /api/sim/listen?seconds=1  WAV of what the person hears
@@ -94,7 +98,7 @@ import sys
 
 from aiohttp import web
 
-from ui.web import guide, keyspage, maintenance, manage, pages, panel, signin
+from ui.web import guide, keyspage, ldapsearch, maintenance, manage, pages, panel, signin
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
 
@@ -111,7 +115,7 @@ def build(api) -> web.Application:
     wa.on_shutdown.append(panel.close_sockets)
     wa.on_cleanup.append(_stop_hasher)
     for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes,
-                  keyspage.routes, maintenance.routes):
+                  keyspage.routes, maintenance.routes, ldapsearch.routes):
         wa.add_routes(table)
     if api.simulated:
         wa.add_routes(panel.sim_routes)

@@ -1,0 +1,296 @@
+"""LDAP search on the LCD (manual §5 "LDAP": DIR > LDAP > Search name / Search number, and
+the LDAP appendix's Search Delay; issue 14 item 5).
+
+MENU (or OK, or DIRECTORY) > Phone book > LDAP opens the manual's two entries, Search name
+and Search number; with no LDAP server set, a page says where to set one. Each opens the
+search page, drawn by ui/lcd_menu.py `_ldap_search`: the field on the first row (the
+multi-tap editor of ui/textentry.py; digits for a number) and under it the hits (name and
+first number), "Searching…", "No match" or what went wrong.
+
+The search starts `ldap.search_delay` ms after the last key that changed the text (a key
+within the delay starts the wait again; 0: at once). It runs in the LDAP feature's worker
+(firmware/features/ldap.py `search`, which firmware/directory/ldap.py's blocking ldap3
+calls need): the loop never waits for a server, and the answer comes back as an event.
+An answer for a text that has changed since, or for a page that was left, is dropped.
+Both servers are searched, [ldap] then [ldap2] (manual §1 "LDAP(2)"), each up to its
+max hits; ldap.sort sorts the hits by name.
+
+Keys on the search page (the mode below is asked first while a page of ours is on top):
+digits, * and # type (soft key 1: the input mode), Left/Right move the cursor, C (or <-)
+erases, C on an empty field goes back, C held clears; Up/Down choose a hit; OK opens the
+hit's numbers (before there are hits: searches at once); Dial or the send key calls the
+hit (a hit with several numbers shows them first). On a hit's numbers: OK, Dial or send
+calls one on the default line (an LDAP entry names no line; the phone book's contacts
+without one go out there too); "Add to phone book" keeps the hit as a personal contact
+(firmware/phonebooks.py Books.add). Call keys (handset, speaker, a line key) dial what is
+under the cursor, as on the phone book's pages (firmware/pages.py).
+"""
+from __future__ import annotations
+
+import logging
+
+from firmware import pages
+from firmware.call.controls import Mode
+from firmware.call.state import AudioDevice, MenuPage
+from firmware.directory import ldap
+from firmware.events import DialRequested, KeyHeld, KeyPressed, PageRequested, TimerFired
+from firmware.phonebooks import NAME_MAX, BookError
+from ui.textentry import TextEntry
+
+log = logging.getLogger("deskphone.ldapsearch")
+
+KIND = "ldap"                             # the pages' kind: their keys come here
+SEARCH, NUMBERS = "ldap.search", "ldap.numbers"
+DELAY_TIMER, TAP_TIMER = "ldap.delay", "ldap.multitap"
+PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "send", "soft1",
+             "soft2", "soft3", "soft4", *"0123456789*#"}
+# the manual's entries of DIR > LDAP -> (the search page's title, what is searched)
+SEARCHES = {"Search name": ("LDAP name", "name"), "Search number": ("LDAP number", "number")}
+HINT = {"name": "Type a name: the directory is searched as you type",
+        "number": "Type a number: the directory is searched as you type"}
+NO_SERVER = ["No LDAP server:", "set one on the web's", "Phone Book > LDAP page"]
+ADD = "Add to phone book"
+
+
+class _PageMode(Mode):
+    """On the Phone's stack while a page of ours is open: its soft keys' actions."""
+
+    ACTIONS = frozenset({"mode", "dial", "erase", "back"})
+
+
+def setup(ctx) -> "LdapSearch":
+    """The feature module's entry: pages on top of the menu (nothing to close)."""
+    return LdapSearch(ctx)
+
+
+class LdapSearch:
+    def __init__(self, ctx):
+        self.bus, self.timers, self.state, self.settings = (ctx.bus, ctx.timers, ctx.state,
+                                                            ctx.settings)
+        self.phone, self.provided = ctx.phone, ctx.provided
+        self.mode = _PageMode("ldap search", pressed=self.on_key, hook=self.on_hook,
+                         softkeys=self.softkeys,
+                         ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
+        ctx.bus.on(PageRequested, self.on_page)
+        ctx.bus.on(TimerFired, self.on_timer)
+        ctx.bus.on(KeyHeld, self.on_held)
+
+    # -- the pages -------------------------------------------------------------------------
+
+    def on_page(self, ev: PageRequested) -> None:
+        if ev.page == "directory:ldap":
+            self.open()
+
+    def _push(self, page: MenuPage) -> None:
+        self.state.menu.append(page)
+        self.phone.controls.push(self.mode)
+
+    def open(self) -> None:
+        """DIR > LDAP: the manual's Search name and Search number, or where to set a server."""
+        if not ldap.servers(self.settings):
+            self._push(MenuPage("ldap.none", "LDAP", list(NO_SERVER), text=True, kind=KIND))
+            return
+        self._push(MenuPage("ldap.searches", "LDAP", list(SEARCHES), kind=KIND))
+
+    def open_search(self, label: str) -> None:
+        title, what = SEARCHES[label]
+        editor = TextEntry(max_len=ldap.MAX_TYPED, kind="text" if what == "name" else "dial")
+        # data: the editor, what the rows under it say, the hits, what is searched
+        self._push(MenuPage(SEARCH, title, [], kind=KIND, data=[editor, HINT[what], [], what]))
+
+    def open_numbers(self, hit: ldap.Hit) -> None:
+        items = [*hit.numbers, ADD]
+        data = [("dial", n) for n in hit.numbers] + [("add", hit)]
+        self._push(MenuPage(NUMBERS, hit.name or hit.numbers[0], items, kind=KIND, data=data))
+
+    # -- searching -------------------------------------------------------------------------
+
+    def typed(self, page: MenuPage, before: str) -> None:
+        """After a key on the search page: the text changed, so the wait starts again."""
+        editor, *_ = page.data
+        due = editor.due()
+        if due is None:
+            self.timers.cancel(TAP_TIMER)
+        else:
+            self.timers.start(TAP_TIMER, max(0.0, due - self.bus.loop.time()))
+        if editor.text == before:
+            return
+        self.timers.cancel(DELAY_TIMER)
+        if not editor.text:
+            page.data[1:3] = [HINT[page.data[3]], []]
+            page.items, page.index = [], 0
+            return
+        delay = self.settings.ldap.search_delay / 1000
+        if delay:
+            self.timers.start(DELAY_TIMER, delay)
+        else:
+            self.search(page)
+
+    def on_timer(self, ev: TimerFired) -> None:
+        page = pages.top(self.state, KIND)
+        if page is None or page.key != SEARCH:
+            return
+        if ev.name == DELAY_TIMER:
+            self.search(page)
+        elif ev.name == TAP_TIMER:
+            page.data[0].tick(self.bus.loop.time())
+
+    def search(self, page: MenuPage) -> None:
+        """Ask the LDAP feature's worker; the answer comes back on the loop (`answered`)."""
+        self.timers.cancel(DELAY_TIMER)
+        editor, _, _, what = page.data
+        typed = editor.text
+        if not typed:
+            return
+        worker = self.provided.get("ldap")      # set up once the lines have registered
+        if worker is None:
+            page.data[1] = "LDAP starts once the lines have registered: try again"
+            return
+        page.data[1:3] = ["Searching…", []]
+        page.items, page.index = [], 0
+        log.info("LCD: LDAP %s search for %r", what, typed)
+        worker.search(typed, what, lambda answer: self.answered(page, typed, answer))
+
+    def answered(self, page: MenuPage, typed: str, answer: ldap.Answer) -> None:
+        if not any(p is page for p in self.state.menu) or page.data[0].text != typed:
+            log.debug("LDAP answer for %r dropped: the text or the page changed", typed)
+            return
+        hits = list(answer.hits)
+        if answer.reason:
+            log.warning("LDAP search for %r: %s", typed, answer.reason)
+        status = answer.reason or ("" if hits else "No match")
+        page.data[1:3] = [status, hits]
+        page.items = [h.name or (h.numbers[0] if h.numbers else "") for h in hits]
+        page.index = 0
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def softkeys(self, s) -> dict:
+        page = s.menu[-1] if s.menu else None
+        if page is None or page.kind != KIND:
+            return {}
+        if page.key == SEARCH:
+            return {"menu": {0: (page.data[0].label, "mode"), 1: ("Dial", "dial"),
+                             2: ("<-", "erase"), 3: ("Back", "back")}}
+        if page.key == NUMBERS:
+            return {"menu": {0: ("Dial", "dial")}}
+        return {}
+
+    def on_key(self, ev: KeyPressed) -> bool:
+        return pages.key(self.state, KIND, ev.key, PAGE_KEYS, self.page_key, self._predial)
+
+    def on_held(self, ev: KeyHeld) -> None:
+        """C held on the search page clears what was typed."""
+        page = pages.top(self.state, KIND)
+        if page is not None and page.key == SEARCH:
+            before = page.data[0].text
+            if page.data[0].hold(ev.key):
+                self.typed(page, before)
+
+    def page_key(self, page: MenuPage, key: str) -> None:
+        s = self.state
+        if key == "menu":
+            s.menu.clear()
+        elif page.key == SEARCH:
+            self.search_key(page, key)
+        elif key in ("cancel", "soft4", "left"):
+            s.menu.pop()
+        elif page.text or not page.items:
+            return
+        elif key in ("up", "down"):
+            page.index = (page.index + (-1 if key == "up" else 1)) % len(page.items)
+        elif key.isdigit() and 1 <= int(key) <= len(page.items):
+            page.index = int(key) - 1
+            self.enter(page)
+        elif key in ("ok", "right", "soft1", "send"):
+            self.enter(page)
+
+    def search_key(self, page: MenuPage, key: str) -> None:
+        editor: TextEntry = page.data[0]
+        hits = page.data[2]
+        before, now = editor.text, self.bus.loop.time()
+        if key == "soft4" or (key == "cancel" and not editor.text):
+            self.timers.cancel(DELAY_TIMER)
+            self.state.menu.pop()
+            return
+        if key in ("up", "down"):
+            if hits:
+                page.index = (page.index + (-1 if key == "up" else 1)) % len(hits)
+        elif key == "ok":
+            editor.settle()
+            if hits:
+                self.open_numbers(hits[page.index])
+            else:
+                self.search(page)
+        elif key in ("send", "soft2"):
+            if hits:
+                self.dial_hit(hits[page.index])
+        elif key == "soft1":
+            editor.next_mode()
+        elif key == "soft3":
+            editor.press("cancel", now)
+        else:
+            editor.press(key, now)
+        self.typed(page, before)
+
+    def enter(self, page: MenuPage) -> None:
+        if page.key == "ldap.searches":
+            self.open_search(page.items[page.index])
+            return
+        what, value = page.data[page.index]
+        if what == "dial":
+            self._dial(value)
+        else:
+            self.add(value)
+
+    def dial_hit(self, hit: ldap.Hit) -> None:
+        """Dial on a hit: its number, or its numbers to choose from."""
+        if len(hit.numbers) == 1:
+            self._dial(hit.numbers[0])
+        elif hit.numbers:
+            self.open_numbers(hit)
+
+    def _dial(self, number: str) -> None:
+        number = ldap.digits(number)
+        log.info("LDAP: dialling %s", number)
+        self.state.menu.clear()
+        self.bus.post(DialRequested(number, 0))
+
+    def add(self, hit: ldap.Hit) -> None:
+        """The hit into the personal book: its name split into first and last, its first
+        three numbers as office, mobile and other; a refusal (book full, a number the
+        book cannot keep) is the notice, nothing saved."""
+        from provisioning.phonebook import Contact
+        first, _, last = hit.name.strip().rpartition(" ")
+        if not first:
+            first, last = last, ""
+        office, mobile, other = ([ldap.digits(n) for n in hit.numbers[:3]] + ["", "", ""])[:3]
+        contact = Contact(first_name=first[:NAME_MAX], last_name=last[:NAME_MAX],
+                          office=office, mobile=mobile, other=other)
+        try:
+            self.provided["phonebooks"].add(contact)
+        except (BookError, OSError) as e:
+            self.state.notice = f"Not saved: {e}"
+            return
+        log.info("LCD: LDAP hit %s added to the phone book", hit.name)
+        self.state.notice = f"Saved: {contact.name or contact.numbers[0]}"
+
+    # -- call keys -------------------------------------------------------------------------
+
+    def on_hook(self, offhook: bool) -> bool:
+        return pages.hook(self.state, KIND, offhook, self._predial)
+
+    def _predial(self, page: MenuPage, line: int | None) -> None:
+        """Lifting the handset (speaker, a line key) on a hit or one of its numbers dials it
+        (a hit with several numbers: its first)."""
+        s = self.state
+        number = ""
+        if page.key == SEARCH and page.data[2]:
+            numbers = page.data[2][page.index].numbers
+            number = numbers[0] if numbers else ""
+        elif page.key == NUMBERS and page.data[page.index][0] == "dial":
+            number = page.data[page.index][1]
+        if not number or s.audio is not AudioDevice.NONE or s.calls:
+            return
+        self.phone.predial(ldap.digits(number), line or self.settings.phone.default_account)
+        s.menu.clear()

@@ -1,0 +1,304 @@
+"""LDAP search from the LCD and the web (manual §5 "LDAP": DIR > LDAP > Search name / Search
+number; the LDAP appendix's Search Delay; issue 14 item 5) against a real slapd
+(tests/peers/slapd.py). The LCD is the in-process rig (tests/fakes): keys as a person
+presses them, the LCD's text, the fake clock for the search delay. The LDAP feature's
+worker job is taken by the test and run when the test says (as tests/test_ldap.py does),
+so what the LCD shows while a search waits for its server is seen and its answer comes
+back as the worker's event would; the web pages are served in-process (aiohttp's test
+client) and one walk goes through chromium."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.sync_api import expect, sync_playwright    # missing: fail, never skip
+
+from firmware.directory import ldap
+from tests import test_web_pages
+from tests.browser import launch
+from tests.fakes import build
+from tests.peers.slapd import BASE, SilentServer, Slapd
+from tests.phone import TEST_PASSWORD, PhoneProcess
+from ui.web import build as build_web
+from ui.web.auth import SESSION
+from ui.web.common import AUTH
+
+PEOPLE_BASE = f"ou=people,{BASE}"
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory):
+    with Slapd(tmp_path_factory.mktemp("slapd")) as s:
+        yield s
+
+
+def _rig(port: int, **extra):
+    """A phone with the LDAP server set; the worker's jobs wait in `rig.jobs` until run."""
+    rig = build({"ldap.server": "127.0.0.1", "ldap.port": port, "ldap.base": PEOPLE_BASE,
+                 **extra})
+    rig.jobs = []
+    rig.features.get("ldap")._submit = lambda fn, *args: rig.jobs.append((fn, args))
+    rig.bus.post_threadsafe = rig.bus.post
+    return rig
+
+
+def _run_jobs(rig, order=None) -> None:
+    """The worker runs the searches asked for (in `order`: their places), answers posted."""
+    jobs, rig.jobs = rig.jobs, []
+    for i in order if order is not None else range(len(jobs)):
+        fn, args = jobs[i]
+        fn(*args)
+    rig.settle()
+
+
+def _type(rig, *taps: str) -> None:
+    """Multi-tap: each string is one letter's presses ("7777" = s); the next letter's key
+    settles it (the same key again: after the editor's 1 s, as a person waits)."""
+    for n, presses in enumerate(taps):
+        if n and presses[0] == taps[n - 1][0]:
+            rig.advance(1.0)
+        rig.press(*presses)
+
+
+def _search_name(rig):
+    return rig.walk("Phone book", "LDAP", "Search name")
+
+
+# --- the LCD --------------------------------------------------------------------------------
+
+def test_without_a_server_the_ldap_page_says_where_to_set_one():
+    rig = build()
+    rig.walk("Phone book", "LDAP")
+    assert rig.lcd.splitlines()[1:4] == ["No LDAP server:", "set one on the web's",
+                                         "Phone Book > LDAP page"]
+    rig.press("cancel")
+    assert rig.state.menu[-1].title == "Phone book"
+
+
+def test_typing_smi_finds_smith_with_his_number(slapd):
+    rig = _rig(slapd.port, **{"ldap.search_delay": 500})
+    rig.press("directory")                       # DIRECTORY opens the phone book
+    rig.walk("LDAP")
+    assert rig.state.menu[-1].items == ["Search name", "Search number"]   # the manual's
+    rig.walk("Search name")
+    assert "Type a name" in rig.seen
+    _type(rig, "7777", "6", "444")               # s m i
+    assert "[smi]" in rig.lcd and not rig.jobs   # the delay has not passed
+    rig.advance(0.5)
+    assert len(rig.jobs) == 1 and "Searching" in rig.lcd
+    _run_jobs(rig)
+    assert "> John Smith" in rig.lcd and "1001" in rig.lcd
+    assert rig.softkeys == ["abc", "Dial", "<-", "Back"]
+
+
+def test_a_key_within_the_search_delay_starts_the_wait_again(slapd):
+    rig = _rig(slapd.port, **{"ldap.search_delay": 500})
+    _search_name(rig)
+    rig.press("5")                               # j
+    rig.advance(0.4)
+    rig.press("6", "6", "6")                     # o, 0.4 s later: the wait starts again
+    rig.advance(0.4)
+    assert rig.jobs == []
+    rig.advance(0.1)
+    assert len(rig.jobs) == 1
+    _run_jobs(rig)
+    shown = rig.state.menu[-1].items
+    assert sorted(shown) == ["Jo Adams", "Johanna Berg", "John Smith", "Mary Jones"]
+
+
+def test_an_answer_for_older_text_is_dropped(slapd):
+    rig = _rig(slapd.port)                       # search delay 0 (the manual's): each key
+    _search_name(rig)
+    _type(rig, "5", "666")                       # j, then m n o: "jm" "jn" "jo"
+    rig.advance(1.0)
+    _type(rig, "44")                             # "joh"
+    assert len(rig.jobs) == 6 and rig.state.menu[-1].data[0].text == "joh"
+    _run_jobs(rig, order=list(reversed(range(len(rig.jobs)))))   # the newest answers first
+    assert sorted(rig.state.menu[-1].items) == ["Johanna Berg", "John Smith"]
+
+
+@pytest.mark.parametrize("taps, found", [
+    (("7777", "8", "2", "777", "*"), "Star*Man"),         # s t a r *
+    (("22", "2", "222", "55", "sym", "88"), "Back\\Slash"),  # b a c k, Sym 8 8: a backslash
+])
+def test_star_and_backslash_typed_are_searched_as_characters(slapd, taps, found):
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    for presses in taps:
+        if presses == "sym":                     # the mode soft key: ABC, 123, Sym
+            rig.press("soft1", "soft1", "soft1")
+        else:
+            _type(rig, presses)
+            rig.advance(1.0)
+    assert rig.state.menu[-1].data[0].text == found[:5].lower()
+    _run_jobs(rig)
+    assert rig.state.menu[-1].items == [found], rig.seen
+
+
+def test_a_server_that_is_down_is_said_and_the_lcd_goes_on_answering_keys():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))               # bound, not listening: connection refused
+        port = s.getsockname()[1]
+        rig = _rig(port)
+        _search_name(rig)
+        rig.press("5")
+        assert "Searching" in rig.lcd and len(rig.jobs) == 1
+        rig.press("6", "6", "6")                 # the search waits: keys still answered
+        assert "[jo]" in rig.lcd
+        _run_jobs(rig)
+    assert "cannot connect" in rig.seen and f"127.0.0.1:{port}" in rig.seen
+    rig.press("cancel", "cancel", "cancel")      # erase, then back to Search name
+    assert rig.state.menu[-1].items == ["Search name", "Search number"]
+
+
+def test_dial_from_a_hit_places_the_call(slapd):
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    _type(rig, "6", "2", "777")                  # "mar": Mary Jones, one number
+    _run_jobs(rig)
+    assert "> Mary Jones" in rig.lcd
+    rig.soft("Dial")
+    assert rig.sip.invited("1002") is not None and not rig.state.menu
+
+
+def test_a_hit_with_several_numbers_shows_them_and_one_is_called(slapd):
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    _type(rig, "7777", "6", "444")               # smi
+    _run_jobs(rig)
+    rig.press("ok")                              # John Smith's numbers
+    assert rig.state.menu[-1].items == ["1001", "0170 555 1001", "Add to phone book"]
+    rig.press("down", "ok")
+    assert rig.sip.invited("01705551001") is not None
+
+
+def test_a_hit_is_added_to_the_personal_phone_book(slapd):
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    _type(rig, "7777", "6", "444")
+    _run_jobs(rig)
+    rig.press("ok")
+    rig.walk("Add to phone book")
+    assert "Saved: John Smith" in rig.seen
+    (listed,) = rig.features.get("phonebooks").listed("personal")
+    c = listed.contact
+    assert (c.first_name, c.last_name, c.office, c.mobile) == ("John", "Smith", "1001",
+                                                              "01705551001")
+
+
+def test_a_number_search_and_both_servers_server_one_first(slapd):
+    rig = _rig(slapd.port, **{"ldap2.server": "127.0.0.1", "ldap2.port": slapd.port,
+                              "ldap2.base": PEOPLE_BASE, "ldap2.name_attributes": ["sn"]})
+    rig.walk("Phone book", "LDAP", "Search number")
+    assert rig.softkeys[0] == "123"
+    rig.press("1", "0", "0", "2")
+    _run_jobs(rig, order=[-1])                   # the search for all four digits
+    assert rig.state.menu[-1].items == ["Mary Jones", "Jones"]
+
+
+def test_max_hits_are_respected_and_sorted(slapd):
+    rig = _rig(slapd.port, **{"ldap.max_hits": 2, "ldap.sort": True})
+    _search_name(rig)
+    rig.press("5")                               # j: four entries start with it
+    _run_jobs(rig)
+    items = rig.state.menu[-1].items
+    assert len(items) == 2 and items == sorted(items)
+
+
+# --- the web: /phonebook/ldap and GET /api/ldap (in-process) ---------------------------------
+
+class LdapApi(test_web_pages.Api):
+    """The pages' Api over a real settings store, with the search the real Api makes."""
+
+    async def ldap_search(self, typed, kind="name"):
+        return await ldap.search_off_loop(self.store.settings, typed, kind)
+
+
+def _web(tmp_path, test, settings: dict | None = None, role: str = "admin"):
+    async def go():
+        api = LdapApi(tmp_path)
+        if settings:
+            api.update_settings(settings)
+        async with TestClient(TestServer(build_web(api))) as client:
+            token, _ = client.server.app[AUTH].new_session(role)
+            client.session.cookie_jar.update_cookies({SESSION: token})
+            await test(client)
+    asyncio.run(go())
+
+
+def _server(port: int) -> dict:
+    return {"ldap.server": "127.0.0.1", "ldap.port": port, "ldap.base": PEOPLE_BASE}
+
+
+def test_the_web_page_searches_by_name_and_by_number(slapd, tmp_path):
+    async def test(client):
+        r = await client.get("/phonebook/ldap")
+        text = await r.text()
+        assert r.status == 200 and 'name="q"' in text and "<table" not in text
+        text = await (await client.get("/phonebook/ldap", params={"q": "smi"})).text()
+        assert "<td>John Smith</td><td>1001, 0170 555 1001</td>" in text
+        text = await (await client.get("/phonebook/ldap",
+                                       params={"q": "1002", "kind": "number"})).text()
+        assert "<td>Mary Jones</td>" in text and "John Smith" not in text
+        text = await (await client.get("/phonebook/ldap", params={"q": "<b>x"})).text()
+        assert "No match for “&lt;b&gt;x”" in text
+        r = await client.get("/api/ldap", params={"q": "Star*"})
+        assert await r.json() == {"hits": [{"name": "Star*Man", "numbers": ["1003"]}],
+                                  "reason": ""}
+        r = await client.get("/api/ldap", params={"q": "jo", "kind": "mail"})
+        assert r.status == 400 and "kind" in (await r.json())["error"]
+        r = await client.get("/api/ldap")
+        assert r.status == 400
+    _web(tmp_path, test, _server(slapd.port), role="user")     # the desk user searches too
+
+
+def test_the_web_says_a_server_is_down_and_the_server_keeps_answering(tmp_path):
+    """A server that takes the connection and never answers: the page waits out the
+    timeout in a thread while the web server answers other requests."""
+    silent = SilentServer()
+    try:
+        async def test(client):
+            search = asyncio.ensure_future(client.get("/phonebook/ldap", params={"q": "jo"}))
+            assert await asyncio.to_thread(silent.accepted.wait, 5), "never connected"
+            assert not search.done()
+            other = await client.get("/api/ldap", params={"q": "jo", "kind": "mail"})
+            assert other.status == 400 and not search.done()   # answered meanwhile
+            text = await (await search).text()
+            assert f"LDAP 127.0.0.1:{silent.port}: no answer within 1 s" in text
+        _web(tmp_path, test, {**_server(silent.port), "ldap.timeout": 1})
+    finally:
+        silent.close()
+
+    async def none_set(client):
+        text = await (await client.get("/phonebook/ldap", params={"q": "jo"})).text()
+        assert "no server is set (Phone Book &gt; LDAP)" in text
+    (tmp_path / "none").mkdir()
+    _web(tmp_path / "none", none_set)
+
+
+def test_the_web_search_in_chromium(slapd, tmp_path):
+    with PhoneProcess(tmp_path / "phone", settings=_server(slapd.port)) as phone, \
+            sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_context(viewport={"width": 412, "height": 900}).new_page()
+            page.goto(phone.base + "/login")
+            page.fill("input[name=user]", "root")
+            page.fill("input[name=password]", TEST_PASSWORD)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(phone.base + "/")
+            page.goto(phone.base + "/settings")
+            page.click('nav.pages a[href="/phonebook/ldap"]')
+            expect(page.locator("h1")).to_have_text("LDAP Search")
+            page.get_by_label("Name or number").fill("jo")
+            page.click("button:text('Search')")
+            hits = page.locator("table.ldap-hits tbody tr td:first-child")
+            expect(hits).to_have_text(["John Smith", "Mary Jones", "Johanna Berg", "Jo Adams"])
+            page.get_by_label("Name or number").fill("1009")
+            page.get_by_label("Search by").select_option("number")
+            page.click("button:text('Search')")
+            expect(hits).to_have_text(["Jo Adams"])
+        finally:
+            browser.close()

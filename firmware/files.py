@@ -12,6 +12,7 @@ Standard library only and nothing else of the firmware: the boot supervisor
 """
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,3 +64,10 @@ def atomic_write(path: Path | str, data: bytes, *, mode: int = 0o600) -> None:
     """Write `data` as the whole new content of `path` (see the module doc)."""
     with atomic_file(path, mode=mode) as f:
         f.write(data)
+
+
+def json_bytes(doc) -> bytes:
+    """How the phone's JSON files are written (phone books, keys: one-space indent, text
+    as it is in UTF-8, a final newline): provisioning tells "unchanged" by comparing these
+    bytes, and a phone book uploaded on the web is written the same way."""
+    return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"

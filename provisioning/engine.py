@@ -33,7 +33,7 @@ from firmware.bus import Bus, Timers
 from firmware.events import (CheckSyncReceived, KeyPressed, PageRequested,
                              ProvisioningChanged, ProvisionRequested, SettingsChanged,
                              TimerFired)
-from firmware.files import fsync_dir
+from firmware.files import fsync_dir, json_bytes
 from firmware.settings import Settings, atomic_write
 from firmware.call.state import AudioDevice, MenuPage, PhoneState
 from provisioning import schedule
@@ -425,7 +425,7 @@ class Provisioner:
                         res, f"{len(book.entries)} entries")
 
     def _stage(self, got: _Fetched, path: Path, doc: Any, res: FileResult, what: str) -> None:
-        data = json.dumps(doc, indent=1, ensure_ascii=False).encode() + b"\n"
+        data = json_bytes(doc)
         try:
             same = path.read_bytes() == data
         except OSError:

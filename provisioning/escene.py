@@ -64,8 +64,10 @@ class _LineBuilder:
 
 
 def parse_xml(data: bytes, *, name: str, max_bytes: int = MAX_BYTES,
-              root: str = "all") -> tuple[ET.Element, dict[ET.Element, int]]:
-    """The root element and each element's line; BadFile for anything we refuse.
+              root: str | tuple[str, ...] = "all"
+              ) -> tuple[ET.Element, dict[ET.Element, int]]:
+    """The root element and each element's line; BadFile for anything we refuse. `root`:
+    the root element expected, or those accepted (a phone book import tells the format by it).
 
     No DTD, no entity declarations, no external references: provisioning files have none,
     and each is a known attack (billion laughs, reading local files).
@@ -101,8 +103,10 @@ def parse_xml(data: bytes, *, name: str, max_bytes: int = MAX_BYTES,
     if doctype:
         raise BadFile(f"{name} contains a DTD (<!DOCTYPE {doctype[0]}>); refused: "
                       f"provisioning files have none")
-    if elem.tag != root:
-        raise BadFile(f"{name}: the root element is <{elem.tag}>, expected <{root}>")
+    roots = (root,) if isinstance(root, str) else root
+    if elem.tag not in roots:
+        raise BadFile(f"{name}: the root element is <{elem.tag}>, expected "
+                      + " or ".join(f"<{r}>" for r in roots))
     return elem, lines
 
 

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware.files import json_bytes
 from firmware.settings import ACCOUNTS, atomic_write
 from provisioning.errors import BadFile
 from provisioning.escene import AUTO_LINE, xml_bytes, element_where, parse_xml
@@ -83,10 +84,12 @@ class Contact:
 
 @dataclass
 class Phonebook:
-    """`ignored` lists what the file had that we do not use (for the log); not saved."""
+    """`ignored` lists what the file had that we do not use (for the log), `lines_of` the
+    line of each contact in the file it was read from; neither is saved."""
     groups: list[Group] = field(default_factory=list)
     contacts: list[Contact] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list, compare=False, repr=False)
+    lines_of: list[int] = field(default_factory=list, compare=False, repr=False)
 
     def search(self, text: str) -> list[Contact]:
         """Contacts whose first name, last name or full name starts with `text` (ignoring
@@ -121,8 +124,8 @@ class Phonebook:
                    contacts=[Contact(**c) for c in doc.get("contacts", [])])
 
     def save(self, path: Path) -> None:
-        atomic_write(Path(path), json.dumps(self.to_json(), indent=1,
-                                            ensure_ascii=False).encode("utf-8") + b"\n")
+        """Written whole, as auto provisioning writes it (the same bytes: json_bytes)."""
+        atomic_write(Path(path), json_bytes(self.to_json()))
 
     @classmethod
     def load(cls, path: Path) -> Phonebook:
@@ -137,11 +140,19 @@ _GROUP_ATTRS = {"id", "groupid", "name", "descriptor", "ringtype"}
 def parse_phonebook(data: bytes, *, name: str, max_bytes: int = MAX_BYTES) -> Phonebook:
     """A phone book file; BadFile when it is not one or a value is wrong."""
     root, lines = parse_xml(data, name=name, max_bytes=max_bytes)
+    return phonebook_from(root, lines, name=name)
+
+
+def phonebook_from(root: ET.Element, lines: dict, *, name: str,
+                   limit: int | None = None) -> Phonebook:
+    """The phone book in a parsed `<all>` tree (parse_xml's root and lines); `limit`: the
+    contacts kept, default the file name's capacity. Each contact's line is in `lines_of`
+    (an import names the line of a contact it refuses: firmware/directory/formats.py)."""
     book = Phonebook()
     problems: list[str] = []
     groups: dict[str, Group] = {}
     unused: set[str] = set()
-    limit = capacity(name)
+    limit = capacity(name) if limit is None else limit
     for sec in root:
         low = sec.tag.lower()
         if low not in ("phonegroups", "phonebooks"):
@@ -173,6 +184,7 @@ def parse_phonebook(data: bytes, *, name: str, max_bytes: int = MAX_BYTES) -> Ph
                     continue
                 if contact is not None:
                     book.contacts.append(contact)
+                    book.lines_of.append(lines.get(elem, 0))
             else:
                 book.ignored.append(f"{where}: unknown element; ignored")
     if problems:

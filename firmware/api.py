@@ -315,6 +315,12 @@ class Api:
                             "latency_ms": [round(x * 1000, 3) for x in keys.blf.latencies]}
         return out
 
+    @property
+    def banlist(self):
+        """The ban list the LCD's Ban soft key uses (firmware/banlist.py BanList, made by
+        the banlist feature): a change here is refused by the SIP thread at once."""
+        return self._feature("banlist")
+
     # -- the sim board -----------------------------------------------------------------------
 
     async def sim_mic(self, tone: int | None) -> None:

@@ -418,7 +418,9 @@ WEB: dict[str, Page] = {
         Entry("Handset Mic", "volume.handset_mic"), Entry("Speaker Volume", "volume.speaker"),
         Entry("Speaker Mic", "volume.speaker_mic"), Entry("Headset Volume", "volume.headset"),
         Entry("Headset Mic", "volume.headset_mic"), Entry("Ring Type", "volume.ring_type"))),
-    "phonebook": Page("Phone Book", (Entry("Ban List", "phone.blacklist"),)),
+    "phonebook": Page("Phone Book", (
+        Entry("BanList", action="link:/phonebook/banlist"),     # ui/web/banlist.py
+        Entry("Banned numbers and prefixes (1900*)", "phone.blacklist"))),
     "phone": Page("Phone Setting", (
         _group("Basic"),
         Entry("Called No Answer Time", "phone.ring_timeout"),

@@ -39,9 +39,11 @@ VOLUMES = ("ring", "handset", "handset_mic", "speaker", "speaker_mic", "headset"
            "headset_mic")
 
 
-def incoming_policy(st: Settings, trust) -> IncomingPolicy:
-    """What the SIP thread answers to a new INVITE, without asking us. trust: kept by
-    firmware/sip/trust.py (DNS lookups), carried over."""
+def incoming_policy(st: Settings, now: IncomingPolicy) -> IncomingPolicy:
+    """What the SIP thread answers to a new INVITE, without asking us. From the policy in
+    use `now`, what the settings do not give is carried over: its trust (kept by
+    firmware/sip/trust.py: DNS lookups) and its bans (the ban list's entries,
+    firmware/banlist.py, laid on by firmware/features/banlist.py)."""
     p, fw = st.phone, st.forward
     server = st.account[p.default_account].server if st.account[p.default_account].enable \
         else ""
@@ -49,7 +51,7 @@ def incoming_policy(st: Settings, trust) -> IncomingPolicy:
         dnd=p.dnd_code if p.dnd else 0, dnd_code=p.dnd_code,
         dnd_accounts=frozenset(i for i in range(1, ACCOUNTS + 1) if st.account[i].dnd),
         busy_when_in_call=not p.call_waiting, max_calls=LINES,
-        reject_code=p.reject_code, blacklist=p.blacklist,
+        reject_code=p.reject_code, blacklist=p.blacklist, bans=now.bans,
         ip_allow=tuple(ipaddress.ip_network(n, strict=False) for n in p.ip_allow)
         if p.ip_strategy else (),
         anon_reject=frozenset(i for i in range(1, ACCOUNTS + 1)
@@ -59,4 +61,4 @@ def incoming_policy(st: Settings, trust) -> IncomingPolicy:
         pages=st.paging.intercom, page_barge_in=st.paging.barge_in,
         page_dnd_emergency=st.paging.dnd_emergency,
         flood_limit=st.sip.flood_limit,
-        trust=trust)
+        trust=now.trust)

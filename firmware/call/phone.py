@@ -64,7 +64,7 @@ class Phone:
         """Dial plan, screen settings and the SIP thread's incoming policy."""
         self.dialler, self.dialler_p2p = dialling.diallers(self.settings)
         config.show(self.settings, self.state)
-        self.sip.policy = config.incoming_policy(self.settings, self.sip.policy.trust)
+        self.sip.policy = config.incoming_policy(self.settings, self.sip.policy)
 
     # -- lines and devices ---------------------------------------------------------------------
 

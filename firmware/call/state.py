@@ -119,6 +119,9 @@ class MenuPage:
     text: bool = False          # a page to read, not to choose from
     kind: str = ""              # "": a menu of firmware/features/menu.py; "calllog": a call list
     data: list = field(default_factory=list)   # per entry, for the page's drawer (call times)
+    # opened over a ringing call by the person (its caller added to the phone book,
+    # firmware/features/banlist.py): this page has the screen, the call rings on beneath
+    over_ring: bool = False
 
 
 @dataclass
@@ -235,7 +238,8 @@ class PhoneState:
         | paging (a multicast page is heard)
         """
         f = self.focused
-        if self.ringing() and (f is None or f.state in (CallState.CONNECTED, CallState.HELD)):
+        if self.ringing() and (f is None or f.state in (CallState.CONNECTED, CallState.HELD)) \
+                and not any(p.over_ring for p in self.menu):
             return Screen.RINGING      # a new call, or one waiting while we talk
         if self.diag:
             return Screen.DIAG

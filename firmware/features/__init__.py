@@ -25,7 +25,8 @@ log = logging.getLogger("deskphone.features")
 # screens on top of the phone (a test, the call lists, the menu): set up with it; while
 # open, each is a mode on its stack that sees every key first
 SCREENS = ("diagnose", "calllog", "directory", "menu", "expansion", "contacts", "search",
-           "keylock", "ldapsearch")
+           "keylock", "ldapsearch",
+           "banlist")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
                   "mwi", "network", "clock", "sipsettings", "ldap")

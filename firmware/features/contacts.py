@@ -2,7 +2,8 @@
 Contacts", "Add group", "Modify group"): the contact editor and the group name editor.
 
 The phone book pages (firmware/features/directory.py) ask for these pages with
-PageRequested: "contacts:add", "contacts:edit:<index>" (a contact of the user's own,
+PageRequested: "contacts:add" (or "contacts:add:<number>:<name>", filled in with a
+caller's), "contacts:edit:<index>" (a contact of the user's own,
 its place in own.json), "contacts:group" (Add group), "contacts:rename:<group>". They
 are the menu walker's pages (firmware/features/menu.py: arrows, OK, C, the choice list,
 the multi-tap text editor of ui/textentry.py), with this module as their owner
@@ -63,6 +64,10 @@ class Contacts:
                 self._refused(f"Phone book full: {CAPACITY['personal']} contacts")
             else:
                 self.open_contact(-1, None)
+                if arg:     # "contacts:add:<number>:<name>": a caller (features/banlist.py)
+                    number, _, name = arg.partition(":")
+                    self.draft.update(office=number, first_name=name[:NAME_MAX])
+                    self.refresh()
         elif what == "edit":
             self.open_contact(int(arg), self.books.book("own").contacts[int(arg)])
         elif what in ("group", "rename"):

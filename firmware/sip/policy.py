@@ -16,6 +16,23 @@ from firmware.sip.text import Message, params, split_uri
 from firmware.sip.trust import Trust
 
 
+class Bans(Record, frozen=True):
+    """The ban list's numbers as the SIP thread reads them, made once whenever the list
+    changes (firmware/banlist.py `BanList.bans`), never read from its file here: a number
+    in `everywhere` is refused on every line, an (account, number) of `lines` only on
+    that line (the manual's Account of a ban entry: "can't dial to this SIP account")."""
+
+    everywhere: frozenset = frozenset()
+    lines: frozenset = frozenset()
+
+    def refuses(self, number: str, account: int) -> bool:
+        """Two set lookups, on the SIP thread before the 180."""
+        return number in self.everywhere or (account, number) in self.lines
+
+    def __bool__(self) -> bool:
+        return bool(self.everywhere or self.lines)
+
+
 class IncomingPolicy(Record):
     """How the SIP thread answers a new INVITE before the Phone sees it (a fast 180, or a
     refusal, or a redirect), from settings the Phone keeps up to date, and whom it takes
@@ -27,7 +44,8 @@ class IncomingPolicy(Record):
     busy_when_in_call: bool = False   # call waiting off
     max_calls: int = 3         # one per line key
     reject_code: int = 486     # blacklisted callers
-    blacklist: tuple = ()      # numbers, or prefixes ending in *
+    blacklist: tuple = ()      # numbers, or prefixes ending in * (phone.blacklist)
+    bans: Bans = Bans()        # the ban list's entries (firmware/banlist.py), by line
     ip_allow: tuple = ()       # ipaddress networks; empty = everyone (IP strategy off)
     anon_reject: frozenset = frozenset()   # accounts refusing hidden callers
     forward_always: str = ""   # sip: URI, or ""
@@ -65,7 +83,8 @@ class IncomingPolicy(Record):
             return 403, ""
         if self.ip_allow and not _ip_in(source_ip, self.ip_allow):
             return 403, ""
-        if self.blacklist and _listed(caller, self.blacklist):
+        if self.blacklist and _listed(caller, self.blacklist) or \
+                self.bans and self.bans.refuses(caller, account):
             return self.reject_code, ""
         if account in self.anon_reject and anonymous:
             return 433, ""                     # Anonymity Disallowed (RFC 5079)
@@ -93,7 +112,7 @@ class IncomingPolicy(Record):
     @property
     def reads_invite(self) -> bool:
         """Does deciding need the INVITE's From and Privacy headers?"""
-        return bool(self.blacklist or self.anon_reject)
+        return bool(self.blacklist or self.bans or self.anon_reject)
 
 
 def _listed(number: str, patterns) -> bool:

@@ -83,6 +83,9 @@ API (JSON unless said otherwise):
                       POST the table: saved as PUT /api/keys/layout saves, 303 back, or
                       400 with each refused key's reason beside its row
   POST /maintenance/provision  Auto Provision Now from /settings/provision (303 back)
+  GET  /phonebook/banlist  Phone Book > BanList (HTML, ui/web/banlist.py): the ban list's
+                      entries; /new and /<n> their forms (POST: add, save; 303 back or 400
+                      with the reason beside its field), POST /<n>/delete, /delete-all
   GET  /maintenance/firmware  POST (multipart: image[, md5] or url): Firmware Upgrade
   GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
   GET  /phonebook/ldap[?q=TEXT&kind=name|number]  Phone Book > LDAP Search (HTML; both
@@ -99,6 +102,7 @@ import sys
 from aiohttp import web
 
 from ui.web import guide, keyspage, ldapsearch, maintenance, manage, pages, panel, signin
+from ui.web import banlist          # Phone Book > BanList
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
 
@@ -117,6 +121,7 @@ def build(api) -> web.Application:
     for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes,
                   keyspage.routes, maintenance.routes, ldapsearch.routes):
         wa.add_routes(table)
+    wa.add_routes(banlist.routes)
     if api.simulated:
         wa.add_routes(panel.sim_routes)
     wa.router.add_static("/static/", STATIC)

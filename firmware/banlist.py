@@ -1,0 +1,177 @@
+"""The ban list (manual §7 Phone Book > BanList): callers this phone refuses, kept as
+contacts with the manual's fields: Description, First Name, Last Name, Mobile, Home and
+Office Number, and the Account "the ban contact can't dial to" (the Serial Number is the
+entry's place in the list, as the web page shows it).
+
+Stored in DATA/phonebook/banlist.json, written whole and atomically (firmware/files.py:
+a kill -9 or a power cut at any moment leaves the old list or the new one). A damaged file
+is kept aside as banlist.json.bad with a warning and the list starts empty, as own.json
+does (firmware/phonebooks.py). At most CAPACITY entries: 100, what Yealink's phones hold
+("up to 100 blacklist records") and what phone.blacklist already takes (its list is
+capped at 100 entries by the settings' checks), so both halves of the ban list have the
+same room.
+
+What the SIP thread refuses is the setting phone.blacklist (numbers, and prefixes ending
+in *: what provisioning's BlackTabs and the web's Ban List field set) plus every number
+of these entries. An entry whose Account is a line refuses the caller only on that line
+(an INVITE to another line rings); "Auto" (no account) refuses it on every line. The SIP
+thread never reads this file: `BanList.bans` is the entries' numbers as one immutable
+`firmware.sip.policy.Bans`, made once per change and laid on the incoming policy by
+firmware/features/banlist.py, so the next INVITE already sees the change and the check
+before the 180 stays two set lookups.
+
+Changes come from the loop only (the LCD, and the web pages, whose handlers run on it).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from firmware.files import atomic_write
+from firmware.phonebooks import _NUMBER, NAME_MAX, NUMBER_MAX, BookError
+from firmware.sip.policy import Bans
+
+log = logging.getLogger("deskphone.banlist")
+
+CAPACITY = 100
+FILE = "banlist.json"
+# the manual's fields, in its order: (attribute, label)
+TEXTS = (("description", "Description"), ("first_name", "First name"),
+         ("last_name", "Last name"))
+NUMBERS = (("mobile", "Mobile number"), ("home", "Home number"), ("office", "Office number"))
+
+
+@dataclass(frozen=True)
+class Ban:
+    """One entry of the ban list; `account` 1-3 narrows it to that line, None: every line."""
+    description: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    mobile: str = ""
+    home: str = ""
+    office: str = ""
+    account: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.mobile, self.home, self.office) if n)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "Ban":
+        """An entry as the file keeps it; TypeError/ValueError when it is not one."""
+        known = {f.name for f in fields(cls)}
+        if not isinstance(doc, dict) or set(doc) - known:
+            raise ValueError(f"not a ban entry: {doc!r}"[:120])
+        ban = cls(**doc)
+        for f in known - {"account"}:
+            if not isinstance(getattr(ban, f), str):
+                raise TypeError(f"{f} is not text")
+        if ban.account is not None and not isinstance(ban.account, int):
+            raise TypeError("account is not a number")
+        return ban
+
+
+def check_ban(ban: Ban) -> dict[str, str]:
+    """What is wrong with an entry, field -> why ({} when it can be stored): a text too
+    long or on two lines, a number that is not 1-19 digits (* # and a leading + allowed),
+    no number at all (an entry without one bans nobody), an account that is no line."""
+    wrong = {}
+    for attr, label in TEXTS:
+        value = getattr(ban, attr)
+        if len(value) > NAME_MAX:
+            wrong[attr] = f"{label}: at most {NAME_MAX} characters"
+        elif any(ch in value for ch in "\r\n\t"):
+            wrong[attr] = f"{label}: a single line"
+    for attr, label in NUMBERS:
+        value = getattr(ban, attr)
+        if value and not _NUMBER.fullmatch(value):
+            wrong[attr] = f"{label}: 1-{NUMBER_MAX} digits (0-9 * #)"
+    if not ban.numbers and "mobile" not in wrong:
+        wrong["mobile"] = "A ban entry needs a number"
+    if ban.account is not None and not 1 <= ban.account <= 3:
+        wrong["account"] = "Account: 1-3, or Auto"
+    return wrong
+
+
+class BanList:
+    """The entries, read once (the file changes only through here), and their changes,
+    each saved at once. `on_change` is called after every change with the new `bans`."""
+
+    def __init__(self, data_dir: Path, on_change=lambda bans: None):
+        self.path = Path(data_dir) / "phonebook" / FILE
+        self.on_change = on_change
+        self.entries: tuple[Ban, ...] = self._load()
+
+    def _load(self) -> tuple[Ban, ...]:
+        for stale in self.path.parent.glob(f".{FILE}.*.tmp"):
+            stale.unlink(missing_ok=True)                # a write killed half way
+        try:
+            doc = json.loads(self.path.read_bytes())
+            return tuple(Ban.from_json(e) for e in doc["entries"])[:CAPACITY]
+        except FileNotFoundError:
+            return ()
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            bad = self.path.with_name(FILE + ".bad")
+            log.warning("ban list %s is damaged (%s): kept as %s, starting empty",
+                        self.path, e, bad.name)
+            try:
+                os.replace(self.path, bad)
+            except OSError as e2:
+                log.warning("cannot rename %s: %s", self.path, e2)
+            return ()
+
+    @property
+    def bans(self) -> Bans:
+        """The entries' numbers as the SIP thread reads them (firmware.sip.policy.Bans)."""
+        everywhere = frozenset(n for b in self.entries if b.account is None for n in b.numbers)
+        lines = frozenset((b.account, n) for b in self.entries if b.account is not None
+                          for n in b.numbers)
+        return Bans(everywhere, lines)
+
+    def find(self, number: str) -> int:
+        """The place of the first entry with `number`, -1 when none has it."""
+        return next((i for i, b in enumerate(self.entries) if number in b.numbers), -1)
+
+    # -- changes: each written at once, then handed to the SIP thread ----------------------
+
+    def _save(self, entries: tuple[Ban, ...]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"version": 1, "entries": [asdict(b) for b in entries]}
+        atomic_write(self.path, json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
+                     + b"\n")
+        self.entries = entries
+        self.on_change(self.bans)
+
+    def _checked(self, ban: Ban) -> Ban:
+        wrong = check_ban(ban)
+        if wrong:
+            raise BookError(next(iter(wrong.values())))
+        return ban
+
+    def add(self, ban: Ban) -> None:
+        """A new entry; BookError when the list is full or the entry is wrong."""
+        if len(self.entries) >= CAPACITY:
+            raise BookError(f"Ban list full: {CAPACITY} entries")
+        self._save(self.entries + (self._checked(ban),))
+
+    def edit(self, index: int, ban: Ban) -> None:
+        self._checked(ban)
+        entries = list(self.entries)
+        entries[index] = ban
+        self._save(tuple(entries))
+
+    def delete(self, index: int) -> None:
+        entries = list(self.entries)
+        del entries[index]
+        self._save(tuple(entries))
+
+    def clear(self) -> None:
+        """Delete All BanList."""
+        self._save(())

@@ -45,9 +45,12 @@ def _rig(port: int, **extra):
 
 
 def _run_jobs(rig, order=None) -> None:
-    """The worker runs the searches asked for (in `order`: their places), answers posted."""
-    jobs, rig.jobs = rig.jobs, []
-    for i in order if order is not None else range(len(jobs)):
+    """The worker runs the searches asked for (in `order`: their places; the others stay
+    in rig.jobs), answers posted."""
+    jobs = rig.jobs
+    order = [i % len(jobs) for i in (order if order is not None else range(len(jobs)))]
+    rig.jobs = [job for i, job in enumerate(jobs) if i not in order]
+    for i in order:
         fn, args = jobs[i]
         fn(*args)
     rig.settle()
@@ -151,6 +154,24 @@ def test_a_server_that_is_down_is_said_and_the_lcd_goes_on_answering_keys():
     assert "cannot connect" in rig.seen and f"127.0.0.1:{port}" in rig.seen
     rig.press("cancel", "cancel", "cancel")      # erase, then back to Search name
     assert rig.state.menu[-1].items == ["Search name", "Search number"]
+
+
+def test_searches_typed_past_are_not_made_while_a_silent_server_holds_the_worker():
+    """Typed faster than a silent server answers: when a worker takes a search whose text
+    has changed since, it drops it without connecting (each would wait out the timeout)."""
+    silent = SilentServer()
+    try:
+        rig = _rig(silent.port, **{"ldap.timeout": 1})
+        _search_name(rig)
+        _type(rig, "5", "666")                   # j, jm, jn, jo: four searches asked
+        assert len(rig.jobs) == 4
+        _run_jobs(rig, order=[0, 1, 2])          # the three typed past: dropped unasked
+        assert not silent.accepted.is_set() and "Searching" in rig.lcd
+        _run_jobs(rig)                           # the one for "jo" waits out its second
+        assert silent.accepted.is_set()
+        assert f"LDAP 127.0.0.1:{silent.port}: no answer within 1 s" in " ".join(rig.lcd.split())
+    finally:
+        silent.close()
 
 
 def test_dial_from_a_hit_places_the_call(slapd):

@@ -142,11 +142,17 @@ class Ldap:
 
     # -- searches from the LCD and the web -----------------------------------------------------
 
-    def search(self, typed: str, kind: str, done: Callable[[ldap.Answer], None]) -> None:
-        """Search in the worker; `done(answer)` on the loop (kind: "name" or "number")."""
+    def search(self, typed: str, kind: str, done: Callable[[ldap.Answer], None],
+               wanted: Callable[[], bool] = lambda: True) -> None:
+        """Search in the worker; `done(answer)` on the loop (kind: "name" or "number").
+        `wanted()` is asked when a worker takes the job: False (the LCD's text changed
+        meanwhile) drops it unasked, so searches typed past do not queue up behind a
+        silent server, each waiting out its timeout."""
         servers, sort = self._servers(), self.settings.ldap.sort
 
         def run() -> None:
+            if not wanted():
+                return
             try:
                 answer = ldap.search(servers, typed, kind, sort)
             except Exception as e:  # noqa: BLE001

@@ -68,6 +68,7 @@ class LdapSearch:
         self.bus, self.timers, self.state, self.settings = (ctx.bus, ctx.timers, ctx.state,
                                                             ctx.settings)
         self.phone, self.provided = ctx.phone, ctx.provided
+        self.latest: object = None          # the newest search's token (older: not wanted)
         self.mode = _PageMode("ldap search", pressed=self.on_key, hook=self.on_hook,
                          softkeys=self.softkeys,
                          ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
@@ -149,13 +150,15 @@ class LdapSearch:
         page.data[1:3] = ["Searching…", []]
         page.items, page.index = [], 0
         log.info("LCD: LDAP %s search for %r", what, typed)
-        worker.search(typed, what, lambda answer: self.answered(page, typed, answer))
+        self.latest = token = object()
+        worker.search(typed, what, lambda answer: self.answered(page, typed, answer),
+                      wanted=lambda: self.latest is token)
 
     def answered(self, page: MenuPage, typed: str, answer: ldap.Answer) -> None:
         if not any(p is page for p in self.state.menu) or page.data[0].text != typed:
             log.debug("LDAP answer for %r dropped: the text or the page changed", typed)
             return
-        hits = list(answer.hits)
+        hits = [h for h in answer.hits if h.name or h.numbers]   # an entry with neither
         if answer.reason:
             log.warning("LDAP search for %r: %s", typed, answer.reason)
         status = answer.reason or ("" if hits else "No match")

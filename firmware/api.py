@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.events import (DiagnoseRequested, DialRequested, IntercomRequested, KeyPressed,
-                             KeyReleased, MulticastPageRequested, ProvisionRequested)
+                             KeyReleased, MulticastPageRequested, PhoneBookChanged,
+                             ProvisionRequested)
 from firmware.keys import EXPANSION, KEYS
 from firmware.settings import FIELDS, factory_values, public, settings_file
 from firmware.settings_service import CREDENTIALS
@@ -25,6 +26,8 @@ from firmware.system import netinfo
 from firmware.system.identity import MODEL, VERSION
 
 DIAGNOSE_TESTS = ("keys", "lcd", "lights", "sound", "")
+PHONEBOOK_CHANGES = ("add", "edit", "delete", "delete_all", "add_group", "rename_group",
+                     "delete_group", "delete_all_groups")     # what the web may ask of Books
 LOGS = ("phone.log", "sip.log")     # DIR/logs: the firmware's log, the SIP trace (log.sip_trace)
 
 
@@ -272,18 +275,37 @@ class Api:
         """Check and install an image (path= or url=); raises ProvisionError."""
         return await self._app.provisioner.upgrade(**job)
 
+    @property
+    def books(self):
+        """The phone books the LCD uses (firmware/phonebooks.py Books, made by the
+        directory feature): one object, so what the web changes the LCD shows at once."""
+        return self._feature("directory").books
+
+    def change_phonebook(self, change: str, *args, **kw):
+        """A change of the personal book from the web: `change` is the Books method (add,
+        edit, delete, delete_all, add_group, rename_group, delete_group,
+        delete_all_groups); its answer, or BookError (nothing saved). The LCD's phone book
+        pages follow (PhoneBookChanged)."""
+        if change not in PHONEBOOK_CHANGES:
+            raise ValueError(change)
+        out = getattr(self.books, change)(*args, **kw)
+        self._app.bus.post_threadsafe(PhoneBookChanged())
+        return out
+
     def phonebook(self, q: str = "") -> dict:
+        """GET /api/phonebook: each book's contacts by name (`q`: those whose name starts
+        with it or whose number holds it); the personal book's own (the user's, "own":
+        true) and provisioned ones ("own": false) together."""
         from provisioning.phonebook import Phonebook
+        books = self.books
+        books.refresh()
         out = {}
         for which in ("enterprise", "personal"):
-            path = self._app.data_dir / "phonebook" / f"{which}.json"
-            try:
-                book = Phonebook.load(path)
-            except (OSError, ValueError, TypeError):
-                out[which] = []
-                continue
-            contacts = book.search(q) if q else book.entries
-            out[which] = [dataclasses.asdict(c) for c in contacts]
+            listed = books.listed(which)
+            if q:
+                hits = {id(c) for c in Phonebook(contacts=[x.contact for x in listed]).search(q)}
+                listed = [x for x in listed if id(x.contact) in hits]
+            out[which] = [{**dataclasses.asdict(x.contact), "own": x.own} for x in listed]
         return out
 
     async def ldap_search(self, typed: str, kind: str = "name"):

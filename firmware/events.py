@@ -245,6 +245,13 @@ class ProvisioningChanged(Event):
     text: str = ""
 
 
+class PhoneBookChanged(Event):
+    """The personal phone book was changed off the LCD (the web's Phone Book pages): the
+    LCD's phone book pages are drawn afresh (firmware/features/directory.py)."""
+
+    by: str = "web"
+
+
 # --- between feature modules: programmable keys ask paging to act --------------------------
 
 class IntercomRequested(Event):

@@ -419,6 +419,8 @@ WEB: dict[str, Page] = {
         Entry("Speaker Mic", "volume.speaker_mic"), Entry("Headset Volume", "volume.headset"),
         Entry("Headset Mic", "volume.headset_mic"), Entry("Ring Type", "volume.ring_type"))),
     "phonebook": Page("Phone Book", (
+        Entry("Group", action="link:/phonebook/groups"),           # ui/web/phonebook.py
+        Entry("Contact", action="link:/phonebook/contacts"),
         Entry("BanList", action="link:/phonebook/banlist"),     # ui/web/banlist.py
         Entry("Banned numbers and prefixes (1900*)", "phone.blacklist"))),
     "phone": Page("Phone Setting", (

@@ -20,7 +20,13 @@ A damaged own.json is kept aside as own.json.bad with a warning and the book sta
 (as the call log does); a damaged provisioned file is reported as unreadable until the next
 provisioning run writes it again. `version` changes whenever what the books hold changes
 (an edit here, a provisioning run seen by `refresh`): the search index is rebuilt from it
-once per change, never per key.
+once per change, never per key, and the LCD's phone book pages are drawn afresh.
+
+The LCD (the main loop) and the web pages (ui/web/phonebook.py) change the same book: one
+lock (`_lock`, re-entrant: a change refreshes first) makes each read of the files and each
+change whole, so neither sees the other's half. A change names the contact it saw (`was`):
+when an edit elsewhere moved or changed it meanwhile, it is found again or refused, never
+another contact changed in its place.
 """
 from __future__ import annotations
 
@@ -28,7 +34,9 @@ import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, replace
+from functools import wraps
 from pathlib import Path
 
 from firmware.files import atomic_write
@@ -38,6 +46,7 @@ log = logging.getLogger("deskphone.phonebook")
 CAPACITY = {"personal": 300, "enterprise": 800}       # the manual's limits
 NUMBER_MAX = 19                                       # digits in a number (manual §7)
 NAME_MAX = 32
+DESCRIPTION_MAX = 64                                  # a group's Description (manual §7)
 FILES = ("personal", "enterprise", "own")
 _NUMBER = re.compile(r"\+?[0-9*#]{1,%d}" % NUMBER_MAX)
 NUMBER_FIELDS = ("mobile", "office", "other")
@@ -75,6 +84,15 @@ def check_contact(c) -> None:
         raise BookError("Line: 1-3, or Auto")
 
 
+def _locked(method):
+    """A Books method run whole under the books' lock (the LCD and the web share them)."""
+    @wraps(method)
+    def run(self, *args, **kw):
+        with self._lock:
+            return method(self, *args, **kw)
+    return run
+
+
 class Books:
     """The three files, read when they change on disk (`refresh`), and the personal book's
     edits (add, edit, delete, groups), each saved at once."""
@@ -82,6 +100,7 @@ class Books:
     def __init__(self, data_dir: Path):
         self.dir = Path(data_dir) / "phonebook"
         self.version = 0
+        self._lock = threading.RLock()
         self.trouble: dict[str, str] = {}        # book -> why it cannot be read
         self._read: dict = {}                    # file name -> Phonebook
         self._seen: dict[str, tuple] = {}        # file name -> (mtime_ns, size, inode)
@@ -103,6 +122,7 @@ class Books:
             return ()
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
+    @_locked
     def refresh(self) -> bool:
         """Read the files that changed since last time (provisioning rewrote one); True
         when something did. Cheap when nothing changed: three stat calls."""
@@ -190,6 +210,7 @@ class Books:
         own = self._books["own"]
         return Phonebook(groups=list(own.groups), contacts=list(own.contacts))
 
+    @_locked
     def add(self, contact) -> None:
         """A new contact of the user's; BookError when the book is full or it is wrong."""
         self.refresh()
@@ -201,17 +222,43 @@ class Books:
         own.contacts.append(contact)
         self._save(own)
 
-    def edit(self, index: int, contact) -> None:
+    @_locked
+    def edit(self, index: int, contact, was=None) -> None:
+        """The user's contact at `index` (the one `was`, when given) replaced."""
         check_contact(contact)
         self._check_group(contact.group)
         own = self._own()
-        own.contacts[index] = contact
+        own.contacts[self._place(own, index, was)] = contact
         self._save(own)
 
-    def delete(self, index: int) -> None:
+    @_locked
+    def delete(self, index: int, was=None) -> None:
         own = self._own()
-        del own.contacts[index]
+        del own.contacts[self._place(own, index, was)]
         self._save(own)
+
+    @_locked
+    def delete_all(self) -> int:
+        """The manual's "Delete All Contact": every contact of the user's (provisioned ones
+        are read-only and stay); how many were deleted."""
+        own = self._own()
+        n = len(own.contacts)
+        if n:
+            own.contacts = []
+            self._save(own)
+        return n
+
+    def _place(self, own, index: int, was) -> int:
+        """Where the contact to change is: `index`; with `was` (the contact as the person
+        saw it), where `was` is now. BookError when it is gone."""
+        if was is None and 0 <= index < len(own.contacts):
+            return index
+        if 0 <= index < len(own.contacts) and own.contacts[index] == was:
+            return index
+        for i, c in enumerate(own.contacts):
+            if was is not None and c == was:
+                return i
+        raise BookError("That contact was changed or deleted meanwhile: nothing saved")
 
     def _check_group(self, name: str) -> None:
         if name and name not in self.groups("personal"):
@@ -225,37 +272,67 @@ class Books:
             raise BookError(f"Group name: one line, at most {NAME_MAX} characters")
         return name
 
-    def add_group(self, name: str) -> None:
+    @staticmethod
+    def _description(text: str) -> str:
+        text = text.strip()
+        if len(text) > DESCRIPTION_MAX or any(ch in text for ch in "\r\n\t"):
+            raise BookError(f"Description: one line, at most {DESCRIPTION_MAX} characters")
+        return text
+
+    @_locked
+    def add_group(self, name: str, description: str = "") -> None:
         from provisioning.phonebook import Group
         name = self._group_name(name)
+        description = self._description(description)
         if name in self.groups("personal"):
             raise BookError(f"Group {name!r} exists already")
         own = self._own()
-        own.groups.append(Group(name))
+        own.groups.append(Group(name, description))
         self._save(own)
 
-    def rename_group(self, old: str, new: str) -> None:
-        """A group of the user's renamed; its contacts follow. Provisioned groups are
-        read-only (BookError)."""
+    def _own_group(self, name: str) -> None:
+        if name not in self.own_groups():
+            raise BookError(f"Group {name!r} is provisioned: read-only"
+                            if name in self.groups("personal") else
+                            f"No group {name!r}: it was deleted meanwhile")
+
+    @_locked
+    def rename_group(self, old: str, new: str, description: str | None = None) -> None:
+        """A group of the user's renamed (and its description changed, when given); its
+        contacts follow. Provisioned groups are read-only (BookError)."""
         new = self._group_name(new)
-        if old not in self.own_groups():
-            raise BookError(f"Group {old!r} is provisioned: read-only")
+        self._own_group(old)
         if new != old and new in self.groups("personal"):
             raise BookError(f"Group {new!r} exists already")
         own = self._own()
-        own.groups = [replace(g, name=new) if g.name == old else g for g in own.groups]
+        own.groups = [replace(g, name=new, **({} if description is None else {
+            "description": self._description(description)})) if g.name == old else g
+            for g in own.groups]
         own.contacts = [replace(c, group=new) if c.group == old else c
                         for c in own.contacts]
         self._save(own)
 
+    @_locked
     def delete_group(self, name: str) -> None:
         """A group of the user's deleted; its contacts stay, in no group."""
-        if name not in self.own_groups():
-            raise BookError(f"Group {name!r} is provisioned: read-only")
+        self._own_group(name)
         own = self._own()
         own.groups = [g for g in own.groups if g.name != name]
         own.contacts = [replace(c, group="") if c.group == name else c for c in own.contacts]
         self._save(own)
+
+    @_locked
+    def delete_all_groups(self) -> int:
+        """The manual's "Delete All Group": every group of the user's (provisioned ones
+        stay); their contacts stay, in no group. How many groups were deleted."""
+        own = self._own()
+        gone = {g.name for g in own.groups}
+        if gone:
+            own.groups = []
+            own.contacts = [replace(c, group="") if c.group in gone else c
+                            for c in own.contacts]
+            self._save(own)
+        return len(gone)
 
     # -- names -----------------------------------------------------------------------------
 

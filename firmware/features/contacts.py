@@ -49,6 +49,7 @@ class Contacts:
         self.menu = ctx.provided["menu"]                # the walker
         self.menu.own(OWNER, self)
         self.index = -1                                 # the contact edited (-1: a new one)
+        self.was = None
         self.draft: dict = {}
         self.stored: dict = {}
         ctx.bus.on(PageRequested, self.on_page)
@@ -84,7 +85,7 @@ class Contacts:
     # -- a contact's page ------------------------------------------------------------------
 
     def open_contact(self, index: int, contact) -> None:
-        self.index = index
+        self.index, self.was = index, contact          # `was`: found again if moved
         self.draft = {f: getattr(contact, f) if contact else ("" if f != "account" else None)
                       for f, _ in FIELDS}
         self.stored = dict(self.draft)
@@ -163,7 +164,7 @@ class Contacts:
             if self.index < 0:
                 self.books.add(contact)
             else:
-                self.books.edit(self.index, contact)
+                self.books.edit(self.index, contact, was=self.was)
         except (BookError, OSError) as e:
             self._refused(str(e))
             return False

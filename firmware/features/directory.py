@@ -34,7 +34,7 @@ from pathlib import Path
 from firmware import pages
 from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, MenuPage
-from firmware.events import DialRequested, KeyPressed, PageRequested
+from firmware.events import DialRequested, KeyPressed, PageRequested, PhoneBookChanged
 from firmware.phonebooks import BookError, Books
 from firmware.settings import ACCOUNTS
 
@@ -73,10 +73,12 @@ class Directory:
         self.bus, self.state, self.settings, self.phone = (ctx.bus, ctx.state, ctx.settings,
                                                            ctx.phone)
         self.books = Books(Path(ctx.data_dir))
+        self.built = None               # the books' version the open pages were drawn from
         self.mode = _PageMode("phone book", pressed=self.on_key, hook=self.on_hook,
                               softkeys=self.softkeys,
                               ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
         ctx.bus.on(PageRequested, self.on_page)
+        ctx.bus.on(PhoneBookChanged, lambda ev: self.follow())
 
     # -- the books -------------------------------------------------------------------------
 
@@ -95,6 +97,21 @@ class Directory:
         if keep_top:
             menu.append(top)
 
+    def follow(self) -> bool:
+        """The books changed elsewhere (the web pages, a provisioning run) since the open
+        pages were drawn: the personal book's pages are drawn afresh, as after an edit here
+        (their lists name contacts by place). Not under an editor: its save finds its
+        contact again (Books `was`). True when redrawn."""
+        menu = self.state.menu
+        if self.built in (None, self.books.version) or not menu or menu[-1].kind != KIND:
+            return False
+        if not any(p.key == "directory.personal" for p in menu):
+            self.built = self.books.version
+            return False
+        self.reopen()
+        self.state.notice = "Phone book changed"
+        return True
+
     # -- the pages -------------------------------------------------------------------------
 
     def on_page(self, ev: PageRequested) -> None:
@@ -109,6 +126,7 @@ class Directory:
     def open_book(self, which: str) -> None:
         books = self.books
         books.refresh()
+        self.built = books.version
         title = BOOKS[which]
         if books.trouble.get(which):
             self._push(MenuPage(f"directory.{which}", title,
@@ -180,7 +198,7 @@ class Directory:
         what, target = page.data
         try:
             if what == "contact":
-                self.books.delete(target.index)
+                self.books.delete(target.index, was=target.contact)
             else:
                 self.books.delete_group(target)
         except (BookError, OSError, IndexError) as e:
@@ -214,7 +232,10 @@ class Directory:
 
     def on_key(self, ev: KeyPressed) -> bool:
         """A key while a phone book page is on top (asked first): True when it took it;
-        a call key goes on to the Phone, the number under the cursor pre-dialled."""
+        a call key goes on to the Phone, the number under the cursor pre-dialled. Pages
+        drawn before a change elsewhere are drawn afresh first (the key is spent on it)."""
+        if self.follow():
+            return True
         return pages.key(self.state, KIND, ev.key, PAGE_KEYS, self.page_key, self._predial)
 
     def page_key(self, page: MenuPage, key: str) -> None:

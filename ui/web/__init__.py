@@ -5,8 +5,9 @@ control), ui/web/manage.py (settings, provisioning, firmware, keys, backup, call
 phone book), ui/web/pages.py (the manual's §7 web pages: /settings, /settings/<page>,
 plain HTML forms rendered from firmware/menus.py WEB), ui/web/keyspage.py (the key tables
 of Programmable Keys and Expansion Module), ui/web/maintenance.py (Auto Provision Now,
-Firmware Upgrade, Configuration Backup as plain forms), ui/web/ldapsearch.py (Phone Book >
-LDAP Search). Every route talks to the phone through one object, firmware.api.Api.
+Firmware Upgrade, Configuration Backup as plain forms), ui/web/phonebook.py (Phone Book >
+Group and Contact: the personal phone book as plain forms), ui/web/ldapsearch.py (Phone
+Book > LDAP Search). Every route talks to the phone through one object, firmware.api.Api.
 
 Everything except the login page and static files needs a login: HTTP Basic (API
 clients, tests) or the session cookie the login form sets (the browser panel). The
@@ -65,7 +66,8 @@ API (JSON unless said otherwise):
   POST /api/firmware?name=IMAGE[&md5=HEX]  body: a firmware image (S2_DP330_version...);
                       or JSON {"url": "tftp://host/dir/IMAGE"}: checked, installed into the
                       other slot, the phone restarts when idle (docs/upgrade.md)
-  GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts
+  GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts by
+                      name; "own": true for the user's own, false for provisioned ones
   GET  /api/ldap?q=TEXT[&kind=name|number]  {"hits": [{"name", "numbers"}], "reason"}:
                       both LDAP servers searched (in a thread, with their timeouts)
   GET  /api/logs       the logs the Log page links to: name, url, files, bytes
@@ -88,6 +90,16 @@ API (JSON unless said otherwise):
                       with the reason beside its field), POST /<n>/delete, /delete-all
   GET  /maintenance/firmware  POST (multipart: image[, md5] or url): Firmware Upgrade
   GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
+  GET  /phonebook/groups  Phone Book > Group (HTML; both roles): GET/POST
+                      /phonebook/groups/new (Add Group), /phonebook/groups/edit?name=G,
+                      POST /phonebook/groups/delete {name}, /phonebook/groups/delete-all
+                      (asked first: again with confirm=yes); 303 back, or 400 with
+                      the phone book's reason beside the field
+  GET  /phonebook/contacts[?q=TEXT&page=N]  Phone Book > Contact (HTML; both roles; 50 a
+                      page, q filters): GET/POST /phonebook/contacts/new,
+                      /phonebook/contacts/<n> (n: its place among the user's own; `was`
+                      names the contact the page showed), POST /phonebook/contacts/<n>/delete,
+                      /phonebook/contacts/delete-all (asked first, as groups')
   GET  /phonebook/ldap[?q=TEXT&kind=name|number]  Phone Book > LDAP Search (HTML; both
                       roles; a plain GET form, the hits in a table: ui/web/ldapsearch.py)
   sim board only:
@@ -101,7 +113,8 @@ import sys
 
 from aiohttp import web
 
-from ui.web import guide, keyspage, ldapsearch, maintenance, manage, pages, panel, signin
+from ui.web import (guide, keyspage, ldapsearch, maintenance, manage, pages, panel,
+                    phonebook, signin)
 from ui.web import banlist          # Phone Book > BanList
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
@@ -119,7 +132,7 @@ def build(api) -> web.Application:
     wa.on_shutdown.append(panel.close_sockets)
     wa.on_cleanup.append(_stop_hasher)
     for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes,
-                  keyspage.routes, maintenance.routes, ldapsearch.routes):
+                  keyspage.routes, maintenance.routes, phonebook.routes, ldapsearch.routes):
         wa.add_routes(table)
     wa.add_routes(banlist.routes)
     if api.simulated:

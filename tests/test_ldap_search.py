@@ -255,6 +255,8 @@ def _server(port: int) -> dict:
 
 def test_the_web_page_searches_by_name_and_by_number(slapd, tmp_path):
     async def test(client):
+        text = await (await client.get("/settings/phonebook")).text()
+        assert '<a href="/phonebook/ldap">LDAP Search</a>' in text    # the user's way there
         r = await client.get("/phonebook/ldap")
         text = await r.text()
         assert r.status == 200 and 'name="q"' in text and "<table" not in text

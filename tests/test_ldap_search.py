@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.sync_api import expect, sync_playwright    # missing: fail, never skip
 
 from firmware.directory import ldap
+from firmware.errors import SettingError
+from firmware.settings import Settings, check
 from tests import test_web_pages
 from tests.browser import launch
 from tests.fakes import build
@@ -78,6 +80,14 @@ def test_without_a_server_the_ldap_page_says_where_to_set_one():
                                          "Phone Book > LDAP page"]
     rig.press("cancel")
     assert rig.state.menu[-1].title == "Phone book"
+
+
+def test_search_delay_is_the_manuals_0_to_2000_ms():
+    assert Settings().ldap.search_delay == 0                # the manual's default
+    assert check("ldap.search_delay", 2000) == 2000
+    for bad in (-1, 2001):
+        with pytest.raises(SettingError):
+            check("ldap.search_delay", bad)
 
 
 def test_typing_smi_finds_smith_with_his_number(slapd):
@@ -193,6 +203,19 @@ def test_a_hit_with_several_numbers_shows_them_and_one_is_called(slapd):
     assert rig.state.menu[-1].items == ["1001", "0170 555 1001", "Add to phone book"]
     rig.press("down", "ok")
     assert rig.sip.invited("01705551001") is not None
+
+
+def test_lifting_the_handset_on_a_hit_calls_it_and_c_held_clears_the_field(slapd):
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    _type(rig, "6", "2", "777")                  # mar
+    _run_jobs(rig)
+    rig.hold_key("cancel")
+    assert "[]" in rig.lcd and "Type a name" in rig.seen and "Mary" not in rig.seen
+    _type(rig, "6", "2", "777")
+    _run_jobs(rig)
+    rig.hook(True)                               # the handset, on Mary Jones
+    assert rig.sip.invited("1002") is not None and not rig.state.menu
 
 
 def test_a_hit_is_added_to_the_personal_phone_book(slapd):

@@ -373,3 +373,25 @@ def test_an_lcd_save_after_a_web_delete_changes_the_right_contact(rig):
     assert rig.state.menu[-1].title == "Edit contact"       # the editor stays
     rig.walk("Save")
     assert [(c["first_name"], c["mobile"]) for c in own(rig)["contacts"]] == [("Bob", "99")]
+
+
+def test_the_lcd_and_the_web_changing_the_book_at_the_same_moment_lose_nothing(tmp_path):
+    """Books' lock: two threads (the LCD's loop, a web worker) adding at once each read
+    own.json, add one and write it whole; without the lock one's write would drop the
+    other's contact."""
+    import threading
+
+    from firmware.phonebooks import Books
+    books = Books(tmp_path)
+    start = threading.Barrier(2)
+
+    def add(who: str) -> None:
+        start.wait(timeout=10)
+        for i in range(100):
+            books.add(Contact(f"{who}{i}", office=str(i)))
+    workers = [threading.Thread(target=add, args=(w,)) for w in ("lcd", "web")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=30)
+    assert len(Books(tmp_path).book("own").contacts) == 200 == books.count("personal")

@@ -323,9 +323,10 @@ async def contacts_page(request):
     for n, x in shown[(at - 1) * PER_PAGE:at * PER_PAGE]:
         c = x.contact
         if x.own:
-            acts = (f'<a href="{CONTACTS}/{x.index}" aria-label="Edit {esc(c.name)}">Edit</a> '
+            who = c.name or (c.numbers[0] if c.numbers else "")
+            acts = (f'<a href="{CONTACTS}/{x.index}" aria-label="Edit {esc(who)}">Edit</a> '
                     + _button_form(f"{CONTACTS}/{x.index}/delete", request, "Delete",
-                                   {"was": mark(c)}, label=f"Delete {c.name}"))
+                                   {"was": mark(c)}, label=f"Delete {who}"))
         else:
             acts = "provisioned"
         cells = (n, c.first_name, c.last_name, c.mobile, c.office, c.other, c.group,

@@ -50,7 +50,8 @@ def _own_softkeys(s: PhoneState, screen: Screen) -> list[tuple[str, str]]:
     if screen is Screen.MENU:
         if s.menu[-1].kind == "calllog":
             if s.menu[-1].items:
-                return [("Dial", "dial"), ("Delete", "delete"), _NONE, ("Back", "back")]
+                return [("Dial", "dial"), ("Delete", "delete"), ("Add", "add"),
+                        ("Back", "back")]
             return [_NONE, _NONE, _NONE, ("Back", "back")]
         if s.menu[-1].kind == "provision":
             return [("Now", "now"), _NONE, _NONE, ("Back", "back")]

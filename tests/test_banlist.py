@@ -375,3 +375,45 @@ def test_the_desk_user_manages_the_ban_list_too(page):
         r = await web.post(client, URL + "/new", form)
         assert r.status == 303 and len(api.banlist.entries) == 1
     page(t, "user")
+
+
+# --- the LCD: a call log entry added ---------------------------------------------------------------
+
+def missed_call(rig, number: str, name: str = "") -> None:
+    """A call that rang and was given up by the caller: the first row of Missed calls,
+    opened from the standby screen (down)."""
+    cid = rig.incoming(number, name=name)
+    rig.far(rig.sip.hangs_up, cid)
+    rig.press("down")
+    assert rig.state.menu[-1].title == "Missed calls"
+    assert rig.softkeys == ["Dial", "Delete", "Add", "Back"]
+
+
+def test_a_missed_call_added_to_the_ban_list_asks_first(rig):
+    missed_call(rig, "1002", "Bob")
+    rig.soft("Add")
+    assert rig.state.menu[-1].items == ["Add to phone book", "Add to ban list"]
+    rig.walk("Add to ban list")
+    assert "Ban 1002?" in rig.lcd and rig.softkeys[0] == "OK"
+    rig.press("cancel")                                    # C keeps it
+    assert not (rig.data_dir / "phonebook" / "banlist.json").exists()
+    rig.walk("Add to ban list")
+    rig.soft("OK")
+    assert "Banned: 1002" in rig.lcd
+    rig.press("cancel")
+    assert rig.state.menu[-1].title == "Missed calls"      # back to the list
+    assert [e["mobile"] for e in stored(rig.data_dir)["entries"]] == ["1002"]
+    assert rig.incoming("1002") is None
+
+
+def test_a_missed_call_added_to_the_phone_book_opens_the_editor_filled_in(rig):
+    missed_call(rig, "1003", "Carol")
+    rig.soft("Add")
+    rig.walk("Add to phone book")
+    assert rig.state.menu[-1].title == "Add contact"
+    assert rig.state.menu[-1].data[:4] == ["Carol", "(none)", "(none)", "1003"]
+    rig.walk("Save")
+    own = json.loads((rig.data_dir / "phonebook" / "own.json").read_text())
+    assert [(c["first_name"], c["office"]) for c in own["contacts"]] == [("Carol", "1003")]
+    rig.press("cancel")
+    assert rig.state.menu[-1].title == "Missed calls"

@@ -167,7 +167,7 @@ def test_arrows_on_the_standby_screen_open_the_lists_and_left_right_switch(rig):
     lines = rig.screen()
     assert lines[0] == "Missed calls 1/1"
     assert lines[1] == "> Bob 14:00"
-    assert lines[-1] == "Dial Delete Back"
+    assert lines[-1] == "Dial Delete Add Back"
     assert rig.state.missed == 0                              # opening it marks them seen
     rig.key("left")
     assert rig.screen()[:2] == ["Received calls 1/1", "> 1003 Sat 14:05"]
@@ -299,7 +299,7 @@ def test_a_call_nobody_answered_shows_in_missed_calls_and_the_idle_screen_counts
     assert calllog(b)["dialled"][0]["number"] == a.uri("1001")
     a.key("down")
     text = a.wait_screen("Missed calls")
-    assert "> 1002" in text and "Dial Delete Back" in text
+    assert "> 1002" in text and "Dial Delete Add Back" in text
 
 
 def test_opening_missed_calls_marks_them_seen(ab):

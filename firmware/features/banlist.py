@@ -28,15 +28,21 @@ import logging
 from pathlib import Path
 
 from firmware.banlist import CAPACITY, NAME_MAX, Ban, BanList
+from firmware import pages
 from firmware.call.controls import Mode
-from firmware.call.state import Screen
-from firmware.events import PageRequested
+from firmware.call.state import MenuPage, Screen
+from firmware.events import KeyPressed, PageRequested
 from firmware.phonebooks import BookError
 from firmware.record import replace
 
 log = logging.getLogger("deskphone.banlist")
 
 ADD_PAGE = "contacts:add"          # the contact editor's page, with a caller's number
+CALLER = "banlist:caller:"         # a call log entry's Add (firmware/features/calllog.py)
+KIND = "banlist"                   # the pages of that Add (MenuPage.kind)
+CHOICES = {"Add to phone book": "book", "Add to ban list": "ban"}
+PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
+             "soft3", "soft4", *"0123456789*#"}
 
 
 def setup(ctx) -> "BanFeature":
@@ -59,6 +65,9 @@ class BanFeature:
         controls = ctx.phone.controls
         controls.add_soft_key(Screen.RINGING, 2, "Ban", "ban", self.ask)
         controls.add_soft_key(Screen.RINGING, 3, "Add", "addcaller", self.add_to_book)
+        self.page_mode = Mode("ban list", pressed=self.on_key, softkeys=self.softkeys,
+                              ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
+        self.page_mode.ACTIONS = frozenset({"ok"})
         ctx.bus.on(PageRequested, self.on_page)
 
     def use(self, bans) -> None:
@@ -132,12 +141,73 @@ class BanFeature:
             self.bus.post(PageRequested(f"{ADD_PAGE}:{call.number}:{call.name}"))
 
     def on_page(self, ev: PageRequested) -> None:
-        """After the contact editor opened its page (its module was set up before this
-        one, so it heard the request first): the page keeps the screen over the ring, and
-        the walker takes the keys."""
+        """A call log entry's Add ("banlist:caller:<number>:<name>"); or, after the
+        contact editor opened its page for a caller (its module was set up before this
+        one, so it heard the request first): over a ringing call the page keeps the
+        screen, and the walker takes the keys."""
+        if ev.page.startswith(CALLER):
+            number, _, name = ev.page[len(CALLER):].partition(":")
+            self._push(MenuPage("banlist.caller", name or number, list(CHOICES),
+                                kind=KIND, data=[number, name]))
+            return
         if not ev.page.startswith(ADD_PAGE + ":") or not self.state.menu:
             return
         if self.state.ringing():
             self.state.menu[-1].over_ring = True
         if self.menu is not None:
             self.phone.controls.push(self.menu.mode)
+
+    # -- a call log entry's Add: to the phone book or the ban list ---------------------------
+
+    def _push(self, page: MenuPage) -> None:
+        self.state.menu.append(page)
+        self.phone.controls.push(self.page_mode)
+
+    def on_key(self, ev: KeyPressed) -> bool:
+        """A key while one of these pages is on top (asked first): True when it took it."""
+        return pages.key(self.state, KIND, ev.key, PAGE_KEYS, self.page_key,
+                         lambda page, line: None)
+
+    def page_key(self, page: MenuPage, key: str) -> None:
+        s = self.state
+        number, name = page.data
+        if key in ("cancel", "soft4", "left"):
+            s.menu.pop()
+            while page.key == "banlist.done" and s.menu and s.menu[-1].kind == KIND:
+                s.menu.pop()                             # banned: back to the call log
+        elif key == "menu":
+            s.menu.clear()
+        elif page.text:                                  # "Ban 1002?": OK bans
+            if key in ("ok", "soft1"):
+                self._ban_entry(number, name)
+        elif key in ("up", "down"):
+            page.index = (page.index + (1 if key == "down" else -1)) % len(page.items)
+        elif key in ("ok", "soft1", "right", "1", "2"):
+            chosen = int(key) - 1 if key.isdigit() else page.index
+            if CHOICES[page.items[chosen]] == "book":
+                self.bus.post(PageRequested(f"{ADD_PAGE}:{number}:{name}"))
+            else:
+                self._push(MenuPage("banlist.confirm", "Ban list",
+                                    [f"Ban {number}?", "OK: ban, C: keep"], text=True,
+                                    kind=KIND, data=[number, name]))
+
+    def _ban_entry(self, number: str, name: str) -> None:
+        """OK on "Ban 1002?": into the ban list; the page says what came of it (C: back
+        to the call log)."""
+        page = self.state.menu[-1]
+        try:
+            if self.list.find(number) < 0:
+                self.list.add(Ban(first_name=name[:NAME_MAX], mobile=number))
+        except (BookError, OSError) as e:
+            page.items = [str(e), "C: back"]
+            return
+        log.info("LCD: %s banned from the call log", number)
+        page.key = "banlist.done"
+        page.items = [f"Banned: {number}", "Its calls are refused.", "C: back"]
+
+    def softkeys(self, s) -> dict:
+        page = s.menu[-1] if s.menu else None
+        if page is not None and page.key == "banlist.confirm" and \
+                page.items[1:] == ["OK: ban, C: keep"]:
+            return {Screen.MENU.value: {0: ("OK", "ok")}}
+        return {}

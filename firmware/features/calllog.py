@@ -17,7 +17,8 @@ Screens: on the standby screen down / left / right open Missed calls / Received 
 Dialled numbers; MENU > Call history opens them too. A list is a MenuPage of kind
 "calllog" (drawn by ui/lcd.py): up/down move, left/right go to the next list, OK or Dial
 calls the entry back (on its line when that line is on, else the default one), Delete
-removes it, C goes back. Lifting the handset, the speaker or headset key, or a free
+removes it, Add offers to add it to the phone book or the ban list
+(firmware/features/banlist.py), C goes back. Lifting the handset, the speaker or headset key, or a free
 line key on an entry calls it with that device: the entry becomes the pre-dialled
 number and the key goes on to the Phone, exactly as if it had been typed on-hook.
 """
@@ -374,6 +375,9 @@ class CallLog:
             self.bus.post(DialRequested(number, line))
         elif key == "soft2" and n:
             self.delete(kind, page.index)
+        elif key == "soft3" and n:     # Add: to the phone book or the ban list (banlist.py)
+            e = self.lists[kind][page.index]
+            self.bus.post(PageRequested(f"banlist:caller:{user_of(e.number)}:{e.name}"))
         elif key in ("cancel", "soft4"):
             s.menu.pop()
         elif key == "menu":

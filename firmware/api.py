@@ -308,6 +308,20 @@ class Api:
             out[which] = [{**dataclasses.asdict(x.contact), "own": x.own} for x in listed]
         return out
 
+    def import_phonebook(self, which: str, data: bytes, name: str) -> dict:
+        """A phone book file (Escene or Yealink XML) into the personal book (the user's own
+        contacts replaced) or the enterprise book: firmware/directory/formats.py. What it
+        held; FileRefused or BookError (ValueError) with nothing changed."""
+        from firmware.directory import formats
+        out = formats.import_file(self.books, which, data, name=name)
+        self._app.bus.post_threadsafe(PhoneBookChanged())
+        return out
+
+    def export_phonebook(self, which: str, fmt: str) -> tuple[bytes, str]:
+        """A book as a file ("escene" or "yealink") and the file's name."""
+        from firmware.directory import formats
+        return formats.export_file(self.books, which, fmt)
+
     async def ldap_search(self, typed: str, kind: str = "name"):
         """LDAP search (web: /phonebook/ldap, /api/ldap): both servers, in a thread
         (firmware/directory/ldap.py search_off_loop); a firmware.directory.ldap.Answer."""

@@ -422,6 +422,7 @@ WEB: dict[str, Page] = {
         Entry("Group", action="link:/phonebook/groups"),           # ui/web/phonebook.py
         Entry("Contact", action="link:/phonebook/contacts"),
         Entry("BanList", action="link:/phonebook/banlist"),     # ui/web/banlist.py
+        Entry("Enterprise Phonebook", action="link:/phonebook/enterprise"),  # bookfiles.py
         Entry("LDAP Search", action="link:/phonebook/ldap"),    # ui/web/ldapsearch.py
         Entry("Banned numbers and prefixes (1900*)", "phone.blacklist"))),
     "phone": Page("Phone Setting", (

@@ -334,6 +334,63 @@ class Books:
             self._save(own)
         return len(gone)
 
+    # -- files: import and export (firmware/directory/formats.py) -------------------------
+
+    @_locked
+    def whole(self, which: str):
+        """A book as one Phonebook, to export: the personal book is the provisioned
+        contacts and groups and the user's own."""
+        from provisioning.phonebook import Phonebook
+        self.refresh()
+        if which == "enterprise":
+            ent = self._books["enterprise"]
+            return Phonebook(groups=list(ent.groups), contacts=list(ent.contacts))
+        prov, own = self._books["personal"], self._books["own"]
+        names = {g.name for g in prov.groups}
+        return Phonebook(groups=[*prov.groups, *(g for g in own.groups if g.name not in names)],
+                         contacts=[*prov.contacts, *own.contacts])
+
+    @_locked
+    def import_own(self, book) -> int:
+        """The user's own contacts and groups replaced by a file's (a desk phone's phone
+        book upload restores its download: adding would double every contact at the second
+        upload). Contacts the provisioned book has already are not copied (a download
+        holds them); how many were left out. BookError, nothing changed, when the file's
+        contacts do not fit beside the provisioned ones or a group name is wrong."""
+        from provisioning.phonebook import Group, Phonebook
+        self.refresh()
+        prov = self._books["personal"]
+        have = set(prov.contacts)
+        contacts = [c for c in book.contacts if c not in have]
+        if len(prov.contacts) + len(contacts) > CAPACITY["personal"]:
+            raise BookError(f"Phone book full: {CAPACITY['personal']} contacts — the file has "
+                            f"{len(contacts)}" + (f" and {len(prov.contacts)} are provisioned"
+                                                  if prov.contacts else ""))
+        taken = {g.name for g in prov.groups}
+        groups = []
+        for g in [*book.groups, *(Group(c.group) for c in contacts)]:
+            if g.name and g.name not in taken:
+                taken.add(g.name)
+                try:
+                    groups.append(Group(self._group_name(g.name),
+                                        self._description(g.description), g.ring))
+                except BookError as e:
+                    raise BookError(f"Group {g.name[:NAME_MAX]!r}: {e}") from None
+        self._save(Phonebook(groups=groups, contacts=contacts))
+        return len(book.contacts) - len(contacts)
+
+    @_locked
+    def replace_enterprise(self, book) -> None:
+        """The enterprise book replaced by an uploaded file, written as auto provisioning
+        writes it (Phonebook.save, the bytes it compares): its next run that fetches an
+        Enterprise_Phonebook.xml replaces this one in turn."""
+        if len(book.contacts) > CAPACITY["enterprise"]:
+            raise BookError(f"Phone book full: {CAPACITY['enterprise']} contacts — the file "
+                            f"has {len(book.contacts)}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        book.save(self.dir / "enterprise.json")
+        self.refresh()
+
     # -- names -----------------------------------------------------------------------------
 
     def name_for(self, number: str) -> str:

@@ -17,6 +17,7 @@ from aiohttp import FormData
 
 from firmware import api as real_api
 from firmware.features.memkeys import check_layout
+from firmware.phonebooks import Books
 from tests.test_web_pages import Api as PagesApi, Form, get, post, run
 
 pytestmark = pytest.mark.timeout(60)
@@ -31,6 +32,7 @@ class Api(PagesApi):
         super().__init__(data_dir)
         self.provisioned = 0
         self.installed = []
+        self.books = Books(data_dir)     # Firmware Upgrade's Phone Book section (bookfiles.py)
 
     # the real functions, over this store's settings
     backup = real_api.Api.backup

@@ -90,6 +90,16 @@ API (JSON unless said otherwise):
                       with the reason beside its field), POST /<n>/delete, /delete-all
   GET  /maintenance/firmware  POST (multipart: image[, md5] or url): Firmware Upgrade
   GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
+  POST /maintenance/phonebook  (multipart: book=personal|enterprise, phonebook=FILE) the
+                      Phone Book upload on /maintenance/firmware (ui/web/bookfiles.py)
+  GET  /phonebook/enterprise  Phone Book > Enterprise Phonebook: its contacts, upload and
+                      download (administrator)
+  GET  /api/phonebook/export?book=personal|enterprise&format=escene|yealink  the book as
+                      an XML file (Escene's <all> or YealinkIPPhoneBook; administrator)
+  POST /api/phonebook/import?book=personal|enterprise[&name=FILE]  body: Escene or Yealink
+                      XML (told by its root); the personal book's own contacts or the
+                      enterprise book replaced: {"contacts", "groups", "format", "notes"},
+                      or 400 {"error", "problems": ["line 12: <book> ..."]}, nothing changed
   GET  /phonebook/groups  Phone Book > Group (HTML; both roles): GET/POST
                       /phonebook/groups/new (Add Group), /phonebook/groups/edit?name=G,
                       POST /phonebook/groups/delete {name}, /phonebook/groups/delete-all
@@ -113,7 +123,7 @@ import sys
 
 from aiohttp import web
 
-from ui.web import (guide, keyspage, ldapsearch, maintenance, manage, pages, panel,
+from ui.web import (bookfiles, guide, keyspage, ldapsearch, maintenance, manage, pages, panel,
                     phonebook, signin)
 from ui.web import banlist          # Phone Book > BanList
 from ui.web.auth import Auth
@@ -132,7 +142,8 @@ def build(api) -> web.Application:
     wa.on_shutdown.append(panel.close_sockets)
     wa.on_cleanup.append(_stop_hasher)
     for table in (signin.routes, panel.routes, manage.routes, pages.routes, guide.routes,
-                  keyspage.routes, maintenance.routes, phonebook.routes, ldapsearch.routes):
+                  keyspage.routes, maintenance.routes, phonebook.routes, ldapsearch.routes,
+                  bookfiles.routes):
         wa.add_routes(table)
     wa.add_routes(banlist.routes)
     if api.simulated:

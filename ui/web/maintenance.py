@@ -9,7 +9,9 @@ HTML that works without JavaScript (the administrator's: no @for_user):
   /api/firmware; the result is a page;
 - Configuration Backup (/maintenance/backup): the download is GET /api/backup (a plain GET
   form); a restore is a file uploaded here, applied by manage.restore_backup, POST
-  /api/restore's function (all or nothing), its result a page.
+  /api/restore's function (all or nothing), its result a page;
+- the manual's HTTPUpgrade page also has "Phone Book: upload/download": its forms are below
+  Firmware Upgrade's (FIRMWARE_PARTS), made and answered by ui/web/bookfiles.py.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ FIRMWARE, BACKUP = "/maintenance/firmware", "/maintenance/backup"
 LOG_LINES = 20           # of the provisioning log, under the last result
 RESULT = {"ok": "OK", "nothing": "No files", "failed": "Failed", "skipped": "Skipped",
           "running": "Running"}
+FIRMWARE_PARTS: list = []    # more of the page, each part(request) -> HTML (bookfiles.section)
 
 
 def _respond(request, title: str, body: str, status: int = 200) -> web.Response:
@@ -179,7 +182,8 @@ async def firmware_page(request, top: str = "", status: int = 200):
                                                files=True)
             + "<p class=\"help\">The image is checked (signature, model, version) and "
               "installed into the other slot; the phone restarts when idle and goes back "
-              "to this firmware if the new one does not come up healthy.</p>")
+              "to this firmware if the new one does not come up healthy.</p>"
+            + "".join(part(request) for part in FIRMWARE_PARTS))
     return _respond(request, "Firmware Upgrade", body, status)
 
 

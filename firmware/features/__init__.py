@@ -23,10 +23,10 @@ from typing import Any, Callable
 log = logging.getLogger("deskphone.features")
 
 # screens on top of the phone (a test, the call lists, the menu): set up with it; while
-# open, each is a mode on its stack that sees every key first
-SCREENS = ("diagnose", "calllog", "directory", "menu", "expansion", "contacts", "search",
-           "keylock", "ldapsearch",
-           "banlist")
+# open, each is a mode on its stack that sees every key first (the ban list first: it lays
+# its entries on the SIP thread's policy, so no banned caller rings while the rest load)
+SCREENS = ("banlist", "diagnose", "calllog", "directory", "menu", "expansion", "contacts",
+           "search", "keylock", "ldapsearch")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
 AFTER_REGISTER = ("transfer", "conference", "answering", "paging", "multicast", "memkeys",
                   "mwi", "network", "clock", "sipsettings", "ldap")

@@ -39,6 +39,7 @@ log = logging.getLogger("deskphone.banlist")
 
 ADD_PAGE = "contacts:add"          # the contact editor's page, with a caller's number
 CALLER = "banlist:caller:"         # a call log entry's Add (firmware/features/calllog.py)
+OPENED = "banlist:editor-opened"   # posted after ADD_PAGE: the editor's page is open
 KIND = "banlist"                   # the pages of that Add (MenuPage.kind)
 CHOICES = {"Add to phone book": "book", "Add to ban list": "ban"}
 PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
@@ -55,7 +56,7 @@ def setup(ctx) -> "BanFeature":
 class BanFeature:
     def __init__(self, ctx):
         self.state, self.bus, self.phone, self.sip = ctx.state, ctx.bus, ctx.phone, ctx.sip
-        self.menu = ctx.provided.get("menu")             # the walker the editor is on
+        self.ctx = ctx
         self.list = BanList(Path(ctx.data_dir), on_change=self.use)
         self.use(self.list.bans)
         self.asking: int | None = None                   # the call "Ban ...?" is about
@@ -138,24 +139,29 @@ class BanFeature:
         """Add: the contact editor, filled in with the caller, over the ringing call."""
         call = self._caller()
         if call is not None:
-            self.bus.post(PageRequested(f"{ADD_PAGE}:{call.number}:{call.name}"))
+            self._open_editor(call.number, call.name)
+
+    def _open_editor(self, number: str, name: str) -> None:
+        """The contact editor of firmware/features/contacts.py, filled in; then (the next
+        event, once it has opened its page) OPENED: over a ringing call the page keeps the
+        screen, and the menu walker takes the keys."""
+        self.bus.post(PageRequested(f"{ADD_PAGE}:{number}:{name}"))
+        self.bus.post(PageRequested(OPENED))
 
     def on_page(self, ev: PageRequested) -> None:
-        """A call log entry's Add ("banlist:caller:<number>:<name>"); or, after the
-        contact editor opened its page for a caller (its module was set up before this
-        one, so it heard the request first): over a ringing call the page keeps the
-        screen, and the walker takes the keys."""
+        """A call log entry's Add ("banlist:caller:<number>:<name>"), or the contact
+        editor opened for a caller (OPENED)."""
+        s = self.state
         if ev.page.startswith(CALLER):
             number, _, name = ev.page[len(CALLER):].partition(":")
             self._push(MenuPage("banlist.caller", name or number, list(CHOICES),
                                 kind=KIND, data=[number, name]))
-            return
-        if not ev.page.startswith(ADD_PAGE + ":") or not self.state.menu:
-            return
-        if self.state.ringing():
-            self.state.menu[-1].over_ring = True
-        if self.menu is not None:
-            self.phone.controls.push(self.menu.mode)
+        elif ev.page == OPENED and s.menu and s.menu[-1].key.startswith("contacts."):
+            if s.ringing():
+                s.menu[-1].over_ring = True
+            walker = self.ctx.provided.get("menu")
+            if walker is not None:
+                self.phone.controls.push(walker.mode)
 
     # -- a call log entry's Add: to the phone book or the ban list ---------------------------
 
@@ -185,7 +191,7 @@ class BanFeature:
         elif key in ("ok", "soft1", "right", "1", "2"):
             chosen = int(key) - 1 if key.isdigit() else page.index
             if CHOICES[page.items[chosen]] == "book":
-                self.bus.post(PageRequested(f"{ADD_PAGE}:{number}:{name}"))
+                self._open_editor(number, name)
             else:
                 self._push(MenuPage("banlist.confirm", "Ban list",
                                     [f"Ban {number}?", "OK: ban, C: keep"], text=True,

@@ -31,8 +31,8 @@ def call_out(rig) -> int:
 
 def test_directory_at_idle_opens_the_phone_book_and_the_call_history_beside_it(rig):
     rig.press("directory")
-    assert rows(rig)[0] == "Phone book 1/4" and rows(rig)[3] == "3 Call history"
-    rig.press("3")                                       # the call logs, one press away
+    assert rows(rig)[0] == "Phone book 1/5" and rows(rig)[4] == "4 Call history"
+    rig.press("4")                                       # the call logs, one press away
     assert rows(rig)[1:4] == ["> 1 Missed calls", "2 Received calls", "3 Dialled numbers"]
     rig.press("ok")                                      # Missed calls: the list
     assert rig.state.menu[-1].kind == "calllog"

@@ -38,11 +38,11 @@ def rows(rig) -> list[str]:
 
 def test_menu_phone_book_lists_the_books_and_call_history(rig):
     rig.walk("Phone book")
-    assert rows(rig)[:4] == ["Phone book 1/4", "> 1 Personal phone book",
-                             "2 Enterprise phone bo…", "3 Call history"]
+    assert rows(rig)[:4] == ["Phone book 1/5", "> 1 Personal phone book",
+                             "2 Enterprise phone bo…", "3 LDAP"]
     rig.press("down")                                   # the selected row shows it whole
     assert "> 2 Enterprise phone" in rig.seen and "> book" in rig.seen
-    rig.press("3")                                      # the call logs, one press away
+    rig.press("4")                                      # the call logs, one press away
     assert rig.state.menu[-1].title == "Call history"
 
 
@@ -136,7 +136,7 @@ def test_a_long_name_turns_on_its_row_and_in_the_title(rig):
 
 def test_directory_opens_the_phone_book_and_closes_it_again(rig):
     rig.press("directory")
-    assert rows(rig)[0] == "Phone book 1/4"
+    assert rows(rig)[0] == "Phone book 1/5"
     rig.walk("Enterprise phone book", "View all")
     rig.press("directory")                              # pressed again: closed
     assert rig.screen == "idle" and rig.state.menu == []

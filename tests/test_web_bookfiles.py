@@ -150,13 +150,24 @@ def test_the_api_imports_and_refuses_as_the_page_does(rig):
     serve(rig, t)
 
 
-def test_the_phone_book_files_are_the_administrators(rig):
+def test_the_desk_user_reads_and_downloads_and_only_the_administrator_uploads(rig):
     async def t(client):
-        for path in (ENTERPRISE, "/api/phonebook/export"):
-            r = await client.get(path, allow_redirects=False)
-            assert r.status == 403, path
-        r = await client.post("/api/phonebook/import", data=ESCENE.encode(),
-                              headers={**client.headers, "X-CSRF-Token": client.csrf})
+        text = await get(client, "/settings/phonebook")
+        assert f'href="{ENTERPRISE}"' in text
+        text = await get(client, ENTERPRISE)
+        assert "Download" in text and "The administrator uploads it." in text
+        assert "/maintenance/phonebook" not in text
+        r = await client.get("/api/phonebook/export?book=personal&format=yealink")
+        assert r.status == 200 and b"Pat Provisioned" in await r.read()
+        headers = {**client.headers, "X-CSRF-Token": client.csrf}
+        r = await client.post("/api/phonebook/import", data=ESCENE.encode(), headers=headers)
         assert r.status == 403
+        body = FormData()
+        body.add_field("book", "personal")
+        body.add_field("phonebook", ESCENE.encode(), filename="x.xml")
+        r = await client.post(f"/maintenance/phonebook?csrf={client.csrf}", data=body,
+                              headers=client.headers)
+        assert r.status == 403
+        assert (await client.get(FIRMWARE, allow_redirects=False)).status == 403
         assert not (rig.data_dir / "phonebook" / "own.json").exists()
     serve(rig, t, role="user")

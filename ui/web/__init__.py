@@ -92,10 +92,10 @@ API (JSON unless said otherwise):
   GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
   POST /maintenance/phonebook  (multipart: book=personal|enterprise, phonebook=FILE) the
                       Phone Book upload on /maintenance/firmware (ui/web/bookfiles.py)
-  GET  /phonebook/enterprise  Phone Book > Enterprise Phonebook: its contacts, upload and
-                      download (administrator)
+  GET  /phonebook/enterprise  Phone Book > Enterprise Phonebook: its contacts, download,
+                      and for the administrator the upload (HTML; both roles)
   GET  /api/phonebook/export?book=personal|enterprise&format=escene|yealink  the book as
-                      an XML file (Escene's <all> or YealinkIPPhoneBook; administrator)
+                      an XML file (Escene's <all> or YealinkIPPhoneBook; both roles)
   POST /api/phonebook/import?book=personal|enterprise[&name=FILE]  body: Escene or Yealink
                       XML (told by its root); the personal book's own contacts or the
                       enterprise book replaced: {"contacts", "groups", "format", "notes"},

@@ -12,7 +12,9 @@ names its line and changes nothing; the page shows why. Download: either book in
 format. Reading and writing the files: firmware/directory/formats.py; the books:
 firmware/phonebooks.py through Api.import_phonebook / export_phonebook.
 
-The administrator's (they change the enterprise book and replace the user's).
+Uploads are the administrator's (they replace the enterprise book and the user's own);
+the Enterprise Phonebook page and the downloads are the desk user's too (the books are
+theirs to read: GET /api/phonebook gives them as well).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from aiohttp import web
 
 from firmware.directory.formats import BOOKS, FORMATS, MAX_BYTES, FileRefused
 from firmware.phonebooks import CAPACITY, BookError
-from ui.web import maintenance, pages
+from ui.web import common, maintenance, pages
 from ui.web.common import API, error, read_body
 from ui.web.html import esc, notice
 
@@ -62,8 +64,8 @@ def _counts(api) -> str:
 
 
 def section(request, only: str = "") -> str:
-    """The Phone Book upload and download forms; `only`: one book ("enterprise" on the
-    Enterprise Phonebook page), else both with a choice."""
+    """The Phone Book upload and download forms (the desk user: download only); `only`:
+    one book ("enterprise" on the Enterprise Phonebook page), else both with a choice."""
     choices = {k: TITLES[k] for k in BOOKS if not only or k == only}
     download = ('<form method="get" action="' + EXPORT + '" class="settings">'
                 + maintenance._fields(
@@ -76,6 +78,10 @@ def section(request, only: str = "") -> str:
                             "(YealinkIPPhoneBook) what PBXs serve as a remote phone book"))
                 + '<div class="actions"><button type="submit">Download</button></div>'
                   '</form>')
+    if pages.role_of(request) != "admin":
+        return (f'<section class="phonebook-files"><h2>Phone Book</h2>'
+                f'{_counts(request.app[API])}<h3>Download</h3>{download}<p class="help">The administrator uploads it. '
+                f'{esc(PROVISIONED)}</p></section>')
     upload = maintenance._form(UPLOAD, maintenance._fields(
         import_book=("Into", _select("book", "import_book", choices),
               "Personal: the file replaces your own contacts and groups (download them "
@@ -133,9 +139,10 @@ async def _refused(back, request, problems: list[str]) -> web.Response:
 
 
 @routes.get(ENTERPRISE)
+@common.for_user
 async def enterprise_page(request, top: str = "", status: int = 200):
-    """Phone Book > Enterprise Phonebook: its contacts (read-only on the phone), upload
-    and download."""
+    """Phone Book > Enterprise Phonebook: its contacts (read-only on the phone), download,
+    and the administrator's upload."""
     books = request.app[API].books
     books.refresh()
     rows = "".join(f"<tr><td>{esc(x.contact.name)}</td><td>{esc(x.contact.office)}</td>"
@@ -153,6 +160,7 @@ async def enterprise_page(request, top: str = "", status: int = 200):
 # -- the API ------------------------------------------------------------------------------------
 
 @routes.get(EXPORT)
+@common.for_user
 async def export(request):
     """A book as a file to save (an attachment): ?book=personal|enterprise&format=escene|
     yealink."""

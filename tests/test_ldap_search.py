@@ -36,10 +36,10 @@ def slapd(tmp_path_factory):
         yield s
 
 
-def _rig(port: int, **extra):
+def _rig(port: int, data_dir=None, **extra):
     """A phone with the LDAP server set; the worker's jobs wait in `rig.jobs` until run."""
     rig = build({"ldap.server": "127.0.0.1", "ldap.port": port, "ldap.base": PEOPLE_BASE,
-                 **extra})
+                 **extra}, data_dir)
     rig.jobs = []
     rig.features.get("ldap")._submit = lambda fn, *args: rig.jobs.append((fn, args))
     rig.bus.post_threadsafe = rig.bus.post
@@ -348,3 +348,80 @@ def test_the_web_search_in_chromium(slapd, tmp_path):
             expect(hits).to_have_text(["Jo Adams"])
         finally:
             browser.close()
+
+
+# --- an LDAP key, and the menu's minute without a key ----------------------------------------
+
+def _ldap_key(rig, key: str = "directory"):
+    """The key layout gives the fixed key `key` the function "ldap" (Escene's ProgramKey
+    Type 5), saved as PUT /api/keys/layout saves it."""
+    rig.features.setup(("memkeys",))          # not in the rig by default (the SIP thread)
+    count, problems = rig.features.get("memkeys").replace_layout(
+        {"memory": [], "program": [{"key": key, "function": "ldap", "label": "LDAP"}]})
+    assert problems == []
+    return rig
+
+
+def test_an_ldap_key_opens_search_name_on_the_standby_screen(slapd, tmp_path):
+    rig = _ldap_key(_rig(slapd.port, data_dir=tmp_path), "soft2")
+    rig.press("soft2")
+    assert rig.state.menu[-1].title == "LDAP name" and "Type a name" in rig.seen
+    _type(rig, "7777", "6", "444")               # smi
+    _run_jobs(rig)
+    assert "> John Smith" in rig.lcd
+    rig.press("cancel", "cancel", "cancel", "cancel")  # erase smi, then back: the standby
+    assert not rig.state.menu and rig.screen == "idle"
+
+
+def test_elsewhere_a_key_given_ldap_keeps_its_own_function(slapd, tmp_path):
+    rig = _ldap_key(_rig(slapd.port, data_dir=tmp_path))   # DIRECTORY is the LDAP key
+    rig.press("menu")
+    rig.press("directory")                       # on a menu page: DIRECTORY closes it
+    assert not rig.state.menu
+    rig.press("1", "directory")                  # a number typed: its own, the phone book
+    assert rig.state.menu[-1].title == "Phone book" and rig.state.predial == "1"
+    rig.press("menu", "cancel", "directory")     # the standby screen again: LDAP
+    assert rig.state.menu[-1].title == "LDAP name"
+    (tmp_path / "locked").mkdir()
+    locked = _ldap_key(_rig(slapd.port, data_dir=tmp_path / "locked",
+                            **{"phone.keylock": "function keys"}))
+    locked.press("directory")                    # keys locked: the lock has the key
+    assert not locked.state.menu and locked.state.notice.startswith("Keys locked")
+
+
+def test_an_ldap_key_without_a_server_says_so(tmp_path):
+    rig = _ldap_key(build(data_dir=tmp_path))
+    rig.press("directory")
+    assert rig.lcd.splitlines()[1:4] == ["No LDAP server:", "set one on the web's",
+                                         "Phone Book > LDAP page"]
+    rig.press("cancel")
+    assert not rig.state.menu
+
+
+def test_a_minute_without_a_key_closes_the_search_page_only_with_nothing_typed(slapd):
+    from firmware.features.menu import IDLE_S
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    rig.advance(IDLE_S + 1)                      # nothing typed: back to the standby screen
+    assert not rig.state.menu and rig.screen == "idle"
+    _search_name(rig)
+    _type(rig, "6", "2", "777")                  # mar: Mary Jones on the screen
+    _run_jobs(rig)
+    rig.advance(3 * IDLE_S)
+    assert "> Mary Jones" in rig.lcd and "[mar]" in rig.lcd
+    rig.press("ok")                              # her numbers, over the search with text
+    rig.advance(2 * IDLE_S)
+    assert rig.state.menu[-1].items == ["1002", "Add to phone book"]
+    rig.press("cancel")
+    rig.hold_key("cancel")                       # the field cleared: nothing typed any more
+    rig.advance(IDLE_S + 1)
+    assert not rig.state.menu
+
+
+def test_typed_text_whose_search_waits_keeps_the_page_open(slapd):
+    from firmware.features.menu import IDLE_S
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    rig.press("5")                               # j: its search not answered yet
+    rig.advance(2 * IDLE_S)
+    assert "[j]" in rig.lcd and "Searching" in rig.lcd

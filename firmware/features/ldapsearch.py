@@ -24,6 +24,14 @@ calls one on the default line (an LDAP entry names no line; the phone book's con
 without one go out there too); "Add to phone book" keeps the hit as a personal contact
 (firmware/phonebooks.py Books.add). Call keys (handset, speaker, a line key) dial what is
 under the cursor, as on the phone book's pages (firmware/pages.py).
+
+An LDAP key (a fixed key given the function "ldap" in the key layout: Escene's
+ProgramKey Type 5, firmware/features/memkeys.py `program_key`) asks for the page "ldap:search"
+on the standby screen: Search name opens at once (with no server, the page saying so).
+
+The menu's minute without a key (firmware/features/menu.py `idle`) closes these pages as it
+closes the menu's, but never while the search page holds typed text or hits (`holding`):
+what a person typed is not lost while they look a name up elsewhere.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, MenuPage
 from firmware.directory import ldap
 from firmware.events import DialRequested, KeyHeld, KeyPressed, PageRequested, TimerFired
+from firmware.features.menu import IDLE_S, IDLE_TIMER
 from firmware.phonebooks import NAME_MAX, BookError
 from ui.textentry import TextEntry
 
@@ -45,6 +54,7 @@ DELAY_TIMER, TAP_TIMER = "ldap.delay", "ldap.multitap"
 PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "send", "soft1",
              "soft2", "soft3", "soft4", *"0123456789*#"}
 # the manual's entries of DIR > LDAP -> (the search page's title, what is searched)
+KEY_PAGE = "ldap:search"                  # what an LDAP key asks for (PageRequested)
 SEARCHES = {"Search name": ("LDAP name", "name"), "Search number": ("LDAP number", "number")}
 HINT = {"name": "Type a name: the directory is searched as you type",
         "number": "Type a number: the directory is searched as you type"}
@@ -60,7 +70,11 @@ class _PageMode(Mode):
 
 def setup(ctx) -> "LdapSearch":
     """The feature module's entry: pages on top of the menu (nothing to close)."""
-    return LdapSearch(ctx)
+    search = LdapSearch(ctx)
+    menu = ctx.provided.get("menu")         # set up before us (features.SCREENS)
+    if menu is not None:
+        menu.keep_open.append(search.holding)
+    return search
 
 
 class LdapSearch:
@@ -81,10 +95,20 @@ class LdapSearch:
     def on_page(self, ev: PageRequested) -> None:
         if ev.page == "directory:ldap":
             self.open()
+        elif ev.page == KEY_PAGE:
+            self.open_from_key()
 
     def _push(self, page: MenuPage) -> None:
         self.state.menu.append(page)
         self.phone.controls.push(self.mode)
+        # a page opened by an LDAP key (no menu below) closes after the menu's minute too
+        self.timers.start(IDLE_TIMER, IDLE_S)
+
+    def holding(self) -> bool:
+        """Whether a search page has typed text or hits: the menu's minute without a key
+        does not close it then (firmware/features/menu.py `keep_open`)."""
+        return any(p.kind == KIND and p.key == SEARCH and (p.data[0].text or p.data[2])
+                   for p in self.state.menu)
 
     def open(self) -> None:
         """DIR > LDAP: the manual's Search name and Search number, or where to set a server."""
@@ -92,6 +116,13 @@ class LdapSearch:
             self._push(MenuPage("ldap.none", "LDAP", list(NO_SERVER), text=True, kind=KIND))
             return
         self._push(MenuPage("ldap.searches", "LDAP", list(SEARCHES), kind=KIND))
+
+    def open_from_key(self) -> None:
+        """An LDAP key: Search name at once; with no server, the page that says so."""
+        if not ldap.servers(self.settings):
+            self.open()
+        else:
+            self.open_search("Search name")
 
     def open_search(self, label: str) -> None:
         title, what = SEARCHES[label]

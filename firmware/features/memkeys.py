@@ -21,6 +21,13 @@ changes. What a key does when pressed, by its mode:
     call_park          in a call: park it (blind transfer to phone.park_code + number);
                        idle: take it back (phone.park_retrieve_code + number)
     pickup             phone.directed_pickup_code + number, or phone.pickup_code alone
+
+A fixed key given another function (the layout's `program`: Escene's ProgramKeys, a soft
+key, an arrow, DIRECTORY...) does it on the standby screen only (no call, no menu, nothing
+typed, keys not locked); elsewhere it keeps its own (`program_key`). PROGRAM_PAGES says
+which functions open a page today:
+
+    ldap               the LDAP search, Search name (firmware/features/ldapsearch.py)
 """
 from __future__ import annotations
 
@@ -29,13 +36,16 @@ import re
 from pathlib import Path
 
 from firmware.call.controls import Mode
-from firmware.call.state import CallState
+from firmware.call.state import CallState, Screen
 from firmware.events import (IntercomRequested, KeyPressed, MulticastPageRequested,
-                             ProvisioningChanged, RegistrationChanged, SettingsChanged)
+                             PageRequested, ProvisioningChanged, RegistrationChanged,
+                             SettingsChanged)
 from firmware.features.blf import Blf
 
 log = logging.getLogger("deskphone.keys")
 
+# a fixed key's function -> the page it asks for (PageRequested) on the standby screen
+PROGRAM_PAGES = {"ldap": "ldap:search"}
 _MULTICAST = re.compile(r"^(22[4-9]|23\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$")
 
 
@@ -84,10 +94,14 @@ class MemoryKeys:
         self.layout = None
         self._mtime = None
         # always on the stack (at its bottom): line keys given a function
-        self.mode = Mode("memory keys", line_key=self.line_key)
+        self.mode = Mode("memory keys", line_key=self.line_key, pressed=self.program_key)
         phone.controls.push(self.mode)
         self.reload()
         phone.bus.on(KeyPressed, self.on_key)
+        # the standby screen when a key went down (a key that closes a page is not also
+        # a fixed key's function: program_key)
+        self._idle_at_press = False
+        phone.bus.on(KeyPressed, self._at_press, first=True)
         phone.bus.on(RegistrationChanged, self.on_registration)
         phone.bus.on(SettingsChanged, self.on_settings)
         phone.bus.on(ProvisioningChanged, lambda ev: self.reload())
@@ -183,6 +197,21 @@ class MemoryKeys:
             return
         ev.consumed = True
         self.press(key)
+
+    def _at_press(self, ev: KeyPressed) -> None:
+        self._idle_at_press = self.state.screen() is Screen.IDLE
+
+    def program_key(self, ev: KeyPressed) -> bool:
+        """A fixed key given a function PROGRAM_PAGES knows, pressed on the standby screen:
+        its page opens (True: the key's own function is not done)."""
+        s = self.state
+        p = self.layout.function_of(ev.key) if self.layout and not ev.repeat else None
+        if p is None or p.function not in PROGRAM_PAGES or s.keylock \
+                or not self._idle_at_press:
+            return False
+        log.info("key %s: %s", ev.key, p.function)
+        self.phone.bus.post(PageRequested(PROGRAM_PAGES[p.function]))
+        return True
 
     def line_key(self, line: int) -> bool:
         """The phone asks the modes first: a line key given a function does that function, unless

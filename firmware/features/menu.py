@@ -78,6 +78,9 @@ class Menus:
         self.owners: dict[str, object] = {}   # pages another module builds (`own`)
         self.watch = 0            # the line just submitted: its registration is told (notice)
         self.saved_here: set[str] = set()     # keys this menu saved since it opened
+        # pages other modules draw that may hold typed text (the LDAP search, features/
+        # ldapsearch.py): while one of these says so, `idle` leaves the menu open
+        self.keep_open: list[Callable[[], bool]] = []
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
@@ -202,11 +205,13 @@ class Menus:
     def idle(self) -> None:
         """IDLE_S without a key: back to the standby or call screen, whatever page is open
         (a call list, the phone book too; a call goes on). Not while something typed waits:
-        an account's changes for Submit, an editor (a password being looked up is not lost)."""
+        an account's changes for Submit, an editor (a password being looked up is not lost),
+        a page `keep_open` asks about (an LDAP search with typed text or hits)."""
         s = self.state
         if not s.menu or s.diag:
             return
-        if self.draft or s.menu[-1].kind == "edit" or any(map(self._waiting, s.menu)):
+        if self.draft or s.menu[-1].kind == "edit" or any(map(self._waiting, s.menu)) \
+                or any(typed() for typed in self.keep_open):
             self.timers.start(IDLE_TIMER, IDLE_S)
             return
         log.info("menu: %d s without a key, closed", IDLE_S)

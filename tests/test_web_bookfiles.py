@@ -14,7 +14,7 @@ import json
 import pytest
 from aiohttp import FormData
 
-from firmware.directory.formats import read
+from firmware.directory.formats import MAX_BYTES, read
 from provisioning.phonebook import Phonebook
 from tests.test_directory_lcd import stored
 from tests.test_phonebook_files import DIRECTORY, ESCENE, PHONEBOOK, escene_with
@@ -113,6 +113,9 @@ def test_a_bad_file_shows_its_line_and_changes_nothing(rig):
             "</li>" in text
         r, text = await upload(client, rig, FIRMWARE, "personal", "empty.xml", b"")
         assert r.status == 400 and "<li>empty.xml is empty</li>" in text
+        r, text = await upload(client, rig, FIRMWARE, "personal", "huge.xml",
+                               b"<all>" + b" " * MAX_BYTES + b"</all>")
+        assert r.status == 400 and "<li>a phone book file is at most 2 MiB</li>" in text
         assert own_file(rig) == before
     serve(rig, t)
 

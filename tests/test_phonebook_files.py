@@ -231,3 +231,19 @@ def test_a_group_name_too_long_is_named_and_nothing_changes(tmp_path):
                                         f"32 characters$"):
         import_file(books, "personal", PHONEBOOK.replace("Sales", long).encode(), name="y")
     assert [c["first_name"] for c in own(tmp_path)["contacts"]] == ["Keep"]
+
+
+def test_a_yealink_directory_with_a_default_namespace_is_read(tmp_path):
+    """One FreePBX directory generator puts the Atom namespace on the root element."""
+    atom = DIRECTORY.replace(b'<YealinkIPPhoneDirectory clearlight="true">',
+                             b'<YealinkIPPhoneDirectory xmlns="http://www.w3.org/2005/Atom">')
+    assert import_file(Books(tmp_path), "enterprise", atom, name="d.xml")["contacts"] == 2
+
+
+def test_menus_deeper_than_one_level_are_left_out_not_followed(tmp_path):
+    """A Menu is a group of the book; 5000 nested ones (a hostile file) are not walked."""
+    deep = (b"<YealinkIPPhoneBook>" + b'<Menu Name="m">' * 5000 + b'<Unit Name="X" Phone1="1"/>'
+            + b"</Menu>" * 5000 + b"</YealinkIPPhoneBook>")
+    got = read(deep, name="deep.xml")
+    assert got.book.contacts == [] and [g.name for g in got.book.groups] == ["m"]
+    assert got.notes == ["line 1: <Menu> not a phone book element here; ignored"]

@@ -82,11 +82,12 @@ def _yealink(root: ET.Element, lines: dict) -> Read:
     problems: list[str] = []
 
     def walk(parent: ET.Element, group: str) -> None:
+        """The contacts under `parent` (the root, or a Menu: one level, never deeper)."""
         for elem in parent:
             if not isinstance(elem.tag, str) or elem.tag in _SKIP:
                 continue                                     # a comment, a title
             where = f"line {lines.get(elem, 0)}: <{elem.tag}>"
-            if elem.tag == "Menu":
+            if elem.tag == "Menu" and parent is root:
                 name = " ".join((elem.get("Name") or "").split())
                 name = "" if name == ALL else name
                 if name:
@@ -102,7 +103,7 @@ def _yealink(root: ET.Element, lines: dict) -> Read:
                     book.contacts.append(contact)
                     out.where.append(where)
             else:
-                out.notes.append(f"{where} not a phone book element; ignored")
+                out.notes.append(f"{where} not a phone book element here; ignored")
 
     walk(root, "")
     if problems:

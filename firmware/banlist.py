@@ -6,8 +6,8 @@ entry's place in the list, as the web page shows it).
 Stored in DATA/phonebook/banlist.json, written whole and atomically (firmware/files.py:
 a kill -9 or a power cut at any moment leaves the old list or the new one). A damaged file
 is kept aside as banlist.json.bad with a warning and the list starts empty, as own.json
-does (firmware/phonebooks.py). At most CAPACITY entries: 100, what Yealink's phones hold
-("up to 100 blacklist records") and what phone.blacklist already takes (its list is
+does (firmware/phonebooks.py). At most CAPACITY entries: 100, what Yealink's VC systems
+hold ("up to 100 blacklist records") and what phone.blacklist already takes (its list is
 capped at 100 entries by the settings' checks), so both halves of the ban list have the
 same room.
 

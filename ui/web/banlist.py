@@ -62,15 +62,13 @@ def _respond(request, title: str, body: str, status: int = 200) -> web.Response:
                           status=status)
 
 
-def _post_button(request, action: str, button: str, *, was: str = "", danger: bool = False,
-                 label: str = "", confirm: bool = False) -> str:
-    hidden = (f'<input type="hidden" name="was" value="{esc(was)}">' if was else "") + \
-        ('<input type="hidden" name="confirm" value="yes">' if confirm else "")
+def _post_button(request, action: str, button: str, *, was: str = "", label: str = "") -> str:
+    """A form that is one red-lettered button (Delete, Delete All) beside a row or a link."""
+    hidden = f'<input type="hidden" name="was" value="{esc(was)}">' if was else ""
+    aria = f' aria-label="{esc(label)}"' if label else ""
     return (f'<form method="post" action="{esc(action)}" class="inline">'
-            f'{csrf_field(pages._csrf(request))}{hidden}<button type="submit"'
-            f'{" class=danger" if danger else ""}'
-            f'{f" aria-label={chr(34)}{esc(label)}{chr(34)}" if label else ""}>'
-            f'{esc(button)}</button></form>')
+            f'{csrf_field(pages._csrf(request))}{hidden}<button type="submit" class="danger"'
+            f'{aria}>{esc(button)}</button></form>')
 
 
 # -- the list ----------------------------------------------------------------------------------
@@ -107,12 +105,12 @@ def _table(request) -> str:
             f'{len(entries)} of {CAPACITY} entries.</p>'
             f'<div class="rules"><table class="book"><thead><tr>{ths}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table></div>"
-            f'<div class="actions"><a href="{URL}/new">Add BanList</a> '
-            + (_post_button(request, f"{URL}/delete-all", "Delete All BanList", danger=True)
+            f'<p><a href="{URL}/new">Add BanList</a> '
+            + (_post_button(request, f"{URL}/delete-all", "Delete All BanList")
                if entries else "")
-            + f'</div><p class="help">Also refused on every line: {esc(setting)} (numbers '
-            'and prefixes ending in *, the setting Ban List on <a href="/settings/phonebook">'
-            'Phone Book settings</a>).</p>')
+            + f'</p><p class="help">Also refused on every line: {esc(setting)} (the setting '
+            '"Banned numbers and prefixes" on <a href="/settings/phonebook">Phone Book '
+            'settings</a>: numbers, and prefixes ending in * as 1900*).</p>')
 
 
 # -- one entry ---------------------------------------------------------------------------------
@@ -245,12 +243,14 @@ async def delete_all(request):
     form = await request.post()
     if form.get("confirm") != "yes":
         count = len(_list(request).entries)
-        body = (f'<p>Delete all {count} entries of the ban list? Their callers ring again. '
-                'The numbers of the setting Ban List (Phone Book settings) stay.</p>'
-                '<div class="actions">'
-                + _post_button(request, f"{URL}/delete-all", "Delete All BanList",
-                               danger=True, confirm=True)
-                + f' <a href="{URL}">Cancel</a></div>')
+        body = (f'<form method="post" action="{URL}/delete-all" class="settings confirm">'
+                f'{csrf_field(pages._csrf(request))}'
+                '<input type="hidden" name="confirm" value="yes">'
+                f'<p>Delete all {count} entries of the ban list? Their callers ring again. '
+                'The numbers of the setting "Banned numbers and prefixes" (Phone Book '
+                'settings) stay.</p><div class="actions"><button type="submit" '
+                f'class="danger">Delete All BanList</button> <a href="{URL}">Cancel</a></div>'
+                '</form>')
         return _respond(request, "Delete All BanList", body)
     return _change(request, _list(request).clear, "cleared",
                    lambda why: _respond(request, TITLE, notice(f"Not deleted: {why}",

@@ -174,8 +174,9 @@ class PhoneSettings(Record, eq=False):
     fuzzy_search: bool = setting(True, "digits typed at idle also show the names they "
                                  "spell on the keypad and the numbers they are in (phone "
                                  "books, call log); Up/Down pick one (manual: fuzzy search)")
-    blacklist: tuple = setting((), "callers refused (numbers, or prefixes ending in *)",
-                               check=_number_pattern)
+    blacklist: tuple = setting((), "callers refused on every line (numbers, or prefixes "
+                               "ending in *); Phone Book > BanList keeps entries with a name "
+                               "and a line", check=_number_pattern)
     ip_strategy: bool = setting(False, "accept calls only from the addresses in ip_allow")
     ip_allow: tuple = setting((), "addresses or networks calls are accepted from when "
                               "ip_strategy is on", check=_ip_or_net)

@@ -9,6 +9,7 @@ client) and one walk goes through chromium."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 
 import pytest
@@ -259,15 +260,21 @@ class LdapApi(test_web_pages.Api):
     async def ldap_search(self, typed, kind="name"):
         return await ldap.search_off_loop(self.store.settings, typed, kind)
 
+    def dial(self, number, line=0):
+        self.dialled.append((number, line))
+
 
 def _web(tmp_path, test, settings: dict | None = None, role: str = "admin"):
     async def go():
         api = LdapApi(tmp_path)
+        api.dialled = []
         if settings:
             api.update_settings(settings)
         async with TestClient(TestServer(build_web(api))) as client:
-            token, _ = client.server.app[AUTH].new_session(role)
+            token, sess = client.server.app[AUTH].new_session(role)
             client.session.cookie_jar.update_cookies({SESSION: token})
+            client.api, client.csrf = api, sess.csrf     # a form's POST sends both back
+            client.origin = {"Origin": str(client.make_url("")).rstrip("/")}
             await test(client)
     asyncio.run(go())
 
@@ -284,7 +291,7 @@ def test_the_web_page_searches_by_name_and_by_number(slapd, tmp_path):
         text = await r.text()
         assert r.status == 200 and 'name="q"' in text and "<table" not in text
         text = await (await client.get("/phonebook/ldap", params={"q": "smi"})).text()
-        assert "<td>John Smith</td><td>1001, 0170 555 1001</td>" in text
+        assert "<td>John Smith</td><td>1001 <form" in text and "<br>0170 555 1001 <form" in text
         text = await (await client.get("/phonebook/ldap",
                                        params={"q": "1002", "kind": "number"})).text()
         assert "<td>Mary Jones</td>" in text and "John Smith" not in text
@@ -298,6 +305,40 @@ def test_the_web_page_searches_by_name_and_by_number(slapd, tmp_path):
         r = await client.get("/api/ldap")
         assert r.status == 400
     _web(tmp_path, test, _server(slapd.port), role="user")     # the desk user searches too
+
+
+def _dial_forms(text: str) -> list[dict]:
+    """The fields of each Dial button's form, as the browser sends them."""
+    forms = re.findall(r'<form method="post" action="/phonebook/ldap/dial"[^>]*>(.*?)</form>',
+                       text, re.S)
+    return [dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', f))
+            for f in forms]
+
+
+def test_a_number_found_on_the_web_is_dialled_by_its_button(slapd, tmp_path):
+    async def test(client):
+        text = await (await client.get("/phonebook/ldap", params={"q": "smi"})).text()
+        forms = _dial_forms(text)
+        assert [f["number"] for f in forms] == ["1001", "0170 555 1001"]
+        assert all(f["csrf"] == client.csrf and f["q"] == "smi" for f in forms)
+        assert 'aria-label="Dial 0170 555 1001 (John Smith)">Dial</button>' in text
+        r = await client.post("/phonebook/ldap/dial", data=forms[1], headers=client.origin,
+                              allow_redirects=False)
+        assert r.status == 303 and client.api.dialled == [("01705551001", 2)]
+        text = await (await client.get(r.headers["Location"])).text()
+        assert "Dialling 01705551001 on line 2." in text and "<td>John Smith</td>" in text
+        # without the session's CSRF field: refused, nothing dialled
+        r = await client.post("/phonebook/ldap/dial", headers=client.origin,
+                              data={k: v for k, v in forms[0].items() if k != "csrf"})
+        assert r.status == 403 and len(client.api.dialled) == 1
+        # no number (a hand-made form): said, the search kept, nothing dialled
+        r = await client.post("/phonebook/ldap/dial", headers=client.origin,
+                              data={**forms[0], "number": " "})
+        text = await r.text()
+        assert r.status == 400 and "Not dialled: give a number" in text
+        assert 'value="smi"' in text and len(client.api.dialled) == 1
+    # the desk user dials too, on the line phone.default_account names
+    _web(tmp_path, test, {**_server(slapd.port), "phone.default_account": 2}, role="user")
 
 
 def test_the_web_says_a_server_is_down_and_the_server_keeps_answering(tmp_path):
@@ -346,6 +387,12 @@ def test_the_web_search_in_chromium(slapd, tmp_path):
             page.get_by_label("Search by").select_option("number")
             page.click("button:text('Search')")
             expect(hits).to_have_text(["Jo Adams"])
+            page.get_by_role("button", name="Dial 1009 (Jo Adams)").click()
+            expect(page.locator("p.notice[role=status]")).to_have_text(
+                "Dialling 1009 on line 1.")
+            expect(hits).to_have_text(["Jo Adams"])             # the search stays
+            phone.wait(lambda s: any(c["number"] == "1009" for c in s["calls"]),
+                       what="the phone dialling 1009")
         finally:
             browser.close()
 

@@ -112,6 +112,8 @@ API (JSON unless said otherwise):
                       /phonebook/contacts/delete-all (asked first, as groups')
   GET  /phonebook/ldap[?q=TEXT&kind=name|number]  Phone Book > LDAP Search (HTML; both
                       roles; a plain GET form, the hits in a table: ui/web/ldapsearch.py)
+  POST /phonebook/ldap/dial  (form: number, q, kind) a hit's Dial button: dials it on the
+                      default line, 303 back to the search saying "Dialling N on line L." (both)
   sim board only:
   POST /api/sim/mic   {"tone": 1000} or {"tone": null}: a tone stands in for a voice
   GET  /api/sim/listen?seconds=1  WAV of what the person hears

@@ -10,21 +10,31 @@ as the LCD's DIR > LDAP does (firmware/features/ldapsearch.py). The search block
 servers (firmware/directory/ldap.py, ldap3), so it runs in a thread (Api.ldap_search,
 ldap.search_off_loop) with the servers' timeouts: a dead server never freezes the web
 server or the phone.
+
+Each number of a hit has a Dial button: a one-button POST form (the session's CSRF
+field, as every form of these pages) to /phonebook/ldap/dial, which dials it on the phone
+on the default line (Api.dial, as the LCD's Dial on a hit: an LDAP entry names no line)
+and answers 303 back to the search with the result line "Dialling 1001 on line 1." The
+desk user dials too: it is their phone (POST /api/dial is theirs as well).
 """
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from firmware.directory import ldap
 from ui.web import pages
 from ui.web.common import API, error, for_user
-from ui.web.html import esc, notice
+from ui.web.html import csrf_field, esc, notice
 
 routes = web.RouteTableDef()
 
 PAGE = "/phonebook/ldap"
+DIAL = PAGE + "/dial"
 TITLE = "LDAP Search"
 KINDS = {"name": "Name", "number": "Number"}
+NUMBER_MAX = 256                      # as POST /api/dial: a number, an address or a sip: URI
 
 
 def _query(request) -> tuple[str, str]:
@@ -52,12 +62,41 @@ async def api_search(request):
 @for_user
 async def page(request):
     typed, kind = _query(request)
+    q = request.query
+    top = ""
+    if q.get("dialled") and q.get("line", "").isdigit():
+        top = notice(f"Dialling {q['dialled']} on line {q['line']}.")
+    return await _page(request, typed, kind, top)
+
+
+@routes.post(DIAL)
+@for_user
+async def dial(request):
+    """A hit's number dialled on the phone's default line; 303 back to the search."""
+    form = await request.post()
+    typed = str(form.get("q", "")).strip()[:ldap.MAX_TYPED]
+    kind = str(form.get("kind", "name"))
+    number = ldap.digits(str(form.get("number", "")))
+    if not number or len(number) > NUMBER_MAX or not number.isprintable():
+        return await _page(request, typed, kind, notice(
+            "Not dialled: give a number (the Dial button of a hit sends it).", "error"),
+            status=400)
+    api = request.app[API]
+    line = api.settings_json()["settings"]["phone.default_account"]
+    api.dial(number, line)
+    back = {"q": typed, "kind": kind, "dialled": number, "line": line}
+    raise web.HTTPSeeOther(f"{PAGE}?{urlencode(back)}")
+
+
+async def _page(request, typed: str, kind: str, top: str = "", status: int = 200):
+    """The search form with `typed` in it, `top` (a result line) over it, and the hits
+    for `typed` under it."""
     if kind not in KINDS:
         kind = "name"
     result = ""
     if typed:
         answer = await request.app[API].ldap_search(typed, kind)
-        result = _result(typed, answer)
+        result = _result(request, typed, kind, answer)
     options = "".join(f'<option value="{k}"{" selected" if k == kind else ""}>{v}</option>'
                       for k, v in KINDS.items())
     body = (f'<form method="get" action="{PAGE}" class="settings ldap-search">'
@@ -70,16 +109,31 @@ async def page(request):
             f'<select id="ldap-kind" name="kind">{options}</select></div></div>'
             '<div class="actions"><button type="submit">Search</button></div></form>'
             + result)
-    return pages._respond(request, "", TITLE, body, pages.role_of(request))
+    return pages._respond(request, "", TITLE, top + body, pages.role_of(request),
+                          status=status)
 
 
-def _result(typed: str, answer: ldap.Answer) -> str:
-    """The hits as a table (name, numbers), "No match", and a server's trouble."""
+def _result(request, typed: str, kind: str, answer: ldap.Answer) -> str:
+    """The hits as a table (name, numbers each with its Dial button), "No match", and a
+    server's trouble."""
     out = notice(answer.reason, "error") if answer.reason else ""
     if not answer.hits:
         return out + ("" if answer.reason else notice(f"No match for “{typed}”."))
-    rows = "".join(f"<tr><td>{esc(h.name)}</td><td>{esc(', '.join(h.numbers))}</td></tr>"
-                   for h in answer.hits)
+    back = {"q": typed, "kind": kind}
+    rows = "".join(
+        f"<tr><td>{esc(h.name)}</td><td>"
+        + "<br>".join(f"{esc(n)} " + _dial_button(request, n, h.name, back) for n in h.numbers)
+        + "</td></tr>" for h in answer.hits)
     return (out + f'<table class="ldap-hits"><caption>{len(answer.hits)} found for '
             f'“{esc(typed)}”</caption><thead><tr><th scope="col">Name</th>'
             f'<th scope="col">Numbers</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
+def _dial_button(request, number: str, name: str, back: dict) -> str:
+    """The one-button form that dials `number` (and comes back to this search)."""
+    fields = "".join(f'<input type="hidden" name="{k}" value="{esc(v)}">'
+                     for k, v in {**back, "number": number}.items())
+    return (f'<form method="post" action="{DIAL}" class="inline">'
+            f'{csrf_field(pages._csrf(request))}{fields}<button type="submit" '
+            f'aria-label="Dial {esc(number)}{f" ({esc(name)})" if name else ""}">Dial</button>'
+            '</form>')

@@ -197,6 +197,15 @@ def test_no_keeps_the_call_ringing_and_bans_nobody(rig):
     assert rig.screen == "talking"
 
 
+def test_the_question_unanswered_goes_with_its_notice(rig):
+    rig.incoming("1002")
+    rig.soft("Ban")
+    rig.advance(4.5)                                       # a notice's 4 s
+    assert "Ban 1002?" not in rig.lcd
+    assert rig.softkeys == ["Answer", "Reject", "Ban", "Add"]
+    assert rig.screen == "ringing"
+
+
 def test_a_full_ban_list_says_so_and_the_call_rings_on(rig):
     bans = rig.features.get("banlist")
     for i in range(CAPACITY):

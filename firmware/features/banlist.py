@@ -6,7 +6,8 @@ added to the personal phone book or to the ban list from the LCD.
 The manual says nothing of adding a caller from the LCD; this follows what desk phones
 that do it offer (Yealink's "Add to Contacts" / "Add to Blacklist"), on the two free
 soft keys of the ringing screen (Answer, Reject, Ban, Add):
-    Ban   asks once on the same screen ("Ban 1001?": Yes, No). Yes puts the number in
+    Ban   asks once on the same screen ("Ban 1001?": Yes, No, for as long as a notice
+          shows; unanswered, Ban and Add come back). Yes puts the number in
           the ban list (every line: Account "Auto") and refuses the ringing call as a
           banned caller is refused (phone.reject_code; not a missed call), as the person
           who bans a caller wants the ring to stop. A full list says so ("Ban list
@@ -31,7 +32,8 @@ from firmware.banlist import CAPACITY, NAME_MAX, Ban, BanList
 from firmware import pages
 from firmware.call.controls import Mode
 from firmware.call.state import MenuPage, Screen
-from firmware.events import KeyPressed, PageRequested
+from firmware.events import KeyPressed, PageRequested, TimerFired
+from firmware.presenter import NOTICE_SECONDS
 from firmware.phonebooks import BookError
 from firmware.record import replace
 
@@ -39,6 +41,7 @@ log = logging.getLogger("deskphone.banlist")
 
 ADD_PAGE = "contacts:add"          # the contact editor's page, with a caller's number
 CALLER = "banlist:caller:"         # a call log entry's Add (firmware/features/calllog.py)
+ASK_TIMER = "banlist.ask"          # "Ban 1002?" and its Yes/No last as long as a notice
 OPENED = "banlist:editor-opened"   # posted after ADD_PAGE: the editor's page is open
 KIND = "banlist"                   # the pages of that Add (MenuPage.kind)
 CHOICES = {"Add to phone book": "book", "Add to ban list": "ban"}
@@ -56,6 +59,7 @@ def setup(ctx) -> "BanFeature":
 class BanFeature:
     def __init__(self, ctx):
         self.state, self.bus, self.phone, self.sip = ctx.state, ctx.bus, ctx.phone, ctx.sip
+        self.timers = ctx.timers
         self.ctx = ctx
         self.list = BanList(Path(ctx.data_dir), on_change=self.use)
         self.use(self.list.bans)
@@ -70,6 +74,7 @@ class BanFeature:
                               ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
         self.page_mode.ACTIONS = frozenset({"ok"})
         ctx.bus.on(PageRequested, self.on_page)
+        ctx.bus.on(TimerFired, self.on_timer)
 
     def use(self, bans) -> None:
         """The list changed (or the phone starts): the SIP thread refuses by it from the
@@ -105,6 +110,7 @@ class BanFeature:
         self.asking = call.id
         self.state.notice = f"Ban {call.number}?"
         self.phone.controls.push(self.confirm)
+        self.timers.start(ASK_TIMER, NOTICE_SECONDS)     # the question and Yes/No go together
 
     def confirm_keys(self, s) -> dict:
         return {Screen.RINGING.value: {2: ("Yes", "ban.yes"), 3: ("No", "ban.no")}}
@@ -114,11 +120,20 @@ class BanFeature:
             return False
         call = self._ringing(self.asking)
         self.phone.controls.pop(self.confirm)
+        self.timers.cancel(ASK_TIMER)
         self.asking = None
         self.state.notice = ""
         if action == "ban.yes" and call is not None:
             self.ban(call)
         return True
+
+    def on_timer(self, ev: TimerFired) -> None:
+        """Not answered while the question showed: Ban and Add again, nothing banned."""
+        if ev.name == ASK_TIMER and self.phone.controls.active(self.confirm):
+            self.phone.controls.pop(self.confirm)
+            self.asking = None
+            if self.state.notice.startswith("Ban "):      # the question, if still shown
+                self.state.notice = ""
 
     def ban(self, call) -> None:
         """The caller into the ban list (unless an entry has it already), the call refused."""

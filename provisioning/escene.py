@@ -41,7 +41,10 @@ ESCENE_LINES = 8             # sipUser id 0..7 exist in Escene files
 # --- safe XML -------------------------------------------------------------------------
 
 class _LineBuilder:
-    """TreeBuilder target that remembers the line each element starts on."""
+    """TreeBuilder target that remembers the line each element starts on. A namespace is
+    dropped from element names: some PBXs put a default xmlns on a Yealink phone book
+    (`<YealinkIPPhoneDirectory xmlns="http://www.w3.org/2005/Atom">`), which names nothing
+    the phone reads; Escene files have none."""
 
     def __init__(self, lines: dict):
         self.tb = ET.TreeBuilder()
@@ -49,12 +52,12 @@ class _LineBuilder:
         self.expat = None
 
     def start(self, tag, attrs):
-        elem = self.tb.start(tag, attrs)
+        elem = self.tb.start(tag.rpartition("}")[2], attrs)
         self.lines[elem] = self.expat.CurrentLineNumber if self.expat else 0
         return elem
 
     def end(self, tag):
-        return self.tb.end(tag)
+        return self.tb.end(tag.rpartition("}")[2])
 
     def data(self, text):
         self.tb.data(text)

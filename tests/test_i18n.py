@@ -301,6 +301,14 @@ def test_view_status_scrolls_to_its_last_line_in_each_language(lang, shown):
     assert rows(rig)[shown] == SOFTWARE[-2]
 
 
+def test_each_message_is_in_the_catalog_once():
+    """A msgid twice is a broken catalog for gettext (msgfmt: "duplicate message
+    definition"), and read_po would keep the last one silently."""
+    text = (ROOT / "firmware/locale" / f"{ZH}.po").read_text()
+    ids = [m for m in re.findall(r'^msgid (".*"(?:\n".*")*)', text, re.M) if m != '""']
+    assert not {i for i in ids if ids.count(i) > 1}
+
+
 def test_the_idle_date_and_a_registration_failure_in_chinese(tmp_path):
     """In Chinese the standby screen's date names its day and month in Chinese (strftime
     writes them in English), and a line's refusal reads in Chinese with what to check."""

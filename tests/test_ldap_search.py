@@ -472,3 +472,24 @@ def test_typed_text_whose_search_waits_keeps_the_page_open(slapd):
     rig.press("5")                               # j: its search not answered yet
     rig.advance(2 * IDLE_S)
     assert "[j]" in rig.lcd and "Searching" in rig.lcd
+
+
+def test_in_chinese_the_search_and_a_servers_trouble_read_in_chinese(slapd):
+    """The pages' words, and why a server gave nothing (firmware/directory/ldap.py's
+    reasons, through zh.po's format messages): only names, numbers, addresses and LDAP
+    stay as they are."""
+    rig = _rig(slapd.port, **{"phone.language": "zh"})
+    _search_name(rig)
+    assert rig.state.menu[-1].title == "LDAP name" and "输入姓名" in rig.seen
+    _type(rig, "7777", "6", "444")               # smi
+    assert "正在搜索…" in rig.lcd
+    _run_jobs(rig)
+    rig.press("ok")                              # John Smith's numbers
+    assert "添加到电话簿" in rig.lcd and "Add" not in rig.lcd
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))                 # bound, not listening: refused
+        down = _rig(s.getsockname()[1], **{"phone.language": "zh"})
+        _search_name(down)
+        down.press("5")
+        _run_jobs(down)
+    assert "无法连接 (连接被拒绝)" in down.lcd and "cannot" not in down.seen

@@ -246,6 +246,19 @@ def test_add_opens_the_contact_editor_with_the_caller_over_the_ringing_call(rig)
     assert rig.screen == "talking"
 
 
+def test_add_with_a_full_phone_book_says_so_over_the_ring_and_c_gives_it_back(rig):
+    from provisioning.phonebook import Contact
+    books = rig.features.get("phonebooks")
+    for i in range(300):
+        books.add(Contact(f"C{i}", office=str(4000 + i)))
+    rig.incoming("1003")
+    rig.soft("Add")
+    assert rig.screen == "menu"
+    assert "Phone book full: 300" in rig.seen
+    rig.press("cancel")
+    assert rig.screen == "ringing"
+
+
 def test_lifting_the_handset_in_the_editor_answers_and_saves_nothing(rig):
     rig.incoming("1003", name="Carol")
     rig.soft("Add")

@@ -23,6 +23,10 @@ LINE_KEYS = 3
 # memory and expansion key Type numbers of the Escene format
 MEMORY_TYPES = {1: "blf", 2: "speed_dial_prefix", 3: "bla", 4: "dtmf", 5: "speed_dial",
                 6: "paging", 7: "call_park", 8: "intercom", 9: "pickup", 11: "group"}
+# memory key types of this phone that the Escene file has no Type number for (Yealink's DSS
+# key "LDAP": the LDAP search): set on the LCD, the web or PUT /api/keys/layout only
+PHONE_TYPES = ("ldap",)
+KEY_TYPES = (*MEMORY_TYPES.values(), *PHONE_TYPES)
 
 # ProgramKey id -> our key name (firmware.keys)
 PROGRAM_KEY_IDS = ("soft1", "soft2", "soft3", "soft4", "up", "down", "left", "right", "ok",
@@ -57,9 +61,8 @@ class MemoryKey:
     module: int = 0
 
     def __post_init__(self):
-        if self.type not in MEMORY_TYPES.values():
-            raise ValueError(f"unknown key type {self.type!r}; one of "
-                             f"{', '.join(MEMORY_TYPES.values())}")
+        if self.type not in KEY_TYPES:
+            raise ValueError(f"unknown key type {self.type!r}; one of {', '.join(KEY_TYPES)}")
         limit = {0: MEMORY_KEYS, LINE_MODULE: LINE_KEYS}.get(self.module, MODULE_KEYS)
         if not (0 <= self.module <= MODULES or self.module == LINE_MODULE):
             raise ValueError(f"module must be 0 (the phone), 1-{MODULES}, or {LINE_MODULE} "

@@ -493,3 +493,42 @@ def test_in_chinese_the_search_and_a_servers_trouble_read_in_chinese(slapd):
         down.press("5")
         _run_jobs(down)
     assert "无法连接 (连接被拒绝)" in down.lcd and "cannot" not in down.seen
+
+
+def test_memory_module_and_line_keys_set_to_ldap_open_search_name(slapd, tmp_path):
+    """A memory key's mode "ldap" (Yealink's DSS key LDAP; the Escene file has no Type for
+    it): P1-P12, an expansion module's key, a line key not used as a line."""
+    rig = _rig(slapd.port, data_dir=tmp_path)
+    rig.features.setup(("memkeys",))
+    keys = rig.features.get("memkeys")
+    count, problems = keys.replace_layout({"memory": [
+        {"key": "p3", "type": "ldap", "label": "LDAP"}, {"key": "e1.5", "type": "ldap"},
+        {"key": "line3", "type": "ldap"}]})
+    assert (count, problems) == (3, [])
+    for key in ("p3", "e1.5", "line3"):
+        rig.press(key)
+        assert rig.state.menu[-1].title == "LDAP name", key
+        rig.press("cancel")                      # C on the empty field: the standby screen
+        assert not rig.state.menu
+    rig.incoming("1004")
+    rig.press("p3")                              # over a ringing call: nothing opens
+    assert not rig.state.menu and rig.screen == "ringing"
+    rig.press("cancel")                          # C rejects it
+    rig.press("menu", "p3")                      # on a menu page: the search instead
+    assert [p.title for p in rig.state.menu] == ["LDAP name"]
+    _type(rig, "6", "2", "777")                  # mar
+    _run_jobs(rig)
+    rig.soft("Dial")
+    assert rig.sip.invited("1002") is not None
+
+
+def test_an_ldap_key_is_set_on_the_lcd(slapd, tmp_path):
+    """Function setting > Expansion > Memory keys > P1: Mode LDAP, no number needed."""
+    from tests.test_expansion_lcd import set_key
+    rig = _rig(slapd.port, data_dir=tmp_path)
+    rig.features.setup(("memkeys",))
+    set_key(rig, "Memory keys", "P1", "LDAP")
+    rig.walk("Submit changes")
+    assert "> 1 P1 LDAP" in rig.lcd
+    rig.press("menu", "p1")
+    assert rig.state.menu[-1].title == "LDAP name"

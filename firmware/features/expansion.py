@@ -33,10 +33,10 @@ MODULES, MODULE_KEYS, MEMORY_KEYS = 6, 32, 12     # provisioning/keys.py (not im
 MODES = (("", "None"), ("speed_dial", "Speed dial"), ("blf", "Asterisk BLF"),
          ("speed_dial_prefix", "Speed dial prefix"), ("dtmf", "DTMF"), ("bla", "BLA"),
          ("paging", "Paging"), ("intercom", "Intercom"), ("call_park", "Call park"),
-         ("pickup", "Pickup"))
+         ("pickup", "Pickup"), ("ldap", "LDAP"))
 SHORT = {"speed_dial": "Dial", "blf": "BLF", "speed_dial_prefix": "Prefix", "dtmf": "DTMF",
          "bla": "BLA", "paging": "Page", "intercom": "Intercom", "call_park": "Park",
-         "pickup": "Pickup", "group": "Group"}
+         "pickup": "Pickup", "group": "Group", "ldap": "LDAP"}
 _TYPE_WORD = re.compile(r"\b(?:(an?) )?(" + "|".join(t for t, _ in MODES if t) + r"|group)\b")
 
 
@@ -146,8 +146,9 @@ class Expansion:
                 keys = self._set(self.module)
                 for i in range(len(page.items)):
                     k = keys.get(key_name(self.module, i))
-                    page.data[i] = f"{SHORT.get(k.type, k.type)}: {k.label or k.number}" \
-                        if k else ""
+                    mode = SHORT.get(k.type, k.type) if k else ""
+                    what = k.label or k.number if k else ""       # an LDAP key: neither
+                    page.data[i] = f"{mode}: {what}" if what else mode
             elif page.key == "expansion.key":
                 d = self.draft
                 page.data = [_mode(d["type"]), _account(d["account"]),

@@ -21,6 +21,8 @@ changes. What a key does when pressed, by its mode:
     call_park          in a call: park it (blind transfer to phone.park_code + number);
                        idle: take it back (phone.park_retrieve_code + number)
     pickup             phone.directed_pickup_code + number, or phone.pickup_code alone
+    ldap               the LDAP search, Search name (firmware/features/ldapsearch.py), as
+                       DIRECTORY opens the phone book: not over a ringing call or a test
 
 A fixed key given another function (the layout's `program`: Escene's ProgramKeys, a soft
 key, an arrow, DIRECTORY...) does it on the standby screen only (no call, no menu, nothing
@@ -354,6 +356,11 @@ class MemoryKeys:
         target = p.park_retrieve_code + key.number
         if target:
             self._dial(target, key)
+
+    def press_ldap(self, key) -> None:
+        s = self.state
+        if not s.diag and s.screen() is not Screen.RINGING:
+            self.phone.bus.post(PageRequested(PROGRAM_PAGES["ldap"]))
 
     def press_pickup(self, key) -> None:
         p = self.settings.phone

@@ -443,6 +443,11 @@ def test_an_ldap_key_without_a_server_says_so(tmp_path):
                                          "Phone Book > LDAP page"]
     rig.press("cancel")
     assert not rig.state.menu
+    from firmware.features.menu import IDLE_S
+    rig.advance(IDLE_S + 1)                      # the minute C started has run out
+    rig.press("directory")                       # no menu below it: a minute still closes it
+    rig.advance(IDLE_S + 1)
+    assert not rig.state.menu and rig.screen == "idle"
 
 
 def test_a_minute_without_a_key_closes_the_search_page_only_with_nothing_typed(slapd):

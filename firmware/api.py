@@ -277,9 +277,10 @@ class Api:
 
     @property
     def books(self):
-        """The phone books the LCD uses (firmware/phonebooks.py Books, made by the
-        directory feature): one object, so what the web changes the LCD shows at once."""
-        return self._feature("directory").books
+        """The phone books the LCD uses (firmware/phonebooks.py Books, provided as
+        "phonebooks" by the directory feature): one object, so what the web changes the LCD
+        shows at once."""
+        return self._feature("phonebooks")
 
     def change_phonebook(self, change: str, *args, **kw):
         """A change of the personal book from the web: `change` is the Books method (add,
@@ -308,12 +309,18 @@ class Api:
             out[which] = [{**dataclasses.asdict(x.contact), "own": x.own} for x in listed]
         return out
 
-    def import_phonebook(self, which: str, data: bytes, name: str) -> dict:
+    async def import_phonebook(self, which: str, data: bytes, name: str) -> dict:
         """A phone book file (Escene or Yealink XML) into the personal book (the user's own
-        contacts replaced) or the enterprise book: firmware/directory/formats.py. What it
-        held; FileRefused or BookError (ValueError) with nothing changed."""
+        contacts replaced) or the enterprise book: firmware/directory/formats.py. Read and
+        checked in a thread (seconds for 2 MiB on a Pi: the web shares the loop with the
+        phone's bus, which must not stop), then written on the loop. What it held;
+        FileRefused or BookError (ValueError) with nothing changed."""
         from firmware.directory import formats
-        out = formats.import_file(self.books, which, data, name=name)
+        books = self.books
+        books.refresh()
+        got = await asyncio.to_thread(formats.checked, data, which=which, name=name,
+                                      have=formats.provisioned(books, which))
+        out = formats.apply(books, got)
         self._app.bus.post_threadsafe(PhoneBookChanged())
         return out
 

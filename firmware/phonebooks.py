@@ -22,11 +22,14 @@ provisioning run writes it again. `version` changes whenever what the books hold
 (an edit here, a provisioning run seen by `refresh`): the search index is rebuilt from it
 once per change, never per key, and the LCD's phone book pages are drawn afresh.
 
-The LCD (the main loop) and the web pages (ui/web/phonebook.py) change the same book: one
-lock (`_lock`, re-entrant: a change refreshes first) makes each read of the files and each
-change whole, so neither sees the other's half. A change names the contact it saw (`was`):
-when an edit elsewhere moved or changed it meanwhile, it is found again or refused, never
-another contact changed in its place.
+The LCD and the web pages (ui/web/phonebook.py) change the same book, both on the loop
+(the web server runs on the phone's loop: firmware/app.py); the slow half of a file import
+runs in a thread but touches no book (firmware/directory/formats.py `checked`). Books is
+still whole from any thread (asyncio.to_thread callers, the tests' two writers): one lock
+(`_lock`, re-entrant: a change refreshes first) holds every read and every change, so none
+sees another's half. A change names the contact it saw (`was`): when an edit elsewhere
+moved or changed it meanwhile, it is found again or refused, never another contact changed
+in its place.
 """
 from __future__ import annotations
 
@@ -164,10 +167,12 @@ class Books:
                 self.trouble[name] = "unreadable"
             return Phonebook()
 
+    @_locked
     def book(self, name: str):
         """A file's Phonebook as read ("personal", "enterprise", "own")."""
         return self._books[name]
 
+    @_locked
     def listed(self, which: str) -> list[Listed]:
         """A book's contacts, sorted by name: the personal book is the provisioned ones and
         the user's own together."""
@@ -180,6 +185,7 @@ class Books:
                     enumerate(self._books["own"].contacts)]
         return sorted(out, key=lambda x: (_fold(x.contact.name), x.contact.numbers))
 
+    @_locked
     def groups(self, which: str) -> list[str]:
         """Group names of a book: provisioned first, then the user's own."""
         names = [g.name for g in self._books[which].groups]
@@ -187,9 +193,11 @@ class Books:
             names += [g.name for g in self._books["own"].groups if g.name not in names]
         return names
 
+    @_locked
     def own_groups(self) -> list[str]:
         return [g.name for g in self._books["own"].groups]
 
+    @_locked
     def count(self, which: str) -> int:
         n = len(self._books[which].contacts)
         return n + len(self._books["own"].contacts) if which == "personal" else n
@@ -366,6 +374,8 @@ class Books:
             raise BookError(f"Phone book full: {CAPACITY['personal']} contacts — the file has "
                             f"{len(contacts)}" + (f" and {len(prov.contacts)} are provisioned"
                                                   if prov.contacts else ""))
+        for c in contacts:          # checked in a thread already; again here, should a
+            check_contact(c)        # provisioning run have changed the book meanwhile
         taken = {g.name for g in prov.groups}
         groups = []
         for g in [*book.groups, *(Group(c.group) for c in contacts)]:
@@ -393,6 +403,7 @@ class Books:
 
     # -- names -----------------------------------------------------------------------------
 
+    @_locked
     def name_for(self, number: str) -> str:
         """The name of the first contact with `number`: the personal book (the user's own
         first), then the enterprise book; "" when none has it."""

@@ -376,9 +376,9 @@ def test_an_lcd_save_after_a_web_delete_changes_the_right_contact(rig):
 
 
 def test_the_lcd_and_the_web_changing_the_book_at_the_same_moment_lose_nothing(tmp_path):
-    """Books' lock: two threads (the LCD's loop, a web worker) adding at once each read
-    own.json, add one and write it whole; without the lock one's write would drop the
-    other's contact."""
+    """Books' lock: two threads adding at once (the LCD and the web both run on the loop,
+    but Books is whole from any thread: asyncio.to_thread callers) each read own.json, add
+    one and write it whole; without the lock one's write would drop the other's contact."""
     import threading
 
     from firmware.phonebooks import Books

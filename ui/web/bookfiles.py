@@ -80,8 +80,9 @@ def section(request, only: str = "") -> str:
                   '</form>')
     if pages.role_of(request) != "admin":
         return (f'<section class="phonebook-files"><h2>Phone Book</h2>'
-                f'{_counts(request.app[API])}<h3>Download</h3>{download}<p class="help">The administrator uploads it. '
-                f'{esc(PROVISIONED)}</p></section>')
+                f'{_counts(request.app[API])}<h3>Download</h3>{download}'
+                f'<p class="help">The administrator uploads it. {esc(PROVISIONED)}</p>'
+                '</section>')
     upload = maintenance._form(UPLOAD, maintenance._fields(
         import_book=("Into", _select("book", "import_book", choices),
               "Personal: the file replaces your own contacts and groups (download them "
@@ -114,7 +115,7 @@ async def upload(request):
     if not name:
         return await _refused(back, request, ["choose a phone book file"])
     try:
-        out = request.app[API].import_phonebook(which, data, name[:100])
+        out = await request.app[API].import_phonebook(which, data, name[:100])
     except FileRefused as e:
         return await _refused(back, request, e.problems)
     except (BookError, ValueError) as e:
@@ -183,8 +184,8 @@ async def import_(request):
     if data is None:
         return error(413, f"a phone book file is at most {MAX_BYTES >> 20} MiB")
     try:
-        out = request.app[API].import_phonebook(which, data,
-                                                request.query.get("name", "")[:100])
+        out = await request.app[API].import_phonebook(
+            which, data, request.query.get("name", "")[:100])
     except FileRefused as e:
         return error(400, "phone book not imported; nothing changed", problems=e.problems)
     except (BookError, ValueError) as e:

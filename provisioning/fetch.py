@@ -1,4 +1,4 @@
-"""Fetch provisioning files from a TFTP, HTTP, HTTPS or FTP server.
+"""Fetch provisioning files from a TFTP, HTTP, HTTPS or FTP server (and send one back).
 
 The server setting is a directory, never a file (manual appendix 3.2: `tftp://192.168.0.201/abc`
 and the phone asks for `abc/001122334455.xml`); `parse_server` turns it into a `Source`, and a
@@ -8,6 +8,7 @@ and the phone asks for `abc/001122334455.xml`); `parse_server` turns it into a `
     f = Fetcher(src, user_agent=identity.user_agent(mac), timeout=10)
     cfg = f.get("001122334455.xml", max_bytes=1 << 20)
     f.get_file("image.bin", Path("/data/fw.part"), max_bytes=64 << 20, progress=cb)
+    f.put("Personal_Phonebook.xml", data)       # the other way: a phone book backup
 
 It blocks: the engine runs it in a worker thread. Every transfer has two bounds: `timeout`
 for any single wait on the network, and `deadline` for the whole file (unless given: 10 x
@@ -17,6 +18,7 @@ provisioning.errors and their text names the URL (never the password) and what t
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ftplib
 import functools
@@ -203,19 +205,30 @@ class Fetcher:
         return 10 * self.timeout + max_bytes / SLOWEST_RATE
 
     def _fetch(self, name: str, sink: "_Sink") -> None:
+        how = {"tftp": self._tftp, "ftp": self._ftp}.get(self.source.scheme, self._http)
+        self._guarded(name, sink.max_bytes, lambda watch: how(name, sink, watch), sink)
+
+    def put(self, name: str, data: bytes) -> None:
+        """Send `data` as the file `name` in the source's directory (a phone book backup):
+        TFTP write (WRQ), FTP STOR, HTTP(S) PUT. The same bounds and error wording as a
+        read; the server must allow the write (tftpd-hpa: --create and a writable
+        directory; vsftpd: write_enable; a web server: PUT)."""
+        how = {"tftp": self._tftp_put, "ftp": self._ftp_put}.get(self.source.scheme,
+                                                                  self._http_put)
+        self._guarded(name, len(data), lambda watch: how(name, data, watch))
+
+    def _guarded(self, name: str, size: int, transfer: Callable[["_Watchdog"], None],
+                 sink: "_Sink | None" = None) -> None:
+        """One transfer of a file of at most `size` bytes under the watchdog, its failures
+        as ProvisionErrors for people."""
         check_name(name)
-        watch = _Watchdog(self.deadline_for(sink.max_bytes))
+        watch = _Watchdog(self.deadline_for(size))
         try:
-            if self.source.scheme == "tftp":
-                self._tftp(name, sink, watch)
-            elif self.source.scheme == "ftp":
-                self._ftp(name, sink, watch)
-            else:
-                self._http(name, sink, watch)
+            transfer(watch)
         except ProvisionError:
             raise
         except Exception as e:
-            if e is sink.raised:             # the caller's progress callback: theirs
+            if sink is not None and e is sink.raised:   # the caller's progress callback
                 raise
             if watch.expired or isinstance(e, tftp.TftpDeadline):
                 raise self._too_slow(name, watch) from e
@@ -280,10 +293,9 @@ class Fetcher:
     # ----- TFTP -----
 
     def _tftp(self, name: str, sink: "_Sink", watch: "_Watchdog") -> None:
-        path = self.source.path.lstrip("/")       # RFC 3617: the URL path without its "/"
-        filename = f"{path}/{name}" if path else name
         try:
-            tftp.download(self.source.host, self.source.port, filename, write=sink.write,
+            tftp.download(self.source.host, self.source.port, self._remote(name),
+                          write=sink.write,
                           on_size=sink.expect, timeout=self.timeout, deadline=watch.end,
                           blksize=self.tftp_blksize)
         except tftp.TftpError as e:
@@ -297,6 +309,28 @@ class Fetcher:
                                  f"make the file readable for everyone on the server") from None
             raise FetchError(f"{where}: the TFTP server answered error {e.code}: "
                              f"{e.message or '(no text)'}") from None
+
+    def _tftp_put(self, name: str, data: bytes, watch: "_Watchdog") -> None:
+        try:
+            tftp.upload(self.source.host, self.source.port, self._remote(name), data,
+                        timeout=self.timeout, deadline=watch.end, blksize=self.tftp_blksize)
+        except tftp.TftpError as e:
+            where, text = self.url(name), e.message or "(no text)"
+            if e.code in (1, 2) or "permission denied" in text.lower():
+                # tftpd-hpa: 1 "File not found" when it creates no files (or there is no
+                # such directory), 0 "Permission denied" for a directory it may not write.
+                raise AuthFailed(f"{where}: the TFTP server refused to write it (error "
+                                 f"{e.code}: {text}) — the server must accept new files "
+                                 f"(tftpd-hpa: --create) in a directory it may write "
+                                 f"to") from None
+            raise FetchError(f"{where}: the TFTP server answered error {e.code}: "
+                             f"{text}") from None
+
+    def _remote(self, name: str) -> str:
+        """The file's path on a TFTP or FTP server: RFC 3617 and RFC 1738 both take the
+        URL's path without its "/" (FTP: relative to the login directory)."""
+        path = self.source.path.lstrip("/")
+        return f"{path}/{name}" if path else name
 
     # ----- HTTP(S) -----
 
@@ -388,32 +422,54 @@ class Fetcher:
                               f"provisioning.url")
         return FetchError(f"{where}: the server answered HTTP {code} {reason}".rstrip())
 
+    def _http_put(self, name: str, data: bytes, watch: "_Watchdog") -> None:
+        req = urllib.request.Request(self._http_url(name), data=data, method="PUT", headers={
+            "User-Agent": self.user_agent, "Content-Type": "application/xml"})
+        try:
+            with self._opener(watch).open(req, timeout=self.timeout) as resp:
+                resp.read()
+        except urllib.error.HTTPError as e:
+            e.close()
+            if e.code in (405, 501):
+                raise FetchError(f"{self.url(name)}: the server takes no files there (HTTP "
+                                 f"{e.code}) — allow PUT on that path (nginx: dav_methods "
+                                 f"PUT)") from None
+            if e.code in (404, 409):
+                raise NotFound(f"{self.url(name)}: no such directory on the server (HTTP "
+                               f"{e.code}) — check the path") from None
+            raise self._http_status(name, e.code, e.reason) from None
+
     # ----- FTP -----
 
-    def _ftp(self, name: str, sink: "_Sink", watch: "_Watchdog") -> None:
+    def _ftp_login(self, watch: "_Watchdog") -> "_FTP":
+        """Connected, logged in (anonymous without a user), binary mode; ftplib's errors
+        raised as they are (the caller's words for them)."""
         src = self.source
-        path = src.path.lstrip("/")           # RFC 1738: relative to the login directory
-        remote = f"{path}/{name}" if path else name
         ftp = _FTP(watch)
         try:
-            try:
-                ftp.connect(src.host, src.port, self.timeout)
-                if src.username:
-                    ftp.login(src.username, src.password)
-                else:
-                    ftp.login("anonymous", "anonymous@")
-                ftp.voidcmd("TYPE I")
+            ftp.connect(src.host, src.port, self.timeout)
+            if src.username:
+                ftp.login(src.username, src.password)
+            else:
+                ftp.login("anonymous", "anonymous@")
+            ftp.voidcmd("TYPE I")
+        except BaseException:
+            ftp.close()
+            raise
+        return ftp
+
+    def _ftp(self, name: str, sink: "_Sink", watch: "_Watchdog") -> None:
+        remote = self._remote(name)
+        ftp = None
+        try:
+            with self._ftp_answers(name):
+                ftp = self._ftp_login(watch)
                 try:
                     total = ftp.size(remote)
                 except ftplib.error_perm:
                     total = None          # no SIZE, or 550: RETR tells which
                 sink.expect(total)
                 conn = ftp.transfercmd(f"RETR {remote}")
-            except ftplib.error_perm as e:
-                raise self._ftp_refused(name, str(e)) from None
-            except ftplib.error_temp as e:
-                raise FetchError(f"{self.url(name)}: the FTP server is busy or failing "
-                                 f"({e}) — try again later") from None
             with conn:
                 while True:
                     chunk = conn.recv(min(CHUNK, sink.room()))
@@ -422,21 +478,50 @@ class Fetcher:
                     sink.write(chunk)
             if watch.expired:
                 raise self._too_slow(name, watch)
-            try:
-                ftp.voidresp()
-            except ftplib.Error as e:
-                raise FetchError(f"{self.url(name)}: the transfer did not complete ({e}) — "
-                                 f"try again; if it persists, check the server's log") from None
+            self._ftp_done(ftp, name)
             if total is not None and sink.count != total:
                 raise FetchError(f"{self.url(name)}: got {sink.count} of {total} bytes")
-            try:
-                ftp.quit()
-            except (OSError, EOFError, ftplib.Error):
-                pass
         finally:
-            ftp.close()
+            if ftp is not None:
+                ftp.close()
 
-    def _ftp_refused(self, name: str, reply: str) -> FetchError:
+    def _ftp_put(self, name: str, data: bytes, watch: "_Watchdog") -> None:
+        ftp = None
+        try:
+            with self._ftp_answers(name, writing=True):
+                ftp = self._ftp_login(watch)
+                conn = ftp.transfercmd(f"STOR {self._remote(name)}")
+            with conn:
+                conn.sendall(data)
+            self._ftp_done(ftp, name)
+        finally:
+            if ftp is not None:
+                ftp.close()
+
+    @contextlib.contextmanager
+    def _ftp_answers(self, name: str, *, writing: bool = False):
+        """The FTP server's refusals (5xx) and troubles (4xx) as errors for people."""
+        try:
+            yield
+        except ftplib.error_perm as e:
+            raise self._ftp_refused(name, str(e), writing=writing) from None
+        except ftplib.error_temp as e:
+            raise FetchError(f"{self.url(name)}: the FTP server is busy or failing "
+                             f"({e}) — try again later") from None
+
+    def _ftp_done(self, ftp: "_FTP", name: str) -> None:
+        """The server's word on the transfer just made (226), then goodbye."""
+        try:
+            ftp.voidresp()
+        except ftplib.Error as e:
+            raise FetchError(f"{self.url(name)}: the transfer did not complete ({e}) — "
+                             f"try again; if it persists, check the server's log") from None
+        try:
+            ftp.quit()
+        except (OSError, EOFError, ftplib.Error):
+            pass        # a server that hangs up first has done no harm
+
+    def _ftp_refused(self, name: str, reply: str, *, writing: bool = False) -> FetchError:
         where, code = self.url(name), reply[:3]
         if code == "530":
             if self.source.username:
@@ -444,6 +529,10 @@ class Fetcher:
                                   f"provisioning.username/password")
             return AuthFailed(f"{where}: anonymous login refused ({reply}) — set "
                               f"provisioning.username/password")
+        if writing and code in ("550", "553", "452", "552"):
+            return AuthFailed(f"{where}: the FTP server refused to store it ({reply}) — "
+                              f"the user must be allowed to write in that directory "
+                              f"(vsftpd: write_enable=YES)")
         if code == "550":
             return NotFound(f"{where}: not on the server ({reply}) — check the file name "
                             f"and the path in provisioning.url")

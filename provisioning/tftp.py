@@ -1,8 +1,11 @@
-"""A small TFTP client: read one file (RFC 1350, octet mode) with options (RFC 2347-2349).
+"""A small TFTP client: read or write one file (RFC 1350, octet mode) with options
+(RFC 2347-2349).
 
 Why our own: the stdlib has no TFTP, and the PyPI clients either lack tsize (we must refuse
-a 2 GB file before it arrives, not after) or an overall deadline. It is ~200 lines of one
-state machine: RRQ -> (OACK -> ACK 0 | DATA 1) -> DATA n / ACK n ... until a short block.
+a 2 GB file before it arrives, not after) or an overall deadline. It is two small state
+machines over one exchange: a read, RRQ -> (OACK -> ACK 0 | DATA 1) -> DATA n / ACK n ...
+until a short block, and a write (a phone book backup), WRQ -> (OACK | ACK 0) -> DATA n /
+ACK n ... until a short block is acknowledged.
 
 Exceptions are plain and low level; provisioning.fetch turns them into messages for people.
 """
@@ -59,6 +62,28 @@ def download(host: str, port: int, filename: str, *, write: Callable[[bytes], No
     time.monotonic() value the whole transfer must finish by. A server that ignores or
     refuses the options is read with plain RFC 1350 (512-byte blocks, no size).
     """
+    return _negotiated(_Transfer, host, port, filename, options=options, write=write,
+                       on_size=on_size, timeout=timeout, deadline=deadline, blksize=blksize,
+                       tries=tries)
+
+
+def upload(host: str, port: int, filename: str, data: bytes, *, timeout: float = 10.0,
+           deadline: float | None = None, blksize: int = BLKSIZE, tries: int = TRIES,
+           options: bool = True) -> int:
+    """Write `data` as `filename` on host:port (WRQ, RFC 1350); return the size sent.
+
+    The same options as a read: blksize, and tsize with the real size (RFC 2349: the server
+    may refuse a file too large for it before any data); the same bounds (`timeout` of
+    silence over `tries` retransmissions of the last DATA, `deadline`). A server that
+    ignores or refuses the options gets plain 512-byte blocks. Servers create no file unless
+    told to (tftpd-hpa: --create): their ERROR says so and TftpError carries it.
+    """
+    return _negotiated(_Upload, host, port, filename, options=options, data=data,
+                       timeout=timeout, deadline=deadline, blksize=blksize, tries=tries)
+
+
+def _negotiated(kind, host: str, port: int, filename: str, *, options: bool, **kw) -> int:
+    """Run a read or a write with options, once more without them if the server refuses."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     family, _, _, _, addr = infos[0]
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -69,8 +94,7 @@ def download(host: str, port: int, filename: str, *, write: Callable[[bytes], No
                 sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
         except OSError:
             pass
-        xfer = _Transfer(sock, addr, filename, write=write, on_size=on_size, timeout=timeout,
-                         deadline=deadline, blksize=blksize, tries=tries)
+        xfer = kind(sock, addr, filename, **kw)
         if not options:
             return xfer.run(options=False)
         try:
@@ -83,32 +107,38 @@ class _OptionsRefused(Exception):
     pass
 
 
-class _Transfer:
-    def __init__(self, sock: socket.socket, addr, filename: str, *, write, on_size, timeout,
-                 deadline, blksize, tries):
+class _Exchange:
+    """What a read and a write share: the socket, the server's transfer port (TID) once it
+    answered, the last packet sent (sent again when the answer is late), and the bounds:
+    `tries` silences of timeout/tries each, and the deadline for the whole transfer."""
+
+    def __init__(self, sock: socket.socket, addr, filename: str, *, timeout, deadline,
+                 blksize, tries):
         self.sock, self.addr, self.filename = sock, addr, filename
-        self.write, self.on_size = write, on_size
         self.tries = max(1, tries)
         self.interval = max(0.05, timeout / self.tries)
         self.deadline = deadline
         self.want_blksize = max(8, min(65464, blksize))
 
-    def run(self, *, options: bool) -> int:
-        rrq = _rrq(self.filename, self.want_blksize if options else None)
-        peer = None                  # the server's transfer port (TID) once it answered
-        blksize = DEFAULT_BLKSIZE
-        expected = 1                 # next DATA block, modulo 65536
-        size = 0
-        last, last_to = rrq, self.addr
-        self.sock.sendto(rrq, self.addr)
-        misses = 0
+    def start(self, request: bytes) -> None:
+        self.peer = None
+        self.send(request, self.addr)
+
+    def send(self, packet: bytes, to) -> None:
+        """A packet that moves the transfer on: the silence count starts again."""
+        self.last, self.last_to, self.misses = packet, to, 0
+        self.sock.sendto(packet, to)
+
+    def receive(self) -> tuple[int, bytes]:
+        """The next packet from the server: (opcode, packet). On silence the last packet is
+        sent again; TftpTimeout after `tries` silences, TftpDeadline past the deadline."""
         while True:
             wait = self.interval
             if self.deadline is not None:
                 left = self.deadline - time.monotonic()
                 if left <= 0:
-                    if peer is not None:
-                        self._send_error(peer, 0, "transfer took too long")
+                    if self.peer is not None:
+                        self._send_error(self.peer, 0, "transfer took too long")
                     raise TftpDeadline()
                 wait = min(wait, left)
             self.sock.settimeout(wait)
@@ -117,46 +147,80 @@ class _Transfer:
             except socket.timeout:
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     continue                         # reported at the top of the loop
-                misses += 1
-                if misses >= self.tries:
+                self.misses += 1
+                if self.misses >= self.tries:
                     raise TftpTimeout() from None
-                self.sock.sendto(last, last_to)
+                self.sock.sendto(self.last, self.last_to)
                 continue
-            if peer is None:
+            if self.peer is None:
                 if src[0] != self.addr[0]:
                     continue                         # not from the server we asked
-                peer = src
-            elif src[:2] != peer[:2]:
+                self.peer = src
+            elif src[:2] != self.peer[:2]:
                 self._send_error(src, 5, "Unknown transfer ID")
                 continue
             if len(packet) < 4:
                 raise TftpProtocolError(f"a {len(packet)}-byte packet is not TFTP")
-            opcode = struct.unpack("!H", packet[:2])[0]
+            return struct.unpack("!H", packet[:2])[0], packet
+
+    def error(self, packet: bytes, *, options: bool, first: bool) -> Exception:
+        """An ERROR packet as the exception to raise: _OptionsRefused when it answers the
+        request with options (RFC 2347: 8 = options refused; old servers say 0 or 4)."""
+        code = struct.unpack("!H", packet[2:4])[0]
+        message = packet[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
+        if options and first and code in (0, 4, 8):
+            return _OptionsRefused()
+        return TftpError(code, message)
+
+    def blksize_of(self, opts: dict[str, str]) -> int:
+        """The block size an OACK chose: at most what we asked for."""
+        if "blksize" not in opts:
+            return DEFAULT_BLKSIZE
+        try:
+            blksize = int(opts["blksize"])
+        except ValueError:
+            blksize = -1
+        if not 8 <= blksize <= self.want_blksize:
+            self._send_error(self.peer, 8, "bad blksize")
+            raise TftpProtocolError(f"server chose block size {opts['blksize']!r}, we "
+                                    f"asked for at most {self.want_blksize}")
+        return blksize
+
+    def _send_error(self, to, code: int, message: str) -> None:
+        try:
+            self.sock.sendto(struct.pack("!HH", OP_ERROR, code) + message.encode() + b"\0", to)
+        except OSError:
+            pass
+
+
+class _Transfer(_Exchange):
+    """A read: RRQ -> (OACK -> ACK 0 | DATA 1) -> DATA n / ACK n ... until a short block."""
+
+    def __init__(self, sock, addr, filename: str, *, write, on_size, **kw):
+        super().__init__(sock, addr, filename, **kw)
+        self.write, self.on_size = write, on_size
+
+    def run(self, *, options: bool) -> int:
+        rrq = _request(OP_RRQ, self.filename, self.want_blksize if options else None)
+        blksize = DEFAULT_BLKSIZE
+        expected = 1                 # next DATA block, modulo 65536
+        size = 0
+        self.start(rrq)
+        while True:
+            opcode, packet = self.receive()
+            peer = self.peer
 
             if opcode == OP_ERROR:
-                code = struct.unpack("!H", packet[2:4])[0]
-                message = packet[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
-                if options and expected == 1 and size == 0 and code in (0, 4, 8) \
-                        and last is rrq:
-                    # RFC 2347: 8 = option negotiation refused; old servers say 0 or 4.
-                    raise _OptionsRefused()
-                raise TftpError(code, message)
+                raise self.error(packet, options=options,
+                                 first=expected == 1 and size == 0 and self.last is rrq)
 
             if opcode == OP_OACK:
-                if last is not rrq or not options:
-                    if last == _ack(0):
-                        self.sock.sendto(last, last_to)   # our ACK 0 was lost
+                if self.last is not rrq or not options:
+                    if self.last == _ack(0):
+                        self.sock.sendto(self.last, self.last_to)   # our ACK 0 was lost
                     continue
                 opts = _parse_options(packet[2:])
-                if "blksize" in opts:
-                    try:
-                        blksize = int(opts["blksize"])
-                    except ValueError:
-                        blksize = -1
-                    if not 8 <= blksize <= self.want_blksize:
-                        self._send_error(peer, 8, "bad blksize")
-                        raise TftpProtocolError(f"server chose block size {opts['blksize']!r}"
-                                                f", we asked for at most {self.want_blksize}")
+                blksize = self.blksize_of(opts)
                 if "tsize" in opts and self.on_size is not None:
                     try:
                         announced = int(opts["tsize"])
@@ -168,16 +232,14 @@ class _Transfer:
                         except BaseException:
                             self._send_error(peer, 3, "file too large for the client")
                             raise
-                last, last_to = _ack(0), peer
-                self.sock.sendto(last, last_to)
-                misses = 0
+                self.send(_ack(0), peer)
                 continue
 
             if opcode == OP_DATA:
                 block = struct.unpack("!H", packet[2:4])[0]
                 data = packet[4:]
                 if block == expected & 0xFFFF:
-                    if last is rrq and options:
+                    if self.last is rrq and options:
                         blksize = DEFAULT_BLKSIZE     # the server ignored our options
                     if len(data) > blksize:
                         self._send_error(peer, 4, "block larger than negotiated")
@@ -189,30 +251,64 @@ class _Transfer:
                         self._send_error(peer, 3, "transfer stopped by the client")
                         raise
                     size += len(data)
-                    last, last_to = _ack(block), peer
-                    self.sock.sendto(last, last_to)
-                    misses = 0
+                    self.send(_ack(block), peer)
                     if len(data) < blksize:
                         return size
                     expected += 1
                 elif block == (expected - 1) & 0xFFFF:
-                    self.sock.sendto(last, last_to)   # our ACK was lost: send it again
+                    self.sock.sendto(self.last, self.last_to)   # our ACK was lost: again
                 continue
 
             raise TftpProtocolError(f"unexpected TFTP opcode {opcode}")
 
-    def _send_error(self, to, code: int, message: str) -> None:
-        try:
-            self.sock.sendto(struct.pack("!HH", OP_ERROR, code) + message.encode() + b"\0", to)
-        except OSError:
-            pass
+
+class _Upload(_Exchange):
+    """A write: WRQ -> (OACK | ACK 0) -> DATA 1 / ACK 1 ... until a short block is
+    acknowledged. A late ACK is waited out, never answered with the DATA again (RFC 1350's
+    "Sorcerer's Apprentice": that would double every packet from then on)."""
+
+    def __init__(self, sock, addr, filename: str, *, data: bytes, **kw):
+        super().__init__(sock, addr, filename, **kw)
+        self.data = bytes(data)
+
+    def run(self, *, options: bool) -> int:
+        size = len(self.data)
+        wrq = _request(OP_WRQ, self.filename, self.want_blksize if options else None,
+                       tsize=size)
+        blksize = DEFAULT_BLKSIZE
+        sent = 0                     # the DATA block sent last (0: none yet)
+        self.start(wrq)
+        while True:
+            opcode, packet = self.receive()
+            if opcode == OP_ERROR:
+                raise self.error(packet, options=options, first=self.last is wrq)
+            if opcode == OP_OACK:
+                if self.last is not wrq or not options:
+                    continue                         # a duplicate: our DATA 1 is out
+                blksize = self.blksize_of(_parse_options(packet[2:]))
+            elif opcode == OP_ACK:
+                block = struct.unpack("!H", packet[2:4])[0]
+                if block != sent & 0xFFFF:
+                    continue                         # an old ACK: wait for the right one
+                if sent and len(self._block(sent, blksize)) < blksize:
+                    return size                      # the short block arrived: done
+            else:
+                raise TftpProtocolError(f"unexpected TFTP opcode {opcode}")
+            sent += 1
+            self.send(struct.pack("!HH", OP_DATA, sent & 0xFFFF)
+                      + self._block(sent, blksize), self.peer)
+
+    def _block(self, n: int, blksize: int) -> bytes:
+        return self.data[(n - 1) * blksize:n * blksize]
 
 
-def _rrq(filename: str, blksize: int | None) -> bytes:
+def _request(opcode: int, filename: str, blksize: int | None, *, tsize: int = 0) -> bytes:
+    """RRQ or WRQ; with options when blksize is given (tsize: 0 asks the size of a read, a
+    write tells its own)."""
     parts = [filename.encode("utf-8"), b"octet"]
     if blksize is not None:
-        parts += [b"blksize", str(blksize).encode(), b"tsize", b"0"]
-    return struct.pack("!H", OP_RRQ) + b"".join(p + b"\0" for p in parts)
+        parts += [b"blksize", str(blksize).encode(), b"tsize", str(tsize).encode()]
+    return struct.pack("!H", opcode) + b"".join(p + b"\0" for p in parts)
 
 
 def _ack(block: int) -> bytes:

@@ -149,14 +149,18 @@ class Tftpd(_Server):
     """tftpd-hpa serving workdir/root (0755; chrooted, files must be world-readable).
 
     refuse=("blksize", "tsize"): options it ignores, like an old RFC 1350-only server.
+    writable=True: it takes writes (WRQ) and creates files (--create) in a root of 0777 (it
+    writes as the user `tftp`), as a server receiving phone book backups is set up.
     """
 
     name = "tftpd"
 
-    def __init__(self, workdir: Path, *, refuse: tuple[str, ...] = (), **kw):
+    def __init__(self, workdir: Path, *, refuse: tuple[str, ...] = (), writable: bool = False,
+                 **kw):
         super().__init__(workdir, **kw)
         self.root = self.workdir / "root"
         self.refuse = tuple(refuse)
+        self.writable = writable
         self.port = free_port("udp")
 
     def _pick_ports(self) -> None:
@@ -167,13 +171,14 @@ class Tftpd(_Server):
 
     def _prepare(self) -> None:
         self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
-        self.root.chmod(0o755)
+        self.root.chmod(0o777 if self.writable else 0o755)
 
     def _argv(self) -> list[str]:
         refuse = [arg for opt in self.refuse for arg in ("--refuse", opt)]
+        create = ["--create"] if self.writable else []
         return [_binary("in.tftpd", "tftpd-hpa"), "--foreground", "--listen",
                 "--address", f"{HOST}:{self.port}", "--secure", "--verbose", *refuse,
-                str(self.root)]
+                *create, str(self.root)]
 
     def _ready(self) -> bool:
         # An RRQ for a missing file must come back as an ERROR packet. IP_RECVERR: "port
@@ -233,6 +238,8 @@ http {{
         location = /moved {{ return 302 /private/; }}
         location /loop/ {{ return 302 /loop/; }}
         location /redir/ {{ rewrite ^/redir/(.*)$ /$1 redirect; }}
+        # Files sent with PUT (a phone book backup) land in www/put/.
+        location /put/ {{ dav_methods PUT; create_full_put_path on; dav_access all:r; }}
     }}
 }}
 """
@@ -243,7 +250,8 @@ class Nginx(_Server):
 
     Locations: / (files in www), /private/ (Basic auth, user/password below), /deny/ (401
     always), /slow/ (files at `rate` bytes/s), /chunked/ (files without Content-Length),
-    /redir/X (302 to /X), /loop/ (302 to itself).
+    /redir/X (302 to /X), /loop/ (302 to itself), /put/ (takes files sent with PUT, into
+    www/put/).
     """
 
     name = "nginx"
@@ -340,7 +348,8 @@ no_anon_password=YES
 local_enable=YES
 local_root={root}
 chroot_local_user=YES
-write_enable=NO
+write_enable={write}
+local_umask=022
 secure_chroot_dir={d}/empty
 pasv_enable=YES
 pasv_address={host}
@@ -360,6 +369,9 @@ class Vsftpd(_Server):
     """vsftpd: anonymous login and one local user, both see the same root.
 
     max_rate: bytes a second per transfer (0 = no limit), for a server that is too slow.
+    writable=True: the local user may store files (write_enable) where the directory lets
+    them: root/ stays root's (vsftpd refuses a writable chroot), `writable_dir(name)`
+    makes one they may write in.
 
     The user is a real account with a name unique to this run (created at start, deleted at
     stop). Everything lives in a 0755 directory under the system temp dir, because vsftpd
@@ -369,10 +381,11 @@ class Vsftpd(_Server):
     name = "vsftpd"
 
     def __init__(self, workdir: Path, *, password: str = "s3cret-ftp", max_rate: int = 0,
-                 **kw):
+                 writable: bool = False, **kw):
         super().__init__(workdir, **kw)
         self.password = password
         self.max_rate = max_rate          # bytes/s per transfer, 0 = unlimited
+        self.writable = writable
         self.user = f"dpftp{os.getpid() % 100000}{random.randrange(1000):03d}"
         self._home: Path | None = None
         self._user_made = False
@@ -405,7 +418,8 @@ class Vsftpd(_Server):
             _run(["chpasswd"], what="chpasswd", input=f"{self.user}:{self.password}\n")
         (self.workdir / "vsftpd.conf").write_text(VSFTPD_CONF.format(
             host=HOST, port=self.port, root=root, d=d, pasv_min=self.pasv_min,
-            pasv_max=self.pasv_max, max_rate=self.max_rate))
+            pasv_max=self.pasv_max, max_rate=self.max_rate,
+            write="YES" if self.writable else "NO"))
 
     def _argv(self) -> list[str]:
         return [_binary("vsftpd", "vsftpd"), str(self.workdir / "vsftpd.conf")]
@@ -469,6 +483,13 @@ class Vsftpd(_Server):
 
     def put_sparse(self, name: str, size: int) -> Path:
         return _place(self.root, name, size=size)
+
+    def writable_dir(self, name: str) -> Path:
+        """root/name, world-writable (0777): the local user stores files there."""
+        path = self.root / name.strip("/")
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o777)
+        return path
 
 
 def _cmdline(pid: int) -> bytes:

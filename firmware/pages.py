@@ -8,6 +8,14 @@ from typing import Callable
 
 from firmware.call.state import MenuPage, PhoneState, Screen
 
+# The pages' minute: without a key for IDLE_S, every page on top closes and the screen goes
+# back to standby or the call (firmware/features/menu.py `idle` answers the timer). Any
+# module that opens a page starts it, the menu's own pages and pages opened with no menu
+# below them alike (an LDAP key's search page); a mode holding typed text keeps the pages
+# open (Mode.holding, firmware/call/controls.py).
+IDLE_TIMER = "menu.idle"
+IDLE_S = 60
+
 
 def top(state: PhoneState, kind: str) -> MenuPage | None:
     """The page of `kind` on top, while the LCD shows it (None: a call rings, it has the

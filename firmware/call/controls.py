@@ -24,6 +24,9 @@ it did not. One question is a query, answered by the newest mode that knows:
 
     aside()         the call a mode keeps on hold for itself (a transfer's first call:
                     CONF joins it with the one on screen)
+    holding()       True while a page of the mode holds what a person typed (an LDAP
+                    search's text or hits): the pages' minute without a key does not
+                    close them then (firmware/features/menu.py `idle`)
 
 A mode that gives a line key another function (memory keys) lists it in `reserves`: no
 call takes that line. A mode whose end another feature may cause (the
@@ -97,6 +100,11 @@ class Mode:
     def aside(self) -> int | None:
         fn = self._answers.get("aside")
         return fn() if fn is not None else None
+
+    def holding(self) -> bool | None:
+        """True while this mode's pages hold typed text; None (not False): ask the next."""
+        fn = self._answers.get("holding")
+        return True if fn is not None and fn() else None
 
     def ended(self) -> bool:
         return self._ended is not None and self._ended()

@@ -29,9 +29,11 @@ An LDAP key (a fixed key given the function "ldap" in the key layout: Escene's
 ProgramKey Type 5, firmware/features/memkeys.py `program_key`) asks for the page "ldap:search"
 on the standby screen: Search name opens at once (with no server, the page saying so).
 
-The menu's minute without a key (firmware/features/menu.py `idle`) closes these pages as it
-closes the menu's, but never while the search page holds typed text or hits (`holding`):
-what a person typed is not lost while they look a name up elsewhere.
+The pages' minute without a key (firmware/pages.py IDLE_S; firmware/features/menu.py
+`idle` answers it) closes these pages as it closes the menu's, but never while the search
+page holds typed text or hits (our mode answers `holding`, firmware/call/controls.py): what
+a person typed is not lost while they look a name up elsewhere. A page opened by an LDAP key
+(no menu below) starts the minute itself.
 """
 from __future__ import annotations
 
@@ -42,7 +44,6 @@ from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, MenuPage
 from firmware.directory import ldap
 from firmware.events import DialRequested, KeyHeld, KeyPressed, PageRequested, TimerFired
-from firmware.features.menu import IDLE_S, IDLE_TIMER
 from firmware.phonebooks import NAME_MAX, BookError
 from ui.textentry import TextEntry
 
@@ -70,11 +71,7 @@ class _PageMode(Mode):
 
 def setup(ctx) -> "LdapSearch":
     """The feature module's entry: pages on top of the menu (nothing to close)."""
-    search = LdapSearch(ctx)
-    menu = ctx.provided.get("menu")         # set up before us (features.SCREENS)
-    if menu is not None:
-        menu.keep_open.append(search.holding)
-    return search
+    return LdapSearch(ctx)
 
 
 class LdapSearch:
@@ -84,8 +81,8 @@ class LdapSearch:
         self.phone, self.provided = ctx.phone, ctx.provided
         self.latest: object = None          # the newest search's token (older: not wanted)
         self.mode = _PageMode("ldap search", pressed=self.on_key, hook=self.on_hook,
-                         softkeys=self.softkeys,
-                         ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
+                              softkeys=self.softkeys, holding=self.holding,
+                              ended=lambda: not any(p.kind == KIND for p in ctx.state.menu))
         ctx.bus.on(PageRequested, self.on_page)
         ctx.bus.on(TimerFired, self.on_timer)
         ctx.bus.on(KeyHeld, self.on_held)
@@ -101,12 +98,12 @@ class LdapSearch:
     def _push(self, page: MenuPage) -> None:
         self.state.menu.append(page)
         self.phone.controls.push(self.mode)
-        # a page opened by an LDAP key (no menu below) closes after the menu's minute too
-        self.timers.start(IDLE_TIMER, IDLE_S)
+        # a page opened by an LDAP key (no menu below) closes after the pages' minute too
+        self.timers.start(pages.IDLE_TIMER, pages.IDLE_S)
 
     def holding(self) -> bool:
-        """Whether a search page has typed text or hits: the menu's minute without a key
-        does not close it then (firmware/features/menu.py `keep_open`)."""
+        """Whether a search page has typed text or hits (our mode's answer to `holding`):
+        the pages' minute without a key does not close it then."""
         return any(p.kind == KIND and p.key == SEARCH and (p.data[0].text or p.data[2])
                    for p in self.state.menu)
 

@@ -32,6 +32,7 @@ import time
 from typing import Callable
 
 from firmware import menus
+from firmware.pages import IDLE_S, IDLE_TIMER
 from firmware.bus import Bus, Timers
 from firmware.call.controls import Mode
 from firmware.call.state import MenuPage, PhoneState, Screen
@@ -47,8 +48,6 @@ log = logging.getLogger("deskphone.menu")
 MENU_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
 TAP_TIMER = "menu.multitap"
-IDLE_TIMER = "menu.idle"
-IDLE_S = 60                       # seconds without a key before the menu gives the screen back
 ASK = "password"                  # the key of the advanced password's page
 DIRECTORY = "phonebook"           # the page DIRECTORY opens: the phone book (and call history)
 LEAVE = "unsubmitted"             # the question on leaving a submit page with changes
@@ -78,9 +77,6 @@ class Menus:
         self.owners: dict[str, object] = {}   # pages another module builds (`own`)
         self.watch = 0            # the line just submitted: its registration is told (notice)
         self.saved_here: set[str] = set()     # keys this menu saved since it opened
-        # pages other modules draw that may hold typed text (the LDAP search, features/
-        # ldapsearch.py): while one of these says so, `idle` leaves the menu open
-        self.keep_open: list[Callable[[], bool]] = []
         # on the stack while a page is open; a call list may close the last page itself
         self.mode = Mode("menu", pressed=self.on_key, hook=self.close_for_calls,
                          ended=lambda: not state.menu)
@@ -206,12 +202,13 @@ class Menus:
         """IDLE_S without a key: back to the standby or call screen, whatever page is open
         (a call list, the phone book too; a call goes on). Not while something typed waits:
         an account's changes for Submit, an editor (a password being looked up is not lost),
-        a page `keep_open` asks about (an LDAP search with typed text or hits)."""
+        a page whose mode says it holds typed text (`holding`: an LDAP search's text or
+        hits, firmware/features/ldapsearch.py)."""
         s = self.state
         if not s.menu or s.diag:
             return
         if self.draft or s.menu[-1].kind == "edit" or any(map(self._waiting, s.menu)) \
-                or any(typed() for typed in self.keep_open):
+                or self.controls.query("holding"):
             self.timers.start(IDLE_TIMER, IDLE_S)
             return
         log.info("menu: %d s without a key, closed", IDLE_S)

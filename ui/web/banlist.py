@@ -21,10 +21,7 @@ settings page (/settings/phonebook). Both roles: the phone book is the desk user
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from dataclasses import asdict
 
 from aiohttp import web
 
@@ -32,6 +29,7 @@ from firmware.banlist import CAPACITY, NUMBERS, TEXTS, Ban, check_ban
 from firmware.phonebooks import NAME_MAX, NUMBER_MAX, BookError
 from ui.web import common, pages
 from ui.web.common import API
+from ui.web.forms import account, button_form, confirm, field, hidden, mark, respond
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -46,29 +44,14 @@ DONE = {"added": "Added: refused from the next call on.", "saved": "Saved.",
         "deleted": "Deleted.", "cleared": "Every entry deleted."}
 
 
-def mark(ban: Ban) -> str:
-    """What a page showed of an entry, short: sent back with a change as `was`."""
-    text = json.dumps(asdict(ban), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _list(request):
     return request.app[API].banlist
 
 
-def _respond(request, title: str, body: str, status: int = 200) -> web.Response:
-    """A page in the settings pages' frame, "Phone Book" marked in the page list."""
-    return pages._respond(request, "phonebook", title, body, pages.role_of(request),
-                          status=status)
-
-
 def _post_button(request, action: str, button: str, *, was: str = "", label: str = "") -> str:
     """A form that is one red-lettered button (Delete, Delete All) beside a row or a link."""
-    hidden = f'<input type="hidden" name="was" value="{esc(was)}">' if was else ""
-    aria = f' aria-label="{esc(label)}"' if label else ""
-    return (f'<form method="post" action="{esc(action)}" class="inline">'
-            f'{csrf_field(pages._csrf(request))}{hidden}<button type="submit" class="danger"'
-            f'{aria}>{esc(button)}</button></form>')
+    return button_form(action, request, button, {"was": was} if was else {}, danger=True,
+                       label=label)
 
 
 # -- the list ----------------------------------------------------------------------------------
@@ -77,7 +60,7 @@ def _post_button(request, action: str, button: str, *, was: str = "", label: str
 @common.for_user
 async def show(request):
     top = notice(DONE[request.query["done"]]) if request.query.get("done") in DONE else ""
-    return _respond(request, TITLE, top + _table(request))
+    return respond(request, TITLE, top + _table(request))
 
 
 def _table(request) -> str:
@@ -126,9 +109,8 @@ def _entry(request) -> tuple[int, Ban]:
 
 def _typed(form) -> Ban:
     """The entry a posted form holds (an account that is not 1-3 goes to check_ban)."""
-    account = str(form.get("account", "")).strip()
     return Ban(**{a: str(form.get(a, "")).strip() for a, _ in TEXTS + NUMBERS},
-               account=int(account) if account.isdigit() else None if not account else -1)
+               account=account(str(form.get("account", ""))))
 
 
 def _form(request, action: str, ban: Ban, button: str, *, errors: dict | None = None,
@@ -150,13 +132,10 @@ def _form(request, action: str, ban: Ban, button: str, *, errors: dict | None = 
                        f'{NUMBER_MAX if number else NAME_MAX}"'
                        f'{" inputmode=tel" if number else ""} autocomplete="off">')
             help_ = f"1-{NUMBER_MAX} digits (0-9 * #)" if number else ""
-        err = f'<p class="error" id="{fid}-err" role="alert">{esc(why)}</p>' if why else ""
-        rows.append(f'<div class="field{" invalid" if why else ""}" data-key="{attr}">'
-                    f'<label for="{fid}">{esc(label)}</label><div class="input">{control}'
-                    f'{err}<p class="help">{esc(help_)}</p></div></div>')
-    hidden = f'<input type="hidden" name="was" value="{esc(was)}">' if was else ""
+        rows.append(field(attr, label, control, error=why, help=help_))
     return (f'<form method="post" action="{esc(action)}" class="settings">'
-            f'{csrf_field(pages._csrf(request))}{hidden}{"".join(rows)}<div class="actions">'
+            f'{csrf_field(pages._csrf(request))}{hidden({"was": was} if was else {})}'
+            f'{"".join(rows)}<div class="actions">'
             f'<button type="submit">{esc(button)}</button> <a href="{URL}">Cancel</a></div>'
             '</form>')
 
@@ -180,7 +159,7 @@ def _refused(request, title: str, action: str, ban: Ban, button: str, was: str =
         errors = check_ban(ban)
         top = notice("Nothing was saved: " + (
             "see beside each field." if errors else why), "error")
-        return _respond(request, title, top + _form(request, action, ban, button,
+        return respond(request, title, top + _form(request, action, ban, button,
                                                     errors=errors, was=was), status=400)
     return again
 
@@ -188,7 +167,7 @@ def _refused(request, title: str, action: str, ban: Ban, button: str, was: str =
 @routes.get(URL + "/new")
 @common.for_user
 async def new(request):
-    return _respond(request, "Add BanList", _form(request, URL + "/new", Ban(), "Add"))
+    return respond(request, "Add BanList", _form(request, URL + "/new", Ban(), "Add"))
 
 
 @routes.post(URL + "/new")
@@ -203,23 +182,30 @@ async def add(request):
 @common.for_user
 async def edit(request):
     n, ban = _entry(request)
-    return _respond(request, "Edit BanList", _form(request, f"{URL}/{n + 1}", ban, "Save",
+    return respond(request, "Edit BanList", _form(request, f"{URL}/{n + 1}", ban, "Save",
                                                    was=mark(ban)))
 
 
-def _unchanged(request, ban: Ban, form) -> None:
-    """409 when the entry is no longer what the page showed (the list changed meanwhile)."""
-    if str(form.get("was", "")) != mark(ban):
-        raise web.HTTPConflict(text="The ban list changed since the page was shown: nothing "
-                               f"was changed. Look again at {URL}.")
+def _moved(request, form) -> tuple[int, Ban, web.Response | None]:
+    """The entry /<n> names and, when it is no longer what the page showed (the list
+    changed meanwhile), the 409 page that says so. Called once the form is read: between
+    this and the change nothing awaits, so the entry checked is the entry changed."""
+    n, ban = _entry(request)
+    if str(form.get("was", "")) == mark(ban):
+        return n, ban, None
+    log.info("web ban list: entry %d changed meanwhile: nothing changed", n + 1)
+    return n, ban, respond(request, TITLE, notice(
+        "The ban list changed since the page was shown: nothing was changed.", "error")
+        + f'<p><a href="{URL}">Look at the list again</a></p>', status=409)
 
 
 @routes.post(URL + r"/{n:\d+}")
 @common.for_user
 async def save(request):
-    n, old = _entry(request)
     form = await request.post()
-    _unchanged(request, old, form)
+    n, old, moved = _moved(request, form)
+    if moved:
+        return moved
     ban = _typed(form)
     return _change(request, lambda: _list(request).edit(n, ban), "saved",
                    _refused(request, "Edit BanList", f"{URL}/{n + 1}", ban, "Save",
@@ -229,10 +215,11 @@ async def save(request):
 @routes.post(URL + r"/{n:\d+}/delete")
 @common.for_user
 async def delete(request):
-    n, old = _entry(request)
-    _unchanged(request, old, await request.post())
+    n, _, moved = _moved(request, await request.post())
+    if moved:
+        return moved
     return _change(request, lambda: _list(request).delete(n), "deleted",
-                   lambda why: _respond(request, TITLE, notice(f"Not deleted: {why}",
+                   lambda why: respond(request, TITLE, notice(f"Not deleted: {why}",
                                                                "error"), status=500))
 
 
@@ -243,15 +230,10 @@ async def delete_all(request):
     form = await request.post()
     if form.get("confirm") != "yes":
         count = len(_list(request).entries)
-        body = (f'<form method="post" action="{URL}/delete-all" class="settings confirm">'
-                f'{csrf_field(pages._csrf(request))}'
-                '<input type="hidden" name="confirm" value="yes">'
-                f'<p>Delete all {count} entries of the ban list? Their callers ring again. '
-                'The numbers of the setting "Banned numbers and prefixes" (Phone Book '
-                'settings) stay.</p><div class="actions"><button type="submit" '
-                f'class="danger">Delete All BanList</button> <a href="{URL}">Cancel</a></div>'
-                '</form>')
-        return _respond(request, "Delete All BanList", body)
+        return respond(request, "Delete All BanList", confirm(
+            request, f"{URL}/delete-all", f"Delete all {count} entries of the ban list? "
+            'Their callers ring again. The numbers of the setting "Banned numbers and '
+            'prefixes" (Phone Book settings) stay.', "Delete All BanList", URL))
     return _change(request, _list(request).clear, "cleared",
-                   lambda why: _respond(request, TITLE, notice(f"Not deleted: {why}",
+                   lambda why: respond(request, TITLE, notice(f"Not deleted: {why}",
                                                                "error"), status=500))

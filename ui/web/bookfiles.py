@@ -64,8 +64,9 @@ def _counts(api) -> str:
 
 
 def section(request, only: str = "") -> str:
-    """The Phone Book upload and download forms (the desk user: download only); `only`:
-    one book ("enterprise" on the Enterprise Phonebook page), else both with a choice."""
+    """The Phone Book upload and download forms (the desk user: download only), on
+    Firmware Upgrade (maintenance.firmware_page) and Enterprise Phonebook; `only`: one
+    book ("enterprise" on the Enterprise Phonebook page), else both with a choice."""
     choices = {k: TITLES[k] for k in BOOKS if not only or k == only}
     download = ('<form method="get" action="' + EXPORT + '" class="settings">'
                 + maintenance._fields(
@@ -98,9 +99,6 @@ def section(request, only: str = "") -> str:
     return (f'<section class="phonebook-files"><h2>Phone Book</h2>{_counts(request.app[API])}'
             f'<h3>Download</h3>{download}<h3>Upload</h3>{upload}'
             f'<p class="help">{esc(PROVISIONED)}</p></section>')
-
-
-maintenance.FIRMWARE_PARTS.append(section)
 
 
 @routes.post(UPLOAD)

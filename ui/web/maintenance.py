@@ -11,7 +11,7 @@ HTML that works without JavaScript (the administrator's: no @for_user):
   form); a restore is a file uploaded here, applied by manage.restore_backup, POST
   /api/restore's function (all or nothing), its result a page;
 - the manual's HTTPUpgrade page also has "Phone Book: upload/download": its forms are below
-  Firmware Upgrade's (FIRMWARE_PARTS), made and answered by ui/web/bookfiles.py.
+  Firmware Upgrade's, made and answered by ui/web/bookfiles.py (`section`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ FIRMWARE, BACKUP = "/maintenance/firmware", "/maintenance/backup"
 LOG_LINES = 20           # of the provisioning log, under the last result
 RESULT = {"ok": "OK", "nothing": "No files", "failed": "Failed", "skipped": "Skipped",
           "running": "Running"}
-FIRMWARE_PARTS: list = []    # more of the page, each part(request) -> HTML (bookfiles.section)
 
 
 def _respond(request, title: str, body: str, status: int = 200) -> web.Response:
@@ -165,6 +164,7 @@ def _firmware_facts(api) -> str:
 
 @routes.get(FIRMWARE)
 async def firmware_page(request, top: str = "", status: int = 200):
+    from ui.web import bookfiles       # it builds on this module's forms: imported late
     api = request.app[API]
     upload = _fields(
         image=("Image file", '<input type="file" name="image" id="f-image" required>',
@@ -183,7 +183,7 @@ async def firmware_page(request, top: str = "", status: int = 200):
             + "<p class=\"help\">The image is checked (signature, model, version) and "
               "installed into the other slot; the phone restarts when idle and goes back "
               "to this firmware if the new one does not come up healthy.</p>"
-            + "".join(part(request) for part in FIRMWARE_PARTS))
+            + bookfiles.section(request))
     return _respond(request, "Firmware Upgrade", body, status)
 
 

@@ -26,9 +26,6 @@ Both roles: the phone book is the desk user's (@for_user), and the administrator
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 from urllib.parse import urlencode
 
@@ -36,8 +33,11 @@ from aiohttp import web
 
 from firmware.phonebooks import (CAPACITY, DESCRIPTION_MAX, NAME_MAX, NUMBER_MAX,
                                  BookError)
-from ui.web import common, pages
+from ui.web import common, forms, pages
 from ui.web.common import API
+from ui.web.forms import button_form as _button_form
+from ui.web.forms import field as _field
+from ui.web.forms import hidden, mark, whole_number
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -60,12 +60,6 @@ BESIDE = (("First name", "first_name"), ("Last name", "last_name"), ("Mobile", "
 DONE = {"added": "Added.", "saved": "Saved.", "deleted": "Deleted."}
 
 
-def mark(contact) -> str:
-    """What a page showed of a contact, short: sent back with a change as `was`."""
-    text = json.dumps(dataclasses.asdict(contact), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _account(value) -> str:
     return f"Account {value}" if value else "Auto"
 
@@ -81,8 +75,7 @@ def _respond(request, title: str, body: str, status: int = 200) -> web.Response:
     nav = ('<nav class="modules" aria-label="Phone book pages"><p>'
            f'<a href="{GROUPS}">Group</a> | <a href="{CONTACTS}">Contact</a> | '
            '<a href="/settings/phonebook">Phone Book settings</a></p></nav>')
-    return pages._respond(request, "phonebook", title, nav + body, pages.role_of(request),
-                          status=status)
+    return forms.respond(request, title, nav + body, status)
 
 
 def _done(request) -> str:
@@ -90,26 +83,6 @@ def _done(request) -> str:
     if "all" in q:
         return notice(f"Deleted {q['all']} of your own; provisioned ones stay.")
     return notice(DONE[q["done"]]) if q.get("done") in DONE else ""
-
-
-def _button_form(action: str, request, button: str, hidden: dict, *, danger: bool = False,
-                 label: str = "") -> str:
-    """A form that is one button (Delete, Delete All) posting `hidden`."""
-    fields = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
-                     for k, v in hidden.items())
-    aria = f' aria-label="{esc(label)}"' if label else ""
-    return (f'<form method="post" action="{esc(action)}" class="inline">'
-            f'{csrf_field(pages._csrf(request))}{fields}<button type="submit"'
-            f'{" class=danger" if danger else ""}{aria}>{esc(button)}</button></form>')
-
-
-def _field(name: str, label: str, control: str, *, error: str = "", help: str = "") -> str:
-    """One labelled input of a form, its help and, when refused, Books' reason beside it."""
-    fid = f"f-{name}"
-    err = (f'<p class="error" id="{fid}-err" role="alert">{esc(error)}</p>' if error else "")
-    return (f'<div class="field{" invalid" if error else ""}" data-key="{esc(name)}">'
-            f'<label for="{fid}">{esc(label)}</label><div class="input">{control}{err}'
-            f'<p class="help">{esc(help)}</p></div></div>')
 
 
 def _text(name: str, value: str, max_len: int, *, tel: bool = False) -> str:
@@ -124,11 +97,10 @@ def _select(name: str, pairs, current: str) -> str:
     return f'<select id="f-{name}" name="{name}">{opts}</select>'
 
 
-def _form(action: str, request, inner: str, button: str, hidden: dict | None = None) -> str:
-    fields = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
-                     for k, v in (hidden or {}).items())
+def _form(action: str, request, inner: str, button: str, values: dict | None = None) -> str:
     return (f'<form method="post" action="{esc(action)}" class="settings">'
-            f'{csrf_field(pages._csrf(request))}{fields}{inner}<div class="actions">'
+            f'{csrf_field(pages._csrf(request))}{hidden(values or {})}{inner}'
+            '<div class="actions">'
             f'<button type="submit">{esc(button)}</button> <a href="'
             f'{GROUPS if action.startswith(GROUPS) else CONTACTS}">Cancel</a></div></form>')
 
@@ -258,13 +230,14 @@ async def group_delete(request):
 @routes.post(GROUPS + "/delete-all")
 @common.for_user
 async def groups_delete_all(request):
-    every = _groups(request.app[API].books)
-    own = sum(1 for _, _, mine in every if mine)
+    def question() -> str:
+        every = _groups(request.app[API].books)
+        own = sum(1 for _, _, mine in every if mine)
+        return (f"Delete all {own} of your groups? Their contacts stay, in no group."
+                + (f" The {len(every) - own} provisioned groups stay (they come from auto "
+                   "provisioning)." if len(every) > own else ""))
     return await _delete_all(request, GROUPS, "Delete All Group", "delete_all_groups",
-                             f"Delete all {own} of your groups? Their contacts stay, in no "
-                             "group." + (f" The {len(every) - own} provisioned groups stay "
-                                         "(they come from auto provisioning)."
-                                         if len(every) > own else ""))
+                             question)
 
 
 def _delete(request, back: str, change: str, *args, **kw) -> web.Response:
@@ -277,17 +250,14 @@ def _delete(request, back: str, change: str, *args, **kw) -> web.Response:
     raise web.HTTPSeeOther(f"{back}?done=deleted")
 
 
-async def _delete_all(request, back: str, title: str, change: str, question: str):
+async def _delete_all(request, back: str, title: str, change: str, question):
     """Delete All, asked first: without confirm=yes a page that says what it deletes and
-    what stays, whose button posts again with it; then only the user's own go."""
+    what stays (`question()`, counted once the form is read), whose button posts again
+    with it; then only the user's own go."""
     form = await request.post()
     if form.get("confirm") != "yes":
-        body = (f'<form method="post" action="{back}/delete-all" class="settings confirm">'
-                f'{csrf_field(pages._csrf(request))}<input type="hidden" name="confirm" '
-                f'value="yes"><p>{esc(question)}</p><div class="actions"><button '
-                f'type="submit" class="danger">{esc(title)}</button> <a href="{back}">'
-                'Cancel</a></div></form>')
-        return _respond(request, title, body)
+        return _respond(request, title, forms.confirm(request, f"{back}/delete-all",
+                                                      question(), title, back))
     try:
         n = request.app[API].change_phonebook(change)
     except OSError as e:
@@ -317,8 +287,7 @@ async def contacts_page(request):
     q = request.query.get("q", "")
     shown = [(n, x) for n, x in everyone if _matches(x.contact, q)]
     pages_n = max(1, -(-len(shown) // PER_PAGE))
-    at = request.query.get("page", "1")
-    at = min(pages_n, max(1, int(at))) if at.isdigit() else 1
+    at = min(pages_n, max(1, whole_number(request.query.get("page", "1")) or 1))
     rows = []
     for n, x in shown[(at - 1) * PER_PAGE:at * PER_PAGE]:
         c = x.contact
@@ -401,8 +370,7 @@ def typed_contact(form):
             values[name] = clean_number(values[name]) if values[name] else ""
         except ValueError:
             pass
-    account = values["account"]
-    return Contact(**{**values, "account": int(account) if account.isdigit() else None})
+    return Contact(**{**values, "account": forms.account(values["account"])})
 
 
 def _values(contact) -> dict:
@@ -479,10 +447,12 @@ async def contact_delete(request):
 @routes.post(CONTACTS + "/delete-all")
 @common.for_user
 async def contacts_delete_all(request):
-    books = request.app[API].books
-    own = len(books.book("own").contacts)
-    others = books.count("personal") - own
+    def question() -> str:
+        books = request.app[API].books
+        own = len(books.book("own").contacts)
+        others = books.count("personal") - own
+        return f"Delete all {own} of your contacts?" + (
+            f" The {others} provisioned contacts stay (they come from auto provisioning)."
+            if others else "")
     return await _delete_all(request, CONTACTS, "Delete All Contact", "delete_all",
-                             f"Delete all {own} of your contacts?"
-                             + (f" The {others} provisioned contacts stay (they come from "
-                                "auto provisioning)." if others else ""))
+                             question)

@@ -1,0 +1,144 @@
+"""The phone book's web and storage side under load and bad input (issue 14's review): an
+upload parsed off the loop while the phone goes on answering, changes that name an entry
+the list no longer has there, form values that are digits only to str.isdigit ("²"), a
+hand-written banlist.json, and the numbers a contact and a ban entry take alike.
+
+In-process: the real web application (guard, sessions, CSRF) over the rig of tests/fakes
+(tests/test_web_phonebook.py `serve`) or over a real BanList (tests/test_banlist.py `page`).
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp import FormData, web_request
+
+from firmware.banlist import Ban
+from firmware.directory import formats
+from tests.test_banlist import page, two_entries_shown  # noqa: F401  (page: a fixture)
+from tests.test_phonebook_files import escene_with
+from tests.test_web_bookfiles import FIRMWARE, rig  # noqa: F401  (rig: a fixture)
+from tests.test_web_pages import Form, field_div, get, post
+from tests.test_web_phonebook import serve
+
+BANLIST = "/phonebook/banlist"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_an_upload_being_parsed_leaves_the_loop_answering(rig, monkeypatch):  # noqa: F811
+    """The parse is held in the test (a threading.Event) until a GET has been answered: on
+    the loop (before the fix) the GET could only come after the import, never during it."""
+    parsing, release = threading.Event(), threading.Event()
+    real = formats.read
+
+    def held(data, *, name):
+        parsing.set()
+        release.wait(timeout=5)              # bounded: on the loop this is the freeze
+        return real(data, name=name)
+    monkeypatch.setattr(formats, "read", held)
+
+    async def t(client):
+        forms = Form(await get(client, FIRMWARE)).forms
+        action = next(a for a in forms if a.startswith("/maintenance/phonebook?csrf="))
+        body = FormData()
+        body.add_field("book", "enterprise")
+        body.add_field("page", "firmware")
+        body.add_field("phonebook", escene_with(800), filename="big.xml",
+                       content_type="text/xml")
+        upload = asyncio.ensure_future(client.post(action, data=body, headers=client.headers))
+        assert await asyncio.to_thread(parsing.wait, 10), "the upload never reached the parse"
+        r = await asyncio.wait_for(client.get("/api/phonebook"), 10)
+        assert r.status == 200
+        assert not upload.done(), "the GET was answered only after the import: the loop froze"
+        assert len((await r.json())["enterprise"]) == 0         # the import is not in yet
+        release.set()
+        r = await asyncio.wait_for(upload, 10)
+        assert r.status == 200, await r.text()
+        assert "800 contacts" in await r.text()
+        rig.settle()
+        assert rig.features.get("phonebooks").count("enterprise") == 800
+    serve(rig, t)
+
+
+# --- a change names the entry the list has once the form is read ---------------------------
+
+async def slow_post(client, path: str, fields: dict, meanwhile) -> object:
+    """Post `fields` as an API client does (the CSRF token in its header: the guard reads
+    no body), its body in two halves: `meanwhile()` runs once the handler is reading the
+    form (request.post called), before the second half is sent."""
+    reading = asyncio.Event()
+    real = web_request.BaseRequest.post
+
+    async def post(self):
+        reading.set()
+        return await real(self)
+    body = urlencode(fields).encode()
+
+    async def halves():
+        yield body[:5]
+        await asyncio.wait_for(reading.wait(), 10)
+        meanwhile()
+        yield body[5:]
+    web_request.BaseRequest.post = post
+    try:
+        return await client.post(path, data=halves(), allow_redirects=False, headers={
+            **client.headers, "X-CSRF-Token": client.csrf,
+            "Content-Type": "application/x-www-form-urlencoded"})
+    finally:
+        web_request.BaseRequest.post = real
+
+
+def test_an_entry_deleted_while_the_form_is_read_is_not_taken_for_the_next(page):  # noqa: F811
+    async def t(client, api):
+        forms = await two_entries_shown(client, api)         # 1: 1002, 2: 1003
+        r = await slow_post(client, BANLIST + "/1/delete", dict(forms[BANLIST + "/1/delete"]),
+                            lambda: api.banlist.delete(0))      # the LCD deletes 1002
+        text = await r.text()
+        assert r.status == 409, text
+        assert api.banlist.entries == (Ban(mobile="1003"),)     # not deleted in its place
+        assert "<h1>BanList</h1>" in text and 'class="notice error"' in text   # the frame
+        assert "changed since the page was shown" in text
+    page(t)
+
+
+def test_an_entry_edited_while_the_form_is_read_is_not_taken_for_the_next(page):  # noqa: F811
+    async def t(client, api):
+        await two_entries_shown(client, api)
+        form = dict(Form(await get(client, BANLIST + "/1")).forms[BANLIST + "/1"])
+        form.update(description="was 1002")
+        r = await slow_post(client, BANLIST + "/1", form, lambda: api.banlist.delete(0))
+        assert r.status == 409
+        assert api.banlist.entries == (Ban(mobile="1003"),)     # 1003 not renamed
+    page(t)
+
+
+# --- "²" is a digit to str.isdigit, not to int() -------------------------------------------
+
+def test_a_superscript_digit_is_refused_with_why_not_a_500(page):  # noqa: F811
+    async def t(client, api):
+        form = dict(Form(await get(client, BANLIST + "/new")).forms[BANLIST + "/new"])
+        form.update(mobile="1002", account="²")
+        r = await post(client, BANLIST + "/new", form)
+        text = await r.text()
+        assert r.status == 400, text
+        assert "Account: 1-3, or Auto" in field_div(text, "account")
+        assert api.banlist.entries == ()
+    page(t)
+
+
+def test_a_superscript_digit_on_the_contact_pages_is_refused_or_ignored(rig):  # noqa: F811
+    async def t(client):
+        r = await client.get("/phonebook/contacts?page=²")
+        assert r.status == 200, await r.text()
+        action = "/phonebook/contacts/new"
+        form = dict(Form(await get(client, action)).forms[action])
+        form.update(first_name="Ann", office="2001", account="²")
+        r = await post(client, action, form)
+        text = await r.text()
+        assert r.status == 400, text
+        assert "Line: 1-3, or Auto" in field_div(text, "account")
+        assert rig.features.get("phonebooks").book("own").contacts == []
+    serve(rig, t)

@@ -329,6 +329,30 @@ class Api:
         from firmware.directory import formats
         return formats.export_file(self.books, which, fmt)
 
+    async def update_phonebook(self, which: str, url: str) -> dict:
+        """The manual's FTP/TFTP Upgrade "Phone Book: update": the file at `url` (tftp,
+        ftp, http, https: firmware/directory/remote.py), fetched in a worker thread, then
+        imported as an upload is; ValueError with nothing changed."""
+        from firmware.directory import formats, remote
+        if which not in formats.BOOKS:
+            raise ValueError(f"book: one of {', '.join(formats.BOOKS)}")
+        data, name, where = await asyncio.to_thread(remote.fetch, url,
+                                                    settings=self._app.settings,
+                                                    user_agent=self._user_agent())
+        return {**await self.import_phonebook(which, data, name), "url": where}
+
+    async def backup_phonebook(self, which: str, fmt: str, url: str) -> dict:
+        """The manual's "Phone Book: backup": `which` book as a file ("escene" or
+        "yealink") sent to `url` (TFTP write, FTP STOR, HTTP PUT) from a worker thread."""
+        from firmware.directory import remote
+        return await asyncio.to_thread(remote.backup, self.books, which, fmt, url,
+                                       settings=self._app.settings,
+                                       user_agent=self._user_agent())
+
+    def _user_agent(self) -> str:
+        from firmware.system.identity import user_agent
+        return user_agent(getattr(self._app, "mac", ""))
+
     async def ldap_search(self, typed: str, kind: str = "name"):
         """LDAP search (web: /phonebook/ldap, /api/ldap): both servers, in a thread
         (firmware/directory/ldap.py search_off_loop); a firmware.directory.ldap.Answer."""

@@ -6,7 +6,10 @@ entry's place in the list, as the web page shows it).
 Stored in DATA/phonebook/banlist.json, written whole and atomically (firmware/files.py:
 a kill -9 or a power cut at any moment leaves the old list or the new one). A damaged file
 is kept aside as banlist.json.bad with a warning and the list starts empty, as own.json
-does (firmware/phonebooks.py). At most CAPACITY entries: 100, what Yealink's VC systems
+does (firmware/phonebooks.py); a file with entries the checks refuse (one edited by hand:
+no number, a number that is none) or more than CAPACITY is kept aside the same way and
+the list goes on with the good entries, the first CAPACITY, each refused one named in the
+warning. At most CAPACITY entries: 100, what Yealink's VC systems
 hold ("up to 100 blacklist records") and what phone.blacklist already takes (its list is
 capped at 100 entries by the settings' checks), so both halves of the ban list have the
 same room.
@@ -26,12 +29,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from firmware.files import atomic_write
-from firmware.phonebooks import _NUMBER, NAME_MAX, NUMBER_MAX, BookError
+from firmware.files import atomic_write, keep_aside
+from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_MAX, BookError
 from firmware.sip.policy import Bans
 
 log = logging.getLogger("deskphone.banlist")
@@ -91,7 +93,7 @@ def check_ban(ban: Ban) -> dict[str, str]:
             wrong[attr] = f"{label}: a single line"
     for attr, label in NUMBERS:
         value = getattr(ban, attr)
-        if value and not _NUMBER.fullmatch(value):
+        if value and not NUMBER.fullmatch(value):
             wrong[attr] = f"{label}: 1-{NUMBER_MAX} digits (0-9 * #)"
     if not ban.numbers and "mobile" not in wrong:
         wrong["mobile"] = "A ban entry needs a number"
@@ -113,19 +115,36 @@ class BanList:
         for stale in self.path.parent.glob(f".{FILE}.*.tmp"):
             stale.unlink(missing_ok=True)                # a write killed half way
         try:
-            doc = json.loads(self.path.read_bytes())
-            return tuple(Ban.from_json(e) for e in doc["entries"])[:CAPACITY]
+            entries = json.loads(self.path.read_bytes())["entries"]
+            if not isinstance(entries, list):
+                raise TypeError("entries is not a list")
         except FileNotFoundError:
             return ()
         except (OSError, ValueError, TypeError, KeyError) as e:
-            bad = self.path.with_name(FILE + ".bad")
-            log.warning("ban list %s is damaged (%s): kept as %s, starting empty",
-                        self.path, e, bad.name)
-            try:
-                os.replace(self.path, bad)
-            except OSError as e2:
-                log.warning("cannot rename %s: %s", self.path, e2)
+            keep_aside(self.path, e)
             return ()
+        good, refused = [], []
+        for n, doc in enumerate(entries, 1):
+            try:
+                ban = Ban.from_json(doc)
+                wrong = check_ban(ban)
+                if wrong:
+                    raise ValueError("; ".join(wrong.values()))
+            except (ValueError, TypeError) as e:
+                refused.append(f"entry {n}: {e}")
+                continue
+            good.append(ban)
+        if len(good) > CAPACITY:
+            refused.append(f"{len(good)} entries: the ban list holds {CAPACITY}")
+        if refused:
+            more = [f"and {len(refused) - 10} more"] if len(refused) > 10 else []
+            keep_aside(self.path, "; ".join(refused[:10] + more),
+                       then=f"going on with the first {min(len(good), CAPACITY)} good entries")
+            try:
+                self._write(tuple(good[:CAPACITY]))
+            except OSError as e:            # on in memory; the .bad file holds them all
+                log.warning("cannot write %s: %s", self.path, e)
+        return tuple(good[:CAPACITY])
 
     @property
     def bans(self) -> Bans:
@@ -141,11 +160,14 @@ class BanList:
 
     # -- changes: each written at once, then handed to the SIP thread ----------------------
 
-    def _save(self, entries: tuple[Ban, ...]) -> None:
+    def _write(self, entries: tuple[Ban, ...]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"version": 1, "entries": [asdict(b) for b in entries]}
         atomic_write(self.path, json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
                      + b"\n")
+
+    def _save(self, entries: tuple[Ban, ...]) -> None:
+        self._write(entries)
         self.entries = entries
         self.on_change(self.bans)
 

@@ -13,10 +13,13 @@ Standard library only and nothing else of the firmware: the boot supervisor
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+log = logging.getLogger("deskphone.files")
 
 
 def fsync_dir(path: Path | str) -> None:
@@ -64,6 +67,20 @@ def atomic_write(path: Path | str, data: bytes, *, mode: int = 0o600) -> None:
     """Write `data` as the whole new content of `path` (see the module doc)."""
     with atomic_file(path, mode=mode) as f:
         f.write(data)
+
+
+def keep_aside(path: Path | str, why, *, then: str = "starting empty") -> Path:
+    """A damaged file renamed NAME.bad beside it, for a person to look at, never lost and
+    never read again, with a warning saying what is wrong (`why`) and what the phone does
+    instead (`then`); the next write makes a new NAME. The .bad file's path."""
+    path = Path(path)
+    bad = path.with_name(path.name + ".bad")
+    log.warning("%s is damaged (%s): kept as %s, %s", path, why, bad.name, then)
+    try:
+        os.replace(path, bad)
+    except OSError as e:
+        log.warning("cannot rename %s: %s", path, e)
+    return bad
 
 
 def json_bytes(doc) -> bytes:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 
-from firmware.files import atomic_write
+from firmware.files import atomic_write, keep_aside
 
 log = logging.getLogger("deskphone.phonebook")
 
@@ -51,7 +51,7 @@ NUMBER_MAX = 19                                       # digits in a number (manu
 NAME_MAX = 32
 DESCRIPTION_MAX = 64                                  # a group's Description (manual §7)
 FILES = ("personal", "enterprise", "own")
-_NUMBER = re.compile(r"\+?[0-9*#]{1,%d}" % NUMBER_MAX)
+NUMBER = re.compile(r"\+?[0-9*#]{1,%d}" % NUMBER_MAX)     # a stored number (ban list too)
 NUMBER_FIELDS = ("mobile", "office", "other")
 
 
@@ -79,7 +79,7 @@ def check_contact(c) -> None:
             raise BookError(f"{label}: a single line")
     for f in NUMBER_FIELDS:
         value = getattr(c, f)
-        if value and not _NUMBER.fullmatch(value):
+        if value and not NUMBER.fullmatch(value):
             raise BookError(f"{f.capitalize()}: 1-{NUMBER_MAX} digits (0-9 * #)")
     if not (c.first_name or c.last_name) and not c.numbers:
         raise BookError("A contact needs a name or a number")
@@ -154,13 +154,7 @@ class Books:
             return Phonebook()
         except (OSError, ValueError, TypeError, AttributeError) as e:
             if name == "own":
-                bad = path.with_name(path.name + ".bad")
-                log.warning("own phone book %s is damaged (%s): kept as %s, starting empty",
-                            path, e, bad.name)
-                try:
-                    os.replace(path, bad)
-                except OSError as e2:
-                    log.warning("cannot rename %s: %s", path, e2)
+                keep_aside(path, e, then="the own phone book starts empty")
                 self._seen[name] = self._stat(name)
             else:
                 log.warning("phone book %s cannot be read: %s", path, e)

@@ -9,13 +9,14 @@ In-process: the real web application (guard, sessions, CSRF) over the rig of tes
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from urllib.parse import urlencode
 
 import pytest
 from aiohttp import FormData, web_request
 
-from firmware.banlist import Ban
+from firmware.banlist import CAPACITY, Ban, BanList
 from firmware.directory import formats
 from tests.test_banlist import page, two_entries_shown  # noqa: F401  (page: a fixture)
 from tests.test_phonebook_files import escene_with
@@ -141,4 +142,62 @@ def test_a_superscript_digit_on_the_contact_pages_is_refused_or_ignored(rig):  #
         assert r.status == 400, text
         assert "Line: 1-3, or Auto" in field_div(text, "account")
         assert rig.features.get("phonebooks").book("own").contacts == []
+    serve(rig, t)
+
+
+# --- a hand-written banlist.json -----------------------------------------------------------
+
+def hand_written(data_dir, entries: list) -> None:
+    (data_dir / "phonebook").mkdir(parents=True, exist_ok=True)
+    (data_dir / "phonebook" / "banlist.json").write_text(json.dumps({"entries": entries}))
+
+
+def test_entries_the_checks_refuse_are_kept_aside_and_the_page_shows_the_rest(
+        page, tmp_path, caplog):  # noqa: F811
+    written = [{"description": "no number", "first_name": "Nobody"},
+               {"mobile": "12ab"}, {"mobile": "1002", "first_name": "Tele"}]
+    hand_written(tmp_path, written)
+
+    async def t(client, api):
+        assert api.banlist.entries == (Ban(first_name="Tele", mobile="1002"),)
+        text = await get(client, BANLIST)                     # IndexError before: a 500
+        assert "<td>Tele</td>" in text and "Nobody" not in text
+    page(t)
+    bad = tmp_path / "phonebook" / "banlist.json.bad"
+    assert json.loads(bad.read_text())["entries"] == written             # nothing lost
+    assert "entry 1: A ban entry needs a number" in caplog.text
+    assert "entry 2: Mobile number: 1-19 digits" in caplog.text
+    assert "kept as banlist.json.bad" in caplog.text
+    assert BanList(tmp_path).entries == (Ban(first_name="Tele", mobile="1002"),)   # rewritten
+
+
+def test_a_list_longer_than_the_capacity_is_cut_and_says_so(tmp_path, caplog):
+    hand_written(tmp_path, [{"mobile": str(1000 + i)} for i in range(CAPACITY + 5)])
+    bans = BanList(tmp_path)
+    assert len(bans.entries) == CAPACITY and bans.entries[-1].mobile == str(1000 + CAPACITY - 1)
+    assert f"{CAPACITY + 5} entries: the ban list holds {CAPACITY}" in caplog.text
+    assert len(json.loads((tmp_path / "phonebook" / "banlist.json.bad").read_text())[
+        "entries"]) == CAPACITY + 5
+
+
+# --- a number with its layout: a contact and a ban entry alike -----------------------------
+
+def test_a_ban_number_with_dashes_is_taken_as_a_contacts_is(page):  # noqa: F811
+    async def t(client, api):
+        form = dict(Form(await get(client, BANLIST + "/new")).forms[BANLIST + "/new"])
+        form.update(mobile="030-123", office="(030) 55 66")
+        r = await post(client, BANLIST + "/new", form)
+        assert r.status == 303, await r.text()
+        assert api.banlist.entries == (Ban(mobile="030123", office="0305566"),)
+    page(t)
+
+
+def test_a_contact_number_with_dashes_is_taken_too(rig):  # noqa: F811
+    async def t(client):
+        action = "/phonebook/contacts/new"
+        form = dict(Form(await get(client, action)).forms[action])
+        form.update(first_name="Ann", mobile="030-123")
+        r = await post(client, action, form)
+        assert r.status == 303, await r.text()
+        assert rig.features.get("phonebooks").book("own").contacts[0].mobile == "030123"
     serve(rig, t)

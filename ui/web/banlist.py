@@ -29,7 +29,8 @@ from firmware.banlist import CAPACITY, NUMBERS, TEXTS, Ban, check_ban
 from firmware.phonebooks import NAME_MAX, NUMBER_MAX, BookError
 from ui.web import common, pages
 from ui.web.common import API
-from ui.web.forms import account, button_form, confirm, field, hidden, mark, respond
+from ui.web.forms import (account, button_form, confirm, field, hidden, mark, phone_number,
+                          respond)
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -108,8 +109,10 @@ def _entry(request) -> tuple[int, Ban]:
 
 
 def _typed(form) -> Ban:
-    """The entry a posted form holds (an account that is not 1-3 goes to check_ban)."""
-    return Ban(**{a: str(form.get(a, "")).strip() for a, _ in TEXTS + NUMBERS},
+    """The entry a posted form holds: numbers without their layout, as a contact's
+    (forms.phone_number); a bad number or an account that is not 1-3 goes to check_ban."""
+    return Ban(**{a: str(form.get(a, "")).strip() for a, _ in TEXTS},
+               **{a: phone_number(str(form.get(a, ""))) for a, _ in NUMBERS},
                account=account(str(form.get("account", ""))))
 
 
@@ -131,7 +134,8 @@ def _form(request, action: str, ban: Ban, button: str, *, errors: dict | None = 
                        f'{esc(getattr(ban, attr))}" maxlength="'
                        f'{NUMBER_MAX if number else NAME_MAX}"'
                        f'{" inputmode=tel" if number else ""} autocomplete="off">')
-            help_ = f"1-{NUMBER_MAX} digits (0-9 * #)" if number else ""
+            help_ = (f"1-{NUMBER_MAX} digits (0-9 * #; spaces and dashes are left out)"
+                     if number else "")
         rows.append(field(attr, label, control, error=why, help=help_))
     return (f'<form method="post" action="{esc(action)}" class="settings">'
             f'{csrf_field(pages._csrf(request))}{hidden({"was": was} if was else {})}'

@@ -1,7 +1,7 @@
 """The pieces of the Phone Book pages' forms (Group and Contact: ui/web/phonebook.py;
 BanList: ui/web/banlist.py), written once: a page in the settings frame, a labelled field
 with its reason beside it, a one-button form, the page that asks before a Delete All, the
-mark of what a page showed (`was`), and a number typed in a form. Plain HTML that works
+mark of what a page showed (`was`), and numbers typed in a form. Plain HTML that works
 without JavaScript; every text escaped (ui/web/html.py esc).
 """
 from __future__ import annotations
@@ -34,6 +34,18 @@ def whole_number(text: str) -> int | None:
     which int() refuses); None otherwise."""
     text = text.strip()
     return int(text) if text.isascii() and text.isdigit() else None
+
+
+def phone_number(text: str) -> str:
+    """A phone number as typed, without its layout ("030-123 45" -> "03012345", as
+    provisioning reads them: provisioning.phonebook.clean_number), for a contact and a ban
+    entry alike; one that is no number stays as typed, for the checks to refuse with why."""
+    from provisioning.phonebook import clean_number
+    text = text.strip()
+    try:
+        return clean_number(text) if text else ""
+    except ValueError:
+        return text
 
 
 def account(text: str) -> int | None:

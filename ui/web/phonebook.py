@@ -363,13 +363,10 @@ def _contact_form(request, action: str, values: dict, errors: dict, hidden=None)
 def typed_contact(form):
     """The Contact a posted form asks for; numbers without their layout (spaces, dashes,
     brackets), a bad one left as typed for Books to refuse with its reason."""
-    from provisioning.phonebook import Contact, clean_number
+    from provisioning.phonebook import Contact
     values = {name: str(form.get(name, "")).strip() for name, _ in FIELDS}
     for name in NUMBERS:
-        try:
-            values[name] = clean_number(values[name]) if values[name] else ""
-        except ValueError:
-            pass
+        values[name] = forms.phone_number(values[name])
     return Contact(**{**values, "account": forms.account(values["account"])})
 
 

@@ -51,7 +51,8 @@ def _call_list(c: _Canvas, s: PhoneState) -> None:
     """Missed / received / dialled calls: who (name or number) and when, one per row."""
     page = s.menu[-1]
     n = len(page.items)
-    _header(c, page.title, f"{page.index + 1}/{n}" if n else "")
+    # a notice (Add on an anonymous entry: "No number") takes the title row a while
+    _header(c, s.notice or page.title, f"{page.index + 1}/{n}" if n and not s.notice else "")
     if not n:
         c.text(2, c.g.rows[0], f"No {page.title.lower()}")
         return

@@ -23,8 +23,8 @@ from typing import Any, Callable
 log = logging.getLogger("deskphone.features")
 
 # screens on top of the phone (a test, the call lists, the menu): set up with it; while
-# open, each is a mode on its stack that sees every key first (the ban list first: it lays
-# its entries on the SIP thread's policy, so no banned caller rings while the rest load)
+# open, each is a mode on its stack that sees every key first (the ban list's entries are
+# on the SIP thread's policy before the Phone makes its first one: `load`)
 SCREENS = ("banlist", "diagnose", "calllog", "directory", "menu", "expansion", "contacts",
            "search", "keylock", "ldapsearch")
 # call features: set up once the first REGISTER has its answer, so they do not delay it
@@ -109,6 +109,15 @@ def load(*, bus, timers, sip, state, settings, data_dir: Path, save: Callable[[d
         ctx.restart = restart
     ctx.board_spec = board_spec or {}
     features = Features(ctx)
+    # the ban list's entries go on the policy in use (start-up's: every call 480) before
+    # the Phone makes its first policy from the settings, which carries them over
+    # (firmware/call/config.py): no banned caller rings while the screens load. The banlist
+    # feature takes this list over (and the web gets it from there).
+    from firmware.banlist import BanList
+    from firmware.record import replace
+    banned = BanList(ctx.data_dir)
+    sip.policy = replace(sip.policy, bans=banned.bans)
+    ctx.provide("banlist", banned)
     ctx.phone = Phone(bus=bus, timers=timers, sip=sip, state=state, settings=settings,
                       save=save)
     features.setup(SCREENS)

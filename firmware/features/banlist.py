@@ -17,36 +17,56 @@ soft keys of the ringing screen (Answer, Reject, Ban, Add):
           call: the ring, the line key and the light strip go on beneath, and lifting the
           handset, Speaker or the line key answers as always (the editor closes, nothing
           saved). Save, or C, gives the ringing screen back.
-A call without a number (anonymous) says "No number" and nothing changes.
+A call without a number (anonymous: no user, "anonymous", an anonymous.invalid address)
+says "No number" and nothing changes; a call log entry's Add says the same at once.
+
+What is kept of a caller: the display name as one line (a tab or a line break in it, which
+a caller may send on purpose to make the entry unsavable, becomes a space; at most
+NAME_MAX); if the entry is refused all the same, the number alone. A caller whose SIP user
+is not a number ("alice") cannot be a ban list entry (its numbers are the manual's 1-19
+digits) but is refused all the same: the user goes into phone.blacklist (the setting takes
+user names; the policy compares the exact user part the SIP thread reads from From, as
+`call.number` is), shown on the web's BanList page under "Also refused on every line". One
+that ends in * is not taken there (it would be a prefix: every caller starting so), and the
+screen says why.
 
 Every change of the list, from here or the web, lays the new `Bans` on the policy at once
 (`sip.policy`, replaced whole: the SIP thread reads whichever object is there); the
-Phone carries it over when settings change (firmware/call/config.py).
+Phone carries it over when settings change (firmware/call/config.py). The list is read
+by firmware/features/__init__.py `load` before the Phone is made, so the Phone's first
+policy refuses the entries already.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from firmware.banlist import CAPACITY, NAME_MAX, Ban, BanList
+from firmware.banlist import CAPACITY, NAME_MAX, Ban, BanList, check_ban
 from firmware import pages
 from firmware.call.controls import Mode
 from firmware.call.state import MenuPage, Screen
+from firmware.errors import SettingsInvalid
 from firmware.events import KeyPressed, PageRequested, TimerFired
 from firmware.presenter import NOTICE_SECONDS
 from firmware.phonebooks import BookError
 from firmware.record import replace
+from firmware.sip.policy import is_anonymous
 
 log = logging.getLogger("deskphone.banlist")
 
 ADD_PAGE = "contacts:add"          # the contact editor's page, with a caller's number
 CALLER = "banlist:caller:"         # a call log entry's Add (firmware/features/calllog.py)
 ASK_TIMER = "banlist.ask"          # "Ban 1002?" and its Yes/No last as long as a notice
-OPENED = "banlist:editor-opened"   # posted after ADD_PAGE: the editor's page is open
 KIND = "banlist"                   # the pages of that Add (MenuPage.kind)
 CHOICES = {"Add to phone book": "book", "Add to ban list": "ban"}
 PAGE_KEYS = {"up", "down", "left", "right", "ok", "cancel", "menu", "soft1", "soft2",
              "soft3", "soft4", *"0123456789*#"}
+
+
+def one_line(name: str) -> str:
+    """A caller's display name as an entry keeps it: tabs and line breaks (which the web's
+    checks refuse) as spaces, at most NAME_MAX characters."""
+    return " ".join(name.split())[:NAME_MAX].rstrip()
 
 
 def setup(ctx) -> "BanFeature":
@@ -59,9 +79,10 @@ def setup(ctx) -> "BanFeature":
 class BanFeature:
     def __init__(self, ctx):
         self.state, self.bus, self.phone, self.sip = ctx.state, ctx.bus, ctx.phone, ctx.sip
-        self.timers = ctx.timers
-        self.ctx = ctx
-        self.list = BanList(Path(ctx.data_dir), on_change=self.use)
+        self.timers, self.settings, self.update = ctx.timers, ctx.settings, ctx.update
+        # read before the Phone was made (features.load: its first policy has the bans)
+        self.list = ctx.provided.get("banlist") or BanList(Path(ctx.data_dir))
+        self.list.on_change = self.use
         self.use(self.list.bans)
         self.asking: int | None = None                   # the call "Ban ...?" is about
         self.confirm = Mode("ban?", action=self.answer, softkeys=self.confirm_keys,
@@ -97,7 +118,7 @@ class BanFeature:
         """The ringing call Ban or Add is about, when it has a number to keep (an
         anonymous one says so: None)."""
         call = self._ringing()
-        if call is not None and not call.number:
+        if call is not None and is_anonymous({"from": call.uri}, call.number):
             self.state.notice = "No number"
             return None
         return call
@@ -136,19 +157,48 @@ class BanFeature:
                 self.state.notice = ""
 
     def ban(self, call) -> None:
-        """The caller into the ban list (unless an entry has it already), the call refused."""
-        if self.list.find(call.number) < 0:
-            try:
-                self.list.add(Ban(first_name=call.name[:NAME_MAX], mobile=call.number))
-            except (BookError, OSError) as e:
-                log.warning("LCD: ban of %s refused: %s", call.number, e)
-                # one row of the ringing screen: the reason short (the log has it all)
-                self.state.notice = "Ban list full" if isinstance(e, BookError) and \
-                    len(self.list.entries) >= CAPACITY else "Not saved"
-                return
+        """The caller banned (`keep`), the call refused; refused, the call rings on."""
+        why = self.keep(call.number, call.name)
+        if why:
+            self.state.notice = why                     # one row of the ringing screen
+            return
         log.info("LCD: %s banned while ringing; the call is refused", call.number)
         self.phone.end_call(call)
         self.state.notice = f"Banned: {call.number}"
+
+    def keep(self, number: str, name: str) -> str:
+        """`number` banned from now on: an entry of the ban list (unless one has it), with the
+        name as one line, else the number alone; a SIP user that is no number into
+        phone.blacklist (module doc). "" when done, else why not, short (the log has it all)."""
+        if self.list.find(number) >= 0 or number in self.settings.phone.blacklist:
+            return ""
+        if "mobile" in check_ban(Ban(mobile=number)):   # not a number the list keeps
+            return self._blacklist(number)
+        why = ""
+        for ban in (Ban(first_name=one_line(name), mobile=number), Ban(mobile=number)):
+            try:
+                self.list.add(ban)
+                return ""
+            except (BookError, OSError) as e:
+                log.warning("LCD: ban of %s (%r) refused: %s", number, ban.first_name, e)
+                if len(self.list.entries) >= CAPACITY:
+                    return "Ban list full"
+                why = f"Not saved: {e}"
+        return why
+
+    def _blacklist(self, user: str) -> str:
+        """A SIP user that is not a number: refused on every line through phone.blacklist."""
+        if user.endswith("*"):
+            log.warning("LCD: %r not banned: a trailing * would ban every caller it starts",
+                        user)
+            return f"Not saved: {user} ends in *"
+        try:
+            self.update({"phone.blacklist": (*self.settings.phone.blacklist, user)})
+        except SettingsInvalid as e:
+            log.warning("LCD: %r not put in phone.blacklist: %s", user, e)
+            return f"Not saved: {e.problems[0].reason}"
+        log.info("LCD: SIP user %r is no number: banned through phone.blacklist", user)
+        return ""
 
     def add_to_book(self) -> None:
         """Add: the contact editor, filled in with the caller, over the ringing call."""
@@ -157,26 +207,16 @@ class BanFeature:
             self._open_editor(call.number, call.name)
 
     def _open_editor(self, number: str, name: str) -> None:
-        """The contact editor of firmware/features/contacts.py, filled in; then (the next
-        event, once it has opened its page) OPENED: over a ringing call the page keeps the
-        screen, and the menu walker takes the keys."""
-        self.bus.post(PageRequested(f"{ADD_PAGE}:{number}:{name}"))
-        self.bus.post(PageRequested(OPENED))
+        """The contact editor of firmware/features/contacts.py, filled in (it opens its page
+        over a ringing call, and has it walked with no menu below)."""
+        self.bus.post(PageRequested(f"{ADD_PAGE}:{number}:{one_line(name)}"))
 
     def on_page(self, ev: PageRequested) -> None:
-        """A call log entry's Add ("banlist:caller:<number>:<name>"), or the contact
-        editor opened for a caller (OPENED)."""
-        s = self.state
+        """A call log entry's Add ("banlist:caller:<number>:<name>")."""
         if ev.page.startswith(CALLER):
             number, _, name = ev.page[len(CALLER):].partition(":")
             self._push(MenuPage("banlist.caller", name or number, list(CHOICES),
                                 kind=KIND, data=[number, name]))
-        elif ev.page == OPENED and s.menu and s.menu[-1].key.startswith("contacts."):
-            if s.ringing():
-                s.menu[-1].over_ring = True
-            walker = self.ctx.provided.get("menu")
-            if walker is not None:
-                self.phone.controls.push(walker.mode)
 
     # -- a call log entry's Add: to the phone book or the ban list ---------------------------
 
@@ -216,11 +256,9 @@ class BanFeature:
         """OK on "Ban 1002?": into the ban list; the page says what came of it (C: back
         to the call log)."""
         page = self.state.menu[-1]
-        try:
-            if self.list.find(number) < 0:
-                self.list.add(Ban(first_name=name[:NAME_MAX], mobile=number))
-        except (BookError, OSError) as e:
-            page.items = [str(e), "C: back"]
+        why = self.keep(number, name)
+        if why:
+            page.items = [why, "C: back"]
             return
         log.info("LCD: %s banned from the call log", number)
         page.key = "banlist.done"

@@ -42,6 +42,7 @@ from firmware.events import (CallEnded, CallIncoming, DialRequested, KeyPressed,
 from firmware.call.dialling import target_uri
 from firmware.settings import ACCOUNTS, Settings, atomic_write
 from firmware.sip import split_uri, user_of
+from firmware.sip.policy import is_anonymous
 from firmware.call.state import AudioDevice, MenuPage, PhoneState, Screen
 
 log = logging.getLogger("deskphone.calllog")
@@ -377,7 +378,11 @@ class CallLog:
             self.delete(kind, page.index)
         elif key == "soft3" and n:     # Add: to the phone book or the ban list (banlist.py)
             e = self.lists[kind][page.index]
-            self.bus.post(PageRequested(f"banlist:caller:{user_of(e.number)}:{e.name}"))
+            number = user_of(e.number)
+            if is_anonymous({"from": e.uri}, number):
+                s.notice = "No number"     # at once, as the ringing screen's Add and Ban
+            else:
+                self.bus.post(PageRequested(f"banlist:caller:{number}:{e.name}"))
         elif key in ("cancel", "soft4"):
             s.menu.pop()
         elif key == "menu":

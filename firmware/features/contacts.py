@@ -4,8 +4,11 @@ Contacts", "Add group", "Modify group"): the contact editor and the group name e
 The phone book pages (firmware/features/directory.py) ask for these pages with
 PageRequested: "contacts:add" (or "contacts:add:<number>:<name>", filled in with a
 caller's), "contacts:edit:<index>" (a contact of the user's own,
-its place in own.json), "contacts:group" (Add group), "contacts:rename:<group>". They
-are the menu walker's pages (firmware/features/menu.py: arrows, OK, C, the choice list,
+its place in own.json), "contacts:group" (Add group), "contacts:rename:<group>"; the
+ban list's Add asks for a caller's (firmware/features/banlist.py) from the ringing
+screen or a call list, where no menu is open: the walker is then told to take the keys
+(`Menus.take_keys`), and over a ringing call the page has the screen while the call rings
+on beneath (`over_ring`). They are the menu walker's pages (firmware/features/menu.py: arrows, OK, C, the choice list,
 the multi-tap text editor of ui/textentry.py), with this module as their owner
 (`Menus.own`, as the expansion keys and the SIP accounts' "submit" pages): a contact's
 page lists First name, Last name, Mobile, Office, Other, Group, Line, then Save. What is
@@ -69,6 +72,8 @@ class Contacts:
                     number, _, name = arg.partition(":")
                     self.draft.update(office=number, first_name=name[:NAME_MAX])
                     self.refresh()
+            if arg and self.state.ringing():     # Add on the ringing screen: over the call
+                self.state.menu[-1].over_ring = True
         elif what == "edit":
             self.open_contact(int(arg), self.books.book("own").contacts[int(arg)])
         elif what in ("group", "rename"):
@@ -76,6 +81,7 @@ class Contacts:
             self.state.menu.append(MenuPage(
                 f"{OWNER}.group", "Modify group" if arg else "Add group",
                 ["Group name"], kind="edit", data=[editor, arg]))
+        self.menu.take_keys()               # no menu below (a caller's Add): walked all the same
 
     def _refused(self, why: str) -> None:
         log.info("LCD: phone book change refused: %s", why)

@@ -306,6 +306,13 @@ class Menus:
         an entry does is `owner.enter(page, index)`, a typed value `owner.save(page, text)`."""
         self.owners[prefix] = owner
 
+    def take_keys(self) -> None:
+        """An owner opened a page of its own with nothing of the menu below it (a caller's
+        Add, from the ringing screen or a call list, firmware/features/contacts.py): the
+        walker takes its keys and the pages' minute starts, as when the menu opens one."""
+        self.controls.push(self.mode)
+        self.timers.start(IDLE_TIMER, IDLE_S)
+
     def _owner(self, key: str):
         return self.owners.get(key.partition(".")[0])
 

@@ -21,6 +21,8 @@ from firmware.directory import formats
 from tests.test_banlist import page, two_entries_shown  # noqa: F401  (page: a fixture)
 from tests.test_phonebook_files import escene_with
 from tests.test_web_bookfiles import FIRMWARE, rig  # noqa: F401  (rig: a fixture)
+from tests.test_web_maintenance import form as keys_form
+from tests.test_web_maintenance import phone, with_  # noqa: F401  (phone: a fixture)
 from tests.test_web_pages import Form, field_div, get, post
 from tests.test_web_phonebook import serve
 
@@ -201,3 +203,14 @@ def test_a_contact_number_with_dashes_is_taken_too(rig):  # noqa: F811
         assert r.status == 303, await r.text()
         assert rig.features.get("phonebooks").book("own").contacts[0].mobile == "030123"
     serve(rig, t)
+
+
+def test_a_superscript_digit_as_a_keys_account_is_refused_not_a_500(phone):  # noqa: F811
+    """The same mistake on Programmable Keys (ui/web/keyspage.py), found beside these."""
+    async def t(client, api):
+        fields = with_(await keys_form(client, "/keys"), p2__type="speed_dial",
+                       p2__account="²", p2__number="1002")
+        r = await post(client, "/keys", fields)
+        assert r.status == 400, await r.text()
+        assert api.key_layout()["memory"] == []
+    phone(t)

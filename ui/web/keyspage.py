@@ -65,8 +65,8 @@ def typed_keys(form, module: int) -> dict[str, dict]:
         if not mode:
             continue
         account = str(form.get(f"{name}.account", ""))
-        out[name] = {"type": mode, "account": int(account) if account.isdigit() else
-                     (account or None),
+        digits = account.isascii() and account.isdigit()    # "²" is one to isdigit only
+        out[name] = {"type": mode, "account": int(account) if digits else (account or None),
                      **{t: str(form.get(f"{name}.{t}", "")).strip() for t in TEXT}}
     return out
 

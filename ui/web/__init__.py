@@ -100,6 +100,13 @@ API (JSON unless said otherwise):
                       XML (told by its root); the personal book's own contacts or the
                       enterprise book replaced: {"contacts", "groups", "format", "notes"},
                       or 400 {"error", "problems": ["line 12: <book> ..."]}, nothing changed
+  POST /maintenance/phonebook/server  (form: action=update|backup, url, book, format) the
+                      Phone Book "From or to a server" form (ui/web/bookremote.py): the file
+                      at a tftp/ftp/http(s) URL imported as an upload is, or the book sent
+                      there (TFTP write, FTP STOR, HTTP PUT); the result on the page
+  POST /api/phonebook/remote  {"action": "update"|"backup", "book", "url"[, "format"]}:
+                      what the import says plus "url", or for a backup {"book", "format",
+                      "url", "contacts", "bytes"}; 400 {"error", "problems"}, nothing changed
   GET  /phonebook/groups  Phone Book > Group (HTML; both roles): GET/POST
                       /phonebook/groups/new (Add Group), /phonebook/groups/edit?name=G,
                       POST /phonebook/groups/delete {name}, /phonebook/groups/delete-all
@@ -128,6 +135,7 @@ from aiohttp import web
 from ui.web import (bookfiles, guide, keyspage, ldapsearch, maintenance, manage, pages, panel,
                     phonebook, signin)
 from ui.web import banlist          # Phone Book > BanList
+from ui.web import bookremote       # Phone Book update/backup from/to a server
 from ui.web.auth import Auth
 from ui.web.common import API, AUTH, SOCKETS, STATIC
 
@@ -148,6 +156,7 @@ def build(api) -> web.Application:
                   bookfiles.routes):
         wa.add_routes(table)
     wa.add_routes(banlist.routes)
+    wa.add_routes(bookremote.routes)
     if api.simulated:
         wa.add_routes(panel.sim_routes)
     wa.router.add_static("/static/", STATIC)

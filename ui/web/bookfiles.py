@@ -96,8 +96,10 @@ def section(request, only: str = "") -> str:
                    "a file with a problem changes nothing")) + (
         f'<input type="hidden" name="page" value="{"enterprise" if only else "firmware"}">'),
         "Upload", request, files=True)
+    from ui.web import bookremote      # the server form (update/backup): it builds on this
     return (f'<section class="phonebook-files"><h2>Phone Book</h2>{_counts(request.app[API])}'
             f'<h3>Download</h3>{download}<h3>Upload</h3>{upload}'
+            f'{bookremote.form(request, only)}'
             f'<p class="help">{esc(PROVISIONED)}</p></section>')
 
 

@@ -21,7 +21,11 @@ from firmware.keys import KEYS
 log = logging.getLogger(__name__)
 
 LATE = 2e-4        # s: sleep this much past a deadline, so one wake-up always suffices
-REPEAT_KEYS = frozenset({"up", "down", "left", "right", "cancel", "volup", "voldown"})
+# keys that auto-repeat while held. Not C: held, C is a long press (it clears the field, every
+# digit typed) and a repeat of it would be a second, third... C, which walks out of the page
+# (the editor's Cancel, then Back, Back: a draft contact gone, the idle screen). A key has one
+# meaning held: a long press or a repeat, never both.
+REPEAT_KEYS = frozenset({"up", "down", "left", "right", "volup", "voldown"})
 
 
 # -- timing: one piece of code for debounce, hold and repeat ------------------------------

@@ -337,7 +337,7 @@ class HardwareSettings(Record, eq=False):
                                restart=True)
     long_press_ms: int = setting(800, "a key held this long is a long press (C clears, "
                                  "arrows repeat)", min=200, max=5000, restart=True)
-    repeat_ms: int = setting(120, "auto-repeat interval of held arrow keys and C", min=30,
+    repeat_ms: int = setting(120, "auto-repeat interval of held arrow and volume keys", min=30,
                              max=1000, restart=True)
     flash_hook_ms: int = setting(500, "a hook press shorter than this is a flash, not a "
                                  "hang-up (manual: flash hook time)", min=100, max=2000,

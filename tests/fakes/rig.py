@@ -22,8 +22,9 @@ from typing import Any, Callable
 from firmware import present
 from firmware.bus import Bus, Timers
 from firmware.call.state import Account, LineStatus, PhoneState
+from drivers.keypad import REPEAT_KEYS, KeyTimer
 from firmware.events import DialRequested, Event, HookChanged, HookFlashed, KeyHeld, \
-    KeyPressed, SettingsChanged
+    KeyPressed, KeyReleased, SettingsChanged
 from firmware import features
 from firmware.errors import SettingsInvalid
 from firmware.settings import ACCOUNTS, FIELDS, Settings, apply, assign
@@ -96,8 +97,30 @@ class Rig:
         return self
 
     def hold_key(self, key: str) -> Rig:
-        """Keep a key down (long press)."""
+        """Keep a key down (long press): its KeyHeld only (see `hold` for the whole press)."""
         return self.post(KeyHeld(key))
+
+    def hold(self, key: str, seconds: float) -> Rig:
+        """Keep a key down `seconds`, then let go: every event the keypad reports for it, as
+        the driver's timing (drivers/keypad.py KeyTimer, with this phone's
+        hardware.long_press_ms and repeat_ms) makes them and firmware/app.py posts them — the
+        press, the long press, the auto-repeats of a repeat key, the release — the clock
+        moving between them."""
+        hw = self.settings.hardware
+        timer = KeyTimer(debounce_ms=0, hold_ms=hw.long_press_ms, repeat_ms=hw.repeat_ms,
+                         repeat_keys=REPEAT_KEYS)
+        events = timer.update({key}, 0.0)
+        while (due := timer.deadline()) is not None and due < seconds:
+            events += timer.update({key}, due)
+        events += timer.update(set(), seconds)
+        made = {"pressed": KeyPressed, "held": KeyHeld, "released": KeyReleased,
+                "repeated": lambda k: KeyPressed(k, repeat=True)}
+        now = 0.0
+        for kind, name, at in events:
+            self.advance(at - now)
+            now = at
+            self.post(made[kind](name))
+        return self
 
     def soft(self, label: str) -> Rig:
         """Press the soft key that shows `label` now."""

@@ -24,10 +24,10 @@ once per change, never per key, and the LCD's phone book pages are drawn afresh.
 
 The LCD and the web pages (ui/web/phonebook.py) change the same book, both on the loop
 (the web server runs on the phone's loop: firmware/app.py); the slow half of a file import
-runs in a thread but touches no book (firmware/directory/formats.py `checked`). Books is
-still whole from any thread (asyncio.to_thread callers, the tests' two writers): one lock
-(`_lock`, re-entrant: a change refreshes first) holds every read and every change, so none
-sees another's half. A change names the contact it saw (`was`): when an edit elsewhere
+runs in a thread but touches no book (firmware/directory/formats.py `checked`), while a
+backup to a server reads the books in one (firmware/directory/remote.py `backup`, so a
+silent server never holds the loop). So one lock (`_lock`, re-entrant: a change refreshes
+first) holds every read and every change, and none sees another's half. A change names the contact it saw (`was`): when an edit elsewhere
 moved or changed it meanwhile, it is found again or refused, never another contact changed
 in its place.
 """

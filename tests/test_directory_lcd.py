@@ -58,13 +58,23 @@ def test_view_all_shows_the_names_and_a_contact_with_three_numbers_is_dialled(ri
     rig.press("down").soft("Dial")                      # three numbers: call options
     assert rows(rig)[:4] == ["Bob Builder 1/3", "> 1 Office: 2001",
                              "2 Mobile: 13800138000", "3 Other: 3003"]
-    assert rig.softkeys == ["Dial", "", "", "Back"]
+    assert rig.softkeys == ["Enter", "Dial", "", "Back"]   # Dial: the same key again
     rig.press("down").soft("Dial")
     call = rig.sip.invited("13800138000")
     assert rig.state.menu == [] and rig.screen == "calling"
     assert rig.state.calls[0].account == 1              # no line of its own: the default
     rig.far(rig.sip.answers, call)
     assert rig.calls() == {"13800138000": "connected"}
+
+
+def test_dial_pressed_twice_on_a_contact_with_several_numbers_calls_the_first(rig):
+    """Dial is the same soft key on the contacts and on a contact's numbers: pressed on
+    Bob (three numbers) it shows them, pressed again it calls the one under the cursor."""
+    rig.walk("Phone book", "Enterprise phone book", "View all")
+    rig.press("down", "soft2")
+    assert rig.state.menu[-1].title == "Bob Builder"
+    rig.press("soft2")
+    assert rig.sip.invited("2001") and rig.state.menu == []
 
 
 def test_ok_on_a_contact_shows_its_numbers_and_ok_dials_one(rig):
@@ -160,8 +170,8 @@ def test_the_phone_book_in_chinese(tmp_path):
     assert rows(rig)[:2] == ["企业电话簿 1/4", "> 1 查看全部"]
     rig.walk("View all", "Bob Builder")
     assert rows(rig)[1:4] == ["> 1 办公: 2001", "2 手机: 13800138000", "3 其他: 3003"]
-    assert rig.softkeys == ["Dial", "", "", "Back"]     # labels: translated when drawn
-    assert rows(rig)[-1].startswith("拨号")
+    assert rig.softkeys == ["Enter", "Dial", "", "Back"]   # labels: translated when drawn
+    assert rows(rig)[-1].split()[1] == "拨号"
     rig.press("cancel", "cancel", "cancel")
     rig.walk("Personal phone book", "View all")
     assert "无联系人。" in rig.lcd

@@ -50,6 +50,7 @@ NUMBERS = (("office", "Office"), ("mobile", "Mobile"), ("other", "Other"))
 # pages, firmware/features/contacts.py; the own groups to pick from)
 EDITS = {"Add contact": "add", "Add group": "group", "Modify group": "rename",
          "Delete group": "delete"}
+DIAL_SOFT = 1           # Dial is soft2 (index 1) on the contacts and on a contact's numbers
 
 
 def setup(ctx) -> "Directory":
@@ -218,14 +219,14 @@ class Directory:
         return 0
 
     def softkeys(self, s) -> dict:
-        """Dial on a list of contacts (beside Enter) and on a contact's numbers."""
+        """Dial beside Enter, on the same key on a list of contacts and on a contact's
+        numbers: Dial on a contact with several numbers opens them ("call options") and
+        the same key pressed again calls the one under the cursor."""
         page = s.menu[-1] if s.menu else None
         if page is None or page.kind != KIND or page.text:
             return {}
-        if page.key == "directory.contacts":
-            return {"menu": {1: ("Dial", "dial")}}
-        if page.key == "directory.numbers":
-            return {"menu": {0: ("Dial", "dial")}}
+        if page.key in {"directory.contacts", "directory.numbers"}:
+            return {"menu": {DIAL_SOFT: ("Dial", "dial")}}
         return {}
 
     # -- keys ------------------------------------------------------------------------------
@@ -260,9 +261,9 @@ class Directory:
         elif key.isdigit() and 1 <= int(key) <= n:
             page.index = int(key) - 1
             self.enter(page)
-        elif key in ("ok", "right") or (key == "soft1" and page.key != "directory.numbers"):
+        elif key in ("ok", "right", "soft1"):
             self.enter(page)
-        elif key in ("send", "soft1") or (key == "soft2" and page.key == "directory.contacts"):
+        elif key in ("send", f"soft{DIAL_SOFT + 1}"):
             self.dial(page)
 
     def enter(self, page: MenuPage) -> None:

@@ -17,7 +17,14 @@ looked up:
   3. as "<head>: <rest>" (a status line "IP: 10.0.0.5", a title before a reason), as
      "<help>; <more>" (a help line with its range) and as a numbered entry "3 Call
      history", each part on its own;
-  4. else it stays as it came (a name, a number, a SIP reason phrase from the far end).
+  4. else it stays as it came (a number, a SIP reason phrase from the far end).
+
+Data is never looked up: a contact named "Back" or a caller whose display name is "Missed
+calls" is not the action or the list of that name. A name, a group, a caller, what a person
+typed is drawn as a `Verbatim` text (the LCD code and the phone book pages mark it), and a
+format message's fields named {who} or {number} are kept as they came ("Delete {who}?",
+"{who} is in use"); what the LCD drew once is a Verbatim too, so a piece of it (a wrapped
+line, a fitted row) is not looked up again.
 
 A catalog's header may name the LCD font its script needs ("X-LCD-Font: wqy", ui/faces.py).
 """
@@ -29,6 +36,15 @@ from pathlib import Path
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 SOURCE = "en"                       # the language of the code: no catalog
+
+
+class Verbatim(str):
+    """A text shown as it is, never looked up in a catalog (see the module's docstring)."""
+
+    __slots__ = ()
+
+
+DATA_FIELDS = frozenset({"who", "number"})      # format fields that hold a name or a number
 
 
 class Catalog:
@@ -125,7 +141,7 @@ def catalog(lang: str) -> Catalog | None:
 def tr(text: str, lang: str) -> str:
     """`text` in `lang` (see the module's docstring for how it is looked up)."""
     cat = catalog(lang)
-    if cat is None or not text:
+    if cat is None or not text or isinstance(text, Verbatim):
         return text
     return _tr(text, lang)
 
@@ -139,7 +155,8 @@ def _tr(text: str, lang: str) -> str:
     for pattern, msgstr in cat.formats:
         m = pattern.match(text)
         if m:
-            return msgstr.format(**{k: _tr(v, lang) for k, v in m.groupdict().items()})
+            return msgstr.format(**{k: v if k in DATA_FIELDS else _tr(v, lang)
+                                    for k, v in m.groupdict().items()})
     head, sep, rest = text.partition(": ")
     if sep and head in cat.exact:
         return f"{cat.exact[head]}: {_tr(rest, lang)}"

@@ -27,6 +27,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from firmware import i18n
+from firmware.i18n import Verbatim
 from ui import font as en
 from ui.font import ELLIPSIS, Font
 
@@ -125,15 +126,15 @@ class _Face:
     def __getattr__(self, name: str):         # height, cell, scale, mask
         return getattr(self.font(), name)
 
-    # a text measured or cut is the text drawn: translated first
+    # a text measured or cut is the text drawn: translated first, the piece not again
     def width(self, text: str) -> int:
         return self.font().width(fold(text))
 
     def fit(self, text: str, px: int) -> str:
-        return self.font().fit(fold(text), px)
+        return Verbatim(self.font().fit(fold(text), px))
 
     def tail(self, text: str, px: int) -> str:
-        return self.font().tail(fold(text), px)
+        return Verbatim(self.font().tail(fold(text), px))
 
 
 _ENGLISH = (en.SMALL, en.BIG, en.CONDENSED)
@@ -145,13 +146,14 @@ SMALL, BIG, CONDENSED = _Face(0), _Face(1), _Face(2)
 
 
 def fold(text: str) -> str:
-    """The text as the frame shows it: translated into the frame's language, then what
-    its faces can draw."""
+    """The text as the frame shows it: translated into the frame's language (unless it is
+    a Verbatim: data, or drawn once already), then what its faces can draw. A Verbatim,
+    so what is made of it (a row cut to fit, a wrapped line) is not translated again."""
     lang = _LANG.get()
     if lang != i18n.SOURCE:
         text = i18n.tr(text, lang)
     faces = _FACES.get()
-    return faces[0].fold(text) if faces else en.fold(text)
+    return Verbatim(faces[0].fold(text) if faces else en.fold(text))
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 from PIL import Image, ImageChops
 
+from firmware.i18n import Verbatim
 from firmware.present import local_time, softkeys
 from firmware.call.state import CALL_SCREEN, Account, Call, CallState, LineStatus, PhoneState
 from firmware.sip.text import user_of
@@ -214,19 +215,22 @@ def _line_status(s: PhoneState, a: Account) -> LineStatus:
 
 
 def _label(a: Account) -> str:
-    return a.label or a.user or f"Line {a.index}"
+    """A line's name: the label or user set for it (data, never translated), else
+    "Line 2"."""
+    return Verbatim(a.label or a.user) if a.label or a.user else f"Line {a.index}"
 
 
 def _who(call: Call) -> tuple[str, str]:
-    """(the far end as a person names it, the number under it or "")."""
+    """(the far end as a person names it, the number under it or ""): data, never
+    translated (a caller named "Missed calls" reads so), but "Unknown" is."""
     number = call.number or user_of(call.uri)
     if number.lower().startswith(("sip:", "sips:", "tel:")) or "@" in number:
         user = user_of(number)              # a dialled URI: the user big, the host under
         host = number.split("@", 1)[1].split(";")[0] if "@" in number else ""
-        return (call.name or user or number), host
+        return Verbatim(call.name or user or number), Verbatim(host)
     if call.name and call.name != number:
-        return call.name, number
-    return number or call.name or "Unknown", ""
+        return Verbatim(call.name), Verbatim(number)
+    return (Verbatim(number or call.name) if number or call.name else "Unknown"), ""
 
 
 def _others(s: PhoneState, shown: Call | None) -> str:
@@ -251,7 +255,7 @@ def _status_bar(c: _Canvas, s: PhoneState, line: int, account: int) -> None:
         if tok:
             x = c.icon(0, STATUS_Y, tok) + 2
     name = _label(a) if a is not None else ("IP call" if account == 0 else "")
-    c.text(x, STATUS_Y, SMALL.fit(f"L{line} {name}".strip(), right - x))
+    c.text(x, STATUS_Y, SMALL.fit(Verbatim(f"L{line} {fold(name)}".strip()), right - x))
     c.box(0, c.g.rule, W - 1, c.g.rule)
 
 
@@ -281,7 +285,7 @@ def _party(c: _Canvas, primary: str, secondary: str) -> None:
     font, gap = (BIG, 4) if BIG.width(fold(primary)) <= W and BIG.cell <= c.g.party_h \
         else (SMALL, 2)
     if secondary and font.height + gap + SMALL.height > c.g.party_h:   # one row for both
-        primary, secondary = f"{fold(primary)} {fold(secondary)}", ""
+        primary, secondary = Verbatim(f"{fold(primary)} {fold(secondary)}"), ""
     h = font.height + (gap + SMALL.height if secondary else 0)
     y = c.g.party + (c.g.party_h - h) // 2
     c.text_center(y, primary if font is BIG else _turn(c, primary, W)[0], font)
@@ -445,8 +449,9 @@ def _found(s: PhoneState) -> str:
     how many; the arrows go through them."""
     if not s.search:
         return ""
-    at = max(0, s.search_pick)
-    return f"{'>' if s.search_pick >= 0 else ''}{at + 1}/{len(s.search)} {s.search[at].label}"
+    at = max(0, s.search_pick)                # "2/5 Kim Lee": a name, never translated
+    return Verbatim(f"{'>' if s.search_pick >= 0 else ''}{at + 1}/{len(s.search)} "
+                    f"{fold(s.search[at].label)}")
 
 
 def _calling(c: _Canvas, s: PhoneState, call: Call) -> None:
@@ -541,7 +546,7 @@ def _wrap(text: str, width: int, font: Font = SMALL) -> list[str]:
         line = word
     if line:
         lines.append(line)
-    return lines
+    return [Verbatim(line) for line in lines]       # drawn from a translated text
 
 
 def _header(c: _Canvas, title: str, right: str = "") -> None:

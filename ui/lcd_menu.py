@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from firmware.call.state import PhoneState
+from firmware.i18n import Verbatim
 from firmware.present import local_time
 from ui.faces import SMALL, fold, speaking
 from ui.lcd import GRIDS, INK, PAPER, W, _Canvas, _header, _turn
@@ -61,8 +62,8 @@ def _call_list(c: _Canvas, s: PhoneState) -> None:
         when = fold(_when(s, page.data[i]) if i < len(page.data) else "")
         x_when = W - 2 - SMALL.width(when)
         room = x_when - 4 - 2
-        who = _turn(c, page.items[i], room)[0] if i == page.index else \
-            SMALL.fit(page.items[i], room)
+        item = Verbatim(page.items[i])          # a name or a number: never translated
+        who = _turn(c, item, room)[0] if i == page.index else SMALL.fit(item, room)
         ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
@@ -86,23 +87,23 @@ def _editor(c: _Canvas, s: PhoneState) -> None:
 
 def _field(c: _Canvas, editor) -> None:
     """The editor's value on the first row, framed, with its cursor."""
-    text, cursor = editor.shown(), editor.cursor
+    text, cursor = Verbatim(editor.shown()), editor.cursor     # typed: never translated
     room = W - 6
     start = 0
-    while SMALL.width(text[start:cursor]) > room:        # keep the cursor in sight
+    while SMALL.width(Verbatim(text[start:cursor])) > room:   # keep the cursor in sight
         start += 1
-    shown = SMALL.fit(text[start:], room)
+    shown = SMALL.fit(Verbatim(text[start:]), room)
     top, bottom = c.g.rows[0] - 2, c.g.rows[0] + SMALL.cell
     for x0, y0, x1, y1 in ((0, top, W - 1, top), (0, bottom, W - 1, bottom),
                            (0, top, 0, bottom), (W - 1, top, W - 1, bottom)):
         c.box(x0, y0, x1, y1)                             # the field's frame
     c.text(2, c.g.rows[0], shown, says=f"[{text}]")
-    x = 2 + SMALL.width(text[start:cursor])
+    x = 2 + SMALL.width(Verbatim(text[start:cursor]))
     if editor.choosing and cursor > start:  # the letter being chosen: inverted, so it
-        x0 = 2 + SMALL.width(text[start:cursor - 1])     # reads as not typed yet
+        x0 = 2 + SMALL.width(Verbatim(text[start:cursor - 1]))     # reads as not typed yet
         y = c.g.rows[0]
         c.box(x0 - 1, y - 1, max(x0, x), y + SMALL.cell - 1)
-        c.image.paste(PAPER, (x0, y), SMALL.mask(fold(text[cursor - 1])))
+        c.image.paste(PAPER, (x0, y), SMALL.mask(fold(Verbatim(text[cursor - 1]))))
     else:
         c.box(x, c.g.rows[0] - 1, x, c.g.rows[0] + SMALL.cell - 2)
 
@@ -129,7 +130,7 @@ def _ldap_search(c: _Canvas, s: PhoneState) -> None:
         number = SMALL.fit(hit.numbers[0], W // 2) if hit.numbers and hit.name else ""
         x_number = W - 2 - SMALL.width(number)
         room = (x_number - 4 if number else W - 2) - 2
-        name = hit.name or (hit.numbers[0] if hit.numbers else "")
+        name = Verbatim(hit.name or (hit.numbers[0] if hit.numbers else ""))   # data
         ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)
@@ -172,8 +173,11 @@ def draw(c: _Canvas, s: PhoneState) -> None:
     _header(c, s.notice or page.title, "" if s.notice else f"{page.index + 1}/{n}")
     first = min(max(0, page.index - len(c.g.rows) + 1), max(0, n - len(c.g.rows)))
     for y, i in zip(c.g.rows, range(first, n)):
-        value = fold(str(page.data[i])) if not page.kind and i < len(page.data) else ""
-        label = fold(f"{i + 1} {page.items[i]}")
+        value = page.data[i] if not page.kind and i < len(page.data) else ""
+        value = fold(value if isinstance(value, str) else str(value))   # a Verbatim stays
+        # "3 Call history": the entry translated on its own, a Verbatim one (a contact, a
+        # group) not at all, the row never looked up again
+        label = Verbatim(f"{i + 1} {fold(page.items[i])}")
         ink = INK
         if i == page.index:
             c.box(0, y - 1, W - 1, y + SMALL.cell - 1)

@@ -23,6 +23,7 @@ import logging
 
 from firmware.call.state import MenuPage
 from firmware.events import PageRequested
+from firmware.i18n import Verbatim
 from firmware.phonebooks import CAPACITY, NAME_MAX, NUMBER_MAX, BookError
 from ui.textentry import TextEntry
 
@@ -104,8 +105,8 @@ class Contacts:
         for page in self.state.menu:
             if page.key == f"{OWNER}.contact":
                 d = self.draft
-                page.data = [(_line(d[f]) if f == "account" else d[f] or "(none)")
-                             for f, _ in FIELDS] + [""]
+                page.data = [(_line(d[f]) if f == "account" else   # typed: never translated
+                              Verbatim(d[f]) if d[f] else "(none)") for f, _ in FIELDS] + [""]
 
     def enter(self, page: MenuPage, index: int) -> None:
         """OK (or a digit) on entry `index` of a page of ours."""
@@ -125,7 +126,7 @@ class Contacts:
         key, d = f"{OWNER}.field.{field}", self.draft
         if field in ("group", "account"):
             values = ["", *self.books.groups("personal")] if field == "group" else list(LINES)
-            shown = [v or "(none)" for v in values] if field == "group" else \
+            shown = [Verbatim(v) if v else "(none)" for v in values] if field == "group" else \
                 [_line(v) for v in values]
             self.state.menu.append(MenuPage(key, label, shown, kind="choice", data=values,
                                             index=values.index(d[field])

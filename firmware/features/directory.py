@@ -35,6 +35,7 @@ from firmware import pages
 from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, MenuPage
 from firmware.events import DialRequested, KeyPressed, PageRequested, PhoneBookChanged
+from firmware.i18n import Verbatim
 from firmware.phonebooks import BookError, Books
 from firmware.settings import ACCOUNTS
 
@@ -143,7 +144,7 @@ class Directory:
         groups = books.groups(which)
         lists: list = [everyone] + [[x for x in everyone if x.contact.group == g]
                                     for g in groups]
-        items = ["View all", *groups]
+        items = ["View all", *map(Verbatim, groups)]      # names: never translated
         if which == "personal":                         # the manual's entries of this page
             items += list(EDITS)
             lists += list(EDITS.values())
@@ -185,7 +186,7 @@ class Directory:
                                 ["No groups of your own.", "Add group makes one."],
                                 text=True, kind=KIND))
             return
-        self._push(MenuPage("directory.groups", title, own, kind=KIND,
+        self._push(MenuPage("directory.groups", title, [Verbatim(g) for g in own], kind=KIND,
                             data=[(purpose, g) for g in own]))
 
     def ask_delete(self, what: str, target) -> None:
@@ -337,5 +338,6 @@ class Directory:
 
 
 def _who(contact) -> str:
-    """A contact as a list shows it: the name, else its first number."""
-    return contact.name or (contact.numbers[0] if contact.numbers else "")
+    """A contact as a list shows it: the name, else its first number; data, never
+    translated (a contact named "Back" is not the action)."""
+    return Verbatim(contact.name or (contact.numbers[0] if contact.numbers else ""))

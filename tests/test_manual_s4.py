@@ -269,6 +269,25 @@ def test_auto_answer_answers_after_a_few_rings(rig):
     assert (rig.screen, rig.state.audio.value) == ("talking", "speaker")
 
 
+def test_auto_answer_takes_a_waiting_call_once_the_call_before_it_ends(rig):
+    """Auto-answer answers a call "when no other call is up": a call that came while the
+    last one was still up (its caller's next INVITE before its BYE) waits; once that call
+    ends it rings on an idle phone and is answered after the delay, as any other would be
+    (test_back_to_back's 150 calls stalled on one such call: it rang until the caller gave
+    up, and the calls behind it found every line taken)."""
+    rig.set({"phone.auto_answer": True, "phone.auto_answer_delay": 0})
+    first = rig.incoming(B)
+    rig.advance(0)
+    assert rig.calls() == {B: "connected"}
+    second = rig.incoming(C)
+    rig.advance(1)
+    assert rig.calls() == {B: "connected", C: "ringing"}     # waiting: not answered over B
+    rig.far(rig.sip.hangs_up, first)
+    rig.advance(0)
+    assert rig.sip.wire[-1] == f"200 {second}"
+    assert (rig.screen, rig.calls()) == ("talking", {C: "connected"})
+
+
 @pytest.mark.parametrize("waiting", [True, False])
 def test_call_waiting_beeps_or_the_second_caller_hears_busy(rig, waiting):
     """Call waiting (§7 phone.call_waiting): a second call during a call beeps in the

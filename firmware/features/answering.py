@@ -2,7 +2,9 @@
 
 - Auto answer (manual §4 "Auto-answer", §7 Call "Auto Answer / Auto Answer Mode"): a new
   call is answered after phone.auto_answer_delay seconds on phone.auto_answer_mode (hands
-  free by default), when no other call is up; "AA" shows on the idle screen.
+  free by default), when no other call is up; a call that came while another was up is
+  answered so once that one ends (it then rings on an idle phone); "AA" shows on the idle
+  screen.
 - No-answer forwarding (manual §7 "VOIP Call Forward: If No Answer"): a call still ringing
   after forward.no_answer_seconds is redirected (302) to forward.no_answer.
 Forwarding always and when busy is decided in the SIP thread (firmware/sip/engine.py
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from firmware.events import CallForwarded, CallIncoming, SettingsChanged, TimerFired
+from firmware.events import (CallEnded, CallForwarded, CallIncoming, SettingsChanged,
+                             TimerFired)
 from firmware.call.state import AudioDevice, CallState
 
 log = logging.getLogger("deskphone.answering")
@@ -34,6 +37,7 @@ class Answering:
         bus.on(CallIncoming, self.on_incoming)
         bus.on(TimerFired, self.on_timer)
         bus.on(CallForwarded, self.on_forwarded)
+        bus.on(CallEnded, self.on_ended)
         bus.on(SettingsChanged, lambda ev: self.show())
         self.show()
 
@@ -52,6 +56,17 @@ class Answering:
         elif st.forward.no_answer:
             self.phone.timers.start(f"answer.forward.{ev.call}",
                                     st.forward.no_answer_seconds, ev.call)
+
+    def on_ended(self, ev: CallEnded) -> None:
+        """The last call up ended and one still rings (it came while that call was up, so
+        it was not answered): it is a call on an idle phone now, answered after the delay."""
+        st = self.phone.settings
+        left = [c for c in self.state.calls
+                if c.id != ev.call.id and c.state is not CallState.ENDED]
+        if st.phone.auto_answer and len(left) == 1 and left[0].state is CallState.RINGING \
+                and left[0].direction == "in":
+            self.phone.timers.start(f"answer.auto.{left[0].id}", st.phone.auto_answer_delay,
+                                    left[0].id)
 
     def on_timer(self, ev: TimerFired) -> None:
         if not ev.name.startswith("answer."):

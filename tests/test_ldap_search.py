@@ -299,7 +299,7 @@ def test_the_web_page_searches_by_name_and_by_number(slapd, tmp_path):
         assert "No match for “&lt;b&gt;x”" in text
         r = await client.get("/api/ldap", params={"q": "Star*"})
         assert await r.json() == {"hits": [{"name": "Star*Man", "numbers": ["1003"]}],
-                                  "reason": ""}
+                                  "reason": "", "more": False}
         r = await client.get("/api/ldap", params={"q": "jo", "kind": "mail"})
         assert r.status == 400 and "kind" in (await r.json())["error"]
         r = await client.get("/api/ldap")

@@ -10,6 +10,18 @@ The filter is the administrator's template with `%` or `%s` replaced by what the
 typed, escaped as RFC 4515 says (`*`, `(`, `)`, `\\`, NUL), then `*`: a prefix search, as
 the manual's examples read ("(|(cn=%s)(sn=%s))": cn or sn starting with the prefix).
 
+At most KEPT hits are kept of one search, both servers together, whatever ldap.max_hits
+says (0 = all: up to 32000 a server): the LCD shows four rows and the web one table, and a
+person narrows a search by typing more, never by scrolling thousands of names; 500 is a
+whole department's directory, a few hundred kilobytes at most, drawn at once. When the
+phone's limit cut the answer, `Answer.more` says so ("First 500 shown").
+
+The web's searches run in threads of their own (`search_off_loop`: at most WEB_SEARCHES at
+once, daemon threads), never in the loop's default executor: a dead server holds a search's
+thread up to ldap.timeout for each step, on each server, and that pool is what provisioning's
+fetches and shutdown use. When both are busy the web is told so at once (Busy: "a search
+is still running, try again"), nothing waits behind them.
+
 ldap3 (a pure-Python client) is imported at the first search, so a phone without LDAP
 never loads it; the settings checks here need nothing from it. Every call into ldap3 is
 inside `except Exception`: a peer that is not an LDAP server makes it raise a bare KeyError
@@ -18,11 +30,19 @@ from its ASN.1 decoder, and nothing a server sends may reach the phone as an exc
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import threading
 
 from firmware.record import Record, replace
 
+log = logging.getLogger("deskphone.ldap")
+
 MAX_TYPED = 64            # characters of a search: a name or a number, never more
+KEPT = 500                # hits kept of one search, both servers together (module doc)
+FIRST_SHOWN = f"First {KEPT} shown"      # what the LCD and the web say when KEPT cut it
+WEB_SEARCHES = 2          # the web's searches running at once (their own threads)
+BUSY = "A search is still running: try again in a moment"
 _ESCAPES = {"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\0": r"\00"}
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+")
 
@@ -34,9 +54,15 @@ class Hit(Record, frozen=True):
 
 
 class Answer(Record, frozen=True):
-    """What a search found; `reason` says why a server gave nothing ("" = all answered)."""
+    """What a search found; `reason` says why a server gave nothing ("" = all answered);
+    `more`: the servers had more than the KEPT hits kept."""
     hits: tuple = ()
     reason: str = ""
+    more: bool = False
+
+
+class Busy(Exception):
+    """Every thread of the web's searches is still waiting for a server."""
 
 
 # -- the settings' checks (firmware/settings/schema.py) ------------------------------------
@@ -97,25 +123,59 @@ def search(sections: list, typed: str, kind: str = "name", sort: bool = False) -
     """Hits for `typed` from every server (kind "name" or "number"); blocks: a worker's."""
     hits: list[Hit] = []
     reasons = []
+    more = False
     for cfg in sections:
-        found, reason = _search_one(cfg, typed, kind)
+        room = KEPT - len(hits)
+        if not room:                      # the first server filled what the phone keeps
+            more = True
+            break
+        found, reason, cut = _search_one(cfg, typed, kind, room)
         hits.extend(found)
+        more = more or cut
         if reason:
             reasons.append(reason)
     if not sections:
         reasons.append("LDAP: no server is set (Phone Book > LDAP)")
     if sort:
         hits.sort(key=lambda h: (not h.name, h.name.casefold(), h.numbers))
-    return Answer(tuple(hits), "; ".join(reasons))
+    return Answer(tuple(hits), "; ".join(reasons), more)
+
+
+_web_threads = threading.BoundedSemaphore(WEB_SEARCHES)
 
 
 async def search_off_loop(settings, typed: str, kind: str = "name") -> Answer:
-    """`search` of the configured servers from a coroutine (the web): in a thread, so a
-    silent server holds that thread for its timeout, never the event loop. The servers'
-    settings are copied first: a save meanwhile does not change them under the search."""
-    sections = [replace(s) for s in servers(settings)]
-    return await asyncio.to_thread(search, sections, typed[:MAX_TYPED], kind,
-                                   settings.ldap.sort)
+    """`search` of the configured servers from a coroutine (the web) in a thread of the
+    web's searches (module doc), so a silent server holds that thread for its timeout,
+    never the event loop nor its default executor. Busy when WEB_SEARCHES are running.
+    The servers' settings are copied first: a save meanwhile does not change them under
+    the search."""
+    if not _web_threads.acquire(blocking=False):
+        raise Busy(BUSY)
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    args = ([replace(s) for s in servers(settings)], typed[:MAX_TYPED], kind,
+            settings.ldap.sort)
+
+    def settle(answer: Answer) -> None:
+        if not done.done():               # the request may have gone (browser closed)
+            done.set_result(answer)
+
+    def run() -> None:
+        try:
+            answer = search(*args)
+        except Exception as e:  # noqa: BLE001 - the page says it; nothing else to do
+            answer = Answer((), f"LDAP search failed: {e!r}")
+        finally:
+            _web_threads.release()        # the thread is free again, answered or not
+        try:
+            loop.call_soon_threadsafe(settle, answer)
+        except RuntimeError:              # the loop closed meanwhile (shutdown)
+            log.debug("LDAP web search answered after the loop closed")
+
+    # a daemon thread: one waiting on a dead server never holds up the phone's exit
+    threading.Thread(target=run, name="ldap-web", daemon=True).start()
+    return await done
 
 
 def caller_name(sections: list, number: str) -> tuple[str, str]:
@@ -136,33 +196,39 @@ def digits(number: str) -> str:
     return re.sub(r"[\s().-]", "", number)
 
 
-def _search_one(cfg, typed: str, kind: str) -> tuple[list[Hit], str]:
+def _search_one(cfg, typed: str, kind: str, room: int = KEPT) -> tuple[list[Hit], str, bool]:
+    """(hits, why the server gave none or not all, whether the phone's `room` cut them:
+    the server had more than the phone keeps, not only more than ldap.max_hits)."""
     where = f"LDAP {cfg.server}:{cfg.port}"
     template = cfg.name_filter if kind == "name" else cfg.number_filter
     if not template:
-        return [], f"{where}: no {kind} filter is set"
+        return [], f"{where}: no {kind} filter is set", False
+    limit = min(cfg.max_hits or room, room)
     conn = None
     try:
         import ldap3
         conn = _connect(ldap3, cfg)
         if cfg.security == "starttls" and not conn.start_tls():
-            return [], f"{where}: StartTLS refused ({_result(conn)})"
+            return [], f"{where}: StartTLS refused ({_result(conn)})", False
         if not conn.bind():
             code = conn.result.get("result") if conn.result else None
             return [], (f"{where}: wrong bind user or password" if code == 49
-                        else f"{where}: bind refused ({_result(conn)})")
+                        else f"{where}: bind refused ({_result(conn)})"), False
         name_attrs, number_attrs = list(cfg.name_attributes), list(cfg.number_attributes)
         conn.search(cfg.base, build_filter(template, typed), ldap3.SUBTREE,
-                    attributes=name_attrs + number_attrs, size_limit=cfg.max_hits,
+                    attributes=name_attrs + number_attrs, size_limit=limit,
                     time_limit=cfg.timeout)
         code = conn.result.get("result") if conn.result else None
-        hits = [_hit(e.get("attributes", {}), name_attrs, number_attrs)
-                for e in conn.response or () if e.get("type") == "searchResEntry"]
-        if code not in (0, 4):            # 4: more than max hits, the first ones came
-            return hits, f"{where}: search failed ({_result(conn)})"
-        return hits, ""
+        found = [_hit(e.get("attributes", {}), name_attrs, number_attrs)
+                 for e in conn.response or () if e.get("type") == "searchResEntry"]
+        hits = found[:limit]              # a server that ignores the size limit too
+        cut = (len(found) > limit or code == 4 and len(found) >= limit) and \
+            (not cfg.max_hits or cfg.max_hits > limit)
+        if code not in (0, 4):            # 4: more than the limit, the first ones came
+            return hits, f"{where}: search failed ({_result(conn)})", False
+        return hits, "", cut
     except Exception as e:  # noqa: BLE001 - see the module doc: nothing reaches the phone
-        return [], f"{where}: {_why(e, cfg)}"
+        return [], f"{where}: {_why(e, cfg)}", False
     finally:
         if conn is not None:
             try:

@@ -189,7 +189,9 @@ class LdapSearch:
         hits = [h for h in answer.hits if h.name or h.numbers]   # an entry with neither
         if answer.reason:
             log.warning("LDAP search for %r: %s", typed, answer.reason)
-        status = answer.reason or ("" if hits else "No match")
+        # a server's trouble first; else whether the phone kept only the first KEPT hits
+        status = answer.reason or (ldap.FIRST_SHOWN if answer.more else "" if hits
+                                   else "No match")
         page.data[1:3] = [status, hits]
         page.items = [h.name or (h.numbers[0] if h.numbers else "") for h in hits]
         page.index = 0

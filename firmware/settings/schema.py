@@ -476,7 +476,8 @@ class LdapServerSettings(Record, eq=False):
     number_attributes: tuple = setting(("telephoneNumber", "mobile", "homePhone"),
                                        "attributes of a hit's numbers", min=1, max=10,
                                        check=_ldap_check("attribute"))
-    max_hits: int = setting(50, "most hits asked of the server; 0 = all", min=0, max=32000)
+    max_hits: int = setting(50, "most hits asked of the server; 0 = all (a search keeps the "
+                            "first 500 of both servers)", min=0, max=32000)
     version: int = setting(3, "LDAP protocol version of the bind", choices=(2, 3))
     security: str = setting("none", "none, starttls (on the port) or ldaps (TLS from the "
                             "start)", choices=("none", "starttls", "ldaps"))

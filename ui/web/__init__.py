@@ -68,8 +68,10 @@ API (JSON unless said otherwise):
                       other slot, the phone restarts when idle (docs/upgrade.md)
   GET  /api/phonebook[?q=TEXT]  {"enterprise": [...], "personal": [...]} contacts by
                       name; "own": true for the user's own, false for provisioned ones
-  GET  /api/ldap?q=TEXT[&kind=name|number]  {"hits": [{"name", "numbers"}], "reason"}:
-                      both LDAP servers searched (in a thread, with their timeouts)
+  GET  /api/ldap?q=TEXT[&kind=name|number]  {"hits": [{"name", "numbers"}], "reason",
+                      "more"}: both LDAP servers searched (in one of the web's two LDAP
+                      threads, with their timeouts; 503 while both are busy; at most 500
+                      hits, "more": true when the servers had more)
   GET  /api/logs       the logs the Log page links to: name, url, files, bytes
   GET  /api/logs/phone.log  /api/logs/sip.log  the log as an attachment: its rotated files
                       (oldest first) then the current one (administrator)

@@ -7,9 +7,12 @@ JavaScript; its answer is the same page with the hits (name and numbers) in a ta
 match", or why a server gave nothing ("LDAP 10.0.0.5:389: wrong bind user or password"),
 beside the hits when the other server answered. Both servers are searched, [ldap] first,
 as the LCD's DIR > LDAP does (firmware/features/ldapsearch.py). The search blocks on the
-servers (firmware/directory/ldap.py, ldap3), so it runs in a thread (Api.ldap_search,
-ldap.search_off_loop) with the servers' timeouts: a dead server never freezes the web
-server or the phone.
+servers (firmware/directory/ldap.py, ldap3), so it runs in a thread of the web's searches
+(Api.ldap_search, ldap.search_off_loop: two at most, never the loop's default executor)
+with the servers' timeouts: a dead server never freezes the web server or the phone, nor
+holds up provisioning. When both threads still wait for a server, the page says "A search
+is still running: try again in a moment" and GET /api/ldap answers 503 with it, at once.
+At most ldap.KEPT hits (500) are listed, with "First 500 shown" when the servers had more.
 
 Each number of a hit has a Dial button: a one-button POST form (the session's CSRF
 field, as every form of these pages) to /phonebook/ldap/dial, which dials it on the phone
@@ -46,16 +49,22 @@ def _query(request) -> tuple[str, str]:
 @routes.get("/api/ldap")
 @for_user
 async def api_search(request):
-    """{"hits": [{"name": ..., "numbers": [...]}], "reason": "..."}: `reason` says why a
-    server gave nothing ("" when every server answered)."""
+    """{"hits": [{"name": ..., "numbers": [...]}], "reason": "...", "more": false}:
+    `reason` says why a server gave nothing ("" when every server answered), `more` that
+    the servers had more than the first ldap.KEPT hits listed; 503 while the web's
+    searches are all still running."""
     typed, kind = _query(request)
     if kind not in KINDS:
         return error(400, "kind must be name or number")
     if not typed:
         return error(400, "q: type a name or a number to search for")
-    answer = await request.app[API].ldap_search(typed, kind)
+    try:
+        answer = await request.app[API].ldap_search(typed, kind)
+    except ldap.Busy as e:
+        return error(503, str(e))
     return web.json_response({"hits": [{"name": h.name, "numbers": list(h.numbers)}
-                                       for h in answer.hits], "reason": answer.reason})
+                                       for h in answer.hits], "reason": answer.reason,
+                              "more": answer.more})
 
 
 @routes.get(PAGE)
@@ -95,8 +104,11 @@ async def _page(request, typed: str, kind: str, top: str = "", status: int = 200
         kind = "name"
     result = ""
     if typed:
-        answer = await request.app[API].ldap_search(typed, kind)
-        result = _result(request, typed, kind, answer)
+        try:
+            answer = await request.app[API].ldap_search(typed, kind)
+            result = _result(request, typed, kind, answer)
+        except ldap.Busy as e:
+            result, status = notice(str(e), "error"), 503
     options = "".join(f'<option value="{k}"{" selected" if k == kind else ""}>{v}</option>'
                       for k, v in KINDS.items())
     body = (f'<form method="get" action="{PAGE}" class="settings ldap-search">'
@@ -124,9 +136,12 @@ def _result(request, typed: str, kind: str, answer: ldap.Answer) -> str:
         f"<tr><td>{esc(h.name)}</td><td>"
         + "<br>".join(f"{esc(n)} " + _dial_button(request, n, h.name, back) for n in h.numbers)
         + "</td></tr>" for h in answer.hits)
-    return (out + f'<table class="ldap-hits"><caption>{len(answer.hits)} found for '
-            f'“{esc(typed)}”</caption><thead><tr><th scope="col">Name</th>'
-            f'<th scope="col">Numbers</th></tr></thead><tbody>{rows}</tbody></table>')
+    caption = (f"{ldap.FIRST_SHOWN} of those found for “{esc(typed)}”: the servers have "
+               "more, type more to narrow the search" if answer.more
+               else f"{len(answer.hits)} found for “{esc(typed)}”")
+    return (out + f'<table class="ldap-hits"><caption>{caption}</caption><thead><tr>'
+            '<th scope="col">Name</th><th scope="col">Numbers</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table>')
 
 
 def _dial_button(request, number: str, name: str, back: dict) -> str:

@@ -255,6 +255,7 @@ def test_a_character_the_font_lacks_is_a_question_mark_not_a_crash():
 def test_without_the_font_file_the_phone_shows_english_and_says_why(monkeypatch, caplog):
     monkeypatch.setattr(faces, "FONT_DIRS", (Path("/nonexistent"),))
     faces.faces_for.cache_clear()
+    faces._mixed.cache_clear()              # the font files, opened once
     try:
         rig = build(settings={"phone.language": ZH})
         rig.press("menu")
@@ -262,6 +263,7 @@ def test_without_the_font_file_the_phone_shows_english_and_says_why(monkeypatch,
         assert "no font for language 'zh'" in caplog.text
     finally:
         faces.faces_for.cache_clear()
+        faces._mixed.cache_clear()
 
 
 def test_english_frames_do_not_change():

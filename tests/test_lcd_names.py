@@ -58,3 +58,35 @@ def test_what_is_typed_on_a_contacts_field_stays_as_typed(zh):
     zh.walk("Phone book", "Personal phone book", "View all", "Back")
     zh.walk("Edit")
     assert rows(zh)[1] == "> 1 名 Back"
+
+
+# --- names in another script: the CJK faces as a fallback in any language ----------------------
+
+def test_a_chinese_name_on_an_english_lcd_is_drawn_not_question_marks(tmp_path):
+    books = Books(tmp_path)
+    books.add(Contact("张三", office="2001"))
+    books.add(Contact("Ann", "Lee", office="2002"))
+    rig = build(data_dir=tmp_path)
+    rig.walk("Phone book", "Personal phone book", "View all")
+    assert rows(rig)[1:3] == ["> 1 Ann Lee", "2 张三"]
+    assert "Back" in rows(rig)[-1]                                  # the soft keys
+    rig.press("menu")
+    rig.incoming("2001")                                            # 张三's number rings
+    assert rows(rig)[1:3] == ["Incoming call", "张三 2001"]       # one row: the taller faces
+
+
+def test_what_no_face_has_stays_a_question_mark(tmp_path):
+    rig = build(data_dir=tmp_path)
+    rig.incoming("1002", name="Ann \U0001F600 Lee")                 # an emoji
+    assert "Ann ? Lee" in rig.lcd
+
+
+def test_an_english_lcd_opens_the_cjk_font_only_for_a_name_that_needs_it(tmp_path):
+    from ui import faces
+    faces._mixed.cache_clear()
+    rig = build(data_dir=tmp_path)
+    call = rig.incoming("1002", name="Zoë Smythe")                  # ë: the Latin face's
+    assert "Zoe Smythe" in rig.lcd and faces._mixed.cache_info().currsize == 0
+    rig.far(rig.sip.hangs_up, call)
+    rig.incoming("1003", name="张三")
+    assert "张三" in rig.seen and faces._mixed.cache_info().currsize == 1

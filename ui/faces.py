@@ -9,6 +9,12 @@ as in English), every other character from the script's font, on one baseline. O
 ``speaking`` (and for English) the faces are ui/font.py's own: English frames are the same
 bytes as before.
 
+In any language, a name in another script (a contact 张三 on an English LCD) is drawn with
+the CJK faces as a fallback: `fold` notes a character the Latin faces lack and the CJK font
+has, and `render` draws that frame again with the mixed faces (and their taller rows). The
+CJK font is opened the first time such a character is met, so an English phone's start-up
+does not pay for it; a character no face has (an emoji) is still "?".
+
 CJK: xfonts-wqy's WenQuanYi bitmap strikes, 12 px for body text and soft keys, 16 px for
 the big face (the Makefile installs the package). A strike opens with ImageFont.truetype at
 exactly its pixel size; its glyphs are 2-level whatever the mode (fontmode "1" all the
@@ -36,6 +42,7 @@ log = logging.getLogger("deskphone.lcd")
 FONT_DIRS = (Path("/usr/share/fonts/X11/misc"),)
 # catalog header "X-LCD-Font" -> (file, pixel size) of the body and of the big face
 FONTS = {"wqy": (("wenquanyi_9pt.pcf", 12), ("wenquanyi_12pt.pcf", 16))}
+FALLBACK = "wqy"        # the faces for a character the Latin ones lack, in any language
 
 
 class MixedFont(Font):
@@ -141,6 +148,14 @@ _ENGLISH = (en.SMALL, en.BIG, en.CONDENSED)
 _FACES: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("lcd_faces",
                                                                       default=None)
 _LANG: contextvars.ContextVar[str] = contextvars.ContextVar("lcd_lang", default="en")
+_SEEN: contextvars.ContextVar["Seen | None"] = contextvars.ContextVar("lcd_seen", default=None)
+
+
+class Seen:
+    """What `fold` met while a frame was drawn (`speaking` yields it): `wide`, a character
+    the frame's Latin faces draw as "?" and the fallback CJK font has."""
+
+    wide = False
 
 SMALL, BIG, CONDENSED = _Face(0), _Face(1), _Face(2)
 
@@ -153,7 +168,21 @@ def fold(text: str) -> str:
     if lang != i18n.SOURCE:
         text = i18n.tr(text, lang)
     faces = _FACES.get()
-    return Verbatim(faces[0].fold(text) if faces else en.fold(text))
+    if faces:
+        return Verbatim(faces[0].fold(text))
+    seen = _SEEN.get()
+    if seen is not None and not seen.wide and not text.isascii():
+        seen.wide = any(_wide_only(ch) for ch in text)
+    return Verbatim(en.fold(text))
+
+
+def _wide_only(ch: str) -> bool:
+    """A character the Latin faces cannot draw (not even without its accent) and the
+    fallback CJK font has."""
+    if ord(ch) < 128 or ch == ELLIPSIS or en.fold(ch) != "?" or not ch.isprintable():
+        return False
+    faces = _mixed(FALLBACK)
+    return faces is not None and faces[0].has(ch)
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,13 +194,23 @@ def faces_for(lang: str) -> tuple | None:
         return None
     if not cat.font:
         return _ENGLISH
+    faces = _mixed(cat.font)
+    if faces is None:
+        log.error("LCD: no font for language %r; showing English", lang)
+    return faces
+
+
+@functools.lru_cache(maxsize=None)
+def _mixed(font: str) -> tuple | None:
+    """(SMALL, BIG, CONDENSED) mixing the Latin faces with the bitmap font `font` (a key
+    of FONTS), opened at the first call; None when its files are missing (logged once)."""
     try:
-        (body, body_px), (big, big_px) = FONTS[cat.font]
+        (body, body_px), (big, big_px) = FONTS[font]
         small = ImageFont.truetype(str(_find(body)), body_px)
         large = ImageFont.truetype(str(_find(big)), big_px)
     except (KeyError, OSError) as e:
-        log.error("LCD: no font for language %r (%s: %s); showing English. "
-                  "Install xfonts-wqy (make run does).", lang, cat.font, e)
+        log.error("LCD: no font %r (%s): its script shows as '?'. "
+                  "Install xfonts-wqy (make run does).", font, e)
         return None
     return (MixedFont(en.SMALL, small, cell=12, height=11, latin_y=4, wide_y=2),
             MixedFont(en.BIG, large, cell=16, height=14, latin_y=0, wide_y=0),
@@ -186,16 +225,22 @@ def _find(name: str) -> Path:
 
 
 @contextlib.contextmanager
-def speaking(lang: str):
-    """Draw what is inside in `lang`: the faces and `fold` of this thread follow it."""
+def speaking(lang: str, wide: bool = False):
+    """Draw what is inside in `lang`: the faces and `fold` of this thread follow it.
+    Yields a `Seen`; wide=True draws a Latin-script frame with the fallback CJK faces
+    (ui/lcd.py `render`, when the frame's Seen says it met such a character)."""
     faces = faces_for(lang or i18n.SOURCE)
     if faces is None:
         lang = i18n.SOURCE                    # English, or the script's font is missing
     elif faces is _ENGLISH:
         faces = None                          # a catalog in the Latin script
-    t1, t2 = _FACES.set(faces), _LANG.set(lang)
+    if faces is None and wide:
+        faces = _mixed(FALLBACK)
+    seen = Seen()
+    t1, t2, t3 = _FACES.set(faces), _LANG.set(lang), _SEEN.set(seen)
     try:
-        yield
+        yield seen
     finally:
         _FACES.reset(t1)
         _LANG.reset(t2)
+        _SEEN.reset(t3)

@@ -602,23 +602,32 @@ _SCREENS = {
 def render(state: PhoneState, step: int = 0) -> Frame:
     """The frame the LCD shows for ``state``. Same state, same bytes. ``step``: which turn
     of the texts too long for their rows (``Frame.paged``) to show."""
-    with speaking(state.language):          # phone.language: faces and words
-        c = _Canvas(step)
-        screen = state.screen()
-        if screen == "idle":
-            _idle(c, state)
-        elif screen == "predial":
-            _predial(c, state)
-        elif screen == "menu":
-            lcd_menu.draw(c, state)
-        elif screen == "diag":
-            _diag(c, state)
-        elif screen == "paging":
-            _paging(c, state)
-        else:
-            _SCREENS[screen](c, state, _shown_call(state, screen))
-        _softkeys(c, state)
+    with speaking(state.language) as seen:  # phone.language: faces and words
+        c, screen = _draw(state, step)
+    if seen.wide:        # a name in another script (张三): again, with the CJK faces too
+        with speaking(state.language, wide=True):
+            c, screen = _draw(state, step)
     return Frame(c.image, c.lines(), screen, tuple(c.paged))
+
+
+def _draw(state: PhoneState, step: int) -> tuple[_Canvas, str]:
+    """The frame on a canvas, in the faces and words `speaking` set."""
+    c = _Canvas(step)
+    screen = state.screen()
+    if screen == "idle":
+        _idle(c, state)
+    elif screen == "predial":
+        _predial(c, state)
+    elif screen == "menu":
+        lcd_menu.draw(c, state)
+    elif screen == "diag":
+        _diag(c, state)
+    elif screen == "paging":
+        _paging(c, state)
+    else:
+        _SCREENS[screen](c, state, _shown_call(state, screen))
+    _softkeys(c, state)
+    return c, screen
 
 
 def _main(argv: list[str] | None = None) -> int:

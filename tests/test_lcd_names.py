@@ -90,3 +90,12 @@ def test_an_english_lcd_opens_the_cjk_font_only_for_a_name_that_needs_it(tmp_pat
     rig.far(rig.sip.hangs_up, call)
     rig.incoming("1003", name="张三")
     assert "张三" in rig.seen and faces._mixed.cache_info().currsize == 1
+
+
+def test_a_missed_callers_add_page_keeps_the_callers_name(tmp_path):
+    rig = build(ZH, data_dir=tmp_path)
+    rig.far(rig.sip.hangs_up, rig.incoming("1002", name="Delete"))
+    rig.walk("Phone book", "Call history", "Missed calls")
+    assert rows(rig)[1].startswith("> Delete")
+    rig.press("soft3")                                               # Add
+    assert rows(rig)[0].startswith("Delete")                        # not 删除

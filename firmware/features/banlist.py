@@ -47,6 +47,7 @@ from firmware.call.controls import Mode
 from firmware.call.state import MenuPage, Screen
 from firmware.errors import SettingsInvalid
 from firmware.events import KeyPressed, PageRequested, TimerFired
+from firmware.i18n import Verbatim
 from firmware.presenter import NOTICE_SECONDS
 from firmware.phonebooks import BookError
 from firmware.record import replace
@@ -215,7 +216,7 @@ class BanFeature:
         """A call log entry's Add ("banlist:caller:<number>:<name>")."""
         if ev.page.startswith(CALLER):
             number, _, name = ev.page[len(CALLER):].partition(":")
-            self._push(MenuPage("banlist.caller", name or number, list(CHOICES),
+            self._push(MenuPage("banlist.caller", Verbatim(name or number), list(CHOICES),
                                 kind=KIND, data=[number, name]))
 
     # -- a call log entry's Add: to the phone book or the ban list ---------------------------

@@ -44,6 +44,7 @@ from firmware.call.controls import Mode
 from firmware.call.state import AudioDevice, MenuPage
 from firmware.directory import ldap
 from firmware.events import DialRequested, KeyHeld, KeyPressed, PageRequested, TimerFired
+from firmware.i18n import Verbatim
 from firmware.phonebooks import NAME_MAX, BookError
 from ui.textentry import TextEntry
 
@@ -130,7 +131,8 @@ class LdapSearch:
     def open_numbers(self, hit: ldap.Hit) -> None:
         items = [*hit.numbers, ADD]
         data = [("dial", n) for n in hit.numbers] + [("add", hit)]
-        self._push(MenuPage(NUMBERS, hit.name or hit.numbers[0], items, kind=KIND, data=data))
+        self._push(MenuPage(NUMBERS, Verbatim(hit.name or hit.numbers[0]), items,  # data
+                            kind=KIND, data=data))
 
     # -- searching -------------------------------------------------------------------------
 

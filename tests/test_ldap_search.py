@@ -206,6 +206,18 @@ def test_a_hit_with_several_numbers_shows_them_and_one_is_called(slapd):
     assert rig.sip.invited("01705551001") is not None
 
 
+def test_dial_pressed_twice_on_a_hit_with_several_numbers_calls_the_first(slapd):
+    """Dial is the same soft key on the hits and on a hit's numbers (as in the phone book)."""
+    rig = _rig(slapd.port)
+    _search_name(rig)
+    _type(rig, "7777", "6", "444")               # smi: John Smith, two numbers
+    _run_jobs(rig)
+    rig.press("soft2")
+    assert rig.state.menu[-1].items[0] == "1001" and rig.softkeys[1] == "Dial"
+    rig.press("soft2")
+    assert rig.sip.invited("1001") is not None and not rig.state.menu
+
+
 def test_lifting_the_handset_on_a_hit_calls_it_and_c_held_clears_the_field(slapd):
     rig = _rig(slapd.port)
     _search_name(rig)

@@ -207,8 +207,8 @@ class LdapSearch:
         if page.key == SEARCH:
             return {"menu": {0: (page.data[0].label, "mode"), 1: ("Dial", "dial"),
                              2: ("<-", "erase"), 3: ("Back", "back")}}
-        if page.key == NUMBERS:
-            return {"menu": {0: ("Dial", "dial")}}
+        if page.key == NUMBERS:         # Dial on the key it has on the hits (and the phone book)
+            return {"menu": {1: ("Dial", "dial")}}
         return {}
 
     def on_key(self, ev: KeyPressed) -> bool:
@@ -237,8 +237,10 @@ class LdapSearch:
         elif key.isdigit() and 1 <= int(key) <= len(page.items):
             page.index = int(key) - 1
             self.enter(page)
-        elif key in ("ok", "right", "soft1", "send"):
+        elif key in ("ok", "right", "soft1"):
             self.enter(page)
+        elif key in ("send", "soft2") and page.data[page.index][0] == "dial":
+            self._dial(page.data[page.index][1])
 
     def search_key(self, page: MenuPage, key: str) -> None:
         editor: TextEntry = page.data[0]

@@ -16,12 +16,15 @@ same room.
 
 What the SIP thread refuses is the setting phone.blacklist (numbers, and prefixes ending
 in *: what provisioning's BlackTabs and the web's Ban List field set) plus every number
-of these entries. An entry whose Account is a line refuses the caller only on that line
+of these entries, where a number ending in * is a prefix too (0900* refuses 0900123: the
+same rule as phone.blacklist's, as the manual's phone and Yealink's take prefixes; a *
+alone, which would refuse everyone, is refused). A number an entry of the same account,
+or one of every line, has already is refused ("6666 is banned already"). An entry whose Account is a line refuses the caller only on that line
 (an INVITE to another line rings); "Auto" (no account) refuses it on every line. The SIP
 thread never reads this file: `BanList.bans` is the entries' numbers as one immutable
 `firmware.sip.policy.Bans`, made once per change and laid on the incoming policy by
 firmware/features/banlist.py, so the next INVITE already sees the change and the check
-before the 180 stays two set lookups.
+before the 180 stays two set lookups and a scan of the few prefixes.
 
 Changes come from the loop only (the LCD, and the web pages, whose handlers run on it).
 """
@@ -95,6 +98,8 @@ def check_ban(ban: Ban) -> dict[str, str]:
         value = getattr(ban, attr)
         if value and not NUMBER.fullmatch(value):
             wrong[attr] = f"{label}: 1-{NUMBER_MAX} digits (0-9 * #)"
+        elif value.endswith("*") and not any(ch.isdigit() for ch in value[:-1]):
+            wrong[attr] = f"{label}: a prefix needs digits before the * (0900*)"
     if not ban.numbers and "mobile" not in wrong:
         wrong["mobile"] = "A ban entry needs a number"
     if ban.account is not None and not 1 <= ban.account <= 3:
@@ -148,11 +153,33 @@ class BanList:
 
     @property
     def bans(self) -> Bans:
-        """The entries' numbers as the SIP thread reads them (firmware.sip.policy.Bans)."""
-        everywhere = frozenset(n for b in self.entries if b.account is None for n in b.numbers)
-        lines = frozenset((b.account, n) for b in self.entries if b.account is not None
-                          for n in b.numbers)
-        return Bans(everywhere, lines)
+        """The entries' numbers as the SIP thread reads them (firmware.sip.policy.Bans):
+        exact numbers in two sets, those ending in * as prefixes."""
+        numbers = [(b.account, n) for b in self.entries for n in b.numbers]
+        exact = [(line, n) for line, n in numbers if not n.endswith("*")]
+        return Bans(frozenset(n for line, n in exact if line is None),
+                    frozenset((line, n) for line, n in exact if line is not None),
+                    tuple(dict.fromkeys((line, n[:-1]) for line, n in numbers
+                                        if n.endswith("*"))))
+
+    def wrong(self, ban: Ban, at: int | None = None) -> dict[str, str]:
+        """check_ban's reasons, and a number banned already: by another entry (not the one
+        at `at`, being edited) of the same account or of every line, or twice in this one."""
+        wrong = check_ban(ban)
+        seen = set()
+        for attr, _ in NUMBERS:
+            number = getattr(ban, attr)
+            if not number or attr in wrong:
+                continue
+            if number in seen:
+                wrong[attr] = f"{number} is in this entry twice"
+            seen.add(number)
+            other = next((b for i, b in enumerate(self.entries) if i != at and
+                          number in b.numbers and b.account in (None, ban.account)), None)
+            if other is not None and attr not in wrong:
+                wrong[attr] = f"{number} is banned already" + (
+                    "" if other.account == ban.account else " on every line")
+        return wrong
 
     def find(self, number: str) -> int:
         """The place of the first entry with `number`, -1 when none has it."""
@@ -171,8 +198,8 @@ class BanList:
         self.entries = entries
         self.on_change(self.bans)
 
-    def _checked(self, ban: Ban) -> Ban:
-        wrong = check_ban(ban)
+    def _checked(self, ban: Ban, at: int | None = None) -> Ban:
+        wrong = self.wrong(ban, at)
         if wrong:
             raise BookError(next(iter(wrong.values())))
         return ban
@@ -184,7 +211,7 @@ class BanList:
         self._save(self.entries + (self._checked(ban),))
 
     def edit(self, index: int, ban: Ban) -> None:
-        self._checked(ban)
+        self._checked(ban, index)
         entries = list(self.entries)
         entries[index] = ban
         self._save(tuple(entries))

@@ -173,7 +173,8 @@ class BanFeature:
         phone.blacklist (module doc). "" when done, else why not, short (the log has it all)."""
         if self.list.find(number) >= 0 or number in self.settings.phone.blacklist:
             return ""
-        if "mobile" in check_ban(Ban(mobile=number)):   # not a number the list keeps
+        if "mobile" in check_ban(Ban(mobile=number)) or number.endswith("*"):  # no number,
+            # or one the list would take as a prefix (every caller it starts)
             return self._blacklist(number)
         why = ""
         for ban in (Ban(first_name=one_line(name), mobile=number), Ban(mobile=number)):

@@ -20,17 +20,22 @@ class Bans(Record, frozen=True):
     """The ban list's numbers as the SIP thread reads them, made once whenever the list
     changes (firmware/banlist.py `BanList.bans`), never read from its file here: a number
     in `everywhere` is refused on every line, an (account, number) of `lines` only on
-    that line (the manual's Account of a ban entry: "can't dial to this SIP account")."""
+    that line (the manual's Account of a ban entry: "can't dial to this SIP account").
+    An entry's number ending in * is a prefix, as in phone.blacklist (`_listed`): it is in
+    `prefixes` as (account or None for every line, the digits before the *)."""
 
     everywhere: frozenset = frozenset()
     lines: frozenset = frozenset()
+    prefixes: tuple = ()
 
     def refuses(self, number: str, account: int) -> bool:
-        """Two set lookups, on the SIP thread before the 180."""
-        return number in self.everywhere or (account, number) in self.lines
+        """Two set lookups and a scan of the few prefixes, on the SIP thread before the
+        180."""
+        return number in self.everywhere or (account, number) in self.lines or any(
+            number.startswith(p) for line, p in self.prefixes if line in (None, account))
 
     def __bool__(self) -> bool:
-        return bool(self.everywhere or self.lines)
+        return bool(self.everywhere or self.lines or self.prefixes)
 
 
 class IncomingPolicy(Record):

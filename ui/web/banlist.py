@@ -25,7 +25,7 @@ import logging
 
 from aiohttp import web
 
-from firmware.banlist import CAPACITY, NUMBERS, TEXTS, Ban, check_ban
+from firmware.banlist import CAPACITY, NUMBERS, TEXTS, Ban
 from firmware.phonebooks import NAME_MAX, NUMBER_MAX, BookError
 from ui.web import common, pages
 from ui.web.common import API
@@ -85,7 +85,8 @@ def _table(request) -> str:
     patterns = request.app[API].settings_json()["settings"]["phone.blacklist"]
     setting = ", ".join(patterns) if patterns else "none"
     return (f'<p class="help">Callers with a number below are refused (the phone\'s reject '
-            f'code) on the entry\'s account, or on every line when it is Auto. '
+            f'code) on the entry\'s account, or on every line when it is Auto; a number '
+            f'ending in * is a prefix (0900* refuses 0900123). '
             f'{len(entries)} of {CAPACITY} entries.</p>'
             f'<div class="rules"><table class="book"><thead><tr>{ths}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table></div>"
@@ -134,8 +135,8 @@ def _form(request, action: str, ban: Ban, button: str, *, errors: dict | None = 
                        f'{esc(getattr(ban, attr))}" maxlength="'
                        f'{NUMBER_MAX if number else NAME_MAX}"'
                        f'{" inputmode=tel" if number else ""} autocomplete="off">')
-            help_ = (f"1-{NUMBER_MAX} digits (0-9 * #; spaces and dashes are left out)"
-                     if number else "")
+            help_ = (f"1-{NUMBER_MAX} digits (0-9 * #; spaces and dashes are left out); "
+                     "ending in *, a prefix: 0900* bans 0900123" if number else "")
         rows.append(field(attr, label, control, error=why, help=help_))
     return (f'<form method="post" action="{esc(action)}" class="settings">'
             f'{csrf_field(pages._csrf(request))}{hidden({"was": was} if was else {})}'
@@ -158,9 +159,10 @@ def _change(request, fn, done: str, form_again) -> web.Response:
     raise web.HTTPSeeOther(f"{URL}?done={done}")
 
 
-def _refused(request, title: str, action: str, ban: Ban, button: str, was: str = ""):
+def _refused(request, title: str, action: str, ban: Ban, button: str, was: str = "",
+             at: int | None = None):
     def again(why: str) -> web.Response:
-        errors = check_ban(ban)
+        errors = _list(request).wrong(ban, at)
         top = notice("Nothing was saved: " + (
             "see beside each field." if errors else why), "error")
         return respond(request, title, top + _form(request, action, ban, button,
@@ -213,7 +215,7 @@ async def save(request):
     ban = _typed(form)
     return _change(request, lambda: _list(request).edit(n, ban), "saved",
                    _refused(request, "Edit BanList", f"{URL}/{n + 1}", ban, "Save",
-                            was=mark(old)))
+                            was=mark(old), at=n))
 
 
 @routes.post(URL + r"/{n:\d+}/delete")

@@ -1,0 +1,90 @@
+"""The phone book and ban list as an attacker and a desk user found them (issue 14's review):
+a ban entry's prefix (0900*) that rang all the same, the same number banned twice, groups
+without end, a damaged own.json emptied without a word (and the second damage overwriting
+the first's copy), control characters in names, an Account that is no line saved as Auto,
+"Delete all 1 entries", and 404s that were plain text.
+
+In-process: the store and the incoming policy (what the SIP thread asks before the 180),
+the LCD over the rig of tests/fakes, and the real web application (guard, sessions, CSRF)
+over a real BanList (tests/test_banlist.py `page`) or over the rig's phone
+(tests/test_web_phonebook.py `serve`).
+"""
+from __future__ import annotations
+
+import pytest
+
+from firmware.banlist import Ban, BanList
+from firmware.phonebooks import BookError
+from firmware.sip.policy import IncomingPolicy
+from tests.test_banlist import decide, page, rig  # noqa: F401  (page, rig: fixtures)
+from tests.test_web_pages import Form, field_div, get, post
+
+BANLIST = "/phonebook/banlist"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+# --- 1. a ban entry's number ending in * is a prefix, as phone.blacklist's is -------------------
+
+def test_an_entry_ending_in_a_star_refuses_every_number_it_starts(tmp_path):
+    bans = BanList(tmp_path)
+    bans.add(Ban(mobile="0900*"))                          # every line
+    bans.add(Ban(office="0180*", home="5550000", account=2))   # line 2 only
+    policy = IncomingPolicy(bans=bans.bans, reject_code=603)
+    assert policy.reads_invite
+    assert decide(policy, "0900123") == decide(policy, "0900", 3) == 603
+    assert decide(policy, "0901123") == decide(policy, "123") == 180
+    assert decide(policy, "0180555", 2) == decide(policy, "5550000", 2) == 603
+    assert decide(policy, "0180555", 1) == decide(policy, "5550000", 3) == 180
+    # exact numbers stay set lookups; only the prefixes are scanned
+    assert bans.bans.prefixes == ((None, "0900"), (2, "0180"))
+    assert bans.bans.everywhere == frozenset() and bans.bans.lines == {(2, "5550000")}
+
+
+def test_a_star_alone_would_refuse_everyone_and_is_refused(tmp_path):
+    with pytest.raises(BookError, match=r"Mobile number: a prefix needs digits before the \*"):
+        BanList(tmp_path).add(Ban(mobile="*"))
+    BanList(tmp_path).add(Ban(mobile="*99"))               # a star inside is a number's
+
+
+def test_a_number_banned_already_is_refused_with_why(tmp_path):
+    bans = BanList(tmp_path)
+    bans.add(Ban(mobile="6666"))
+    with pytest.raises(BookError, match="^6666 is banned already$"):
+        bans.add(Ban(first_name="again", mobile="6666"))
+    with pytest.raises(BookError, match="^6666 is banned already on every line$"):
+        bans.add(Ban(office="6666", account=2))
+    with pytest.raises(BookError, match="^7777 is in this entry twice$"):
+        bans.add(Ban(mobile="7777", home="7777"))
+    bans.add(Ban(mobile="7777", account=1))
+    bans.add(Ban(mobile="7777", account=2))                # another line: its own entry
+    bans.edit(0, Ban(first_name="renamed", mobile="6666"))  # an entry keeps its own number
+    with pytest.raises(BookError, match="^7777 is banned already$"):
+        bans.edit(2, Ban(mobile="7777", account=1))
+    assert [b.numbers for b in BanList(tmp_path).entries] == [("6666",), ("7777",), ("7777",)]
+
+
+def test_the_web_takes_a_prefix_and_says_beside_the_field_when_it_is_banned_already(page):  # noqa: F811
+    async def t(client, api):
+        text = await get(client, BANLIST + "/new")
+        assert "0900* bans 0900123" in field_div(text, "mobile")       # the help says so
+        form = dict(Form(text).forms[BANLIST + "/new"])
+        form.update(mobile="0900*")
+        r = await post(client, BANLIST + "/new", form)
+        assert r.status == 303, await r.text()
+        assert IncomingPolicy(bans=api.banlist.bans).bans.refuses("0900123", 1)
+        r = await post(client, BANLIST + "/new", form)
+        text = await r.text()
+        assert r.status == 400
+        assert "0900* is banned already" in field_div(text, "mobile")
+        assert len(api.banlist.entries) == 1
+    page(t)
+
+
+def test_a_ringing_caller_whose_number_ends_in_a_star_is_not_made_a_prefix(rig):  # noqa: F811
+    rig.incoming("12*", name="Sneaky")
+    rig.soft("Ban").soft("Yes")
+    assert rig.screen == "ringing"                         # not refused: nothing banned
+    assert "12* ends in *" in rig.lcd
+    assert rig.features.get("banlist").entries == ()
+    assert rig.settings.phone.blacklist == ()

@@ -127,3 +127,42 @@ def test_the_phones_first_policy_refuses_the_entries(tmp_path, monkeypatch):
     rig = build(data_dir=tmp_path)
     assert made and all(decide(p, "1002") == p.reject_code for p in made)
     assert rig.incoming("1002") is None
+
+
+# --- "Ban 1002?" answered with OK and C, as every question of the phone ----------------------------
+
+def test_ok_on_the_ringing_question_bans_and_refuses(rig):
+    """The rest of the phone confirms with OK (OK: delete, C: keep): here OK answered the
+    caller before, and the person who meant Yes was talking to the nuisance."""
+    rig.incoming("1002", name="Spam")
+    rig.soft("Ban")
+    rig.press("ok")
+    assert rig.screen == "idle"                            # refused, not answered
+    assert rig.sip.wire[-1] == f"{rig.settings.phone.reject_code} 1"
+    assert [e["mobile"] for e in stored(rig.data_dir)["entries"]] == ["1002"]
+    assert "Banned: 1002" in rig.lcd
+
+
+def test_c_on_the_ringing_question_closes_it_and_the_ring_goes_on(rig):
+    """C was Reject before: the call refused, nobody banned — the opposite of No."""
+    rig.incoming("1002")
+    rig.soft("Ban")
+    rig.press("cancel")
+    assert rig.screen == "ringing"
+    assert "Ban 1002?" not in rig.lcd
+    assert rig.softkeys == ["Answer", "Reject", "Ban", "Add"]
+    assert not (rig.data_dir / "phonebook" / "banlist.json").exists()
+    rig.press("cancel")                                    # the question gone: C rejects
+    assert rig.screen == "idle"
+
+
+@pytest.mark.parametrize("control", ["handset", "speaker", "line1"])
+def test_the_handset_speaker_or_line_key_still_answer_while_it_asks(rig, control):
+    rig.incoming("1002")
+    rig.soft("Ban")
+    rig.use(control)
+    assert rig.screen == "talking"
+    assert "Ban 1002?" not in rig.lcd
+    assert not (rig.data_dir / "phonebook" / "banlist.json").exists()
+    rig.advance(5)                                         # the question's timer, harmless
+    assert rig.screen == "talking"

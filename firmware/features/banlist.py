@@ -7,7 +7,9 @@ The manual says nothing of adding a caller from the LCD; this follows what desk 
 that do it offer (Yealink's "Add to Contacts" / "Add to Blacklist"), on the two free
 soft keys of the ringing screen (Answer, Reject, Ban, Add):
     Ban   asks once on the same screen ("Ban 1001?": Yes, No, for as long as a notice
-          shows; unanswered, Ban and Add come back). Yes puts the number in
+          shows; unanswered, Ban and Add come back; OK is Yes and C is No, as on every
+          question of the phone, while the handset, Speaker or the line key answer the
+          call as always). Yes puts the number in
           the ban list (every line: Account "Auto") and refuses the ringing call as a
           banned caller is refused (phone.reject_code; not a missed call), as the person
           who bans a caller wants the ring to stop. A full list says so ("Ban list
@@ -86,7 +88,8 @@ class BanFeature:
         self.list.on_change = self.use
         self.use(self.list.bans)
         self.asking: int | None = None                   # the call "Ban ...?" is about
-        self.confirm = Mode("ban?", action=self.answer, softkeys=self.confirm_keys,
+        self.confirm = Mode("ban?", action=self.answer, key=self.confirm_key,
+                            softkeys=self.confirm_keys,
                             ended=lambda: self._ringing(self.asking) is None)
         self.confirm.ACTIONS = frozenset({"ban.yes", "ban.no"})
         controls = ctx.phone.controls
@@ -136,6 +139,14 @@ class BanFeature:
 
     def confirm_keys(self, s) -> dict:
         return {Screen.RINGING.value: {2: ("Yes", "ban.yes"), 3: ("No", "ban.no")}}
+
+    def confirm_key(self, key: str) -> bool:
+        """OK and C answer the question as everywhere on the phone (OK: delete, C: keep):
+        OK is Yes, C is No (the question goes, the ring goes on). Without this OK answered
+        the caller and C refused the call, nobody banned. The handset, Speaker and the line
+        key are no question's keys: they answer the call as always (the mode then ends)."""
+        answers = {"ok": "ban.yes", "cancel": "ban.no"}
+        return key in answers and self.answer(answers[key])
 
     def answer(self, action: str) -> bool:
         if action not in self.confirm.ACTIONS:

@@ -255,6 +255,8 @@ def shown(key: str, value, when: time.struct_time | None = None) -> str:
         return "Enable" if value else "Disable"
     if value == "" or value is None:
         return "(none)"
+    if kind(key) in ("text", "ip", "dial"):   # typed: a name, an address, never translated
+        return i18n.Verbatim(str(value))
     return str(value)
 
 

@@ -99,3 +99,13 @@ def test_a_missed_callers_add_page_keeps_the_callers_name(tmp_path):
     assert rows(rig)[1].startswith("> Delete")
     rig.press("soft3")                                               # Add
     assert rows(rig)[0].startswith("Delete")                        # not 删除
+
+
+def test_a_settings_typed_value_stays_as_typed(tmp_path):
+    """Advanced setting > Account 1: the display name and label are what was typed."""
+    rig = build({**ZH, "account.1.display_name": "Back", "account.1.label": "Delete"},
+                data_dir=tmp_path)
+    rig.walk("System setting").press("2", "ok", "1", "1")           # the empty password
+    assert "2 显示名称 Back" in rig.lcd
+    rig.press(*["down"] * 5)
+    assert "> 6 描述 Delete" in rig.lcd

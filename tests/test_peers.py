@@ -42,6 +42,20 @@ def test_free_ports():
         _bind_all(p, [socket.SOCK_DGRAM])
 
 
+def test_a_closed_silent_server_accepts_no_more():
+    """SilentServer.close() wakes its accept thread: a listening socket closed while another
+    thread is blocked in accept() stays open in the kernel (the blocked call holds it), so
+    connections to the port were still taken after close() and counted by no one."""
+    from tests.peers.slapd import SilentServer
+    server = SilentServer()
+    socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+    assert server.accepted.wait(2)
+    server.close()
+    assert not server.thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+
+
 def test_kamailio_registers_baresip_with_digest(peers, kamailio):
     phone = peers.baresip(user="1002", password="secret1002", registrar=kamailio.addr)
     assert phone.wait_registered()["type"] == "REGISTER_OK"

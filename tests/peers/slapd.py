@@ -177,7 +177,8 @@ class SilentServer:
         self.accepted = threading.Event()
         self.count = 0
         self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self) -> None:
         while True:
@@ -190,6 +191,14 @@ class SilentServer:
             self.accepted.set()
 
     def close(self) -> None:
+        """Stop listening for good: shutdown() wakes the thread blocked in accept() (a
+        plain close() does not, and the kernel kept taking connections on the port while
+        that call held the socket), then the thread is joined (bounded) and closed."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass                                    # not listening any more
+        self.thread.join(timeout=5)
         self.sock.close()
         for c in self._held:
             c.close()

@@ -50,6 +50,10 @@ CAPACITY = {"personal": 300, "enterprise": 800}       # the manual's limits
 NUMBER_MAX = 19                                       # digits in a number (manual §7)
 NAME_MAX = 32
 DESCRIPTION_MAX = 64                                  # a group's Description (manual §7)
+# groups in a book: the manual gives none; Yealink's local directory holds 48 groups
+# (Administrator's Guide for SIP-T2/T4/T5 Series: "up to 1000 contacts and 48 groups").
+# 2000 groups made every contact form's Group list 2000 options long
+GROUPS_MAX = 48
 FILES = ("personal", "enterprise", "own")
 NUMBER = re.compile(r"\+?[0-9*#]{1,%d}" % NUMBER_MAX)     # a stored number (ban list too)
 NUMBER_FIELDS = ("mobile", "office", "other")
@@ -288,6 +292,8 @@ class Books:
         description = self._description(description)
         if name in self.groups("personal"):
             raise BookError(f"Group {name!r} exists already")
+        if len(self.groups("personal")) >= GROUPS_MAX:
+            raise BookError(f"Groups full: {GROUPS_MAX} groups")
         own = self._own()
         own.groups.append(Group(name, description))
         self._save(own)
@@ -380,6 +386,10 @@ class Books:
                                         self._description(g.description), g.ring))
                 except BookError as e:
                     raise BookError(f"Group {g.name[:NAME_MAX]!r}: {e}") from None
+        if len(prov.groups) + len(groups) > GROUPS_MAX:
+            raise BookError(f"Groups full: {GROUPS_MAX} groups — the file has {len(groups)}"
+                            + (f" and {len(prov.groups)} are provisioned"
+                               if prov.groups else ""))
         self._save(Phonebook(groups=groups, contacts=contacts))
         return len(book.contacts) - len(contacts)
 
@@ -391,6 +401,9 @@ class Books:
         if len(book.contacts) > CAPACITY["enterprise"]:
             raise BookError(f"Phone book full: {CAPACITY['enterprise']} contacts — the file "
                             f"has {len(book.contacts)}")
+        if len(book.groups) > GROUPS_MAX:
+            raise BookError(f"Groups full: {GROUPS_MAX} groups — the file has "
+                            f"{len(book.groups)}")
         self.dir.mkdir(parents=True, exist_ok=True)
         book.save(self.dir / "enterprise.json")
         self.refresh()

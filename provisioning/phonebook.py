@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware.files import json_bytes
+from firmware.phonebooks import GROUPS_MAX
 from firmware.settings import ACCOUNTS, atomic_write
 from provisioning.errors import BadFile
 from provisioning.escene import AUTO_LINE, xml_bytes, element_where, parse_xml
@@ -22,8 +24,10 @@ from provisioning.escene import AUTO_LINE, xml_bytes, element_where, parse_xml
 MAX_BYTES = 8 << 20           # 800 contacts (the manual's limit) take ~250 KiB
 MAX_CONTACTS = 2000
 # the manual's capacities (firmware/phonebooks.py CAPACITY): what a file loads, the rest
-# is reported and left out ("Phone book full: 800 contacts")
+# is reported and left out ("Phone book full: 800 contacts"); groups: the first GROUPS_MAX
 CAPACITY = {"enterprise": 800, "personal": 300}
+
+log = logging.getLogger("deskphone.provisioning")
 
 
 def capacity(name: str) -> int:
@@ -196,7 +200,22 @@ def phonebook_from(root: ET.Element, lines: dict, *, name: str,
         if c.group and c.group not in groups:
             groups[c.group] = Group(c.group)
     book.groups = list(groups.values())
+    if len(book.groups) > GROUPS_MAX:
+        _first_groups(book, name)
     return book
+
+
+def _first_groups(book: Phonebook, name: str) -> None:
+    """A file with more than GROUPS_MAX groups: the first ones kept, the others' contacts
+    kept in no group, and a warning ("Groups full: 48 groups")."""
+    why = (f"Groups full: {GROUPS_MAX} groups; {len(book.groups) - GROUPS_MAX} more left "
+           f"out, their contacts in no group")
+    log.warning("%s: %s", name, why)
+    book.ignored.append(why)
+    book.groups = book.groups[:GROUPS_MAX]
+    kept = {g.name for g in book.groups}
+    book.contacts = [c if not c.group or c.group in kept else dataclasses.replace(c, group="")
+                     for c in book.contacts]
 
 
 def _contact(a: dict[str, str], where: str, ignored: list[str]) -> Contact | None:

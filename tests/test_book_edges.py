@@ -14,9 +14,15 @@ from __future__ import annotations
 import pytest
 
 from firmware.banlist import Ban, BanList
-from firmware.phonebooks import BookError
+from firmware.directory.formats import import_file, write
+from firmware.phonebooks import GROUPS_MAX, BookError, Books
 from firmware.sip.policy import IncomingPolicy
+from provisioning.phonebook import (Contact, Group, Phonebook, export_phonebook,
+                                    parse_phonebook)
+from tests import test_web_phonebook as wp
+from tests.fakes import build
 from tests.test_banlist import decide, page, rig  # noqa: F401  (page, rig: fixtures)
+from tests.test_directory_lcd import stored
 from tests.test_web_pages import Form, field_div, get, post
 
 BANLIST = "/phonebook/banlist"
@@ -88,3 +94,59 @@ def test_a_ringing_caller_whose_number_ends_in_a_star_is_not_made_a_prefix(rig):
     assert "12* ends in *" in rig.lcd
     assert rig.features.get("banlist").entries == ()
     assert rig.settings.phone.blacklist == ()
+
+
+# --- 2. groups have a capacity: Yealink's local directory's 48 ---------------------------------
+
+@pytest.fixture
+def phone(tmp_path):
+    """The rig's phone with a provisioned personal book (one group, Team), for the web."""
+    stored(tmp_path, "personal", wp.PROVISIONED)
+    return build(data_dir=tmp_path)
+
+
+def test_the_48th_group_is_the_last_on_the_web_too(phone):
+    books = phone.features.get("phonebooks")
+    for i in range(GROUPS_MAX - 2):                        # + the provisioned Team
+        books.add_group(f"G{i:02}")
+    books.add_group("Last")
+    with pytest.raises(BookError, match=f"^Groups full: {GROUPS_MAX} groups$"):
+        books.add_group("One more")
+
+    async def t(client):
+        fields = await wp.form(client, "/phonebook/groups/new", "/phonebook/groups/new")
+        fields.update(name="Spam 2001")
+        r = await wp.send(client, phone, "/phonebook/groups/new", fields)
+        text = await r.text()
+        assert r.status == 400
+        assert "Groups full: 48 groups" in wp.beside(text, "name")
+        assert len(wp.own(phone)["groups"]) == GROUPS_MAX - 1
+        text = await get(client, "/phonebook/contacts/new")
+        assert text.count("<option") == 1 + GROUPS_MAX + 4      # None, the groups; accounts
+    wp.serve(phone, t)
+
+
+def many_groups(n: int) -> Phonebook:
+    return Phonebook(groups=[Group(f"G{i:02}") for i in range(n)],
+                     contacts=[Contact(f"C{i:02}", office=str(1000 + i), group=f"G{i:02}")
+                               for i in range(n)])
+
+
+def test_a_provisioned_file_with_more_groups_loads_the_first_48_and_says_so(caplog):
+    book = parse_phonebook(export_phonebook(many_groups(60)), name="Enterprise_Phonebook.xml")
+    assert [g.name for g in book.groups] == [f"G{i:02}" for i in range(GROUPS_MAX)]
+    assert len(book.contacts) == 60                        # every contact stays
+    assert book.contacts[47].group == "G47" and book.contacts[48].group == ""
+    assert "Groups full: 48 groups; 12 more left out" in caplog.text
+
+
+def test_an_upload_with_more_groups_than_fit_is_refused_and_changes_nothing(tmp_path):
+    books = Books(tmp_path)
+    yealink = write(many_groups(60), "yealink", title="PBX")
+    with pytest.raises(BookError, match="^Groups full: 48 groups — the file has 60$"):
+        import_file(books, "personal", yealink, name="pbx.xml")
+    with pytest.raises(BookError, match="^Groups full: 48 groups — the file has 60$"):
+        import_file(books, "enterprise", yealink, name="pbx.xml")
+    assert books.count("personal") == books.count("enterprise") == 0
+    assert import_file(books, "personal", write(many_groups(48), "yealink", title="PBX"),
+                       name="pbx.xml")["groups"] == 48

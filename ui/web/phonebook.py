@@ -56,7 +56,8 @@ NUMBERS = ("mobile", "office", "other")
 BESIDE = (("First name", "first_name"), ("Last name", "last_name"), ("Mobile", "mobile"),
           ("Office", "office"), ("Other", "other"), ("Line", "account"),
           ("No group", "group"), ("Group name", "name"), ("A group needs", "name"),
-          ("Group '", "name"), ('Group "', "name"), ("Description", "description"))
+          ("Group '", "name"), ('Group "', "name"), ("Groups full", "name"),
+          ("Description", "description"))
 DONE = {"added": "Added.", "saved": "Saved.", "deleted": "Deleted."}
 
 

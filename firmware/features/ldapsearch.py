@@ -22,7 +22,8 @@ hit's numbers (before there are hits: searches at once); Dial or the send key ca
 hit (a hit with several numbers shows them first). On a hit's numbers: OK, Dial or send
 calls one on the default line (an LDAP entry names no line; the phone book's contacts
 without one go out there too); "Add to phone book" keeps the hit as a personal contact
-(firmware/phonebooks.py Books.add). Call keys (handset, speaker, a line key) dial what is
+(firmware/phonebooks.py Books.add) with the numbers a contact can hold, and a page says
+which were left out, why one was refused, or that the book has it already (`add`). Call keys (handset, speaker, a line key) dial what is
 under the cursor, as on the phone book's pages (firmware/pages.py).
 
 An LDAP key (a fixed key given the function "ldap" in the key layout: Escene's
@@ -45,7 +46,8 @@ from firmware.call.state import AudioDevice, MenuPage
 from firmware.directory import ldap
 from firmware.events import DialRequested, KeyHeld, KeyPressed, PageRequested, TimerFired
 from firmware.i18n import Verbatim
-from firmware.phonebooks import NAME_MAX, BookError
+from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_FIELDS, BookError
+from provisioning.phonebook import Contact, clean_number
 from ui.textentry import TextEntry
 
 log = logging.getLogger("deskphone.ldapsearch")
@@ -62,6 +64,34 @@ HINT = {"name": "Type a name: the directory is searched as you type",
         "number": "Type a number: the directory is searched as you type"}
 NO_SERVER = ["No LDAP server:", "set one on the web's", "Phone Book > LDAP page"]
 ADD = "Add to phone book"
+# why a hit's number was left out of the contact made of it (Add to phone book)
+NOT_A_NUMBER, THREE = "A number: 1-19 digits", "A contact: 3 numbers"
+
+
+def _holdable(numbers) -> tuple[list[str], list[str], list[str]]:
+    """(the first three numbers a contact can hold, as the book keeps them; the others as
+    the directory had them; why those were left out). A number is cleaned as provisioning
+    cleans a phone book file's (provisioning.phonebook.clean_number: "+49 (30) 12-34" is
+    +49301234); letters, or more than 19 digits, the book cannot hold."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    why: dict[str, None] = {}
+    for number in numbers:
+        try:
+            clean = clean_number(number)
+        except ValueError:
+            clean = ""
+        if not NUMBER.fullmatch(clean):
+            dropped.append(number)
+            why[NOT_A_NUMBER] = None
+        elif clean in kept:
+            continue                          # the same number twice in the entry
+        elif len(kept) == len(NUMBER_FIELDS):
+            dropped.append(number)
+            why[THREE] = None
+        else:
+            kept.append(clean)
+    return kept, dropped, list(why)
 
 
 class _PageMode(Mode):
@@ -230,6 +260,10 @@ class LdapSearch:
             self.search_key(page, key)
         elif key in ("cancel", "soft4", "left"):
             s.menu.pop()
+        elif page.text and key in ("up", "down"):    # by the rows the LCD shows
+            from ui.lcd_menu import page_rows         # PIL: drawing loaded it by now
+            last = max(0, len(page.items) - page_rows(s.language))
+            page.index = max(0, min(last, page.index + (-1 if key == "up" else 1)))
         elif page.text or not page.items:
             return
         elif key in ("up", "down"):
@@ -294,23 +328,40 @@ class LdapSearch:
         self.bus.post(DialRequested(number, 0))
 
     def add(self, hit: ldap.Hit) -> None:
-        """The hit into the personal book: its name split into first and last, its first
-        three numbers as office, mobile and other; a refusal (book full, a number the
-        book cannot keep) is the notice, nothing saved."""
-        from provisioning.phonebook import Contact
-        first, _, last = hit.name.strip().rpartition(" ")
+        """The hit into the personal book: its name (one line) split into first and last,
+        the first three numbers the book can hold as office, mobile and other. A directory
+        holds what a contact cannot ("1001 ext 5", 20 digits): those are left out and the
+        page says which, the rest is saved. A hit the book has already (same name, its
+        numbers among the contact's) is not added twice. Anything but a plain "Saved" is a
+        page of its own that stays until C (a notice of the title row went after 4 s,
+        half read)."""
+        books = self.provided["phonebooks"]
+        first, _, last = " ".join(hit.name.split()).rpartition(" ")
         if not first:
             first, last = last, ""
-        office, mobile, other = ([ldap.digits(n) for n in hit.numbers[:3]] + ["", "", ""])[:3]
+        kept, dropped, why = _holdable(hit.numbers)
+        office, mobile, other = (kept + ["", "", ""])[:3]
         contact = Contact(first_name=first[:NAME_MAX], last_name=last[:NAME_MAX],
                           office=office, mobile=mobile, other=other)
-        try:
-            self.provided["phonebooks"].add(contact)
-        except (BookError, OSError) as e:
-            self.state.notice = f"Not saved: {e}"
+        title = Verbatim(contact.name or hit.name or (hit.numbers or ("LDAP",))[0])
+        if any(c.name == contact.name and set(contact.numbers) <= set(c.numbers)
+               for c in (listed.contact for listed in books.listed("personal"))):
+            self._said(title, ["Already in the phone book"])
             return
-        log.info("LCD: LDAP hit %s added to the phone book", hit.name)
-        self.state.notice = f"Saved: {contact.name or contact.numbers[0]}"
+        try:
+            books.add(contact)
+        except (BookError, OSError) as e:
+            self._said(title, ["Not saved:", str(e)])
+            return
+        log.info("LCD: LDAP hit %s added to the phone book (left out: %s)", hit.name, dropped)
+        if not dropped:
+            self.state.notice = f"Saved: {title}"
+            return
+        self._said(title, ["Saved. Not kept:", *map(Verbatim, dropped), *why])
+
+    def _said(self, title: str, lines: list[str]) -> None:
+        """What came of Add, as a page to read (C goes back to the hit's numbers)."""
+        self._push(MenuPage("ldap.added", title, [*lines, "C: back"], text=True, kind=KIND))
 
     # -- call keys -------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ def test_view_all_shows_the_names_and_a_contact_with_three_numbers_is_dialled(ri
     """MENU > Phone book > Enterprise phone book > View all > Bob > Dial: three numbers,
     so "call options"; the mobile one is chosen and called on the default line."""
     rig.walk("Phone book", "Enterprise phone book")
-    assert rows(rig)[1:5] == ["> 1 View all", "2 Sales", "3 Support", "4 Board"]
+    assert rows(rig)[1:5] == ["> 1 View all", "2 Sales/", "3 Support/", "4 Board/"]
     assert "Enterprise phone 1/4" in rig.seen and "book 1/4" in rig.seen   # the title
     rig.walk("View all")
     assert rows(rig)[1:3] == ["> 1 Ana Lima", "2 Bob Builder"]        # by name
@@ -86,7 +86,7 @@ def test_ok_on_a_contact_shows_its_numbers_and_ok_dials_one(rig):
 
 def test_a_group_shows_its_contacts_and_one_number_dials_at_once_on_its_line(rig):
     """Ana's accountid is line 2: Dial calls her office number there, no options."""
-    rig.walk("Phone book", "Enterprise phone book", "Support")
+    rig.walk("Phone book", "Enterprise phone book", "Support/")
     assert rows(rig)[:2] == ["Support 1/1", "> 1 Ana Lima"]
     rig.soft("Dial")
     assert rig.sip.invited("2002") and rig.state.calls[0].account == 2
@@ -95,13 +95,13 @@ def test_a_group_shows_its_contacts_and_one_number_dials_at_once_on_its_line(rig
 def test_send_dials_and_a_line_that_is_off_gives_the_default(tmp_path):
     stored(tmp_path, "enterprise", ENTERPRISE)
     rig = build(data_dir=tmp_path)                      # line 2 is off
-    rig.walk("Phone book", "Enterprise phone book", "Support")
+    rig.walk("Phone book", "Enterprise phone book", "Support/")
     rig.press("send")
     assert rig.sip.invited("2002") and rig.state.calls[0].account == 1
 
 
 def test_lifting_the_handset_on_a_number_calls_it(rig):
-    rig.walk("Phone book", "Enterprise phone book", "Sales", "Bob Builder")
+    rig.walk("Phone book", "Enterprise phone book", "Sales/", "Bob Builder")
     rig.press("down")
     rig.hook(True)
     assert rig.sip.invited("13800138000") and rig.state.menu == []
@@ -109,7 +109,7 @@ def test_lifting_the_handset_on_a_number_calls_it(rig):
 
 
 def test_an_empty_group_and_an_empty_book_say_so(rig):
-    rig.walk("Phone book", "Enterprise phone book", "Board")
+    rig.walk("Phone book", "Enterprise phone book", "Board/")
     assert "No contacts in this" in rig.seen and "group." in rig.seen     # in turns
     rig.press("cancel", "cancel")
     rig.walk("Personal phone book", "View all")         # nothing provisioned nor added
@@ -195,7 +195,7 @@ def test_a_call_from_the_phone_book_locks_advanced_setting_again(rig):
     rig.set({"lcd.advanced_password": "42"})
     rig.walk("System setting", "Advanced setting").press("soft1", "soft1", "4", "2", "ok")
     assert rig.state.menu[-1].title == "Advanced setting"
-    rig.press("cancel", "cancel").walk("Phone book", "Enterprise phone book", "Support")
+    rig.press("cancel", "cancel").walk("Phone book", "Enterprise phone book", "Support/")
     rig.soft("Dial")
     assert rig.state.menu == [] and rig.sip.invited("2002")
     rig.hook(True).hook(False)

@@ -15,7 +15,7 @@ import pytest
 from firmware.phonebooks import Books
 from provisioning.phonebook import Contact, Group, Phonebook
 from tests.fakes import build
-from tests.test_directory_lcd import stored
+from tests.test_directory_lcd import rows, stored
 from ui.textentry import LETTERS
 
 ENTERPRISE = Phonebook(groups=[Group("Sales")],
@@ -122,7 +122,7 @@ def test_groups_add_rename_delete_and_the_contacts_follow(rig):
     type_text(rig, "Family")
     rig.press("ok")
     assert rig.state.notice == "Group saved: Family"
-    assert rig.state.menu[-1].items[:2] == ["View all", "Family"]
+    assert rig.state.menu[-1].items[:2] == ["View all", "Family/"]
     rig.walk("Add contact", "First name")
     type_text(rig, "Ann")
     rig.press("ok").walk("Group", "Family").walk("Save")
@@ -138,12 +138,30 @@ def test_groups_add_rename_delete_and_the_contacts_follow(rig):
     rig.press("ok")
     assert [g["name"] for g in own(rig)["groups"]] == ["Kin"]
     assert own(rig)["contacts"][0]["group"] == "Kin"
-    rig.walk("Kin")
+    rig.walk("Kin/")
     assert rig.state.menu[-1].items == ["Ann"]
     rig.press("cancel").walk("Delete group", "Kin")
     assert "Delete Kin?" in rig.lcd
     rig.press("ok")
     assert own(rig)["groups"] == [] and own(rig)["contacts"][0]["group"] == ""
+
+
+def test_a_group_named_like_the_pages_entries_is_marked_as_a_group(rig):
+    """A group called "View all" or "Add contact" read exactly as the page's own entries:
+    a group's row has a / after its name, as a folder has; its page is titled without."""
+    books = rig.features.get("phonebooks")
+    for name in ("View all", "Add contact"):
+        books.add_group(name)
+    books.add(Contact("Ann", office="2001", group="View all"))
+    rig.walk("Phone book", "Personal phone book")
+    assert rows(rig)[1:5] == ["> 1 View all", "2 View all/", "3 Add contact/",
+                              "4 Add contact"]
+    rig.walk("View all/")
+    assert rig.state.menu[-1].title == "View all" and rig.state.menu[-1].items == ["Ann"]
+    rig.press("cancel").walk("Add contact/")
+    assert "No contacts in this" in rig.seen               # the group, empty
+    rig.press("cancel").walk("Add contact")
+    assert rig.state.menu[-1].title == "Add contact"       # the editor
 
 
 def test_a_full_book_says_so(tmp_path):

@@ -11,9 +11,10 @@ its names (`phone.names`: personal, then enterprise; firmware/names.py).
 
 The pages are MenuPages of kind "directory" on top of the menu (drawn by ui/lcd.py as
 any list: a long name turns on its selected row and in the title):
-    book      "View all", then its groups (manual: "select View ALL, or a contact who
-              belong to a group"); the personal book then Add contact, Add group,
-              Modify group, Delete group (the manual's entries on that page)
+    book      "View all", then its groups, each with a / after its name ("Sales/"; manual:
+              "select View ALL, or a contact who belong to a group"); the personal book
+              then Add contact, Add group, Modify group, Delete group (the manual's
+              entries on that page)
     contacts  by name (a contact without a name by its first number); OK opens the
               contact, the Dial soft key (or the send key) calls it - at once when it has
               one number, else through its numbers ("call options")
@@ -51,6 +52,7 @@ NUMBERS = (("office", "Office"), ("mobile", "Mobile"), ("other", "Other"))
 # pages, firmware/features/contacts.py; the own groups to pick from)
 EDITS = {"Add contact": "add", "Add group": "group", "Modify group": "rename",
          "Delete group": "delete"}
+GROUP_MARK = "/"         # after a group's name on a book's page (1 of ~21 characters)
 DIAL_SOFT = 1           # Dial is soft2 (index 1) on the contacts and on a contact's numbers
 
 
@@ -144,7 +146,9 @@ class Directory:
         groups = books.groups(which)
         lists: list = [everyone] + [[x for x in everyone if x.contact.group == g]
                                     for g in groups]
-        items = ["View all", *map(Verbatim, groups)]      # names: never translated
+        # names: never translated; marked as groups (a group named "View all" or "Add
+        # contact" looked like the page's own entries), as a folder is: "Sales/"
+        items = ["View all", *(Verbatim(g + GROUP_MARK) for g in groups)]
         if which == "personal":                         # the manual's entries of this page
             items += list(EDITS)
             lists += list(EDITS.values())
@@ -290,7 +294,9 @@ class Directory:
         elif isinstance(chosen, str):                    # Add contact, Add group
             self.bus.post(PageRequested(f"contacts:{chosen}"))
         else:                                            # a book: everyone, or a group
-            self.open_contacts(page.items[page.index], chosen)
+            title = page.items[page.index]               # a group's: its name, unmarked
+            self.open_contacts(Verbatim(title[:-len(GROUP_MARK)]) if page.index else title,
+                               chosen)
 
     def dial(self, page: MenuPage) -> None:
         """Dial (or send): a number is called; a contact with one number too, one with

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from firmware.files import atomic_write, keep_aside
-from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_MAX, BookError
+from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_MAX, BookError, controls
 from firmware.sip.policy import Bans
 
 log = logging.getLogger("deskphone.banlist")
@@ -85,8 +85,10 @@ class Ban:
 
 def check_ban(ban: Ban) -> dict[str, str]:
     """What is wrong with an entry, field -> why ({} when it can be stored): a text too
-    long or on two lines, a number that is not 1-19 digits (* # and a leading + allowed),
-    no number at all (an entry without one bans nobody), an account that is no line."""
+    long, on two lines or with a control character in it (phonebooks.CONTROLS), a number
+    that is not 1-19 digits (* # and a leading + allowed; one ending in * is a prefix and
+    needs digits before it), no number at all (an entry without one bans nobody), an
+    account that is no line."""
     wrong = {}
     for attr, label in TEXTS:
         value = getattr(ban, attr)
@@ -94,6 +96,8 @@ def check_ban(ban: Ban) -> dict[str, str]:
             wrong[attr] = f"{label}: at most {NAME_MAX} characters"
         elif any(ch in value for ch in "\r\n\t"):
             wrong[attr] = f"{label}: a single line"
+        elif controls(label, value):
+            wrong[attr] = controls(label, value)
     for attr, label in NUMBERS:
         value = getattr(ban, attr)
         if value and not NUMBER.fullmatch(value):

@@ -57,6 +57,10 @@ GROUPS_MAX = 48
 FILES = ("personal", "enterprise", "own")
 NUMBER = re.compile(r"\+?[0-9*#]{1,%d}" % NUMBER_MAX)     # a stored number (ban list too)
 NUMBER_FIELDS = ("mobile", "office", "other")
+# what no name, group name or description holds: C0 and C1 controls and DEL (a NUL cut a
+# name short on the way; the LCD draws them as "?"), the line and paragraph separators, the
+# bidi embeddings, overrides and isolates ("RTL\u202etxt.exe" reads "RTLexe.txt")
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class BookError(ValueError):
@@ -73,14 +77,22 @@ class Listed:
     index: int = -1
 
 
+def controls(label: str, value: str) -> str:
+    """Why a text cannot be stored when it holds a control character (CONTROLS), else ""."""
+    return f"{label}: no control characters" if CONTROLS.search(value) else ""
+
+
 def check_contact(c) -> None:
     """BookError when a contact cannot be stored: no name and no number, a number that is
-    not 1-19 digits (* # and a leading + allowed), a name too long or on two lines."""
+    not 1-19 digits (* # and a leading + allowed), a name too long, on two lines or with a
+    control character in it."""
     for label, value in (("First name", c.first_name), ("Last name", c.last_name)):
         if len(value) > NAME_MAX:
             raise BookError(f"{label}: at most {NAME_MAX} characters")
         if any(ch in value for ch in "\r\n\t"):
             raise BookError(f"{label}: a single line")
+        if controls(label, value):
+            raise BookError(controls(label, value))
     for f in NUMBER_FIELDS:
         value = getattr(c, f)
         if value and not NUMBER.fullmatch(value):
@@ -276,6 +288,8 @@ class Books:
             raise BookError("A group needs a name")
         if len(name) > NAME_MAX or any(ch in name for ch in "\r\n\t"):
             raise BookError(f"Group name: one line, at most {NAME_MAX} characters")
+        if controls("Group name", name):
+            raise BookError(controls("Group name", name))
         return name
 
     @staticmethod
@@ -283,6 +297,8 @@ class Books:
         text = text.strip()
         if len(text) > DESCRIPTION_MAX or any(ch in text for ch in "\r\n\t"):
             raise BookError(f"Description: one line, at most {DESCRIPTION_MAX} characters")
+        if controls("Description", text):
+            raise BookError(controls("Description", text))
         return text
 
     @_locked

@@ -58,7 +58,7 @@ def test_an_entry_added_edited_and_deleted_on_the_banlist_page(browser, tmp_path
             ("5551234", "2009", 2)]
 
         page.click("button:text('Delete All BanList')")
-        expect(page.locator("main p").first).to_contain_text("Delete all 1 entries")
+        expect(page.locator("main p").first).to_contain_text("Delete the 1 entry")
         assert len(entries(phone)) == 1                                      # asked only
         page.click("button:text('Delete All BanList')")
         expect(page.locator(".notice.ok")).to_have_text("Every entry deleted.")

@@ -150,3 +150,138 @@ def test_an_upload_with_more_groups_than_fit_is_refused_and_changes_nothing(tmp_
     assert books.count("personal") == books.count("enterprise") == 0
     assert import_file(books, "personal", write(many_groups(48), "yealink", title="PBX"),
                        name="pbx.xml")["groups"] == 48
+
+
+# --- 4. what a person types on the web -----------------------------------------------------------
+
+CONTROLS = ["a\x00b", "a\x1bb", "a\x7fb", "a\x85b", "a\u2028b", "RTL\u202etxt.exe", "a\u2066b"]
+
+
+@pytest.mark.parametrize("name", CONTROLS)
+def test_control_characters_in_a_name_are_refused_beside_the_field(phone, name):
+    async def t(client):
+        fields = await wp.form(client, "/phonebook/contacts/new", "/phonebook/contacts/new")
+        fields.update(first_name=name, office="2001")
+        r = await wp.send(client, phone, "/phonebook/contacts/new", fields)
+        text = await r.text()
+        assert r.status == 400, text
+        assert "First name: no control characters" in wp.beside(text, "first_name")
+        fields.update(first_name="Ann", last_name=name)
+        r = await wp.send(client, phone, "/phonebook/contacts/new", fields)
+        assert "Last name: no control characters" in wp.beside(await r.text(), "last_name")
+        fields = await wp.form(client, "/phonebook/groups/new", "/phonebook/groups/new")
+        fields.update(name=name)
+        r = await wp.send(client, phone, "/phonebook/groups/new", fields)
+        assert "Group name: no control characters" in wp.beside(await r.text(), "name")
+        fields.update(name="Fine", description=name)
+        r = await wp.send(client, phone, "/phonebook/groups/new", fields)
+        assert "Description: no control characters" in wp.beside(await r.text(),
+                                                                 "description")
+        assert wp.own(phone) == {"contacts": [], "groups": []}
+    wp.serve(phone, t)
+
+
+def test_a_nul_sent_raw_is_refused_not_cut(phone):
+    """The tester's `last_name=a%00b`, as a client sends it (not through a form's dict)."""
+    async def t(client):
+        fields = dict(await wp.form(client, "/phonebook/contacts/new", "/phonebook/contacts/new"))
+        body = "&".join(f"{k}={v}" for k, v in {**fields, "office": "2001"}.items()
+                        if k != "last_name") + "&last_name=a%00b"
+        r = await client.post("/phonebook/contacts/new", data=body, allow_redirects=False,
+                              headers={**client.headers, "Content-Type":
+                                       "application/x-www-form-urlencoded"})
+        assert r.status == 400, await r.text()
+        assert wp.own(phone)["contacts"] == []
+    wp.serve(phone, t)
+
+
+@pytest.mark.parametrize("name", CONTROLS)
+def test_control_characters_in_a_ban_entry_are_refused_beside_the_field(page, name):  # noqa: F811
+    async def t(client, api):
+        form = dict(Form(await get(client, BANLIST + "/new")).forms[BANLIST + "/new"])
+        form.update(mobile="1002", description=name, first_name=name)
+        r = await post(client, BANLIST + "/new", form)
+        text = await r.text()
+        assert r.status == 400
+        assert "First name: no control characters" in field_div(text, "first_name")
+        assert "Description: no control characters" in field_div(text, "description")
+        assert api.banlist.entries == ()
+    page(t)
+
+
+def test_an_account_that_is_no_line_is_refused_not_saved_as_auto(phone):
+    async def t(client):
+        fields = await wp.form(client, "/phonebook/contacts/new", "/phonebook/contacts/new")
+        fields.update(first_name="Ann", office="2001", account="abc")
+        r = await wp.send(client, phone, "/phonebook/contacts/new", fields)
+        text = await r.text()
+        assert r.status == 400, text
+        assert "1-3, or Auto" in wp.beside(text, "account")
+        assert wp.own(phone)["contacts"] == []
+    wp.serve(phone, t)
+
+
+def test_an_account_that_is_no_line_is_refused_on_the_banlist_too(page):  # noqa: F811
+    async def t(client, api):
+        form = dict(Form(await get(client, BANLIST + "/new")).forms[BANLIST + "/new"])
+        form.update(mobile="1002", account="abc")
+        r = await post(client, BANLIST + "/new", form)
+        assert r.status == 400
+        assert "Account: 1-3, or Auto" in field_div(await r.text(), "account")
+        assert api.banlist.entries == ()
+    page(t)
+
+
+def test_delete_all_of_one_says_the_1_entry(page):  # noqa: F811
+    async def t(client, api):
+        api.banlist.add(Ban(mobile="1002"))
+        forms = Form(await get(client, BANLIST)).forms
+        r = await post(client, BANLIST + "/delete-all", dict(forms[BANLIST + "/delete-all"]))
+        text = await r.text()
+        assert "Delete the 1 entry of the ban list? Its caller rings again." in text
+        assert "1 entries" not in text
+    page(t)
+
+
+def test_delete_all_of_one_contact_and_one_group_says_so_in_the_singular(phone):
+    books = phone.features.get("phonebooks")
+    books.add_group("Family")
+    books.add(Contact("Ann", office="2001"))
+
+    async def t(client):
+        for url, question in (
+                ("/phonebook/contacts", "Delete your 1 contact? The provisioned contact "
+                                        "stays (it comes from auto provisioning)."),
+                ("/phonebook/groups", "Delete your 1 group? Its contacts stay, in no group. "
+                                      "The provisioned group stays")):
+            fields = Form(await get(client, url)).forms[url + "/delete-all"]
+            r = await wp.send(client, phone, url + "/delete-all", fields)
+            assert question in await r.text()
+    wp.serve(phone, t)
+
+
+def test_an_entry_that_is_not_there_is_a_404_in_the_frame(page):  # noqa: F811
+    async def t(client, api):
+        for path in (BANLIST + "/1", BANLIST + "/" + "9" * 5000):
+            r = await client.get(path)
+            text = await r.text()
+            assert r.status == 404, text
+            assert r.content_type == "text/html"
+            assert "<h1>BanList</h1>" in text and 'class="notice error"' in text
+            assert f'href="{BANLIST}"' in text
+    page(t)
+
+
+def test_a_contact_or_group_that_is_not_there_is_a_404_in_the_frame(phone):
+    async def t(client):
+        for path, title in (("/phonebook/contacts/7", "Edit Contact"),
+                            ("/phonebook/contacts/" + "9" * 5000, "Edit Contact"),
+                            ("/phonebook/groups/edit?name=Gone", "Edit Group")):
+            r = await client.get(path)
+            text = await r.text()
+            assert r.status == 404, text
+            assert f"<h1>{title}</h1>" in text and 'class="notice error"' in text
+        fields = await wp.form(client, "/phonebook/contacts/new", "/phonebook/contacts/new")
+        r = await wp.send(client, phone, "/phonebook/contacts/" + "9" * 5000, fields)
+        assert r.status == 400, await r.text()             # refused, not a 500
+    wp.serve(phone, t)

@@ -29,8 +29,8 @@ from firmware.banlist import CAPACITY, NUMBERS, TEXTS, Ban
 from firmware.phonebooks import NAME_MAX, NUMBER_MAX, BookError
 from ui.web import common, pages
 from ui.web.common import API
-from ui.web.forms import (account, button_form, confirm, field, hidden, mark, phone_number,
-                          respond)
+from ui.web.forms import (account, button_form, confirm, field, hidden, mark, not_found,
+                          phone_number, plural, respond, whole_number)
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -102,10 +102,11 @@ def _table(request) -> str:
 
 def _entry(request) -> tuple[int, Ban]:
     """The entry /<n> names (1-based, as Serial Number); 404 for another."""
-    n = int(request.match_info["n"])
+    n = whole_number(request.match_info["n"]) or 0
     entries = _list(request).entries
     if not 1 <= n <= len(entries):
-        raise web.HTTPNotFound(text=f"no ban list entry {n}: the list is at {URL}")
+        raise not_found(request, TITLE, f"No ban list entry {request.match_info['n'][:20]}: "
+                        "it was deleted, or the list changed.", URL, "The ban list")
     return n - 1, entries[n - 1]
 
 
@@ -237,9 +238,11 @@ async def delete_all(request):
     if form.get("confirm") != "yes":
         count = len(_list(request).entries)
         return respond(request, "Delete All BanList", confirm(
-            request, f"{URL}/delete-all", f"Delete all {count} entries of the ban list? "
-            'Their callers ring again. The numbers of the setting "Banned numbers and '
-            'prefixes" (Phone Book settings) stay.', "Delete All BanList", URL))
+            request, f"{URL}/delete-all", plural(
+                count, "Delete the 1 entry of the ban list? Its caller rings again.",
+                "Delete all {n} entries of the ban list? Their callers ring again.")
+            + ' The numbers of the setting "Banned numbers and prefixes" (Phone Book '
+            'settings) stay.', "Delete All BanList", URL))
     return _change(request, _list(request).clear, "cleared",
                    lambda why: respond(request, TITLE, notice(f"Not deleted: {why}",
                                                                "error"), status=500))

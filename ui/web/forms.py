@@ -1,7 +1,8 @@
 """The pieces of the Phone Book pages' forms (Group and Contact: ui/web/phonebook.py;
-BanList: ui/web/banlist.py), written once: a page in the settings frame, a labelled field
-with its reason beside it, a one-button form, the page that asks before a Delete All, the
-mark of what a page showed (`was`), and numbers typed in a form. Plain HTML that works
+BanList: ui/web/banlist.py), written once: a page in the settings frame (a 404 too), a
+labelled field with its reason beside it, a one-button form, the page that asks before a
+Delete All (its count in the singular or the plural), the mark of what a page showed
+(`was`), and numbers typed in a form. Plain HTML that works
 without JavaScript; every text escaped (ui/web/html.py esc).
 """
 from __future__ import annotations
@@ -13,13 +14,28 @@ import json
 from aiohttp import web
 
 from ui.web import pages
-from ui.web.html import csrf_field, esc
+from ui.web.html import csrf_field, esc, notice
 
 
 def respond(request, title: str, body: str, status: int = 200) -> web.Response:
     """A page in the settings pages' frame, "Phone Book" marked in the page list."""
     return pages._respond(request, "phonebook", title, body, pages.role_of(request),
                           status=status)
+
+
+def not_found(request, title: str, why: str, back: str, label: str) -> web.HTTPNotFound:
+    """The 404 a handler raises for an entry that is not there (deleted meanwhile, a link
+    kept from before): a page in the frame saying so, with the way back to the list."""
+    page = respond(request, title, notice(why, "error")
+                   + f'<p><a href="{esc(back)}">{esc(label)}</a></p>', status=404)
+    return web.HTTPNotFound(text=page.text, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """`one` when n is 1, else `many` with {n} filled in: "Delete the 1 entry?" and
+    "Delete all 2 entries?", never "Delete all 1 entries"."""
+    return one if n == 1 else many.format(n=n)
 
 
 def mark(entry) -> str:
@@ -30,10 +46,11 @@ def mark(entry) -> str:
 
 
 def whole_number(text: str) -> int | None:
-    """A form's value as a number when it is ASCII digits (str.isdigit says yes to "²",
-    which int() refuses); None otherwise."""
+    """A form's or a path's value as a number when it is ASCII digits (str.isdigit says
+    yes to "²", which int() refuses) and not absurdly long (int() refuses 4300 digits);
+    None otherwise."""
     text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def phone_number(text: str) -> str:

@@ -37,7 +37,7 @@ from ui.web import common, forms, pages
 from ui.web.common import API
 from ui.web.forms import button_form as _button_form
 from ui.web.forms import field as _field
-from ui.web.forms import hidden, mark, whole_number
+from ui.web.forms import hidden, mark, not_found, plural, whole_number
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -202,7 +202,8 @@ async def group_edit_page(request):
     name = request.query.get("name", "")
     found = [g for _, g, own in _groups(request.app[API].books) if own and g.name == name]
     if not found:
-        raise web.HTTPNotFound(text=f"no group {name!r} of yours: the groups are at {GROUPS}")
+        raise not_found(request, "Edit Group", f"No group {name[:NAME_MAX]!r} of yours: it "
+                        "was deleted or renamed, or it is provisioned.", GROUPS, "The groups")
     g = found[0]
     return _respond(request, "Edit Group", _group_form(
         request, f"{GROUPS}/edit", {"name": g.name, "description": g.description}, {},
@@ -234,9 +235,12 @@ async def groups_delete_all(request):
     def question() -> str:
         every = _groups(request.app[API].books)
         own = sum(1 for _, _, mine in every if mine)
-        return (f"Delete all {own} of your groups? Their contacts stay, in no group."
-                + (f" The {len(every) - own} provisioned groups stay (they come from auto "
-                   "provisioning)." if len(every) > own else ""))
+        others = len(every) - own
+        return (plural(own, "Delete your 1 group? Its contacts stay, in no group.",
+                       "Delete all {n} of your groups? Their contacts stay, in no group.")
+                + (" " + plural(others, "The provisioned group stays (it comes from auto "
+                                "provisioning).", "The {n} provisioned groups stay (they "
+                                "come from auto provisioning).") if others else ""))
     return await _delete_all(request, GROUPS, "Delete All Group", "delete_all_groups",
                              question)
 
@@ -397,11 +401,20 @@ async def contact_add(request):
 
 def _own_at(request):
     """The user's contact at /phonebook/contacts/<n>: (n, Contact); 404 when none."""
-    n = int(request.match_info["n"])
+    n = whole_number(request.match_info["n"])
     own = request.app[API].books.book("own").contacts
-    if n >= len(own):
-        raise web.HTTPNotFound(text=f"no contact {n} of yours: the contacts are at {CONTACTS}")
+    if n is None or n >= len(own):
+        raise not_found(request, "Edit Contact", f"No contact {request.match_info['n'][:20]} "
+                        "of yours: it was deleted, or the book changed.", CONTACTS,
+                        "The contacts")
     return n, own[n]
+
+
+def _place(request) -> int:
+    """The place /phonebook/contacts/<n> names, -1 for none (a number too long to be one):
+    Books then finds the contact the form's `was` names, or refuses."""
+    n = whole_number(request.match_info["n"])
+    return -1 if n is None else n
 
 
 GONE = object()            # `was` of a contact no longer there: Books finds none, refuses
@@ -427,7 +440,7 @@ async def contact_edit_page(request):
 @common.for_user
 async def contact_edit(request):
     form = await request.post()
-    n = int(request.match_info["n"])
+    n = _place(request)
     return _save(request, "Edit Contact", CONTACTS, "saved",
                  lambda errors: _contact_form(request, f"{CONTACTS}/{n}", _typed(form), errors,
                                               {"was": str(form.get("was", ""))}),
@@ -438,7 +451,7 @@ async def contact_edit(request):
 @common.for_user
 async def contact_delete(request):
     form = await request.post()
-    return _delete(request, CONTACTS, "delete", int(request.match_info["n"]),
+    return _delete(request, CONTACTS, "delete", _place(request),
                    was=_was(request, form))
 
 
@@ -449,8 +462,9 @@ async def contacts_delete_all(request):
         books = request.app[API].books
         own = len(books.book("own").contacts)
         others = books.count("personal") - own
-        return f"Delete all {own} of your contacts?" + (
-            f" The {others} provisioned contacts stay (they come from auto provisioning)."
-            if others else "")
+        return plural(own, "Delete your 1 contact?", "Delete all {n} of your contacts?") + (
+            " " + plural(others, "The provisioned contact stays (it comes from auto "
+                         "provisioning).", "The {n} provisioned contacts stay (they come "
+                         "from auto provisioning).") if others else "")
     return await _delete_all(request, CONTACTS, "Delete All Contact", "delete_all",
                              question)

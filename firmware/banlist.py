@@ -5,8 +5,9 @@ entry's place in the list, as the web page shows it).
 
 Stored in DATA/phonebook/banlist.json, written whole and atomically (firmware/files.py:
 a kill -9 or a power cut at any moment leaves the old list or the new one). A damaged file
-is kept aside as banlist.json.bad with a warning and the list starts empty, as own.json
-does (firmware/phonebooks.py); a file with entries the checks refuse (one edited by hand:
+is kept aside as banlist.json.bad (the copies before as .bad.1, .bad.2) with a warning and
+the list starts empty, as own.json does (firmware/phonebooks.py), and `trouble` says so on
+the web's BanList page until an entry is added or changed or the notice dismissed; a file with entries the checks refuse (one edited by hand:
 no number, a number that is none) or more than CAPACITY is kept aside the same way and
 the list goes on with the good entries, the first CAPACITY, each refused one named in the
 warning. At most CAPACITY entries: 100, what Yealink's VC systems
@@ -35,7 +36,7 @@ import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from firmware.files import atomic_write, keep_aside
+from firmware.files import atomic_write, keep_aside, kept_aside
 from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_MAX, BookError, controls
 from firmware.sip.policy import Bans
 
@@ -111,6 +112,10 @@ def check_ban(ban: Ban) -> dict[str, str]:
     return wrong
 
 
+def _damaged(kept: str, then: str) -> str:
+    return f"Your ban list was damaged: kept as {kept}; {then}"
+
+
 class BanList:
     """The entries, read once (the file changes only through here), and their changes,
     each saved at once. `on_change` is called after every change with the new `bans`."""
@@ -118,6 +123,7 @@ class BanList:
     def __init__(self, data_dir: Path, on_change=lambda bans: None):
         self.path = Path(data_dir) / "phonebook" / FILE
         self.on_change = on_change
+        self.trouble = ""                # the file was damaged: what the BanList page says
         self.entries: tuple[Ban, ...] = self._load()
 
     def _load(self) -> tuple[Ban, ...]:
@@ -128,9 +134,11 @@ class BanList:
             if not isinstance(entries, list):
                 raise TypeError("entries is not a list")
         except FileNotFoundError:
+            if kept_aside(self.path):               # damaged, nothing written since
+                self.trouble = _damaged(kept_aside(self.path)[0].name, "starting empty")
             return ()
         except (OSError, ValueError, TypeError, KeyError) as e:
-            keep_aside(self.path, e)
+            self.trouble = _damaged(keep_aside(self.path, e).name, "starting empty")
             return ()
         good, refused = [], []
         for n, doc in enumerate(entries, 1):
@@ -147,8 +155,9 @@ class BanList:
             refused.append(f"{len(good)} entries: the ban list holds {CAPACITY}")
         if refused:
             more = [f"and {len(refused) - 10} more"] if len(refused) > 10 else []
-            keep_aside(self.path, "; ".join(refused[:10] + more),
-                       then=f"going on with the first {min(len(good), CAPACITY)} good entries")
+            then = f"going on with the first {min(len(good), CAPACITY)} good entries"
+            bad = keep_aside(self.path, "; ".join(refused[:10] + more), then=then)
+            self.trouble = _damaged(bad.name, then)
             try:
                 self._write(tuple(good[:CAPACITY]))
             except OSError as e:            # on in memory; the .bad file holds them all
@@ -200,7 +209,14 @@ class BanList:
     def _save(self, entries: tuple[Ban, ...]) -> None:
         self._write(entries)
         self.entries = entries
+        self.trouble = ""
         self.on_change(self.bans)
+
+    def dismiss(self) -> None:
+        """The notice of a damaged file put away (the BanList page's Dismiss): the list as
+        it is written, so the notice does not come back at the next start."""
+        if self.trouble:
+            self._save(self.entries)
 
     def _checked(self, ban: Ban, at: int | None = None) -> Ban:
         wrong = self.wrong(ban, at)

@@ -69,14 +69,31 @@ def atomic_write(path: Path | str, data: bytes, *, mode: int = 0o600) -> None:
         f.write(data)
 
 
+KEPT_ASIDE = 3               # damaged copies kept of a file: NAME.bad, NAME.bad.1, NAME.bad.2
+
+
+def kept_aside(path: Path | str) -> list[Path]:
+    """The damaged copies of `path` there are, the newest (NAME.bad) first."""
+    path = Path(path)
+    names = [path.name + ".bad"] + [f"{path.name}.bad.{n}" for n in range(1, KEPT_ASIDE)]
+    return [p for p in (path.with_name(n) for n in names) if p.exists()]
+
+
 def keep_aside(path: Path | str, why, *, then: str = "starting empty") -> Path:
-    """A damaged file renamed NAME.bad beside it, for a person to look at, never lost and
-    never read again, with a warning saying what is wrong (`why`) and what the phone does
-    instead (`then`); the next write makes a new NAME. The .bad file's path."""
+    """A damaged file renamed NAME.bad beside it, for a person to look at, never read
+    again, with a warning saying what is wrong (`why`) and what the phone does instead
+    (`then`); the next write makes a new NAME. The copies kept before move up one
+    (NAME.bad -> NAME.bad.1 ...), so a second damage never overwrites the first's copy;
+    the oldest beyond KEPT_ASIDE goes (a file damaged at every start would otherwise fill
+    the flash). The .bad file's path."""
     path = Path(path)
     bad = path.with_name(path.name + ".bad")
     log.warning("%s is damaged (%s): kept as %s, %s", path, why, bad.name, then)
     try:
+        for n in range(KEPT_ASIDE - 1, 0, -1):          # .bad.1 -> .bad.2, .bad -> .bad.1
+            older = path.with_name(f"{path.name}.bad.{n - 1}" if n > 1 else bad.name)
+            if older.exists():
+                os.replace(older, path.with_name(f"{path.name}.bad.{n}"))
         os.replace(path, bad)
     except OSError as e:
         log.warning("cannot rename %s: %s", path, e)

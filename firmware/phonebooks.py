@@ -16,8 +16,12 @@ the personal book marked as provisioned and are read-only on the phone (change t
 they come from); the user's own contacts and groups (own.json) are theirs to add, edit and
 delete, and survive every provisioning run. Both count towards the personal book's 300.
 
-A damaged own.json is kept aside as own.json.bad with a warning and the book starts empty
-(as the call log does); a damaged provisioned file is reported as unreadable until the next
+A damaged own.json is kept aside as own.json.bad (the copies before as own.json.bad.1, .2:
+files.keep_aside) with a warning and the book starts empty (as the call log does), and
+says so where the person looks (`trouble["own"]`: the LCD when the personal book is
+opened, the web's Contact page) until they add or change something or dismiss it
+(`dismiss`) — the notice stands across a restart too, as long as no own.json was written
+since (own.json missing beside an own.json.bad); a damaged provisioned file is reported as unreadable until the next
 provisioning run writes it again. `version` changes whenever what the books hold changes
 (an edit here, a provisioning run seen by `refresh`): the search index is rebuilt from it
 once per change, never per key, and the LCD's phone book pages are drawn afresh.
@@ -42,7 +46,7 @@ from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 
-from firmware.files import atomic_write, keep_aside
+from firmware.files import atomic_write, keep_aside, kept_aside
 
 log = logging.getLogger("deskphone.phonebook")
 
@@ -103,6 +107,11 @@ def check_contact(c) -> None:
         raise BookError("Line: 1-3, or Auto")
 
 
+def damaged(kept: str) -> str:
+    """The notice of a damaged own.json, on the LCD and the web's Contact page."""
+    return f"Your phone book was damaged: kept as {kept}; starting empty"
+
+
 def _locked(method):
     """A Books method run whole under the books' lock (the LCD and the web share them)."""
     @wraps(method)
@@ -120,7 +129,8 @@ class Books:
         self.dir = Path(data_dir) / "phonebook"
         self.version = 0
         self._lock = threading.RLock()
-        self.trouble: dict[str, str] = {}        # book -> why it cannot be read
+        self.trouble: dict[str, str] = {}        # book -> why it cannot be read; "own":
+        # the notice that the user's own book was damaged (kept aside, started empty)
         self._read: dict = {}                    # file name -> Phonebook
         self._seen: dict[str, tuple] = {}        # file name -> (mtime_ns, size, inode)
         # read when first asked (a page, a call, a search), not on the way to the first
@@ -167,10 +177,13 @@ class Books:
         try:
             return Phonebook.load(path)
         except FileNotFoundError:
+            if name == "own" and kept_aside(path):      # damaged, nothing written since
+                self.trouble[name] = damaged(kept_aside(path)[0].name)
             return Phonebook()
         except (OSError, ValueError, TypeError, AttributeError) as e:
             if name == "own":
-                keep_aside(path, e, then="the own phone book starts empty")
+                bad = keep_aside(path, e, then="the own phone book starts empty")
+                self.trouble[name] = damaged(bad.name)
                 self._seen[name] = self._stat(name)
             else:
                 log.warning("phone book %s cannot be read: %s", path, e)
@@ -221,7 +234,16 @@ class Books:
         atomic_write(self.dir / "own.json", data)
         self._read["own"] = book
         self._seen["own"] = self._stat("own")
+        self.trouble.pop("own", None)          # a change of the user's: the notice has done
         self.version += 1
+
+    @_locked
+    def dismiss(self) -> None:
+        """The notice that own.json was damaged, read and put away (the web's Dismiss): the
+        empty book is written, so it does not come back at the next start."""
+        self.refresh()
+        if self.trouble.get("own"):
+            self._save(self._own())
 
     def _own(self):
         from provisioning.phonebook import Phonebook

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from firmware import files
 from firmware.banlist import Ban, BanList
 from firmware.directory.formats import import_file, write
 from firmware.phonebooks import GROUPS_MAX, BookError, Books
@@ -285,3 +286,94 @@ def test_a_contact_or_group_that_is_not_there_is_a_404_in_the_frame(phone):
         r = await wp.send(client, phone, "/phonebook/contacts/" + "9" * 5000, fields)
         assert r.status == 400, await r.text()             # refused, not a 500
     wp.serve(phone, t)
+
+
+# --- 3. a damaged own.json or banlist.json: copies numbered, and said where a person looks -----
+
+def damage(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"contacts": [{"first_name": 5}')
+
+
+def test_each_damaged_copy_is_kept_the_last_three(tmp_path, caplog):
+    path = tmp_path / "own.json"
+    for n in range(5):
+        path.write_text(f"damaged {n}")
+        assert files.keep_aside(path, "bad") == tmp_path / "own.json.bad"
+    assert [p.read_text() for p in files.kept_aside(path)] == [
+        "damaged 4", "damaged 3", "damaged 2"]                 # the first two went
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "own.json.bad", "own.json.bad.1", "own.json.bad.2"]
+
+
+def test_a_second_damage_keeps_the_first_copy_of_own_json(tmp_path):
+    path = tmp_path / "phonebook" / "own.json"
+    damage(path)
+    Books(tmp_path).refresh()
+    path.write_text("second damage")
+    Books(tmp_path).refresh()
+    assert (tmp_path / "phonebook" / "own.json.bad").read_text() == "second damage"
+    assert (tmp_path / "phonebook" / "own.json.bad.1").read_text().startswith('{"contacts"')
+
+
+def title(rig) -> str:
+    """The LCD's title row read whole over its turns (a notice too long for one)."""
+    from ui import lcd
+    snap = rig.state.snapshot()
+    return " ".join(lcd.render(snap, step).text.splitlines()[0]
+                    for step in range(lcd.render(snap).turns))
+
+
+def test_a_damaged_own_json_is_said_on_the_lcd_until_a_change(tmp_path):
+    damage(tmp_path / "phonebook" / "own.json")
+    rig = build(data_dir=tmp_path)
+    rig.walk("Phone book", "Personal phone book")
+    assert title(rig) == "Your phone book was damaged: kept as own.json.bad; starting empty"
+    again = build(data_dir=tmp_path)                       # a restart: it still says so
+    again.walk("Phone book", "Personal phone book")
+    assert "damaged" in title(again)
+    again.features.get("phonebooks").add(Contact("Ann", office="2001"))
+    again = build(data_dir=tmp_path)
+    again.walk("Phone book", "Personal phone book")
+    assert "damaged" not in again.seen
+
+
+def test_a_damaged_own_json_is_said_on_the_contact_page_until_dismissed(tmp_path):
+    damage(tmp_path / "phonebook" / "own.json")
+    rig = build(data_dir=tmp_path)
+
+    async def t(client):
+        text = await get(client, "/phonebook/contacts")
+        assert "Your phone book was damaged: kept as own.json.bad; starting empty" in text
+        forms = Form(text).forms
+        r = await wp.send(client, rig, "/phonebook/contacts/dismiss",
+                          forms["/phonebook/contacts/dismiss"])
+        assert r.status == 303
+        assert "damaged" not in await get(client, "/phonebook/contacts")
+    wp.serve(rig, t)
+    assert "damaged" not in build(data_dir=tmp_path).walk(
+        "Phone book", "Personal phone book").seen              # nor after a restart
+
+
+def test_a_damaged_banlist_json_is_said_on_its_page_until_an_entry_is_added(page, tmp_path):  # noqa: F811
+    damage(tmp_path / "phonebook" / "banlist.json")
+
+    async def t(client, api):
+        text = await get(client, BANLIST)
+        assert "Your ban list was damaged: kept as banlist.json.bad; starting empty" in text
+        assert BANLIST + "/dismiss" in Form(text).forms
+        api.banlist.add(Ban(mobile="1002"))
+        assert "damaged" not in await get(client, BANLIST)
+    page(t)
+
+
+def test_the_banlist_notice_dismissed_stays_away_after_a_restart(page, tmp_path):  # noqa: F811
+    damage(tmp_path / "phonebook" / "banlist.json")
+
+    async def t(client, api):
+        forms = Form(await get(client, BANLIST)).forms
+        r = await post(client, BANLIST + "/dismiss", dict(forms[BANLIST + "/dismiss"]))
+        assert r.status == 303
+        assert "damaged" not in await get(client, BANLIST)
+    page(t)
+    assert BanList(tmp_path).trouble == ""

@@ -153,6 +153,8 @@ class Directory:
             items += list(EDITS)
             lists += list(EDITS.values())
         self._push(MenuPage(f"directory.{which}", title, items, kind=KIND, data=lists))
+        if which == "personal" and books.trouble.get("own"):   # own.json was damaged: said
+            self.state.notice = books.trouble["own"]           # until a change or Dismiss
 
     def open_contacts(self, title: str, contacts: list) -> None:
         if not contacts:

@@ -29,8 +29,8 @@ from firmware.banlist import CAPACITY, NUMBERS, TEXTS, Ban
 from firmware.phonebooks import NAME_MAX, NUMBER_MAX, BookError
 from ui.web import common, pages
 from ui.web.common import API
-from ui.web.forms import (account, button_form, confirm, field, hidden, mark, not_found,
-                          phone_number, plural, respond, whole_number)
+from ui.web.forms import (account, button_form, confirm, damage, field, hidden, mark,
+                          not_found, phone_number, plural, respond, whole_number)
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -42,7 +42,7 @@ TITLE = "BanList"
 ACCOUNTS = (("", "Auto (every line)"), ("1", "Account 1"), ("2", "Account 2"),
             ("3", "Account 3"))
 DONE = {"added": "Added: refused from the next call on.", "saved": "Saved.",
-        "deleted": "Deleted.", "cleared": "Every entry deleted."}
+        "deleted": "Deleted.", "cleared": "Every entry deleted.", "dismissed": ""}
 
 
 def _list(request):
@@ -60,8 +60,20 @@ def _post_button(request, action: str, button: str, *, was: str = "", label: str
 @routes.get(URL)
 @common.for_user
 async def show(request):
-    top = notice(DONE[request.query["done"]]) if request.query.get("done") in DONE else ""
-    return respond(request, TITLE, top + _table(request))
+    done = DONE.get(request.query.get("done", ""))
+    top = notice(done) if done else ""
+    damaged = damage(request, _list(request).trouble, URL + "/dismiss")
+    return respond(request, TITLE, damaged + top + _table(request))
+
+
+@routes.post(URL + "/dismiss")
+@common.for_user
+async def dismiss(request):
+    """The notice of a damaged banlist.json put away (BanList.dismiss)."""
+    await request.post()
+    return _change(request, _list(request).dismiss, "dismissed",
+                   lambda why: respond(request, TITLE, notice(f"Not dismissed: {why}",
+                                                               "error"), status=500))
 
 
 def _table(request) -> str:

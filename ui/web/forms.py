@@ -97,6 +97,16 @@ def button_form(action: str, request, button: str, values: dict | None = None, *
             f'{red}{aria}>{esc(button)}</button></form>')
 
 
+def damage(request, trouble: str, action: str) -> str:
+    """The line at the top of a page whose file was found damaged ("Your phone book was
+    damaged: kept as own.json.bad; starting empty") and its Dismiss button; "" when none."""
+    if not trouble:
+        return ""
+    return (f'<div class="notice error damaged" role="alert"><p>{esc(trouble)}</p>'
+            + button_form(action, request, "Dismiss", label="Dismiss this notice")
+            + "</div>")
+
+
 def confirm(request, action: str, question: str, button: str, back: str) -> str:
     """The page a Delete All asks on first (no script needed): `question`, and a red
     button that posts to `action` again with confirm=yes; Cancel goes `back`."""

@@ -309,7 +309,8 @@ async def contacts_page(request):
                     + f"<td>{acts}</td></tr>")
     trouble = books.trouble.get("personal")
     own = len(books.book("own").contacts)
-    body = (_done(request)
+    body = (forms.damage(request, books.trouble.get("own", ""), CONTACTS + "/dismiss")
+            + _done(request)
             + (notice("The provisioned personal book cannot be read: the next auto "
                       "provisioning run writes it again.", "error") if trouble else "")
             + f'<form method="get" action="{CONTACTS}" class="filter"><label for="f-q">'
@@ -453,6 +454,15 @@ async def contact_delete(request):
     form = await request.post()
     return _delete(request, CONTACTS, "delete", _place(request),
                    was=_was(request, form))
+
+
+@routes.post(CONTACTS + "/dismiss")
+@common.for_user
+async def contacts_dismiss(request):
+    """The notice of a damaged own.json put away (Books.dismiss)."""
+    await request.post()
+    request.app[API].books.dismiss()
+    raise web.HTTPSeeOther(CONTACTS)
 
 
 @routes.post(CONTACTS + "/delete-all")

@@ -89,7 +89,8 @@ API (JSON unless said otherwise):
   POST /maintenance/provision  Auto Provision Now from /settings/provision (303 back)
   GET  /phonebook/banlist  Phone Book > BanList (HTML, ui/web/banlist.py): the ban list's
                       entries; /new and /<n> their forms (POST: add, save; 303 back or 400
-                      with the reason beside its field), POST /<n>/delete, /delete-all
+                      with the reason beside its field), POST /<n>/delete, /delete-all,
+                      /dismiss (the notice of a damaged banlist.json)
   GET  /maintenance/firmware  POST (multipart: image[, md5] or url): Firmware Upgrade
   GET  /maintenance/backup    POST (multipart: backup): Configuration Backup and restore
   POST /maintenance/phonebook  (multipart: book=personal|enterprise, phonebook=FILE) the
@@ -118,7 +119,8 @@ API (JSON unless said otherwise):
                       page, q filters): GET/POST /phonebook/contacts/new,
                       /phonebook/contacts/<n> (n: its place among the user's own; `was`
                       names the contact the page showed), POST /phonebook/contacts/<n>/delete,
-                      /phonebook/contacts/delete-all (asked first, as groups')
+                      /phonebook/contacts/delete-all (asked first, as groups'),
+                      /phonebook/contacts/dismiss (the notice of a damaged own.json)
   GET  /phonebook/ldap[?q=TEXT&kind=name|number]  Phone Book > LDAP Search (HTML; both
                       roles; a plain GET form, the hits in a table: ui/web/ldapsearch.py)
   POST /phonebook/ldap/dial  (form: number, q, kind) a hit's Dial button: dials it on the

@@ -67,3 +67,15 @@ def test_a_ringing_caller_banned_on_the_lcd_is_refused_now_and_after(phones):
     ended_with(a, 486)
     assert b.state()["calls"] == []
     refused_by_the_sip_thread(b, "1001", 486)
+
+
+def test_an_entry_ending_in_a_star_refuses_every_caller_it_starts(phones):
+    """0900* on the BanList page was taken, and 0900123 rang (the SIP thread matched the
+    entry exactly); here 100* refuses 1001 before it rings."""
+    a = phones.start("1001")
+    b = phones.start("1002")
+    add_on_the_web(b, mobile="100*", account="")
+    a.dial("1002")
+    ended_with(a, 486)
+    assert b.state()["calls"] == [] and b.state()["missed"] == 0
+    refused_by_the_sip_thread(b, "1001", 486)

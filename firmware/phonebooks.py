@@ -175,7 +175,9 @@ class Books:
                 stale.unlink(missing_ok=True)            # a write killed half way
         self.trouble.pop(name, None)
         try:
-            return Phonebook.load(path)
+            book = Phonebook.load(path)
+            return self._too_many(path, book) if name == "own" and \
+                len(book.groups) > GROUPS_MAX else book
         except FileNotFoundError:
             if name == "own" and kept_aside(path):      # damaged, nothing written since
                 self.trouble[name] = damaged(kept_aside(path)[0].name)
@@ -189,6 +191,22 @@ class Books:
                 log.warning("phone book %s cannot be read: %s", path, e)
                 self.trouble[name] = "unreadable"
             return Phonebook()
+
+    def _too_many(self, path: Path, book):
+        """An own.json with more groups than a book holds (one made before the limit: 2001
+        posted groups): kept aside whole, the first GROUPS_MAX go on (their contacts all
+        stay, the others' in no group), and said as a damaged file is."""
+        from provisioning.phonebook import first_groups
+        many = len(book.groups)
+        first_groups(book, path.name)
+        bad = keep_aside(path, f"{many} groups", then=f"going on with the first {GROUPS_MAX}")
+        try:
+            self._save(book)
+        except OSError as e:                    # on in memory; the .bad file holds them all
+            log.warning("cannot write %s: %s", path, e)
+        self.trouble["own"] = (f"Your phone book had {many} groups: kept as {bad.name}; "
+                               f"going on with the first {GROUPS_MAX}")
+        return book
 
     @_locked
     def book(self, name: str):

@@ -201,13 +201,14 @@ def phonebook_from(root: ET.Element, lines: dict, *, name: str,
             groups[c.group] = Group(c.group)
     book.groups = list(groups.values())
     if len(book.groups) > GROUPS_MAX:
-        _first_groups(book, name)
+        first_groups(book, name)
     return book
 
 
-def _first_groups(book: Phonebook, name: str) -> None:
+def first_groups(book: Phonebook, name: str) -> None:
     """A file with more than GROUPS_MAX groups: the first ones kept, the others' contacts
-    kept in no group, and a warning ("Groups full: 48 groups")."""
+    kept in no group, and a warning ("Groups full: 48 groups"). A provisioned file, and an
+    own.json made before there was a limit (firmware/phonebooks.py)."""
     why = (f"Groups full: {GROUPS_MAX} groups; {len(book.groups) - GROUPS_MAX} more left "
            f"out, their contacts in no group")
     log.warning("%s: %s", name, why)

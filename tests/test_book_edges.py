@@ -11,6 +11,8 @@ over a real BanList (tests/test_banlist.py `page`) or over the rig's phone
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from firmware import files
@@ -377,3 +379,23 @@ def test_the_banlist_notice_dismissed_stays_away_after_a_restart(page, tmp_path)
         assert "damaged" not in await get(client, BANLIST)
     page(t)
     assert BanList(tmp_path).trouble == ""
+
+
+def test_an_own_json_with_thousands_of_groups_goes_on_with_the_first_48(tmp_path, caplog):
+    """What the tester's 2001 posts left before there was a limit."""
+    book = many_groups(2001)
+    book.contacts = book.contacts[:60]                     # G00-G59's, one each
+    doc = {"version": 1, **book.to_json()}
+    (tmp_path / "phonebook").mkdir()
+    (tmp_path / "phonebook" / "own.json").write_text(json.dumps(doc))
+    rig = build(data_dir=tmp_path)
+    rig.walk("Phone book", "Personal phone book")
+    assert title(rig) == ("Your phone book had 2001 groups: kept as own.json.bad; going on "
+                          "with the first 48")
+    assert len(rig.state.menu[-1].items) == 1 + GROUPS_MAX + 4    # View all, groups, edits
+    books = rig.features.get("phonebooks")
+    assert books.count("personal") == 60                   # every contact stays
+    assert books.book("own").contacts[48].group == ""      # G48's, in no group
+    assert len(json.loads((tmp_path / "phonebook" / "own.json").read_text())["groups"]) == 48
+    assert len(json.loads((tmp_path / "phonebook" / "own.json.bad").read_text())["groups"]) \
+        == 2001

@@ -129,6 +129,17 @@ def test_the_48th_group_is_the_last_on_the_web_too(phone):
     wp.serve(phone, t)
 
 
+def test_add_group_on_the_lcd_at_48_says_groups_full(tmp_path):
+    rig = build(data_dir=tmp_path)
+    books = rig.features.get("phonebooks")
+    for i in range(GROUPS_MAX):
+        books.add_group(f"G{i:02}")
+    rig.walk("Phone book", "Personal phone book", "Add group")
+    rig.press("2", "ok")                                   # "a", then OK saves
+    assert "Groups full: 48 groups" in rig.lcd
+    assert len(books.own_groups()) == GROUPS_MAX
+
+
 def many_groups(n: int) -> Phonebook:
     return Phonebook(groups=[Group(f"G{i:02}") for i in range(n)],
                      contacts=[Contact(f"C{i:02}", office=str(1000 + i), group=f"G{i:02}")

@@ -1,8 +1,10 @@
 """LDAP searches of the manual's LDAP appendix ([ldap] and [ldap2] in settings.toml).
 
-`search(servers, typed, kind)` asks each configured server in turn and returns the hits
-with, when a server failed, a reason a person can read ("LDAP 10.0.0.5:389: wrong bind
-user or password"). It blocks (up to each server's timeout for the connect and for every
+`search(servers, typed, kind)` asks the configured servers at once (the second in a
+thread of its own, so two silent servers cost one timeout) and returns the hits, [ldap]'s
+first, with, when a server failed, a reason a person can read ("LDAP 10.0.0.5:389: wrong
+bind user or password", "certificate not trusted: check ldap.ca_file": `_why`, never an
+exception's repr). It blocks (up to each server's timeout for the connect and for every
 answer), so it runs in a worker thread, never on the loop: firmware/features/ldap.py
 hands it to one.
 
@@ -13,14 +15,16 @@ the manual's examples read ("(|(cn=%s)(sn=%s))": cn or sn starting with the pref
 At most KEPT hits are kept of one search, both servers together, whatever ldap.max_hits
 says (0 = all: up to 32000 a server): the LCD shows four rows and the web one table, and a
 person narrows a search by typing more, never by scrolling thousands of names; 500 is a
-whole department's directory, a few hundred kilobytes at most, drawn at once. When the
-phone's limit cut the answer, `Answer.more` says so ("First 500 shown").
+whole department's directory, a few hundred kilobytes at most, drawn at once. When a
+server had more than it gave (ldap.max_hits, or the phone's limit), `Answer.more` says so
+(`first_shown`: "First 5 shown: type more to narrow").
 
 The web's searches run in threads of their own (`search_off_loop`: at most WEB_SEARCHES at
-once, daemon threads), never in the loop's default executor: a dead server holds a search's
-thread up to ldap.timeout for each step, on each server, and that pool is what provisioning's
-fetches and shutdown use. When both are busy the web is told so at once (Busy: "a search
-is still running, try again"), nothing waits behind them.
+once, daemon threads, each with the second server's thread beside it), never in the loop's
+default executor: a dead server holds a search's thread up to ldap.timeout for each step, on
+each server, and that pool is what provisioning's fetches and shutdown use. When both are
+busy the web is told so at once (Busy: "a search is still running, try again"), nothing
+waits behind them.
 
 ldap3 (a pure-Python client) is imported at the first search, so a phone without LDAP
 never loads it; the settings checks here need nothing from it. Every call into ldap3 is
@@ -40,9 +44,9 @@ log = logging.getLogger("deskphone.ldap")
 
 MAX_TYPED = 64            # characters of a search: a name or a number, never more
 KEPT = 500                # hits kept of one search, both servers together (module doc)
-FIRST_SHOWN = f"First {KEPT} shown"      # what the LCD and the web say when KEPT cut it
 WEB_SEARCHES = 2          # the web's searches running at once (their own threads)
 BUSY = "A search is still running: try again in a moment"
+NO_SERVER = "LDAP: no server is set (Phone Book > LDAP)"     # the administrator's words
 _ESCAPES = {"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\0": r"\00"}
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+")
 
@@ -61,6 +65,11 @@ class Answer(Record, frozen=True):
     more: bool = False
 
 
+def first_shown(n: int) -> str:
+    """What the LCD says when the servers had more than the `n` hits shown (Answer.more)."""
+    return f"First {n} shown: type more to narrow"
+
+
 class Busy(Exception):
     """Every thread of the web's searches is still waiting for a server."""
 
@@ -68,6 +77,11 @@ class Busy(Exception):
 # -- the settings' checks (firmware/settings/schema.py) ------------------------------------
 
 def check_host(value: str) -> None:
+    """A host name or an address; "host:389" is refused (it was taken, the port setting
+    then ignored and the reasons read "LDAP host:389:389"). An IPv6 address has two
+    colons or more, or is in brackets, which a port follows ("[::1]:389")."""
+    if re.fullmatch(r"[^:\[\]]+:[0-9]*|\[[^\]]*\]:[0-9]*", value):
+        raise ValueError(f"'{value}' holds a port: put the port in LDAP Server Port")
     if value and not re.fullmatch(r"[A-Za-z0-9.:_-]+|\[[0-9A-Fa-f:.]+\]", value):
         raise ValueError(f"'{value}' is not a host name or IP address (e.g. ldap.example.com)")
 
@@ -120,25 +134,55 @@ def servers(settings) -> list:
 # -- searching ------------------------------------------------------------------------------
 
 def search(sections: list, typed: str, kind: str = "name", sort: bool = False) -> Answer:
-    """Hits for `typed` from every server (kind "name" or "number"); blocks: a worker's."""
+    """Hits for `typed` from every server (kind "name" or "number"); blocks: a worker's.
+    The servers are asked at once (the second in a thread of its own: two silent servers
+    cost one timeout, not two), their hits merged in order, [ldap]'s first."""
+    answers: list = [None] * len(sections)
+
+    def ask(i: int) -> None:
+        answers[i] = _search_one(sections[i], typed, kind)
+
+    others = [threading.Thread(target=ask, args=(i,), name="ldap-server", daemon=True)
+              for i in range(1, len(sections))]
+    for thread in others:
+        thread.start()
+    if sections:
+        ask(0)
+    for thread, cfg in zip(others, sections[1:]):
+        thread.join(_longest(cfg))                       # bounded: its own timeouts
     hits: list[Hit] = []
     reasons = []
     more = False
-    for cfg in sections:
-        room = KEPT - len(hits)
-        if not room:                      # the first server filled what the phone keeps
-            more = True
-            break
-        found, reason, cut = _search_one(cfg, typed, kind, room)
+    for cfg, answer in zip(sections, answers):
+        found, reason, cut = answer or (
+            [], f"{_where(cfg)}: no answer within {cfg.timeout} s", False)
         hits.extend(found)
         more = more or cut
         if reason:
             reasons.append(reason)
+    if len(hits) > KEPT:                  # both servers together keep KEPT (module doc)
+        hits, more = hits[:KEPT], True
     if not sections:
-        reasons.append("LDAP: no server is set (Phone Book > LDAP)")
+        reasons.append(NO_SERVER)
     if sort:
         hits.sort(key=lambda h: (not h.name, h.name.casefold(), h.numbers))
     return Answer(tuple(hits), "; ".join(reasons), more)
+
+
+def _longest(cfg) -> float:
+    """How long a search of `cfg` can take: connect, StartTLS, bind, search and unbind,
+    each bounded by its timeout (a second to spare)."""
+    return 5 * cfg.timeout + 1
+
+
+def _where(cfg) -> str:
+    return f"LDAP {cfg.server}:{cfg.port}"
+
+
+def _key(cfg) -> str:
+    """The settings section `cfg` is, for a reason that names a setting: [ldap] is the one
+    with the lookups (LdapSettings), [ldap2] the plain server section."""
+    return "ldap" if hasattr(cfg, "incoming") else "ldap2"
 
 
 _web_threads = threading.BoundedSemaphore(WEB_SEARCHES)
@@ -197,12 +241,14 @@ def digits(number: str) -> str:
 
 
 def _search_one(cfg, typed: str, kind: str, room: int = KEPT) -> tuple[list[Hit], str, bool]:
-    """(hits, why the server gave none or not all, whether the phone's `room` cut them:
-    the server had more than the phone keeps, not only more than ldap.max_hits)."""
-    where = f"LDAP {cfg.server}:{cfg.port}"
+    """(hits, why the server gave none or not all, whether it had more than it gave: more
+    than ldap.max_hits or than the phone keeps, so a person knows to type more)."""
+    where = _where(cfg)
     template = cfg.name_filter if kind == "name" else cfg.number_filter
     if not template:
         return [], f"{where}: no {kind} filter is set", False
+    if cfg.user and not cfg.password:     # ldap3: LDAPPasswordIsMandatoryError
+        return [], f"{where}: a bind user needs a password ({_key(cfg)}.password)", False
     limit = min(cfg.max_hits or room, room)
     conn = None
     try:
@@ -222,8 +268,7 @@ def _search_one(cfg, typed: str, kind: str, room: int = KEPT) -> tuple[list[Hit]
         found = [_hit(e.get("attributes", {}), name_attrs, number_attrs)
                  for e in conn.response or () if e.get("type") == "searchResEntry"]
         hits = found[:limit]              # a server that ignores the size limit too
-        cut = (len(found) > limit or code == 4 and len(found) >= limit) and \
-            (not cfg.max_hits or cfg.max_hits > limit)
+        cut = len(found) > limit or code == 4 and len(found) >= limit
         if code not in (0, 4):            # 4: more than the limit, the first ones came
             return hits, f"{where}: search failed ({_result(conn)})", False
         return hits, "", cut
@@ -273,7 +318,7 @@ def _why(e: Exception, cfg) -> str:
         return f"no answer within {cfg.timeout} s"
     if kind == "LDAPSocketOpenError":
         if "certificate" in text.lower() or "ssl" in text.lower():
-            return f"TLS failed: {text}"
+            return _tls_why(text, cfg)
         errno = re.search(r"\[Errno -?\d+\] ([^'\])\]]+)", text)    # the OS's words
         return f"cannot connect ({errno[1].strip().lower()})" if errno else \
             f"cannot connect: {text}"
@@ -282,5 +327,23 @@ def _why(e: Exception, cfg) -> str:
     if kind in ("KeyError", "PyAsn1Error", "IndexError", "TypeError", "ValueError"):
         return f"the server's answer is not LDAP ({kind})"
     if kind == "LDAPStartTLSError" or "ssl" in kind.lower():
-        return f"TLS failed: {text}"
+        return _tls_why(text, cfg)
     return f"{kind}: {text}"
+
+
+def _tls_why(text: str, cfg) -> str:
+    """A TLS failure in words (ldap3 wraps ssl's message in a tuple's repr, twice):
+    what a person can change, named; else ssl's own words, without the reprs."""
+    key = _key(cfg)
+    if "CERTIFICATE_VERIFY_FAILED" in text and "expired" in text:
+        return "the server's certificate has expired"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"certificate not trusted: check {key}.ca_file"
+    if "match any name" in text or "mismatch" in text.lower():
+        return "host name does not match the certificate"
+    if "CA public key file" in text:
+        return f"cannot read the CA file ({key}.ca_file)"
+    if "UNEXPECTED_EOF" in text or "WRONG_VERSION_NUMBER" in text:
+        return "the server does not speak TLS there (LDAPS is port 636, StartTLS 389)"
+    said = re.search(r"\[SSL: [A-Z0-9_]+\] ([^(]+?)\s*\(_ssl", text)
+    return "TLS failed: " + (said[1] if said else re.sub(r"[()\"',]+", " ", text).strip())

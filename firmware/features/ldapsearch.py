@@ -12,19 +12,21 @@ within the delay starts the wait again; 0: at once). It runs in the LDAP feature
 (firmware/features/ldap.py `search`, which firmware/directory/ldap.py's blocking ldap3
 calls need): the loop never waits for a server, and the answer comes back as an event.
 An answer for a text that has changed since, or for a page that was left, is dropped.
-Both servers are searched, [ldap] then [ldap2] (manual §1 "LDAP(2)"), each up to its
-max hits; ldap.sort sorts the hits by name.
+Both servers are searched at once, [ldap]'s hits then [ldap2]'s (manual §1 "LDAP(2)"),
+each up to its max hits ("First 5 shown: type more to narrow" under them when a server
+had more); ldap.sort sorts the hits by name.
 
 Keys on the search page (the mode below is asked first while a page of ours is on top):
 digits, * and # type (soft key 1: the input mode), Left/Right move the cursor, C (or <-)
 erases, C on an empty field goes back, C held clears; Up/Down choose a hit; OK opens the
-hit's numbers (before there are hits: searches at once); Dial or the send key calls the
-hit (a hit with several numbers shows them first). On a hit's numbers: OK, Dial or send
-calls one on the default line (an LDAP entry names no line; the phone book's contacts
-without one go out there too); "Add to phone book" keeps the hit as a personal contact
+hit's numbers (before there are hits: searches at once); Dial or the send key calls the hit
+(a hit with several numbers shows them first). On a hit's numbers: OK, Dial or send calls
+one on the default line (an LDAP entry names no line; the phone book's contacts without one
+go out there too); "Add to phone book" keeps the hit as a personal contact
 (firmware/phonebooks.py Books.add) with the numbers a contact can hold, and a page says
-which were left out, why one was refused, or that the book has it already (`add`). Call keys (handset, speaker, a line key) dial what is
-under the cursor, as on the phone book's pages (firmware/pages.py).
+which were left out, why one was refused, or that the book has it already (`add`). Call keys
+(handset, speaker, a line key) dial what is under the cursor, as on the phone book's pages
+(firmware/pages.py).
 
 An LDAP key (a fixed key given the function "ldap" in the key layout: Escene's
 ProgramKey Type 5, firmware/features/memkeys.py `program_key`) asks for the page "ldap:search"
@@ -221,9 +223,9 @@ class LdapSearch:
         hits = [h for h in answer.hits if h.name or h.numbers]   # an entry with neither
         if answer.reason:
             log.warning("LDAP search for %r: %s", typed, answer.reason)
-        # a server's trouble first; else whether the phone kept only the first KEPT hits
-        status = answer.reason or (ldap.FIRST_SHOWN if answer.more else "" if hits
-                                   else "No match")
+        # a server's trouble first; else whether the servers had more than these
+        status = answer.reason or (ldap.first_shown(len(hits)) if answer.more else ""
+                                   if hits else "No match")
         page.data[1:3] = [status, hits]
         page.items = [h.name or (h.numbers[0] if h.numbers else "") for h in hits]
         page.index = 0

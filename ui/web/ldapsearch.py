@@ -12,7 +12,9 @@ servers (firmware/directory/ldap.py, ldap3), so it runs in a thread of the web's
 with the servers' timeouts: a dead server never freezes the web server or the phone, nor
 holds up provisioning. When both threads still wait for a server, the page says "A search
 is still running: try again in a moment" and GET /api/ldap answers 503 with it, at once.
-At most ldap.KEPT hits (500) are listed, with "First 500 shown" when the servers had more.
+At most ldap.KEPT hits (500) are listed, and ldap.max_hits of each server; "First 5 shown"
+when the servers had more (type more to narrow). With no server set, the administrator
+is pointed to Phone Book > LDAP, the desk user (who cannot open it) to the administrator.
 
 Each number of a hit has a Dial button: a one-button POST form (the session's CSRF
 field, as every form of these pages) to /phonebook/ldap/dial, which dials it on the phone
@@ -27,6 +29,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from firmware.directory import ldap
+from firmware.roles import ADMIN
 from ui.web import pages
 from ui.web.common import API, error, for_user
 from ui.web.html import csrf_field, esc, notice
@@ -37,6 +40,7 @@ PAGE = "/phonebook/ldap"
 DIAL = PAGE + "/dial"
 TITLE = "LDAP Search"
 KINDS = {"name": "Name", "number": "Number"}
+NO_SERVER_USER = "No LDAP server is set: ask your administrator to set an LDAP server"
 NUMBER_MAX = 256                      # as POST /api/dial: a number, an address or a sip: URI
 
 
@@ -63,7 +67,7 @@ async def api_search(request):
     except ldap.Busy as e:
         return error(503, str(e))
     return web.json_response({"hits": [{"name": h.name, "numbers": list(h.numbers)}
-                                       for h in answer.hits], "reason": answer.reason,
+                                       for h in answer.hits], "reason": _reason(request, answer),
                               "more": answer.more})
 
 
@@ -128,7 +132,7 @@ async def _page(request, typed: str, kind: str, top: str = "", status: int = 200
 def _result(request, typed: str, kind: str, answer: ldap.Answer) -> str:
     """The hits as a table (name, numbers each with its Dial button), "No match", and a
     server's trouble."""
-    out = notice(answer.reason, "error") if answer.reason else ""
+    out = notice(_reason(request, answer), "error") if answer.reason else ""
     if not answer.hits:
         return out + ("" if answer.reason else notice(f"No match for “{typed}”."))
     back = {"q": typed, "kind": kind}
@@ -136,12 +140,20 @@ def _result(request, typed: str, kind: str, answer: ldap.Answer) -> str:
         f"<tr><td>{esc(h.name)}</td><td>"
         + "<br>".join(f"{esc(n)} " + _dial_button(request, n, h.name, back) for n in h.numbers)
         + "</td></tr>" for h in answer.hits)
-    caption = (f"{ldap.FIRST_SHOWN} of those found for “{esc(typed)}”: the servers have "
-               "more, type more to narrow the search" if answer.more
+    caption = (f"First {len(answer.hits)} shown of those found for “{esc(typed)}”: the "
+               "servers have more, type more to narrow the search" if answer.more
                else f"{len(answer.hits)} found for “{esc(typed)}”")
     return (out + f'<table class="ldap-hits"><caption>{caption}</caption><thead><tr>'
             '<th scope="col">Name</th><th scope="col">Numbers</th></tr></thead>'
             f'<tbody>{rows}</tbody></table>')
+
+
+def _reason(request, answer: ldap.Answer) -> str:
+    """Why a server gave nothing, for who asks: the desk user cannot open Phone Book >
+    LDAP, where the administrator sets a server, so is told to ask for one."""
+    if ldap.NO_SERVER in answer.reason and pages.role_of(request) != ADMIN:
+        return NO_SERVER_USER
+    return answer.reason
 
 
 def _dial_button(request, number: str, name: str, back: dict) -> str:

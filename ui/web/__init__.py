@@ -6,7 +6,10 @@ phone book), ui/web/pages.py (the manual's §7 web pages: /settings, /settings/<
 plain HTML forms rendered from firmware/menus.py WEB), ui/web/keyspage.py (the key tables
 of Programmable Keys and Expansion Module), ui/web/maintenance.py (Auto Provision Now,
 Firmware Upgrade, Configuration Backup as plain forms), ui/web/phonebook.py (Phone Book >
-Group and Contact: the personal phone book as plain forms), ui/web/ldapsearch.py (Phone
+Group and Contact: the personal phone book as plain forms), ui/web/banlist.py (Phone Book >
+BanList), ui/web/bookfiles.py (phone book upload and download, Phone Book > Enterprise
+Phonebook), ui/web/bookremote.py (a phone book from or to a TFTP/FTP/HTTP server),
+ui/web/forms.py (what the Phone Book pages' forms share), ui/web/ldapsearch.py (Phone
 Book > LDAP Search). Every route talks to the phone through one object, firmware.api.Api.
 
 Everything except the login page and static files needs a login: HTTP Basic (API

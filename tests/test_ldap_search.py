@@ -549,3 +549,51 @@ def test_an_ldap_key_is_set_on_the_lcd(slapd, tmp_path):
     assert "> 1 P1 LDAP" in rig.lcd
     rig.press("menu", "p1")
     assert rig.state.menu[-1].title == "LDAP name"
+
+
+# --- LDAP lookup for predial (the appendix's "LDAP Lookup for PreDial/Dial") ----------------
+
+def test_digits_typed_at_idle_find_ldap_numbers_once_typing_pauses(slapd):
+    """ldap.dial on: "100" typed at idle asks the servers for numbers starting with it once
+    the person pauses; the hits join the search row; an arrow picks one, OK dials it. The
+    digits typed still dial at once (nothing waits for the server), and an answer for
+    digits typed past is dropped."""
+    rig = _rig(slapd.port, **{"ldap.dial": True})
+    rig.dial("10")
+    rig.advance(1)
+    assert not rig.jobs                                   # two digits: not asked
+    rig.dial("0")
+    assert rig.state.predial == "100" and not rig.jobs    # typing: not yet
+    rig.advance(0.5)
+    assert len(rig.jobs) == 1
+    _run_jobs(rig)
+    hits = [(h.name, h.number, h.source) for h in rig.state.search]
+    assert ("John Smith", "1001", "ldap") in hits and ("Jo Adams", "1009", "ldap") in hits
+    assert re.search(r"1/\d+ ", rig.lcd)
+    rig.dial("7")                                         # 1007: the row starts over
+    assert rig.state.search == []
+    rig.advance(0.5)
+    _run_jobs(rig)
+    assert [(h.name, h.number) for h in rig.state.search] == [("Johanna Berg", "1007")]
+    rig.press("down")
+    rig.press("ok")
+    assert rig.sip.invited("1007")
+
+
+def test_predial_lookup_never_holds_the_digits_and_drops_a_late_answer(slapd):
+    rig = _rig(slapd.port, **{"ldap.dial": True})
+    rig.dial("100")
+    rig.advance(0.5)
+    assert len(rig.jobs) == 1
+    rig.dial("2")                                         # typed past before the answer
+    _run_jobs(rig)                                        # the answer for "100" comes late
+    assert rig.state.search == []
+    rig.press("ok")                                       # the digits, at once
+    assert rig.sip.invited("1002")
+
+
+def test_predial_lookup_is_off_without_ldap_dial(slapd):
+    rig = _rig(slapd.port)
+    rig.dial("1001")
+    rig.advance(2)
+    assert not rig.jobs and rig.state.search == []

@@ -11,6 +11,12 @@ and the hits go to `PhoneState.search`: the screen's bottom row shows the first,
 timer stops: the person is choosing); then OK, the send key or lifting the handset
 dials the hit's number instead of the digits. Another digit or C starts over.
 
+With the LDAP appendix's "LDAP Lookup for PreDial/Dial" on (ldap.dial) the digits typed
+are also looked up as a number in the LDAP servers once the person stops typing
+(ldap.search_delay, at least PREDIAL_WAIT_S, from PREDIAL_DIGITS digits on): the LDAP
+feature's worker asks, and its hits join the row's list when they come ("ldap"), if the
+digits are still the same. The books' hits never wait for it; dialling never does.
+
 The index is built ahead: 10 s after start and 2 s after a call ended (it was logged),
 and checked again when the first digit of a search is typed (a book saved or provisioned
 since: `Books.version`); never per key. While there are hits a mode on the Phone's stack is asked about keys first (Up, Down
@@ -22,7 +28,8 @@ import logging
 
 from firmware.call.controls import Mode
 from firmware.call.state import CallState, Screen
-from firmware.directory_index import Index
+from firmware.directory import ldap
+from firmware.directory_index import Hit, Index
 from firmware.events import CallEnded, TimerFired
 
 log = logging.getLogger("deskphone.search")
@@ -31,6 +38,9 @@ SOURCES = ("personal", "enterprise")
 PREBUILD = "search.index"
 STARTUP_S = 10              # after start: the lines have registered by then
 PREBUILD_S = 2              # after a call ended (it was logged)
+PREDIAL = "search.ldap"
+PREDIAL_DIGITS = 3          # fewer match half the directory: no use to a person, load on it
+PREDIAL_WAIT_S = 0.5        # a typing pause, so a server is asked once per number, not per key
 
 
 def setup(ctx) -> "Search":
@@ -43,6 +53,7 @@ class Search:
         self.state, self.settings, self.phone = ctx.state, ctx.settings, ctx.phone
         self.books = ctx.provided["phonebooks"]        # firmware/phonebooks.py Books
         self.calllog = ctx.provided.get("calllog")
+        self.provided = ctx.provided                   # "ldap": wired after the REGISTERs
         self.index: Index | None = None
         self.built_from: tuple = ()
         self.books_index: tuple[int, Index | None] = (-1, None)   # (Books.version, ...)
@@ -64,6 +75,8 @@ class Search:
     def on_timer(self, ev) -> None:
         if ev.name == PREBUILD and not self.typed and self.settings.phone.fuzzy_search:
             self.build()
+        elif ev.name == PREDIAL and self.typed:
+            self._ask_ldap(self.typed)
 
     # -- the index -------------------------------------------------------------------------
 
@@ -109,12 +122,44 @@ class Search:
         fresh = not self.typed
         self.typed = typed
         s.search_pick = -1
+        self.timers.cancel(PREDIAL)
         if not typed:
             s.search = []
             return
         index = self.build() if fresh or self.index is None else self.index
         s.search = index.search(typed)
         if s.search:
+            self.phone.controls.push(self.mode)
+        l = self.settings.ldap
+        if l.dial and len(typed) >= PREDIAL_DIGITS and ldap.servers(self.settings):
+            self.timers.start(PREDIAL, max(PREDIAL_WAIT_S, l.search_delay / 1000))
+
+    # -- LDAP lookup for predial -----------------------------------------------------------
+
+    def _ask_ldap(self, typed: str) -> None:
+        worker = self.provided.get("ldap")
+        if worker is None:
+            return
+        worker.search(typed, "number", lambda answer: self._ldap_answered(typed, answer),
+                      wanted=lambda: self.typed == typed)
+
+    def _ldap_answered(self, typed: str, answer) -> None:
+        """The servers' hits after the books' (each number once); dropped when the digits
+        changed meanwhile. A server's trouble is logged by the worker, not shown here: the
+        row is the books' hits then, as without LDAP."""
+        s = self.state
+        if typed != self.typed or not typed:
+            return
+        have = {h.number for h in s.search}
+        extra = []
+        for h in answer.hits:
+            number = next((n for n in h.numbers if typed in n), h.numbers[0] if h.numbers
+                          else "")
+            if number and number not in have:
+                have.add(number)
+                extra.append(Hit(h.name, number, "ldap"))
+        if extra:
+            s.search = [*s.search, *extra]
             self.phone.controls.push(self.mode)
 
     # -- keys while there are hits ---------------------------------------------------------

@@ -490,8 +490,10 @@ class LdapSettings(LdapServerSettings, eq=False):
     """[ldap]: the LDAP phone book (manual: LDAP appendix); [ldap2] a second server."""
     incoming: bool = setting(False, "look the caller's number up while a call rings (the "
                              "name is shown when it comes; the ring never waits)")
-    dial: bool = setting(False, "look a number we call up as the call goes out (the name "
-                         "on the calling and talking screens; manual: lookup for dial)")
+    dial: bool = setting(False, "look up the digits typed (predial: the servers' hits join "
+                         "the search row once typing pauses) and a number we call as the "
+                         "call goes out (its name on the calling and talking screens); "
+                         "manual: lookup for predial/dial")
     sort: bool = setting(False, "sort hits by name (by number when they have no name)")
     search_delay: int = setting(0, "ms the LCD's LDAP search waits after the last key (a key "
                                 "within it starts the wait again; manual: Search Delay)",

@@ -15,11 +15,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# provisioning.escene (and the cryptography its AES loads, ~8 MB) is imported by the XML
+# functions only: the phone's books are read from their JSON files (firmware/phonebooks.py)
+# by every phone, XML only by provisioning runs and uploads
 from firmware.files import json_bytes
 from firmware.phonebooks import GROUPS_MAX
 from firmware.settings import ACCOUNTS, atomic_write
 from provisioning.errors import BadFile
-from provisioning.escene import AUTO_LINE, xml_bytes, element_where, parse_xml
 
 MAX_BYTES = 8 << 20           # 800 contacts (the manual's limit) take ~250 KiB
 MAX_CONTACTS = 2000
@@ -143,6 +145,7 @@ _GROUP_ATTRS = {"id", "groupid", "name", "descriptor", "ringtype"}
 
 def parse_phonebook(data: bytes, *, name: str, max_bytes: int = MAX_BYTES) -> Phonebook:
     """A phone book file; BadFile when it is not one or a value is wrong."""
+    from provisioning.escene import parse_xml
     root, lines = parse_xml(data, name=name, max_bytes=max_bytes)
     return phonebook_from(root, lines, name=name)
 
@@ -152,6 +155,7 @@ def phonebook_from(root: ET.Element, lines: dict, *, name: str,
     """The phone book in a parsed `<all>` tree (parse_xml's root and lines); `limit`: the
     contacts kept, default the file name's capacity. Each contact's line is in `lines_of`
     (an import names the line of a contact it refuses: firmware/directory/formats.py)."""
+    from provisioning.escene import element_where
     book = Phonebook()
     problems: list[str] = []
     groups: dict[str, Group] = {}
@@ -229,6 +233,7 @@ def _contact(a: dict[str, str], where: str, ignored: list[str]) -> Contact | Non
         return None                                     # an empty slot
     if any(ch in "\r\n" for ch in first + last):
         raise ValueError("a name must be a single line")
+    from provisioning.escene import AUTO_LINE
     raw_acc = (a.get("accountid") or "").strip()
     account = None
     if raw_acc and raw_acc != str(AUTO_LINE):
@@ -249,6 +254,7 @@ def _contact(a: dict[str, str], where: str, ignored: list[str]) -> Contact | Non
 
 def export_phonebook(book: Phonebook) -> bytes:
     """`book` in the same XML (the manual's phone book backup)."""
+    from provisioning.escene import AUTO_LINE, xml_bytes
     root = ET.Element("all")
     gs = ET.SubElement(root, "PhoneGroups")
     for i, g in enumerate(book.groups):

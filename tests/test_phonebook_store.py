@@ -117,3 +117,16 @@ def test_a_provisioned_book_loads_up_to_its_capacity_and_says_the_rest_is_left_o
     assert len(book.contacts) == 800
     assert any("Phone book full: 800 contacts; the rest are ignored" in i for i in book.ignored)
     assert len(parse_phonebook(xml, name="2101_Phonebook.xml").contacts) == 300
+
+
+def test_reading_the_books_loads_no_xml_parser_nor_cryptography(tmp_path):
+    """Every phone reads its books (the idle search builds its index 10 s after start): from
+    their JSON files, without provisioning's XML reader and the AES behind it (~8 MB of a
+    Pi Zero's memory for a module only a provisioning run or an upload needs)."""
+    code = ("import sys; from firmware.phonebooks import Books; "
+            f"b = Books({str(tmp_path)!r}); b.listed('personal'); b.listed('enterprise'); "
+            "print(' '.join(m for m in ('provisioning.escene', 'cryptography') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == ""

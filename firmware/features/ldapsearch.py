@@ -49,7 +49,6 @@ from firmware.directory import ldap
 from firmware.events import DialRequested, KeyHeld, KeyPressed, PageRequested, TimerFired
 from firmware.i18n import Verbatim
 from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_FIELDS, BookError
-from provisioning.phonebook import Contact, clean_number
 from ui.textentry import TextEntry
 
 log = logging.getLogger("deskphone.ldapsearch")
@@ -75,7 +74,8 @@ def _holdable(numbers) -> tuple[list[str], list[str], list[str]]:
     the directory had them; why those were left out). A number is cleaned as provisioning
     cleans a phone book file's (provisioning.phonebook.clean_number: "+49 (30) 12-34" is
     +49301234); letters, or more than 19 digits, the book cannot hold."""
-    kept: list[str] = []
+    from provisioning.phonebook import clean_number     # (its imports load cryptography:
+    kept: list[str] = []                                #  not at start, only on an Add)
     dropped: list[str] = []
     why: dict[str, None] = {}
     for number in numbers:
@@ -341,6 +341,7 @@ class LdapSearch:
         first, _, last = " ".join(hit.name.split()).rpartition(" ")
         if not first:
             first, last = last, ""
+        from provisioning.phonebook import Contact
         kept, dropped, why = _holdable(hit.numbers)
         office, mobile, other = (kept + ["", "", ""])[:3]
         contact = Contact(first_name=first[:NAME_MAX], last_name=last[:NAME_MAX],

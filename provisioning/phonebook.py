@@ -151,9 +151,10 @@ def parse_phonebook(data: bytes, *, name: str, max_bytes: int = MAX_BYTES) -> Ph
 
 
 def phonebook_from(root: ET.Element, lines: dict, *, name: str,
-                   limit: int | None = None) -> Phonebook:
+                   limit: int | None = None, trim_groups: bool = True) -> Phonebook:
     """The phone book in a parsed `<all>` tree (parse_xml's root and lines); `limit`: the
-    contacts kept, default the file name's capacity. Each contact's line is in `lines_of`
+    contacts kept, default the file name's capacity; `trim_groups` False keeps every group
+    (an upload is refused whole when they do not fit, not cut down: Books.import_own). Each contact's line is in `lines_of`
     (an import names the line of a contact it refuses: firmware/directory/formats.py)."""
     from provisioning.escene import element_where
     book = Phonebook()
@@ -204,7 +205,7 @@ def phonebook_from(root: ET.Element, lines: dict, *, name: str,
         if c.group and c.group not in groups:
             groups[c.group] = Group(c.group)
     book.groups = list(groups.values())
-    if len(book.groups) > GROUPS_MAX:
+    if trim_groups and len(book.groups) > GROUPS_MAX:
         first_groups(book, name)
     return book
 

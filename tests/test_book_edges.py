@@ -154,13 +154,16 @@ def test_a_provisioned_file_with_more_groups_loads_the_first_48_and_says_so(capl
     assert "Groups full: 48 groups; 12 more left out" in caplog.text
 
 
-def test_an_upload_with_more_groups_than_fit_is_refused_and_changes_nothing(tmp_path):
+@pytest.mark.parametrize("fmt", ["yealink", "escene"])
+def test_an_upload_with_more_groups_than_fit_is_refused_and_changes_nothing(tmp_path, fmt):
+    """Either format: an Escene file's groups used to be cut to 48 as it was read (as a
+    provisioned file's are), so the upload went in without the 49th group."""
     books = Books(tmp_path)
-    yealink = write(many_groups(60), "yealink", title="PBX")
+    data = write(many_groups(60), fmt, title="PBX")
     with pytest.raises(BookError, match="^Groups full: 48 groups — the file has 60$"):
-        import_file(books, "personal", yealink, name="pbx.xml")
+        import_file(books, "personal", data, name="pbx.xml")
     with pytest.raises(BookError, match="^Groups full: 48 groups — the file has 60$"):
-        import_file(books, "enterprise", yealink, name="pbx.xml")
+        import_file(books, "enterprise", data, name="pbx.xml")
     assert books.count("personal") == books.count("enterprise") == 0
     assert import_file(books, "personal", write(many_groups(48), "yealink", title="PBX"),
                        name="pbx.xml")["groups"] == 48

@@ -129,7 +129,7 @@ def test_an_import_replaces_the_users_own_contacts_and_leaves_provisioned_ones(t
     # the download holds the provisioned contact too; uploading it copies it no twice
     data, _ = export_file(books, "personal", "escene")
     out = import_file(books, "personal", data, name="Personal_Phonebook.xml")
-    assert out["contacts"] == 3 and "1 contacts are the provisioned ones" in out["notes"][0]
+    assert out["contacts"] == 3 and "1 contact is a provisioned one already" in out["notes"][0]
     assert books.count("personal") == 4
     assert books.own_groups() == ["Sales"]                 # Staff is provisioning's
 

@@ -130,7 +130,7 @@ def test_the_enterprise_phonebook_page_uploads_and_lists_the_enterprise_book(rig
         r, text = await upload(client, rig, ENTERPRISE, "enterprise", "ent.xml",
                                PHONEBOOK.encode())
         assert r.status == 200 and "<h1>Enterprise Phonebook</h1>" in text
-        assert "Enterprise phone book: 3 contacts and 1 groups from ent.xml" in text
+        assert "Enterprise phone book: 3 contacts and 1 group from ent.xml" in text
         assert "<td>Zoë van Dijk</td><td>2002</td><td></td><td>2099</td><td>Sales</td>" in text
         listed = await (await client.get("/api/phonebook?q=jo")).json()
         assert [c["first_name"] for c in listed["enterprise"]] == ["Jo"]

@@ -69,7 +69,7 @@ def read(data: bytes, *, name: str) -> Read:
         root, lines = parse_xml(data, name=name, max_bytes=MAX_BYTES,
                                 root=("all", *YEALINK_ROOTS))
         if root.tag == "all":
-            book = phonebook_from(root, lines, name=name, limit=READ_MAX)
+            book = phonebook_from(root, lines, name=name, limit=READ_MAX, trim_groups=False)
             where = [f"line {n}: <book>" for n in book.lines_of]
             return Read(book, "escene", where, book.ignored)
         return _yealink(root, lines)
@@ -219,7 +219,8 @@ def apply(books, got: Read) -> dict:
         books.replace_enterprise(book)
     notes = list(got.notes)
     if skipped:
-        notes.append(f"{skipped} contacts are the provisioned ones already: not copied")
+        notes.append("1 contact is a provisioned one already: not copied" if skipped == 1
+                     else f"{skipped} contacts are the provisioned ones already: not copied")
     return {"book": got.which, "format": got.format, "contacts": len(book.contacts) - skipped,
             "groups": len(book.groups), "notes": notes}
 

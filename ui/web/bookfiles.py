@@ -26,6 +26,7 @@ from firmware.directory.formats import BOOKS, FORMATS, MAX_BYTES, FileRefused
 from firmware.phonebooks import CAPACITY, BookError
 from ui.web import common, maintenance, pages
 from ui.web.common import API, error, read_body
+from ui.web.forms import plural
 from ui.web.html import esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -40,6 +41,15 @@ PROVISIONED = ("Auto provisioning replaces the enterprise book with the server's
                "Enterprise_Phonebook.xml at its next run when Auto Download Enterprise "
                "Phonebook is on (Auto Provision page) and the server has that file: an "
                "upload here lasts until then.")
+
+
+def imported(which: str, out: dict, source: str) -> str:
+    """What an upload or an update from a server did, in one sentence for the page."""
+    contacts = plural(out["contacts"], "1 contact", "{n} contacts")
+    groups = plural(out["groups"], "1 group", "{n} groups")
+    return (f"{TITLES[which]}: {contacts} and {groups} from {source} "
+            f"({FORMATS[out['format']]})"
+            + (" replace your own contacts." if which == "personal" else "."))
 
 
 def _select(name: str, ident: str, options: dict[str, str]) -> str:
@@ -122,9 +132,7 @@ async def upload(request):
         return await _refused(back, request, [str(e)])
     log.warning("web: phone book %s uploaded into the %s book: %d contacts", name, which,
                 out["contacts"])
-    top = notice(f"{TITLES[which]}: {out['contacts']} contacts and {out['groups']} groups "
-                 f"from {name} ({FORMATS[out['format']]})"
-                 + (" replace your own contacts." if which == "personal" else "."))
+    top = notice(imported(which, out, name))
     if out["notes"]:
         top += (f'<details><summary>Not used from the file ({len(out["notes"])})</summary>'
                 f'<pre>{esc(chr(10).join(out["notes"]))}</pre></details>')

@@ -24,6 +24,7 @@ from aiohttp import web
 from firmware.directory.formats import BOOKS, FORMATS, FileRefused
 from ui.web import bookfiles, maintenance, pages
 from ui.web.common import API, error, json_body
+from ui.web.forms import plural
 from ui.web.html import csrf_field, esc, notice
 
 log = logging.getLogger("deskphone.web")
@@ -73,11 +74,10 @@ def _said(action: str, out: dict) -> str:
     """What happened, in one sentence for the page."""
     title = bookfiles.TITLES[out["book"]]
     if action == "backup":
-        return (f"{title} ({out['contacts']} contacts, {FORMATS[out['format']]}, "
+        return (f"{title} ({plural(out['contacts'], '1 contact', '{n} contacts')}, "
+                f"{FORMATS[out['format']]}, "
                 f"{out['bytes']} bytes) sent to {out['url']}.")
-    return (f"{title}: {out['contacts']} contacts and {out['groups']} groups from "
-            f"{out['url']} ({FORMATS[out['format']]})"
-            + (" replace your own contacts." if out["book"] == "personal" else "."))
+    return bookfiles.imported(out["book"], out, out["url"])
 
 
 @routes.post(SERVER)

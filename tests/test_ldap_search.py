@@ -597,3 +597,19 @@ def test_predial_lookup_is_off_without_ldap_dial(slapd):
     rig.dial("1001")
     rig.advance(2)
     assert not rig.jobs and rig.state.search == []
+
+
+def test_a_predial_lookup_the_server_refuses_is_logged_with_why(caplog):
+    """The row shows only the books' hits then; the log says why there are no LDAP names
+    (an administrator has nowhere else to find out)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                          # closed again: refused
+    rig = _rig(port, **{"ldap.dial": True})
+    rig.dial("555")
+    rig.advance(0.5)
+    with caplog.at_level("WARNING", logger="deskphone.search"):
+        _run_jobs(rig)
+    assert rig.state.search == []
+    assert any("LDAP lookup for predial of 555" in r.getMessage()
+               and "cannot connect" in r.getMessage() for r in caplog.records)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 
+from firmware import logs
 from firmware.call.controls import Mode
 from firmware.call.state import CallState, Screen
 from firmware.directory import ldap
@@ -54,6 +55,7 @@ class Search:
         self.books = ctx.provided["phonebooks"]        # firmware/phonebooks.py Books
         self.calllog = ctx.provided.get("calllog")
         self.provided = ctx.provided                   # "ldap": wired after the REGISTERs
+        self._warn = logs.Limited(log)                 # a few lines a minute, not one a number
         self.index: Index | None = None
         self.built_from: tuple = ()
         self.books_index: tuple[int, Index | None] = (-1, None)   # (Books.version, ...)
@@ -145,9 +147,11 @@ class Search:
 
     def _ldap_answered(self, typed: str, answer) -> None:
         """The servers' hits after the books' (each number once); dropped when the digits
-        changed meanwhile. A server's trouble is logged by the worker, not shown here: the
-        row is the books' hits then, as without LDAP."""
+        changed meanwhile. A server's trouble is logged, not shown: the row is the books'
+        hits then, as without LDAP (the LCD's LDAP search shows it)."""
         s = self.state
+        if answer.reason:
+            self._warn.warning("LDAP lookup for predial of %s: %s", typed, answer.reason)
         if typed != self.typed or not typed:
             return
         have = {h.number for h in s.search}

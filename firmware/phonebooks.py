@@ -282,11 +282,14 @@ class Books:
 
     @_locked
     def edit(self, index: int, contact, was=None) -> None:
-        """The user's contact at `index` (the one `was`, when given) replaced."""
+        """The user's contact at `index` (the one `was`, when given) replaced. A contact
+        gone meanwhile is said first: its group may have gone with it (an upload), and
+        "No group" would send the person to fix a field for nothing."""
+        own = self._own()
+        at = self._place(own, index, was)
         check_contact(contact)
         self._check_group(contact.group)
-        own = self._own()
-        own.contacts[self._place(own, index, was)] = contact
+        own.contacts[at] = contact
         self._save(own)
 
     @_locked

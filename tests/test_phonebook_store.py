@@ -130,3 +130,17 @@ def test_reading_the_books_loads_no_xml_parser_nor_cryptography(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_an_edit_of_a_contact_gone_with_its_group_says_it_is_gone_first(tmp_path):
+    """An upload replaced the user's book (the contact and its group went) while the LCD's
+    editor was open: Save says the contact is gone, not that its group is missing."""
+    from provisioning.phonebook import Phonebook
+    books = Books(tmp_path)
+    books.add_group("R&D")
+    old = Contact("Ann", office="2001", group="R&D")
+    books.add(old)
+    books.import_own(Phonebook(contacts=[Contact("Bob", office="3001")]))
+    with pytest.raises(BookError, match="changed or deleted meanwhile"):
+        books.edit(0, Contact("Ann", office="2002", group="R&D"), was=old)
+    assert [c.first_name for c in books.book("own").contacts] == ["Bob"]

@@ -85,8 +85,10 @@ def section(request, only: str = "") -> str:
                                  "enterprise: all of it"),
                     format=("Format", _select("format", "format", {
                         k: f"{v} (.xml)" for k, v in FORMATS.items()}),
-                            "Escene's is what auto provisioning reads; Yealink's "
-                            "(YealinkIPPhoneBook) what PBXs serve as a remote phone book"))
+                            "Escene's is what auto provisioning reads, whole: a backup; "
+                            "Yealink's (YealinkIPPhoneBook) what PBXs serve as a remote "
+                            "phone book: it has no line nor group description, and a "
+                            "name comes back split at its last space"))
                 + '<div class="actions"><button type="submit">Download</button></div>'
                   '</form>')
     if pages.role_of(request) != "admin":

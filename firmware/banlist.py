@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from firmware.files import atomic_write, keep_aside, kept_aside
-from firmware.phonebooks import NAME_MAX, NUMBER, NUMBER_MAX, BookError, controls
+from firmware.phonebooks import NUMBER, NUMBER_MAX, BookError, text_problem
 from firmware.sip.policy import Bans
 
 log = logging.getLogger("deskphone.banlist")
@@ -92,13 +92,8 @@ def check_ban(ban: Ban) -> dict[str, str]:
     account that is no line."""
     wrong = {}
     for attr, label in TEXTS:
-        value = getattr(ban, attr)
-        if len(value) > NAME_MAX:
-            wrong[attr] = f"{label}: at most {NAME_MAX} characters"
-        elif any(ch in value for ch in "\r\n\t"):
-            wrong[attr] = f"{label}: a single line"
-        elif controls(label, value):
-            wrong[attr] = controls(label, value)
+        if why := text_problem(label, getattr(ban, attr)):
+            wrong[attr] = why
     for attr, label in NUMBERS:
         value = getattr(ban, attr)
         if value and not NUMBER.fullmatch(value):

@@ -86,17 +86,23 @@ def controls(label: str, value: str) -> str:
     return f"{label}: no control characters" if CONTROLS.search(value) else ""
 
 
+def text_problem(label: str, value: str, most: int = NAME_MAX) -> str:
+    """Why a one-line text of a contact or a ban entry cannot be stored, else "": too
+    long, on two lines, or a control character in it."""
+    if len(value) > most:
+        return f"{label}: at most {most} characters"
+    if any(ch in value for ch in "\r\n\t"):
+        return f"{label}: a single line"
+    return controls(label, value)
+
+
 def check_contact(c) -> None:
     """BookError when a contact cannot be stored: no name and no number, a number that is
     not 1-19 digits (* # and a leading + allowed), a name too long, on two lines or with a
     control character in it."""
     for label, value in (("First name", c.first_name), ("Last name", c.last_name)):
-        if len(value) > NAME_MAX:
-            raise BookError(f"{label}: at most {NAME_MAX} characters")
-        if any(ch in value for ch in "\r\n\t"):
-            raise BookError(f"{label}: a single line")
-        if controls(label, value):
-            raise BookError(controls(label, value))
+        if why := text_problem(label, value):
+            raise BookError(why)
     for f in NUMBER_FIELDS:
         value = getattr(c, f)
         if value and not NUMBER.fullmatch(value):
@@ -331,8 +337,8 @@ class Books:
             raise BookError("A group needs a name")
         if len(name) > NAME_MAX or any(ch in name for ch in "\r\n\t"):
             raise BookError(f"Group name: one line, at most {NAME_MAX} characters")
-        if controls("Group name", name):
-            raise BookError(controls("Group name", name))
+        if why := controls("Group name", name):
+            raise BookError(why)
         return name
 
     @staticmethod
@@ -340,8 +346,8 @@ class Books:
         text = text.strip()
         if len(text) > DESCRIPTION_MAX or any(ch in text for ch in "\r\n\t"):
             raise BookError(f"Description: one line, at most {DESCRIPTION_MAX} characters")
-        if controls("Description", text):
-            raise BookError(controls("Description", text))
+        if why := controls("Description", text):
+            raise BookError(why)
         return text
 
     @_locked

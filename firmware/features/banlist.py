@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from firmware.banlist import CAPACITY, NAME_MAX, Ban, BanList, check_ban
+from firmware.banlist import CAPACITY, Ban, BanList, check_ban
 from firmware import pages
 from firmware.call.controls import Mode
 from firmware.call.state import MenuPage, Screen
@@ -51,7 +51,7 @@ from firmware.errors import SettingsInvalid
 from firmware.events import KeyPressed, PageRequested, TimerFired
 from firmware.i18n import Verbatim
 from firmware.presenter import NOTICE_SECONDS
-from firmware.phonebooks import BookError
+from firmware.phonebooks import NAME_MAX, BookError
 from firmware.record import replace
 from firmware.sip.policy import is_anonymous
 

@@ -36,7 +36,7 @@ import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from firmware.files import atomic_write, keep_aside, kept_aside
+from firmware.files import atomic_write, damaged, keep_aside, kept_aside
 from firmware.phonebooks import NUMBER, NUMBER_MAX, BookError, text_problem
 from firmware.sip.policy import Bans
 
@@ -107,10 +107,6 @@ def check_ban(ban: Ban) -> dict[str, str]:
     return wrong
 
 
-def _damaged(kept: str, then: str) -> str:
-    return f"Your ban list was damaged: kept as {kept}; {then}"
-
-
 class BanList:
     """The entries, read once (the file changes only through here), and their changes,
     each saved at once. `on_change` is called after every change with the new `bans`."""
@@ -129,11 +125,11 @@ class BanList:
             if not isinstance(entries, list):
                 raise TypeError("entries is not a list")
         except FileNotFoundError:
-            if kept_aside(self.path):               # damaged, nothing written since
-                self.trouble = _damaged(kept_aside(self.path)[0].name, "starting empty")
+            if kept := kept_aside(self.path):       # damaged, nothing written since
+                self.trouble = damaged("ban list", kept[0].name)
             return ()
         except (OSError, ValueError, TypeError, KeyError) as e:
-            self.trouble = _damaged(keep_aside(self.path, e).name, "starting empty")
+            self.trouble = damaged("ban list", keep_aside(self.path, e).name)
             return ()
         good, refused = [], []
         for n, doc in enumerate(entries, 1):
@@ -152,7 +148,7 @@ class BanList:
             more = [f"and {len(refused) - 10} more"] if len(refused) > 10 else []
             then = f"going on with the first {min(len(good), CAPACITY)} good entries"
             bad = keep_aside(self.path, "; ".join(refused[:10] + more), then=then)
-            self.trouble = _damaged(bad.name, then)
+            self.trouble = damaged("ban list", bad.name, then)
             try:
                 self._write(tuple(good[:CAPACITY]))
             except OSError as e:            # on in memory; the .bad file holds them all

@@ -79,6 +79,12 @@ def kept_aside(path: Path | str) -> list[Path]:
     return [p for p in (path.with_name(n) for n in names) if p.exists()]
 
 
+def damaged(what: str, kept: str, then: str = "starting empty") -> str:
+    """What the phone says of a file it kept aside (the LCD, the web page showing it),
+    until the person dismisses it or changes what the file held."""
+    return f"Your {what} was damaged: kept as {kept}; {then}"
+
+
 def keep_aside(path: Path | str, why, *, then: str = "starting empty") -> Path:
     """A damaged file renamed NAME.bad beside it, for a person to look at, never read
     again, with a warning saying what is wrong (`why`) and what the phone does instead

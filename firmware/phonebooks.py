@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 
-from firmware.files import atomic_write, keep_aside, kept_aside
+from firmware.files import atomic_write, damaged, keep_aside, kept_aside
 
 log = logging.getLogger("deskphone.phonebook")
 
@@ -111,11 +111,6 @@ def check_contact(c) -> None:
         raise BookError("A contact needs a name or a number")
     if c.account is not None and not 1 <= c.account <= 3:
         raise BookError("Line: 1-3, or Auto")
-
-
-def damaged(kept: str) -> str:
-    """The notice of a damaged own.json, on the LCD and the web's Contact page."""
-    return f"Your phone book was damaged: kept as {kept}; starting empty"
 
 
 def _locked(method):
@@ -185,13 +180,14 @@ class Books:
             return self._too_many(path, book) if name == "own" and \
                 len(book.groups) > GROUPS_MAX else book
         except FileNotFoundError:
-            if name == "own" and kept_aside(path):      # damaged, nothing written since
-                self.trouble[name] = damaged(kept_aside(path)[0].name)
+            kept = kept_aside(path) if name == "own" else []
+            if kept:                                     # damaged, nothing written since
+                self.trouble[name] = damaged("phone book", kept[0].name)
             return Phonebook()
         except (OSError, ValueError, TypeError, AttributeError) as e:
             if name == "own":
                 bad = keep_aside(path, e, then="the own phone book starts empty")
-                self.trouble[name] = damaged(bad.name)
+                self.trouble[name] = damaged("phone book", bad.name)
                 self._seen[name] = self._stat(name)
             else:
                 log.warning("phone book %s cannot be read: %s", path, e)

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ui.web import manage, pages
+from ui.web import forms, manage, pages
 from ui.web.common import API
 from ui.web.html import csrf_field, esc, notice, restart_form
 
@@ -90,8 +90,7 @@ async def _upload(request, limit: int) -> tuple[dict[str, str], str, bytes | Non
 
 def _fields(**named) -> str:
     """Labelled inputs: name=(label, input HTML, help)."""
-    return "".join(f'<div class="field"><label for="f-{n}">{esc(label)}</label>'
-                   f'<div class="input">{control}<p class="help">{esc(help)}</p></div></div>'
+    return "".join(forms.field(n, label, control, help=help)
                    for n, (label, control, help) in named.items())
 
 

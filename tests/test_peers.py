@@ -20,11 +20,16 @@ except ModuleNotFoundError:  # plain `pytest`: rootdir-relative, tests/ itself i
 
 
 def _bind_all(port: int, types) -> None:
+    """Bind `port` the way the peers' servers do: TCP with SO_REUSEADDR, as free_port checks.
+    Without it a port left in TIME_WAIT by another worker's closed connection cannot be bound
+    for listening although it is free (a CI run failed so: "Address already in use")."""
     socks = []
     try:
         for t in types:
             s = socket.socket(socket.AF_INET, t)
             socks.append(s)
+            if t == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
     finally:
         for s in socks:
@@ -40,6 +45,24 @@ def test_free_ports():
     assert block == [block[0], block[0] + 2, block[0] + 4]
     for p in range(block[0], block[0] + 6):
         _bind_all(p, [socket.SOCK_DGRAM])
+
+
+def test_a_port_in_time_wait_is_free_for_a_server():
+    """A TCP port whose last connection the server closed first sits in TIME_WAIT: free_port
+    may hand it out (a listening server with SO_REUSEADDR takes it), and does."""
+    port = free_port("tcp")
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen()
+    client = socket.create_connection(("127.0.0.1", port), timeout=2)
+    conn, _ = srv.accept()
+    conn.close()            # the server's side closes first: its end waits in TIME_WAIT
+    client.close()
+    srv.close()
+    with socket.socket() as plain, pytest.raises(OSError):   # the old check, failed in CI
+        plain.bind(("127.0.0.1", port))
+    _bind_all(port, [socket.SOCK_STREAM])
 
 
 def test_a_closed_silent_server_accepts_no_more():

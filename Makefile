@@ -26,24 +26,33 @@ PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
 
 # Debian packages: to build the venv, and the real peers the tests start.
 APT_RUN  := python3-venv $(if $(filter python3.%,$(PYTHON)),$(PYTHON)-venv)
-# the LCD's CJK bitmap font (phone.language zh; ui/faces.py): installed by run and test
+# the LCD's CJK bitmap font (phone.language zh; ui/faces.py) and a C compiler for the SIP
+# gate's INVITE path (firmware/sip/fastgate.c): installed by run and test
 APT_FONTS := xfonts-wqy
+APT_BUILD := gcc libc6-dev
 APT_TEST := kamailio kamailio-presence-modules sip-tester baresip chromium iproute2 \
             tftpd-hpa tftp-hpa nginx vsftpd dnsmasq isc-dhcp-client openssl slapd ldap-utils \
-            $(APT_FONTS)
+            $(APT_FONTS) $(APT_BUILD)
 
 .PHONY: run test bench apt-run apt-test venv venv-test clean lint
 
+FASTGATE := firmware/sip/_fastgate.so
+
 run: venv
-	@$(MAKE) --no-print-directory apt-run APT_RUN="$(APT_FONTS)"
+	@$(MAKE) --no-print-directory apt-run APT_RUN="$(APT_FONTS) $(APT_BUILD)"
+	@$(MAKE) --no-print-directory $(FASTGATE) || echo "the phone runs the Python SIP gate alone" >&2
 	@$(VPY) -m compileall -q firmware board drivers ui provisioning >/dev/null || true
 	$(VPY) -m firmware.boot --board $(BOARD) --data-dir $(DATA) --http $(HTTP)
 
-test: venv-test apt-test
+test: venv-test apt-test $(FASTGATE)
 	$(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-bench: venv-test apt-test
+bench: venv-test apt-test $(FASTGATE)
 	$(VPY) -m tests.bench
+
+# the SIP gate's INVITE path in C (docs/sip-gate.md); the phone runs without it, slower
+$(FASTGATE): firmware/sip/fastgate.c firmware/sip/fastgate.py
+	$(or $(PYTHON),python3) -m firmware.sip.fastgate
 
 venv: $(VENV)/.runtime
 venv-test: $(VENV)/.test
@@ -79,4 +88,4 @@ apt-test:
 	    command -v systemctl >/dev/null && $(SUDO) systemctl disable --now $$s >/dev/null 2>&1 || true;; esac; done; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(FASTGATE)

@@ -199,7 +199,10 @@ class CallCommands:
         msg, source = rdata.wholeMsg, rdata.srcAddress
         call = _Call(self, acc, cid, prm.callId)
         call.source = ip = source_ip(source)
-        head = self._gate.call_seen(msg) if self._gate is not None else None
+        head = None
+        if self._gate is not None:
+            head = self._gate.head_of(msg)
+            self._later.append(self._gate.call_seen)      # bookkeeping: after the 180
         verdict = self.policy.judge(head or msg, account=acc.index, calls=len(self.calls),
                                     source_ip=ip)
         code, target = verdict.code, verdict.target
@@ -218,8 +221,10 @@ class CallCommands:
 
     def _announce(self, cid: int, account: int, msg: str, source: str, verdict) -> None:
         """Tell the loop about a new INVITE (after our answer has left)."""
-        code, target, page, asked = verdict.code, verdict.target, verdict.page, verdict.asked
-        headers = Message.parse(msg).headers()
+        code, target, page = verdict.code, verdict.target, verdict.page
+        parsed = Message.parse(msg)
+        headers = parsed.headers()
+        asked = self.policy.asked_by(parsed, verdict)
         name, uri, number = split_uri(headers.get("from", ""))
         ip = source_ip(source)
         if code == 403 and not self.policy.allows_source(ip):

@@ -97,6 +97,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self._post = post
         self._events: list[Event] = []    # SIP thread only; sent when pjsua2 returns
         self._later: list[Callable] = []  # work a callback put off until pjsua2 returns
+        self._gate: pjgate.Gate | None = None
         self.policy = IncomingPolicy()
         self._ids = itertools.count(1)
         self._cmds: queue.SimpleQueue = queue.SimpleQueue()
@@ -119,7 +120,6 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.pj_version = ""
         self.started_at = 0.0
         self.taps: Taps | None = None      # our module before pjsip's layers (BLF reads it)
-        self._gate: pjgate.Gate | None = None
         self.offered: frozenset[str] = frozenset()   # enabled codecs' names (the gate's)
         self._refusals = logs.Limited(log, per_minute=30)
         # run on the SIP thread before anything is torn down (firmware/sip/pjblf.py's buddies)
@@ -160,6 +160,18 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             for ev in events:
                 self._post(ev)
 
+    @property
+    def policy(self) -> IncomingPolicy:
+        """Who may ring and how (firmware/sip/policy.py): replaced whole as settings change,
+        from any thread; the gate forgets the callers it let in under the old one."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: IncomingPolicy) -> None:
+        self._policy = policy
+        if self._gate is not None:
+            self._gate.forget_sources()
+
     def new_call_id(self) -> int:
         return next(self._ids)
 
@@ -181,12 +193,12 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             self._flush()
             while not self._stopping:
                 self.ep.libHandleEvents(self.WAIT_MS)
-                if self._gate is not None:
-                    self._gate.idle_turn()
                 self._flush()
                 self._drain()
                 self._flush()           # what the commands' callbacks said
                 self._dead.clear()
+                if self._gate is not None:
+                    self._gate.idle_turn()      # the calls are counted: arm fastgate.c
         except Exception:  # noqa: BLE001
             log.exception("SIP thread failed")
         finally:

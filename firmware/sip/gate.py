@@ -43,7 +43,7 @@ import time
 from typing import Callable
 
 from firmware import logs
-from firmware.sip import native
+from firmware.sip import fastgate, native
 from firmware.sip.text import Message, token, via_host
 
 log = logging.getLogger("deskphone.sip.gate")
@@ -105,6 +105,44 @@ def unhandled(method: str) -> int:
 def _first_word(raw: bytes) -> str:
     """A request's method as the packet spells it (pjsip skips leading blank lines too)."""
     return raw.lstrip(b"\r\n").split(b" ", 1)[0].decode("ascii", "replace")
+
+
+def framing_problem(fields: Message, method: str, body: bytes) -> tuple[int, str]:
+    """(0, "") for a request whose CSeq names its method and whose body is all there,
+    else the 400 it gets. fields: the head as Message.parse read it; body: the packet
+    after the blank line."""
+    cseq = fields.get("cseq", "").split()
+    if len(cseq) != 2 or cseq[1] != method:
+        return 400, "CSeq method does not match the request"
+    length = fields.get("content-length", "").strip()
+    if length.isdigit() and int(length) > len(body):
+        # RFC 3261 18.3: over UDP the packet ended before the body did
+        return 400, "Content-Length is larger than the body"
+    return 0, ""
+
+
+def offer_problem(fields: Message, body: bytes, codecs: frozenset[str]) -> tuple[int, str]:
+    """(0, "") for an INVITE with no body or an SDP offer we can answer, else its refusal
+    (415, or check_offer's)."""
+    if not body.strip():
+        return 0, ""
+    if fields.get("content-type", "").split(";", 1)[0].strip().lower() != "application/sdp":
+        return 415, "Only application/sdp offers"
+    length = fields.get("content-length", "").strip()
+    offer = body[:int(length)] if length.isdigit() else body
+    return check_offer(offer.decode("utf-8", "replace"), codecs)
+
+
+def admits(raw: bytes, codecs: frozenset[str]) -> bool:
+    """Does the packet pass every check of the gate's own that an INVITE meets (the
+    source, the flood guard and the media budget aside)? fastgate.c must say yes only
+    where this does (tests/test_fastgate.py)."""
+    if _first_word(raw) != "INVITE":
+        return False
+    head, _, body = raw.lstrip(b"\r\n").partition(b"\r\n\r\n")
+    fields = Message.parse(head)
+    return not framing_problem(fields, "INVITE", body)[0] and \
+        not offer_problem(fields, body, codecs)[0]
 
 
 def check_offer(sdp: str, codecs: frozenset[str]) -> tuple[int, str]:
@@ -182,6 +220,10 @@ class Gate:
                  exempt: Callable[[str], bool] = lambda ip: False,
                  flood_limit: Callable[[], int] = lambda: 0,
                  on_check_sync: Callable[[bool, str], int] = lambda reboot, source: 489):
+        self._fast = None           # fastgate.c, once registered as our module
+        self._armed = False         # may it let one INVITE in (the budget has room)?
+        self._admitted = 0          # its count of INVITEs let in, as last read
+        self._sources = 0           # bumped when the sources it may let in are forgotten
         self.codecs = codecs        # enabled ones; SipEngine._order_codecs keeps it to sip.codecs
         self.calls_alive = calls_alive
         self.allows_source = allows_source
@@ -202,38 +244,100 @@ class Gate:
         self.refused = collections.Counter()     # status -> count, for the log and tests
         self._warn = logs.Limited(log)
         # the head of the INVITE this packet is, when the gate let it in: pjsua offers it
-        # as a call before the next packet is read, and the policy reads it (call_seen)
+        # as a call before the next packet is read, and the policy reads it (head_of)
         self._invite: Message | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
     def register(self) -> bool:
+        """Our module: fastgate.c's when it is built (the Python gate behind it for all it
+        does not let in itself), else the Python gate alone."""
         if native._load() is None:
             return False
         self._allow_hdr = native.header_list("Allow", ALLOW)
         self._retry_hdr = native.header_list("Retry-After", "5")
         self._quiet_hdr = native.header_list("Retry-After", str(int(FLOOD_BLOCK)))
-        self._mod = native.register_module("mod-deskphone-gate", PRIORITY,
-                                           on_request=self._front)
+        fast = fastgate.load()
+        front = self._front
+        if fast is not None:
+            self._slow = native.rx_callback(self._front, "mod-deskphone-gate")
+            fast.fg_setup(*native.rx_offsets(), ctypes.cast(self._slow, ctypes.c_void_p))
+            fast.fg_set_codecs(",".join(sorted(self.codecs)).encode())
+            front = fast.fg_on_rx_request
+        self._mod = native.register_module("mod-deskphone-gate", PRIORITY, on_request=front)
+        if self._mod is not None and fast is not None:
+            self._fast = fast
+            log.info("SIP gate: ordinary INVITEs are let in by fastgate.c, the rest is "
+                     "judged here")
         return self._mod is not None
 
     def close(self) -> None:
+        if self._fast is not None:
+            self._fast.armed.value = 0
+            self._fast = None
         native.unregister_module(self._mod)
         self._mod = None
 
+    @property
+    def codecs(self) -> frozenset[str]:
+        return self._codecs
+
+    @codecs.setter
+    def codecs(self, names: frozenset[str]) -> None:
+        self._codecs = names
+        if self._fast is not None:
+            self._fast.fg_set_codecs(",".join(sorted(names)).encode())
+
+    # -- the C side's bookkeeping --------------------------------------------------------------
+
+    def forget_sources(self) -> None:
+        """The incoming policy changed (trust, flood guard): fastgate.c lets no INVITE in
+        until this gate has let one in from that address again. Any thread."""
+        self._sources += 1
+        if self._fast is not None:
+            self._fast.fg_forget_sources()
+
+    def _sync(self) -> None:
+        """Count what fastgate.c let in since we last looked as let in here: calls pending
+        (their media is open) and requests seen. Each admission disarmed it."""
+        if self._fast is None:
+            return
+        n = self._fast.admitted.value
+        new = (n - self._admitted) & 0xFFFFFFFF
+        if new:
+            self._admitted = n
+            self._armed = False
+            now = time.monotonic()
+            self._pending.extend([now] * min(new, MEDIA_BUDGET))
+            self._seen += new
+
+    def _arm(self) -> None:
+        """Let fastgate.c admit one INVITE when _admit would admit one now (the source and
+        the packet it checks itself). On every SIP thread turn."""
+        self._sync()
+        want = bool(native.rx_layout is True and native.src_layout
+                    and self.calls_alive() < MAX_CALLS and self._in_use() < MEDIA_BUDGET)
+        if want != self._armed:
+            self._fast.armed.value = int(want)
+            self._armed = want
+
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def call_seen(self, msg: str) -> Message | None:
-        """pjsua handed an INVITE we let in to the application: it is one of the calls
-        alive now. One that never shows up (pjsua refused it after opening its media)
-        counts for WINDOW seconds. Returns the INVITE's head as the gate read it when
-        `msg` (pjsua's copy of the INVITE) is that one, else None: a new call is parsed
-        once before its 180."""
-        if self._pending:
-            self._pending.popleft()
+    def head_of(self, msg: str) -> Message | None:
+        """The INVITE's head as this gate read it, when `msg` (pjsua's copy of the INVITE
+        it offers as a call) is the one it let in last; else None (fastgate.c let it in, or
+        another): a new call is parsed once before its 180, and only when asked."""
         head, self._invite = self._invite, None
         call_id = head.get("call-id") if head is not None else ""
         return head if call_id and call_id in msg else None
+
+    def call_seen(self) -> None:
+        """pjsua handed an INVITE we let in to the application: it is one of the calls
+        alive now. One that never shows up (pjsua refused it after opening its media)
+        counts for WINDOW seconds. (After the 180: the SIP thread's next turn.)"""
+        self._sync()
+        if self._pending:
+            self._pending.popleft()
 
     def call_ended(self, source: str = "", answered: bool = True) -> None:
         """A call's media went away (its handles are free WINDOW seconds later).
@@ -257,6 +361,7 @@ class Gate:
             q.popleft()
         if len(q) >= limit:
             del self._unanswered[ip]
+            self.forget_sources()
             if len(self._blocked) >= 1024:
                 self._blocked.pop(next(iter(self._blocked)))
             self._blocked[ip] = now
@@ -279,7 +384,10 @@ class Gate:
     def idle_turn(self) -> None:
         """Called by the SIP thread on every loop turn: after a burst of requests, once
         pjsip's transactions are gone, hand the freed memory back to the system (glibc
-        keeps it in its arenas otherwise: ~10 MB after a minute of flood)."""
+        keeps it in its arenas otherwise: ~10 MB after a minute of flood). And re-arm
+        fastgate.c."""
+        if self._fast is not None:
+            self._arm()
         if self._seen < TRIM_BURST or time.monotonic() - self._busy_at < TRIM_AFTER:
             return
         seen, self._seen = self._seen, 0
@@ -289,6 +397,7 @@ class Gate:
 
     def _in_use(self) -> int:
         """Calls whose media sockets may hold ioqueue handles now."""
+        self._sync()
         now = time.monotonic()
         for q in (self._ended, self._pending):
             while q and now - q[0] > WINDOW:
@@ -327,6 +436,7 @@ class Gate:
 
     def _front(self, rdata: int) -> int:
         self._invite = None
+        self._sync()
         self._count_request()
         if native.rx_layout is not True:
             # the packet cannot be read on this build: only the media budget holds (an
@@ -363,13 +473,9 @@ class Gate:
             log.info("%s from %s refused (403): not a trusted server (sip.trusted_only)",
                      method, ip)
             return self._respond(rdata, 403, "Not a trusted server")
-        cseq = fields.get("cseq", "").split()
-        if len(cseq) != 2 or cseq[1] != method:
-            return self._respond(rdata, 400, "CSeq method does not match the request")
-        length = fields.get("content-length", "").strip()
-        if length.isdigit() and int(length) > len(body):
-            # RFC 3261 18.3: over UDP the packet ended before the body did
-            return self._respond(rdata, 400, "Content-Length is larger than the body")
+        code, why = framing_problem(fields, method, body)
+        if code:
+            return self._respond(rdata, code, why)
         if seen_as == "SUBSCRIBE" and not (ip and self.exempt(ip)):
             # pjsua would serve our presence to anyone (memory held for each, NOTIFYs sent
             # to whatever Contact it names); a desk phone's watchers are its servers
@@ -382,18 +488,16 @@ class Gate:
                 return self._respond(rdata, 403, "Not the line's server")
         if not invite:
             return self._leftover(rdata, seen_as, event)
-        ctype = fields.get("content-type", "").split(";", 1)[0].strip().lower()
-        if body.strip():
-            if ctype != "application/sdp":
-                return self._respond(rdata, 415, "Only application/sdp offers")
-            length_ok = body[:int(length)] if length.isdigit() else body
-            code, why = check_offer(length_ok.decode("utf-8", "replace"), self.codecs)
-            if code:
-                log.info("INVITE from %s refused (%d): %s", ip or "?", code, why)
-                return self._respond(rdata, code, why)
+        code, why = offer_problem(fields, body, self.codecs)
+        if code:
+            log.info("INVITE from %s refused (%d): %s", ip or "?", code, why)
+            return self._respond(rdata, code, why)
+        sources = self._sources
         taken = self._admit(rdata, ip)
         if not taken:
             self._invite = fields
+            if ip and self._fast is not None and sources == self._sources:
+                self._fast.fg_add_source(ip.encode())    # its next INVITEs: fastgate.c's
         return taken
 
     def _admit(self, rdata: int, ip: str) -> int:
@@ -423,3 +527,17 @@ class Gate:
             return 1
         reason = "Not handled" if code == 500 else ""
         return self._respond(rdata, code, reason, self._allow_hdr if code == 405 else None)
+
+
+import os as _os
+from time import perf_counter_ns as _pc
+_T = {}
+def _record(cp):
+    for i in range(1, len(cp)):
+        _T.setdefault(i, []).append(cp[i]-cp[i-1])
+    _T.setdefault("total", []).append(cp[-1]-cp[0])
+    if len(_T["total"]) % 20 == 0:
+        with open(f"/tmp/exp/timing-{_os.getpid()}.txt", "w") as f:
+            for k, v in _T.items():
+                v = sorted(v)
+                f.write(f"{k} n={len(v)} p50={v[len(v)//2]/1000:.1f}us p95={v[int(len(v)*.95)]/1000:.1f}us\n")

@@ -419,7 +419,8 @@ def register_module(name: str, priority: int, *, on_request=None,
                     on_response=None) -> _PjsipModule | None:
     """Register a pjsip module whose on_rx_request/on_rx_response run `on_request(rdata)` /
     `on_response(rdata)` (return 1: taken, 0: pass on). An exception is logged and passes
-    the message on (never into C). None when it could not be registered."""
+    the message on (never into C). A C function (a ctypes function of a library, as
+    fastgate.c's) is registered as it is. None when it could not be registered."""
     global module_layout
     lib = _load()
     if lib is None:
@@ -431,7 +432,7 @@ def register_module(name: str, priority: int, *, on_request=None,
     mod.priority = priority
     for field, fn in (("on_rx_request", on_request), ("on_rx_response", on_response)):
         if fn is not None:
-            cb = _RX_CB(_guarded(fn, name))
+            cb = fn if isinstance(fn, ctypes._CFuncPtr) else rx_callback(fn, name)
             keep.append(cb)
             setattr(mod, field, ctypes.cast(cb, ctypes.c_void_p))
     st = lib.pjsip_endpt_register_module(endpoint(), ctypes.byref(mod))
@@ -453,6 +454,18 @@ def unregister_module(mod: _PjsipModule | None) -> None:
             _lib.pjsip_endpt_unregister_module(endpoint(), ctypes.byref(mod))
             del _modules[i]
             return
+
+
+def rx_callback(fn, name: str):
+    """`fn(rdata) -> int` as a C callback pjsip (or fastgate.c) may call; keep it alive."""
+    return _RX_CB(_guarded(fn, name))
+
+
+def rx_offsets() -> tuple[int, int, int]:
+    """Where pjsip_rx_data keeps the packet, its length (pj_ssize_t) and its source name
+    (char[46]): for fastgate.c, which reads them only once the start-up probe found them
+    there (it is armed by the gate only then)."""
+    return _RxPacket.packet.offset, _RxPacket.len.offset, _RxPacket.src_name.offset
 
 
 def _guarded(fn, name: str):

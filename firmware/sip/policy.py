@@ -112,7 +112,14 @@ class IncomingPolicy(Record):
               source_ip: str) -> Verdict:
         """Ring, refuse, forward or answer by itself: the verdict on an INVITE (its text,
         or its head as the SIP gate read it)."""
-        return _judge(self, _parsed(msg), account=account, calls=calls, source_ip=source_ip)
+        return _judge(self, msg, account=account, calls=calls, source_ip=source_ip)
+
+    def asked_by(self, msg: Message, verdict: Verdict) -> AutoAnswer | None:
+        """The auto-answer request an INVITE made, honoured or not (for the log, after the
+        180: `_judge` reads it only where it may be honoured)."""
+        if verdict.asked is not None or not self.pages:
+            return verdict.asked
+        return auto_answer(msg)
 
     @property
     def reads_invite(self) -> bool:
@@ -181,6 +188,10 @@ def _header_lines(msg: str | Message) -> list[tuple[str, str]]:
 
 # the headers auto_answer reads (the rest of an INVITE is not looked at before its 180)
 _ASKING = frozenset({"priority", "answer-mode", "priv-answer-mode", "p-auto-answer"})
+# is one of them (or alert-info, call-info) perhaps in an INVITE's text? A match that is no
+# such header costs a parse, a miss is none of them (a header's name starts its line)
+_MAY_ASK = re.compile(r"^\s*(?:alert-info|call-info|priority|answer-mode|priv-answer-mode|"
+                      r"p-auto-answer)\s*:", re.I | re.M)
 
 
 def auto_answer(msg: str | Message) -> AutoAnswer | None:
@@ -253,12 +264,19 @@ class Verdict(Record, frozen=True):
     asked: AutoAnswer | None = None
 
 
-def _judge(policy: IncomingPolicy, msg: Message, *, account: int, calls: int,
+def _judge(policy: IncomingPolicy, msg: str | Message, *, account: int, calls: int,
            source_ip: str) -> Verdict:
     """The policy's verdict on an INVITE's text, received from `source_ip` for line
     `account` while `calls` calls are up. Reads only what the policy needs (the From and
-    Privacy headers only with a blacklist or anonymous-call rejection on)."""
-    asked = auto_answer(msg) if policy.pages else None
+    Privacy headers only with a blacklist or anonymous-call rejection on, the auto-answer
+    headers only from a source that may page, and only when one of them is there at all).
+    `asked` is None when the source may not page: whether it asked is read after the 180
+    (`asked_by`), for the log."""
+    may_ask = policy.pages and policy.trust.may_page(source_ip) and (
+        isinstance(msg, Message) or _MAY_ASK.search(msg) is not None)
+    if may_ask or policy.reads_invite:
+        msg = _parsed(msg)             # once, and only when something is read from it
+    asked = auto_answer(msg) if may_ask else None
     page = policy.page_from(source_ip, asked)
     number, hidden = caller(msg) if policy.reads_invite else ("", False)
     code, target = policy.decide(account=account, calls=calls, caller=number,

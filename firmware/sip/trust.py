@@ -72,22 +72,34 @@ class Trust(Record, frozen=True):
 
     def is_server(self, ip: str) -> bool:
         """One of the lines' servers (or an address the administrator trusts as one)."""
-        addr = address(ip)
-        return addr is not None and (addr in self.servers or
-                                     any(addr in net for net in self.trusted))
+        return self._of(ip)[0]
 
     def may_page(self, ip: str) -> bool:
         """May a call from here be answered by itself (intercom, paging)?"""
-        addr = address(ip)
-        return addr is not None and (self.is_server(ip) or
-                                     any(addr in net for net in self.intercom))
+        return self._of(ip)[1]
 
     def allows(self, ip: str) -> bool:
         """May a request from here start anything at all (sip.trusted_only)?"""
-        if not self.only:
-            return True
-        addr = address(ip)
-        return addr is not None and (addr in self.own or self.may_page(ip))
+        return self._of(ip)[2]
+
+    def _of(self, ip: str) -> tuple[bool, bool, bool]:
+        """(is_server, may_page, allows) for a source, worked out once per Trust: asked
+        several times before each 180, and addresses compare in Python (ipaddress)."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_memo", memo)     # not a field: replace() drops it
+        known = memo.get(ip)
+        if known is None:
+            addr = address(ip)
+            server = addr is not None and (addr in self.servers or
+                                           any(addr in net for net in self.trusted))
+            page = server or (addr is not None and any(addr in net for net in self.intercom))
+            allows = not self.only or (addr is not None and (addr in self.own or page))
+            if len(memo) >= 256:                        # bounded: a scan of many sources
+                memo.clear()
+            known = memo[ip] = (server, page, allows)
+        return known
 
 
 def own_address(bind: str) -> frozenset:

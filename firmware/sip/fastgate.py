@@ -26,6 +26,7 @@ log = logging.getLogger("deskphone.sip.fastgate")
 SOURCE = Path(__file__).with_name("fastgate.c")
 LIBRARY = SOURCE.with_name("_fastgate.so")
 CFLAGS = ("-O2", "-Wall", "-shared", "-fPIC")
+ENV_OFF = "DESKPHONE_FASTGATE"     # "off": the Python gate alone (tests, comparisons)
 
 _lib: ctypes.CDLL | None | bool = None
 
@@ -61,6 +62,9 @@ def build(src_dir: Path | None = None, *, force: bool = False) -> str | None:
 def load() -> ctypes.CDLL | None:
     """The library with its prototypes, or None (logged once, with why)."""
     global _lib
+    if _lib is None and os.environ.get(ENV_OFF) == "off":
+        log.info("SIP gate in Python only (%s=off)", ENV_OFF)
+        _lib = False
     if _lib is None:
         try:
             lib = ctypes.CDLL(str(LIBRARY))

@@ -546,8 +546,9 @@ def _tree_files(src_root: Path) -> list[Path]:
                                  if d != "__pycache__" and not d.startswith("."))
             for name in sorted(filenames):
                 f = Path(dirpath) / name
-                if name.startswith(".") or name.endswith((".pyc", ".key", ".tmp")):
-                    continue        # never a private key, never build droppings
+                if name.startswith(".") or name.endswith((".pyc", ".key", ".tmp", ".so")):
+                    continue        # never a private key, never build droppings (a .so is
+                    #                 built for this machine: the phone builds its own)
                 if f.is_symlink() or not f.is_file():
                     raise ImageError(f"{f} is a link or special file; images may hold only "
                                      f"files and directories")

@@ -139,6 +139,7 @@ class Slots:
         try:
             tmp.mkdir(mode=0o755)
             extract_payload(image_path, manifest, tmp, progress=progress)
+            _build_native(tmp)
             if (tmp / "firmware" / "VERSION").read_text().strip() != manifest.version:
                 raise ImageError(f"the unpacked firmware/VERSION is not {manifest.version}")
             os.rename(tmp, dest)
@@ -383,3 +384,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _build_native(tree: Path) -> None:
+    """Images carry no binaries: build the new tree's SIP gate library here, with this
+    phone's compiler (firmware/sip/fastgate.py). Without one the new firmware runs the
+    Python gate alone, as the log says; the install goes on."""
+    if not (tree / "firmware/sip/fastgate.c").is_file():
+        return
+    from firmware.sip import fastgate
+    why = fastgate.build(tree / "firmware/sip")
+    if why:
+        log.warning("the new firmware's SIP gate library was not built (%s): it will let "
+                    "INVITEs in through Python alone, slower", why)

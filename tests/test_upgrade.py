@@ -23,6 +23,7 @@ import pytest
 from firmware.boot import BOOT_VERSION, RESTART_EXIT
 from firmware.system.identity import MODEL, VENDOR, VERSION
 from provisioning.errors import ImageError
+from provisioning.image import _tree_files as image_tree_files
 from provisioning.image import (PAYLOAD_TREE, Manifest, build_image, compare_versions,
                                 image_name, key_id, keygen, load_private_key, load_public_key,
                                 parse_version_file, read_manifest, verify_image)
@@ -455,6 +456,9 @@ def test_an_upgrade_runs_the_new_firmware_which_reports_healthy(tmp_path, images
                                                                   f"Installed {NEXT}"]
         st = Slots(slots).status()
         assert st["trial"]["version"] == NEXT and st["active"]["slot"] == "a"
+        # images carry no binaries; the install built the SIP gate's library for this phone
+        assert not [p for p in image_tree_files(ROOT) if p.suffix == ".so"]
+        assert (slots / st["trial"]["slot"] / "firmware/sip/_fastgate.so").is_file()
         assert phone.version() == VERSION          # nothing restarts by itself
         os.kill(phone.proc.pid, signal.SIGUSR1)    # what the engine's exit 75 does
         wait_for(lambda: phone.version() == NEXT, f"the phone running {NEXT}",

@@ -152,12 +152,14 @@ static int digits(const char *s, const char *e)
     return 1;
 }
 
-static long number(const char *s, const char *e)   /* digits() first; capped */
+#define HUGE_NUMBER 1000000000L   /* more than any packet, port or octet */
+
+static long number(const char *s, const char *e)   /* digits() first; HUGE_NUMBER past it */
 {
     long v = 0;
     for (; s < e; s++) {
         v = v * 10 + (*s - '0');
-        if (v > 1000000) return 1000000;
+        if (v >= HUGE_NUMBER) return HUGE_NUMBER;
     }
     return v;
 }
@@ -235,9 +237,11 @@ static int offer_fast(const char *s, const char *e)
             first = 0;
             continue;
         }
+        /* kind=value; a line without '=' is all kind, with no value (check_offer's
+           partition): a bare "m" or "c" is a malformed line there */
         const char *eq = memchr(a, '=', (size_t)(b - a));
-        if (!eq) continue;
-        const char *v = eq + 1;
+        if (!eq) eq = b;
+        const char *v = eq < b ? eq + 1 : b;
         if (is(a, eq, "m")) {
             const char *q = v, *w1, *w1e, *w2, *w2e, *w3, *w3e, *w4, *w4e;
             if (!word(&q, b, &w1, &w1e) || !word(&q, b, &w2, &w2e) || !word(&q, b, &w3, &w3e)
@@ -356,7 +360,7 @@ int fg_check(const char *pkt, size_t n)
     const char *sdp_end = end;
     if (clen && digits(clen, clene)) {
         long cl = number(clen, clene);
-        if ((size_t)cl > blen) return 0;
+        if (cl >= HUGE_NUMBER || (size_t)cl > blen) return 0;
         sdp_end = body + cl;
     }
     const char *b = body, *be = end;

@@ -528,16 +528,3 @@ class Gate:
         reason = "Not handled" if code == 500 else ""
         return self._respond(rdata, code, reason, self._allow_hdr if code == 405 else None)
 
-
-import os as _os
-from time import perf_counter_ns as _pc
-_T = {}
-def _record(cp):
-    for i in range(1, len(cp)):
-        _T.setdefault(i, []).append(cp[i]-cp[i-1])
-    _T.setdefault("total", []).append(cp[-1]-cp[0])
-    if len(_T["total"]) % 20 == 0:
-        with open(f"/tmp/exp/timing-{_os.getpid()}.txt", "w") as f:
-            for k, v in _T.items():
-                v = sorted(v)
-                f.write(f"{k} n={len(v)} p50={v[len(v)//2]/1000:.1f}us p95={v[int(len(v)*.95)]/1000:.1f}us\n")

@@ -567,3 +567,27 @@ def test_with_fastgate_off_the_python_gate_alone_lets_calls_ring_and_refuses_bad
         ring_and_decline(p, tmp_path, STRANGER)
         assert invite_gets(p, STRANGER, NO_CODEC).startswith("SIP/2.0 488"), "no 488"
         assert idle(p.state())
+
+
+def test_an_invite_pjsua_refused_leaves_nothing_for_the_next_one_c_lets_in(lib, tmp_path):
+    """A stranger's INVITE the Python gate let in but pjsua refused (420: a Require it does
+    not know) never reached the policy. The pager's next call, let in by fastgate.c, is
+    judged by its own headers: an ordinary call rings, the microphone stays off. (The
+    refused INVITE's head, asking to be answered, with a Call-ID found in the text of every
+    INVITE, was once taken for the pager's: that call answered itself, on the speaker.)"""
+    pager = "127.0.0.1"
+    with PhoneProcess(tmp_path / "phone", account={"user": "1001"},
+                      settings={"sip.trusted_only": "off", "paging.intercom": True,
+                                "paging.intercom_allow": [pager]}) as p:
+        ring_and_decline(p, tmp_path, pager)            # the Python gate: now known to C
+        n = admitted_by_c(lib, p)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((STRANGER, 0))
+            raw = request(p, "INVITE", sock=s, body=sdp(AUDIO),
+                          extra="Answer-Mode: Auto\r\nRequire: x-nonesuch\r\n")
+            s.sendto(re.sub(rb"Call-ID: [^\r]*", b"Call-ID: INVITE", raw),
+                     ("127.0.0.1", p.sip_port))
+            assert final_answer(s).startswith("SIP/2.0 420")
+        ring_and_decline(p, tmp_path, pager)            # rings: not answered by itself
+        assert admitted_by_c(lib, p) == n + 1, "the pager's call did not take the C path"
+        assert idle(p.state())

@@ -42,9 +42,13 @@ static fg_rx slow;
 /* read and written by gate.py in place (ctypes in_dll: no call on the INVITE's way) */
 volatile int fg_armed;               /* may one INVITE be let in? */
 volatile unsigned fg_admitted;       /* INVITEs let in so far */
+/* The sources: read and written on the SIP thread only. A forget (any thread) only bumps
+ * fg_forgets; the SIP thread empties the list when it sees the count move. */
 static char sources[NSRC][SRC_LEN + 1];
-static volatile int nsources;
+static int nsources;
 static int next_source;
+static unsigned listed_under;        /* fg_forgets when the list was last emptied */
+volatile unsigned fg_forgets;        /* read by gate.py (in_dll) before it judges a source */
 static char codecs[MAX_CODECS][32];
 static int ncodecs;
 
@@ -56,20 +60,29 @@ void fg_setup(size_t packet, size_t len, size_t src, fg_rx python_gate)
     slow = python_gate;
 }
 
-void fg_forget_sources(void) { nsources = 0; next_source = 0; }
+/* any thread */
+void fg_forget_sources(void) { __atomic_add_fetch(&fg_forgets, 1, __ATOMIC_SEQ_CST); }
 
+/* the SIP thread: the list as of the latest policy */
 static int known_source(const char *ip)
 {
-    int n = nsources;
-    for (int i = 0; i < n && i < NSRC; i++)
+    unsigned g = __atomic_load_n(&fg_forgets, __ATOMIC_SEQ_CST);
+    if (g != listed_under) {
+        nsources = 0;
+        next_source = 0;
+        listed_under = g;
+    }
+    for (int i = 0; i < nsources; i++)
         if (strncmp(sources[i], ip, SRC_LEN) == 0)
             return 1;
     return 0;
 }
 
-void fg_add_source(const char *ip)
+/* The SIP thread. seen: fg_forgets as gate.py read it before it judged `ip`; a forget
+ * since (the policy it judged by is gone) and the source is not added. */
+void fg_add_source(const char *ip, unsigned seen)
 {
-    if (!ip || !*ip || strlen(ip) > SRC_LEN || known_source(ip))
+    if (!ip || !*ip || strlen(ip) > SRC_LEN || known_source(ip) || seen != listed_under)
         return;
     int i = nsources < NSRC ? nsources : next_source;
     next_source = (i + 1) % NSRC;

@@ -84,7 +84,8 @@ def load() -> ctypes.CDLL | None:
         lib.armed = ctypes.c_int.in_dll(lib, "fg_armed")
         lib.admitted = ctypes.c_uint.in_dll(lib, "fg_admitted")
         lib.fg_forget_sources.restype = None
-        lib.fg_add_source.argtypes = [ctypes.c_char_p]
+        lib.forgets = ctypes.c_uint.in_dll(lib, "fg_forgets")
+        lib.fg_add_source.argtypes = [ctypes.c_char_p, ctypes.c_uint]
         lib.fg_add_source.restype = None
         lib.fg_set_codecs.argtypes = [ctypes.c_char_p]
         lib.fg_check.argtypes = [ctypes.c_char_p, size_t]

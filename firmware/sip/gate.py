@@ -145,6 +145,9 @@ def admits(raw: bytes, codecs: frozenset[str]) -> bool:
         not offer_problem(fields, body, codecs)[0]
 
 
+_CALL_ID = re.compile(r"^(?:call-id|i)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
+
+
 def check_offer(sdp: str, codecs: frozenset[str]) -> tuple[int, str]:
     """(0, "") for an SDP offer we can answer, else the refusal: 400 for SDP pjmedia could
     not read (it would ring and then fail), 488 for an offer without audio we take."""
@@ -223,7 +226,6 @@ class Gate:
         self._fast = None           # fastgate.c, once registered as our module
         self._armed = False         # may it let one INVITE in (the budget has room)?
         self._admitted = 0          # its count of INVITEs let in, as last read
-        self._sources = 0           # bumped when the sources it may let in are forgotten
         self.codecs = codecs        # enabled ones; SipEngine._order_codecs keeps it to sip.codecs
         self.calls_alive = calls_alive
         self.allows_source = allows_source
@@ -246,6 +248,7 @@ class Gate:
         # the head of the INVITE this packet is, when the gate let it in: pjsua offers it
         # as a call before the next packet is read, and the policy reads it (head_of)
         self._invite: Message | None = None
+        self._invite_at = 0         # fastgate.c's count of admissions when it was let in
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -293,7 +296,6 @@ class Gate:
     def forget_sources(self) -> None:
         """The incoming policy changed (trust, flood guard): fastgate.c lets no INVITE in
         until this gate has let one in from that address again. Any thread."""
-        self._sources += 1
         if self._fast is not None:
             self._fast.fg_forget_sources()
 
@@ -328,8 +330,12 @@ class Gate:
         it offers as a call) is the one it let in last; else None (fastgate.c let it in, or
         another): a new call is parsed once before its 180, and only when asked."""
         head, self._invite = self._invite, None
-        call_id = head.get("call-id") if head is not None else ""
-        return head if call_id and call_id in msg else None
+        if head is None or (self._fast is not None
+                            and self._fast.admitted.value != self._invite_at):
+            return None         # fastgate.c let an INVITE in since: `msg` is that one
+        call_id = head.get("call-id")
+        m = _CALL_ID.search(msg)
+        return head if call_id and m is not None and m.group(1) == call_id else None
 
     def call_seen(self) -> None:
         """pjsua handed an INVITE we let in to the application: it is one of the calls
@@ -436,6 +442,9 @@ class Gate:
 
     def _front(self, rdata: int) -> int:
         self._invite = None
+        # fastgate.c's count of forgets before the source is judged: a policy change from
+        # now on keeps the source out of its list (fg_add_source)
+        forgets = self._fast.forgets.value if self._fast is not None else 0
         self._sync()
         self._count_request()
         if native.rx_layout is not True:
@@ -492,12 +501,13 @@ class Gate:
         if code:
             log.info("INVITE from %s refused (%d): %s", ip or "?", code, why)
             return self._respond(rdata, code, why)
-        sources = self._sources
         taken = self._admit(rdata, ip)
         if not taken:
             self._invite = fields
-            if ip and self._fast is not None and sources == self._sources:
-                self._fast.fg_add_source(ip.encode())    # its next INVITEs: fastgate.c's
+            if self._fast is not None:
+                self._invite_at = self._fast.admitted.value
+                if ip:
+                    self._fast.fg_add_source(ip.encode(), forgets)   # its next INVITEs: C's
         return taken
 
     def _admit(self, rdata: int, ip: str) -> int:
@@ -516,6 +526,9 @@ class Gate:
                 self._count_unanswered(ip)
             return self._respond(rdata, 503, "Too many calls at once", self._retry_hdr)
         self._pending.append(time.monotonic())
+        if self._armed and self._fast is not None:   # the room C was armed for (this turn)
+            self._fast.armed.value = 0
+            self._armed = False
         return 0
 
     def _leftover(self, rdata: int, method: str, event: str) -> int:

@@ -18,7 +18,8 @@ from Debian, tests/bench_bare_pjsua2.py = what any pjsua2 Python phone costs), e
    work dir, so PYTHONDONTWRITEBYTECODE in the caller's environment changes nothing).
 2. INVITE -> 180: sipp `uac_ring_cancel.xml` (INVITE, CANCEL after the 180), one call at a
    time, sent straight to each UA's SIP port (not through Kamailio); times from sipp's
-   message trace (µs), p50 / p95.
+   message trace (µs), p50 / p95. The calls in 4 parts taken in turns (ours, baresip, bare,
+   ours...), so a drift of the machine over the minute falls on all three alike.
 3. idle CPU (% of one core: utime+stime from /proc/PID/stat over the wall time) and RSS
    (VmRSS from /proc/PID/status, sampled every second: the max is reported) over
    BENCH_IDLE_SECONDS (default 30), all three registered and idle at the same time, after
@@ -261,12 +262,41 @@ def wait_ours_idle(ua: UA, timeout: float = 5.0) -> dict:
                      f" account={state.get('accounts', [{}])[0]} dnd={state.get('dnd')}")
 
 
-def measure_invite_180(ua: UA, work: Path, calls: int, rate: float) -> dict:
+def measure_invite_180(ua: UA, work: Path, calls: int, rate: float, part: int = 0) -> dict:
     s = Sipp(work / "sipp", scenario="uac_ring_cancel", remote=ua.addr, service=ua.user,
              calls=calls, limit=1, rate=rate, timeout=calls / rate + 20,
-             name=f"invite180-{ua.name}")
+             name=f"invite180-{ua.name}" + (f"-{part}" if part else ""))
     rc = s.run(check=False)
-    samples = s.message_rtds()
+    return invite_180_stats(rc, calls, s.message_rtds(), s.rundir)
+
+
+ROUNDS_180 = 4      # step 2 takes turns: each UA's calls in this many parts, interleaved
+
+
+def invite_180_rounds(uas: list[UA], work: Path, calls: int, rate: float,
+                      before=lambda ua: None) -> dict[str, dict]:
+    """INVITE -> 180 of each UA, the calls in ROUNDS_180 parts taken in turns (ours, baresip,
+    bare, ours...): the machine's state drifts over a minute (another VM, the CPU clock), and
+    measuring one UA after the other gave that drift to one of them. before(ua): run before
+    each part (ours: wait until idle and registered)."""
+    per = max(1, calls // ROUNDS_180)
+    runs: dict[str, list[dict]] = {ua.name: [] for ua in uas}
+    for part in range(1, ROUNDS_180 + 1):
+        for ua in uas:
+            before(ua)
+            runs[ua.name].append(measure_invite_180(ua, work, per, rate, part))
+    out = {}
+    for ua in uas:
+        parts = runs[ua.name]
+        samples = [x for r in parts for x in r["samples_ms"]]
+        rc = next((r["rc"] for r in parts if r["rc"]), 0)
+        out[ua.name] = invite_180_stats(rc, per * len(parts), samples,
+                                        "; ".join(r.get("problem", "") for r in parts
+                                                  if "problem" in r) or None)
+    return out
+
+
+def invite_180_stats(rc: int, calls: int, samples: list[float], where) -> dict:
     res = {"rc": rc, "calls": calls, "samples_ms": [round(x, 4) for x in samples]}
     if samples:
         res.update(p50=statistics.median(samples), p95=percentile(samples, 95),
@@ -275,7 +305,7 @@ def measure_invite_180(ua: UA, work: Path, calls: int, rate: float) -> dict:
                    else samples[0])
     if rc != 0 or len(samples) < calls:
         res["problem"] = (f"sipp exit {rc}, {len(samples)}/{calls} calls got a 180 "
-                          f"(traces in {s.rundir})")
+                          f"(traces in {where})")
     return res
 
 
@@ -509,13 +539,14 @@ def step_invite_180(res: dict, kam: Kamailio, work: Path, running: list[UA], cal
     for ua in running:
         wait_registered(kam, ua)
     wait_ours_idle(running[0])
-    res["invite_180"] = {}
+    res["invite_180"] = invite_180_rounds(
+        running, work, calls, rate,
+        before=lambda ua: wait_ours_idle(ua) if ua.phone is not None else None)
     for ua in running:
-        if ua.phone is not None:
-            wait_ours_idle(ua)
-        r = res["invite_180"][ua.name] = measure_invite_180(ua, work, calls, rate)
+        r = res["invite_180"][ua.name]
         print(f"  {TITLES[ua.name]:12} p50 {r.get('p50', float('nan')):.3f} ms  "
-              f"p95 {r.get('p95', float('nan')):.3f} ms  ({len(r['samples_ms'])} calls)"
+              f"p95 {r.get('p95', float('nan')):.3f} ms  ({len(r['samples_ms'])} calls, "
+              f"{ROUNDS_180} turns)"
               + (f"  PROBLEM: {r['problem']}" if "problem" in r else ""), flush=True)
         if ua.phone is not None:
             res["ours_state_after_calls"] = {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware.record import replace
 from firmware.sip import IncomingPolicy, auto_answer
 from tests import audio
 from tests.helpers import idle, talking
@@ -74,7 +75,7 @@ def test_dnd_refuses_pages_except_emergency_ones_when_allowed():
     ask = dict(account=1, calls=0, caller="", anonymous=False, source_ip="127.0.0.1")
     assert pol.decide(**ask, page=normal) == (480, "")
     assert pol.decide(**ask, page=urgent) == (180, "")
-    pol.page_dnd_emergency = False
+    pol = replace(pol, page_dnd_emergency=False)
     assert pol.decide(**ask, page=urgent) == (480, "")
 
 

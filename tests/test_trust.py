@@ -10,6 +10,7 @@ import ipaddress
 
 import pytest
 
+from firmware.record import replace
 from firmware.settings import Settings
 from firmware.sip import IncomingPolicy, auto_answer
 from firmware.sip.text import host_only as host
@@ -103,7 +104,7 @@ def test_the_policy_refuses_strangers_and_rings_their_pages_as_ordinary_calls():
     assert not pol.allows_source(STRANGER) and pol.allows_source(SERVER)
     assert not pol.allows_notify(STRANGER, "message-summary")
     assert pol.page_from(SERVER, page) is page and pol.page_from(STRANGER, page) is None
-    pol.trust = Trust(servers=t.servers)                              # trusted_only off
+    pol = replace(pol, trust=Trust(servers=t.servers))                 # trusted_only off
     assert pol.decide(**ask, source_ip=STRANGER, page=pol.page_from(STRANGER, page)) == \
         (180, "")
 

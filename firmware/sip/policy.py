@@ -38,7 +38,7 @@ class Bans(Record, frozen=True):
         return bool(self.everywhere or self.lines or self.prefixes)
 
 
-class IncomingPolicy(Record):
+class IncomingPolicy(Record, frozen=True):
     """How the SIP thread answers a new INVITE before the Phone sees it (a fast 180, or a
     refusal, or a redirect), from settings the Phone keeps up to date, and whom it takes
     requests from at all (`trust`, kept by firmware/sip/trust.py). `decide` is pure."""
@@ -111,8 +111,27 @@ class IncomingPolicy(Record):
     def judge(self, msg: str | Message, *, account: int, calls: int,
               source_ip: str) -> Verdict:
         """Ring, refuse, forward or answer by itself: the verdict on an INVITE (its text,
-        or its head as the SIP gate read it)."""
-        return _judge(self, msg, account=account, calls=calls, source_ip=source_ip)
+        or its head as the SIP gate read it). One that reads nothing from the INVITE is
+        worked out once per policy, source, line and number of calls (before each 180)."""
+        if self.reads_invite or self._may_ask(msg, source_ip):
+            return _judge(self, msg, account=account, calls=calls, source_ip=source_ip)
+        memo = self.__dict__.get("_plain")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_plain", memo)     # not a field: replace() drops it
+        key = (source_ip, account, calls)
+        verdict = memo.get(key)
+        if verdict is None:
+            if len(memo) >= 256:                        # bounded: a scan of many sources
+                memo.clear()
+            verdict = memo[key] = _judge(self, msg, account=account, calls=calls,
+                                         source_ip=source_ip)
+        return verdict
+
+    def _may_ask(self, msg: str | Message, source_ip: str) -> bool:
+        """Might this INVITE's auto-answer request be honoured (so it must be read)?"""
+        return self.pages and self.trust.may_page(source_ip) and (
+            isinstance(msg, Message) or _might_ask(msg))
 
     def asked_by(self, msg: Message, verdict: Verdict) -> AutoAnswer | None:
         """The auto-answer request an INVITE made, honoured or not (for the log, after the
@@ -190,6 +209,14 @@ def _header_lines(msg: str | Message) -> list[tuple[str, str]]:
 _ASKING = frozenset({"priority", "answer-mode", "priv-answer-mode", "p-auto-answer"})
 # is one of them (or alert-info, call-info) perhaps in an INVITE's text? A match that is no
 # such header costs a parse, a miss is none of them (a header's name starts its line)
+def _might_ask(text: str) -> bool:
+    """Is one of the auto-answer headers perhaps in this INVITE's text? (a look for the
+    words first: most INVITEs have none of them, and the pattern tries every line)"""
+    low = text.lower()
+    return ("info" in low or "answer" in low or "priority" in low) and \
+        _MAY_ASK.search(text) is not None
+
+
 _MAY_ASK = re.compile(r"^\s*(?:alert-info|call-info|priority|answer-mode|priv-answer-mode|"
                       r"p-auto-answer)\s*:", re.I | re.M)
 
@@ -272,8 +299,7 @@ def _judge(policy: IncomingPolicy, msg: str | Message, *, account: int, calls: i
     headers only from a source that may page, and only when one of them is there at all).
     `asked` is None when the source may not page: whether it asked is read after the 180
     (`asked_by`), for the log."""
-    may_ask = policy.pages and policy.trust.may_page(source_ip) and (
-        isinstance(msg, Message) or _MAY_ASK.search(msg) is not None)
+    may_ask = policy._may_ask(msg, source_ip)
     if may_ask or policy.reads_invite:
         msg = _parsed(msg)             # once, and only when something is read from it
     asked = auto_answer(msg) if may_ask else None

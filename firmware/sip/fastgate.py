@@ -16,8 +16,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,6 +33,8 @@ def build(src_dir: Path | None = None, *, force: bool = False) -> str | None:
     """Compile fastgate.c in `src_dir` (default: this one) into _fastgate.so, written
     whole (temp file, rename). None when built or (unless forced) already newer than its
     source; else why not, in words."""
+    import shutil       # here: loading the library is on the way to the first REGISTER,
+    import subprocess   # building it is not
     src = (src_dir or SOURCE.parent) / SOURCE.name
     out = src.with_name(LIBRARY.name)
     try:

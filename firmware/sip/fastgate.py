@@ -50,7 +50,8 @@ def build(src_dir: Path | None = None, *, force: bool = False) -> str | None:
         done = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(src)], capture_output=True,
                               text=True, timeout=120)
         if done.returncode != 0:
-            return f"{cc} failed: {done.stderr.strip()[-400:]}"
+            said = done.stderr.strip()[-400:]
+            return f"{cc} failed (exit {done.returncode})" + (f": {said}" if said else "")
         os.replace(tmp, out)
     except (OSError, subprocess.SubprocessError) as e:
         return f"{cc} could not run: {e}"

@@ -128,6 +128,21 @@ def fields(record: Record | type[Record]) -> tuple[Field, ...]:
     return tuple(record._fields.values())
 
 
+def remembered(record: Record, key, work: Callable[[], object], *, limit: int = 256):
+    """What `work()` gives for `key`, worked out once per frozen `record` and kept on it (not
+    a field: replace() makes a record without it). Bounded: past `limit` keys it starts
+    afresh (a scan of many sources cannot grow it)."""
+    memo = record.__dict__.get("_remembered")
+    if memo is None:
+        memo = {}
+        object.__setattr__(record, "_remembered", memo)
+    if key not in memo:
+        if len(memo) >= limit:
+            memo.clear()
+        memo[key] = work()
+    return memo[key]
+
+
 def replace(record: Record, **changes) -> Record:
     """A copy of `record` with `changes` (a shallow copy when there are none)."""
     values = {n: getattr(record, n) for n in record._names}

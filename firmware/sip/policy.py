@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from firmware.record import Record
+from firmware.record import Record, remembered
 from firmware.sip.text import Message, params, split_uri
 from firmware.sip.trust import Trust
 
@@ -113,20 +113,12 @@ class IncomingPolicy(Record, frozen=True):
         """Ring, refuse, forward or answer by itself: the verdict on an INVITE (its text,
         or its head as the SIP gate read it). One that reads nothing from the INVITE is
         worked out once per policy, source, line and number of calls (before each 180)."""
-        if self.reads_invite or self._may_ask(msg, source_ip):
-            return _judge(self, msg, account=account, calls=calls, source_ip=source_ip)
-        memo = self.__dict__.get("_plain")
-        if memo is None:
-            memo = {}
-            object.__setattr__(self, "_plain", memo)     # not a field: replace() drops it
-        key = (source_ip, account, calls)
-        verdict = memo.get(key)
-        if verdict is None:
-            if len(memo) >= 256:                        # bounded: a scan of many sources
-                memo.clear()
-            verdict = memo[key] = _judge(self, msg, account=account, calls=calls,
-                                         source_ip=source_ip)
-        return verdict
+        may_ask = self._may_ask(msg, source_ip)
+        if self.reads_invite or may_ask:
+            return _judge(self, msg, account=account, calls=calls, source_ip=source_ip,
+                          may_ask=may_ask)
+        return remembered(self, (source_ip, account, calls), lambda: _judge(
+            self, msg, account=account, calls=calls, source_ip=source_ip, may_ask=False))
 
     def _may_ask(self, msg: str | Message, source_ip: str) -> bool:
         """Might this INVITE's auto-answer request be honoured (so it must be read)?"""
@@ -207,8 +199,8 @@ def _header_lines(msg: str | Message) -> list[tuple[str, str]]:
 
 # the headers auto_answer reads (the rest of an INVITE is not looked at before its 180)
 _ASKING = frozenset({"priority", "answer-mode", "priv-answer-mode", "p-auto-answer"})
-# is one of them (or alert-info, call-info) perhaps in an INVITE's text? A match that is no
-# such header costs a parse, a miss is none of them (a header's name starts its line)
+
+
 def _might_ask(text: str) -> bool:
     """Is one of the auto-answer headers perhaps in this INVITE's text? (a look for the
     words first: most INVITEs have none of them, and the pattern tries every line)"""
@@ -217,6 +209,8 @@ def _might_ask(text: str) -> bool:
         _MAY_ASK.search(text) is not None
 
 
+# is one of them (or alert-info, call-info) perhaps in an INVITE's text? A match that is no
+# such header costs a parse, a miss is none of them (a header's name starts its line)
 _MAY_ASK = re.compile(r"^\s*(?:alert-info|call-info|priority|answer-mode|priv-answer-mode|"
                       r"p-auto-answer)\s*:", re.I | re.M)
 
@@ -292,14 +286,13 @@ class Verdict(Record, frozen=True):
 
 
 def _judge(policy: IncomingPolicy, msg: str | Message, *, account: int, calls: int,
-           source_ip: str) -> Verdict:
+           source_ip: str, may_ask: bool) -> Verdict:
     """The policy's verdict on an INVITE's text, received from `source_ip` for line
     `account` while `calls` calls are up. Reads only what the policy needs (the From and
     Privacy headers only with a blacklist or anonymous-call rejection on, the auto-answer
     headers only from a source that may page, and only when one of them is there at all).
     `asked` is None when the source may not page: whether it asked is read after the 180
-    (`asked_by`), for the log."""
-    may_ask = policy._may_ask(msg, source_ip)
+    (`asked_by`), for the log. may_ask: policy._may_ask(msg, source_ip), worked out once."""
     if may_ask or policy.reads_invite:
         msg = _parsed(msg)             # once, and only when something is read from it
     asked = auto_answer(msg) if may_ask else None

@@ -26,7 +26,7 @@ import logging
 import socket
 
 from firmware.events import SettingsChanged
-from firmware.record import Record, replace
+from firmware.record import Record, remembered, replace
 from firmware.settings import ACCOUNTS
 from firmware.sip.text import host_only
 
@@ -85,21 +85,15 @@ class Trust(Record, frozen=True):
     def _of(self, ip: str) -> tuple[bool, bool, bool]:
         """(is_server, may_page, allows) for a source, worked out once per Trust: asked
         several times before each 180, and addresses compare in Python (ipaddress)."""
-        memo = self.__dict__.get("_memo")
-        if memo is None:
-            memo = {}
-            object.__setattr__(self, "_memo", memo)     # not a field: replace() drops it
-        known = memo.get(ip)
-        if known is None:
-            addr = address(ip)
-            server = addr is not None and (addr in self.servers or
-                                           any(addr in net for net in self.trusted))
-            page = server or (addr is not None and any(addr in net for net in self.intercom))
-            allows = not self.only or (addr is not None and (addr in self.own or page))
-            if len(memo) >= 256:                        # bounded: a scan of many sources
-                memo.clear()
-            known = memo[ip] = (server, page, allows)
-        return known
+        return remembered(self, ip, lambda: self._work_out(ip))
+
+    def _work_out(self, ip: str) -> tuple[bool, bool, bool]:
+        addr = address(ip)
+        server = addr is not None and (addr in self.servers or
+                                       any(addr in net for net in self.trusted))
+        page = server or (addr is not None and any(addr in net for net in self.intercom))
+        allows = not self.only or (addr is not None and (addr in self.own or page))
+        return server, page, allows
 
 
 def own_address(bind: str) -> frozenset:

@@ -145,9 +145,6 @@ def admits(raw: bytes, codecs: frozenset[str]) -> bool:
         not offer_problem(fields, body, codecs)[0]
 
 
-_CALL_ID = re.compile(r"^(?:call-id|i)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
-
-
 def check_offer(sdp: str, codecs: frozenset[str]) -> tuple[int, str]:
     """(0, "") for an SDP offer we can answer, else the refusal: 400 for SDP pjmedia could
     not read (it would ring and then fail), 488 for an offer without audio we take."""
@@ -334,8 +331,7 @@ class Gate:
                             and self._fast.admitted.value != self._invite_at):
             return None         # fastgate.c let an INVITE in since: `msg` is that one
         call_id = head.get("call-id")
-        m = _CALL_ID.search(msg)
-        return head if call_id and m is not None and m.group(1) == call_id else None
+        return head if call_id and Message.parse(msg).get("call-id") == call_id else None
 
     def call_seen(self) -> None:
         """pjsua handed an INVITE we let in to the application: it is one of the calls

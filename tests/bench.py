@@ -290,9 +290,7 @@ def invite_180_rounds(uas: list[UA], work: Path, calls: int, rate: float,
         parts = runs[ua.name]
         samples = [x for r in parts for x in r["samples_ms"]]
         rc = next((r["rc"] for r in parts if r["rc"]), 0)
-        out[ua.name] = invite_180_stats(rc, per * len(parts), samples,
-                                        "; ".join(r.get("problem", "") for r in parts
-                                                  if "problem" in r) or None)
+        out[ua.name] = invite_180_stats(rc, per * len(parts), samples, work / "sipp")
     return out
 
 

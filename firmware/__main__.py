@@ -10,6 +10,7 @@ only what SIP needs is imported here at the top.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
 import logging
 import os
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     # Start-up allocates much and frees little: no garbage collection until the phone is
     # up (App.run turns it on again); ~5 % less CPU before the first REGISTER.
     gc.disable()
+    # a crash in C (pjsip, fastgate.c, a driver) prints every thread's Python stack on
+    # stderr (the journal on a Pi, the output a test shows) before the process dies
+    faulthandler.enable()
     die_with_supervisor()
     _early_log(args.data_dir, console=not args.quiet)
     from firmware.errors import BoardError

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
 import time
 
 import pytest
 
 from tests.peers.kamailio import DEFAULT_USERS, Kamailio
-from tests.phone import PhoneProcess
+from tests.phone import PhoneError, PhoneProcess
 
 NAMES = {"1001": "Alice", "1002": "Bob", "1003": "Carol", "1004": "Dave"}
 
@@ -58,6 +59,15 @@ class Phones:
     def close(self) -> None:
         with concurrent.futures.ThreadPoolExecutor(max(1, len(self.all))) as pool:
             list(pool.map(_stop, self.all))
+        crashed = [p for p in self.all if p.proc and -p.proc.returncode in CRASHES]
+        if crashed:          # whatever the test asserted: a phone that crashed is a bug
+            raise PhoneError("\n\n".join(
+                f"{p.data_dir.name} crashed ({signal.Signals(-p.proc.returncode).name}):\n"
+                f"{p.output()}\n{p.log_tail()}" for p in crashed))
+
+
+# the signals a process dies of when it crashes (the tests stop phones with TERM or KILL)
+CRASHES = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 
 
 def _stop(p: PhoneProcess) -> None:

@@ -45,6 +45,14 @@ class PhoneError(AssertionError):
     pass
 
 
+class PortClash(PhoneError):
+    """Our phone lost a port free_port() picked for it to another process."""
+
+    def __init__(self, port: str, why: str):
+        super().__init__(why)
+        self.port = port            # "http" or "sip"
+
+
 class PhoneProcess:
     def __init__(self, data_dir: Path, *, account: dict | None = None,
                  accounts: dict[int, dict] | None = None, settings: dict | None = None,
@@ -63,6 +71,7 @@ class PhoneProcess:
         self.sip_port = free_port("udp")
         self.http_port = free_port("tcp")
         self.rtp_port = free_port_block(8)[0]
+        self._picked = {"sip": self.sip_port, "http": self.http_port}
         self.factory = factory
         self.password = password or ("root" if factory else TEST_PASSWORD)
         self.auth = "Basic " + b64encode(f"{user}:{self.password}".encode()).decode()
@@ -92,6 +101,7 @@ class PhoneProcess:
         self.out: Path | None = None        # a file for the output instead of a pipe
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
+        self._log_from = 0
 
     @property
     def addr(self) -> str:
@@ -113,9 +123,33 @@ class PhoneProcess:
         path.chmod(0o600)              # as the phone keeps it (it warns about wider modes)
 
     def start(self, *, write: bool = True, wait: bool = True) -> PhoneProcess:
-        if write:
-            self.write_settings()
+        """Run the phone; with `wait`, until its web API answers. A port of ours that another
+        test run's process took between free_port() and the phone's bind (PortClash) is
+        picked again and the phone started again, twice at most."""
+        for attempt in range(3):
+            if write:
+                self.write_settings()
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                self.wait_up()
+                return self
+            except PortClash as clash:
+                if not self._may_pick_again(clash.port, write):
+                    return self             # a port the test chose: its own business
+                self.kill()
+                if attempt == 2:
+                    raise
+                self._pick_again(clash.port)
+        return self
+
+    def _spawn(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TZ="UTC", **self.env)
+        try:
+            self._log_from = self._log.stat().st_size
+        except OSError:
+            self._log_from = 0
         self.started_at = time.monotonic()
         out = open(self.out, "ab") if self.out else subprocess.PIPE
         try:
@@ -128,9 +162,20 @@ class PhoneProcess:
         finally:
             if self.out:
                 out.close()
-        if wait:
-            self.wait_up()
-        return self
+
+    def _may_pick_again(self, port: str, write: bool) -> bool:
+        """The port that clashed is one free_port() picked (not one a test chose on purpose)
+        and the phone can be told a new one (the SIP port is in the settings we write)."""
+        if port == "http":
+            return self.http_port == self._picked["http"]
+        return write and self.sip_port == self._picked["sip"]
+
+    def _pick_again(self, port: str) -> None:
+        if port == "http":
+            self.http_port = self._picked["http"] = free_port("tcp")
+        else:
+            self.sip_port = self._picked["sip"] = free_port("udp")
+            self.settings_doc["sip"]["port"] = self.sip_port
 
     def wait_up(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -141,11 +186,37 @@ class PhoneProcess:
                 code, body = self.status("GET", "/api/state")
             except OSError:
                 code, body = 0, {}
-            # a factory phone answers, but only to have its password changed
-            if code == 200 or (code == 403 and "factory" in body.get("error", "")):
+            if code == 200:
+                self._check_ports(body)
                 return
+            # a factory phone answers, but only to have its password changed
+            if code == 403 and "factory" in body.get("error", ""):
+                return
+            if code and f"not started: {self.host}:{self.http_port}:" in self._new_log():
+                raise PortClash("http", f"web port {self.http_port} is another program's "
+                                        f"(it answered {code})")
             time.sleep(0.05)
         raise PhoneError(f"phone did not come up in {timeout} s\n{self.log_tail()}")
+
+    def _check_ports(self, state: dict) -> None:
+        """PortClash if what answered on our web port is another process (another test's
+        phone: they all share TEST_PASSWORD) or our phone says its SIP port is taken. Both
+        happen when another xdist worker picks the same free port in the second before our
+        phone binds it: the test then drove a stranger's phone until it went away."""
+        pid = state.get("pid")
+        if isinstance(pid, int) and not self._ours(pid):
+            raise PortClash("http", f"web port {self.http_port} is answered by pid {pid}, "
+                                    f"not this phone (pid {self.proc.pid})")
+        for error in state.get("errors") or ():
+            if f"SIP port {self.sip_port} " in error and "in use" in error:
+                raise PortClash("sip", error)
+
+    def _ours(self, pid: int) -> bool:
+        """`pid` is our phone or a process it started (firmware.boot runs it as a child)."""
+        try:
+            return pid == self.proc.pid or os.getpgid(pid) == self.proc.pid
+        except OSError:
+            return False
 
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -181,6 +252,19 @@ class PhoneProcess:
             return self.proc.stdout.read().decode(errors="replace")[-4000:]
         return ""
 
+    @property
+    def _log(self) -> Path:
+        return self.data_dir / "logs" / "phone.log"
+
+    def _new_log(self) -> str:
+        """What the phone logged since it was last started."""
+        try:
+            with open(self._log, "rb") as f:
+                f.seek(self._log_from)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def log_tail(self, n: int = 40) -> str:
         try:
             lines = (self.data_dir / "logs" / "phone.log").read_text().splitlines()
@@ -204,6 +288,18 @@ class PhoneProcess:
         except urllib.error.HTTPError as e:
             payload = e.read()
             raise PhoneError(f"{method} {path} -> {e.code}: {payload[:500]!r}") from None
+        except urllib.error.URLError as e:
+            raise PhoneError(f"{method} {path}: {e.reason}\n{self.gone()}") from None
+
+    def gone(self) -> str:
+        """What is known of a phone that does not answer: its exit and last words, or that
+        it still runs, with its log tail."""
+        if self.proc is None:
+            return "(never started)"
+        if self.proc.poll() is None:
+            return f"the process still runs (pid {self.proc.pid}); log:\n{self.log_tail()}"
+        return (f"the process exited with {self.proc.returncode}; output:\n{self.output()}\n"
+                f"log:\n{self.log_tail()}")
 
     def status(self, method: str, path: str, body: Any = None, *, data: bytes | None = None,
                auth: str | None = None) -> tuple[int, dict]:

@@ -8,46 +8,12 @@ socket when it is in LISTEN.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
-from pathlib import Path
 
 from tests.helpers import connect
+from tests.peers.ports import listeners
 from tests.phone import PhoneProcess
-
-TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
-
-
-def _addr(hex_addr: str) -> tuple[str, int]:
-    ip_hex, port_hex = hex_addr.split(":")
-    raw = bytes.fromhex(ip_hex)
-    # /proc prints the address as 32-bit words in host order
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    return str(ipaddress.ip_address(words)), int(port_hex, 16)
-
-
-def listeners(pid: int) -> set[tuple[str, str, int]]:
-    """{(udp|tcp, address, port)} the process `pid` takes packets or connections on."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue                       # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    for table in ("udp", "udp6", "tcp", "tcp6"):
-        want = UDP_UNCONNECTED if table.startswith("udp") else TCP_LISTEN
-        lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        for line in lines:
-            f = line.split()
-            local, state, inode = f[1], f[3], f[9]
-            if inode in inodes and state == want:
-                ip, port = _addr(local)
-                found.add((table[:3], ip, port))
-    return found
 
 
 def named(p: PhoneProcess) -> set[tuple[str, str, int]]:

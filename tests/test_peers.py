@@ -13,10 +13,12 @@ try:  # repo root on sys.path (python -m pytest from the root, or tests/__init__
     from tests.peers import (PeerError, free_port, free_port_block, message_rtds,
                              parse_messages)
     from tests.peers.fixtures import kamailio, peers  # noqa: F401  (fixtures)
+    from tests.peers.ports import listeners
 except ModuleNotFoundError:  # plain `pytest`: rootdir-relative, tests/ itself is on sys.path
     from peers import (PeerError, free_port, free_port_block,  # type: ignore
                        message_rtds, parse_messages)
     from peers.fixtures import kamailio, peers  # type: ignore # noqa: F401
+    from peers.ports import listeners  # type: ignore
 
 
 def _bind_all(port: int, types) -> None:
@@ -243,3 +245,63 @@ def test_kamailio_relays_to_foreign_host_as_outbound_proxy(peers, kamailio):
     kamailio.wait_log(r"SIPREQ\|t=[\d.]+\|m=BYE\|", timeout=2)
     methods = [e["m"] for e in kamailio.events() if e["kind"] == "SIPREQ"]
     assert {"INVITE", "ACK", "BYE"} <= set(methods)
+
+
+# --- our phone as a peer (tests/phone.py) ---------------------------------------------------
+
+def test_a_phone_whose_web_port_another_phone_took_is_started_again_on_a_new_one(tmp_path):
+    """Another xdist worker's phone can take the web port free_port() picked for ours in
+    the second before ours binds it. The other phone answered for ours (same test password)
+    until its test ended: a CI run failed "Connection refused" in the middle of a call.
+    start() sees whose pid answers and starts ours again on a port picked anew."""
+    from tests.phone import PhoneProcess
+    with PhoneProcess(tmp_path / "x", account={"user": "1001"}) as stranger:
+        ours = PhoneProcess(tmp_path / "b", account={"user": "1002"})
+        ours.http_port = ours._picked["http"] = stranger.http_port      # as if picked so
+        with ours:
+            assert ours.http_port != stranger.http_port
+            assert ours.state()["pid"] == ours.proc.pid
+            assert stranger.state()["pid"] == stranger.proc.pid
+
+
+def test_a_phone_whose_web_port_another_server_took_is_started_again_on_a_new_one(tmp_path):
+    """Taken by something that is no phone (another test's HTTP server): it answers 404,
+    our phone logs that its web page did not start, and start() picks a new port."""
+    import http.server
+    import threading
+    from tests.phone import PhoneProcess
+    ours = PhoneProcess(tmp_path / "b", account={"user": "1002"})
+    server = http.server.HTTPServer(("127.0.0.1", ours.http_port),
+                                    http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with ours:
+            assert ours.http_port != server.server_address[1]
+            assert ours.state()["pid"] == ours.proc.pid
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_phone_whose_sip_port_was_taken_is_started_again_on_a_new_one(tmp_path):
+    from tests.phone import PhoneProcess
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        ours = PhoneProcess(tmp_path / "b", account={"user": "1002"})
+        taken.bind(("127.0.0.1", ours.sip_port))                       # after the pick
+        with ours:
+            assert ours.sip_port != taken.getsockname()[1]
+            s = ours.state()
+            assert not s["errors"], s["errors"]
+            assert ("udp", "127.0.0.1", ours.sip_port) in listeners(ours.proc.pid)
+
+
+def test_a_port_a_test_chose_on_purpose_is_not_changed(tmp_path):
+    """tests/test_api.py's busy SIP port: the phone says so, and start() leaves it."""
+    from tests.phone import PhoneProcess
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        p = PhoneProcess(tmp_path / "busy", account={"user": "1001"})
+        p.sip_port = p.settings_doc["sip"]["port"] = taken.getsockname()[1]
+        with p:
+            assert p.sip_port == taken.getsockname()[1]
+            assert "in use" in p.state()["errors"][0]

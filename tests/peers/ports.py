@@ -6,14 +6,20 @@ ephemeral range (32768-60999 by default) and checked for every transport the pee
 then released before the peer binds them. Below that range the kernel never hands one of them
 to an unrelated bind(0) or an outgoing socket in the meantime (a phone's SIP port taken by
 another run's wake-up socket was seen: "SIP port ... is in use"); two runs picking the same
-port in the same instant is the tiny race left, which is why the peer helpers retry
-start-up on "address in use".
+port before either binds it is the race left, which is why the peer helpers retry
+start-up on "address in use". Our phone binds its web port only after its first REGISTER
+(a second or so after the pick), so tests/phone.py checks that the pid answering there is
+its own and that its SIP port was not taken, and starts it again on ports picked anew.
+`listeners()` tells which ports a process holds.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import random
 import socket
+from pathlib import Path
 
 HOST = "127.0.0.1"
 
@@ -77,3 +83,49 @@ def free_port_block(n: int, *, attempts: int = 500) -> list[int]:
         if all(_can_bind(p, (socket.SOCK_DGRAM,)) for p in range(base, base + 2 * n)):
             return list(range(base, base + 2 * n, 2))
     raise RuntimeError(f"no block of {n} free even UDP port pairs in {lo}-{hi} on {HOST}")
+
+
+# --- who holds a port ----------------------------------------------------------------------
+
+TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
+
+
+def _addr(hex_addr: str) -> tuple[str, int]:
+    ip_hex, port_hex = hex_addr.split(":")
+    raw = bytes.fromhex(ip_hex)
+    # /proc prints the address as 32-bit words in host order
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words)), int(port_hex, 16)
+
+
+def listeners(pid: int) -> set[tuple[str, str, int]]:
+    """{(udp|tcp, address, port)} the process `pid` takes packets or connections on, read
+    from /proc as `ss -lntup` would show them (its socket inodes in /proc/PID/fd, their
+    addresses in /proc/PID/net). A UDP socket counts when it is not connected (anyone may
+    send to it), a TCP socket when it is in LISTEN. Empty once the process is gone."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue                       # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("udp", "udp6", "tcp", "tcp6"):
+        want = UDP_UNCONNECTED if table.startswith("udp") else TCP_LISTEN
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            return set()
+        for line in lines:
+            f = line.split()
+            local, state, inode = f[1], f[3], f[9]
+            if inode in inodes and state == want:
+                ip, port = _addr(local)
+                found.add((table[:3], ip, port))
+    return found

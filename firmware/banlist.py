@@ -97,7 +97,7 @@ def check_ban(ban: Ban) -> dict[str, str]:
     for attr, label in NUMBERS:
         value = getattr(ban, attr)
         if value and not NUMBER.fullmatch(value):
-            wrong[attr] = f"{label}: 1-{NUMBER_MAX} digits (0-9 * #)"
+            wrong[attr] = f"{label}: 1-{NUMBER_MAX} digits (0-9 * #, a leading +)"
         elif value.endswith("*") and not any(ch.isdigit() for ch in value[:-1]):
             wrong[attr] = f"{label}: a prefix needs digits before the * (0900*)"
     if not ban.numbers and "mobile" not in wrong:

@@ -106,7 +106,8 @@ def check_contact(c) -> None:
     for f in NUMBER_FIELDS:
         value = getattr(c, f)
         if value and not NUMBER.fullmatch(value):
-            raise BookError(f"{f.capitalize()}: 1-{NUMBER_MAX} digits (0-9 * #)")
+            raise BookError(f"{f.capitalize()}: 1-{NUMBER_MAX} digits "
+                            f"(0-9 * #, a leading +)")
     if not (c.first_name or c.last_name) and not c.numbers:
         raise BookError("A contact needs a name or a number")
     if c.account is not None and not 1 <= c.account <= 3:

@@ -64,13 +64,16 @@ class Source:
     path: str = ""
     username: str = ""
     password: str = dataclasses.field(default="", repr=False)
+    # HTTP(S) only: a query sent with every file asked for, as typed (a PBX's remote phone
+    # book URL, "...?user=1001"); it may carry a token: people see "?…"
+    query: str = dataclasses.field(default="", repr=False)
 
     def url(self, name: str = "") -> str:
         """The URL for people (logs, status page): with the user, never the password."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         user = f"{urllib.parse.quote(self.username, safe='')}@" if self.username else ""
-        tail = f"{self.path}/{name}" if name else self.path
-        return f"{self.scheme}://{user}{host}:{self.port}{tail}"
+        tail = f"{self.path}/{name}" if name or self.query else self.path   # as asked
+        return f"{self.scheme}://{user}{host}:{self.port}{tail}" + ("?…" if self.query else "")
 
     def __str__(self) -> str:
         return self.url()
@@ -220,8 +223,10 @@ class Fetcher:
     def _guarded(self, name: str, size: int, transfer: Callable[["_Watchdog"], None],
                  sink: "_Sink | None" = None) -> None:
         """One transfer of a file of at most `size` bytes under the watchdog, its failures
-        as ProvisionErrors for people."""
-        check_name(name)
+        as ProvisionErrors for people. With a query (HTTP) the name may be "": the query
+        says what is asked for (".../provision/?file=directory.xml")."""
+        if name or not self.source.query:
+            check_name(name)
         watch = _Watchdog(self.deadline_for(size))
         try:
             transfer(watch)
@@ -338,7 +343,8 @@ class Fetcher:
         src = self.source
         host = f"[{src.host}]" if ":" in src.host else src.host
         path = urllib.parse.quote(src.path, safe="/")
-        return f"{src.scheme}://{host}:{src.port}{path}/{urllib.parse.quote(name, safe='')}"
+        return f"{src.scheme}://{host}:{src.port}{path}/{urllib.parse.quote(name, safe='')}" \
+            + (f"?{src.query}" if src.query else "")
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

@@ -36,7 +36,7 @@ def test_an_entry_added_edited_and_deleted_on_the_banlist_page(browser, tmp_path
         page.fill("#f-mobile", "555-12ab")
         page.click("button:text('Add')")
         expect(page.locator('.field[data-key="mobile"] .error')).to_have_text(
-            "Mobile number: 1-19 digits (0-9 * #)")
+            "Mobile number: 1-19 digits (0-9 * #, a leading +)")
         expect(page.locator("#f-description")).to_have_value("Robocalls")   # as typed
         assert entries(phone) == []                                          # nothing saved
         page.fill("#f-mobile", "5551234")

@@ -178,7 +178,7 @@ def refused(tmp_path, data: bytes, which: str = "personal") -> str:
 
 def test_a_number_with_letters_names_its_line_and_field(tmp_path):
     bad = ESCENE.replace('MobileNum="0912345678"', 'MobileNum="abc"')
-    assert refused(tmp_path, bad.encode()) == "line 8: <book> Mobile: 1-19 digits (0-9 * #) — 'abc'"
+    assert refused(tmp_path, bad.encode()) == "line 8: <book> Mobile: 1-19 digits (0-9 * #, a leading +) — 'abc'"
     unit = PHONEBOOK.replace('Phone2="01711234567"', 'Phone2="01 711 call me"')
     assert refused(tmp_path / "y", unit.encode(), "enterprise") == \
         "line 5: <Unit> Mobile: '01 711 call me' is not a number or SIP user"

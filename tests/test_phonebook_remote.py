@@ -117,6 +117,29 @@ def test_an_update_from_http_behind_a_login(rig, nginx):  # noqa: F811
                and f"user={nginx.user}" in line for line in nginx.requests())
 
 
+def test_an_update_from_the_urls_pbxs_hand_out_with_a_query(rig, nginx, caplog):  # noqa: F811
+    """A PBX's remote phone book URL carries a query (Wazo's ".../yealink?xivo_user_uuid=",
+    FusionPBX's ".../provision/?file=directory.xml"): it reaches the server as typed, and
+    people read "?…" (it may be a token) in the answer and the log."""
+    nginx.put("0.1/directories/input/default/yealink", DIRECTORY)
+    url = nginx.url("0.1/directories/input/default/yealink") + "?xivo_user_uuid=6f1c&t=s3cr%3Dt"
+    with caplog.at_level("INFO"):
+        out = run(Api(rig).update_phonebook("enterprise", url))
+    assert out["contacts"] == len(enterprise(rig).contacts) > 0
+    assert out["url"].endswith("/0.1/directories/input/default/yealink?…")
+    assert any('"GET /0.1/directories/input/default/yealink?xivo_user_uuid=6f1c&t=s3cr%3Dt '
+               in line and " 200 " in line for line in nginx.requests())
+    # the query names the file: a directory's URL (nginx answers with its index.html)
+    nginx.put("app/provision/index.html", PHONEBOOK.encode())
+    out = run(Api(rig).update_phonebook("personal", nginx.url("app/provision")
+                                        + "/?file=directory.xml&mac=001122334455"))
+    assert out["contacts"] == 3 and out["url"].endswith("/app/provision/?…")
+    assert [c["first_name"] for c in own(rig)["contacts"]] == ["Jo", "Zoë van", "Lobby"]
+    assert any('"GET /app/provision/?file=directory.xml&mac=001122334455 ' in line
+               for line in nginx.requests())
+    assert "s3cr" not in caplog.text and "mac=0011" not in caplog.text
+
+
 def test_a_bad_file_on_the_server_names_its_line_and_changes_nothing(rig, tftpd):  # noqa: F811,E501
     api = Api(rig)
     tftpd.put("mine.xml", ESCENE.encode())
@@ -125,7 +148,7 @@ def test_a_bad_file_on_the_server_names_its_line_and_changes_nothing(rig, tftpd)
     tftpd.put("bad.xml", ESCENE.replace('MobileNum="0912345678"', 'MobileNum="abc"').encode())
     with pytest.raises(FileRefused) as e:
         run(api.update_phonebook("personal", tftpd.url("bad.xml")))
-    assert e.value.problems == ["line 8: <book> Mobile: 1-19 digits (0-9 * #) — 'abc'"]
+    assert e.value.problems == ["line 8: <book> Mobile: 1-19 digits (0-9 * #, a leading +) — 'abc'"]
     assert own(rig) == before
 
 
@@ -195,7 +218,13 @@ def test_a_server_that_is_down_is_named(rig):
     ("10.0.0.5/book.xml", "no protocol: the URL starts with tftp://"),
     ("tftp://10.0.0.5/books/", "the URL ends in '/': add the phone book file's name"),
     ("tftp://10.0.0.5:70000/b.xml", "the port must be a number from 1 to 65535"),
-    ("http://10.0.0.5/b.xml?x=1", "no '?' or '#'"),
+    ("tftp://10.0.0.5/b.xml?x=1", "a tftp:// URL names a file: no '?' (only an http://"),
+    ("ftp://u:pa?ss@10.0.0.5/b.xml", "in a password, write it as %3F"),
+    ("http://10.0.0.5/b.xml?", "the query after '?' is empty"),
+    ("http://10.0.0.5/b.xml?a=b c", "the query after '?' is empty or holds spaces"),
+    ("http://10.0.0.5/b.xml?name=Zoë", "non-ASCII characters: write them %-encoded"),
+    ("http://10.0.0.5/b.xml#top", "no '#' in the URL"),
+    ("https://10.0.0.5/books/", "the URL ends in '/': add the phone book file's name"),
 ])
 def test_a_url_that_is_not_one_is_refused_before_any_network(rig, url, says):
     assert says in refused(rig, Api(rig).update_phonebook("personal", url))

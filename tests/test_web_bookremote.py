@@ -107,7 +107,7 @@ def test_a_bad_file_on_the_server_shows_its_line_and_changes_nothing(rig, tftpd)
                               url=tftpd.url("bad.xml"))
         assert r.status == 400
         assert "Phone book not imported; nothing changed:" in text
-        assert "<li>line 8: &lt;book&gt; Mobile: 1-19 digits (0-9 * #) — &#x27;abc&#x27;" \
+        assert "<li>line 8: &lt;book&gt; Mobile: 1-19 digits (0-9 * #, a leading +) — &#x27;abc&#x27;" \
                "</li>" in text
     serve(rig, t)
     assert own(rig) == []

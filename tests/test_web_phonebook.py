@@ -203,8 +203,8 @@ def test_a_refused_contact_saves_nothing_and_says_why_beside_the_field(rig):
         r = await send(client, rig, "/phonebook/contacts/new", fields)
         text = await r.text()
         assert r.status == 400
-        assert "Nothing was saved: Mobile: 1-19 digits (0-9 * #)" in text
-        assert "Mobile: 1-19 digits (0-9 * #)" in beside(text, "mobile")
+        assert "Nothing was saved: Mobile: 1-19 digits (0-9 * #, a leading +)" in text
+        assert "Mobile: 1-19 digits (0-9 * #, a leading +)" in beside(text, "mobile")
         assert 'value="Bob"' in text and 'value="12ab"' in text          # kept as typed
         assert own(rig)["contacts"] == []
         fields.update(mobile="", first_name="")

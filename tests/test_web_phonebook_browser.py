@@ -39,7 +39,7 @@ def test_a_group_and_a_contact_typed_on_the_web_are_on_the_phone(browser, tmp_pa
         page.select_option("#f-group", "Family")
         page.click("button:text('Submit')")
         expect(page.locator('.field[data-key="mobile"] .error')).to_have_text(
-            "Mobile: 1-19 digits (0-9 * #)")
+            "Mobile: 1-19 digits (0-9 * #, a leading +)")
         assert phone.request("GET", "/api/phonebook")["personal"] == []   # nothing saved
         expect(page.locator("#f-first_name")).to_have_value("Ann")        # kept as typed
         page.fill("#f-mobile", "138 0013 8000")

@@ -18,7 +18,8 @@ Two formats, told apart by the root element:
 The XML is read by provisioning's parse_xml: no DTD, no entity declarations (a billion
 laughs is refused before it expands), a size limit, each element's line. A file is read
 whole and checked whole before anything is written: a bad one names the line and the
-problem ("line 12: <book> Mobile: 1-19 digits (0-9 * #) — 'abc'") and changes nothing.
+problem ("line 12: <book> Mobile: 1-19 digits (0-9 * #, a leading +) — 'abc'") and changes
+nothing.
 Writing goes through Books (firmware/phonebooks.py): the personal import replaces the
 user's own contacts, the enterprise upload writes enterprise.json as provisioning does.
 An import is two halves: `checked` (parse and checks, slow, in a thread: the web server

@@ -3,7 +3,11 @@
 Firmware Upgrade, ui/web/bookfiles.py; the API: POST /api/phonebook/remote).
 
 The URL names the file: `tftp://10.0.0.5/books/Personal_Phonebook.xml`,
-`ftp://user:password@10.0.0.5/Personal_Phonebook.xml`, `https://pbx/phonebook.xml`.
+`ftp://user:password@10.0.0.5/Personal_Phonebook.xml`, `https://pbx/phonebook.xml`. An
+http(s) URL may carry a query, as the remote phone book URLs PBXs hand out do
+(`https://pbx/0.1/directories/input/default/yealink?xivo_user_uuid=…`,
+`https://pbx/app/provision/?file=directory.xml`): it is sent as typed, and shown as "?…"
+in messages and the log (it may hold a token).
 - update: the file is fetched (provisioning/fetch.py's Fetcher, the client auto
   provisioning uses: the 2 MiB limit before it arrives, provisioning.timeout for any
   silence, https checked against provisioning.ca_file) and imported as an upload is
@@ -20,12 +24,14 @@ URL only (never provisioning's) and never appear in a message or the log.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 
 from firmware.directory import formats
 
 SCHEMES = ("tftp", "ftp", "http", "https")
+QUERY = re.compile(r"[!-~]+")          # printable ASCII, no space (%-encoded as typed)
 EXAMPLE = ("tftp://10.0.0.5/Personal_Phonebook.xml, "
            "ftp://user:password@10.0.0.5/books/Personal_Phonebook.xml or "
            "https://pbx.example.com/phonebook.xml")
@@ -52,13 +58,20 @@ def target(url: str) -> tuple[object, str]:
         said = f"'{m.group(1)}://'" if m else "no protocol"
         raise RemoteError(f"{said}: the URL starts with tftp://, ftp://, http:// or "
                           f"https://, e.g. {EXAMPLE}")
-    scheme, path = m.group(1).lower(), m.group(3) or ""
-    login, _, host = m.group(2).rpartition("@")     # a password may hold "@"
-    if "?" in path or "#" in path or "?" in host or "#" in host:
-        raise RemoteError("the URL names a file: no '?' or '#' (in a password, write them "
-                          "as %3F and %23)")
+    scheme = m.group(1).lower()
+    if "#" in text:
+        raise RemoteError("no '#' in the URL (in a password, write it as %23)")
+    rest, asks, query = (m.group(2) + (m.group(3) or "")).partition("?")
+    if asks and scheme not in ("http", "https"):
+        raise RemoteError(f"a {scheme}:// URL names a file: no '?' (only an http:// or "
+                          f"https:// URL may carry a query; in a password, write it as %3F)")
+    if asks and (not query or not QUERY.fullmatch(query)):
+        raise RemoteError("the query after '?' is empty or holds spaces, control or "
+                          "non-ASCII characters: write them %-encoded (a space as %20)")
+    host, slash, path = rest.partition("/")
+    login, _, host = host.rpartition("@")           # a password may hold "@"
     user, _, password = login.partition(":")
-    folder, _, name = path.rpartition("/")
+    folder, _, name = (slash + path).rpartition("/")
     try:
         source = parse_server(f"{scheme}://{host}{folder}",
                               username=urllib.parse.unquote(user),
@@ -67,7 +80,7 @@ def target(url: str) -> tuple[object, str]:
             check_name(urllib.parse.unquote(name))
     except ProvisionError as e:
         raise RemoteError(_ours(str(e))) from None
-    return source, urllib.parse.unquote(name)
+    return dataclasses.replace(source, query=query), urllib.parse.unquote(name)
 
 
 def fetch(url: str, *, settings, user_agent: str) -> tuple[bytes, str, str]:
@@ -75,12 +88,13 @@ def fetch(url: str, *, settings, user_agent: str) -> tuple[bytes, str, str]:
     the password). At most formats.MAX_BYTES; RemoteError. Api.update_phonebook imports
     it as an upload is imported."""
     source, name = target(url)
-    if not name:
+    if not name and not source.query:
         raise RemoteError("the URL ends in '/': add the phone book file's name, e.g. "
                           "tftp://10.0.0.5/books/Personal_Phonebook.xml")
     data = _transfer(lambda f: f.get(name, max_bytes=formats.MAX_BYTES), source, settings,
                      user_agent)
-    return data, name, source.url(name)
+    # ".../provision/?file=directory.xml": the query names it; people read "provision"
+    return data, name or source.path.rpartition("/")[2] or source.host, source.url(name)
 
 
 def backup(books, which: str, fmt: str, url: str, *, settings, user_agent: str) -> dict:

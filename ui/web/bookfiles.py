@@ -154,16 +154,24 @@ async def _refused(back, request, problems: list[str]) -> web.Response:
 async def enterprise_page(request, top: str = "", status: int = 200):
     """Phone Book > Enterprise Phonebook: its contacts (read-only on the phone), download,
     and the administrator's upload."""
+    from ui.web.phonebook import filter_form, filtered
     books = request.app[API].books
     books.refresh()
-    rows = "".join(f"<tr><td>{esc(x.contact.name)}</td><td>{esc(x.contact.office)}</td>"
-                   f"<td>{esc(x.contact.mobile)}</td><td>{esc(x.contact.other)}</td>"
-                   f"<td>{esc(x.contact.group)}</td></tr>" for x in books.listed("enterprise"))
-    table = ('<table class="enterprise"><thead><tr><th scope="col">Name</th><th scope="col">'
-             'Office</th><th scope="col">Mobile</th><th scope="col">Other</th>'
-             f'<th scope="col">Group</th></tr></thead><tbody>{rows}</tbody></table>'
-             if rows else "<p>The enterprise phone book is empty.</p>")
-    body = top + section(request, only="enterprise") + "<h2>Contacts</h2>" + table
+    everyone = books.listed("enterprise")
+    q, shown, page, pager = filtered(request, everyone, ENTERPRISE, "Enterprise contact pages")
+    rows = "".join(f"<tr><td>{n}</td><td>{esc(x.contact.name)}</td>"
+                   f"<td>{esc(x.contact.office)}</td><td>{esc(x.contact.mobile)}</td>"
+                   f"<td>{esc(x.contact.other)}</td><td>{esc(x.contact.group)}</td></tr>"
+                   for n, x in page)
+    table = ('<table class="enterprise"><thead><tr><th scope="col">Serial Number</th>'
+             '<th scope="col">Name</th><th scope="col">Office</th><th scope="col">Mobile'
+             '</th><th scope="col">Other</th><th scope="col">Group</th></tr></thead>'
+             f'<tbody>{rows}</tbody></table>' if rows else
+             f"<p>{'No contact matches.' if q else 'The enterprise phone book is empty.'}</p>")
+    listing = (filter_form(ENTERPRISE, q) if everyone else "") + \
+        (f'<p class="help">{len(everyone)} of {CAPACITY["enterprise"]} contacts'
+         + (f'; {len(shown)} match' if q else "") + ".</p>" if everyone else "") + table + pager
+    body = top + section(request, only="enterprise") + "<h2>Contacts</h2>" + listing
     return pages._respond(request, "phonebook", "Enterprise Phonebook", body,
                           pages.role_of(request), status=status)
 

@@ -13,8 +13,8 @@ its button posts once for a page that asks, whose button posts again with confir
 
 Every change goes through Api.change_phonebook to firmware/phonebooks.py `Books`, the object
 the LCD uses (under its lock): its checks and capacity ("Phone book full: 300 contacts",
-"Mobile: 1-19 digits (0-9 * #)"). A refused change saves nothing; the form comes back as
-typed with Books' reason beside its field. The LCD's phone book pages follow at once
+"Mobile: 1-19 digits (0-9 * #, a leading +)"). A refused change saves nothing; the form
+comes back as typed with Books' reason beside its field. The LCD's phone book pages follow at once
 (PhoneBookChanged). A contact is named by its place in own.json and a mark of what the page
 showed (`was`): when the LCD changed the book meanwhile, Books finds that contact again or
 refuses, never changes another one in its place.
@@ -288,13 +288,10 @@ def _matches(contact, q: str) -> bool:
 async def contacts_page(request):
     books = request.app[API].books
     books.refresh()
-    everyone = list(enumerate(books.listed("personal"), 1))    # Serial Number: 1..N by name
-    q = request.query.get("q", "")
-    shown = [(n, x) for n, x in everyone if _matches(x.contact, q)]
-    pages_n = max(1, -(-len(shown) // PER_PAGE))
-    at = min(pages_n, max(1, whole_number(request.query.get("page", "1")) or 1))
+    everyone = books.listed("personal")
+    q, shown, page, pager = filtered(request, everyone, CONTACTS, "Contact pages")
     rows = []
-    for n, x in shown[(at - 1) * PER_PAGE:at * PER_PAGE]:
+    for n, x in page:
         c = x.contact
         if x.own:
             who = c.name or (c.numbers[0] if c.numbers else "")
@@ -313,16 +310,13 @@ async def contacts_page(request):
             + _done(request)
             + (notice("The provisioned personal book cannot be read: the next auto "
                       "provisioning run writes it again.", "error") if trouble else "")
-            + f'<form method="get" action="{CONTACTS}" class="filter"><label for="f-q">'
-              f'Filter</label> <input type="search" id="f-q" name="q" value="{esc(q)}" '
-              f'placeholder="a name or a number"> <button type="submit">Filter</button>'
-            + (f' <a href="{CONTACTS}">Show all</a>' if q else "") + "</form>"
+            + filter_form(CONTACTS, q)
             + f'<p class="help">{len(everyone)} of {CAPACITY["personal"]} contacts ({own} '
               f'yours)' + (f'; {len(shown)} match' if q else "") + ".</p>"
             + (_table(("Serial Number", "First Name", "Last Name", "Mobile", "Office",
                        "Other", "Group", "Account", ""), rows) if rows else
                f"<p>{'No contact matches.' if q else 'No contacts yet.'}</p>")
-            + _pager(q, at, pages_n)
+            + pager
             + f'<p class="link-row"><a href="{CONTACTS}/new">Add Contact</a></p>'
             + _button_form(f"{CONTACTS}/delete-all", request, "Delete All Contact", {},
                            danger=True)
@@ -331,16 +325,36 @@ async def contacts_page(request):
     return _respond(request, "Phone Book: Contact", body)
 
 
-def _pager(q: str, at: int, count: int) -> str:
+def filtered(request, listed: list, base: str, label: str):
+    """A book's page of contacts: the filter box's text `q`, the contacts it matches (with
+    their Serial Number, 1..N by name over the whole book), the PER_PAGE of them the
+    page=N query asks for, and the Previous / Next links (`label` names them for a screen
+    reader). The Contact and the Enterprise Phonebook pages."""
+    q = request.query.get("q", "")
+    shown = [(n, x) for n, x in enumerate(listed, 1) if _matches(x.contact, q)]
+    count = max(1, -(-len(shown) // PER_PAGE))
+    at = min(count, max(1, whole_number(request.query.get("page", "1")) or 1))
+    return q, shown, shown[(at - 1) * PER_PAGE:at * PER_PAGE], \
+        _pager(base, label, q, at, count)
+
+
+def filter_form(base: str, q: str) -> str:
+    return (f'<form method="get" action="{base}" class="filter"><label for="f-q">'
+            f'Filter</label> <input type="search" id="f-q" name="q" value="{esc(q)}" '
+            f'placeholder="a name or a number"> <button type="submit">Filter</button>'
+            + (f' <a href="{base}">Show all</a>' if q else "") + "</form>")
+
+
+def _pager(base: str, label: str, q: str, at: int, count: int) -> str:
     if count == 1:
         return ""
 
     def link(n: int, text: str) -> str:
-        return f'<a href="{CONTACTS}?{urlencode({**({"q": q} if q else {}), "page": n})}" ' \
+        return f'<a href="{base}?{urlencode({**({"q": q} if q else {}), "page": n})}" ' \
                f'rel="{"prev" if n < at else "next"}">{text}</a>'
     parts = ([link(at - 1, "Previous")] if at > 1 else []) + [f"Page {at} of {count}"] + \
         ([link(at + 1, "Next")] if at < count else [])
-    return '<nav class="pager" aria-label="Contact pages"><p>' + " · ".join(parts) + \
+    return f'<nav class="pager" aria-label="{label}"><p>' + " · ".join(parts) + \
         "</p></nav>"
 
 

@@ -684,9 +684,16 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()
         if scheme and scheme not in self._allowed:
-            raise FetchError(f"{req.full_url}: the server redirects to {newurl}; refusing to "
-                             f"leave https — put the right https URL in provisioning.url")
+            raise FetchError(f"{_shown(req.full_url)}: the server redirects to "
+                             f"{_shown(newurl)}; refusing to leave https — put the right "
+                             f"https URL in provisioning.url")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _shown(url: str) -> str:
+    """A URL for people: its query as "?…" (it may hold a token, as Source.url says)."""
+    head, asks, _ = url.partition("?")
+    return head + ("?…" if asks else "")
 
 
 class _FTP(ftplib.FTP):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import signal
 import time
 
 import pytest
@@ -58,16 +57,11 @@ class Phones:
 
     def close(self) -> None:
         with concurrent.futures.ThreadPoolExecutor(max(1, len(self.all))) as pool:
-            list(pool.map(_stop, self.all))
-        crashed = [p for p in self.all if p.proc and -p.proc.returncode in CRASHES]
-        if crashed:          # whatever the test asserted: a phone that crashed is a bug
-            raise PhoneError("\n\n".join(
-                f"{p.data_dir.name} crashed ({signal.Signals(-p.proc.returncode).name}):\n"
-                f"{p.output()}\n{p.log_tail()}" for p in crashed))
-
-
-# the signals a process dies of when it crashes (the tests stop phones with TERM or KILL)
-CRASHES = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+            stopped = [pool.submit(_stop, p) for p in self.all]
+        if crashes := [c for p in self.all if (c := p.crashed())]:
+            raise PhoneError("\n\n".join(crashes))     # before a stop's own trouble
+        for f in stopped:
+            f.result()
 
 
 def _stop(p: PhoneProcess) -> None:

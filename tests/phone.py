@@ -25,8 +25,8 @@ import functools
 
 import tomli_w
 
-from tests.peers._process import reaped, spawn
-from tests.peers.ports import free_port, free_port_block
+from tests.peers._process import process_group, reaped, spawn
+from tests.peers.ports import free_port, free_port_block, listeners
 
 ROOT = Path(__file__).resolve().parent.parent
 # The web password of every test phone unless a test asks for the factory state (factory=
@@ -43,6 +43,10 @@ def password_hash(password: str) -> str:
 
 class PhoneError(AssertionError):
     pass
+
+
+# the signals a process dies of when it crashes
+CRASHES = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 
 
 class PortClash(PhoneError):
@@ -139,6 +143,8 @@ class PhoneProcess:
                 if not self._may_pick_again(clash.port, write):
                     return self             # a port the test chose: its own business
                 self.kill()
+                if self.proc.stdout:
+                    self.proc.stdout.close()
                 if attempt == 2:
                     raise
                 self._pick_again(clash.port)
@@ -186,15 +192,13 @@ class PhoneProcess:
                 code, body = self.status("GET", "/api/state")
             except OSError:
                 code, body = 0, {}
-            if code == 200:
+            body = body if isinstance(body, dict) else {}
+            # a factory phone answers, but only to have its password changed
+            if code == 200 or (code == 403 and "factory" in str(body.get("error", ""))):
                 self._check_ports(body)
                 return
-            # a factory phone answers, but only to have its password changed
-            if code == 403 and "factory" in body.get("error", ""):
-                return
-            if code and f"not started: {self.host}:{self.http_port}:" in self._new_log():
-                raise PortClash("http", f"web port {self.http_port} is another program's "
-                                        f"(it answered {code})")
+            if f"not started: {self.host}:{self.http_port}:" in self._new_log():
+                raise PortClash("http", f"web port {self.http_port} is another program's")
             time.sleep(0.05)
         raise PhoneError(f"phone did not come up in {timeout} s\n{self.log_tail()}")
 
@@ -204,12 +208,28 @@ class PhoneProcess:
         happen when another xdist worker picks the same free port in the second before our
         phone binds it: the test then drove a stranger's phone until it went away."""
         pid = state.get("pid")
-        if isinstance(pid, int) and not self._ours(pid):
-            raise PortClash("http", f"web port {self.http_port} is answered by pid {pid}, "
-                                    f"not this phone (pid {self.proc.pid})")
+        if not (self._ours(pid) if isinstance(pid, int) else self._listens_on_web_port()):
+            raise PortClash("http", f"web port {self.http_port} is answered by "
+                                    f"{f'pid {pid}' if pid else 'another process'}, not "
+                                    f"this phone (pid {self.proc.pid})")
         for error in state.get("errors") or ():
             if f"SIP port {self.sip_port} " in error and "in use" in error:
                 raise PortClash("sip", error)
+
+    def _listens_on_web_port(self) -> bool:
+        """Our phone (or a process it started) holds the web port: for an answer without
+        a pid (a factory phone's 403)."""
+        want = ("tcp", self.host, self.http_port)
+        return any(want in listeners(p) for p in process_group(self.proc.pid))
+
+    def crashed(self) -> str:
+        """What a phone that died of a crash (SIGSEGV, SIGABRT...) left, else "". Tests
+        stop phones with TERM or KILL; whatever a test asserted, a crash is a bug."""
+        code = self.proc.returncode if self.proc else None
+        if code is None or -code not in CRASHES:
+            return ""
+        return (f"{self.data_dir.name} crashed ({signal.Signals(-code).name}):\n"
+                f"{self.output()}\n{self.log_tail()}")
 
     def _ours(self, pid: int) -> bool:
         """`pid` is our phone or a process it started (firmware.boot runs it as a child)."""
@@ -246,6 +266,8 @@ class PhoneProcess:
             self.stop()
         finally:
             self.kill()
+        if exc[0] is None and (crash := self.crashed()):
+            raise PhoneError(crash)
 
     def output(self) -> str:
         if self.proc and self.proc.stdout and self.proc.poll() is not None:

@@ -6,6 +6,7 @@ how long it took.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -220,6 +221,20 @@ def test_redirects_are_followed_but_not_forever(nginx):
         Fetcher(parse_server(nginx.url("loop")), user_agent=UA, timeout=3).get(
             "a.xml", max_bytes=4096)
     assert len([r for r in nginx.requests() if "GET /loop/" in r]) <= 6
+
+
+def test_an_https_server_that_redirects_to_http_is_refused_without_showing_the_query(nginx):
+    """A query may hold a token (a PBX's phone book URL): the refusal shows it as "?…",
+    where it was asked and where the server sent the phone alike."""
+    nginx.put("p/a.xml", CONFIG)
+    src = dataclasses.replace(parse_server(nginx.url("down/p", https=True)), query="tok=S3CRET")
+    with pytest.raises(FetchError) as e:
+        Fetcher(src, user_agent=UA, timeout=3, ca_file=str(nginx.cert)).get(
+            "a.xml", max_bytes=4096)
+    assert f"/down/p/a.xml?…: the server redirects to http://127.0.0.1:{nginx.http_port}" \
+        f"/down/p/a.xml?…; refusing to leave https" in str(e.value)
+    assert "S3CRET" not in str(e.value)
+    assert nginx.wait_request("GET /down/p/a.xml?tok=S3CRET ")      # it was asked so
 
 
 # ----- missing, down, silent, slow -----

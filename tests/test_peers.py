@@ -283,6 +283,46 @@ def test_a_phone_whose_web_port_another_server_took_is_started_again_on_a_new_on
         server.server_close()
 
 
+def test_a_phone_whose_web_port_a_server_of_another_protocol_took_is_started_again(tmp_path):
+    """Taken by a TCP server that speaks no HTTP (Kamailio's SIP/TCP, slapd): our requests
+    fail at once, the phone's log says its web page did not start."""
+    import threading
+    from tests.phone import PhoneProcess
+    ours = PhoneProcess(tmp_path / "b", account={"user": "1002"})
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", ours.http_port))
+    srv.listen()
+    done = threading.Event()
+
+    def hang_up():
+        srv.settimeout(0.2)
+        while not done.is_set():
+            try:
+                srv.accept()[0].close()
+            except OSError:
+                pass
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        with ours:
+            assert ours.http_port != srv.getsockname()[1]
+            assert ours.state()["pid"] == ours.proc.pid
+    finally:
+        done.set()
+        srv.close()
+
+
+def test_a_factory_phone_is_checked_by_who_holds_the_port(tmp_path):
+    """A factory phone answers 403 without a pid: whose the port is, /proc says."""
+    from tests.phone import PhoneProcess
+    with PhoneProcess(tmp_path / "x", factory=True) as stranger:
+        ours = PhoneProcess(tmp_path / "b", factory=True)
+        ours.http_port = ours._picked["http"] = stranger.http_port
+        with ours:
+            assert ours.http_port != stranger.http_port
+            assert ("tcp", "127.0.0.1", ours.http_port) in listeners(ours.proc.pid)
+
+
 def test_a_phone_whose_sip_port_was_taken_is_started_again_on_a_new_one(tmp_path):
     from tests.phone import PhoneProcess
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:

@@ -61,10 +61,13 @@ def target(url: str) -> tuple[object, str]:
     scheme = m.group(1).lower()
     if "#" in text:
         raise RemoteError("no '#' in the URL (in a password, write it as %23)")
+    if "@" in m.group(2).partition("?")[2]:           # a '?' before the login's end
+        raise RemoteError("in a password, write '?' as %3F and '#' as %23")
     rest, asks, query = (m.group(2) + (m.group(3) or "")).partition("?")
     if asks and scheme not in ("http", "https"):
-        raise RemoteError(f"a {scheme}:// URL names a file: no '?' (only an http:// or "
-                          f"https:// URL may carry a query; in a password, write it as %3F)")
+        raise RemoteError(f"{'an' if scheme == 'ftp' else 'a'} {scheme}:// URL names a "
+                          f"file: no '?' (only an http:// or "
+                          f"https:// URL may carry a query)")
     if asks and (not query or not QUERY.fullmatch(query)):
         raise RemoteError("the query after '?' is empty or holds spaces, control or "
                           "non-ASCII characters: write them %-encoded (a space as %20)")

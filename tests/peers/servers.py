@@ -238,6 +238,8 @@ http {{
         location = /moved {{ return 302 /private/; }}
         location /loop/ {{ return 302 /loop/; }}
         location /redir/ {{ rewrite ^/redir/(.*)$ /$1 redirect; }}
+        # From https down to plain http, the query kept (a phone refuses to follow).
+        location /down/ {{ return 302 http://{host}:{http_port}$request_uri; }}
         # Files sent with PUT (a phone book backup) land in www/put/.
         location /put/ {{ dav_methods PUT; create_full_put_path on; dav_access all:r; }}
     }}

@@ -109,6 +109,25 @@ def test_the_policy_refuses_strangers_and_rings_their_pages_as_ordinary_calls():
         (180, "")
 
 
+def test_a_kept_verdict_never_hides_a_page_from_a_source_that_may_page():
+    """judge() keeps a verdict that read nothing of the INVITE (one lookup before the next
+    180): from the server, whose INVITEs may ask to be answered, the next one that asks
+    is still read and answered by itself; from a stranger the ask changes nothing."""
+    t = Trust(servers=frozenset([ipaddress.ip_address(SERVER)]))
+    pol = IncomingPolicy(pages=True, trust=t)
+    plain, asks = invite(), invite("Answer-Mode: Auto")
+    for _ in range(2):                              # worked out, then kept
+        assert pol.judge(plain, account=1, calls=0, source_ip=SERVER).page is None
+        assert pol.judge(plain, account=1, calls=0, source_ip=STRANGER).page is None
+    paged = pol.judge(asks, account=1, calls=0, source_ip=SERVER)
+    assert paged.code == 180 and paged.page is not None and paged.page.header == "answer-mode"
+    assert pol.judge(asks, account=1, calls=0, source_ip=STRANGER).page is None
+    assert pol.judge(plain, account=1, calls=0, source_ip=SERVER).page is None
+    busy = pol.judge(plain, account=1, calls=1, source_ip=STRANGER)        # another key
+    assert busy.code == 180 and pol.judge(plain, account=1, calls=9,
+                                          source_ip=STRANGER).code == 486
+
+
 # --- a phone registered at Kamailio; sipp as its server and as a stranger --------------------
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from firmware.record import Record, remembered
+from firmware.record import Record, recalled, remembered
 from firmware.sip.text import Message, params, split_uri
 from firmware.sip.trust import Trust
 
@@ -112,13 +112,23 @@ class IncomingPolicy(Record, frozen=True):
               source_ip: str) -> Verdict:
         """Ring, refuse, forward or answer by itself: the verdict on an INVITE (its text,
         or its head as the SIP gate read it). One that reads nothing from the INVITE is
-        worked out once per policy, source, line and number of calls (before each 180)."""
+        worked out once per policy, source, line and number of calls, and kept with
+        whether the source may page: the next INVITE from there takes it at the cost of
+        one lookup (and, from a pager, a look for the auto-answer words), the cold Python
+        on the SIP thread before each 180 being what costs."""
+        key = (source_ip, account, calls)
+        kept = recalled(self, key)
+        if kept is not None and not (kept[1] and (isinstance(msg, Message)
+                                                  or _might_ask(msg))):
+            return kept[0]
         may_ask = self._may_ask(msg, source_ip)
         if self.reads_invite or may_ask:
             return _judge(self, msg, account=account, calls=calls, source_ip=source_ip,
                           may_ask=may_ask)
-        return remembered(self, (source_ip, account, calls), lambda: _judge(
-            self, msg, account=account, calls=calls, source_ip=source_ip, may_ask=False))
+        return remembered(self, key, lambda: (
+            _judge(self, msg, account=account, calls=calls, source_ip=source_ip,
+                   may_ask=False),
+            self.pages and self.trust.may_page(source_ip)))[0]
 
     def _may_ask(self, msg: str | Message, source_ip: str) -> bool:
         """Might this INVITE's auto-answer request be honoured (so it must be read)?"""

@@ -49,6 +49,23 @@ def test_free_ports():
         _bind_all(p, [socket.SOCK_DGRAM])
 
 
+def test_free_port_never_picks_a_port_browsers_refuse(monkeypatch):
+    """10080 is in the range and on Chromium's list: a phone's web page there could not be
+    opened (a CI run failed "net::ERR_UNSAFE_PORT")."""
+    import random
+    from tests.peers import ports
+    planned: list[int] = []
+
+    class Rigged(random.SystemRandom):          # the planned picks first, then at random
+        def randrange(self, lo, hi):
+            return planned.pop(0) if planned else super().randrange(lo, hi)
+    monkeypatch.setattr(ports.random, "SystemRandom", Rigged)
+    planned[:] = [10080] * 50
+    assert free_port("tcp") != 10080
+    planned[:] = [10079] * 50                     # 10079..10080 holds it
+    assert free_port("tcp", span=2) not in (10079, 10080)
+
+
 def test_a_port_in_time_wait_is_free_for_a_server():
     """A TCP port whose last connection the server closed first sits in TIME_WAIT: free_port
     may hand it out (a listening server with SO_REUSEADDR takes it), and does."""

@@ -30,6 +30,11 @@ _KINDS = {"udp": (socket.SOCK_DGRAM,), "tcp": (socket.SOCK_STREAM,),
 # kernel never hands one of them to an unrelated bind(0) while the peer is running.
 _BLOCK_RANGE = (20000, 32000)
 _PORT_RANGE = (10000, 20000)      # single ports (SIP, HTTP, TFTP...): below the RTP blocks
+# Ports browsers refuse to open (Chromium's kRestrictedPorts in net/base/port_util.cc, the
+# ones above 1023; Firefox blocks the same): a phone whose web page got 10080 could not be
+# opened by the browser tests ("net::ERR_UNSAFE_PORT", a CI run failed so).
+BROWSER_UNSAFE = frozenset({1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+                            *range(6665, 6670), 6697, 10080})
 
 
 def _can_bind(port: int, types: tuple[int, ...]) -> bool:
@@ -63,7 +68,8 @@ def free_port(kind: str = "udp", *, span: int = 1, attempts: int = 200) -> int:
     rng = random.SystemRandom()
     for _ in range(attempts):
         port = rng.randrange(lo, hi - span)
-        if all(_can_bind(p, types) for p in range(port, port + span)):
+        ports = range(port, port + span)
+        if BROWSER_UNSAFE.isdisjoint(ports) and all(_can_bind(p, types) for p in ports):
             return port
     raise RuntimeError(f"no free {kind} port (span {span}) on {HOST} after {attempts} tries")
 

@@ -228,8 +228,7 @@ class PhoneProcess:
         code = self.proc.returncode if self.proc else None
         if code is None or -code not in CRASHES:
             return ""
-        return (f"{self.data_dir.name} crashed ({signal.Signals(-code).name}):\n"
-                f"{self.output()}\n{self.log_tail()}")
+        return f"{self.data_dir.name} crashed ({signal.Signals(-code).name}): {self.gone()}"
 
     def _ours(self, pid: int) -> bool:
         """`pid` is our phone or a process it started (firmware.boot runs it as a child)."""
@@ -289,7 +288,7 @@ class PhoneProcess:
 
     def log_tail(self, n: int = 40) -> str:
         try:
-            lines = (self.data_dir / "logs" / "phone.log").read_text().splitlines()
+            lines = self._log.read_text().splitlines()
         except OSError:
             return "(no log)"
         return "\n".join(lines[-n:])

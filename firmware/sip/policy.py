@@ -118,8 +118,7 @@ class IncomingPolicy(Record, frozen=True):
         on the SIP thread before each 180 being what costs."""
         key = (source_ip, account, calls)
         kept = recalled(self, key)
-        if kept is not None and not (kept[1] and (isinstance(msg, Message)
-                                                  or _might_ask(msg))):
+        if kept is not None and not (kept[1] and _could_ask(msg)):
             return kept[0]
         may_ask = self._may_ask(msg, source_ip)
         if self.reads_invite or may_ask:
@@ -132,8 +131,7 @@ class IncomingPolicy(Record, frozen=True):
 
     def _may_ask(self, msg: str | Message, source_ip: str) -> bool:
         """Might this INVITE's auto-answer request be honoured (so it must be read)?"""
-        return self.pages and self.trust.may_page(source_ip) and (
-            isinstance(msg, Message) or _might_ask(msg))
+        return self.pages and self.trust.may_page(source_ip) and _could_ask(msg)
 
     def asked_by(self, msg: Message, verdict: Verdict) -> AutoAnswer | None:
         """The auto-answer request an INVITE made, honoured or not (for the log, after the
@@ -209,6 +207,12 @@ def _header_lines(msg: str | Message) -> list[tuple[str, str]]:
 
 # the headers auto_answer reads (the rest of an INVITE is not looked at before its 180)
 _ASKING = frozenset({"priority", "answer-mode", "priv-answer-mode", "p-auto-answer"})
+
+
+def _could_ask(msg: str | Message) -> bool:
+    """Might this INVITE ask to be answered by itself? A head the gate parsed is read; a
+    text is looked at for the words first (_might_ask)."""
+    return isinstance(msg, Message) or _might_ask(msg)
 
 
 def _might_ask(text: str) -> bool:

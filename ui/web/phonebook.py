@@ -14,8 +14,8 @@ its button posts once for a page that asks, whose button posts again with confir
 Every change goes through Api.change_phonebook to firmware/phonebooks.py `Books`, the object
 the LCD uses (under its lock): its checks and capacity ("Phone book full: 300 contacts",
 "Mobile: 1-19 digits (0-9 * #, a leading +)"). A refused change saves nothing; the form
-comes back as typed with Books' reason beside its field. The LCD's phone book pages follow at once
-(PhoneBookChanged). A contact is named by its place in own.json and a mark of what the page
+comes back as typed with Books' reason beside its field. The LCD's phone book pages follow
+at once (PhoneBookChanged). A contact is named by its place in own.json and a mark of what the page
 showed (`was`): when the LCD changed the book meanwhile, Books finds that contact again or
 refuses, never changes another one in its place.
 

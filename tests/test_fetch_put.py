@@ -88,8 +88,7 @@ def test_a_tftp_directory_the_server_may_not_write_is_refused(tftp_writable):
 def test_an_ftp_stor_arrives_byte_exact(ftp_writable):
     put(ftp_writable.url("backup", user=True), "Enterprise_Phonebook.xml", BOOK)
     assert (ftp_writable.root / "backup" / "Enterprise_Phonebook.xml").read_bytes() == BOOK
-    assert any("OK UPLOAD" in line and "/backup/Enterprise_Phonebook.xml" in line
-               for line in ftp_writable.transfers())
+    ftp_writable.wait_transfer("OK UPLOAD", "/backup/Enterprise_Phonebook.xml")
 
 
 def test_an_ftp_directory_the_user_may_not_write_says_so(ftp_writable):

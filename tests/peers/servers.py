@@ -325,19 +325,46 @@ class Nginx(_Server):
 
     def requests(self) -> list[str]:
         """Access log lines: addr "GET /path HTTP/1.1" status bytes "user agent" user=...
-        (without the start-up probes)."""
+        (without the start-up and settle probes).
+
+        nginx writes a line after it has sent the reply, so a client can have its answer
+        before the line is there. This first sends a probe of its own through the same
+        (single) worker and waits for the probe's line: what was answered before is logged by
+        then. A request in a lingering close may still come later; to count lines, use
+        wait_requests()."""
+        self._settle_seq = getattr(self, "_settle_seq", 0) + 1
+        probe = f"/.settle-probe/{os.getpid()}-{self._settle_seq}"
         try:
-            lines = self.access_log.read_text(errors="replace").splitlines()
+            with socket.create_connection((HOST, self.http_port), timeout=2) as sock:
+                sock.sendall(f"HEAD {probe} HTTP/1.0\r\n\r\n".encode())
+                sock.recv(4096)
+        except OSError:
+            pass       # a stopped server: its log is all there is
+        else:
+            wait_for(lambda: any(probe + " " in line for line in self._lines()), timeout=3.0,
+                     what=f"nginx access log line of its settle probe {probe}",
+                     log=self.access_log)
+        return [line for line in self._lines()
+                if "/.ready-probe " not in line and "/.settle-probe/" not in line]
+
+    def _lines(self) -> list[str]:
+        try:
+            return self.access_log.read_text(errors="replace").splitlines()
         except OSError:
             return []
-        return [line for line in lines if "/.ready-probe " not in line]
+
+    def wait_requests(self, fragment: str, count: int, timeout: float = 3.0) -> list[str]:
+        """The access log lines containing `fragment`, once there are at least `count`."""
+        def enough():
+            lines = [line for line in self._lines() if fragment in line]
+            return lines if len(lines) >= count else None
+        return wait_for(enough, timeout=timeout,
+                        what=f"{count} nginx access log lines with {fragment!r}",
+                        log=self.access_log)
 
     def wait_request(self, fragment: str, timeout: float = 3.0) -> str:
         """The first access log line containing `fragment` (nginx logs after the reply)."""
-        def found():
-            return next((line for line in self.requests() if fragment in line), None)
-        return wait_for(found, timeout=timeout, what=f"nginx access log line with {fragment!r}",
-                        log=self.access_log)
+        return self.wait_requests(fragment, 1, timeout)[0]
 
 
 VSFTPD_CONF = """\
@@ -475,6 +502,14 @@ class Vsftpd(_Server):
             return (self._home / "vsftpd.log").read_text(errors="replace").splitlines()
         except OSError:
             return []
+
+    def wait_transfer(self, *fragments: str, timeout: float = 3.0) -> str:
+        """The first log line holding every fragment: vsftpd logs a transfer after its 226
+        reply, so a client can be done before the line is there."""
+        return wait_for(lambda: next((line for line in self.transfers()
+                                      if all(f in line for f in fragments)), None),
+                        timeout=timeout, what=f"vsftpd log line with {fragments!r}",
+                        log=self._home / "vsftpd.log" if self._home else None)
 
     def url(self, path: str = "", *, scheme: str = "ftp", user: bool = False) -> str:
         cred = f"{self.user}:{self.password}@" if user else ""

@@ -311,6 +311,9 @@ class PhoneProcess:
             raise PhoneError(f"{method} {path} -> {e.code}: {payload[:500]!r}") from None
         except urllib.error.URLError as e:
             raise PhoneError(f"{method} {path}: {e.reason}\n{self.gone()}") from None
+        except TimeoutError:          # the reply's read (a connect timeout is a URLError)
+            raise PhoneError(f"{method} {path}: no answer in {timeout:g} s\n{self.gone()}") \
+                from None
 
     def gone(self) -> str:
         """What is known of a phone that does not answer: its exit and last words, or that
@@ -353,7 +356,7 @@ class PhoneProcess:
         self.request("POST", "/api/dial", {"number": number, "line": line})
 
     def state(self) -> dict:
-        return self.request("GET", "/api/state", timeout=3)
+        return self.request("GET", "/api/state")
 
     def leds(self) -> dict:
         return self.request("GET", "/api/leds")

@@ -16,7 +16,7 @@ from playwright import sync_api     # missing: fail, never skip (issue 13: make 
 from firmware.keys import KEYS
 from firmware.present import LED_NAMES
 from tests.phone import PhoneProcess
-from tests.peers.ports import free_port
+from tests.peers.ports import HeldPort
 from tests.browser import launch
 
 expect = sync_api.expect
@@ -37,16 +37,17 @@ def browser():
 @pytest.fixture(scope="module")
 def phones(tmp_path_factory):
     d = tmp_path_factory.mktemp("panel")
-    dead = free_port("udp")       # nothing listens here: REGISTER gets no answer
+    dead = HeldPort("udp")        # bound, never read: REGISTER gets no answer
     a = PhoneProcess(d / "a", account={"user": "1001"})
     b = PhoneProcess(d / "b", account={"user": "1002"})
-    c = PhoneProcess(d / "c", account={"user": "1003", "server": f"127.0.0.1:{dead}"})
+    c = PhoneProcess(d / "c", account={"user": "1003", "server": f"127.0.0.1:{dead.port}"})
     started = []
     try:
         for p in (a, b, c):
             started.append(p.start())
         yield a, b, c
     finally:
+        dead.release()
         for p in started:
             try:
                 p.stop()

@@ -13,12 +13,12 @@ try:  # repo root on sys.path (python -m pytest from the root, or tests/__init__
     from tests.peers import (PeerError, free_port, free_port_block, message_rtds,
                              parse_messages)
     from tests.peers.fixtures import kamailio, peers  # noqa: F401  (fixtures)
-    from tests.peers.ports import listeners
+    from tests.peers.ports import HeldPort, listeners
 except ModuleNotFoundError:  # plain `pytest`: rootdir-relative, tests/ itself is on sys.path
     from peers import (PeerError, free_port, free_port_block,  # type: ignore
                        message_rtds, parse_messages)
     from peers.fixtures import kamailio, peers  # type: ignore # noqa: F401
-    from peers.ports import listeners  # type: ignore
+    from peers.ports import HeldPort, listeners  # type: ignore
 
 
 def _bind_all(port: int, types) -> None:
@@ -64,6 +64,22 @@ def test_free_port_never_picks_a_port_browsers_refuse(monkeypatch):
     assert free_port("tcp") != 10080
     planned[:] = [10079] * 50                     # 10079..10080 holds it
     assert free_port("tcp", span=2) not in (10079, 10080)
+
+
+def test_a_held_port_is_silent_and_taken_until_released():
+    held = HeldPort("both")
+    with pytest.raises(OSError):
+        _bind_all(held.port, [socket.SOCK_DGRAM])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.settimeout(0.3)
+        c.connect(("127.0.0.1", held.port))
+        c.send(b"REGISTER")
+        with pytest.raises(socket.timeout):   # no reply, and no ICMP "refused" either
+            c.recv(100)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", held.port), timeout=2).close()
+    assert held.release() == held.port
+    _bind_all(held.port, [socket.SOCK_DGRAM, socket.SOCK_STREAM])
 
 
 def test_a_port_in_time_wait_is_free_for_a_server():

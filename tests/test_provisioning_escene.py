@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+from tests.helpers import wait_for
 from tests.peers.fixtures import tftpd  # noqa: F401  (fixture)
 from tests.phone import PhoneProcess
 from tests.test_provisioning import MAC, provisioned
@@ -49,6 +50,8 @@ def test_a_mac_file_sets_codecs_qos_and_the_user_role_and_names_the_codec_it_lac
         assert code == 200, reply
         assert "forward.always" in reply["settings"]
         assert "account.1.server" not in reply["settings"]
-        # stored hashed only
-        text = (phone.data_dir / "settings.toml").read_text()
+        # stored hashed only (the file is written after the reply: wait for the new user)
+        path = phone.data_dir / "settings.toml"
+        wait_for(lambda: 'user_name = "desk"' in path.read_text(), "settings.toml written", 10)
+        text = path.read_text()
         assert "Desk-pass-9" not in text and "Adm1n-pass" not in text

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import wait_for
 from tests.peers.kamailio import Kamailio
 from tests.netns import NetNs
-from tests.peers.ports import free_port
+from tests.peers.ports import HeldPort
 from tests.phone import PhoneProcess
 
 ALICE = {"user": "1001", "password": "secret1001", "display_name": "Alice"}
@@ -49,6 +49,8 @@ def test_at_start_it_unregisters_every_binding_then_registers(tmp_path, kam):
     assert kam.registered_contacts("1001") == [stale_contact]
     with PhoneProcess(tmp_path / "a", account=alice(kam)) as a:
         a.wait_registered(1)
+        # Kamailio logs a reply just after sending it: wait for both lines.
+        kam.wait_register("1001", count=2, where=lambda r: r["src"] == a.addr)
         mine = [r for r in kam.registers("1001") if r["src"] == a.addr and r["code"] == 200]
         assert mine[0]["contact"] == "*" and mine[0]["expires"] == 0
         assert mine[1]["expires"] == 3600 and mine[1]["reply_time"] > mine[0]["reply_time"]
@@ -77,6 +79,7 @@ def test_423_interval_too_brief_with_growing_min_expires(tmp_path):
     with Kamailio(tmp_path / "kam", reply_423=5, min_expires_423=60) as kam:
         with PhoneProcess(tmp_path / "a", account=alice(kam, expires=30)) as a:
             s = a.wait_registered(1, timeout=20)
+            kam.wait_register("1001", where=lambda r: r["expires"])  # logged after its reply
             regs = [r for r in kam.registers("1001") if r["expires"]]
             codes = [r["code"] for r in regs if r["code"] != 401]
             assert codes == [423] * 5 + [200], codes
@@ -90,14 +93,16 @@ def test_423_with_the_same_min_expires_again_and_again(tmp_path):
                   min_expires_423_constant=True) as kam:
         with PhoneProcess(tmp_path / "a", account=alice(kam, expires=30)) as a:
             a.wait_registered(1, timeout=30)
+            kam.wait_register("1001", where=lambda r: r["expires"])  # logged after its reply
             codes = [r["code"] for r in kam.registers("1001") if r["expires"]
                      and r["code"] != 401]
             assert codes.count(423) == 5 and codes[-1] == 200, codes
 
 
 def test_a_silent_server_fails_over_to_the_secondary_and_comes_back(tmp_path):
-    primary_port = free_port("both")
-    with Kamailio(tmp_path / "k2") as secondary:
+    silent = HeldPort("both")     # bound, never read, until the primary comes up there
+    primary_port = silent.port
+    with silent, Kamailio(tmp_path / "k2") as secondary:
         acct = alice(secondary, server=f"127.0.0.1:{primary_port}",
                      secondary_server=secondary.addr)
         with PhoneProcess(tmp_path / "a", account=acct,
@@ -108,6 +113,7 @@ def test_a_silent_server_fails_over_to_the_secondary_and_comes_back(tmp_path):
             acc = s["accounts"][0]
             assert acc["on_secondary"] and acc["server"] == secondary.addr
             assert secondary.registered_contacts("1001") == [f"sip:1001@{a.addr};ob"]
+            silent.release()
             with Kamailio(tmp_path / "k1", port=primary_port) as primary:
                 s = a.wait(lambda s: not s["accounts"][0]["on_secondary"]
                            and s["accounts"][0]["status"] == "registered", 20,
@@ -123,7 +129,8 @@ def test_a_silent_server_fails_over_to_the_secondary_and_comes_back(tmp_path):
 
 
 def test_no_answer_and_no_secondary_says_why_and_keeps_trying(tmp_path):
-    port = free_port("both")
+    silent = HeldPort("both")     # bound, never read, until Kamailio comes up there
+    port = silent.port
     acct = {**ALICE, "server": f"127.0.0.1:{port}"}
     with PhoneProcess(tmp_path / "a", account=acct,
                       settings={"sip.failover_timeout": 1, "sip.retry_interval": 1}) as a:
@@ -131,6 +138,7 @@ def test_no_answer_and_no_secondary_says_why_and_keeps_trying(tmp_path):
         assert s["accounts"][0]["status"] == "not_registered"
         assert f"127.0.0.1:{port}" in s["accounts"][0]["reason"]
         assert "[unreg]" in a.screen()
+        silent.release()
         with Kamailio(tmp_path / "kam", port=port):
             a.wait_registered(1, timeout=15)
 

@@ -7,8 +7,8 @@ by PID in teardown; waits are bounded and raise PeerError with the peer's log ta
 from ._process import PeerError
 from .baresip import Baresip
 from .kamailio import Kamailio
-from .ports import free_port, free_port_block
+from .ports import HeldPort, free_port, free_port_block
 from .sipp import Sipp, message_rtds, parse_messages, rtt_samples
 
-__all__ = ["Baresip", "Kamailio", "PeerError", "Sipp", "free_port", "free_port_block",
+__all__ = ["Baresip", "HeldPort", "Kamailio", "PeerError", "Sipp", "free_port", "free_port_block",
            "message_rtds", "parse_messages", "rtt_samples"]

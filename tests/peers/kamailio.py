@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ._process import Peer, PeerError, wait_for
 from .ports import HOST, free_port
@@ -206,14 +206,18 @@ class Kamailio(Peer):
                     break
         return regs
 
-    def wait_register(self, user: str, code: int = 200, timeout: float = 5.0) -> dict:
-        """Wait until a REGISTER of `user` answered with `code` is in the log; return it.
+    def wait_register(self, user: str, code: int = 200, timeout: float = 5.0, *,
+                      count: int = 1, where: Callable[[dict], bool] | None = None) -> dict:
+        """Wait until `count` REGISTERs of `user` answered with `code` (and for which
+        `where(register)` holds, if given) are in the log; return the last of them.
 
         Use this rather than registers() right after a UA saw its reply: Kamailio logs its
         reply just after sending it, so the UA can be a hair faster than the log.
         """
         def found():
-            return next((r for r in self.registers(user) if r["code"] == code), None)
+            hits = [r for r in self.registers(user)
+                    if r["code"] == code and (where is None or where(r))]
+            return hits[count - 1] if len(hits) >= count else None
 
         return wait_for(found, timeout=timeout, what=f"REGISTER {user} -> {code} in log",
                         log=self.log_path, proc=self._proc)

@@ -91,6 +91,42 @@ def free_port_block(n: int, *, attempts: int = 500) -> list[int]:
     raise RuntimeError(f"no block of {n} free even UDP port pairs in {lo}-{hi} on {HOST}")
 
 
+class HeldPort:
+    """A free port kept bound, never read, until release(): no other test's peer can take it
+    meanwhile (free_port reserves nothing). Over UDP that is a silent server (no reply, no
+    ICMP); over TCP a refused connection (bound, not listening). Release it just before the
+    test's own server binds the port."""
+
+    def __init__(self, kind: str = "udp", *, attempts: int = 20):
+        self.kind = kind
+        for _ in range(attempts):
+            self.port = free_port(kind)
+            self._socks: list[socket.socket] = []
+            try:
+                for sock_type in _KINDS[kind]:
+                    s = socket.socket(socket.AF_INET, sock_type)
+                    self._socks.append(s)
+                    if sock_type == socket.SOCK_STREAM:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind((HOST, self.port))
+                return
+            except OSError:              # taken since free_port looked: pick again
+                self.release()
+        raise RuntimeError(f"no {kind} port could be held on {HOST} after {attempts} tries")
+
+    def release(self) -> int:
+        for s in self._socks:
+            s.close()
+        self._socks = []
+        return self.port
+
+    def __enter__(self) -> "HeldPort":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 # --- who holds a port ----------------------------------------------------------------------
 
 TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"

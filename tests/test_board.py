@@ -254,6 +254,15 @@ def test_an_unknown_board_on_the_command_line_exits_2_and_lists_the_boards(tmp_p
     assert "Traceback" not in r.stderr
 
 
+def test_a_web_address_browsers_refuse_exits_2_saying_why(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "firmware", "--board", "sim",
+                        "--data-dir", str(tmp_path), "--http", "127.0.0.1:6667"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "--http: browsers refuse to open port 6667" in r.stderr and "8080" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "settings.toml").exists()
+
+
 # --- the hardware guide stays true to the board file ---------------------------------------
 
 def test_the_pin_tables_in_the_hardware_guide_are_the_board_files():

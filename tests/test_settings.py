@@ -118,6 +118,9 @@ def test_unknown_keys_are_reported_not_fatal(tmp_path):
     ("phone.send_key", "x", "one of"),
     ("sip.bind", "localhost", "not an IP"),
     ("web.listen", "8080", "address:port"),
+    ("web.listen", "127.0.0.1:10080", "browsers refuse to open port 10080"),
+    ("web.port", 6000, "browsers refuse to open port 6000"),
+    ("web.port", "5060", "net::ERR_UNSAFE_PORT"),
     ("phone.dnd", "yes", "true or false"),
 ])
 def test_each_way_in_checks_values(tmp_path, key, value, words):

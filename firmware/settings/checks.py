@@ -42,6 +42,23 @@ def _ipv4_or_none(value: str) -> None:
         raise ValueError(f"'{value}' is not an IPv4 address like 192.168.0.200") from None
 
 
+# The ports browsers refuse to open (the WHATWG Fetch standard's "bad ports", which Chromium
+# and Firefox follow): a web page there would say net::ERR_UNSAFE_PORT to everyone.
+BROWSER_REFUSED_PORTS = frozenset({
+    1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101,
+    102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389,
+    427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636,
+    989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+    6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080})
+
+
+def _web_port(port: int) -> None:
+    """The web page's port: one a browser opens."""
+    if port in BROWSER_REFUSED_PORTS:
+        raise ValueError(f"browsers refuse to open port {port} (net::ERR_UNSAFE_PORT): "
+                         "pick another, e.g. 80 or 8080")
+
+
 def _listen(value: str) -> None:
     if not value:
         return  # web server off
@@ -51,6 +68,7 @@ def _listen(value: str) -> None:
     _ip(host.strip("[]"))
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"'{value}' must be address:port, e.g. 127.0.0.1:8080")
+    _web_port(int(port))
 
 
 def _sip_user(value: str) -> None:

@@ -16,7 +16,7 @@ from firmware.record import Field, Record, field, replace
 
 from firmware.settings.checks import (_dial_code, _hhmm, _host_port, _ip, _ip_or_net, _ipv4_or_none,
                                       _listen, _login_name, _mac, _multicast_group, _number_pattern,
-                                      _server_url, _sip_user, _target, _text)
+                                      _server_url, _sip_user, _target, _text, _web_port)
 from firmware.settings.passwords import parse_password_hash
 from firmware.sip import codecs as codec_names   # pure (no pjsua2): what sip.codecs may hold
 from firmware.timeofday import ZONES
@@ -395,7 +395,8 @@ class WebSettings(Record, eq=False):
                           " empty = off (python -m firmware --http overrides)",
                           check=lambda v: v == "auto" or _listen(v), restart=True)
     port: int = setting(80, "HTTP Port (manual: Network > Port Management): the web page's port"
-                        " when web.listen is auto on a phone", min=1, max=65535, restart=True)
+                        " when web.listen is auto on a phone; not one browsers refuse (6000, "
+                        "10080...)", min=1, max=65535, restart=True, check=_web_port)
     user: str = setting("root", "administrator's web and API login name", check=_login_name)
     password_hash: str = setting("", "hash of the administrator's web password; empty = factory "
                                  "password 'root' (set it with: python -m firmware passwd)",

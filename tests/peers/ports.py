@@ -21,6 +21,8 @@ import random
 import socket
 from pathlib import Path
 
+from firmware.settings.checks import BROWSER_REFUSED_PORTS
+
 HOST = "127.0.0.1"
 
 _KINDS = {"udp": (socket.SOCK_DGRAM,), "tcp": (socket.SOCK_STREAM,),
@@ -30,11 +32,10 @@ _KINDS = {"udp": (socket.SOCK_DGRAM,), "tcp": (socket.SOCK_STREAM,),
 # kernel never hands one of them to an unrelated bind(0) while the peer is running.
 _BLOCK_RANGE = (20000, 32000)
 _PORT_RANGE = (10000, 20000)      # single ports (SIP, HTTP, TFTP...): below the RTP blocks
-# Ports browsers refuse to open (Chromium's kRestrictedPorts in net/base/port_util.cc, the
-# ones above 1023; Firefox blocks the same): a phone whose web page got 10080 could not be
-# opened by the browser tests ("net::ERR_UNSAFE_PORT", a CI run failed so).
-BROWSER_UNSAFE = frozenset({1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
-                            *range(6665, 6670), 6697, 10080})
+# Ports browsers refuse to open (the Fetch standard's bad ports, which the phone's own
+# web.port check refuses too): a phone whose web page got 10080 could not be opened by the
+# browser tests ("net::ERR_UNSAFE_PORT", a CI run failed so).
+BROWSER_UNSAFE = BROWSER_REFUSED_PORTS
 
 
 def _can_bind(port: int, types: tuple[int, ...]) -> bool:

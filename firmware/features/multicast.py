@@ -10,7 +10,8 @@ call and resumes it afterwards; other pages are not played. C stops hearing a pa
 One receiver thread waits in select() on the group sockets (no timeout while nothing is
 paging: an idle phone costs nothing); it parses and decodes RTP into a small jitter
 buffer that a pjsua2 AudioMediaPort reads every 20 ms on pjsip's media clock. That port
-exists only while a page is heard. Garbage on a group is dropped, counted and logged
+is in the bridge only while a page is heard (made at the first page, kept until SIP stops:
+firmware/sip/media.py attach_port says why). Garbage on a group is dropped, counted and logged
 once per group. Nothing listens beyond the groups the settings name.
 """
 from __future__ import annotations
@@ -328,29 +329,40 @@ def _ports():
                     log.exception("multicast playback")
 
     class Sender(pj.AudioMediaPort):
-        """The microphone, as G.711 RTP to a group."""
+        """The microphone, as G.711 RTP to a group: `target` (socket, group, payload type),
+        None while no page is sent (the port is kept: firmware/sip/media.py attach_port)."""
 
-        def __init__(self, sock: socket.socket, dest: tuple[str, int], pt: int):
+        def __init__(self):
             super().__init__()
-            self.sock, self.dest, self.pt = sock, dest, pt
-            self.seq, self.ts = random.randrange(65536), random.randrange(1 << 32)
-            self.ssrc = int.from_bytes(os.urandom(4), "big")
+            self.target: tuple[socket.socket, tuple[str, int], int] | None = None
+            self.seq = self.ts = self.ssrc = 0
             self.failed = False
             self.createPort("multicast-out", fmt())
 
+        def aim(self, target) -> None:
+            """A new page (one RTP stream: its own SSRC, random sequence and timestamp)."""
+            self.seq, self.ts = random.randrange(65536), random.randrange(1 << 32)
+            self.ssrc = int.from_bytes(os.urandom(4), "big")
+            self.failed = False
+            self.target = target
+
         def onFrameReceived(self, frame):
+            target = self.target              # read once: the loop may end the page
+            if target is None:
+                return
             try:
                 if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
                     return
-                payload = encode(bytes(frame.buf), self.pt)
-                head = struct.pack("!BBHII", 0x80, self.pt, self.seq, self.ts, self.ssrc)
-                self.sock.sendto(head + payload, self.dest)
+                sock, dest, pt = target
+                payload = encode(bytes(frame.buf), pt)
+                head = struct.pack("!BBHII", 0x80, pt, self.seq, self.ts, self.ssrc)
+                sock.sendto(head + payload, dest)
                 self.seq = (self.seq + 1) & 0xFFFF
                 self.ts = (self.ts + len(payload)) & 0xFFFFFFFF
             except Exception:  # noqa: BLE001
                 if not self.failed:
                     self.failed = True
-                    log.exception("multicast send to %s", self.dest)
+                    log.exception("multicast send to %s", target[1])
 
     return Player, Sender
 
@@ -371,8 +383,8 @@ class MulticastPaging:
         self.sip = phone.sip
         self.buffer = JitterBuffer()
         self.receiver: Receiver | None = None
-        self._player = None          # handle of the port on the SIP thread
-        self._sender = None
+        self._hearing = False        # our port "multicast-in" is in the bridge (SIP thread)
+        self._sending = False        # and "multicast-out"
         self._sock: socket.socket | None = None
         self._held: int | None = None        # the call a page put on hold
         self._skipped: str = ""             # a page not played (C, or a call up)
@@ -411,7 +423,7 @@ class MulticastPaging:
 
     def _mode(self) -> None:
         """On the stack while a page is heard or sent."""
-        if self._player is not None or self.state.multicast_out:
+        if self._hearing or self.state.multicast_out:
             self.phone.controls.push(self.mode)
         else:
             self.phone.controls.pop(self.mode)
@@ -426,7 +438,7 @@ class MulticastPaging:
     def on_started(self, ev: MulticastPageStarted) -> None:
         s, p = self.state, self.phone
         label = f"P{ev.priority} {ev.address}"
-        if self._player is not None:         # a higher priority page took over
+        if self._hearing:         # a higher priority page took over
             s.multicast = label
             self._skipped = ""
             return
@@ -445,7 +457,8 @@ class MulticastPaging:
         self._skipped = ""
         Player, _ = _ports()
         buffer = self.buffer
-        self._player = self.sip.attach_port(lambda: Player(buffer), hear=True)
+        self.sip.attach_port("multicast-in", lambda: Player(buffer), hear=True)
+        self._hearing = True
         self._mode()
 
     def on_ended(self, ev: MulticastPageEnded) -> None:
@@ -459,9 +472,9 @@ class MulticastPaging:
     def _stop_playing(self) -> None:
         s, p = self.state, self.phone
         s.multicast = ""
-        if self._player is not None:
-            self.sip.detach_port(self._player)
-            self._player = None
+        if self._hearing:
+            self.sip.detach_port("multicast-in")
+            self._hearing = False
         self._mode()
         held, self._held = s.call(self._held), None
         if held is not None and held.state is CallState.HELD:
@@ -473,7 +486,7 @@ class MulticastPaging:
         page we send. False: another key, the phone does its usual."""
         if key != "cancel":
             return False
-        if self.state.multicast and self._player is not None:
+        if self.state.multicast and self._hearing:
             self._skipped = self.state.multicast.split(" ", 1)[1]
             self._stop_playing()
             return True
@@ -512,7 +525,9 @@ class MulticastPaging:
         self._sock = sock
         pt = PCMU if self.settings.multicast_codec == "pcmu" else PCMA
         _, Sender = _ports()
-        self._sender = self.sip.attach_port(lambda: Sender(sock, dest, pt), hear=False)
+        self.sip.attach_port("multicast-out", Sender, hear=False,
+                             ready=lambda port: port.aim((sock, dest, pt)))
+        self._sending = True
         s.multicast_out = ev.address
         self._mode()
         log.info("paging %s (%s)", ev.address, self.settings.multicast_codec)
@@ -522,9 +537,12 @@ class MulticastPaging:
         log.info("paging %s stopped", s.multicast_out)
         s.multicast_out = ""
         self._mode()
-        if self._sender is not None:
+        if self._sending:
             sock = self._sock
-            fut = self.sip.detach_port(self._sender)
-            if sock is not None:          # closed once the port is gone
-                fut.add_done_callback(lambda _f: sock.close())
-            self._sender, self._sock = None, None
+
+            def done(port) -> None:       # the socket is closed once the port lets go of it
+                port.target = None
+                if sock is not None:
+                    sock.close()
+            self.sip.detach_port("multicast-out", done)
+            self._sending, self._sock = False, None

@@ -115,7 +115,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.media: _Media | None = None
         self._writer = None
         self._recorders: dict[int, pj.AudioMediaRecorder] = {}
-        self._ports: dict[int, tuple] = {}   # attach_port handle -> (port, hear)
+        self._kept_ports: dict[str, pj.AudioMedia] = {}   # attach_port's, until _destroy
         self.local_host = ""
         self.pj_version = ""
         self.started_at = 0.0
@@ -364,7 +364,14 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             self.media.close()
         self.media = None
         self._recorders.clear()
-        self._ports.clear()
+        if self._kept_ports and self.ep is not None:
+            # the media clock stops first: a Python port must not die while it may be
+            # called (firmware/sip/media.py attach_port)
+            try:
+                self.ep.audDevManager().setNoDev()
+            except pj.Error as e:
+                log.warning("stopping the media clock: %s", e.info())
+        self._kept_ports.clear()
         self.calls.clear()
         self._dead.clear()
         for acc in self.accounts.values():

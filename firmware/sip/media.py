@@ -187,32 +187,49 @@ class MediaCommands:
     def tone(self, name: str | None):
         return self.submit(lambda: self.media.play(name))
 
-    def attach_port(self, make: Callable[[], pj.AudioMedia], *, hear: bool) -> int:
-        """A port of our own in the bridge (firmware/features/multicast.py), made by `make` on this
-        thread: hear=True the person hears it, False it hears the microphone. Returns the
-        handle for detach_port."""
-        handle = next(self._ids)
-        self.submit(self._attach_port, handle, make, hear)
-        return handle
+    def attach_port(self, name: str, make: Callable[[], pj.AudioMedia], *, hear: bool,
+                    ready: Callable[[pj.AudioMedia], None] | None = None
+                    ) -> concurrent.futures.Future:
+        """Our own port `name` in the bridge (firmware/features/multicast.py): hear=True the
+        person hears it, False it hears the microphone. `make` builds it on this thread the
+        first time; `ready(port)` readies it on this thread for this use.
 
-    def _attach_port(self, handle: int, make, hear: bool) -> None:
-        port = make()
-        self._ports[handle] = (port, hear)
-        (self.media.players if hear else self.media.mic_sinks).append(port)
+        A port is kept until the engine stops, never destroyed while it runs: pjsip's media
+        clock thread calls every port in the bridge each 20 ms (heartbeat frames, even with
+        nothing connected) until the port's C++ destructor stops it, and a port made in
+        Python dies in Python first. A call in that window runs on a half-freed object: the
+        phone crashed so at the end of a page (CI; a bare pjsua2 script that releases a port
+        3000 times while the clock runs crashed 2 runs in 6). _destroy releases them once the
+        clock is stopped."""
+        return self.submit(self._attach_port, name, make, hear, ready)
+
+    def _attach_port(self, name: str, make, hear: bool, ready) -> None:
+        port = self._kept_ports.get(name)
+        if port is None:
+            port = self._kept_ports[name] = make()
+        if ready is not None:
+            ready(port)
+        ports = self.media.players if hear else self.media.mic_sinks
+        if port not in ports:
+            ports.append(port)
         self.media.refresh()
 
-    def detach_port(self, handle: int) -> concurrent.futures.Future:
-        return self.submit(self._detach_port, handle)
+    def detach_port(self, name: str, done: Callable[[pj.AudioMedia], None] | None = None
+                    ) -> concurrent.futures.Future:
+        """Disconnect port `name` (kept for the next attach); then `done(port)` on this
+        thread."""
+        return self.submit(self._detach_port, name, done)
 
-    def _detach_port(self, handle: int) -> None:
-        port, hear = self._ports.pop(handle, (None, False))
+    def _detach_port(self, name: str, done) -> None:
+        port = self._kept_ports.get(name)
         if port is None:
             return
-        ports = self.media.players if hear else self.media.mic_sinks
-        if port in ports:
-            ports.remove(port)
+        for ports in (self.media.players, self.media.mic_sinks):
+            if port in ports:
+                ports.remove(port)
         self.media.refresh()
-        self._dead.append(port)          # released after this loop turn, on this thread
+        if done is not None:
+            done(port)
 
     def volume(self, gain: float):
         return self.submit(lambda: self.media.set_gain(gain))

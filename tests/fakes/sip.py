@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import types
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -199,12 +200,15 @@ class FakeSip:
     def mic_volume(self, gain: float):
         return self._record("mic_volume", gain=gain)
 
-    def attach_port(self, make: Callable, *, hear: bool) -> int:
-        self._record("attach_port", hear=hear)
-        return self.new_call_id()
+    def attach_port(self, name: str, make: Callable, *, hear: bool,
+                    ready: Callable | None = None) -> concurrent.futures.Future:
+        return self._record("attach_port", name=name, hear=hear)
 
-    def detach_port(self, handle: int) -> concurrent.futures.Future:
-        return self._record("detach_port", handle=handle)
+    def detach_port(self, name: str, done: Callable | None = None
+                    ) -> concurrent.futures.Future:
+        if done is not None:
+            done(types.SimpleNamespace(target=None))     # no port here: the socket closes
+        return self._record("detach_port", name=name)
 
     def sim_mic(self, freq: int | None):
         return self._record("sim_mic", freq=freq)

@@ -1,0 +1,52 @@
+"""Our own ports in pjsip's bridge (the multicast pages' player and sender) live until the
+engine stops: pjsip's media clock thread calls every port each 20 ms, and a port made in
+Python that died while the clock ran crashed the phone at the end of a page (CI: SIGSEGV,
+"TypeError: in method 'AudioMediaPort_onFrameReceived'"). firmware/sip/media.py attach_port.
+
+The engine runs in a child process, so a crash fails the test with its output instead of
+killing the test run."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.peers.ports import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = textwrap.dedent("""
+    import sys, threading
+    from firmware.features.multicast import JitterBuffer, _ports
+    from firmware.sip.engine import SipConfig, SipEngine
+
+    engine = SipEngine(config=SipConfig(port=int(sys.argv[1]), bind="127.0.0.1",
+                                        rtp_port=int(sys.argv[2]), rtp_ports=10),
+                       post=lambda ev: None)
+    engine.start().result(20)
+    engine.tone("dial").result(5)           # the media clock runs all along
+    Player, Sender = _ports()
+    made = []
+    def make():
+        made.append(1)
+        return Player(JitterBuffer())
+    for _ in range(int(sys.argv[3])):
+        engine.attach_port("multicast-in", make, hear=True)
+        engine.attach_port("multicast-out", lambda: made.append(1) or Sender(), hear=False)
+        engine.detach_port("multicast-in")
+        engine.detach_port("multicast-out").result(5)
+    engine.stop()
+    print("made", len(made), "ports; stopped")
+""")
+
+
+def test_pages_that_start_and_end_while_the_clock_runs_never_crash_the_phone():
+    # 3000 ends of a page: with the old code (a port made and destroyed for each page)
+    # this crashed in 4 runs of 6.
+    r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", CHILD,
+                        str(free_port("udp")), str(free_port("udp")), "3000"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-4000:]}"
+    assert "made 2 ports; stopped" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "TypeError" not in r.stderr, r.stderr[-4000:]

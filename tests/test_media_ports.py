@@ -1,5 +1,5 @@
-"""Our own ports in pjsip's bridge (the multicast pages' player and sender) live until the
-engine stops: pjsip's media clock thread calls every port each 20 ms, and a port made in
+"""Our own ports in pjsip's bridge (the multicast pages' player and sender) are let go only
+once the media clock has stopped: its thread calls every port each 20 ms, and a port made in
 Python that died while the clock ran crashed the phone at the end of a page (CI: SIGSEGV,
 "TypeError: in method 'AudioMediaPort_onFrameReceived'"). firmware/sip/media.py attach_port.
 
@@ -17,7 +17,7 @@ from tests.peers.ports import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = textwrap.dedent("""
-    import sys, threading
+    import sys
     from firmware.features.multicast import JitterBuffer, _ports
     from firmware.sip.engine import SipConfig, SipEngine
 
@@ -25,19 +25,33 @@ CHILD = textwrap.dedent("""
                                         rtp_port=int(sys.argv[2]), rtp_ports=10),
                        post=lambda ev: None)
     engine.start().result(20)
-    engine.tone("dial").result(5)           # the media clock runs all along
     Player, Sender = _ports()
     made = []
-    def make():
-        made.append(1)
+    def player():
+        made.append("in")
         return Player(JitterBuffer())
+    def sender():
+        made.append("out")
+        return Sender()
+    def attach():
+        engine.attach_port("multicast-in", player, hear=True)
+        engine.attach_port("multicast-out", sender, hear=False).result(5)
+    def alive():
+        return engine.submit(lambda: sorted(engine._own_ports)).result(5)
+
+    engine.tone("dial").result(5)           # the media clock runs all along
     for _ in range(int(sys.argv[3])):
-        engine.attach_port("multicast-in", make, hear=True)
-        engine.attach_port("multicast-out", lambda: made.append(1) or Sender(), hear=False)
+        attach()
         engine.detach_port("multicast-in")
         engine.detach_port("multicast-out").result(5)
-    engine.stop()
-    print("made", len(made), "ports; stopped")
+    print("made", len(made), "ports; alive", alive())
+    engine.tone(None).result(5)             # nothing left to play: the clock stops
+    print("clock stopped; alive", alive())
+    attach()
+    engine.tone("busy").result(5)
+    print("made", len(made), "ports")
+    engine.stop()                           # both connected, the clock running
+    print("stopped")
 """)
 
 
@@ -48,5 +62,9 @@ def test_pages_that_start_and_end_while_the_clock_runs_never_crash_the_phone():
                         str(free_port("udp")), str(free_port("udp")), "3000"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-4000:]}"
-    assert "made 2 ports; stopped" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert r.stdout.splitlines() == [
+        "made 2 ports; alive ['multicast-in', 'multicast-out']",   # kept while it ran
+        "clock stopped; alive []",                                  # then let go
+        "made 4 ports",
+        "stopped"], r.stdout + r.stderr[-2000:]
     assert "Traceback" not in r.stderr and "TypeError" not in r.stderr, r.stderr[-4000:]

@@ -310,3 +310,37 @@ def test_one_phone_pages_another_over_multicast(p2p_phones):
     assert audio.hears(b.listen(1.0), A_TONE)
     a.key("cancel")
     b.wait(idle, what="the page to end on B")
+
+
+def test_paging_another_group_starts_a_new_stream_and_the_first_group_goes_quiet(p2p_phones):
+    """The Sender port outlives a page (firmware/sip/media.py attach_port): each page is a
+    stream of its own, and the group paged before hears nothing more."""
+    g = groups(2)
+    a = p2p_phones.start("1001", server=False)
+    a.mic(A_TONE)
+    with listen_group(g[0]) as first, listen_group(g[1]) as second:
+        a.request("POST", "/api/page", {"multicast": g[0]})
+        old = {parse_rtp(first.recv(2048)).ssrc for _ in range(25)}
+        a.request("POST", "/api/page", {"multicast": g[1]})      # from one group to another
+        a.wait(lambda s: s["screen"] == "paging" and g[1] in a.screen(), what="paging g[1]")
+        packets = [parse_rtp(second.recv(2048)) for _ in range(100)]
+        assert len({p.ssrc for p in packets}) == 1 and not old & {p.ssrc for p in packets}
+        assert all((q.seq - p.seq) & 0xFFFF == 1 for p, q in zip(packets, packets[1:]))
+        assert audio.hears(as_wav(b"".join(decode(p.payload, p.pt) for p in packets[50:])),
+                           A_TONE)
+        first.settimeout(1.0)
+        with pytest.raises(socket.timeout):
+            for _ in range(100):                 # drain what was in flight
+                first.recv(2048)
+        a.key("cancel")
+        a.wait(idle)
+
+
+def test_a_second_page_is_heard_like_the_first(p2p_phones):
+    g = groups(1)
+    a = p2p_phones.start("1001", server=False, settings={"paging.multicast": g})
+    for freq in (LOW_TONE, HIGH_TONE):
+        with Pager(g[0], freq):
+            wait_paging(a, g[0])
+            assert audio.tones(a.listen(1.0), (LOW_TONE, HIGH_TONE)) == {freq}
+        a.wait(lambda s: idle(s) and s["route"] == "none", what="idle after the page")

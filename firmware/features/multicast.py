@@ -10,8 +10,8 @@ call and resumes it afterwards; other pages are not played. C stops hearing a pa
 One receiver thread waits in select() on the group sockets (no timeout while nothing is
 paging: an idle phone costs nothing); it parses and decodes RTP into a small jitter
 buffer that a pjsua2 AudioMediaPort reads every 20 ms on pjsip's media clock. That port
-is in the bridge only while a page is heard (made at the first page, kept until SIP stops:
-firmware/sip/media.py attach_port says why). Garbage on a group is dropped, counted and logged
+is connected only while a page is heard; it is released once the media clock has stopped
+(firmware/sip/media.py attach_port says why). Garbage on a group is dropped, counted and logged
 once per group. Nothing listens beyond the groups the settings name.
 """
 from __future__ import annotations
@@ -300,6 +300,24 @@ class Receiver:
 
 # --- pjsua2 ports (made, used and released on the SIP thread; frames on the media clock) ---
 
+class _Stream:
+    """One page we send: its socket and group, and its RTP stream (own SSRC, random first
+    sequence number and timestamp)."""
+
+    def __init__(self, sock: socket.socket, dest: tuple[str, int], pt: int):
+        self.sock, self.dest, self.pt = sock, dest, pt
+        self.seq, self.ts = random.randrange(65536), random.randrange(1 << 32)
+        self.ssrc = int.from_bytes(os.urandom(4), "big")
+        self.failed = False
+
+    def send(self, pcm: bytes) -> None:
+        payload = encode(pcm, self.pt)
+        head = struct.pack("!BBHII", 0x80, self.pt, self.seq, self.ts, self.ssrc)
+        self.sock.sendto(head + payload, self.dest)
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.ts = (self.ts + len(payload)) & 0xFFFFFFFF
+
+
 def _ports():
     import pjsua2 as pj
 
@@ -329,40 +347,24 @@ def _ports():
                     log.exception("multicast playback")
 
     class Sender(pj.AudioMediaPort):
-        """The microphone, as G.711 RTP to a group: `target` (socket, group, payload type),
-        None while no page is sent (the port is kept: firmware/sip/media.py attach_port)."""
+        """The microphone, as G.711 RTP to a group: `stream` is the page being sent (None
+        while none is: the port may outlive a page, firmware/sip/media.py attach_port)."""
 
         def __init__(self):
             super().__init__()
-            self.target: tuple[socket.socket, tuple[str, int], int] | None = None
-            self.seq = self.ts = self.ssrc = 0
-            self.failed = False
+            self.stream: _Stream | None = None
             self.createPort("multicast-out", fmt())
 
-        def aim(self, target) -> None:
-            """A new page (one RTP stream: its own SSRC, random sequence and timestamp)."""
-            self.seq, self.ts = random.randrange(65536), random.randrange(1 << 32)
-            self.ssrc = int.from_bytes(os.urandom(4), "big")
-            self.failed = False
-            self.target = target
-
         def onFrameReceived(self, frame):
-            target = self.target              # read once: the loop may end the page
-            if target is None:
+            stream = self.stream              # read once: the loop may end the page
+            if stream is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
                 return
             try:
-                if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
-                    return
-                sock, dest, pt = target
-                payload = encode(bytes(frame.buf), pt)
-                head = struct.pack("!BBHII", 0x80, pt, self.seq, self.ts, self.ssrc)
-                sock.sendto(head + payload, dest)
-                self.seq = (self.seq + 1) & 0xFFFF
-                self.ts = (self.ts + len(payload)) & 0xFFFFFFFF
-            except Exception:  # noqa: BLE001
-                if not self.failed:
-                    self.failed = True
-                    log.exception("multicast send to %s", target[1])
+                stream.send(bytes(frame.buf))
+            except Exception:  # noqa: BLE001 - never into C++
+                if stream is self.stream and not stream.failed:   # not a page just ended
+                    stream.failed = True
+                    log.exception("multicast send to %s", stream.dest)
 
     return Player, Sender
 
@@ -457,7 +459,8 @@ class MulticastPaging:
         self._skipped = ""
         Player, _ = _ports()
         buffer = self.buffer
-        self.sip.attach_port("multicast-in", lambda: Player(buffer), hear=True)
+        self.sip.attach_port("multicast-in", lambda: Player(buffer), hear=True,
+                             ready=lambda port: setattr(port, "failed", False))
         self._hearing = True
         self._mode()
 
@@ -525,8 +528,9 @@ class MulticastPaging:
         self._sock = sock
         pt = PCMU if self.settings.multicast_codec == "pcmu" else PCMA
         _, Sender = _ports()
+        stream = _Stream(sock, dest, pt)
         self.sip.attach_port("multicast-out", Sender, hear=False,
-                             ready=lambda port: port.aim((sock, dest, pt)))
+                             ready=lambda port: setattr(port, "stream", stream))
         self._sending = True
         s.multicast_out = ev.address
         self._mode()
@@ -541,7 +545,8 @@ class MulticastPaging:
             sock = self._sock
 
             def done(port) -> None:       # the socket is closed once the port lets go of it
-                port.target = None
+                if port is not None:
+                    port.stream = None
                 if sock is not None:
                     sock.close()
             self.sip.detach_port("multicast-out", done)

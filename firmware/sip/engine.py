@@ -115,7 +115,7 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
         self.media: _Media | None = None
         self._writer = None
         self._recorders: dict[int, pj.AudioMediaRecorder] = {}
-        self._kept_ports: dict[str, pj.AudioMedia] = {}   # attach_port's, until _destroy
+        self._own_ports: dict[str, pj.AudioMedia] = {}    # attach_port's (media.py)
         self.local_host = ""
         self.pj_version = ""
         self.started_at = 0.0
@@ -197,6 +197,8 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
                 self._drain()
                 self._flush()           # what the commands' callbacks said
                 self._dead.clear()
+                if self._own_ports:
+                    self._release_idle_ports()
                 if self._gate is not None:
                     self._gate.idle_turn()      # the calls are counted: arm fastgate.c
         except Exception:  # noqa: BLE001
@@ -364,14 +366,14 @@ class SipEngine(AccountCommands, CallCommands, MediaCommands):
             self.media.close()
         self.media = None
         self._recorders.clear()
-        if self._kept_ports and self.ep is not None:
+        if self._own_ports and self.ep is not None:
             # the media clock stops first: a Python port must not die while it may be
             # called (firmware/sip/media.py attach_port)
             try:
                 self.ep.audDevManager().setNoDev()
             except pj.Error as e:
                 log.warning("stopping the media clock: %s", e.info())
-        self._kept_ports.clear()
+        self._own_ports.clear()
         self.calls.clear()
         self._dead.clear()
         for acc in self.accounts.values():

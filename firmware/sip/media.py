@@ -191,22 +191,24 @@ class MediaCommands:
                     ready: Callable[[pj.AudioMedia], None] | None = None
                     ) -> concurrent.futures.Future:
         """Our own port `name` in the bridge (firmware/features/multicast.py): hear=True the
-        person hears it, False it hears the microphone. `make` builds it on this thread the
-        first time; `ready(port)` readies it on this thread for this use.
+        person hears it, False it hears the microphone. `make` builds it on this thread
+        unless it is still there from an earlier use; `ready(port)` readies it on this thread
+        for this use.
 
-        A port is kept until the engine stops, never destroyed while it runs: pjsip's media
-        clock thread calls every port in the bridge each 20 ms (heartbeat frames, even with
-        nothing connected) until the port's C++ destructor stops it, and a port made in
-        Python dies in Python first. A call in that window runs on a half-freed object: the
-        phone crashed so at the end of a page (CI; a bare pjsua2 script that releases a port
-        3000 times while the clock runs crashed 2 runs in 6). _destroy releases them once the
-        clock is stopped."""
+        A port made in Python must not die while pjsip's media clock runs. The clock thread
+        calls every port in the bridge each 20 ms (heartbeat frames, even with nothing
+        connected) until the port's C++ destructor stops it, and the Python object dies
+        first: a call in that window runs on a half-freed object. The phone crashed so at the
+        end of a page (SIGSEGV in CI); a bare pjsua2 script that released a port 3000 times
+        while the clock ran crashed 2 runs in 6. So a detached port stays until the clock is
+        stopped (`_release_idle_ports`, after each loop turn), and _destroy stops the clock
+        before it lets the rest go."""
         return self.submit(self._attach_port, name, make, hear, ready)
 
     def _attach_port(self, name: str, make, hear: bool, ready) -> None:
-        port = self._kept_ports.get(name)
+        port = self._own_ports.get(name)
         if port is None:
-            port = self._kept_ports[name] = make()
+            port = self._own_ports[name] = make()
         if ready is not None:
             ready(port)
         ports = self.media.players if hear else self.media.mic_sinks
@@ -214,22 +216,36 @@ class MediaCommands:
             ports.append(port)
         self.media.refresh()
 
-    def detach_port(self, name: str, done: Callable[[pj.AudioMedia], None] | None = None
+    def detach_port(self, name: str, done: Callable[[pj.AudioMedia | None], None] | None = None
                     ) -> concurrent.futures.Future:
-        """Disconnect port `name` (kept for the next attach); then `done(port)` on this
-        thread."""
+        """Disconnect port `name`; then `done(port)` on this thread (None: there was no such
+        port, e.g. its make() failed)."""
         return self.submit(self._detach_port, name, done)
 
     def _detach_port(self, name: str, done) -> None:
-        port = self._kept_ports.get(name)
-        if port is None:
-            return
-        for ports in (self.media.players, self.media.mic_sinks):
-            if port in ports:
-                ports.remove(port)
-        self.media.refresh()
+        port = self._own_ports.get(name)
+        if port is not None:
+            for ports in (self.media.players, self.media.mic_sinks):
+                if port in ports:
+                    ports.remove(port)
+            self.media.refresh()
         if done is not None:
             done(port)
+
+    def _release_idle_ports(self) -> None:
+        """Let our detached ports go once no media clock can call them: the null device
+        switched off (_Media.refresh) or the sound device closed by pjsua when idle
+        (sndAutoCloseTime). While a call or a tone keeps the clock going they are kept,
+        called each tick."""
+        media = self.media
+        if media is None or media.clock and media.clock_when_needed:
+            return
+        if not media.clock_when_needed and self.ep.audDevManager().sndIsActive():
+            return
+        attached = media.players + media.mic_sinks
+        for name, port in list(self._own_ports.items()):
+            if port not in attached:
+                del self._own_ports[name]
 
     def volume(self, gain: float):
         return self.submit(lambda: self.media.set_gain(gain))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import types
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -207,7 +206,7 @@ class FakeSip:
     def detach_port(self, name: str, done: Callable | None = None
                     ) -> concurrent.futures.Future:
         if done is not None:
-            done(types.SimpleNamespace(target=None))     # no port here: the socket closes
+            done(None)                    # no port here: the socket closes
         return self._record("detach_port", name=name)
 
     def sim_mic(self, freq: int | None):

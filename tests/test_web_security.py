@@ -16,6 +16,8 @@ import hashlib
 import http.client
 import json
 import logging
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -497,3 +499,33 @@ def test_in_chromium_the_factory_password_is_changed_first_and_other_sites_canno
             assert p.state()["predial"] == "7"
         finally:
             browser.close()
+
+
+def test_a_browser_that_vanishes_mid_stream_leaves_no_error_in_the_log(phone):
+    """A tab closed (or a laptop lid shut) while the phone pushes a frame: the send meets a
+    closing connection. That is the end of the stream, not an error with a traceback."""
+    _, cookies = sign_in(phone, TEST_PASSWORD)
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    host, port = phone.base.split("//")[1].split(":")
+    request = (f"GET /ws?csrf={cookies['deskphone_csrf']} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               f"Origin: {phone.base}\r\nCookie: {cookie}\r\n\r\n").encode()
+    log_path = phone.data_dir / "logs" / "phone.log"
+    start = log_path.stat().st_size
+    presser = threading.Thread(target=lambda: [phone.key(k) for k in "1234567890" * 3])
+    presser.start()
+    for _ in range(30):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(request)
+            assert s.recv(4096).startswith(b"HTTP/1.1 101")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # closed with a reset, while the keys make the phone push frames
+    presser.join(30)
+    for _ in range(40):                                  # C deletes the digits one by one
+        if phone.state()["screen"] == "idle":
+            break
+        phone.key("cancel")
+    assert phone.state()["screen"] == "idle"            # the phone goes on
+    log = log_path.read_bytes()[start:].decode(errors="replace")
+    assert "Error handling request" not in log and "Traceback" not in log, log[-3000:]

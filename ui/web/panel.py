@@ -119,6 +119,7 @@ async def ws(request):
     q = api.subscribe()
     sockets = request.app[SOCKETS]
     sockets.add(sock)
+    reader: asyncio.Future | None = None
     try:
         await sock.send_json(_message(api, {"state": api.state_json(),
                                             "leds": api.leds_json()}))
@@ -141,8 +142,11 @@ async def ws(request):
                                 WSMsgType.ERROR):
                     break
                 reader = asyncio.ensure_future(sock.receive())
-        reader.cancel()
+    except ConnectionResetError:
+        pass                   # the browser went away while we sent (a tab closed): done
     finally:
+        if reader is not None:
+            reader.cancel()
         sockets.discard(sock)
         api.unsubscribe(q)
     return sock

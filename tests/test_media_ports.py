@@ -17,7 +17,7 @@ from tests.peers.ports import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = textwrap.dedent("""
-    import sys
+    import sys, time
     from firmware.features.multicast import JitterBuffer, _ports
     from firmware.sip.engine import SipConfig, SipEngine
 
@@ -46,6 +46,10 @@ CHILD = textwrap.dedent("""
         engine.detach_port("multicast-out").result(5)
     print("made", len(made), "ports; alive", alive())
     engine.tone(None).result(5)             # nothing left to play: the clock stops
+    for _ in range(100):                    # let go after a loop turn (bounded: 5 s)
+        if not alive():
+            break
+        time.sleep(0.05)
     print("clock stopped; alive", alive())
     attach()
     engine.tone("busy").result(5)

@@ -128,6 +128,27 @@ def test_a_silent_server_fails_over_to_the_secondary_and_comes_back(tmp_path):
                 assert primary.registered_contacts("1001") == mine
 
 
+def test_a_silent_registrar_is_tried_again_and_again_without_a_warning_each_time(tmp_path):
+    """Each retry starts over with a new account (pjsip holds an unanswered REGISTER 32 s);
+    deleting the old one made pjsua log 'Unable to create/send REGISTER: Object is busy
+    (PJSIP_EBUSY)' as a warning on every retry."""
+    with HeldPort("udp") as silent:
+        acct = {**ALICE, "server": f"127.0.0.1:{silent.port}"}
+        with PhoneProcess(tmp_path / "a", account=acct,
+                          settings={"sip.failover_timeout": 1, "sip.retry_interval": 1}) as a:
+            a.wait(lambda s: "No answer" in s["accounts"][0]["reason"], 10)
+            deadline = time.monotonic() + 15
+            registers: set[bytes] = set()
+            while len(registers) < 4 and time.monotonic() < deadline:   # new REGISTERs
+                registers |= {d.split(b"Call-ID:")[1].split(b"\r\n")[0] + b"/" +
+                              d.split(b"CSeq:")[1].split(b"\r\n")[0]
+                              for d in silent.datagrams() if d.startswith(b"REGISTER ")}
+                time.sleep(0.2)
+            assert len(registers) >= 4, registers
+            log = (a.data_dir / "logs" / "phone.log").read_text()
+            assert "PJSIP_EBUSY" not in log, log[-3000:]
+
+
 def test_no_answer_and_no_secondary_says_why_and_keeps_trying(tmp_path):
     silent = HeldPort("both")     # bound, never read, until Kamailio comes up there
     port = silent.port

@@ -262,7 +262,13 @@ class AccountCommands:
         if fresh:
             spec = acc.spec
             del acc
-            self._set_account(index, None)
+            # pjsua_acc_del unregisters first, which the REGISTER pjsip still holds makes
+            # PJSIP_EBUSY: expected, not worth a warning every retry
+            self._writer.expected = "PJSIP_EBUSY"
+            try:
+                self._set_account(index, None)
+            finally:
+                self._writer.expected = ""
             self._set_account(index, spec)
             acc = self.accounts[index]
         acc.setRegistration(renew)

@@ -240,6 +240,8 @@ class MediaCommands:
         media = self.media
         if media is None or media.clock and media.clock_when_needed:
             return
+        # a sound device: pjsua's only clock then is its snd_port (sndIsActive), as the
+        # engine never calls setNullDev in this case (a null device would tick unseen)
         if not media.clock_when_needed and self.ep.audDevManager().sndIsActive():
             return
         attached = media.players + media.mic_sinks

@@ -115,6 +115,19 @@ class HeldPort:
                 self.release()
         raise RuntimeError(f"no {kind} port could be held on {HOST} after {attempts} tries")
 
+    def datagrams(self) -> list[bytes]:
+        """What was sent to the UDP port so far (read now: the server stays silent)."""
+        udp = [s for s in self._socks if s.type == socket.SOCK_DGRAM]
+        got = []
+        for s in udp:
+            s.setblocking(False)
+            for _ in range(10000):                 # bounded: a flood is not expected
+                try:
+                    got.append(s.recv(65536))
+                except BlockingIOError:
+                    break
+        return got
+
     def release(self) -> int:
         for s in self._socks:
             s.close()

@@ -386,8 +386,7 @@ class MulticastPaging:
         self.buffer = JitterBuffer()
         self.receiver: Receiver | None = None
         self._hearing = False        # our port "multicast-in" is in the bridge (SIP thread)
-        self._sending = False        # and "multicast-out"
-        self._sock: socket.socket | None = None
+        self._stream: _Stream | None = None   # the page we send ("multicast-out")
         self._held: int | None = None        # the call a page put on hold
         self._skipped: str = ""             # a page not played (C, or a call up)
         # on the stack while a page is heard or sent: C stops it
@@ -525,13 +524,11 @@ class MulticastPaging:
             s.notice = f"Cannot page {ev.address}: {e}"
             log.warning("multicast page to %s not sent: %s", ev.address, e)
             return
-        self._sock = sock
         pt = PCMU if self.settings.multicast_codec == "pcmu" else PCMA
         _, Sender = _ports()
-        stream = _Stream(sock, dest, pt)
+        stream = self._stream = _Stream(sock, dest, pt)
         self.sip.attach_port("multicast-out", Sender, hear=False,
                              ready=lambda port: setattr(port, "stream", stream))
-        self._sending = True
         s.multicast_out = ev.address
         self._mode()
         log.info("paging %s (%s)", ev.address, self.settings.multicast_codec)
@@ -541,13 +538,11 @@ class MulticastPaging:
         log.info("paging %s stopped", s.multicast_out)
         s.multicast_out = ""
         self._mode()
-        if self._sending:
-            sock = self._sock
+        stream, self._stream = self._stream, None
+        if stream is not None:
 
             def done(port) -> None:       # the socket is closed once the port lets go of it
                 if port is not None:
                     port.stream = None
-                if sock is not None:
-                    sock.close()
+                stream.sock.close()
             self.sip.detach_port("multicast-out", done)
-            self._sending, self._sock = False, None

@@ -243,10 +243,15 @@ def test_every_board_builds_on_mock_pins(name, monkeypatch):
 
 # --- the command line ----------------------------------------------------------------------
 
+def run_firmware(data_dir, board_name: str, *, http: str = "") -> subprocess.CompletedProcess:
+    """`python -m firmware` run to its end (these exit at once), its output kept."""
+    return subprocess.run([sys.executable, "-m", "firmware", "--board", board_name,
+                           "--data-dir", str(data_dir), "--http", http],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def test_an_unknown_board_on_the_command_line_exits_2_and_lists_the_boards(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "firmware", "--board", "nosuchboard",
-                        "--data-dir", str(tmp_path), "--http", ""],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = run_firmware(tmp_path, "nosuchboard")
     assert r.returncode == 2, r.stderr
     assert "unknown board 'nosuchboard'" in r.stderr
     for name in board.available():
@@ -255,9 +260,7 @@ def test_an_unknown_board_on_the_command_line_exits_2_and_lists_the_boards(tmp_p
 
 
 def test_a_web_address_browsers_refuse_exits_2_saying_why(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "firmware", "--board", "sim",
-                        "--data-dir", str(tmp_path), "--http", "127.0.0.1:6667"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = run_firmware(tmp_path, "sim", http="127.0.0.1:6667")
     assert r.returncode == 2, r.stderr
     assert "--http: browsers refuse to open port 6667" in r.stderr and "8080" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "settings.toml").exists()
@@ -292,9 +295,7 @@ def test_a_display_that_does_not_answer_stops_the_board_with_what_to_check():
 
 
 def test_a_board_that_cannot_start_exits_2_with_the_reason_not_a_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "firmware", "--board", "minimal",
-                        "--data-dir", str(tmp_path), "--http", ""],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = run_firmware(tmp_path, "minimal")
     assert r.returncode == 2, r.stderr
     assert "minimal.toml: [" in r.stderr and "did not start" in r.stderr
     assert "Traceback" not in r.stderr

@@ -38,8 +38,9 @@ _PORT_RANGE = (10000, 20000)      # single ports (SIP, HTTP, TFTP...): below the
 BROWSER_UNSAFE = BROWSER_REFUSED_PORTS
 
 
-def _can_bind(port: int, types: tuple[int, ...]) -> bool:
-    """True if `port` is free on 127.0.0.1 for every socket type in `types`."""
+def _bind(port: int, types: tuple[int, ...]) -> list[socket.socket]:
+    """`port` on 127.0.0.1 bound for every socket type in `types` (OSError if one is taken,
+    the others closed again)."""
     socks = []
     try:
         for sock_type in types:
@@ -49,12 +50,22 @@ def _can_bind(port: int, types: tuple[int, ...]) -> bool:
                 # Same flag the servers use: a port in TIME_WAIT is usable for listening.
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((HOST, port))
-        return True
     except OSError:
-        return False
-    finally:
         for s in socks:
             s.close()
+        raise
+    return socks
+
+
+def _can_bind(port: int, types: tuple[int, ...]) -> bool:
+    """True if `port` is free on 127.0.0.1 for every socket type in `types`."""
+    try:
+        socks = _bind(port, types)
+    except OSError:
+        return False
+    for s in socks:
+        s.close()
+    return True
 
 
 def free_port(kind: str = "udp", *, span: int = 1, attempts: int = 200) -> int:
@@ -102,17 +113,11 @@ class HeldPort:
         self.kind = kind
         for _ in range(attempts):
             self.port = free_port(kind)
-            self._socks: list[socket.socket] = []
             try:
-                for sock_type in _KINDS[kind]:
-                    s = socket.socket(socket.AF_INET, sock_type)
-                    self._socks.append(s)
-                    if sock_type == socket.SOCK_STREAM:
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    s.bind((HOST, self.port))
+                self._socks = _bind(self.port, _KINDS[kind])
                 return
             except OSError:              # taken since free_port looked: pick again
-                self.release()
+                pass
         raise RuntimeError(f"no {kind} port could be held on {HOST} after {attempts} tries")
 
     def datagrams(self) -> list[bytes]:
